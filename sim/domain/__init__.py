@@ -1,0 +1,1 @@
+"""Pure trust primitives: no SimPy, no YAML, no files."""

@@ -1,0 +1,293 @@
+"""Deterministic P-256 keys, ECDSA signatures and simulated certificate authorities.
+
+Every key in the simulated estate (TPM endorsement and attestation keys, CA keys, KMIP
+client keys) is derived from seed bytes with HKDF-SHA256, and every signature is the
+deterministic ECDSA of RFC 6979. One root seed therefore gives byte-identical keys,
+certificates and quotes on every run and every machine.
+
+``CertificateAuthority`` plays a TPM manufacturer's CA (it issues EK certificates) and is
+reusable for any other simulated CA (the KMIP client and server certificates). Its
+certificates have a fixed validity window so that they do not depend on wall time.
+``chains_to`` checks issuer name and signature only: simulated time is not wall time, so a
+validity check against the host clock would make results depend on the day of the run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""The order n of the NIST P-256 base point."""
+
+VALIDITY_START = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+VALIDITY_END = datetime.datetime(2050, 1, 1, tzinfo=datetime.timezone.utc)
+"""The fixed validity window of every simulated certificate."""
+
+TCG_KP_EK_CERTIFICATE = ObjectIdentifier("2.23.133.8.1")
+"""The TCG extended key usage of an EK certificate (tcg-kp-EKCertificate)."""
+
+_HKDF_SALT = b"vtasim/pki/p256/v1"
+_ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+
+
+def derive_p256_key(seed: bytes, label: str) -> ec.EllipticCurvePrivateKey:
+    """The P-256 private key for (``seed``, ``label``); the same inputs give the same key.
+
+    48 bytes of HKDF-SHA256 output are reduced into [1, n-1] (FIPS 186-5 A.2.1 style: the
+    extra 128 bits make the modulo bias negligible).
+    """
+    if not seed:
+        raise ValueError("seed must not be empty")
+    okm = HKDF(
+        algorithm=hashes.SHA256(),
+        length=48,
+        salt=_HKDF_SALT,
+        info=label.encode("utf-8"),
+    ).derive(seed)
+    scalar = int.from_bytes(okm, "big") % (P256_ORDER - 1) + 1
+    return ec.derive_private_key(scalar, ec.SECP256R1())
+
+
+def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """The DER-encoded deterministic (RFC 6979) ECDSA-SHA256 signature of ``data``."""
+    return key.sign(data, _ECDSA)
+
+
+def verify(public_key: ec.EllipticCurvePublicKey, signature_der: bytes, data: bytes) -> bool:
+    """True if ``signature_der`` is a valid ECDSA-SHA256 signature of ``data``; never raises."""
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        public_key.verify(signature_der, data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def public_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """The SubjectPublicKeyInfo DER encoding of ``public_key``."""
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_pem(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """The SubjectPublicKeyInfo PEM encoding of ``public_key`` (what tpm2-tools reads)."""
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def load_public_der(der: bytes) -> ec.EllipticCurvePublicKey:
+    """The EC public key in SubjectPublicKeyInfo ``der``; ValueError if it is not one."""
+    key = serialization.load_der_public_key(der)
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("not an elliptic-curve public key")
+    return key
+
+
+def fingerprint(der: bytes) -> str:
+    """The lower-case hex SHA-256 of ``der`` (a key or certificate fingerprint)."""
+    return hashlib.sha256(der).hexdigest()
+
+
+def _derived_serial(seed: bytes, *parts: str) -> int:
+    """A positive certificate serial number (at most 153 bits) bound to ``seed`` and parts."""
+    mac = hmac.new(seed, "\x1f".join(("serial", *parts)).encode("utf-8"), hashlib.sha256)
+    return int.from_bytes(mac.digest()[:19], "big") + 1
+
+
+class CertificateAuthority:
+    """A simulated CA with a deterministic key, self-signed root and issued certificates.
+
+    The CA key is ``derive_p256_key(seed, "ca")``; serial numbers are HMACs under the seed
+    of what the certificate is about, so issuing the same certificate twice gives the same
+    bytes, and two CAs with different seeds never agree.
+    """
+
+    def __init__(
+        self, seed: bytes, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate
+    ) -> None:
+        self._seed = seed
+        self._key = key
+        self._certificate = certificate
+
+    @classmethod
+    def create(cls, seed: bytes, common_name: str) -> CertificateAuthority:
+        """A CA named ``common_name`` whose key and root certificate derive from ``seed``."""
+        key = derive_p256_key(seed, "ca")
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "vtasim simulated PKI"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+        public = key.public_key()
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(public)
+            .serial_number(_derived_serial(seed, "root", common_name))
+            .not_valid_before(VALIDITY_START)
+            .not_valid_after(VALIDITY_END)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+        )
+        return cls(seed, key, certificate)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The self-signed root certificate."""
+        return self._certificate
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The CA's public key."""
+        return self._key.public_key()
+
+    @property
+    def common_name(self) -> str:
+        """The CA's common name."""
+        attrs = self._certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(attrs[0].value)
+
+    def issue_ek_certificate(
+        self, ek_public: ec.EllipticCurvePublicKey, tpm_serial: str
+    ) -> x509.Certificate:
+        """An EK certificate for the TPM with serial ``tpm_serial`` and key ``ek_public``.
+
+        The subject carries the TPM serial (as CN and serialNumber, so 1..64 characters) for
+        a verifier to name the TPM; the extended key usage is tcg-kp-EKCertificate.
+        """
+        if not 1 <= len(tpm_serial) <= 64:
+            raise ValueError("tpm_serial must be 1..64 characters")
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, tpm_serial),
+                x509.NameAttribute(NameOID.COMMON_NAME, tpm_serial),
+            ]
+        )
+        usage = _key_usage(digital_signature=False, key_agreement=True)
+        return self._issue(
+            ek_public,
+            subject,
+            _derived_serial(self._seed, "ek", tpm_serial),
+            usage,
+            x509.ExtendedKeyUsage([TCG_KP_EK_CERTIFICATE]),
+        )
+
+    def issue_client_certificate(
+        self, public_key: ec.EllipticCurvePublicKey, common_name: str
+    ) -> x509.Certificate:
+        """A TLS client certificate (KMIP client authentication) for ``common_name``."""
+        return self._issue_leaf(public_key, common_name, "client", ExtendedKeyUsageOID.CLIENT_AUTH)
+
+    def issue_server_certificate(
+        self, public_key: ec.EllipticCurvePublicKey, common_name: str
+    ) -> x509.Certificate:
+        """A TLS server certificate (for example a KMS node) for ``common_name``."""
+        return self._issue_leaf(public_key, common_name, "server", ExtendedKeyUsageOID.SERVER_AUTH)
+
+    def _issue_leaf(
+        self,
+        public_key: ec.EllipticCurvePublicKey,
+        common_name: str,
+        role: str,
+        eku: ObjectIdentifier,
+    ) -> x509.Certificate:
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        serial = _derived_serial(self._seed, role, common_name, fingerprint(public_der(public_key)))
+        usage = _key_usage(digital_signature=True, key_agreement=True)
+        return self._issue(public_key, subject, serial, usage, x509.ExtendedKeyUsage([eku]))
+
+    def _issue(
+        self,
+        public_key: ec.EllipticCurvePublicKey,
+        subject: x509.Name,
+        serial: int,
+        usage: x509.KeyUsage,
+        eku: x509.ExtendedKeyUsage,
+    ) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self._certificate.subject)
+            .public_key(public_key)
+            .serial_number(serial)
+            .not_valid_before(VALIDITY_START)
+            .not_valid_after(VALIDITY_END)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .add_extension(eku, critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.public_key),
+                critical=False,
+            )
+            .sign(self._key, hashes.SHA256(), ecdsa_deterministic=True)
+        )
+
+
+def _key_usage(*, digital_signature: bool, key_agreement: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=key_agreement,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return False
+    return constraints.ca
+
+
+def chains_to(cert: x509.Certificate, ca_certs: Sequence[x509.Certificate]) -> bool:
+    """True if one of ``ca_certs`` is a CA certificate that directly issued ``cert``.
+
+    Checks the issuer name and the signature. Validity dates are deliberately NOT checked:
+    the simulation clock is not the wall clock, and all simulated certificates share one
+    fixed window. Never raises.
+    """
+    for ca in ca_certs:
+        if cert.issuer != ca.subject or not _is_ca(ca):
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (InvalidSignature, ValueError, TypeError):
+            continue
+        return True
+    return False

@@ -1,0 +1,375 @@
+"""KMS_AUTH attestation reports as signed JSON Web Tokens (RFC 7519, JWS ES256).
+
+When the Attestation Service has verified a host's quote it signs a report that the Key
+Provider Service later checks before releasing a key. The report is a JWT in JWS compact
+serialisation (RFC 7515) with the ES256 algorithm (RFC 7518 §3.4: ECDSA P-256 with SHA-256,
+the signature being the raw ``r || s`` pair, 64 bytes, base64url without padding).
+
+This is a small implementation on ``cryptography`` rather than a JOSE library because the
+simulator needs byte-identical output from one seed: signing uses deterministic ECDSA
+(RFC 6979, ``ec.ECDSA(hashes.SHA256(), deterministic_signing=True)``) and every JSON part is
+serialised canonically (sorted keys, compact separators, ASCII). The tokens are ordinary
+ES256 JWTs; any standard JOSE library verifies them.
+
+Times are simulation seconds. RFC 7519 NumericDate values may be non-integer, so ``iat``,
+``nbf`` and ``exp`` are JSON numbers that can carry fractions; integral values are written
+as integers. ``attestedAt``/``attestedUntil`` mirror ``iat``/``exp`` under the names vSphere
+Trust Authority uses.
+
+``verify_report`` never raises on a bad token: it returns a ``ReportCheck`` whose reasons
+are dotted ids (``report.*``). Structure, signature and issuer problems stop the check
+(claims that are not authentic are not worth judging); the claim checks after a good
+signature are all collected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+from collections.abc import Collection, Container, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+ALGORITHM = "ES256"
+_COORDINATE_BYTES = 32
+_SIGNATURE_BYTES = 2 * _COORDINATE_BYTES
+_B64URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+
+REPORT_MALFORMED = "report.malformed"
+REPORT_UNKNOWN_ISSUER = "report.unknown_issuer"
+REPORT_BAD_SIGNATURE = "report.bad_signature"
+REPORT_GROUP_NOT_ACCEPTED = "report.group_not_accepted"
+REPORT_WRONG_AUDIENCE = "report.wrong_audience"
+REPORT_NOT_YET_VALID = "report.not_yet_valid"
+REPORT_EXPIRED = "report.expired"
+REPORT_REVOKED = "report.revoked"
+
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(segment: str) -> bytes | None:
+    """Strict base64url decoding: only the URL-safe alphabet, no padding, and the canonical
+    encoding of its bytes (unused trailing bits zero); ``None`` otherwise."""
+    if not _B64URL_ALPHABET.fullmatch(segment) or len(segment) % 4 == 1:
+        return None
+    try:
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return data if b64url_encode(data) == segment else None
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """JSON with sorted keys, compact separators, ASCII only and no NaN/Infinity."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member name")
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _parse_object(data: bytes) -> dict[str, Any] | None:
+    """A JSON object from UTF-8 bytes, rejecting duplicate names and NaN/Infinity."""
+    try:
+        value = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _numeric_date(value: float) -> int | float:
+    """A NumericDate for JSON: integral values as integers, others as floats."""
+    if not math.isfinite(value):
+        raise ValueError("report times must be finite")
+    if float(value).is_integer() and abs(value) < 2**53:
+        return int(value)
+    return float(value)
+
+
+def _as_number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
+    """The public key as a JWK (RFC 7517/7518 §6.2) with only its required members."""
+    if not isinstance(public_key.curve, ec.SECP256R1):
+        raise ValueError("ES256 needs a P-256 key")
+    numbers = public_key.public_numbers()
+    return {
+        "crv": "P-256",
+        "kty": "EC",
+        "x": b64url_encode(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
+        "y": b64url_encode(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
+    }
+
+
+def jwk_thumbprint(public_key: ec.EllipticCurvePublicKey) -> str:
+    """The RFC 7638 JWK thumbprint (SHA-256, base64url) used as the ``kid``."""
+    return b64url_encode(hashlib.sha256(canonical_json(public_jwk(public_key))).digest())
+
+
+@dataclass(frozen=True)
+class ReportClaims:
+    """The claims of a KMS_AUTH report; ``host_id`` is ``sub``, ``jti`` names the report."""
+
+    issuer: str
+    host_id: str
+    audience: tuple[str, ...]
+    issued_at: float
+    not_before: float
+    expires_at: float
+    jti: str
+    group: str
+    image_id: str
+    attested_at: float
+    attested_until: float
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JWT claims set (one audience is written as a string, several as a list)."""
+        return {
+            "iss": self.issuer,
+            "sub": self.host_id,
+            "aud": self.audience[0] if len(self.audience) == 1 else list(self.audience),
+            "iat": _numeric_date(self.issued_at),
+            "nbf": _numeric_date(self.not_before),
+            "exp": _numeric_date(self.expires_at),
+            "jti": self.jti,
+            "group": self.group,
+            "image_id": self.image_id,
+            "attestedAt": _numeric_date(self.attested_at),
+            "attestedUntil": _numeric_date(self.attested_until),
+        }
+
+    @classmethod
+    def from_json_dict(cls, claims: Mapping[str, Any]) -> ReportClaims | None:
+        """Typed claims, or ``None`` if one is missing or has the wrong JSON type."""
+        texts = [claims.get(name) for name in ("iss", "sub", "jti", "group", "image_id")]
+        numbers = [
+            _as_number(claims.get(name))
+            for name in ("iat", "nbf", "exp", "attestedAt", "attestedUntil")
+        ]
+        aud = claims.get("aud")
+        audience: tuple[str, ...] | None = None
+        if isinstance(aud, str):
+            audience = (aud,)
+        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+            audience = tuple(aud)
+        if audience is None or not all(isinstance(t, str) for t in texts):
+            return None
+        iat, nbf, exp, attested_at, attested_until = numbers
+        if iat is None or nbf is None or exp is None:
+            return None
+        if attested_at is None or attested_until is None:
+            return None
+        iss, sub, jti, group, image_id = (str(t) for t in texts)
+        return cls(
+            issuer=iss,
+            host_id=sub,
+            audience=audience,
+            issued_at=iat,
+            not_before=nbf,
+            expires_at=exp,
+            jti=jti,
+            group=group,
+            image_id=image_id,
+            attested_at=attested_at,
+            attested_until=attested_until,
+        )
+
+
+@dataclass(frozen=True)
+class ReportCheck:
+    """The verdict on one report. ``claims`` is set only when the signature verified under
+    a trusted issuer's key (whether or not the claim checks passed)."""
+
+    ok: bool
+    reasons: tuple[str, ...]
+    claims: ReportClaims | None
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """An Attestation Service whose reports the verifier accepts, and its group."""
+
+    service_id: str
+    group: str
+    public_key: ec.EllipticCurvePublicKey
+
+
+class ReportSigner:
+    """Signs KMS_AUTH reports for one Attestation Service with its P-256 key."""
+
+    def __init__(
+        self, service_id: str, group: str, private_key: ec.EllipticCurvePrivateKey
+    ) -> None:
+        if not isinstance(private_key.curve, ec.SECP256R1):
+            raise ValueError("ES256 needs a P-256 private key")
+        if not service_id or not group:
+            raise ValueError("service_id and group must be non-empty")
+        self.service_id = service_id
+        self.group = group
+        self._private_key = private_key
+        self.public_key = private_key.public_key()
+        self.key_id = jwk_thumbprint(self.public_key)
+        header = {"alg": ALGORITHM, "kid": self.key_id, "typ": "JWT"}
+        self._header_segment = b64url_encode(canonical_json(header))
+
+    def trusted_issuer(self) -> TrustedIssuer:
+        """The verifier-side description of this signer."""
+        return TrustedIssuer(self.service_id, self.group, self.public_key)
+
+    def issue(
+        self,
+        host_id: str,
+        image_id: str,
+        audience: str,
+        issued_at: float,
+        lifetime: float,
+        jti: str,
+    ) -> str:
+        """A signed report for ``host_id``, valid from ``issued_at`` for ``lifetime`` s."""
+        if not (math.isfinite(issued_at) and math.isfinite(lifetime)) or lifetime <= 0:
+            raise ValueError("issued_at must be finite and lifetime positive")
+        expires_at = issued_at + lifetime
+        claims = ReportClaims(
+            issuer=self.service_id,
+            host_id=host_id,
+            audience=(audience,),
+            issued_at=issued_at,
+            not_before=issued_at,
+            expires_at=expires_at,
+            jti=jti,
+            group=self.group,
+            image_id=image_id,
+            attested_at=issued_at,
+            attested_until=expires_at,
+        )
+        payload_segment = b64url_encode(canonical_json(claims.to_json_dict()))
+        signing_input = f"{self._header_segment}.{payload_segment}".encode("ascii")
+        der = self._private_key.sign(
+            signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+        )
+        r, s = decode_dss_signature(der)
+        raw = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
+        return f"{self._header_segment}.{payload_segment}.{b64url_encode(raw)}"
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    header: dict[str, Any]
+    claims: ReportClaims
+    signing_input: bytes
+    signature: bytes
+
+
+def _parse(token: object) -> _Parsed | None:
+    """Split and decode a compact JWS; ``None`` for anything but a well-formed ES256 JWT."""
+    if not isinstance(token, str) or not token.isascii():
+        return None
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    header_raw, payload_raw, signature = (b64url_decode(p) for p in parts)
+    if header_raw is None or payload_raw is None or signature is None:
+        return None
+    header = _parse_object(header_raw)
+    payload = _parse_object(payload_raw)
+    if header is None or payload is None:
+        return None
+    if header.get("alg") != ALGORITHM or "crit" in header:
+        return None
+    if header.get("typ", "JWT") != "JWT" or not isinstance(header.get("kid", ""), str):
+        return None
+    claims = ReportClaims.from_json_dict(payload)
+    if claims is None or len(signature) != _SIGNATURE_BYTES:
+        return None
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    return _Parsed(header, claims, signing_input, signature)
+
+
+def _signature_valid(
+    public_key: ec.EllipticCurvePublicKey, signing_input: bytes, signature: bytes
+) -> bool:
+    r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
+    s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
+    try:
+        public_key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def decode_unverified(token: str) -> ReportClaims | None:
+    """The claims of a well-formed report without checking its signature (for display)."""
+    parsed = _parse(token)
+    return parsed.claims if parsed is not None else None
+
+
+def verify_report(
+    token: str,
+    issuers: Mapping[str, TrustedIssuer],
+    accepted_groups: Collection[str],
+    audience: str,
+    now: float,
+    revoked: Container[str] = (),
+    leeway: float = 0.0,
+) -> ReportCheck:
+    """Check a report for the verifier ``audience`` at simulation time ``now``.
+
+    ``issuers`` maps service ids (the ``iss`` claim) to trusted issuers. A report is valid
+    from ``nbf`` and expired once ``now >= exp``; ``leeway`` widens both bounds.
+    """
+    if leeway < 0 or not math.isfinite(leeway):
+        raise ValueError("leeway must be a finite non-negative number")
+    parsed = _parse(token)
+    if parsed is None:
+        return ReportCheck(False, (REPORT_MALFORMED,), None)
+    claims = parsed.claims
+    issuer = issuers.get(claims.issuer)
+    if issuer is None or issuer.service_id != claims.issuer:
+        return ReportCheck(False, (REPORT_UNKNOWN_ISSUER,), None)
+    if not _signature_valid(issuer.public_key, parsed.signing_input, parsed.signature):
+        return ReportCheck(False, (REPORT_BAD_SIGNATURE,), None)
+    reasons: list[str] = []
+    if claims.group != issuer.group or claims.group not in accepted_groups:
+        reasons.append(REPORT_GROUP_NOT_ACCEPTED)
+    if audience not in claims.audience:
+        reasons.append(REPORT_WRONG_AUDIENCE)
+    if now + leeway < claims.not_before:
+        reasons.append(REPORT_NOT_YET_VALID)
+    if now - leeway >= claims.expires_at:
+        reasons.append(REPORT_EXPIRED)
+    if claims.jti in revoked:
+        reasons.append(REPORT_REVOKED)
+    return ReportCheck(not reasons, tuple(reasons), claims)

@@ -1,0 +1,294 @@
+"""The encrypted vMotion stream: AES-256-GCM packets under a per-migration key and nonce.
+
+For each migration vCenter generates a random 256-bit key and a random 64-bit nonce and
+hands both to source and destination. The source cuts the memory stream into packets and
+seals packet ``i`` with AES-256-GCM under the 96-bit IV ``nonce (8 bytes) || i (4 bytes,
+big-endian)``. The associated data binds each packet to its migration, position and role::
+
+    AAD = b"vtasim/vmotion/v1" || len(migration_id) (2 bytes, big-endian)
+          || migration_id (UTF-8) || i (4 bytes, big-endian) || final (1 byte, 0 or 1)
+
+so a packet cannot be moved to another migration, another position or made (or unmade) the
+last one without failing authentication. The receiver accepts packets strictly in order:
+replays, gaps (a dropped or reordered packet), packets after the final one and a stream
+that ends without its final packet are each rejected with their own reason
+(``vmotion.stream.*``, raised as ``StreamRejected``).
+
+GCM is broken if one (key, IV) pair ever protects two messages. Two guards prevent that:
+a sealer refuses to go past the 32-bit counter, and every sealer claims its (key, nonce)
+in a ``NonceLedger`` that refuses a second claim. The ledger is an explicit object, one per
+simulated estate, so two runs in one process never see each other's secrets.
+
+Wire form of a packet: version (1 byte, 1), flags (1 byte, bit 0 = final), index (4 bytes),
+migration id length (2 bytes) and UTF-8 migration id, then ciphertext with its 16-byte tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sim.errors import CryptoMisuseError, NonceReuseError, StreamRejected
+
+KEY_BYTES = 32
+NONCE_BYTES = 8
+TAG_BYTES = 16
+MAX_INDEX = 2**32 - 1
+WIRE_VERSION = 1
+AAD_LABEL = b"vtasim/vmotion/v1"
+
+STREAM_AUTH_FAILED = "vmotion.stream.auth_failed"
+STREAM_REPLAYED = "vmotion.stream.replayed"
+STREAM_OUT_OF_ORDER = "vmotion.stream.out_of_order"
+STREAM_WRONG_MIGRATION = "vmotion.stream.wrong_migration"
+STREAM_AFTER_FINAL = "vmotion.stream.after_final"
+STREAM_TRUNCATED = "vmotion.stream.truncated"
+STREAM_MALFORMED = "vmotion.stream.malformed"
+
+_FLAG_FINAL = 0x01
+_HEADER_FIXED = 8
+
+
+def _migration_bytes(migration_id: str) -> bytes:
+    encoded = migration_id.encode("utf-8")
+    if not encoded or len(encoded) > 0xFFFF:
+        raise ValueError("migration id must be 1..65535 bytes of UTF-8")
+    return encoded
+
+
+def packet_iv(nonce: bytes, index: int) -> bytes:
+    """The 96-bit GCM IV of packet ``index``: the 64-bit nonce then a 32-bit counter."""
+    if len(nonce) != NONCE_BYTES or not 0 <= index <= MAX_INDEX:
+        raise ValueError("nonce must be 8 bytes and index a 32-bit counter")
+    return nonce + index.to_bytes(4, "big")
+
+
+def packet_aad(migration_id: str, index: int, final: bool) -> bytes:
+    """The associated data of a packet (layout in the module docstring)."""
+    mid = _migration_bytes(migration_id)
+    return (
+        AAD_LABEL
+        + len(mid).to_bytes(2, "big")
+        + mid
+        + index.to_bytes(4, "big")
+        + (b"\x01" if final else b"\x00")
+    )
+
+
+@dataclass(frozen=True)
+class MigrationSecret:
+    """The per-migration key (32 bytes) and nonce (8 bytes) vCenter gives both hosts."""
+
+    key: bytes = field(repr=False)
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, bytes) or len(self.key) != KEY_BYTES:
+            raise ValueError("the migration key must be 32 bytes")
+        if not isinstance(self.nonce, bytes) or len(self.nonce) != NONCE_BYTES:
+            raise ValueError("the migration nonce must be 8 bytes")
+
+    @classmethod
+    def generate(cls, random_bytes: Callable[[int], bytes]) -> MigrationSecret:
+        """A fresh secret: 32 key bytes, then 8 nonce bytes, from ``random_bytes``."""
+        return cls(key=random_bytes(KEY_BYTES), nonce=random_bytes(NONCE_BYTES))
+
+
+class NonceLedger:
+    """Every (key, nonce) pair handed to a sealer, remembered as SHA-256(key || nonce)."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    @staticmethod
+    def _digest(secret: MigrationSecret) -> bytes:
+        return hashlib.sha256(secret.key + secret.nonce).digest()
+
+    def claim(self, secret: MigrationSecret) -> None:
+        """Record the pair; raises NonceReuseError if it was claimed before."""
+        digest = self._digest(secret)
+        if digest in self._seen:
+            raise NonceReuseError("this (key, nonce) pair has already sealed a stream")
+        self._seen.add(digest)
+
+    def __contains__(self, secret: object) -> bool:
+        return isinstance(secret, MigrationSecret) and self._digest(secret) in self._seen
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One sealed packet of a migration stream; ``ciphertext`` includes the GCM tag."""
+
+    migration_id: str
+    index: int
+    final: bool
+    ciphertext: bytes
+
+    def to_bytes(self) -> bytes:
+        """The wire form (layout in the module docstring)."""
+        mid = _migration_bytes(self.migration_id)
+        return (
+            bytes((WIRE_VERSION, _FLAG_FINAL if self.final else 0))
+            + self.index.to_bytes(4, "big")
+            + len(mid).to_bytes(2, "big")
+            + mid
+            + self.ciphertext
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Packet:
+        """Parse the wire form; raises StreamRejected(``vmotion.stream.malformed``)."""
+        if len(data) < _HEADER_FIXED:
+            raise StreamRejected(STREAM_MALFORMED, "packet shorter than its header")
+        version, flags = data[0], data[1]
+        if version != WIRE_VERSION or flags & ~_FLAG_FINAL:
+            raise StreamRejected(STREAM_MALFORMED, f"version {version}, flags {flags:#x}")
+        index = int.from_bytes(data[2:6], "big")
+        end = _HEADER_FIXED + int.from_bytes(data[6:8], "big")
+        if end > len(data) or end == _HEADER_FIXED:
+            raise StreamRejected(STREAM_MALFORMED, "bad migration id length")
+        try:
+            migration_id = data[_HEADER_FIXED:end].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StreamRejected(STREAM_MALFORMED, "migration id is not UTF-8") from exc
+        return cls(migration_id, index, bool(flags & _FLAG_FINAL), bytes(data[end:]))
+
+
+class StreamSealer:
+    """The sending side of one migration: seals packets 0, 1, 2, ... in order.
+
+    Construction claims the secret in ``ledger`` (NonceReuseError if already used).
+    ``max_index`` is the last counter value allowed (2**32 - 1; lower it only in tests).
+    """
+
+    def __init__(
+        self,
+        secret: MigrationSecret,
+        migration_id: str,
+        ledger: NonceLedger,
+        *,
+        max_index: int = MAX_INDEX,
+    ) -> None:
+        _migration_bytes(migration_id)
+        if not 0 <= max_index <= MAX_INDEX:
+            raise ValueError("max_index must fit the 32-bit counter")
+        ledger.claim(secret)
+        self.migration_id = migration_id
+        self._nonce = secret.nonce
+        self._aead = AESGCM(secret.key)
+        self._max_index = max_index
+        self._next = 0
+        self._finished = False
+
+    @property
+    def packets(self) -> int:
+        """Packets sealed so far."""
+        return self._next
+
+    def seal(self, payload: bytes, final: bool = False) -> Packet:
+        """Seal the next packet; after a final packet nothing more may be sealed."""
+        if self._finished:
+            raise CryptoMisuseError(f"stream {self.migration_id} already ended")
+        index = self._next
+        if index > self._max_index:
+            raise NonceReuseError("the 32-bit packet counter would wrap and reuse an IV")
+        aad = packet_aad(self.migration_id, index, final)
+        ciphertext = self._aead.encrypt(packet_iv(self._nonce, index), payload, aad)
+        self._next = index + 1
+        self._finished = final
+        return Packet(self.migration_id, index, final, ciphertext)
+
+
+class StreamOpener:
+    """The receiving side of one migration: authenticates and orders incoming packets."""
+
+    def __init__(self, secret: MigrationSecret, migration_id: str) -> None:
+        _migration_bytes(migration_id)
+        self.migration_id = migration_id
+        self._nonce = secret.nonce
+        self._aead = AESGCM(secret.key)
+        self._expected = 0
+        self._finished = False
+        self.bytes_received = 0
+
+    @property
+    def packets(self) -> int:
+        """Packets accepted so far."""
+        return self._expected
+
+    @property
+    def finished(self) -> bool:
+        """True once the final packet was accepted."""
+        return self._finished
+
+    def open(self, packet: Packet) -> bytes:
+        """Authenticate ``packet`` and return its payload if it is the next one expected.
+
+        Ordering is judged only for packets that authenticate, so a forged header is
+        reported as ``auth_failed`` rather than as a replay or a gap.
+        """
+        if packet.migration_id != self.migration_id:
+            raise StreamRejected(
+                STREAM_WRONG_MIGRATION, f"{packet.migration_id!r} on {self.migration_id!r}"
+            )
+        if not 0 <= packet.index <= MAX_INDEX:
+            raise StreamRejected(STREAM_MALFORMED, f"index {packet.index} out of range")
+        aad = packet_aad(self.migration_id, packet.index, packet.final)
+        try:
+            payload = self._aead.decrypt(
+                packet_iv(self._nonce, packet.index), packet.ciphertext, aad
+            )
+        except InvalidTag as exc:
+            raise StreamRejected(STREAM_AUTH_FAILED, f"packet {packet.index}") from exc
+        if self._finished:
+            raise StreamRejected(STREAM_AFTER_FINAL, f"packet {packet.index}")
+        if packet.index < self._expected:
+            raise StreamRejected(STREAM_REPLAYED, f"packet {packet.index} already accepted")
+        if packet.index > self._expected:
+            raise StreamRejected(
+                STREAM_OUT_OF_ORDER, f"packet {packet.index}, expected {self._expected}"
+            )
+        self._expected += 1
+        self._finished = packet.final
+        self.bytes_received += len(payload)
+        return payload
+
+    def close(self) -> None:
+        """End of transport: raises ``vmotion.stream.truncated`` unless the final packet
+        arrived."""
+        if not self._finished:
+            raise StreamRejected(STREAM_TRUNCATED, f"after {self._expected} packets")
+
+
+def encrypt_stream(
+    secret: MigrationSecret,
+    migration_id: str,
+    payload: bytes,
+    packet_size: int,
+    ledger: NonceLedger,
+) -> list[Packet]:
+    """Seal ``payload`` as packets of at most ``packet_size`` bytes; the last is final
+    (an empty payload is one empty final packet)."""
+    if packet_size <= 0:
+        raise ValueError("packet_size must be positive")
+    sealer = StreamSealer(secret, migration_id, ledger)
+    chunks = [payload[i : i + packet_size] for i in range(0, len(payload), packet_size)]
+    if not chunks:
+        chunks = [b""]
+    last = len(chunks) - 1
+    return [sealer.seal(chunk, final=i == last) for i, chunk in enumerate(chunks)]
+
+
+def decrypt_stream(secret: MigrationSecret, migration_id: str, packets: Iterable[Packet]) -> bytes:
+    """Open every packet in order and check the stream was complete."""
+    opener = StreamOpener(secret, migration_id)
+    payload = b"".join(opener.open(packet) for packet in packets)
+    opener.close()
+    return payload

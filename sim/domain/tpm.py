@@ -1,0 +1,380 @@
+"""A virtual TPM 2.0: a SHA-256 PCR bank, a measured-boot event log, EK/AK keys and quotes.
+
+The TPM follows TPM 2.0 and the TCG PC Client Platform Firmware Profile where it matters
+for attestation: 24 PCRs with the PC Client reset values, extend as
+``PCR := SHA-256(PCR || digest)``, EV_NO_ACTION events logged but never extended, and quotes
+that are real TPMS_ATTEST structures signed by a P-256 attestation key (AK) with
+deterministic ECDSA, so that ``tpm2_checkquote`` accepts them.
+
+Simplifications, each deliberate:
+
+* Only the SHA-256 bank exists.
+* The AK's link to the endorsement key (EK) is not TPM2_MakeCredential/ActivateCredential
+  (an encrypted challenge a verifier sends to the EK). Instead the EK signs the AK's
+  TPMT_PUBLIC (``ak_binding``); a verifier that trusts the EK checks that signature with
+  ``verify_ak_binding``. Both prove the same fact: this AK lives in the TPM that owns this EK.
+* A quote's qualifiedSigner holds the AK's Name, not its Qualified Name (which would also
+  hash in the EK's Name and the endorsement hierarchy handle).
+* The event log is kept by the TPM object for convenience; on a real host it lives in
+  firmware memory and the TPM only holds the PCRs.
+
+All keys derive from the ``seed`` given to ``VirtualTPM``; the same seed gives the same EK,
+AK, EK certificate and quote bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from sim.domain.pki import CertificateAuthority, derive_p256_key, sign, verify
+from sim.domain.tpm_wire import (
+    TPM_ALG_SHA256,
+    AttestInfo,
+    ecc_public_area,
+    marshal_attest,
+    marshal_signature,
+    normalize_selection,
+    object_name,
+    parse_attest,
+    parse_signature,
+)
+
+PCR_COUNT = 24
+DIGEST_SIZE = 32
+MAX_NONCE_SIZE = 64
+DEFAULT_FIRMWARE_VERSION = 0x0001_0046_0000_0000
+"""An arbitrary TPM firmware version (major 1, minor 70) reported in quotes."""
+
+_ZERO = bytes(DIGEST_SIZE)
+_ONES = b"\xff" * DIGEST_SIZE
+RESET_VALUES: tuple[bytes, ...] = tuple(_ONES if 17 <= i <= 22 else _ZERO for i in range(PCR_COUNT))
+"""PC Client reset values: PCRs 0-16 and 23 all-zero, 17-22 (the DRTM PCRs) all-0xFF."""
+
+
+class EventType(IntEnum):
+    """TCG PC Client Platform Firmware Profile event types (section 10.4.1)."""
+
+    EV_PREBOOT_CERT = 0x0
+    EV_POST_CODE = 0x1
+    EV_NO_ACTION = 0x3
+    EV_SEPARATOR = 0x4
+    EV_ACTION = 0x5
+    EV_EVENT_TAG = 0x6
+    EV_S_CRTM_CONTENTS = 0x7
+    EV_S_CRTM_VERSION = 0x8
+    EV_CPU_MICROCODE = 0x9
+    EV_PLATFORM_CONFIG_FLAGS = 0xA
+    EV_TABLE_OF_DEVICES = 0xB
+    EV_COMPACT_HASH = 0xC
+    EV_IPL = 0xD
+    EV_IPL_PARTITION_DATA = 0xE
+    EV_NONHOST_CODE = 0xF
+    EV_NONHOST_CONFIG = 0x10
+    EV_NONHOST_INFO = 0x11
+    EV_EFI_VARIABLE_DRIVER_CONFIG = 0x80000001
+    EV_EFI_VARIABLE_BOOT = 0x80000002
+    EV_EFI_BOOT_SERVICES_APPLICATION = 0x80000003
+    EV_EFI_BOOT_SERVICES_DRIVER = 0x80000004
+    EV_EFI_RUNTIME_SERVICES_DRIVER = 0x80000005
+    EV_EFI_GPT_EVENT = 0x80000006
+    EV_EFI_ACTION = 0x80000007
+    EV_EFI_PLATFORM_FIRMWARE_BLOB = 0x80000008
+    EV_EFI_HANDOFF_TABLES = 0x80000009
+    EV_EFI_VARIABLE_AUTHORITY = 0x800000E0
+
+
+def _check_index(index: int) -> None:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < PCR_COUNT:
+        raise ValueError(f"PCR index must be 0..{PCR_COUNT - 1}, got {index!r}")
+
+
+def _int_field(obj: Mapping[str, object], key: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"event field {key!r} must be an integer, got {value!r}")
+    return value
+
+
+def _str_field(obj: Mapping[str, object], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"event field {key!r} must be a string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event-log entry: the PCR it went into, its type, digest, data and description.
+
+    For events made by ``Event.create`` or ``VirtualTPM.measure`` the digest is
+    SHA-256(data), except EV_NO_ACTION events, whose digest is all-zero (they are
+    informational and never extended).
+    """
+
+    pcr: int
+    event_type: int
+    digest: bytes
+    data: bytes
+    description: str
+
+    def __post_init__(self) -> None:
+        _check_index(self.pcr)
+        if len(self.digest) != DIGEST_SIZE:
+            raise ValueError(f"event digest must be {DIGEST_SIZE} bytes")
+
+    @classmethod
+    def create(cls, pcr: int, event_type: int, data: bytes, description: str) -> Event:
+        """The event a measurement of ``data`` into ``pcr`` produces."""
+        digest = _ZERO if event_type == EventType.EV_NO_ACTION else hashlib.sha256(data).digest()
+        return cls(pcr, int(event_type), digest, bytes(data), description)
+
+    @property
+    def extends(self) -> bool:
+        """Whether this event is extended into its PCR (every type but EV_NO_ACTION)."""
+        return self.event_type != EventType.EV_NO_ACTION
+
+    def digest_matches_data(self) -> bool:
+        """Whether the digest is what measuring the data gives (a verifier's check)."""
+        return self == Event.create(self.pcr, self.event_type, self.data, self.description)
+
+    def to_json(self) -> dict[str, int | str]:
+        """A JSON-ready dict: pcr, event_type (int), digest and data (hex), description."""
+        return {
+            "pcr": self.pcr,
+            "event_type": self.event_type,
+            "digest": self.digest.hex(),
+            "data": self.data.hex(),
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object]) -> Event:
+        """The event ``to_json`` produced; ValueError on missing or mistyped fields."""
+        return cls(
+            _int_field(obj, "pcr"),
+            _int_field(obj, "event_type"),
+            bytes.fromhex(_str_field(obj, "digest")),
+            bytes.fromhex(_str_field(obj, "data")),
+            _str_field(obj, "description"),
+        )
+
+
+def composite_digest(values: Sequence[bytes], selection: Iterable[int]) -> bytes:
+    """SHA-256 over the selected PCR values in index order (a quote's pcrDigest)."""
+    indices = normalize_selection(selection)
+    if indices[-1] >= len(values):
+        raise ValueError(f"PCR {indices[-1]} selected but only {len(values)} values given")
+    return hashlib.sha256(b"".join(values[i] for i in indices)).digest()
+
+
+class PcrBank:
+    """The SHA-256 PCR bank, starting at the PC Client reset values."""
+
+    def __init__(self) -> None:
+        self._values = list(RESET_VALUES)
+
+    def extend(self, index: int, digest: bytes) -> bytes:
+        """PCR[index] := SHA-256(PCR[index] || digest); returns the new value."""
+        _check_index(index)
+        if len(digest) != DIGEST_SIZE:
+            raise ValueError(f"extend digest must be {DIGEST_SIZE} bytes, got {len(digest)}")
+        new = hashlib.sha256(self._values[index] + digest).digest()
+        self._values[index] = new
+        return new
+
+    def reset(self) -> None:
+        """All PCRs back to their reset values."""
+        self._values = list(RESET_VALUES)
+
+    @property
+    def values(self) -> tuple[bytes, ...]:
+        """The 24 PCR values, indexed by PCR."""
+        return tuple(self._values)
+
+    def composite_digest(self, selection: Iterable[int]) -> bytes:
+        """SHA-256 over the selected PCR values in index order."""
+        return composite_digest(self._values, selection)
+
+
+def replay(events: Iterable[Event]) -> tuple[bytes, ...]:
+    """The 24 PCR values an event log leads to from the reset values."""
+    bank = PcrBank()
+    for event in events:
+        if event.extends:
+            bank.extend(event.pcr, event.digest)
+    return bank.values
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A TPM2_Quote result: the TPMS_ATTEST bytes and their TPMT_SIGNATURE."""
+
+    attest: bytes
+    signature: bytes
+
+
+def verify_quote(ak_public: ec.EllipticCurvePublicKey, quote: Quote) -> bool:
+    """True if ``quote`` is a well-formed quote signed by ``ak_public``; never raises.
+
+    Checks the signature only; the nonce, PCR digest and clock are the verifier's to judge.
+    """
+    try:
+        r, s = parse_signature(quote.signature)
+        parse_attest(quote.attest)
+    except ValueError:
+        return False
+    return verify(ak_public, encode_dss_signature(r, s), quote.attest)
+
+
+def verify_ak_binding(
+    ek_public: ec.EllipticCurvePublicKey, ak_public_area: bytes, binding: bytes
+) -> bool:
+    """True if ``binding`` is the EK's signature over the AK's TPMT_PUBLIC; never raises."""
+    return verify(ek_public, binding, ak_public_area)
+
+
+class VirtualTPM:
+    """A TPM 2.0 with one SHA-256 PCR bank, an event log, an EK (with certificate) and an AK."""
+
+    def __init__(
+        self,
+        seed: bytes,
+        manufacturer: CertificateAuthority,
+        serial: str,
+        firmware_version: int = DEFAULT_FIRMWARE_VERSION,
+    ) -> None:
+        if not 0 <= firmware_version < 1 << 64:
+            raise ValueError("firmware_version must fit in 64 bits")
+        self._serial = serial
+        self._firmware_version = firmware_version
+        self._ek = derive_p256_key(seed, "ek")
+        self._ak = derive_p256_key(seed, "ak")
+        self._ek_certificate = manufacturer.issue_ek_certificate(self._ek.public_key(), serial)
+        self._ak_public_area = ecc_public_area(self._ak.public_key())
+        self._ak_name = object_name(self._ak_public_area)
+        self._ak_binding = sign(self._ek, self._ak_public_area)
+        self._bank = PcrBank()
+        self._log: list[Event] = []
+        self._clock_ms = 0
+        self._reset_count = 0
+        self._restart_count = 0
+
+    @property
+    def serial(self) -> str:
+        """The TPM's serial number (named in its EK certificate)."""
+        return self._serial
+
+    @property
+    def firmware_version(self) -> int:
+        """The firmware version reported in quotes."""
+        return self._firmware_version
+
+    @property
+    def ek_public(self) -> ec.EllipticCurvePublicKey:
+        """The endorsement key's public half: the TPM's (and so the host's) identity."""
+        return self._ek.public_key()
+
+    @property
+    def ek_certificate(self) -> x509.Certificate:
+        """The EK certificate issued by the manufacturer CA."""
+        return self._ek_certificate
+
+    @property
+    def ak_public(self) -> ec.EllipticCurvePublicKey:
+        """The attestation key's public half (it verifies quotes)."""
+        return self._ak.public_key()
+
+    @property
+    def ak_public_area(self) -> bytes:
+        """The AK's TPMT_PUBLIC bytes."""
+        return self._ak_public_area
+
+    @property
+    def ak_name(self) -> bytes:
+        """The AK's TPM Name (0x000B followed by SHA-256 of its TPMT_PUBLIC)."""
+        return self._ak_name
+
+    @property
+    def ak_binding(self) -> bytes:
+        """The EK's deterministic ECDSA signature over ``ak_public_area`` (see module doc)."""
+        return self._ak_binding
+
+    @property
+    def event_log(self) -> tuple[Event, ...]:
+        """The events measured since the last restart, in order."""
+        return tuple(self._log)
+
+    @property
+    def pcrs(self) -> tuple[bytes, ...]:
+        """The 24 current PCR values."""
+        return self._bank.values
+
+    @property
+    def clock(self) -> int:
+        """The TPM clock in milliseconds."""
+        return self._clock_ms
+
+    @property
+    def reset_count(self) -> int:
+        """How many times the TPM was reset (the host rebooted)."""
+        return self._reset_count
+
+    @property
+    def restart_count(self) -> int:
+        """TPM restarts since the last reset (always 0 here: every reboot is a reset)."""
+        return self._restart_count
+
+    def measure(self, pcr: int, event_type: int, data: bytes, description: str) -> Event:
+        """Log an event for ``data`` and extend its digest into ``pcr`` (not EV_NO_ACTION)."""
+        event = Event.create(pcr, event_type, data, description)
+        if event.extends:
+            self._bank.extend(pcr, event.digest)
+        self._log.append(event)
+        return event
+
+    def extend_unlogged(self, pcr: int, digest: bytes) -> bytes:
+        """Extend ``pcr`` without logging it, as code that bypasses the event log would."""
+        return self._bank.extend(pcr, digest)
+
+    def set_clock(self, ms: int) -> None:
+        """Advance the clock to ``ms`` (simulation time); an earlier time is ignored."""
+        if ms < 0:
+            raise ValueError("TPM clock cannot be negative")
+        self._clock_ms = max(self._clock_ms, int(ms))
+
+    def restart(self) -> None:
+        """A host reboot (TPM Reset): PCRs to reset values, log cleared, resetCount + 1."""
+        self._bank.reset()
+        self._log.clear()
+        self._reset_count += 1
+        self._restart_count = 0
+
+    def quote(self, nonce: bytes, selection: Sequence[int]) -> Quote:
+        """TPM2_Quote over the SHA-256 PCRs in ``selection`` with ``nonce`` as extraData."""
+        if len(nonce) > MAX_NONCE_SIZE:
+            raise ValueError(f"nonce longer than {MAX_NONCE_SIZE} bytes")
+        indices = normalize_selection(selection)
+        info = AttestInfo(
+            qualified_signer=self._ak_name,
+            extra_data=bytes(nonce),
+            clock=self._clock_ms,
+            reset_count=self._reset_count,
+            restart_count=self._restart_count,
+            safe=True,
+            firmware_version=self._firmware_version,
+            pcr_selection=((TPM_ALG_SHA256, indices),),
+            pcr_digest=self._bank.composite_digest(indices),
+        )
+        attest = marshal_attest(info)
+        r, s = decode_dss_signature(sign(self._ak, attest))
+        return Quote(attest=attest, signature=marshal_signature(r, s))

@@ -1,0 +1,432 @@
+"""The attestation verifier: a pure function from a host's evidence and a policy to a verdict.
+
+This is what the Attestation Service decides for each request. ``verify`` never raises for
+bad evidence (garbage bytes included); each failed check adds a dotted reason id, and all
+applicable reasons are collected in this fixed order::
+
+    attestation.quote.malformed             the quote is not a TPMS_ATTEST of type quote
+    attestation.quote.bad_signature         the AK did not sign it
+    attestation.quote.wrong_signer          qualifiedSigner is not the AK's Name
+    attestation.quote.nonce_mismatch        extraData is not our nonce (replay)
+    attestation.quote.pcr_selection         not exactly a SHA-256 selection covering MEASURED_PCRS
+    attestation.identity.ak_not_certified   the EK did not bind this (restricted signing) AK
+    attestation.identity.ek_untrusted       EK not trusted under the policy's identity mode
+    attestation.identity.unknown_host       no identity record for the host
+    attestation.identity.ek_not_bound       the host's record names another EK (new TPM)
+    attestation.identity.platform_mismatch  measured hardware is not the record's (moved TPM)
+    attestation.eventlog.digest_mismatch    an event's digest is not SHA-256 of its data
+    attestation.eventlog.malformed          the log is not a measured boot (see image.py)
+    attestation.eventlog.replay_mismatch    replaying the log does not give the quoted pcrDigest
+    attestation.image.not_approved          version, boot modules or VIB set match no image
+    attestation.image.build_not_approved    the version is approved, this build is not
+    attestation.image.driver_not_approved   a boot or runtime driver is not in the image
+    attestation.image.vib_not_approved      a boot or runtime VIB is not in the image
+    attestation.image.acceptance_below_floor  a VIB is below the policy's acceptance floor
+    attestation.platform.secure_boot_off    Secure Boot off while the policy requires it
+
+The image is compared with the closest approved image of the same version and build; when
+there is none, VIBs and drivers are checked against the union of all approved images so
+that a build change is reported as that and not as a cascade of VIB findings.
+
+Identity modes follow vSphere Trust Authority: either the EK certificate must chain to an
+imported TPM CA certificate, or the EK public key itself must have been imported. Either
+way the host's identity record binds its server hardware to its EK.
+
+The simulator calls ``verify`` thousands of times, so parsed CA certificates, normalised
+keys and the approved-image index are cached per policy, and the pure certificate and
+AK-binding checks are memoised on their bytes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cached_property, lru_cache
+from types import MappingProxyType
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sim.domain.image import (
+    MEASURED_PCRS,
+    AcceptanceLevel,
+    EsxiImage,
+    MeasuredState,
+    Vib,
+    reconstruct,
+)
+from sim.domain.pki import TCG_KP_EK_CERTIFICATE, chains_to, load_public_der, public_der
+from sim.domain.tpm import (
+    Event,
+    Quote,
+    VirtualTPM,
+    composite_digest,
+    replay,
+    verify_ak_binding,
+    verify_quote,
+)
+from sim.domain.tpm_wire import (
+    FIXED_TPM,
+    RESTRICTED,
+    SIGN_ENCRYPT,
+    TPM_ALG_SHA256,
+    AttestInfo,
+    ecc_public_area,
+    object_name,
+    parse_attest,
+    parse_ecc_public_area,
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a host's agent sends for one attestation.
+
+    ``ak_public_area`` is the AK's TPMT_PUBLIC (what the EK signed in ``ak_binding``);
+    when absent it is rebuilt from ``ak_public_der`` with the standard AK attributes.
+    """
+
+    host_id: str
+    quote: Quote
+    event_log: tuple[Event, ...]
+    ak_public_der: bytes
+    ak_binding: bytes
+    ek_public_der: bytes
+    ek_certificate_der: bytes | None
+    ak_public_area: bytes | None = None
+
+
+def collect_evidence(
+    host_id: str, tpm: VirtualTPM, nonce: bytes, selection: tuple[int, ...] = MEASURED_PCRS
+) -> Evidence:
+    """The evidence a host's agent gathers: a fresh quote over ``nonce``, the event log and
+    the TPM's EK/AK identity."""
+    return Evidence(
+        host_id=host_id,
+        quote=tpm.quote(nonce, selection),
+        event_log=tpm.event_log,
+        ak_public_der=public_der(tpm.ak_public),
+        ak_binding=tpm.ak_binding,
+        ek_public_der=public_der(tpm.ek_public),
+        ek_certificate_der=tpm.ek_certificate.public_bytes(serialization.Encoding.DER),
+        ak_public_area=tpm.ak_public_area,
+    )
+
+
+class IdentityMode(str, Enum):
+    """How the policy decides that an EK is a genuine TPM's."""
+
+    CERTIFICATE = "require_certificate_validation"
+    ENDORSEMENT_KEY = "require_endorsement_keys"
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """The imported identity of a trusted host: the server it is and the EK of its TPM."""
+
+    host_id: str
+    hardware_id: str
+    ek_public_der: bytes
+
+    @classmethod
+    def for_tpm(cls, host_id: str, hardware_id: str, tpm: VirtualTPM) -> HostIdentity:
+        """The record an administrator imports for ``tpm`` installed in ``hardware_id``."""
+        return cls(host_id, hardware_id, public_der(tpm.ek_public))
+
+
+@dataclass(frozen=True)
+class _PolicyIndex:
+    """Parsed and normalised views of a policy, built once per policy."""
+
+    ca_der: tuple[bytes, ...]
+    imported_eks: frozenset[bytes]
+    host_eks: Mapping[str, bytes]
+    approved: frozenset[EsxiImage]
+    by_release: Mapping[tuple[str, int], tuple[EsxiImage, ...]]
+    versions: frozenset[str]
+    all_vibs: frozenset[Vib]
+    all_drivers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the Attestation Service accepts. Bad configuration (an unparseable CA
+    certificate or EK, a record filed under another host id) raises ValueError."""
+
+    mode: IdentityMode
+    trusted_ca_certs_der: tuple[bytes, ...]
+    identities: Mapping[str, HostIdentity] = field(hash=False)
+    approved_images: tuple[EsxiImage, ...]
+    min_acceptance: AcceptanceLevel
+    require_secure_boot: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", IdentityMode(self.mode))
+        object.__setattr__(self, "trusted_ca_certs_der", tuple(self.trusted_ca_certs_der))
+        object.__setattr__(self, "identities", MappingProxyType(dict(self.identities)))
+        object.__setattr__(self, "approved_images", tuple(self.approved_images))
+        for key, ident in self.identities.items():
+            if key != ident.host_id:
+                raise ValueError(f"identity of {ident.host_id!r} filed under {key!r}")
+        _ = self._index  # parse now, so bad configuration fails here
+
+    @cached_property
+    def _index(self) -> _PolicyIndex:
+        for der in self.trusted_ca_certs_der:
+            x509.load_der_x509_certificate(der)
+        host_eks = {}
+        for host_id, ident in self.identities.items():
+            norm = _normalized_key(ident.ek_public_der)
+            if norm is None:
+                raise ValueError(f"EK of {host_id!r} is not an EC public key")
+            host_eks[host_id] = norm
+        by_release: dict[tuple[str, int], tuple[EsxiImage, ...]] = {}
+        for img in self.approved_images:
+            by_release[(img.version, img.build)] = (
+                *by_release.get((img.version, img.build), ()),
+                img,
+            )
+        return _PolicyIndex(
+            ca_der=self.trusted_ca_certs_der,
+            imported_eks=frozenset(host_eks.values()),
+            host_eks=MappingProxyType(host_eks),
+            approved=frozenset(self.approved_images),
+            by_release=MappingProxyType(by_release),
+            versions=frozenset(img.version for img in self.approved_images),
+            all_vibs=frozenset(v for img in self.approved_images for v in img.vibs),
+            all_drivers=frozenset(d for img in self.approved_images for d in img.drivers),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one attestation: ok iff no reasons. ``details`` names the offending
+    VIBs and drivers; ``approved_image_id`` is the approved image the host booted, if any."""
+
+    ok: bool
+    reasons: tuple[str, ...]
+    measured_image_id: str | None
+    host_id: str
+    approved_image_id: str | None = None
+    details: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=4096)
+def _load_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
+    try:
+        return load_public_der(der)
+    except (ValueError, TypeError):
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _normalized_key(der: bytes) -> bytes | None:
+    key = _load_key(der)
+    return None if key is None else public_der(key)
+
+
+@lru_cache(maxsize=64)
+def _parsed_cas(ca_der: tuple[bytes, ...]) -> tuple[x509.Certificate, ...]:
+    return tuple(x509.load_der_x509_certificate(der) for der in ca_der)
+
+
+@lru_cache(maxsize=4096)
+def _ek_certificate_trusted(cert_der: bytes, ek_der: bytes, ca_der: tuple[bytes, ...]) -> bool:
+    """The certificate is an EK certificate for ``ek_der`` issued by one of the CAs."""
+    try:
+        cert = x509.load_der_x509_certificate(cert_der)
+        key = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or public_der(key) != ek_der:
+            return False
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (ValueError, TypeError, x509.ExtensionNotFound):
+        return False
+    return TCG_KP_EK_CERTIFICATE in eku and chains_to(cert, _parsed_cas(ca_der))
+
+
+_AK_ATTRIBUTES = FIXED_TPM | RESTRICTED | SIGN_ENCRYPT
+
+
+@lru_cache(maxsize=4096)
+def _ak_certified(ek_der: bytes, ak_der: bytes, area: bytes, binding: bytes) -> bool:
+    """The EK signed ``area``, a fixed-TPM restricted signing key that is the AK."""
+    ek, ak = _load_key(ek_der), _load_key(ak_der)
+    if ek is None or ak is None:
+        return False
+    try:
+        parsed = parse_ecc_public_area(area)
+        same_key = public_der(parsed.public_key()) == public_der(ak)
+    except ValueError:
+        return False
+    if not same_key or parsed.object_attributes & _AK_ATTRIBUTES != _AK_ATTRIBUTES:
+        return False
+    return verify_ak_binding(ek, area, binding)
+
+
+def _ak_area(evidence: Evidence) -> bytes | None:
+    if evidence.ak_public_area is not None:
+        return evidence.ak_public_area
+    ak = _load_key(evidence.ak_public_der)
+    return None if ak is None else ecc_public_area(ak)
+
+
+def _parse_quote(quote: Quote) -> AttestInfo | None:
+    try:
+        return parse_attest(quote.attest)
+    except ValueError:
+        return None
+
+
+def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[str]:
+    reasons = []
+    area = _ak_area(evidence)
+    if area is None or not hmac.compare_digest(info.qualified_signer, object_name(area)):
+        reasons.append("attestation.quote.wrong_signer")
+    if not hmac.compare_digest(info.extra_data, nonce):
+        reasons.append("attestation.quote.nonce_mismatch")
+    banks = info.pcr_selection
+    if (
+        len(banks) != 1
+        or banks[0][0] != TPM_ALG_SHA256
+        or not set(MEASURED_PCRS) <= set(banks[0][1])
+    ):
+        reasons.append("attestation.quote.pcr_selection")
+    return reasons
+
+
+def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
+    reasons = []
+    index = policy._index
+    ek = _normalized_key(evidence.ek_public_der)
+    area = _ak_area(evidence)
+    if (
+        ek is None
+        or area is None
+        or not _ak_certified(ek, evidence.ak_public_der, area, evidence.ak_binding)
+    ):
+        reasons.append("attestation.identity.ak_not_certified")
+    if policy.mode is IdentityMode.CERTIFICATE:
+        cert = evidence.ek_certificate_der
+        trusted = (
+            ek is not None and cert is not None and _ek_certificate_trusted(cert, ek, index.ca_der)
+        )
+    else:
+        trusted = ek in index.imported_eks
+    if not trusted:
+        reasons.append("attestation.identity.ek_untrusted")
+    bound = index.host_eks.get(evidence.host_id)
+    if bound is None:
+        reasons.append("attestation.identity.unknown_host")
+    elif bound != ek:
+        reasons.append("attestation.identity.ek_not_bound")
+    return reasons
+
+
+def _closest(measured: EsxiImage, candidates: tuple[EsxiImage, ...]) -> EsxiImage:
+    def distance(img: EsxiImage) -> tuple[bool, int, int]:
+        return (
+            img.boot_modules != measured.boot_modules,
+            len(set(img.drivers) ^ set(measured.drivers)),
+            len(set(img.vibs) ^ set(measured.vibs)),
+        )
+
+    return min(candidates, key=distance)
+
+
+def _image_reasons(
+    state: MeasuredState, policy: Policy, details: list[str]
+) -> tuple[list[str], EsxiImage | None]:
+    """Image and platform reasons for a reconstructed state, and the approved image it
+    was compared with (None if no approved image has its version and build)."""
+    index = policy._index
+    measured = state.image
+    reasons: list[str] = []
+    candidates = index.by_release.get((measured.version, measured.build), ())
+    base: EsxiImage | None = None
+    if measured in index.approved:
+        base = measured
+    elif candidates:
+        base = _closest(measured, candidates)
+        names = {v.name for v in measured.vibs}
+        removed = [v.name for v in base.vibs if v.name not in names]
+        if base.boot_modules != measured.boot_modules or removed:
+            reasons.append("attestation.image.not_approved")
+            details.extend(f"VIB removed: {name}" for name in removed)
+    elif measured.version in index.versions:
+        reasons.append("attestation.image.build_not_approved")
+        details.append(f"build not approved: {measured.version} build {measured.build}")
+    else:
+        reasons.append("attestation.image.not_approved")
+        details.append(f"version not approved: {measured.version}")
+    allowed_drivers = index.all_drivers if base is None else frozenset(base.drivers)
+    bad_drivers = [d for d in state.all_drivers if d not in allowed_drivers]
+    if base is not None:
+        bad_drivers += [d for d in base.drivers if d not in measured.drivers]
+    if bad_drivers:
+        reasons.append("attestation.image.driver_not_approved")
+        details.extend(f"driver not approved: {d}" for d in bad_drivers)
+    allowed_vibs = index.all_vibs if base is None else frozenset(base.vibs)
+    bad_vibs = [v for v in state.all_vibs if v not in allowed_vibs]
+    if bad_vibs:
+        reasons.append("attestation.image.vib_not_approved")
+        details.extend(f"VIB not approved: {v}" for v in bad_vibs)
+    low = [v for v in state.all_vibs if v.acceptance < policy.min_acceptance]
+    if low:
+        reasons.append("attestation.image.acceptance_below_floor")
+        details.extend(f"VIB below {policy.min_acceptance.label}: {v}" for v in low)
+    if policy.require_secure_boot and not state.secure_boot:
+        reasons.append("attestation.platform.secure_boot_off")
+    return reasons, base
+
+
+def _replay_matches(events: tuple[Event, ...], info: AttestInfo) -> bool:
+    pcrs = info.sha256_pcrs()
+    try:
+        return bool(pcrs) and hmac.compare_digest(
+            composite_digest(replay(events), pcrs), info.pcr_digest
+        )
+    except ValueError:
+        return False
+
+
+def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
+    """Check ``evidence`` against ``policy`` for the fresh ``nonce`` (see module doc)."""
+    reasons: list[str] = []
+    details: list[str] = []
+    info = _parse_quote(evidence.quote)
+    if info is None:
+        reasons.append("attestation.quote.malformed")
+    else:
+        ak = _load_key(evidence.ak_public_der)
+        if ak is None or not verify_quote(ak, evidence.quote):
+            reasons.append("attestation.quote.bad_signature")
+        reasons += _quote_reasons(evidence, info, nonce)
+    reasons += _identity_reasons(evidence, policy)
+    measured = reconstruct(evidence.event_log)
+    identity = policy.identities.get(evidence.host_id)
+    if isinstance(measured, MeasuredState):
+        if identity is not None and measured.hardware_id != identity.hardware_id:
+            reasons.append("attestation.identity.platform_mismatch")
+            details.append(f"measured hardware {measured.hardware_id!r}")
+    else:
+        reasons += measured
+    if info is not None and not _replay_matches(evidence.event_log, info):
+        reasons.append("attestation.eventlog.replay_mismatch")
+    measured_id = None
+    base = None
+    if isinstance(measured, MeasuredState):
+        measured_id = measured.image.image_id
+        image_reasons, base = _image_reasons(measured, policy, details)
+        reasons += image_reasons
+    approved_id = base.image_id if base is not None and not reasons else None
+    return Verdict(
+        ok=not reasons,
+        reasons=tuple(reasons),
+        measured_image_id=measured_id,
+        host_id=evidence.host_id,
+        approved_image_id=approved_id,
+        details=tuple(details),
+    )

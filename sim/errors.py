@@ -1,0 +1,61 @@
+"""The exception tree of vtasim.
+
+Verdicts of trust checks are data (lists of reasons), never exceptions; exceptions are for
+bad input and for misuse of a primitive that must never happen silently::
+
+    VtasimError
+    ├── ScenarioError        a scenario (or CLI argument) is invalid; carries every problem
+    ├── CryptoMisuseError    a primitive was used in a way that would break its guarantees
+    │   └── NonceReuseError  a (key, nonce) pair or IV would be used twice
+    ├── StreamRejected       an encrypted vMotion stream failed authentication or ordering
+    └── RunError             a simulation run failed; the run folder records it
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class VtasimError(Exception):
+    """Base class of every error vtasim raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a scenario: the dotted field path and what was wrong there."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ScenarioError(VtasimError):
+    """A scenario or argument is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CryptoMisuseError(VtasimError):
+    """A cryptographic primitive was asked to do something that breaks its guarantees."""
+
+
+class NonceReuseError(CryptoMisuseError):
+    """A (key, nonce) pair or a (key, IV) pair would be used a second time."""
+
+
+class StreamRejected(VtasimError):
+    """An encrypted stream was rejected; ``reason`` is a dotted id such as
+    ``vmotion.stream.auth_failed``."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class RunError(VtasimError):
+    """A simulation run failed."""

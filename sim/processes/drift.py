@@ -1,0 +1,178 @@
+"""Drift, remediation and reboots.
+
+A drift event changes what a host runs: an unapproved VIB, another ESXi build, Secure Boot
+off, a changed driver or a swapped TPM. Whether the change is *measured at runtime* or only
+*at the next boot* is a scenario setting per kind:
+
+- runtime, VIB or driver: the change is loaded now and measured into the running TPM at once
+  (and is part of the image from then on, so later boots measure it too);
+- runtime, other kinds: these changes need a reboot, so the host reboots now;
+- boot: the change is staged and takes effect at the host's next reboot.
+
+Remediation restores the host's approved image, platform and TPM and reboots it. Each drift
+event is one ``drift_events`` row; its derived columns are filled in by
+:func:`sim.metrics.finalise_drift` at the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.domain.image import AcceptanceLevel, Vib, measure_runtime_driver, measure_runtime_vib
+from sim.domain.tpm import VirtualTPM
+from sim.metrics import Recorder
+from sim.processes.host import TrustedHost
+from sim.scenario import DriftKind
+
+RUNTIME_MEASURABLE = (DriftKind.UNAPPROVED_VIB, DriftKind.DRIVER_CHANGE)
+
+
+class DriftInjector:
+    """Applies drift to hosts, schedules remediation, and reboots hosts."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        hosts: dict[str, TrustedHost],
+        recorder: Recorder,
+        measured_at: dict[DriftKind, str],
+        reboot_duration: Callable[[], float],
+        new_tpm: Callable[[str, int], VirtualTPM],
+    ) -> None:
+        self.env = env
+        self.hosts = hosts
+        self.recorder = recorder
+        self.measured_at = measured_at
+        self.reboot_duration = reboot_duration
+        self.new_tpm = new_tpm
+        self.baseline = {n: (h.image, h.platform, h.tpm) for n, h in hosts.items()}
+        self._count = 0
+
+    # --- drift ---------------------------------------------------------------------------
+
+    def at(
+        self, when: float, host: str, kind: DriftKind, remediate_after: float | None
+    ) -> Generator[Any, Any, None]:
+        """Wait until ``when``, then drift ``host``."""
+        yield self.env.timeout(max(0.0, when - self.env.now))
+        self.apply(host, kind, remediate_after)
+
+    def random(
+        self,
+        host: str,
+        rate: float,
+        kinds: tuple[DriftKind, ...],
+        rng: np.random.Generator,
+        remediate_after: Callable[[], float] | None,
+    ) -> Generator[Any, Any, None]:
+        """Poisson drift on ``host`` at ``rate`` per second, kinds drawn uniformly."""
+        while True:
+            yield self.env.timeout(float(rng.exponential(1.0 / rate)))
+            kind = kinds[int(rng.integers(len(kinds)))]
+            self.apply(host, kind, remediate_after() if remediate_after else None)
+
+    def apply(self, name: str, kind: DriftKind, remediate_after: float | None) -> None:
+        """Drift host ``name`` now."""
+        self._count += 1
+        drift_id = self._count
+        host = self.hosts[name]
+        measured = self.measured_at[kind]
+        row = self.recorder.add(
+            "drift_events", id=drift_id, host=name, kind=kind.value, at=self.env.now,
+            measured=measured, effective_at=None, remediated_at=None,
+            detected_at=None, lapse_at=None, key_refusal_at=None, vcenter_refusal_at=None,
+            first_refused_at=None, time_to_lapse_s=None, time_to_key_refusal_s=None,
+            time_to_vcenter_refusal_s=None, time_to_refusal_s=None,
+            time_to_first_refused_s=None, keys_released=0, power_ons=0, migrations_in=0,
+        )
+        change = self._change(host, kind, drift_id)
+
+        def staged() -> None:
+            change()
+            if row["effective_at"] is None:
+                row["effective_at"] = self.env.now
+
+        if measured == "runtime" and kind in RUNTIME_MEASURABLE and host.up:
+            change()
+            self._measure_runtime(host, kind, drift_id)
+            row["effective_at"] = self.env.now
+        else:
+            host.staged.append(staged)
+            if measured == "runtime":
+                self.env.process(host.reboot(self.reboot_duration(), "drift"))
+        if remediate_after is not None:
+            self.env.process(self._remediate(name, row, remediate_after))
+
+    def _change(self, host: TrustedHost, kind: DriftKind, drift_id: int) -> Callable[[], None]:
+        def vib() -> None:
+            host.image = host.image.with_vib(_unapproved_vib(drift_id))
+
+        def build() -> None:
+            host.image = host.image.with_build(host.image.build + 1)
+
+        def secure_boot() -> None:
+            host.platform = replace(host.platform, secure_boot=False)
+
+        def driver() -> None:
+            host.image = host.image.with_driver(_driver(drift_id))
+
+        def tpm() -> None:
+            host.tpm = self.new_tpm(host.name, drift_id)
+
+        return {
+            DriftKind.UNAPPROVED_VIB: vib,
+            DriftKind.ESXI_BUILD_CHANGE: build,
+            DriftKind.SECURE_BOOT_OFF: secure_boot,
+            DriftKind.DRIVER_CHANGE: driver,
+            DriftKind.TPM_SWAP: tpm,
+        }[kind]
+
+    @staticmethod
+    def _measure_runtime(host: TrustedHost, kind: DriftKind, drift_id: int) -> None:
+        if kind is DriftKind.UNAPPROVED_VIB:
+            measure_runtime_vib(host.tpm, _unapproved_vib(drift_id))
+        else:
+            measure_runtime_driver(host.tpm, _driver(drift_id))
+
+    def _remediate(
+        self, name: str, row: dict[str, Any], after: float
+    ) -> Generator[Any, Any, None]:
+        yield self.env.timeout(after)
+        host = self.hosts[name]
+        image, platform, tpm = self.baseline[name]
+
+        def restore() -> None:
+            host.image, host.platform, host.tpm = image, platform, tpm
+
+        host.staged.append(restore)
+        row["remediated_at"] = self.env.now
+        yield from host.reboot(self.reboot_duration(), "remediation")
+
+    # --- reboots -------------------------------------------------------------------------
+
+    def reboot_at(self, when: float, host: str) -> Generator[Any, Any, None]:
+        """A planned reboot of ``host`` at ``when``."""
+        yield self.env.timeout(max(0.0, when - self.env.now))
+        yield from self.hosts[host].reboot(self.reboot_duration())
+
+    def random_reboots(
+        self, host: str, rate: float, rng: np.random.Generator
+    ) -> Generator[Any, Any, None]:
+        """Poisson reboots of ``host`` at ``rate`` per second."""
+        while True:
+            yield self.env.timeout(float(rng.exponential(1.0 / rate)))
+            yield from self.hosts[host].reboot(self.reboot_duration())
+
+
+def _unapproved_vib(drift_id: int) -> Vib:
+    return Vib(f"unapproved-tool-{drift_id}", "1.0.0-1", "ThirdParty",
+               AcceptanceLevel.COMMUNITY_SUPPORTED)
+
+
+def _driver(drift_id: int) -> str:
+    return f"thirdparty_nic_{drift_id}"

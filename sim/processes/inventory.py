@@ -1,0 +1,101 @@
+"""Virtual machines and the pool that tracks which are running, stopped or moving.
+
+A VM needs a key (from the Key Provider Service) to power on or to arrive by vMotion when it
+is encrypted, by storage policy or by having a vTPM. The pool offers O(1) uniform random
+choice of a stopped or a running VM so the workload generators stay cheap at 10,000 VMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Encryption = Literal["none", "storage_policy", "vtpm"]
+VMotionMode = Literal["disabled", "opportunistic", "required"]
+
+
+@dataclass(eq=False)
+class Vm:
+    """One virtual machine."""
+
+    name: str
+    vcenter: str
+    cluster: str
+    memory: int
+    encryption: Encryption
+    vmotion_mode: VMotionMode
+    key_id: str | None
+    host: str | None = None
+    migrating: bool = False
+    epoch: int = 0
+
+    @property
+    def needs_key(self) -> bool:
+        """Encrypted VMs need their key wherever they run."""
+        return self.encryption != "none"
+
+    @property
+    def migrates_encrypted(self) -> bool:
+        """Encrypted VMs always migrate encrypted; others unless the mode is disabled
+        (opportunistic falls back to plain only when a side cannot encrypt, which no ESXi
+        6.5+ host in this model cannot)."""
+        return self.needs_key or self.vmotion_mode != "disabled"
+
+
+class _IndexedSet:
+    """A set with O(1) add, remove and uniform random choice (deterministic order)."""
+
+    def __init__(self) -> None:
+        self.items: list[Vm] = []
+        self.where: dict[str, int] = {}
+
+    def add(self, vm: Vm) -> None:
+        if vm.name not in self.where:
+            self.where[vm.name] = len(self.items)
+            self.items.append(vm)
+
+    def discard(self, vm: Vm) -> None:
+        i = self.where.pop(vm.name, None)
+        if i is None:
+            return
+        last = self.items.pop()
+        if last is not vm:
+            self.items[i] = last
+            self.where[last.name] = i
+
+    def choice(self, rng: np.random.Generator) -> Vm | None:
+        if not self.items:
+            return None
+        return self.items[int(rng.integers(len(self.items)))]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class VmPool:
+    """Every VM of the estate, indexed by run state."""
+
+    def __init__(self, vms: list[Vm]) -> None:
+        self.vms = vms
+        self.by_name = {vm.name: vm for vm in vms}
+        self.running = _IndexedSet()
+        self.stopped = _IndexedSet()
+        for vm in vms:
+            (self.running if vm.host else self.stopped).add(vm)
+
+    def started(self, vm: Vm, host: str) -> None:
+        """``vm`` now runs on ``host``."""
+        vm.host = host
+        vm.epoch += 1
+        self.stopped.discard(vm)
+        self.running.add(vm)
+
+    def stopped_vm(self, vm: Vm) -> None:
+        """``vm`` is powered off."""
+        vm.host = None
+        vm.migrating = False
+        vm.epoch += 1
+        self.running.discard(vm)
+        self.stopped.add(vm)

@@ -1,0 +1,67 @@
+"""A queueing service: c parallel workers, a FIFO queue and a service-time distribution.
+
+The Attestation Service, the Key Provider Service, the status endpoint and each KMS server
+are instances. The service keeps two time-weighted levels in the recorder,
+``<name>.busy`` (workers in use, with the capacity, so utilisation is busy/capacity) and
+``<name>.queue`` (requests waiting), and reports each request's queue wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from sim.metrics import Level, Recorder
+
+
+class ServiceDown(Exception):
+    """The service's node is down: the request is refused (connection refused)."""
+
+
+class Service:
+    """c workers in front of one FIFO queue (an M/G/c station when arrivals are Poisson)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        workers: int,
+        service_time: Callable[[], float],
+        recorder: Recorder,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.workers = workers
+        self.service_time = service_time
+        self.resource = simpy.Resource(env, capacity=workers)
+        self.up = True
+        self._busy: Level = recorder.level(f"{name}.busy", capacity=workers)
+        self._queue: Level = recorder.level(f"{name}.queue")
+
+    def _update(self) -> None:
+        now = self.env.now
+        self._busy.set(now, self.resource.count)
+        self._queue.set(now, len(self.resource.queue))
+
+    def serve(self, work: Callable[[], Any] | None = None) -> Generator[Any, Any, tuple[Any, float]]:
+        """Queue, hold a worker for one service time, run ``work`` (the real computation,
+        instantaneous in simulated time) and return ``(work's result, queue wait)``."""
+        if not self.up:
+            raise ServiceDown(self.name)
+        arrived = self.env.now
+        with self.resource.request() as req:
+            self._update()
+            try:
+                yield req
+                waited = self.env.now - arrived
+                self._update()
+                yield self.env.timeout(self.service_time())
+                if not self.up:
+                    raise ServiceDown(self.name)
+                result = work() if work is not None else None
+            finally:
+                self.resource.release(req)
+                self._update()
+        return result, waited

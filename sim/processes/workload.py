@@ -1,0 +1,49 @@
+"""The estate's workload: Poisson streams of power-ons and DRS-like migrations.
+
+A power-on picks a stopped VM uniformly and asks its vCenter to place it; each powered-on VM
+runs for a lifetime drawn from the scenario, then powers off (that part lives in the
+vCenter). A migration picks a running VM uniformly and asks its vCenter to move it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.processes.inventory import VmPool
+from sim.processes.vcenter import WorkloadVCenter
+
+
+class Workload:
+    """Generates power-on and migration requests."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        pool: VmPool,
+        vcenters: dict[str, WorkloadVCenter],
+        rng: np.random.Generator,
+    ) -> None:
+        self.env = env
+        self.pool = pool
+        self.vcenters = vcenters
+        self.rng = rng
+
+    def power_ons(self, rate: float) -> Generator[Any, Any, None]:
+        """Power-on requests at ``rate`` per second."""
+        while True:
+            yield self.env.timeout(float(self.rng.exponential(1.0 / rate)))
+            vm = self.pool.stopped.choice(self.rng)
+            if vm is not None:
+                self.env.process(self.vcenters[vm.vcenter].power_on(vm))
+
+    def migrations(self, rate: float) -> Generator[Any, Any, None]:
+        """Migration requests at ``rate`` per second."""
+        while True:
+            yield self.env.timeout(float(self.rng.exponential(1.0 / rate)))
+            vm = self.pool.running.choice(self.rng)
+            if vm is not None and not vm.migrating:
+                self.env.process(self.vcenters[vm.vcenter].migrate(vm))

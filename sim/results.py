@@ -1,0 +1,515 @@
+"""The run folder: write a finished run atomically, load it back into tables.
+
+A run folder holds everything one run produced, in plain formats that diff well:
+``scenario.resolved.yaml`` (verbatim), ``summary.json`` (nested metrics), one ``<table>.csv``
+per table (plus ``<table>.parquet`` when pyarrow is installed) and ``manifest.json`` (seed,
+versions, times, the exception that ended the run). Identical inputs give byte-identical
+files, so two runs of one seed can be compared with ``cmp``.
+
+JSON: sorted keys, indent 2, trailing newline, floats by ``repr`` (shortest round trip).
+JSON has no NaN or infinity, so non-finite floats are written as ``null``; an exception
+object becomes ``{"type": "<module>.<qualname>", "message": str(exc)}``.
+
+CSV: ``\\n`` line endings; columns in the order of ``columns[name]`` when given, else of the
+first row's keys; the header is written even for zero rows (no columns at all: an empty
+file). Cells are quoted only where needed to keep their type: numbers (``repr``) and
+``true``/``false`` are bare, ``None`` is an empty bare cell, and a string is quoted when it
+holds ``,``, ``"``, CR or LF or would read back as something else (``""``, ``"12"``,
+``"true"``). Any CSV reader sees an ordinary file; ``load`` returns exactly what was written.
+
+Atomicity: the folder is built in a hidden sibling (``.seed-1.tmp-<pid>-<n>``), each file is
+fsynced and ``manifest.json`` is written last; then an existing target is renamed aside, the
+new folder renamed in and the old one removed. At every instant the target name holds the old
+complete folder, the new complete folder or nothing. An existing target is only replaced
+when it is empty or holds nothing but run-folder files, so a mistyped path never deletes
+unrelated work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sim.errors import RunError
+
+SCENARIO_FILE = "scenario.resolved.yaml"
+SUMMARY_FILE = "summary.json"
+MANIFEST_FILE = "manifest.json"
+_REQUIRED = (SCENARIO_FILE, SUMMARY_FILE, MANIFEST_FILE)
+
+Scalar = str | int | float | bool | None
+
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?(?:[0-9]+\.[0-9]+(?:e[+-][0-9]+)?|[0-9]+e[+-][0-9]+|inf|nan)")
+_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"')
+_BARE = re.compile(r'[^,"\n]*')
+_SPECIAL = re.compile(r'[,"\r\n]')
+_names = itertools.count()
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap numpy scalars, and subclasses (enums) of the built-in scalar types."""
+    if hasattr(value, "item") and not isinstance(value, (str, int, float)):
+        value = value.item()
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return int(value) if isinstance(value, int) else float(value)
+    return str.__str__(value) if isinstance(value, str) else value
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    """A JSON-ready copy of ``value``: str keys, lists, finite floats or None."""
+    value = _plain(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, BaseException):
+        kind = type(value)
+        return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(value)}
+    if isinstance(value, Mapping):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"{where}: keys {bad!r} are not strings")
+        return {str.__str__(k): _jsonable(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise TypeError(f"{where}: {type(value).__name__} cannot be written as JSON")
+
+
+def _json_bytes(value: Mapping[str, Any], where: str) -> bytes:
+    text = json.dumps(_jsonable(value, where), sort_keys=True, indent=2,
+                      ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _decode_bare(raw: str) -> Scalar:
+    """The value of an unquoted cell."""
+    if raw in ("", "true", "false"):
+        return None if raw == "" else raw == "true"
+    try:
+        if _INT.fullmatch(raw):
+            return int(raw)
+        if _FLOAT.fullmatch(raw):
+            return float(raw)
+    except ValueError:  # integers beyond Python's digit limit stay text
+        pass
+    return raw
+
+
+def _quote_text(text: str) -> str:
+    if _SPECIAL.search(text) or not isinstance(_decode_bare(text), str):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _encode_cell(value: Scalar) -> str:
+    if value is None or isinstance(value, bool):
+        return "" if value is None else ("true" if value else "false")
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return float.__repr__(value) if isinstance(value, float) else _quote_text(value)
+
+
+def _render_csv(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes:
+    if not columns:
+        return b""
+    lines = [",".join(_quote_text(c) for c in columns)]
+    lines.extend(",".join(_encode_cell(v) for v in row) for row in rows)
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _parse_csv(text: str, where: str) -> tuple[list[str], list[list[Scalar]]]:
+    """Parse what ``_render_csv`` writes: a header of names, then rows of typed cells."""
+    header: list[str] | None = None
+    records: list[list[Scalar]] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        row: list[Scalar] = []
+        while True:
+            quoted = _QUOTED.match(text, pos)
+            if quoted:
+                row.append(quoted.group(1).replace('""', '"'))
+                pos = quoted.end()
+            else:
+                bare = _BARE.match(text, pos)
+                assert bare is not None  # the pattern matches the empty string
+                row.append(bare.group() if header is None else _decode_bare(bare.group()))
+                pos = bare.end()
+            if pos < end and text[pos] == ",":
+                pos += 1
+            elif pos >= end or text[pos] == "\n":
+                pos += 1
+                break
+            else:
+                raise RunError(f"{where}: malformed CSV at character {pos}")
+        if header is None:
+            header = [str(c) for c in row]
+        elif len(row) != len(header):
+            raise RunError(f"{where}: row {len(records) + 1} has {len(row)} cells, "
+                           f"the header has {len(header)}")
+        else:
+            records.append(row)
+    return header or [], records
+
+
+def _table_rows(name: str, table: Any, given: Sequence[str] | None
+                ) -> tuple[list[str], list[list[Scalar]]]:
+    """Columns and typed rows of one table given as row dicts or as a dict of columns."""
+    where = f"table {name!r}"
+    if isinstance(table, Mapping):
+        cols = list(table)
+        data = [list(table[c]) for c in cols]
+        if len({len(d) for d in data}) > 1:
+            raise ValueError(f"{where}: columns have different lengths")
+        records = [dict(zip(cols, cells, strict=True)) for cells in zip(*data, strict=True)]
+    else:
+        records = [dict(r) for r in table]
+        cols = list(records[0]) if records else []
+    if given is not None:
+        if len(set(given)) != len(given) or (cols and set(given) != set(cols)):
+            raise ValueError(f"{where}: columns {list(given)} do not match its keys {cols}")
+        cols = list(given)
+    if not all(isinstance(c, str) for c in cols):
+        raise TypeError(f"{where}: column names must be strings, got {cols!r}")
+    if records and not cols:
+        raise ValueError(f"{where}: rows without columns cannot be written")
+    rows: list[list[Scalar]] = []
+    for i, record in enumerate(records):
+        if set(record) != set(cols):
+            raise ValueError(f"{where}: row {i} has keys {sorted(record)}, expected {cols}")
+        row = [_plain(record[c]) for c in cols]
+        bad = [c for c, v in zip(cols, row, strict=True)
+               if v is not None and not isinstance(v, (str, int, float))]
+        if bad:
+            raise TypeError(f"{where}: row {i} column {bad[0]!r} holds a "
+                            f"{type(record[bad[0]]).__name__}; use str, int, float, bool, None")
+        rows.append(row)
+    return cols, rows
+
+
+def _parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes | None:
+    """The table as Parquet, or None when pyarrow is not installed."""
+    if not columns or importlib.util.find_spec("pyarrow") is None:
+        return None
+    pa = importlib.import_module("pyarrow")
+    pq = importlib.import_module("pyarrow.parquet")
+    arrays = []
+    for i in range(len(columns)):
+        values = [row[i] for row in rows]
+        kinds = {type(v) for v in values if v is not None}
+        if not kinds:
+            arrays.append(pa.nulls(len(values)))
+        elif kinds in ({bool}, {int}):
+            arrays.append(pa.array(values, type=pa.bool_() if bool in kinds else pa.int64()))
+        elif kinds <= {int, float}:
+            arrays.append(pa.array([None if v is None else float(v) for v in values],
+                                   type=pa.float64()))
+        else:  # mixed kinds: the CSV text of each cell
+            arrays.append(pa.array([v if v is None or isinstance(v, str) else _encode_cell(v)
+                                    for v in values], type=pa.string()))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory; its files are synced
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sibling(target: Path, tag: str) -> Path:
+    """A hidden name next to ``target`` that nothing uses yet."""
+    while True:
+        candidate = target.with_name(f".{target.name}.{tag}-{os.getpid()}-{next(_names)}")
+        if not os.path.lexists(candidate):
+            return candidate
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    """Raise unless ``target`` is absent, or may be replaced: an empty folder or one that
+    holds nothing but run-folder files."""
+    if not os.path.lexists(target):
+        return
+    if not overwrite:
+        raise RunError(f"{target} exists and overwrite is off")
+    replaceable = target.is_dir() and not target.is_symlink() and all(
+        (e.name in _REQUIRED or e.suffix in (".csv", ".parquet"))
+        and e.is_file() and not e.is_symlink() for e in target.iterdir())
+    if not replaceable:
+        raise RunError(f"refusing to replace {target}: it is not a run folder")
+
+
+def _swap_in(built: Path, target: Path, overwrite: bool) -> None:
+    _check_target(target, overwrite)
+    aside = None
+    if os.path.lexists(target):
+        aside = _sibling(target, "old")
+        os.rename(target, aside)
+    try:
+        os.rename(built, target)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, target)
+        raise
+    _fsync_dir(target.parent)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def write_run(
+    out_dir: Path,
+    *,
+    scenario_yaml: str,
+    manifest: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    tables: Mapping[str, Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]],
+    columns: Mapping[str, Sequence[str]] | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write one run folder atomically and return its absolute path.
+
+    A table is a list of row dicts with the same keys, or a dict of equally long columns.
+    Malformed input raises ``ValueError``/``TypeError`` before anything touches the disk;
+    a target that exists and may not, or must not, be replaced raises ``RunError``.
+    """
+    target = Path(os.path.abspath(out_dir))
+    if not target.name:
+        raise RunError(f"{out_dir} cannot be a run folder")
+    columns = columns or {}
+    unknown = sorted(set(columns) - set(tables))
+    if unknown:
+        raise ValueError(f"columns given for tables that do not exist: {unknown}")
+    files = {SCENARIO_FILE: scenario_yaml.encode("utf-8"),
+             SUMMARY_FILE: _json_bytes(summary, "summary")}
+    for name in sorted(tables):
+        if not _TABLE_NAME.fullmatch(name):
+            raise ValueError(f"table name {name!r} is not a plain file name")
+        cols, rows = _table_rows(name, tables[name], columns.get(name))
+        files[f"{name}.csv"] = _render_csv(cols, rows)
+        parquet = _parquet_bytes(cols, rows)
+        if parquet is not None:
+            files[f"{name}.parquet"] = parquet
+    files[MANIFEST_FILE] = _json_bytes(manifest, "manifest")  # last: it marks completeness
+
+    _check_target(target, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    built = _sibling(target, "tmp")
+    built.mkdir()
+    try:
+        for name, data in files.items():
+            _write_file(built / name, data)
+        _fsync_dir(built)
+        _swap_in(built, target, overwrite)
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    return target
+
+
+def is_complete(path: Path | str) -> bool:
+    """Is ``path`` a run folder that finished writing (its manifest is there)?"""
+    folder = Path(path)
+    return folder.is_dir() and all((folder / name).is_file() for name in _REQUIRED)
+
+
+def _pandas() -> ModuleType | None:
+    if importlib.util.find_spec("pandas") is None:
+        return None
+    return importlib.import_module("pandas")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A loaded run folder. ``tables`` maps names to pandas DataFrames when pandas is
+    installed, else to lists of row dicts holding the values as written."""
+
+    path: Path
+    scenario_yaml: str
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+    tables: dict[str, Any]
+
+    def table(self, name: str) -> Any:
+        """The table ``name``; a KeyError that lists the tables there are when missing."""
+        if name not in self.tables:
+            raise KeyError(f"no table {name!r} in {self.path}; tables: {sorted(self.tables)}")
+        return self.tables[name]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:  # keep CR inside cells
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"cannot read {path}: {exc}") from exc
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise RunError(f"{path} does not hold a JSON object")
+    return value
+
+
+def _complete_folder(path: Path | str) -> Path:
+    folder = Path(path)
+    if not folder.exists():
+        raise RunError(f"no run folder at {folder}")
+    missing = [n for n in _REQUIRED if not (folder / n).is_file()]
+    if missing:
+        raise RunError(f"run folder {folder} is incomplete (missing {', '.join(missing)}): "
+                       "its run did not finish writing it")
+    return folder
+
+
+def load_summary(path: Path | str) -> dict[str, Any]:
+    """The summary of a complete run folder (``RunError`` otherwise)."""
+    return _read_json(_complete_folder(path) / SUMMARY_FILE)
+
+
+def load(path: Path | str) -> RunResult:
+    """Load a complete run folder; ``RunError`` when it is missing, incomplete or damaged."""
+    folder = _complete_folder(path)
+    pd = _pandas()
+    tables: dict[str, Any] = {}
+    for csv_path in sorted(folder.glob("*.csv")):
+        cols, rows = _parse_csv(_read_text(csv_path), str(csv_path))
+        if pd is None:
+            tables[csv_path.stem] = [dict(zip(cols, row, strict=True)) for row in rows]
+        else:
+            data = {c: [row[i] for row in rows] for i, c in enumerate(cols)}
+            tables[csv_path.stem] = pd.DataFrame(data, columns=cols)
+    return RunResult(path=folder, scenario_yaml=_read_text(folder / SCENARIO_FILE),
+                     manifest=_read_json(folder / MANIFEST_FILE),
+                     summary=_read_json(folder / SUMMARY_FILE), tables=tables)
+
+
+_KINDS = tuple((re.compile(pattern), kind) for pattern, kind in (
+    (r"(?:.*_)?bytes_per_s", "byte_rate"),
+    (r".*_per_s", "rate"),
+    (r"(?:.*_)?bytes", "bytes"),
+    (r".*_s", "seconds"),
+    (r"(?:.*_)?(?:fraction|frac|utili[sz]ation|util|share)", "fraction"),
+    (r"n|count|n_.*|.*_count", "count"),
+))
+_STATISTIC = re.compile(r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|"
+                        r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last")
+_TIME_STEPS = ((1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"))
+_BYTE_STEPS = ((1.0, "B"), (2.0**10, "KiB"), (2.0**20, "MiB"), (2.0**30, "GiB"), (2.0**40, "TiB"))
+
+
+def _kind(key: str) -> str | None:
+    """The unit kind of a dotted key: by its leaf's suffix, or for a statistic leaf such as
+    ``p95`` by the nearest ancestor that has one (``latency_s.p95`` is in seconds)."""
+    segments = key.split(".")
+    for depth, segment in enumerate(reversed(segments)):
+        if depth == 1 and not _STATISTIC.fullmatch(segments[-1]):
+            return None
+        kind = next((k for pattern, k in _KINDS if pattern.fullmatch(segment)), None)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _num(x: float) -> str:
+    size = abs(x)
+    return f"{x:,.0f}" if size >= 100 else f"{x:.1f}" if size >= 10 else f"{x:.2f}"
+
+
+def _scaled(x: float, steps: Sequence[tuple[float, str]]) -> tuple[str, str]:
+    """``x`` in the largest unit of ``steps`` (ascending) that is not bigger than it."""
+    size, unit = max((s for s in steps if abs(x) >= s[0]), default=steps[0])
+    return _num(x / size), unit
+
+
+def _number(kind: str | None, value: float) -> tuple[str, str]:
+    """The number text and unit text of one numeric summary value."""
+    if not math.isfinite(value):
+        return ("n/a" if math.isnan(value) else str(value)), ""
+    if kind == "seconds":
+        return ("0", "s") if value == 0 else _scaled(value, _TIME_STEPS)
+    if kind in ("bytes", "byte_rate"):
+        suffix = "/s" if kind == "byte_rate" else ""
+        text, unit = (f"{value:,.0f}", "B") if abs(value) < 1024 else _scaled(value, _BYTE_STEPS)
+        return text, unit + suffix
+    if kind == "rate":
+        return _num(value), "/s"
+    if kind == "fraction":
+        pct = value * 100
+        return (f"{pct:.2f}" if 0 < abs(pct) < 1 else f"{pct:.1f}"), "%"
+    if isinstance(value, int) or (kind == "count" and float(value).is_integer()):
+        return f"{int(value):,}", ""
+    return (f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"), ""
+
+
+def _flatten(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key in sorted(value, key=str):
+        item = value[key]
+        if isinstance(item, Mapping) and item:
+            yield from _flatten(item, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", item
+
+
+def _cell_text(key: str, value: Any) -> tuple[str, str] | str:
+    """(number, unit) for a numeric value, else its text."""
+    value = _plain(value)
+    if value is None or isinstance(value, bool):
+        return "n/a" if value is None else ("yes" if value else "no")
+    if isinstance(value, (int, float)):
+        return _number(_kind(key), value)
+    if isinstance(value, Mapping):
+        return "(empty)"
+    if isinstance(value, (list, tuple)):
+        cells = [_cell_text(key, item) for item in value]
+        return "[" + ", ".join(" ".join(c).strip() if isinstance(c, tuple) else c
+                               for c in cells) + "]"
+    return str(value)
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """An aligned text table of a nested summary: dotted keys, numbers with units.
+
+    Units come from key suffixes: ``_s`` seconds (shown as µs/ms/s/min/h), ``_bytes`` (B to
+    TiB), ``_per_s`` rates, ``_bytes_per_s`` byte rates, ``fraction``/``utilisation``/
+    ``share`` as percent, ``count``/``n``/``n_*`` as integers. A statistic leaf (``p95``,
+    ``mean``, ``max``, ...) takes the unit of the nearest parent key that has one.
+    """
+    rows = [(key, _cell_text(key, value)) for key, value in _flatten(summary)]
+    if not rows:
+        return "(empty summary)"
+    key_width = max(len(key) for key, _ in rows)
+    num_width = max((len(cell[0]) for _, cell in rows if isinstance(cell, tuple)), default=0)
+    return "\n".join(
+        f"{key:<{key_width}}  {cell[0]:>{num_width}} {cell[1]}".rstrip()
+        if isinstance(cell, tuple) else f"{key:<{key_width}}  {cell}"
+        for key, cell in rows)

@@ -1,0 +1,138 @@
+"""Run one scenario: build the estate, advance simulated time, derive metrics, write the run
+folder.
+
+A run always yields a manifest: seed, versions, wall time, simulated time, event count and
+the exception that ended it (or null). A run that fails part-way still writes its folder,
+with the exception in the manifest, so the failure is on record; the folder is written
+atomically either way (see :mod:`sim.results`).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sim import results
+from sim.build import Estate, build
+from sim.metrics import TABLE_COLUMNS, finalise_drift, summarise
+from sim.scenario import Scenario
+
+_PACKAGES = ("simpy", "numpy", "networkx", "cryptography", "pydantic", "pyyaml", "matplotlib")
+
+
+def versions() -> dict[str, str]:
+    """Versions of vtasim, Python and the packages that shape a run's numbers."""
+    out = {"vtasim": _version("vtasim"), "python": platform.python_version()}
+    for name in _PACKAGES:
+        out[name] = _version(name)
+    return out
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """Everything one run produced, in memory."""
+
+    scenario: Scenario
+    seed: int
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+    tables: dict[str, list[dict[str, Any]]]
+    estate: Estate
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run reached its end without an exception."""
+        return self.manifest["exception"] is None
+
+
+def simulate(
+    scenario: Scenario,
+    seed: int | None = None,
+    until: float | None = None,
+    progress: bool = False,
+) -> RunOutput:
+    """Build and run ``scenario`` (for ``until`` simulated seconds, default its duration)."""
+    root = scenario.seed if seed is None else seed
+    end = scenario.duration if until is None else until
+    scenario = scenario.model_copy(update={"seed": root, "duration": end})
+    started = time.perf_counter()
+    estate = build(scenario, root)
+    estate.start()
+    env = estate.env
+    error: BaseException | None = None
+    bar: Any = None
+    try:
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=round(end), unit="sim-s", desc=scenario.name, leave=False)
+        steps = 100 if progress else 1
+        for k in range(1, steps + 1):
+            env.run(until=end * k / steps)
+            if bar is not None:
+                bar.update(round(end * k / steps) - bar.n)
+    except Exception as exc:  # recorded in the manifest; the caller decides the exit code
+        error = exc
+    finally:
+        if bar is not None:
+            bar.close()
+    now = float(env.now)
+    finalise_drift(estate.recorder, now, estate.host_vcenter)
+    summary = summarise(estate.recorder, now, scenario.warmup)
+    manifest = {
+        "scenario": scenario.name,
+        "seed": root,
+        "versions": versions(),
+        "wall_time_s": time.perf_counter() - started,
+        "sim_time_s": now,
+        "events": env.events_processed,
+        "exception": None if error is None else {
+            "type": f"{type(error).__module__}.{type(error).__qualname__}",
+            "message": str(error),
+        },
+    }
+    return RunOutput(scenario, root, manifest, summary, estate.recorder.tables, estate)
+
+
+def default_out_dir(scenario: Scenario, seed: int) -> Path:
+    """``results/<scenario name>/seed-<N>``."""
+    return Path("results") / scenario.name / f"seed-{seed}"
+
+
+def write(output: RunOutput, out_dir: Path | None = None) -> Path:
+    """Write ``output`` as a run folder (atomically); return its path."""
+    target = out_dir if out_dir is not None else default_out_dir(output.scenario, output.seed)
+    return results.write_run(
+        target,
+        scenario_yaml=output.scenario.resolved_yaml(),
+        manifest=output.manifest,
+        summary=output.summary,
+        tables=output.tables,
+        columns=TABLE_COLUMNS,
+    )
+
+
+def run(
+    scenario: Scenario,
+    seed: int | None = None,
+    out_dir: Path | str | None = None,
+    until: float | None = None,
+    progress: bool = False,
+    write_folder: bool = True,
+) -> RunOutput:
+    """Simulate ``scenario`` and (by default) write its run folder."""
+    output = simulate(scenario, seed=seed, until=until, progress=progress)
+    if write_folder:
+        write(output, Path(out_dir) if out_dir is not None else None)
+    return output

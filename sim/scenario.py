@@ -1,0 +1,591 @@
+"""Scenario files: YAML in, one validated, frozen :class:`Scenario` out.
+
+Every default of the model lives in this module and nowhere else. Unknown keys are errors.
+Durations, sizes, rates and bandwidths accept units (``250ms``, ``8GiB``, ``3 per_day``,
+``10Gbps``); every timing is a distribution (see :mod:`sim.distributions`).
+
+Besides field-level checks, :func:`Scenario` validates the topology the way vSphere Trust
+Authority supports it: exactly three trust-authority hosts with their own vCenter, which is
+never a workload vCenter and never in Enhanced Linked Mode with one; one shared SSO domain for
+all vCenters or a separate domain for the trust authority; names unique; every referenced
+site, host and node known.
+
+:func:`load_scenario` and :func:`parse_scenario` turn every problem (malformed YAML included)
+into a :class:`~sim.errors.ScenarioError` whose problems read ``path.to.field: message``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim.distributions import Distribution
+from sim.errors import Problem, ScenarioError
+from sim.units import Bandwidth, Duration, PositiveDuration, Rate, Size
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+
+
+def _require_unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{what} name {n!r} is used twice")
+        seen.add(n)
+
+
+class _Model(BaseModel):
+    """Base of every scenario section: frozen, unknown keys forbidden."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DriftKind(str, Enum):
+    """What changes on a drifted host."""
+
+    UNAPPROVED_VIB = "unapproved_vib"
+    ESXI_BUILD_CHANGE = "esxi_build_change"
+    SECURE_BOOT_OFF = "secure_boot_off"
+    DRIVER_CHANGE = "driver_change"
+    TPM_SWAP = "tpm_swap"
+
+
+DEFAULT_MEASURED_AT: dict[str, Literal["runtime", "boot"]] = {
+    DriftKind.UNAPPROVED_VIB.value: "runtime",
+    DriftKind.DRIVER_CHANGE.value: "runtime",
+    DriftKind.ESXI_BUILD_CHANGE.value: "boot",
+    DriftKind.SECURE_BOOT_OFF.value: "boot",
+    DriftKind.TPM_SWAP.value: "boot",
+}
+
+ACCEPTANCE_LEVELS = ("CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified")
+
+
+# --------------------------------------------------------------------------- network
+
+
+class Site(_Model):
+    """A data-centre site; hosts and services in one site talk over its LAN."""
+
+    name: Name
+
+
+class SiteLink(_Model):
+    """A WAN link between two sites."""
+
+    a: Name
+    b: Name
+    latency: Distribution = Field(default="10ms", description="one-way latency of the link")
+    bandwidth: Bandwidth = Field(default="10Gbps")
+
+
+class Network(_Model):
+    """Sites, the LAN inside each site and the WAN links between sites."""
+
+    sites: tuple[Site, ...] = (Site(name="dc1"),)
+    lan_latency: Distribution = Field(default="250us", description="one-way latency per LAN hop")
+    lan_bandwidth: Bandwidth = Field(default="25Gbps", description="site switch fabric")
+    vmotion_nic: Bandwidth = Field(default="10Gbps", description="each host's vMotion NIC")
+    links: tuple[SiteLink, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_sites(self) -> Network:
+        names = [s.name for s in self.sites]
+        if not names:
+            raise ValueError("at least one site is needed")
+        _require_unique(names, "site")
+        for link in self.links:
+            for end in (link.a, link.b):
+                if end not in names:
+                    raise ValueError(f"link end {end!r} is not a site (sites: {names})")
+            if link.a == link.b:
+                raise ValueError(f"link {link.a}-{link.b} joins a site to itself")
+        return self
+
+
+# --------------------------------------------------------------------------- trust authority
+
+
+class ServiceSpec(_Model):
+    """A queueing service: a number of parallel workers and a service-time distribution."""
+
+    workers: int = Field(default=4, ge=1, le=4096)
+    service_time: Distribution = "10ms"
+
+
+class NodeOutage(_Model):
+    """A trust-authority node that is down for a while (its services refuse connections)."""
+
+    node: int = Field(ge=0, le=2, description="trust-authority host index, 0..2")
+    at: Duration
+    duration: PositiveDuration
+
+
+class TrustAuthority(_Model):
+    """The vSphere Trust Authority cluster: its vCenter and exactly three ESXi hosts, each
+    running the Attestation Service and the Key Provider Service."""
+
+    name: Name = "vta"
+    vcenter: Name = "vta-vcenter"
+    site: Name = "dc1"
+    sso_domain: Name = "vsphere.local"
+    hosts: int = Field(default=3, description="must be 3: vTA runs on a three-host cluster")
+    identity_mode: Literal["require_endorsement_keys", "require_certificate_validation"] = (
+        "require_endorsement_keys"
+    )
+    attestation_service: ServiceSpec = ServiceSpec(
+        workers=4, service_time={"dist": "lognormal", "median": "15ms", "p95": "40ms"}
+    )
+    key_provider_service: ServiceSpec = ServiceSpec(
+        workers=4, service_time={"dist": "lognormal", "median": "4ms", "p95": "12ms"}
+    )
+    key_cache_ttl: Duration = Field(default="1h", description="0 disables the KPS key cache")
+    status_service_time: Distribution = Field(
+        default="2ms", description="time to answer a vCenter's host-status poll"
+    )
+    outages: tuple[NodeOutage, ...] = ()
+
+    @field_validator("hosts")
+    @classmethod
+    def _three_hosts(cls, v: int) -> int:
+        if v != 3:
+            raise ValueError(f"the trust authority cluster has exactly 3 hosts, found {v}")
+        return v
+
+
+class Kms(_Model):
+    """The KMIP key server cluster: servers run active-active behind the Key Provider Service."""
+
+    servers: int = Field(default=2, ge=1, le=64)
+    site: Name = "dc1"
+    workers: int = Field(default=8, ge=1, le=4096, description="concurrent requests per server")
+    service_time: Distribution = {"dist": "lognormal", "median": "8ms", "p95": "30ms"}
+    kmip_version: Literal["1.1", "1.2", "1.3", "1.4", "2.0"] = "1.1"
+
+
+# --------------------------------------------------------------------------- attestation
+
+
+class Attestation(_Model):
+    """How trusted hosts attest, and what the attestation service accepts."""
+
+    interval: PositiveDuration = Field(default="5m", description="re-attestation period")
+    jitter: Duration = Field(default="10s", description="each period adds uniform(0, jitter)")
+    report_lifetime: PositiveDuration = Field(default="15m", description="attestedUntil - attestedAt")
+    revocation: Literal["none", "push"] = Field(
+        default="none",
+        description="push: a failed re-attestation revokes the host's unexpired reports",
+    )
+    timeout: PositiveDuration = "10s"
+    max_retries: int = Field(default=5, ge=0, le=100)
+    backoff: Duration = "2s"
+    backoff_multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_backoff: Duration = "60s"
+    tpm_sign_time: Distribution = {"dist": "lognormal", "median": "200ms", "p95": "600ms"}
+    min_acceptance: Literal[
+        "CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified"
+    ] = "PartnerSupported"
+    require_secure_boot: bool = True
+
+
+# --------------------------------------------------------------------------- vCenters
+
+
+class Cluster(_Model):
+    """A trusted cluster of ESXi hosts managed by a workload vCenter."""
+
+    name: Name
+    hosts: int = Field(ge=1, le=100_000)
+    host_memory: Size = "512GiB"
+
+
+class VCenter(_Model):
+    """A workload vCenter: polls host attestation status and places VMs."""
+
+    name: Name
+    site: Name = "dc1"
+    sso_domain: Name = "vsphere.local"
+    linked_mode_with: tuple[Name, ...] = ()
+    status_poll_interval: PositiveDuration = "60s"
+    placement: Literal["first_fit", "least_loaded"] = "least_loaded"
+    clusters: tuple[Cluster, ...] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- VMs & workload
+
+
+class EncryptionMix(_Model):
+    """Weights of how VMs are encrypted (normalised)."""
+
+    none: float = Field(default=0.5, ge=0)
+    storage_policy: float = Field(default=0.2, ge=0)
+    vtpm: float = Field(default=0.3, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> EncryptionMix:
+        if self.none + self.storage_policy + self.vtpm <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+
+class VMotionModeMix(_Model):
+    """Weights of the per-VM encrypted vMotion setting (normalised)."""
+
+    disabled: float = Field(default=0.1, ge=0)
+    opportunistic: float = Field(default=0.8, ge=0)
+    required: float = Field(default=0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> VMotionModeMix:
+        if self.disabled + self.opportunistic + self.required <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+
+class Vms(_Model):
+    """The VM population."""
+
+    count: int = Field(default=200, ge=0, le=10_000_000)
+    memory: tuple[Size, ...] = Field(
+        default=("4GiB", "8GiB", "16GiB"), min_length=1, description="drawn uniformly"
+    )
+    dirty_rate: Bandwidth = Field(default="64MiB/s", description="guest page-dirtying rate")
+    initially_running: float = Field(default=0.8, ge=0, le=1)
+    encryption: EncryptionMix = EncryptionMix()
+    vmotion_mode: VMotionModeMix = VMotionModeMix()
+
+
+class Workload(_Model):
+    """Estate-wide request streams (Poisson arrivals)."""
+
+    power_on_rate: Rate = Field(default="60 per_hour", description="power-ons of stopped VMs")
+    lifetime: Distribution = {"dist": "exponential", "mean": "8h"}
+    migration_rate: Rate = Field(default="60 per_hour", description="DRS-like migrations")
+    request_timeout: PositiveDuration = "30s"
+
+
+class VMotion(_Model):
+    """Pre-copy vMotion model and the real encrypted sample stream."""
+
+    setup_time: Distribution = "1s"
+    max_iterations: int = Field(default=8, ge=1, le=100)
+    switchover_threshold: Size = Field(default="512MiB", description="stun when dirty < this")
+    switchover_time: Distribution = "300ms"
+    cipher_rate: Bandwidth = Field(
+        default="4GiB/s", description="AES-256-GCM throughput per stream; caps encrypted streams"
+    )
+    payload: Size | Literal["full"] = Field(
+        default="1MiB", description="bytes really encrypted and checked per migration"
+    )
+    packet_size: Size = "64KiB"
+
+
+# --------------------------------------------------------------------------- drift & reboots
+
+
+class ScheduledDrift(_Model):
+    """One drift at a fixed moment on a named host."""
+
+    at: Duration
+    host: Name
+    kind: DriftKind
+    remediate_after: PositiveDuration | None = None
+
+
+class RandomDrift(_Model):
+    """Drift arriving at random on every trusted host (Poisson per host)."""
+
+    rate: Rate = Field(default=0.0, description="per host")
+    kinds: tuple[DriftKind, ...] = tuple(DriftKind)
+    remediate_after: Distribution | None = None
+
+
+class Drift(_Model):
+    """Drift events, and whether each kind is measured at once or only at the next boot.
+
+    ``runtime`` for a VIB or driver means it is measured into the TPM when it loads; for a
+    build change, Secure Boot off or a TPM swap it means the change forces an immediate reboot.
+    ``boot`` means the change waits for the host's next reboot.
+    """
+
+    scheduled: tuple[ScheduledDrift, ...] = ()
+    random: RandomDrift = RandomDrift()
+    measured_at: dict[DriftKind, Literal["runtime", "boot"]] = Field(
+        default_factory=lambda: {DriftKind(k): v for k, v in DEFAULT_MEASURED_AT.items()}
+    )
+
+    @field_validator("measured_at")
+    @classmethod
+    def _fill(
+        cls, v: dict[DriftKind, Literal["runtime", "boot"]]
+    ) -> dict[DriftKind, Literal["runtime", "boot"]]:
+        full: dict[DriftKind, Literal["runtime", "boot"]] = {
+            DriftKind(k): m for k, m in DEFAULT_MEASURED_AT.items()
+        }
+        full.update(v)
+        return full
+
+
+class ScheduledReboot(_Model):
+    """A planned host reboot."""
+
+    at: Duration
+    host: Name
+
+
+class Reboots(_Model):
+    """Host reboots: re-measure the boot chain (and apply boot-measured drift)."""
+
+    rate: Rate = Field(default=0.0, description="per host")
+    duration: Distribution = "4m"
+    scheduled: tuple[ScheduledReboot, ...] = ()
+
+
+class Metrics(_Model):
+    """How the run is measured."""
+
+    sample_interval: PositiveDuration = Field(
+        default="5m", description="period of the service utilisation / queue time series"
+    )
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(_Model):
+    """A complete, validated estate and experiment."""
+
+    name: Name
+    description: str = ""
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    duration: PositiveDuration = "1d"
+    warmup: Duration = Field(default="0s", description="records before this are not counted")
+    network: Network = Network()
+    trust_authority: TrustAuthority = TrustAuthority()
+    kms: Kms = Kms()
+    attestation: Attestation = Attestation()
+    vcenters: tuple[VCenter, ...] = Field(min_length=1)
+    vms: Vms = Vms()
+    workload: Workload = Workload()
+    vmotion: VMotion = VMotion()
+    drift: Drift = Drift()
+    reboots: Reboots = Reboots()
+    metrics: Metrics = Metrics()
+
+    def host_names(self) -> list[tuple[str, str, str]]:
+        """(host, vcenter, cluster) for every trusted host, in estate order."""
+        total = sum(c.hosts for vc in self.vcenters for c in vc.clusters)
+        width = max(2, len(str(total)))
+        out: list[tuple[str, str, str]] = []
+        for vc in self.vcenters:
+            for cl in vc.clusters:
+                for _ in range(cl.hosts):
+                    out.append((f"esx-{len(out) + 1:0{width}d}", vc.name, cl.name))
+        return out
+
+    def resolved_yaml(self) -> str:
+        """The scenario with every default filled in, as YAML (units kept readable)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, width=100)
+
+
+def _reachable_sites(s: Scenario, start: str) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        for link in s.network.links:
+            for a, b in ((link.a, link.b), (link.b, link.a)):
+                if a == here and b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+    return seen
+
+
+def topology_problems(s: Scenario) -> list[Problem]:
+    """Every way the estate departs from a topology vSphere Trust Authority supports."""
+    out: list[Problem] = []
+    ta = s.trust_authority
+    sites = {x.name for x in s.network.sites}
+    vc_names = [vc.name for vc in s.vcenters]
+    for i, name in enumerate(vc_names):
+        if name in vc_names[:i]:
+            out.append(Problem(f"vcenters.{i}.name", f"vCenter name {name!r} is used twice"))
+        if name == ta.vcenter:
+            out.append(
+                Problem(
+                    f"vcenters.{i}.name",
+                    f"{name!r} is the trust authority's vCenter; it must not manage workloads "
+                    "(unsupported topology)",
+                )
+            )
+    by_name = {vc.name: vc for vc in s.vcenters}
+    for i, vc in enumerate(s.vcenters):
+        where = f"vcenters.{i}"
+        for other in vc.linked_mode_with:
+            peer = by_name.get(other)
+            if other == ta.vcenter:
+                out.append(
+                    Problem(
+                        f"{where}.linked_mode_with",
+                        "Enhanced Linked Mode with the trust authority's vCenter "
+                        f"{other!r} is an unsupported topology",
+                    )
+                )
+            elif peer is None:
+                out.append(Problem(f"{where}.linked_mode_with", f"unknown vCenter {other!r}"))
+            elif peer.sso_domain != vc.sso_domain:
+                out.append(
+                    Problem(
+                        f"{where}.linked_mode_with",
+                        f"linked mode needs one SSO domain; {vc.name} is in "
+                        f"{vc.sso_domain!r}, {other} in {peer.sso_domain!r}",
+                    )
+                )
+        if vc.site not in sites:
+            out.append(Problem(f"{where}.site", f"expected one of {sorted(sites)}, found {vc.site!r}"))
+        names = [c.name for c in vc.clusters]
+        for j, n in enumerate(names):
+            if n in names[:j]:
+                out.append(Problem(f"{where}.clusters.{j}.name", f"cluster name {n!r} is used twice"))
+    shared = [vc.name for vc in s.vcenters if vc.sso_domain == ta.sso_domain]
+    if shared and len(shared) != len(s.vcenters):
+        out.append(
+            Problem(
+                "trust_authority.sso_domain",
+                f"{ta.sso_domain!r} is shared with some workload vCenters ({', '.join(shared)}) "
+                "but not all; supported layouts are one shared SSO domain or separate domains",
+            )
+        )
+    for where, site in (("trust_authority.site", ta.site), ("kms.site", s.kms.site)):
+        if site not in sites:
+            out.append(Problem(where, f"expected one of {sorted(sites)}, found {site!r}"))
+    reach = _reachable_sites(s, ta.site)
+    for i, vc in enumerate(s.vcenters):
+        if vc.site in sites and vc.site not in reach:
+            out.append(Problem(f"vcenters.{i}.site", f"site {vc.site!r} has no network.links "
+                               f"path to the trust authority's site {ta.site!r}"))
+    if s.kms.site in sites and s.kms.site not in reach:
+        out.append(Problem("kms.site", f"site {s.kms.site!r} has no network.links path to the "
+                           f"trust authority's site {ta.site!r}"))
+    hosts = {h for h, _, _ in s.host_names()}
+    for i, d in enumerate(s.drift.scheduled):
+        if d.host not in hosts:
+            out.append(Problem(f"drift.scheduled.{i}.host", f"unknown host {d.host!r}"))
+        if d.at > s.duration:
+            out.append(Problem(f"drift.scheduled.{i}.at", "is after the end of the run"))
+    for i, r in enumerate(s.reboots.scheduled):
+        if r.host not in hosts:
+            out.append(Problem(f"reboots.scheduled.{i}.host", f"unknown host {r.host!r}"))
+    smallest = min(c.host_memory for vc in s.vcenters for c in vc.clusters)
+    if max(s.vms.memory) > smallest:
+        out.append(Problem("vms.memory", "a VM size is larger than the smallest host's memory"))
+    if s.warmup >= s.duration:
+        out.append(Problem("warmup", "expected a warm-up shorter than duration"))
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        text = str(item)
+        # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]").
+        if "[" in text and "(" in text or text.startswith("function-"):
+            continue
+        parts.append(text)
+    return ".".join(parts)
+
+
+def _problems_from(err: ValidationError) -> list[Problem]:
+    out: list[Problem] = []
+    for e in err.errors(include_url=False):
+        msg = re.sub(r"^(Value error|Assertion failed), ", "", str(e.get("msg", "invalid")))
+        found = e.get("input")
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown key (not part of the scenario format)"
+        elif e.get("type") == "missing":
+            msg = "required field is missing"
+        elif not isinstance(found, dict | list | tuple):
+            msg = f"{msg}; found {found!r}"
+        out.append(Problem(_loc_path(tuple(e.get("loc", ()))), msg))
+    return out
+
+
+def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
+    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first."""
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_problems_from(err)) from None
+    problems = topology_problems(scenario)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read and validate a YAML scenario file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([Problem("", f"cannot read {p}: {exc.strerror or exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([Problem("", f"{p}: malformed YAML{where}: {problem}")]) from None
+    return parse_scenario(data, overrides)
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``data`` with each dotted path set (list items by index)."""
+    import copy
+
+    out: dict[str, Any] = copy.deepcopy(dict(data))
+    for dotted, value in overrides.items():
+        keys = dotted.split(".")
+        node: Any = out
+        for i, key in enumerate(keys[:-1]):
+            nxt: Any
+            if isinstance(node, list):
+                idx = int(key)
+                nxt = node[idx]
+            else:
+                nxt = node.get(key)
+                if nxt is None:
+                    nxt = {}
+                    node[key] = nxt
+            if not isinstance(nxt, dict | list):
+                raise ScenarioError(
+                    [Problem(".".join(keys[: i + 1]), "is not a section; cannot set inside it")]
+                )
+            node = nxt
+        last = keys[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return out
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scenario format (for editors' YAML validation)."""
+    schema = Scenario.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vtasim scenario"
+    return schema

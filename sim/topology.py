@@ -1,0 +1,91 @@
+"""The estate's network as a networkx graph, and message delays over it.
+
+Nodes are site switches (``site:dc1``), vCenters (``vcenter:vc-a``), trusted hosts
+(``host:esx-01``), trust-authority nodes (``vta:0``) and KMS servers (``kms:0``). Every
+endpoint hangs off its site switch by a LAN edge; sites are joined by WAN edges. Each edge
+carries a latency distribution and a bandwidth. A message takes the shortest path (fewest
+hops, ties broken by name so paths are reproducible); its one-way delay is the sum of one
+latency sample per edge; a vMotion stream is limited by the path's bottleneck bandwidth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import networkx as nx
+import numpy as np
+
+from sim.distributions import make_sampler
+from sim.scenario import Scenario
+
+
+def build_graph(s: Scenario) -> nx.Graph:
+    """The estate graph for scenario ``s`` (pure: no sampling)."""
+    g = nx.Graph()
+    lan = {"latency": s.network.lan_latency, "bandwidth": s.network.lan_bandwidth}
+    for site in s.network.sites:
+        g.add_node(f"site:{site.name}", kind="site", site=site.name)
+    for link in s.network.links:
+        g.add_edge(f"site:{link.a}", f"site:{link.b}", latency=link.latency,
+                   bandwidth=link.bandwidth, kind="wan")
+
+    def attach(node: str, kind: str, site: str, bandwidth: float | None = None) -> None:
+        g.add_node(node, kind=kind, site=site)
+        bw = lan["bandwidth"] if bandwidth is None else bandwidth
+        g.add_edge(node, f"site:{site}", latency=lan["latency"], bandwidth=bw, kind="lan")
+
+    ta = s.trust_authority
+    attach(f"vcenter:{ta.vcenter}", "vta-vcenter", ta.site)
+    for i in range(ta.hosts):
+        attach(f"vta:{i}", "vta", ta.site)
+    for i in range(s.kms.servers):
+        attach(f"kms:{i}", "kms", s.kms.site)
+    site_of = {vc.name: vc.site for vc in s.vcenters}
+    for vc in s.vcenters:
+        attach(f"vcenter:{vc.name}", "vcenter", vc.site)
+    for host, vc_name, cluster in s.host_names():
+        attach(f"host:{host}", "host", site_of[vc_name], s.network.vmotion_nic)
+        g.nodes[f"host:{host}"]["cluster"] = cluster
+        g.nodes[f"host:{host}"]["vcenter"] = vc_name
+    return g
+
+
+class Paths:
+    """Samples message delays and looks up bottleneck bandwidths on the estate graph."""
+
+    def __init__(self, graph: nx.Graph, rng: np.random.Generator) -> None:
+        self.graph = graph
+        self._samplers: dict[tuple[str, str], Callable[[], float]] = {}
+        self._paths: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._bottleneck: dict[tuple[str, str], float] = {}
+        self._rng = rng
+        # One sampler per distinct latency distribution keeps the draws cheap.
+        by_dist: dict[str, Callable[[], float]] = {}
+        for a, b, data in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1])):
+            key = repr(data["latency"])
+            if key not in by_dist:
+                by_dist[key] = make_sampler(data["latency"], rng)
+            self._samplers[(a, b)] = self._samplers[(b, a)] = by_dist[key]
+
+    def path(self, a: str, b: str) -> list[tuple[str, str]]:
+        """Edges of the shortest path from ``a`` to ``b`` (cached)."""
+        key = (a, b)
+        edges = self._paths.get(key)
+        if edges is None:
+            nodes = nx.shortest_path(self.graph, a, b)
+            edges = list(zip(nodes[:-1], nodes[1:], strict=True))
+            self._paths[key] = edges
+        return edges
+
+    def delay(self, a: str, b: str) -> float:
+        """One sampled one-way delay from ``a`` to ``b`` in seconds."""
+        return sum(self._samplers[e]() for e in self.path(a, b))
+
+    def bottleneck(self, a: str, b: str) -> float:
+        """The smallest bandwidth (bytes/s) along the path from ``a`` to ``b``."""
+        key = (a, b)
+        bw = self._bottleneck.get(key)
+        if bw is None:
+            bw = min(self.graph.edges[e]["bandwidth"] for e in self.path(a, b))
+            self._bottleneck[key] = bw
+        return bw
