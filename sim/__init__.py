@@ -1,3 +1,53 @@
-"""vtasim: a discrete-event simulator of a trusted vSphere estate."""
+"""vtasim: a discrete-event simulator of a trusted vSphere estate (vSphere Trust Authority).
+
+Concept map (imports point one way, top to bottom)::
+
+    cli ─────────────► runner ─► build ─► processes/ ─► domain/  (pure trust primitives)
+      │                  │         │        host, trust_authority, kms, vcenter,
+      │                  │         │        vmotion, drift, workload, services, inventory
+      │                  │         ├─► topology (networkx graph, delays, bandwidth)
+      │                  │         ├─► identities (seeded TPMs, servers, CAs)
+      │                  │         └─► rng (named streams off one root seed)
+      │                  ├─► metrics (records, metric definitions, summary)
+      │                  └─► results (atomic run folder, loading)
+      └─► scenario (YAML -> frozen Scenario; units, distributions; all defaults)
+
+    domain/: tpm + tpm_wire (TPM 2.0 PCRs, event log, quotes in wire format), pki (seeded
+    P-256 keys, CAs, EK certificates), image (ESXi images, measured boot), verifier
+    (evidence + policy -> verdict with dotted reasons), report (ES256 JWT attestation
+    reports), kmip (KMIP 1.1 key store), stream_cipher (AES-256-GCM vMotion stream).
+
+Notebook use::
+
+    import sim
+    scenario = sim.load_scenario("scenarios/baseline.yaml",
+                                 overrides={"attestation.interval": "2m"})
+    out = sim.simulate(scenario, seed=7)          # in memory
+    out.summary["drift"]["time_to_lapse_s"]["mean"]
+    folder = sim.write(out, "results/demo")       # atomic run folder
+    tables = sim.results.load(folder).tables      # pandas DataFrames when pandas is installed
+"""
+
+from sim import results
+from sim.errors import ScenarioError, VtasimError
+from sim.metrics import TABLE_COLUMNS
+from sim.runner import RunOutput, run, simulate, write
+from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "TABLE_COLUMNS",
+    "RunOutput",
+    "Scenario",
+    "ScenarioError",
+    "VtasimError",
+    "__version__",
+    "load_scenario",
+    "parse_scenario",
+    "results",
+    "run",
+    "scenario_json_schema",
+    "simulate",
+    "write",
+]

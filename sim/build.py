@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 import numpy as np
@@ -29,7 +29,7 @@ from sim.identities import host_platform, host_tpm, manufacturer_ca, replacement
 from sim.metrics import Recorder
 from sim.processes.drift import DriftInjector
 from sim.processes.host import AgentConfig, TrustedHost
-from sim.processes.inventory import Vm, VmPool
+from sim.processes.inventory import Encryption, Vm, VMotionMode, VmPool
 from sim.processes.kms import KmsCluster
 from sim.processes.services import Service
 from sim.processes.trust_authority import TrustAuthority, TrustNode
@@ -98,8 +98,11 @@ class Estate:
         rd = s.drift.random
         if rd.rate > 0 and rd.kinds:
             rng = st.stream("drift.random")
-            remediate = (make_sampler(rd.remediate_after, st.stream("drift.remediation"))
-                         if rd.remediate_after is not None else None)
+            remediate = (
+                make_sampler(rd.remediate_after, st.stream("drift.remediation"))
+                if rd.remediate_after is not None
+                else None
+            )
             for name in self.hosts:
                 env.process(self.drift.random(name, rd.rate, rd.kinds, rng, remediate))
         for r in s.reboots.scheduled:
@@ -153,10 +156,15 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     vta_ca = CertificateAuthority.create(st.seed_bytes("pki.vta-ca"), f"{ta_cfg.name} CA")
 
     # KMS and the Key Provider Services' client identities.
-    store = KeyStore(lambda n: st.bytes("kms.key-material", n))
+    store = KeyStore(lambda n: st.take_bytes("kms.key-material", n))
     kms_servers = [
-        Service(env, f"kms.{i}", s.kms.workers,
-                make_sampler(s.kms.service_time, st.stream(f"kms.{i}.service")), rec)
+        Service(
+            env,
+            f"kms.{i}",
+            s.kms.workers,
+            make_sampler(s.kms.service_time, st.stream(f"kms.{i}.service")),
+            rec,
+        )
         for i in range(s.kms.servers)
     ]
     kms = KmsCluster(env, kms_servers, store, paths)
@@ -167,24 +175,43 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         cert = vta_ca.issue_client_certificate(client_key.public_key(), f"{ta_cfg.name}-kps-{i}")
         cert_der = cert.public_bytes(Encoding.DER)
         store.authorize_client(cert_der, ta_cfg.name)
-        signer = ReportSigner(f"{ta_cfg.name}-attestd-{i}", ta_cfg.name,
-                              derive_p256_key(st.seed_bytes(f"vta.{i}.report-key"), "es256"))
-        nodes.append(TrustNode(
-            index=i,
-            attestation=Service(
-                env, f"attestation_service.{i}", ta_cfg.attestation_service.workers,
-                make_sampler(ta_cfg.attestation_service.service_time,
-                             st.stream(f"vta.{i}.attestation")), rec),
-            key_provider=Service(
-                env, f"key_provider_service.{i}", ta_cfg.key_provider_service.workers,
-                make_sampler(ta_cfg.key_provider_service.service_time,
-                             st.stream(f"vta.{i}.kps")), rec),
-            status=Service(env, f"status_service.{i}", 2,
-                           make_sampler(ta_cfg.status_service_time,
-                                        st.stream(f"vta.{i}.status")), rec),
-            signer=signer,
-            kmip_client=cert_der,
-        ))
+        signer = ReportSigner(
+            f"{ta_cfg.name}-attestd-{i}",
+            ta_cfg.name,
+            derive_p256_key(st.seed_bytes(f"vta.{i}.report-key"), "es256"),
+        )
+        nodes.append(
+            TrustNode(
+                index=i,
+                attestation=Service(
+                    env,
+                    f"attestation_service.{i}",
+                    ta_cfg.attestation_service.workers,
+                    make_sampler(
+                        ta_cfg.attestation_service.service_time, st.stream(f"vta.{i}.attestation")
+                    ),
+                    rec,
+                ),
+                key_provider=Service(
+                    env,
+                    f"key_provider_service.{i}",
+                    ta_cfg.key_provider_service.workers,
+                    make_sampler(
+                        ta_cfg.key_provider_service.service_time, st.stream(f"vta.{i}.kps")
+                    ),
+                    rec,
+                ),
+                status=Service(
+                    env,
+                    f"status_service.{i}",
+                    2,
+                    make_sampler(ta_cfg.status_service_time, st.stream(f"vta.{i}.status")),
+                    rec,
+                ),
+                signer=signer,
+                kmip_client=cert_der,
+            )
+        )
 
     # Trusted hosts: TPM, platform, approved image, identity record.
     image = default_image()
@@ -206,13 +233,28 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     )
     nonce_rng = st.stream("vta.nonces")
     ta = TrustAuthority(
-        env, nodes, policy, group=ta_cfg.name, audience=f"{ta_cfg.name}/key-provider",
-        report_lifetime=att.report_lifetime, revocation=att.revocation,
-        key_cache_ttl=ta_cfg.key_cache_ttl, kms=kms, paths=paths, recorder=rec,
+        env,
+        nodes,
+        policy,
+        group=ta_cfg.name,
+        audience=f"{ta_cfg.name}/key-provider",
+        report_lifetime=att.report_lifetime,
+        revocation=att.revocation,
+        key_cache_ttl=ta_cfg.key_cache_ttl,
+        kms=kms,
+        paths=paths,
+        recorder=rec,
         nonce_bytes=nonce_rng.bytes,
     )
-    config = AgentConfig(att.interval, att.jitter, att.timeout, att.max_retries, att.backoff,
-                         att.backoff_multiplier, att.max_backoff)
+    config = AgentConfig(
+        att.interval,
+        att.jitter,
+        att.timeout,
+        att.max_retries,
+        att.backoff,
+        att.backoff_multiplier,
+        att.max_backoff,
+    )
     tpm_sign = make_sampler(att.tpm_sign_time, st.stream("tpm.sign-time"))
     jitter_rng = st.stream("agent.jitter")
 
@@ -223,8 +265,20 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     hosts: dict[str, TrustedHost] = {}
     for name, vc_name, cl_name in s.host_names():
         hosts[name] = TrustedHost(
-            env, name, vc_name, cl_name, memory_of[(vc_name, cl_name)], tpms[name],
-            platforms[name], image, ta, paths, rec, config, tpm_sign, jitter,
+            env,
+            name,
+            vc_name,
+            cl_name,
+            memory_of[(vc_name, cl_name)],
+            tpms[name],
+            platforms[name],
+            image,
+            ta,
+            paths,
+            rec,
+            config,
+            tpm_sign,
+            jitter,
         )
 
     # VMs: cluster by round-robin over hosts, attributes from their own stream.
@@ -244,8 +298,17 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         if encryption != "none":
             resp = store.create(key_client, f"{name}-key", 0.0, activate=True)
             key_id = resp.unique_identifier
-        vms.append(Vm(name, home.vcenter, home.cluster, memory, encryption,  # type: ignore[arg-type]
-                      mode(), key_id))  # type: ignore[arg-type]
+        vms.append(
+            Vm(
+                name,
+                home.vcenter,
+                home.cluster,
+                memory,
+                cast(Encryption, encryption),
+                cast(VMotionMode, mode()),
+                key_id,
+            )
+        )
     pool = VmPool(vms)
     running_draws = vm_rng.random(len(vms))
     by_cluster: dict[tuple[str, str], list[TrustedHost]] = {}
@@ -254,8 +317,9 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     for vm, draw in zip(vms, running_draws, strict=True):
         if draw >= s.vms.initially_running:
             continue
-        cands = [h for h in by_cluster[(vm.vcenter, vm.cluster)]
-                 if h.used_memory + vm.memory <= h.memory]
+        cands = [
+            h for h in by_cluster[(vm.vcenter, vm.cluster)] if h.used_memory + vm.memory <= h.memory
+        ]
         if cands:
             target = min(cands, key=lambda h: h.used_memory / h.memory)
             target.used_memory += vm.memory
@@ -269,18 +333,36 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     vcenters: dict[str, WorkloadVCenter] = {}
     for vc in s.vcenters:
         vcenters[vc.name] = WorkloadVCenter(
-            env, vc.name, [h for h in host_list if h.vcenter == vc.name], ta, pool, paths, rec,
-            vc.status_poll_interval, vc.placement, s.vmotion, s.vms.dirty_rate,
-            st.stream(f"vcenter.{vc.name}"), ledger, lifetime, setup, switchover,
+            env,
+            vc.name,
+            [h for h in host_list if h.vcenter == vc.name],
+            ta,
+            pool,
+            paths,
+            rec,
+            vc.status_poll_interval,
+            vc.placement,
+            s.vmotion,
+            s.vms.dirty_rate,
+            st.stream(f"vcenter.{vc.name}"),
+            ledger,
+            lifetime,
+            setup,
+            switchover,
         )
 
     def new_tpm(host: str, drift_id: int) -> VirtualTPM:
         return replacement_tpm(st, manufacturer, host, drift_id)
 
     drift = DriftInjector(
-        env, hosts, rec, dict(s.drift.measured_at),
-        make_sampler(s.reboots.duration, st.stream("reboots.duration")), new_tpm,
+        env,
+        hosts,
+        rec,
+        dict(s.drift.measured_at),
+        make_sampler(s.reboots.duration, st.stream("reboots.duration")),
+        new_tpm,
     )
     workload = Workload(env, pool, vcenters, st.stream("workload"))
-    return Estate(env, s, root, st, rec, graph, paths, ta, kms, hosts, vcenters, pool, drift,
-                  workload, image)
+    return Estate(
+        env, s, root, st, rec, graph, paths, ta, kms, hosts, vcenters, pool, drift, workload, image
+    )

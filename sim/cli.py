@@ -41,12 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run one scenario and write its run folder")
     r.add_argument("scenario", type=Path)
     r.add_argument("--seed", type=_seed, default=None, help="root seed (default: scenario's)")
-    r.add_argument("--out", type=Path, default=None,
-                   help="run folder (default results/<name>/seed-<N>)")
-    r.add_argument("--until", type=_duration, default=None,
-                   help="simulated time to stop at, e.g. 6h (default: scenario duration)")
+    r.add_argument(
+        "--out", type=Path, default=None, help="run folder (default results/<name>/seed-<N>)"
+    )
+    r.add_argument(
+        "--until",
+        type=_duration,
+        default=None,
+        help="simulated time to stop at, e.g. 6h (default: scenario duration)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r.add_argument("--json", action="store_true", help="print the whole summary as JSON")
+    r.add_argument("--full", action="store_true", help="print every summary figure")
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", type=Path, nargs="+")
@@ -109,20 +115,25 @@ def _print_problems(source: str, problems: Sequence[Problem]) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim import results, runner
+    from sim.metrics import headline
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
-    output = runner.simulate(scenario, seed=args.seed, until=args.until,
-                             progress=not args.quiet and sys.stderr.isatty())
+    output = runner.simulate(
+        scenario, seed=args.seed, until=args.until, progress=not args.quiet and sys.stderr.isatty()
+    )
     folder = runner.write(output, args.out)
     if args.json:
         print(json.dumps(output.summary, indent=2, sort_keys=True))
     else:
-        print(f"vtasim {scenario.name}  seed {output.seed}  "
-              f"simulated {output.manifest['sim_time_s']:.0f} s  "
-              f"events {output.manifest['events']}  "
-              f"wall {output.manifest['wall_time_s']:.1f} s")
-        print(results.format_summary(output.summary))
+        print(
+            f"vtasim {scenario.name}  seed {output.seed}  "
+            f"simulated {output.manifest['sim_time_s']:.0f} s  "
+            f"events {output.manifest['events']}  "
+            f"wall {output.manifest['wall_time_s']:.1f} s"
+        )
+        shown = output.summary if args.full else headline(output.summary)
+        print(results.format_summary(shown))
         print(f"run folder: {folder}")
     if not output.ok:
         exc = output.manifest["exception"]
@@ -143,8 +154,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             status = 2
         else:
             hosts = len(scenario.host_names())
-            print(f"{path}: ok ({scenario.name}: {len(scenario.vcenters)} workload vCenter(s), "
-                  f"{hosts} trusted hosts, {scenario.vms.count} VMs)")
+            print(
+                f"{path}: ok ({scenario.name}: {len(scenario.vcenters)} workload vCenter(s), "
+                f"{hosts} trusted hosts, {scenario.vms.count} VMs)"
+            )
     return status
 
 
@@ -165,17 +178,23 @@ def _cmd_export_quote(args: argparse.Namespace) -> int:
     written = export_quote(args.seed, args.host, args.nonce, args.out, args.pcrs)
     for path in written:
         print(path)
-    print(f"check with: tpm2_checkquote -u {args.out / 'ak.pub.pem'} -m {args.out / 'quote.msg'}"
-          f" -s {args.out / 'quote.sig'} -g sha256 -q {args.nonce.hex()} "
-          f"-f {args.out / 'pcrs.bin'}")
+    print(
+        f"check with: tpm2_checkquote -u {args.out / 'ak.pub.pem'} -m {args.out / 'quote.msg'}"
+        f" -s {args.out / 'quote.sig'} -g sha256 -q {args.nonce.hex()} "
+        f"-f {args.out / 'pcrs.bin'}"
+    )
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vtasim`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    commands = {"run": _cmd_run, "validate": _cmd_validate, "schema": _cmd_schema,
-                "export-quote": _cmd_export_quote}
+    commands = {
+        "run": _cmd_run,
+        "validate": _cmd_validate,
+        "schema": _cmd_schema,
+        "export-quote": _cmd_export_quote,
+    }
     try:
         return commands[args.command](args)
     except ScenarioError as err:

@@ -18,8 +18,9 @@ MANUFACTURER_CA_NAME = "vtasim TPM Manufacturer Root CA"
 
 def manufacturer_ca(streams: Streams) -> CertificateAuthority:
     """The simulated TPM manufacturer's root CA (issues every EK certificate)."""
-    return CertificateAuthority.create(streams.seed_bytes("pki.tpm-manufacturer"),
-                                       MANUFACTURER_CA_NAME)
+    return CertificateAuthority.create(
+        streams.seed_bytes("pki.tpm-manufacturer"), MANUFACTURER_CA_NAME
+    )
 
 
 def host_tpm(streams: Streams, manufacturer: CertificateAuthority, host: str) -> VirtualTPM:
@@ -31,8 +32,9 @@ def replacement_tpm(
     streams: Streams, manufacturer: CertificateAuthority, host: str, n: int
 ) -> VirtualTPM:
     """The ``n``-th replacement TPM fitted to a host (a TPM swap)."""
-    return VirtualTPM(streams.seed_bytes(f"tpm.{host}.replacement-{n}"), manufacturer,
-                      f"TPM-{host}-r{n}")
+    return VirtualTPM(
+        streams.seed_bytes(f"tpm.{host}.replacement-{n}"), manufacturer, f"TPM-{host}-r{n}"
+    )
 
 
 def host_platform(streams: Streams, host: str) -> Platform:

@@ -50,28 +50,71 @@ Row = dict[str, Any]
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "attestations": (
-        "host", "trigger", "node", "requested_at", "verdict_at", "completed_at", "ok",
-        "reasons", "attempts", "queue_wait_s", "latency_s", "verdict_latency_s",
+        "host",
+        "trigger",
+        "node",
+        "requested_at",
+        "verdict_at",
+        "completed_at",
+        "ok",
+        "reasons",
+        "attempts",
+        "queue_wait_s",
+        "latency_s",
+        "verdict_latency_s",
     ),
     "reports": ("jti", "host", "node", "issued_at", "expires_at", "revoked_at", "image_id"),
     "key_requests": (
-        "time", "host", "vm", "node", "purpose", "outcome", "reason", "cache_hit",
+        "time",
+        "host",
+        "vm",
+        "node",
+        "purpose",
+        "outcome",
+        "reason",
+        "cache_hit",
         "latency_s",
     ),
     "placements": ("time", "vcenter", "vm", "host", "needs_key", "outcome", "reason"),
     "refusals": ("time", "host", "vm", "kind", "reason"),
     "migrations": (
-        "start", "end", "vm", "source", "destination", "needs_key", "encrypted", "outcome",
-        "reason", "duration_s", "iterations", "bytes_transferred", "payload_bytes",
+        "start",
+        "end",
+        "vm",
+        "source",
+        "destination",
+        "needs_key",
+        "encrypted",
+        "outcome",
+        "reason",
+        "duration_s",
+        "iterations",
+        "bytes_transferred",
+        "payload_bytes",
         "bandwidth_Bps",
     ),
     "status_views": ("time", "vcenter", "host", "status"),
     "drift_events": (
-        "id", "host", "kind", "at", "measured", "effective_at", "remediated_at",
-        "detected_at", "lapse_at", "key_refusal_at", "vcenter_refusal_at",
-        "first_refused_at", "time_to_lapse_s", "time_to_key_refusal_s",
-        "time_to_vcenter_refusal_s", "time_to_refusal_s", "time_to_first_refused_s",
-        "keys_released", "power_ons", "migrations_in",
+        "id",
+        "host",
+        "kind",
+        "at",
+        "measured",
+        "effective_at",
+        "remediated_at",
+        "detected_at",
+        "lapse_at",
+        "key_refusal_at",
+        "vcenter_refusal_at",
+        "first_refused_at",
+        "time_to_lapse_s",
+        "time_to_key_refusal_s",
+        "time_to_vcenter_refusal_s",
+        "time_to_refusal_s",
+        "time_to_first_refused_s",
+        "keys_released",
+        "power_ons",
+        "migrations_in",
     ),
     "levels": ("time", "series", "value"),
 }
@@ -165,8 +208,10 @@ class Recorder:
 def _coverage_end(reports: Sequence[Row], t0: float) -> float:
     """First moment at or after ``t0`` not covered by an issued, unexpired, unrevoked report."""
     spans = sorted(
-        (r["issued_at"], min(r["expires_at"], r["revoked_at"] if r["revoked_at"] is not None
-                             else math.inf))
+        (
+            r["issued_at"],
+            min(r["expires_at"], r["revoked_at"] if r["revoked_at"] is not None else math.inf),
+        )
         for r in reports
     )
     cur = t0
@@ -192,8 +237,15 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
     """Fill the derived columns of every drift event from the other tables."""
     t = rec.tables
     by_host: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
-    for name in ("attestations", "reports", "key_requests", "placements", "refusals",
-                 "migrations", "status_views"):
+    for name in (
+        "attestations",
+        "reports",
+        "key_requests",
+        "placements",
+        "refusals",
+        "migrations",
+        "status_views",
+    ):
         for row in t[name]:
             host = row.get("host") or row.get("destination")
             if host is not None:
@@ -203,15 +255,26 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
         win_end = d["remediated_at"] if d["remediated_at"] is not None else end
         rows = by_host[h]
         failed = _first(
-            (a["verdict_at"] for a in rows["attestations"]
-             if a["ok"] is False and a["verdict_at"] is not None), at)
+            (
+                a["verdict_at"]
+                for a in rows["attestations"]
+                if a["ok"] is False and a["verdict_at"] is not None
+            ),
+            at,
+        )
         cover = _coverage_end(rows["reports"], at)
         key_refusal = cover if cover < end else None
         lapse_candidates = [x for x in (failed, key_refusal) if x is not None]
         lapse = min(lapse_candidates) if lapse_candidates else None
         vc = host_vcenter.get(h)
-        view = _first((v["time"] for v in rows["status_views"]
-                       if v["vcenter"] == vc and v["status"] != "attested"), at)
+        view = _first(
+            (
+                v["time"]
+                for v in rows["status_views"]
+                if v["vcenter"] == vc and v["status"] != "attested"
+            ),
+            at,
+        )
         refusal_candidates = [x for x in (view, key_refusal) if x is not None]
         refusal = min(refusal_candidates) if refusal_candidates else None
         first_refused = _first((r["time"] for r in rows["refusals"]), at)
@@ -226,18 +289,103 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
             time_to_vcenter_refusal_s=None if view is None else view - at,
             time_to_refusal_s=None if refusal is None else refusal - at,
             time_to_first_refused_s=None if first_refused is None else first_refused - at,
-            keys_released=sum(1 for k in rows["key_requests"]
-                              if k["outcome"] == "released" and at <= k["time"] < win_end),
-            power_ons=sum(1 for p in rows["placements"]
-                          if p["outcome"] == "placed" and p["needs_key"]
-                          and at <= p["time"] < win_end),
-            migrations_in=sum(1 for m in rows["migrations"]
-                              if m["outcome"] == "completed" and m["needs_key"]
-                              and m["destination"] == h and at <= m["end"] < win_end),
+            keys_released=sum(
+                1
+                for k in rows["key_requests"]
+                if k["outcome"] == "released" and at <= k["time"] < win_end
+            ),
+            power_ons=sum(
+                1
+                for p in rows["placements"]
+                if p["outcome"] == "placed" and p["needs_key"] and at <= p["time"] < win_end
+            ),
+            migrations_in=sum(
+                1
+                for m in rows["migrations"]
+                if m["outcome"] == "completed"
+                and m["needs_key"]
+                and m["destination"] == h
+                and at <= m["end"] < win_end
+            ),
         )
 
 
 # --------------------------------------------------------------------------- summary
+
+
+def _services(rec: Recorder, now: float) -> dict[str, Any]:
+    """Per service kind: mean utilisation over its nodes, total mean queue, peak queue,
+    total workers, and the same per node (``nodes``)."""
+    nodes: dict[str, dict[str, dict[str, float]]] = {}
+    for name, lv in sorted(rec.levels.items()):
+        kind, index, what = name.split(".")
+        entry = nodes.setdefault(kind, {}).setdefault(index, {})
+        cap = rec.capacities.get(name)
+        if what == "busy" and cap:
+            entry["utilisation"] = lv.mean(now) / cap
+            entry["workers"] = cap
+        else:
+            entry[f"mean_{what}"] = lv.mean(now)
+            entry[f"max_{what}"] = lv.peak
+    out: dict[str, Any] = {}
+    for kind, per_node in nodes.items():
+        values = list(per_node.values())
+        out[kind] = {
+            "utilisation": sum(v.get("utilisation", 0.0) for v in values) / len(values),
+            "workers": int(sum(v.get("workers", 0) for v in values)),
+            "mean_queue": sum(v.get("mean_queue", 0.0) for v in values),
+            "max_queue": max(v.get("max_queue", 0.0) for v in values),
+            "nodes": per_node,
+        }
+    return out
+
+
+HEADLINE_KEYS: tuple[str, ...] = (
+    "attestation.requests",
+    "attestation.failed",
+    "attestation.latency_s.p50",
+    "attestation.latency_s.p95",
+    "attestation.latency_s.p99",
+    "drift.events",
+    "drift.lapsed",
+    "drift.censored",
+    "drift.time_to_lapse_s.mean",
+    "drift.time_to_lapse_s.p95",
+    "drift.time_to_refusal_s.mean",
+    "drift.time_to_refusal_s.p95",
+    "drift.time_to_first_refused_s.mean",
+    "drift.exposure.keys_released",
+    "drift.exposure.power_ons",
+    "drift.exposure.migrations_in",
+    "key_requests.released",
+    "key_requests.refused",
+    "placements.placed",
+    "placements.refused",
+    "vmotion.completed",
+    "vmotion.encrypted",
+    "vmotion.duration_s.mean",
+    "services.attestation_service.utilisation",
+    "services.key_provider_service.utilisation",
+    "services.kms.utilisation",
+    "safety.violations",
+)
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The subset of a summary that ``vtasim run`` prints (same nesting and keys)."""
+    out: dict[str, Any] = {}
+    for dotted in HEADLINE_KEYS:
+        node: Any = summary
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        parts = dotted.split(".")
+        target = out
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = node
+    return out
 
 
 def stats(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -270,17 +418,7 @@ def summarise(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
     def col(rows: Iterable[Row], name: str) -> list[float]:
         return [r[name] for r in rows if r[name] is not None]
 
-    services: dict[str, Any] = {}
-    for name, lv in sorted(rec.levels.items()):
-        group, _, what = name.rpartition(".")
-        entry = services.setdefault(group, {})
-        cap = rec.capacities.get(name)
-        if what == "busy" and cap:
-            entry["utilisation"] = lv.mean(now) / cap
-            entry["workers"] = cap
-        else:
-            entry[f"mean_{what}"] = lv.mean(now)
-            entry[f"max_{what}"] = lv.peak
+    services = _services(rec, now)
     return {
         "attestation": {
             "requests": len(att),
@@ -296,8 +434,8 @@ def summarise(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
             "refused": sum(1 for k in keys if k["outcome"] == "refused"),
             "failed": sum(1 for k in keys if k["outcome"] == "failed"),
             "cache_hit_ratio": (
-                sum(1 for k in keys if k["cache_hit"]) / max(1, sum(
-                    1 for k in keys if k["cache_hit"] is not None))
+                sum(1 for k in keys if k["cache_hit"])
+                / max(1, sum(1 for k in keys if k["cache_hit"] is not None))
             ),
             "latency_s": stats(col((k for k in keys if k["outcome"] == "released"), "latency_s")),
         },
@@ -329,13 +467,12 @@ def summarise(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
             "failed": sum(1 for m in mig if m["outcome"] == "failed"),
             "encrypted": sum(1 for m in mig_ok if m["encrypted"]),
             "duration_s": stats(col(mig_ok, "duration_s")),
-            "encrypted_duration_s": stats(col((m for m in mig_ok if m["encrypted"]),
-                                              "duration_s")),
-            "plain_duration_s": stats(col((m for m in mig_ok if not m["encrypted"]),
-                                          "duration_s")),
+            "encrypted_duration_s": stats(col((m for m in mig_ok if m["encrypted"]), "duration_s")),
+            "plain_duration_s": stats(col((m for m in mig_ok if not m["encrypted"]), "duration_s")),
             "bytes_transferred": int(sum(col(mig_ok, "bytes_transferred"))),
-            "encrypted_payload_bytes": int(sum(col((m for m in mig_ok if m["encrypted"]),
-                                                   "payload_bytes"))),
+            "encrypted_payload_bytes": int(
+                sum(col((m for m in mig_ok if m["encrypted"]), "payload_bytes"))
+            ),
         },
         "services": services,
         "safety": {"violations": rec.safety_violations},

@@ -41,7 +41,7 @@ class Streams:
             self._streams[name] = gen
         return gen
 
-    def bytes(self, name: str, n: int) -> bytes:
+    def take_bytes(self, name: str, n: int) -> bytes:
         """``n`` bytes from stream ``name`` (key material, nonces, serial numbers)."""
         return self.stream(name).bytes(n)
 

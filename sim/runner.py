@@ -97,7 +97,9 @@ def simulate(
         "wall_time_s": time.perf_counter() - started,
         "sim_time_s": now,
         "events": env.events_processed,
-        "exception": None if error is None else {
+        "exception": None
+        if error is None
+        else {
             "type": f"{type(error).__module__}.{type(error).__qualname__}",
             "message": str(error),
         },
@@ -110,9 +112,9 @@ def default_out_dir(scenario: Scenario, seed: int) -> Path:
     return Path("results") / scenario.name / f"seed-{seed}"
 
 
-def write(output: RunOutput, out_dir: Path | None = None) -> Path:
+def write(output: RunOutput, out_dir: Path | str | None = None) -> Path:
     """Write ``output`` as a run folder (atomically); return its path."""
-    target = out_dir if out_dir is not None else default_out_dir(output.scenario, output.seed)
+    target = Path(out_dir) if out_dir is not None else default_out_dir(output.scenario, output.seed)
     return results.write_run(
         target,
         scenario_yaml=output.scenario.resolved_yaml(),
@@ -134,5 +136,5 @@ def run(
     """Simulate ``scenario`` and (by default) write its run folder."""
     output = simulate(scenario, seed=seed, until=until, progress=progress)
     if write_folder:
-        write(output, Path(out_dir) if out_dir is not None else None)
+        write(output, out_dir)
     return output

@@ -25,9 +25,19 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.distributions import Distribution
+from sim.distributions import UNION_TAGS, Distribution, DistributionModel, parse_distribution
 from sim.errors import Problem, ScenarioError
-from sim.units import Bandwidth, Duration, PositiveDuration, Rate, Size
+from sim.units import (
+    Bandwidth,
+    Duration,
+    PositiveDuration,
+    Rate,
+    Size,
+    parse_bandwidth,
+    parse_duration,
+    parse_rate,
+    parse_size,
+)
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 
@@ -38,6 +48,26 @@ def _require_unique(names: list[str], what: str) -> None:
         if n in seen:
             raise ValueError(f"{what} name {n!r} is used twice")
         seen.add(n)
+
+
+def _dur(v: str | float) -> float:
+    return parse_duration(v)
+
+
+def _size(v: str | int) -> int:
+    return parse_size(v)
+
+
+def _rate(v: str | float) -> float:
+    return parse_rate(v)
+
+
+def _bw(v: str | float) -> float:
+    return parse_bandwidth(v)
+
+
+def _dist(v: Any) -> DistributionModel:
+    return parse_distribution(v)
 
 
 class _Model(BaseModel):
@@ -81,17 +111,19 @@ class SiteLink(_Model):
 
     a: Name
     b: Name
-    latency: Distribution = Field(default="10ms", description="one-way latency of the link")
-    bandwidth: Bandwidth = Field(default="10Gbps")
+    latency: Distribution = Field(default=_dist("10ms"), description="one-way latency of the link")
+    bandwidth: Bandwidth = Field(default=_bw("10Gbps"))
 
 
 class Network(_Model):
     """Sites, the LAN inside each site and the WAN links between sites."""
 
     sites: tuple[Site, ...] = (Site(name="dc1"),)
-    lan_latency: Distribution = Field(default="250us", description="one-way latency per LAN hop")
-    lan_bandwidth: Bandwidth = Field(default="25Gbps", description="site switch fabric")
-    vmotion_nic: Bandwidth = Field(default="10Gbps", description="each host's vMotion NIC")
+    lan_latency: Distribution = Field(
+        default=_dist("250us"), description="one-way latency per LAN hop"
+    )
+    lan_bandwidth: Bandwidth = Field(default=_bw("25Gbps"), description="site switch fabric")
+    vmotion_nic: Bandwidth = Field(default=_bw("10Gbps"), description="each host's vMotion NIC")
     links: tuple[SiteLink, ...] = ()
 
     @model_validator(mode="after")
@@ -116,7 +148,7 @@ class ServiceSpec(_Model):
     """A queueing service: a number of parallel workers and a service-time distribution."""
 
     workers: int = Field(default=4, ge=1, le=4096)
-    service_time: Distribution = "10ms"
+    service_time: Distribution = _dist("10ms")
 
 
 class NodeOutage(_Model):
@@ -140,14 +172,14 @@ class TrustAuthority(_Model):
         "require_endorsement_keys"
     )
     attestation_service: ServiceSpec = ServiceSpec(
-        workers=4, service_time={"dist": "lognormal", "median": "15ms", "p95": "40ms"}
+        workers=4, service_time=_dist({"dist": "lognormal", "median": "15ms", "p95": "40ms"})
     )
     key_provider_service: ServiceSpec = ServiceSpec(
-        workers=4, service_time={"dist": "lognormal", "median": "4ms", "p95": "12ms"}
+        workers=4, service_time=_dist({"dist": "lognormal", "median": "4ms", "p95": "12ms"})
     )
-    key_cache_ttl: Duration = Field(default="1h", description="0 disables the KPS key cache")
+    key_cache_ttl: Duration = Field(default=_dur("1h"), description="0 disables the KPS key cache")
     status_service_time: Distribution = Field(
-        default="2ms", description="time to answer a vCenter's host-status poll"
+        default=_dist("2ms"), description="time to answer a vCenter's host-status poll"
     )
     outages: tuple[NodeOutage, ...] = ()
 
@@ -165,7 +197,7 @@ class Kms(_Model):
     servers: int = Field(default=2, ge=1, le=64)
     site: Name = "dc1"
     workers: int = Field(default=8, ge=1, le=4096, description="concurrent requests per server")
-    service_time: Distribution = {"dist": "lognormal", "median": "8ms", "p95": "30ms"}
+    service_time: Distribution = _dist({"dist": "lognormal", "median": "8ms", "p95": "30ms"})
     kmip_version: Literal["1.1", "1.2", "1.3", "1.4", "2.0"] = "1.1"
 
 
@@ -175,19 +207,21 @@ class Kms(_Model):
 class Attestation(_Model):
     """How trusted hosts attest, and what the attestation service accepts."""
 
-    interval: PositiveDuration = Field(default="5m", description="re-attestation period")
-    jitter: Duration = Field(default="10s", description="each period adds uniform(0, jitter)")
-    report_lifetime: PositiveDuration = Field(default="15m", description="attestedUntil - attestedAt")
+    interval: PositiveDuration = Field(default=_dur("5m"), description="re-attestation period")
+    jitter: Duration = Field(default=_dur("10s"), description="each period adds uniform(0, jitter)")
+    report_lifetime: PositiveDuration = Field(
+        default=_dur("15m"), description="attestedUntil - attestedAt"
+    )
     revocation: Literal["none", "push"] = Field(
         default="none",
         description="push: a failed re-attestation revokes the host's unexpired reports",
     )
-    timeout: PositiveDuration = "10s"
+    timeout: PositiveDuration = _dur("10s")
     max_retries: int = Field(default=5, ge=0, le=100)
-    backoff: Duration = "2s"
+    backoff: Duration = _dur("2s")
     backoff_multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
-    max_backoff: Duration = "60s"
-    tpm_sign_time: Distribution = {"dist": "lognormal", "median": "200ms", "p95": "600ms"}
+    max_backoff: Duration = _dur("60s")
+    tpm_sign_time: Distribution = _dist({"dist": "lognormal", "median": "200ms", "p95": "600ms"})
     min_acceptance: Literal[
         "CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified"
     ] = "PartnerSupported"
@@ -202,7 +236,7 @@ class Cluster(_Model):
 
     name: Name
     hosts: int = Field(ge=1, le=100_000)
-    host_memory: Size = "512GiB"
+    host_memory: Size = _size("512GiB")
 
 
 class VCenter(_Model):
@@ -212,7 +246,7 @@ class VCenter(_Model):
     site: Name = "dc1"
     sso_domain: Name = "vsphere.local"
     linked_mode_with: tuple[Name, ...] = ()
-    status_poll_interval: PositiveDuration = "60s"
+    status_poll_interval: PositiveDuration = _dur("60s")
     placement: Literal["first_fit", "least_loaded"] = "least_loaded"
     clusters: tuple[Cluster, ...] = Field(min_length=1)
 
@@ -253,9 +287,11 @@ class Vms(_Model):
 
     count: int = Field(default=200, ge=0, le=10_000_000)
     memory: tuple[Size, ...] = Field(
-        default=("4GiB", "8GiB", "16GiB"), min_length=1, description="drawn uniformly"
+        default=(_size("4GiB"), _size("8GiB"), _size("16GiB")),
+        min_length=1,
+        description="drawn uniformly",
     )
-    dirty_rate: Bandwidth = Field(default="64MiB/s", description="guest page-dirtying rate")
+    dirty_rate: Bandwidth = Field(default=_bw("64MiB/s"), description="guest page-dirtying rate")
     initially_running: float = Field(default=0.8, ge=0, le=1)
     encryption: EncryptionMix = EncryptionMix()
     vmotion_mode: VMotionModeMix = VMotionModeMix()
@@ -264,26 +300,31 @@ class Vms(_Model):
 class Workload(_Model):
     """Estate-wide request streams (Poisson arrivals)."""
 
-    power_on_rate: Rate = Field(default="60 per_hour", description="power-ons of stopped VMs")
-    lifetime: Distribution = {"dist": "exponential", "mean": "8h"}
-    migration_rate: Rate = Field(default="60 per_hour", description="DRS-like migrations")
-    request_timeout: PositiveDuration = "30s"
+    power_on_rate: Rate = Field(
+        default=_rate("60 per_hour"), description="power-ons of stopped VMs"
+    )
+    lifetime: Distribution = _dist({"dist": "exponential", "mean": "8h"})
+    migration_rate: Rate = Field(default=_rate("60 per_hour"), description="DRS-like migrations")
+    request_timeout: PositiveDuration = _dur("30s")
 
 
 class VMotion(_Model):
     """Pre-copy vMotion model and the real encrypted sample stream."""
 
-    setup_time: Distribution = "1s"
+    setup_time: Distribution = _dist("1s")
     max_iterations: int = Field(default=8, ge=1, le=100)
-    switchover_threshold: Size = Field(default="512MiB", description="stun when dirty < this")
-    switchover_time: Distribution = "300ms"
+    switchover_threshold: Size = Field(
+        default=_size("512MiB"), description="stun when dirty < this"
+    )
+    switchover_time: Distribution = _dist("300ms")
     cipher_rate: Bandwidth = Field(
-        default="4GiB/s", description="AES-256-GCM throughput per stream; caps encrypted streams"
+        default=_bw("4GiB/s"),
+        description="AES-256-GCM throughput per stream; caps encrypted streams",
     )
     payload: Size | Literal["full"] = Field(
-        default="1MiB", description="bytes really encrypted and checked per migration"
+        default=_size("1MiB"), description="bytes really encrypted and checked per migration"
     )
-    packet_size: Size = "64KiB"
+    packet_size: Size = _size("64KiB")
 
 
 # --------------------------------------------------------------------------- drift & reboots
@@ -301,7 +342,7 @@ class ScheduledDrift(_Model):
 class RandomDrift(_Model):
     """Drift arriving at random on every trusted host (Poisson per host)."""
 
-    rate: Rate = Field(default=0.0, description="per host")
+    rate: Rate = Field(default=_rate(0.0), description="per host")
     kinds: tuple[DriftKind, ...] = tuple(DriftKind)
     remediate_after: Distribution | None = None
 
@@ -342,8 +383,8 @@ class ScheduledReboot(_Model):
 class Reboots(_Model):
     """Host reboots: re-measure the boot chain (and apply boot-measured drift)."""
 
-    rate: Rate = Field(default=0.0, description="per host")
-    duration: Distribution = "4m"
+    rate: Rate = Field(default=_rate(0.0), description="per host")
+    duration: Distribution = _dist("4m")
     scheduled: tuple[ScheduledReboot, ...] = ()
 
 
@@ -351,7 +392,7 @@ class Metrics(_Model):
     """How the run is measured."""
 
     sample_interval: PositiveDuration = Field(
-        default="5m", description="period of the service utilisation / queue time series"
+        default=_dur("5m"), description="period of the service utilisation / queue time series"
     )
 
 
@@ -364,8 +405,8 @@ class Scenario(_Model):
     name: Name
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    duration: PositiveDuration = "1d"
-    warmup: Duration = Field(default="0s", description="records before this are not counted")
+    duration: PositiveDuration = _dur("1d")
+    warmup: Duration = Field(default=_dur("0s"), description="records before this are not counted")
     network: Network = Network()
     trust_authority: TrustAuthority = TrustAuthority()
     kms: Kms = Kms()
@@ -447,11 +488,15 @@ def topology_problems(s: Scenario) -> list[Problem]:
                     )
                 )
         if vc.site not in sites:
-            out.append(Problem(f"{where}.site", f"expected one of {sorted(sites)}, found {vc.site!r}"))
+            out.append(
+                Problem(f"{where}.site", f"expected one of {sorted(sites)}, found {vc.site!r}")
+            )
         names = [c.name for c in vc.clusters]
         for j, n in enumerate(names):
             if n in names[:j]:
-                out.append(Problem(f"{where}.clusters.{j}.name", f"cluster name {n!r} is used twice"))
+                out.append(
+                    Problem(f"{where}.clusters.{j}.name", f"cluster name {n!r} is used twice")
+                )
     shared = [vc.name for vc in s.vcenters if vc.sso_domain == ta.sso_domain]
     if shared and len(shared) != len(s.vcenters):
         out.append(
@@ -467,11 +512,21 @@ def topology_problems(s: Scenario) -> list[Problem]:
     reach = _reachable_sites(s, ta.site)
     for i, vc in enumerate(s.vcenters):
         if vc.site in sites and vc.site not in reach:
-            out.append(Problem(f"vcenters.{i}.site", f"site {vc.site!r} has no network.links "
-                               f"path to the trust authority's site {ta.site!r}"))
+            out.append(
+                Problem(
+                    f"vcenters.{i}.site",
+                    f"site {vc.site!r} has no network.links "
+                    f"path to the trust authority's site {ta.site!r}",
+                )
+            )
     if s.kms.site in sites and s.kms.site not in reach:
-        out.append(Problem("kms.site", f"site {s.kms.site!r} has no network.links path to the "
-                           f"trust authority's site {ta.site!r}"))
+        out.append(
+            Problem(
+                "kms.site",
+                f"site {s.kms.site!r} has no network.links path to the "
+                f"trust authority's site {ta.site!r}",
+            )
+        )
     hosts = {h for h, _, _ in s.host_names()}
     for i, d in enumerate(s.drift.scheduled):
         if d.host not in hosts:
@@ -497,7 +552,7 @@ def _loc_path(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         text = str(item)
         # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]").
-        if "[" in text and "(" in text or text.startswith("function-"):
+        if text in UNION_TAGS or ("[" in text and "(" in text) or text.startswith("function-"):
             continue
         parts.append(text)
     return ".".join(parts)

@@ -10,6 +10,7 @@ latency sample per edge; a vMotion stream is limited by the path's bottleneck ba
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import networkx as nx
@@ -26,8 +27,13 @@ def build_graph(s: Scenario) -> nx.Graph:
     for site in s.network.sites:
         g.add_node(f"site:{site.name}", kind="site", site=site.name)
     for link in s.network.links:
-        g.add_edge(f"site:{link.a}", f"site:{link.b}", latency=link.latency,
-                   bandwidth=link.bandwidth, kind="wan")
+        g.add_edge(
+            f"site:{link.a}",
+            f"site:{link.b}",
+            latency=link.latency,
+            bandwidth=link.bandwidth,
+            kind="wan",
+        )
 
     def attach(node: str, kind: str, site: str, bandwidth: float | None = None) -> None:
         g.add_node(node, kind=kind, site=site)
@@ -72,10 +78,21 @@ class Paths:
         key = (a, b)
         edges = self._paths.get(key)
         if edges is None:
-            nodes = nx.shortest_path(self.graph, a, b)
-            edges = list(zip(nodes[:-1], nodes[1:], strict=True))
+            sa, sb = self._site_of(a), self._site_of(b)
+            if a == b:
+                edges = []
+            elif sa != a and sb != b:
+                # Endpoints hang off their site switch: compose via the site-level path.
+                edges = [(a, sa), *self.path(sa, sb), (sb, b)] if sa != sb else [(a, sa), (sa, b)]
+            else:
+                nodes = nx.shortest_path(self.graph, a, b)
+                edges = list(itertools.pairwise(nodes))
             self._paths[key] = edges
         return edges
+
+    def _site_of(self, node: str) -> str:
+        data = self.graph.nodes[node]
+        return node if data["kind"] == "site" else f"site:{data['site']}"
 
     def delay(self, a: str, b: str) -> float:
         """One sampled one-way delay from ``a`` to ``b`` in seconds."""

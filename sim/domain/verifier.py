@@ -47,6 +47,7 @@ from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -218,7 +219,7 @@ class Verdict:
 def _load_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
     try:
         return load_public_der(der)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
 
 
@@ -242,7 +243,7 @@ def _ek_certificate_trusted(cert_der: bytes, ek_der: bytes, ca_der: tuple[bytes,
         if not isinstance(key, ec.EllipticCurvePublicKey) or public_der(key) != ek_der:
             return False
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except (ValueError, TypeError, x509.ExtensionNotFound):
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.ExtensionNotFound):
         return False
     return TCG_KP_EK_CERTIFICATE in eku and chains_to(cert, _parsed_cas(ca_der))
 
@@ -270,7 +271,10 @@ def _ak_area(evidence: Evidence) -> bytes | None:
     if evidence.ak_public_area is not None:
         return evidence.ak_public_area
     ak = _load_key(evidence.ak_public_der)
-    return None if ak is None else ecc_public_area(ak)
+    try:
+        return None if ak is None else ecc_public_area(ak)
+    except ValueError:  # not a P-256 key, so it cannot be a TPM AK here
+        return None
 
 
 def _parse_quote(quote: Quote) -> AttestInfo | None:
@@ -382,11 +386,21 @@ def _image_reasons(
     return reasons, base
 
 
-def _replay_matches(events: tuple[Event, ...], info: AttestInfo) -> bool:
+@lru_cache(maxsize=1024)
+def _read_log(
+    events: tuple[Event, ...],
+) -> tuple[MeasuredState | tuple[str, ...], tuple[bytes, ...]]:
+    """The measured state (or reasons) and replayed PCRs of a log; hosts re-attest with
+    the same log between reboots, so this is memoised on the (immutable) events."""
+    measured = reconstruct(events)
+    return (measured if isinstance(measured, MeasuredState) else tuple(measured)), replay(events)
+
+
+def _replay_matches(pcr_values: tuple[bytes, ...], info: AttestInfo) -> bool:
     pcrs = info.sha256_pcrs()
     try:
         return bool(pcrs) and hmac.compare_digest(
-            composite_digest(replay(events), pcrs), info.pcr_digest
+            composite_digest(pcr_values, pcrs), info.pcr_digest
         )
     except ValueError:
         return False
@@ -405,7 +419,7 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
             reasons.append("attestation.quote.bad_signature")
         reasons += _quote_reasons(evidence, info, nonce)
     reasons += _identity_reasons(evidence, policy)
-    measured = reconstruct(evidence.event_log)
+    measured, pcr_values = _read_log(tuple(evidence.event_log))
     identity = policy.identities.get(evidence.host_id)
     if isinstance(measured, MeasuredState):
         if identity is not None and measured.hardware_id != identity.hardware_id:
@@ -413,7 +427,7 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
             details.append(f"measured hardware {measured.hardware_id!r}")
     else:
         reasons += measured
-    if info is not None and not _replay_matches(evidence.event_log, info):
+    if info is not None and not _replay_matches(pcr_values, info):
         reasons.append("attestation.eventlog.replay_mismatch")
     measured_id = None
     base = None

@@ -83,12 +83,27 @@ class DriftInjector:
         host = self.hosts[name]
         measured = self.measured_at[kind]
         row = self.recorder.add(
-            "drift_events", id=drift_id, host=name, kind=kind.value, at=self.env.now,
-            measured=measured, effective_at=None, remediated_at=None,
-            detected_at=None, lapse_at=None, key_refusal_at=None, vcenter_refusal_at=None,
-            first_refused_at=None, time_to_lapse_s=None, time_to_key_refusal_s=None,
-            time_to_vcenter_refusal_s=None, time_to_refusal_s=None,
-            time_to_first_refused_s=None, keys_released=0, power_ons=0, migrations_in=0,
+            "drift_events",
+            id=drift_id,
+            host=name,
+            kind=kind.value,
+            at=self.env.now,
+            measured=measured,
+            effective_at=None,
+            remediated_at=None,
+            detected_at=None,
+            lapse_at=None,
+            key_refusal_at=None,
+            vcenter_refusal_at=None,
+            first_refused_at=None,
+            time_to_lapse_s=None,
+            time_to_key_refusal_s=None,
+            time_to_vcenter_refusal_s=None,
+            time_to_refusal_s=None,
+            time_to_first_refused_s=None,
+            keys_released=0,
+            power_ons=0,
+            migrations_in=0,
         )
         change = self._change(host, kind, drift_id)
 
@@ -139,9 +154,7 @@ class DriftInjector:
         else:
             measure_runtime_driver(host.tpm, _driver(drift_id))
 
-    def _remediate(
-        self, name: str, row: dict[str, Any], after: float
-    ) -> Generator[Any, Any, None]:
+    def _remediate(self, name: str, row: dict[str, Any], after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
         host = self.hosts[name]
         image, platform, tpm = self.baseline[name]
@@ -170,8 +183,9 @@ class DriftInjector:
 
 
 def _unapproved_vib(drift_id: int) -> Vib:
-    return Vib(f"unapproved-tool-{drift_id}", "1.0.0-1", "ThirdParty",
-               AcceptanceLevel.COMMUNITY_SUPPORTED)
+    return Vib(
+        f"unapproved-tool-{drift_id}", "1.0.0-1", "ThirdParty", AcceptanceLevel.COMMUNITY_SUPPORTED
+    )
 
 
 def _driver(drift_id: int) -> str:

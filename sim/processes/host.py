@@ -154,9 +154,19 @@ class TrustedHost:
         cfg = self.config
         start = self.env.now
         row = self.recorder.add(
-            "attestations", host=self.name, trigger=trigger, node=None, requested_at=start,
-            verdict_at=None, completed_at=None, ok=None, reasons="", attempts=0,
-            queue_wait_s=None, latency_s=None, verdict_latency_s=None,
+            "attestations",
+            host=self.name,
+            trigger=trigger,
+            node=None,
+            requested_at=start,
+            verdict_at=None,
+            completed_at=None,
+            ok=None,
+            reasons="",
+            attempts=0,
+            queue_wait_s=None,
+            latency_s=None,
+            verdict_latency_s=None,
         )
         delay = cfg.backoff
         outcome: AttestOutcome | None = None
@@ -186,8 +196,11 @@ class TrustedHost:
             row["reasons"] = "attestation.unavailable"
             return
         row.update(
-            node=outcome.node, verdict_at=outcome.verdict_at, ok=outcome.verdict.ok,
-            reasons=" ".join(outcome.verdict.reasons), queue_wait_s=outcome.queue_wait,
+            node=outcome.node,
+            verdict_at=outcome.verdict_at,
+            ok=outcome.verdict.ok,
+            reasons=" ".join(outcome.verdict.reasons),
+            queue_wait_s=outcome.queue_wait,
             verdict_latency_s=outcome.verdict_at - start,
         )
         if outcome.token is not None and outcome.expires_at is not None:
@@ -221,8 +234,15 @@ class TrustedHost:
         if not self.has_valid_report:
             yield from self.ensure_attested("on_demand")
         row = self.recorder.add(
-            "key_requests", time=start, host=self.name, vm=vm.name, node=None,
-            purpose=purpose, outcome="failed", reason="kps.unavailable", cache_hit=None,
+            "key_requests",
+            time=start,
+            host=self.name,
+            vm=vm.name,
+            node=None,
+            purpose=purpose,
+            outcome="failed",
+            reason="kps.unavailable",
+            cache_hit=None,
             latency_s=None,
         )
         node = self.ta.pick_node()
@@ -234,13 +254,23 @@ class TrustedHost:
         except ServiceDown:
             return False
         released = out.material is not None
-        row.update(node=out.node, cache_hit=out.cache_hit,
-                   outcome="released" if released else "refused", reason=out.reason or "")
+        row.update(
+            node=out.node,
+            cache_hit=out.cache_hit,
+            outcome="released" if released else "refused",
+            reason=out.reason or "",
+        )
         if released:
             self.recorder.key_released(self.name, self.env.now)
         elif not (out.reason or "").startswith("kms."):
-            self.recorder.add("refusals", time=self.env.now, host=self.name, vm=vm.name,
-                              kind="key_release", reason=out.reason)
+            self.recorder.add(
+                "refusals",
+                time=self.env.now,
+                host=self.name,
+                vm=vm.name,
+                kind="key_release",
+                reason=out.reason,
+            )
         else:
             row["outcome"] = "failed"
         yield self.env.timeout(self.paths.delay(node.name, self.node))

@@ -45,15 +45,17 @@ class Service:
         self._busy.set(now, self.resource.count)
         self._queue.set(now, len(self.resource.queue))
 
-    def serve(self, work: Callable[[], Any] | None = None) -> Generator[Any, Any, tuple[Any, float]]:
+    def serve(
+        self, work: Callable[[], Any] | None = None
+    ) -> Generator[Any, Any, tuple[Any, float]]:
         """Queue, hold a worker for one service time, run ``work`` (the real computation,
         instantaneous in simulated time) and return ``(work's result, queue wait)``."""
         if not self.up:
             raise ServiceDown(self.name)
         arrived = self.env.now
-        with self.resource.request() as req:
-            self._update()
-            try:
+        try:
+            with self.resource.request() as req:
+                self._update()  # the request is queued (or already granted)
                 yield req
                 waited = self.env.now - arrived
                 self._update()
@@ -61,7 +63,6 @@ class Service:
                 if not self.up:
                     raise ServiceDown(self.name)
                 result = work() if work is not None else None
-            finally:
-                self.resource.release(req)
-                self._update()
+        finally:
+            self._update()  # after the release: the next request may hold the worker now
         return result, waited

@@ -173,14 +173,21 @@ class TrustAuthority:
             node.issued += 1
             jti = f"{node.name}-{node.issued}"
             expires = now + self.report_lifetime
-            token = node.signer.issue(host, verdict.measured_image_id or "", self.audience,
-                                      now, self.report_lifetime, jti)
+            token = node.signer.issue(
+                host, verdict.measured_image_id or "", self.audience, now, self.report_lifetime, jti
+            )
             rec.latest_jti, rec.latest_exp = jti, expires
             rec.live_reports = [(j, e) for j, e in rec.live_reports if e > now]
             rec.live_reports.append((jti, expires))
             self._report_rows[jti] = self.recorder.add(
-                "reports", jti=jti, host=host, node=node.name, issued_at=now,
-                expires_at=expires, revoked_at=None, image_id=verdict.measured_image_id,
+                "reports",
+                jti=jti,
+                host=host,
+                node=node.name,
+                issued_at=now,
+                expires_at=expires,
+                revoked_at=None,
+                image_id=verdict.measured_image_id,
             )
             self.recorder.report_issued(jti, host, expires)
         elif self.revocation == "push":
@@ -201,9 +208,7 @@ class TrustAuthority:
             return ATTESTED
         return NOT_ATTESTED
 
-    def poll_status(
-        self, node: TrustNode, hosts: list[str]
-    ) -> Generator[Any, Any, dict[str, str]]:
+    def poll_status(self, node: TrustNode, hosts: list[str]) -> Generator[Any, Any, dict[str, str]]:
         """Answer a vCenter's poll for the status of ``hosts``."""
         result, _ = yield from node.status.serve(
             lambda: {h: self.status_of(h, self.env.now) for h in hosts}
@@ -222,8 +227,14 @@ class TrustAuthority:
         def check() -> str | None:
             if token is None:
                 return "report.missing"
-            res = verify_report(token, self.issuers, (self.group,), self.audience,
-                                self.env.now, revoked=self.revoked)
+            res = verify_report(
+                token,
+                self.issuers,
+                (self.group,),
+                self.audience,
+                self.env.now,
+                revoked=self.revoked,
+            )
             if not res.ok:
                 return res.reasons[0]
             if res.claims is None or res.claims.host_id != host:

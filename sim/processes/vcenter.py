@@ -90,8 +90,9 @@ class WorkloadVCenter:
                         new = statuses[h]
                         if new != self.view[h]:
                             self.view[h] = new
-                            self.recorder.add("status_views", time=now, vcenter=self.name,
-                                              host=h, status=new)
+                            self.recorder.add(
+                                "status_views", time=now, vcenter=self.name, host=h, status=new
+                            )
             yield self.env.timeout(self.poll_interval)
 
     # --- placement -------------------------------------------------------------------------
@@ -105,8 +106,14 @@ class WorkloadVCenter:
             if h.name == exclude or not h.up or h.used_memory + vm.memory > h.memory:
                 continue
             if vm.needs_key and self.view[h.name] != ATTESTED:
-                self.recorder.add("refusals", time=self.env.now, host=h.name, vm=vm.name,
-                                  kind="placement", reason=f"vcenter.status.{self.view[h.name]}")
+                self.recorder.add(
+                    "refusals",
+                    time=self.env.now,
+                    host=h.name,
+                    vm=vm.name,
+                    kind="placement",
+                    reason=f"vcenter.status.{self.view[h.name]}",
+                )
                 continue
             out.append(h)
         return out
@@ -122,9 +129,16 @@ class WorkloadVCenter:
         """Place and power on a stopped VM (the key is fetched by the chosen host)."""
         now = self.env.now
         host = self._choose(self._candidates(vm))
-        row = self.recorder.add("placements", time=now, vcenter=self.name, vm=vm.name,
-                                host=None, needs_key=vm.needs_key, outcome="refused",
-                                reason="placement.no_eligible_host")
+        row = self.recorder.add(
+            "placements",
+            time=now,
+            vcenter=self.name,
+            vm=vm.name,
+            host=None,
+            needs_key=vm.needs_key,
+            outcome="refused",
+            reason="placement.no_eligible_host",
+        )
         if host is None:
             return
         row["host"] = host.name
@@ -136,8 +150,10 @@ class WorkloadVCenter:
         if not ok or not host.up:
             host.used_memory -= vm.memory
             self.pool.stopped.add(vm)
-            row.update(outcome="failed", reason="placement.key_not_released" if not ok
-                       else "placement.host_down")
+            row.update(
+                outcome="failed",
+                reason="placement.key_not_released" if not ok else "placement.host_down",
+            )
             return
         row.update(outcome="placed", reason="")
         host.vms[vm.name] = vm
@@ -175,10 +191,21 @@ class WorkloadVCenter:
         src = self._host(vm.host)
         start = self.env.now
         row = self.recorder.add(
-            "migrations", start=start, end=None, vm=vm.name, source=src.name,
-            destination=None, needs_key=vm.needs_key, encrypted=vm.migrates_encrypted,
-            outcome="refused", reason="vmotion.no_eligible_host", duration_s=None,
-            iterations=None, bytes_transferred=None, payload_bytes=None, bandwidth_Bps=None,
+            "migrations",
+            start=start,
+            end=None,
+            vm=vm.name,
+            source=src.name,
+            destination=None,
+            needs_key=vm.needs_key,
+            encrypted=vm.migrates_encrypted,
+            outcome="refused",
+            reason="vmotion.no_eligible_host",
+            duration_s=None,
+            iterations=None,
+            bytes_transferred=None,
+            payload_bytes=None,
+            bandwidth_Bps=None,
         )
         candidates = self._candidates(vm, exclude=src.name)
         if not candidates:
@@ -193,14 +220,19 @@ class WorkloadVCenter:
             if vm.needs_key:
                 ok = yield from dst.obtain_key(vm, "vmotion")
             if not ok:
-                row.update(outcome="failed", reason="vmotion.key_not_released",
-                           end=self.env.now)
+                row.update(outcome="failed", reason="vmotion.key_not_released", end=self.env.now)
                 return
             bw = self.paths.bottleneck(src.node, dst.node)
             if vm.migrates_encrypted:
                 bw = min(bw, self.vmotion.cipher_rate)
-            plan = precopy(vm.memory, self.dirty_rate, bw, self.vmotion.switchover_threshold,
-                           self.vmotion.max_iterations, self.switchover_time())
+            plan = precopy(
+                vm.memory,
+                self.dirty_rate,
+                bw,
+                self.vmotion.switchover_threshold,
+                self.vmotion.max_iterations,
+                self.switchover_time(),
+            )
             yield self.env.timeout(self.setup_time() + plan.duration)
             if vm.epoch != epoch or not dst.up or not src.up:
                 row.update(outcome="failed", reason="vmotion.host_down", end=self.env.now)
@@ -210,8 +242,12 @@ class WorkloadVCenter:
                 self._migrations += 1
                 size = vm.memory if self.vmotion.payload == "full" else int(self.vmotion.payload)
                 check = encrypted_transfer(
-                    f"{self.name}-m{self._migrations}", min(size, vm.memory),
-                    int(self.vmotion.packet_size), self.rng.bytes, self.ledger)
+                    f"{self.name}-m{self._migrations}",
+                    min(size, vm.memory),
+                    int(self.vmotion.packet_size),
+                    self.rng.bytes,
+                    self.ledger,
+                )
                 if not check.intact:
                     row.update(outcome="failed", reason=check.reason, end=self.env.now)
                     return
@@ -220,10 +256,16 @@ class WorkloadVCenter:
             src.used_memory -= vm.memory
             dst.vms[vm.name] = vm
             vm.host = dst.name
-            row.update(outcome="completed", reason="", end=self.env.now,
-                       duration_s=self.env.now - start, iterations=plan.iterations,
-                       bytes_transferred=plan.bytes_transferred, payload_bytes=payload,
-                       bandwidth_Bps=bw)
+            row.update(
+                outcome="completed",
+                reason="",
+                end=self.env.now,
+                duration_s=self.env.now - start,
+                iterations=plan.iterations,
+                bytes_transferred=plan.bytes_transferred,
+                payload_bytes=payload,
+                bandwidth_Bps=bw,
+            )
         finally:
             vm.migrating = False
             if row["outcome"] != "completed":

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,6 +163,23 @@ def test_garbage_evidence_never_raises(
     for pol in (POLICY, EK_POLICY):
         verdict = verify(evidence, pol, NONCE)
         assert not verdict.ok and verdict.reasons
+
+
+def test_keys_on_other_curves_are_rejected_without_raising() -> None:
+    """P-384 EK and AK keys cannot be this TPM's; they fail cleanly."""
+    p384 = ec.derive_private_key(0x5EED, ec.SECP384R1()).public_key()
+    der = p384.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    evidence = dataclasses.replace(
+        GENUINE, ak_public_der=der, ek_public_der=der, ak_public_area=None
+    )
+    got = reasons(evidence, EK_POLICY)
+    assert got[:3] == (
+        "attestation.quote.bad_signature",
+        "attestation.quote.wrong_signer",
+        "attestation.identity.ak_not_certified",
+    )
 
 
 def test_wrong_nonce_is_a_replay() -> None:

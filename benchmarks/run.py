@@ -1,0 +1,511 @@
+"""Speed and memory of the simulator, measured against this machine's own limits.
+
+One invocation measures two things and relates them:
+
+1. **Machine limits**, each a micro-benchmark with a fixed wall-time budget: SimPy's raw
+   event rate (one process in a tight ``env.timeout`` loop, and many processes sharing the
+   event heap), deterministic P-256 ECDSA (RFC 6979) signatures and verifications per
+   second, AES-256-GCM seal and open of vMotion-sized packets, and SHA-256 of small
+   messages.
+2. **The simulator** on one scenario for a bounded stretch of simulated time: wall time,
+   simulated seconds per wall second, events/s, attestations/s and peak memory.
+
+Absolute rates differ from machine to machine; the ratios between (2) and (1) do much less,
+which is why the report leads with them (see ``benchmarks/README.md`` for how to read them).
+
+Run ``python benchmarks/run.py --help``. Nothing here asserts a speed: the smoke test only
+checks that every figure is produced and positive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import simpy
+import yaml
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sim.build import build
+from sim.errors import ScenarioError
+from sim.runner import simulate, versions
+from sim.scenario import Scenario, load_scenario
+from sim.units import parse_positive_duration
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SCENARIO = REPO / "scenarios" / "large.yaml"
+DEFAULT_BUDGET_S = 0.5
+DEFAULT_PROCESSES = 1000
+PACKET_BYTES = 64 * 1024
+SHA_MESSAGE_BYTES = 64
+SIGNED_MESSAGE_BYTES = 256
+
+SIGNS_PER_ATTESTATION = 2
+"""The TPM's quote signature and the Attestation Service's JWT signature."""
+VERIFIES_PER_ATTESTATION = 2
+"""The quote signature and the AK's binding to the endorsement key."""
+VERIFIES_PER_KEY_REQUEST = 1
+"""The Key Provider Service's check of the presented report's JWT signature."""
+
+_ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+_FIXED_SCALAR = 0x5EED_0F_7E57_1C0DE_5CA1AB1E
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """``ops`` operations of one kind done in ``seconds`` of wall time."""
+
+    name: str
+    unit: str
+    ops: int
+    seconds: float
+    bytes_per_op: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Operations per wall second."""
+        return self.ops / self.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, with the derived rates."""
+        out: dict[str, Any] = {
+            "name": self.name, "unit": self.unit, "ops": self.ops, "seconds": self.seconds,
+            "rate": self.rate,
+        }
+        if self.bytes_per_op:
+            out["bytes_per_op"] = self.bytes_per_op
+            out["bytes_per_s"] = self.rate * self.bytes_per_op
+        return out
+
+
+def timed(
+    name: str, unit: str, batch: Callable[[], int], budget: float, bytes_per_op: int = 0
+) -> Measurement:
+    """Call ``batch`` (which returns how many operations it did) until ``budget`` seconds of
+    wall time have passed; one untimed call first warms caches and lazy initialisation."""
+    if budget <= 0:
+        raise ValueError("the time budget must be positive")
+    batch()
+    ops = 0
+    start = time.perf_counter()
+    elapsed = 0.0
+    while elapsed < budget or ops == 0:
+        ops += batch()
+        elapsed = time.perf_counter() - start
+    return Measurement(name, unit, ops, elapsed, bytes_per_op)
+
+
+def simpy_event_rate(budget: float, processes: int = 1) -> Measurement:
+    """Events per second of a bare ``simpy.Environment``: ``processes`` generators, each
+    yielding ``env.timeout`` forever with distinct delays so the event heap stays mixed."""
+    if processes < 1:
+        raise ValueError("at least one process is needed")
+    env = simpy.Environment()
+    fired = 0
+
+    def ticker(delay: float) -> Generator[simpy.Event, Any, None]:
+        nonlocal fired
+        while True:
+            yield env.timeout(delay)
+            fired += 1
+
+    for i in range(processes):
+        env.process(ticker(1.0 + i / processes))
+    step = max(1.0, 5000.0 / processes)
+
+    def batch() -> int:
+        before = fired
+        env.run(until=env.now + step)
+        return fired - before
+
+    label = "SimPy raw events, 1 process" if processes == 1 else (
+        f"SimPy raw events, {processes} processes"
+    )
+    return timed(label, "events", batch, budget)
+
+
+def _signing_key() -> ec.EllipticCurvePrivateKey:
+    return ec.derive_private_key(_FIXED_SCALAR, ec.SECP256R1())
+
+
+def ecdsa_sign_rate(budget: float) -> Measurement:
+    """Deterministic (RFC 6979) P-256 ECDSA-SHA256 signatures per second."""
+    key = _signing_key()
+    prefix = bytes(SIGNED_MESSAGE_BYTES - 8)
+    counter = 0
+
+    def batch() -> int:
+        nonlocal counter
+        for _ in range(16):
+            key.sign(prefix + counter.to_bytes(8, "big"), _ECDSA)
+            counter += 1
+        return 16
+
+    return timed("ECDSA P-256 sign (RFC 6979)", "signatures", batch, budget)
+
+
+def ecdsa_verify_rate(budget: float) -> Measurement:
+    """P-256 ECDSA-SHA256 verifications per second (of one valid signature)."""
+    key = _signing_key()
+    message = bytes(range(256))[:SIGNED_MESSAGE_BYTES]
+    signature = key.sign(message, _ECDSA)
+    public = key.public_key()
+
+    def batch() -> int:
+        for _ in range(16):
+            public.verify(signature, message, _ECDSA)
+        return 16
+
+    return timed("ECDSA P-256 verify", "verifications", batch, budget)
+
+
+def _gcm_inputs(packet_size: int) -> tuple[AESGCM, bytes, bytes, bytes]:
+    if packet_size <= 0:
+        raise ValueError("packet_size must be positive")
+    aead = AESGCM(bytes(range(32)))
+    nonce = b"\x5a" * 8
+    payload = bytes(i & 0xFF for i in range(packet_size))
+    aad = b"vtasim/vmotion/v1" + b"\x00\x0fbench-migration" + bytes(5)
+    return aead, nonce, payload, aad
+
+
+def aesgcm_seal_rate(budget: float, packet_size: int = PACKET_BYTES) -> Measurement:
+    """AES-256-GCM encryptions of one packet per second, each under its own counter IV."""
+    aead, nonce, payload, aad = _gcm_inputs(packet_size)
+    counter = 0
+
+    def batch() -> int:
+        nonlocal counter
+        for _ in range(8):
+            aead.encrypt(nonce + counter.to_bytes(4, "big"), payload, aad)
+            counter = (counter + 1) & 0xFFFFFFFF
+        return 8
+
+    return timed("AES-256-GCM seal", "packets", batch, budget, packet_size)
+
+
+def aesgcm_open_rate(budget: float, packet_size: int = PACKET_BYTES) -> Measurement:
+    """AES-256-GCM authenticated decryptions of one packet per second."""
+    aead, nonce, payload, aad = _gcm_inputs(packet_size)
+    iv = nonce + bytes(4)
+    sealed = aead.encrypt(iv, payload, aad)
+
+    def batch() -> int:
+        for _ in range(8):
+            aead.decrypt(iv, sealed, aad)
+        return 8
+
+    return timed("AES-256-GCM open", "packets", batch, budget, packet_size)
+
+
+def sha256_rate(budget: float, size: int = SHA_MESSAGE_BYTES) -> Measurement:
+    """SHA-256 digests of a ``size``-byte message per second (hashlib, one call each)."""
+    message = bytes(size)
+    sha256 = hashlib.sha256
+
+    def batch() -> int:
+        for _ in range(256):
+            sha256(message).digest()
+        return 256
+
+    return timed(f"SHA-256 of {size} B", "digests", batch, budget, size)
+
+
+def measure_limits(
+    budget: float = DEFAULT_BUDGET_S,
+    packet_size: int = PACKET_BYTES,
+    processes: int = DEFAULT_PROCESSES,
+) -> dict[str, Measurement]:
+    """Every machine-limit micro-benchmark, each given ``budget`` seconds."""
+    return {
+        "simpy_single": simpy_event_rate(budget, 1),
+        "simpy_many": simpy_event_rate(budget, processes),
+        "ecdsa_sign": ecdsa_sign_rate(budget),
+        "ecdsa_verify": ecdsa_verify_rate(budget),
+        "aesgcm_seal": aesgcm_seal_rate(budget, packet_size),
+        "aesgcm_open": aesgcm_open_rate(budget, packet_size),
+        "sha256": sha256_rate(budget),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _rss_now() -> int | None:
+    """Resident set size of this process in bytes (Linux only; None elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss() -> int:
+    """Peak resident set size of this process so far, in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def measure_simulation(
+    scenario: Scenario,
+    until: float,
+    seed: int | None = None,
+    heap: bool = False,
+) -> dict[str, Any]:
+    """Run ``scenario`` for ``until`` simulated seconds and report its speed and memory.
+
+    Building the estate is timed once more on its own, so run-only rates can be given.
+    With ``heap`` the scenario runs a second time under tracemalloc for the Python heap
+    peak (tracemalloc slows a run severalfold, so the timed run never uses it).
+    """
+    gc.collect()
+    started = time.perf_counter()
+    build(scenario.model_copy(update={"duration": until}), scenario.seed if seed is None else seed)
+    build_s = time.perf_counter() - started
+    gc.collect()
+    rss_before = _rss_now()
+    started = time.perf_counter()
+    output = simulate(scenario, seed=seed, until=until)
+    wall = time.perf_counter() - started
+    peak_rss = _peak_rss()
+    tables = output.tables
+    migrations = tables.get("migrations", [])
+    encrypted_bytes = sum(
+        int(m.get("payload_bytes") or 0) for m in migrations if m.get("encrypted")
+    )
+    events = int(output.manifest["events"])
+    attestations = len(tables.get("attestations", []))
+    key_requests = len(tables.get("key_requests", []))
+    run_s = max(wall - build_s, 1e-9)
+    result: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": output.seed,
+        "hosts": len(scenario.host_names()),
+        "vms": scenario.vms.count,
+        "sim_time_s": float(output.manifest["sim_time_s"]),
+        "wall_s": wall,
+        "build_s": build_s,
+        "sim_s_per_wall_s": float(output.manifest["sim_time_s"]) / wall,
+        "events": events,
+        "events_per_s": events / wall,
+        "events_per_s_excluding_build": events / run_s,
+        "attestations": attestations,
+        "attestations_per_s": attestations / wall,
+        "key_requests": key_requests,
+        "key_requests_per_s": key_requests / wall,
+        "migrations": len(migrations),
+        "encrypted_payload_bytes": encrypted_bytes,
+        "encrypted_payload_bytes_per_s": encrypted_bytes / wall,
+        "rss_before_bytes": rss_before,
+        "peak_rss_bytes": peak_rss,
+        "rss_growth_bytes": None if rss_before is None else max(peak_rss - rss_before, 0),
+        "tracemalloc_peak_bytes": None,
+        "tracemalloc_wall_s": None,
+        "exception": output.manifest["exception"],
+    }
+    del output
+    if heap:
+        gc.collect()
+        tracemalloc.start()
+        started = time.perf_counter()
+        simulate(scenario, seed=seed, until=until)
+        result["tracemalloc_wall_s"] = time.perf_counter() - started
+        result["tracemalloc_peak_bytes"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result
+
+
+def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[str, float]:
+    """The simulator's rates divided by the machine's (definitions in the README)."""
+    sign_s = 1.0 / limits["ecdsa_sign"].rate
+    verify_s = 1.0 / limits["ecdsa_verify"].rate
+    seal_byte_s = 1.0 / (limits["aesgcm_seal"].rate * limits["aesgcm_seal"].bytes_per_op)
+    open_byte_s = 1.0 / (limits["aesgcm_open"].rate * limits["aesgcm_open"].bytes_per_op)
+    att_rate = float(sim["attestations_per_s"])
+    crypto_s = SIGNS_PER_ATTESTATION * sign_s + VERIFIES_PER_ATTESTATION * verify_s
+    att_share = att_rate * crypto_s
+    key_share = float(sim["key_requests_per_s"]) * VERIFIES_PER_KEY_REQUEST * verify_s
+    cipher_share = float(sim["encrypted_payload_bytes_per_s"]) * (seal_byte_s + open_byte_s)
+    return {
+        "events_vs_simpy_single": sim["events_per_s"] / limits["simpy_single"].rate,
+        "events_vs_simpy_many": sim["events_per_s"] / limits["simpy_many"].rate,
+        "attestations_per_sign": att_rate / limits["ecdsa_sign"].rate,
+        "wall_per_attestation_in_signs": (
+            limits["ecdsa_sign"].rate / att_rate if att_rate > 0 else float("inf")
+        ),
+        "crypto_s_per_attestation": crypto_s,
+        "attestation_crypto_share": att_share,
+        "key_release_crypto_share": key_share,
+        "vmotion_cipher_share": cipher_share,
+        "crypto_share_total": att_share + key_share + cipher_share,
+    }
+
+
+_RATIO_LABELS = {
+    "events_vs_simpy_single": "sim events/s ÷ SimPy raw events/s (1 process)",
+    "events_vs_simpy_many": "sim events/s ÷ SimPy raw events/s (many processes)",
+    "attestations_per_sign": "attestations/s ÷ ECDSA signs/s",
+    "wall_per_attestation_in_signs": "wall time per attestation, in raw ECDSA signs",
+    "crypto_s_per_attestation": "raw crypto per attestation (2 sign + 2 verify), s",
+    "attestation_crypto_share": "crypto share: attestations/s × crypto per attestation",
+    "key_release_crypto_share": "crypto share: key requests/s × 1 verify",
+    "vmotion_cipher_share": "crypto share: encrypted vMotion bytes/s × (seal+open)/byte",
+    "crypto_share_total": "crypto share: all of the above (fraction of wall time)",
+}
+
+
+def _si(value: float) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:8.2f} {prefix}"
+    return f"{value:8.2f} "
+
+
+def _mib(nbytes: int | None) -> str:
+    return "n/a" if nbytes is None else f"{nbytes / 2**20:.1f} MiB"
+
+
+def render(report: Mapping[str, Any]) -> str:
+    """The report as a plain-text table."""
+    lines = [f"machine: {report['machine']['summary']}",
+             f"budget per micro-benchmark: {report['budget_s']} s", "",
+             "MACHINE LIMITS"]
+    for m in report["limits"].values():
+        extra = f"  {_si(m['bytes_per_s'])}B/s" if m.get("bytes_per_s") else ""
+        line = f"  {m['name']:<32} {_si(m['rate'])} {m['unit'] + '/s':<16}{extra}"
+        lines.append(line.rstrip())
+    s = report["simulation"]
+    lines += ["", f"SIMULATOR  {s['scenario']}  ({s['hosts']} hosts, {s['vms']} VMs, "
+              f"{s['sim_time_s']:.0f} sim-s, seed {s['seed']})"]
+    rows = [
+        ("wall time", f"{s['wall_s']:.2f} s (build {s['build_s']:.2f} s)"),
+        ("simulated s per wall s", f"{s['sim_s_per_wall_s']:,.1f}"),
+        ("events", f"{s['events']:,}  ->  {_si(s['events_per_s']).strip()} events/s "
+                   f"({_si(s['events_per_s_excluding_build']).strip()} excluding build)"),
+        ("attestations", f"{s['attestations']:,}  ->  {s['attestations_per_s']:,.1f}/s"),
+        ("key requests", f"{s['key_requests']:,}  ->  {s['key_requests_per_s']:,.1f}/s"),
+        ("migrations", f"{s['migrations']:,} ({_mib(s['encrypted_payload_bytes'])} sealed)"),
+        ("peak RSS (process)", f"{_mib(s['peak_rss_bytes'])} "
+                               f"(+{_mib(s['rss_growth_bytes'])} during the run)"),
+    ]
+    if s["tracemalloc_peak_bytes"] is not None:
+        rows.append(("tracemalloc peak", f"{_mib(s['tracemalloc_peak_bytes'])} "
+                                         f"(traced run {s['tracemalloc_wall_s']:.2f} s)"))
+    if s["exception"] is not None:
+        rows.append(("RUN FAILED", f"{s['exception']['type']}: {s['exception']['message']}"))
+    lines += [f"  {k:<40} {v}" for k, v in rows]
+    lines += ["", "RATIOS (simulator ÷ machine)"]
+    for key, value in report["ratios"].items():
+        text = f"{value * 1e3:.3f} ms" if key == "crypto_s_per_attestation" else (
+            f"{value:.4g}" if key == "wall_per_attestation_in_signs" else f"{value:.2%}"
+        )
+        lines.append(f"  {_RATIO_LABELS[key]:<58} {text}")
+    return "\n".join(lines)
+
+
+def profile(scenario: Scenario, until: float, seed: int | None, top: int) -> str:
+    """cProfile of one more run: the ``top`` functions by own time."""
+    profiler = cProfile.Profile()
+    profiler.runcall(simulate, scenario, seed, until)
+    buffer = io.StringIO()
+    pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(top)
+    return buffer.getvalue()
+
+
+def run_benchmarks(
+    scenario: Scenario,
+    until: float,
+    budget: float = DEFAULT_BUDGET_S,
+    processes: int = DEFAULT_PROCESSES,
+    seed: int | None = None,
+    heap: bool = False,
+) -> dict[str, Any]:
+    """Machine limits, the simulator's figures and the ratios between them, as one dict."""
+    limits = measure_limits(budget, scenario.vmotion.packet_size, processes)
+    sim = measure_simulation(scenario, until, seed, heap)
+    return {
+        "machine": {
+            "summary": f"{_cpu_model()}, {os.cpu_count()} CPUs, "
+                       f"Python {platform.python_version()}",
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "versions": versions(),
+        },
+        "budget_s": budget,
+        "limits": {k: m.as_dict() for k, m in limits.items()},
+        "simulation": sim,
+        "ratios": ratios(limits, sim),
+    }
+
+
+def _override(text: str) -> tuple[str, Any]:
+    path, sep, value = text.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"expected PATH=VALUE, got {text!r}")
+    return path, yaml.safe_load(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit status."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    p.add_argument("--until", type=parse_positive_duration, default=3600.0,
+                   help="simulated time to run (default 1h)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--set", dest="overrides", type=_override, action="append", default=[],
+                   metavar="PATH=VALUE", help="override a scenario field (YAML value)")
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
+                   help="wall seconds per micro-benchmark (default 0.5)")
+    p.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
+                   help="processes in the many-process SimPy benchmark")
+    p.add_argument("--tracemalloc", action="store_true",
+                   help="run the scenario once more under tracemalloc for the heap peak")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="run once more under cProfile and print the top N functions")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT")
+    args = p.parse_args(argv)
+    if args.budget <= 0 or args.processes < 1:
+        p.error("--budget must be positive and --processes at least 1")
+    try:
+        scenario = load_scenario(args.scenario, dict(args.overrides) or None)
+    except ScenarioError as exc:
+        print(f"{args.scenario}: {exc}", file=sys.stderr)
+        return 2
+    report = run_benchmarks(scenario, args.until, args.budget, args.processes, args.seed,
+                            args.tracemalloc)
+    print(render(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.profile > 0:
+        print("\nPROFILE (one more run, by own time)")
+        print(profile(scenario, args.until, args.seed, args.profile))
+    return 0 if report["simulation"]["exception"] is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Smoke tests of benchmarks/run.py: every figure is produced, positive and consistent.
+
+The benchmark is run on a shrunken baseline scenario with a tiny time budget. No test here
+asserts a speed: wall-clock figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+TINY_OVERRIDES: dict[str, Any] = {
+    "vcenters.0.clusters": [{"name": "cl-a", "hosts": 3}],
+    "vms.count": 12,
+    "drift.scheduled": [],
+}
+TINY_OVERRIDE_ARGS = [
+    "--set", "vcenters.0.clusters=[{name: cl-a, hosts: 3}]",
+    "--set", "vms.count=12",
+    "--set", "drift.scheduled=[]",
+]
+BUDGET = 0.01
+
+
+def _load_bench() -> ModuleType:
+    path = ROOT / "benchmarks" / "run.py"
+    spec = importlib.util.spec_from_file_location("vtasim_bench_run", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Scenario:
+    """The baseline shrunk to three hosts and twelve VMs."""
+    return load_scenario(BASELINE, TINY_OVERRIDES)
+
+
+@pytest.fixture(scope="module")
+def report(tiny: Scenario) -> dict[str, Any]:
+    """One full benchmark report on the tiny scenario."""
+    result: dict[str, Any] = bench.run_benchmarks(tiny, until=1800.0, budget=BUDGET,
+                                                  processes=50)
+    return result
+
+
+def test_micro_benchmarks_count_positive_operations() -> None:
+    """Every machine-limit micro-benchmark does at least one operation in positive time."""
+    limits = bench.measure_limits(BUDGET, packet_size=4096, processes=20)
+    assert set(limits) == {"simpy_single", "simpy_many", "ecdsa_sign", "ecdsa_verify",
+                           "aesgcm_seal", "aesgcm_open", "sha256"}
+    for m in limits.values():
+        assert m.ops > 0 and m.seconds > 0 and m.rate > 0
+        assert m.seconds >= BUDGET
+    assert limits["aesgcm_seal"].bytes_per_op == 4096
+    assert limits["sha256"].as_dict()["bytes_per_s"] == pytest.approx(limits["sha256"].rate * 64)
+
+
+def test_simpy_benchmark_counts_timeouts_of_every_process() -> None:
+    """The many-process SimPy benchmark names its process count and counts fired timeouts."""
+    m = bench.simpy_event_rate(BUDGET, processes=7)
+    assert "7 processes" in m.name
+    assert m.ops >= 7 and m.unit == "events"
+
+
+def test_timed_rejects_a_non_positive_budget() -> None:
+    """A zero budget is refused rather than giving a meaningless rate."""
+    with pytest.raises(ValueError, match="budget"):
+        bench.timed("x", "ops", lambda: 1, 0.0)
+
+
+def test_simulation_figures_are_consistent(report: dict[str, Any]) -> None:
+    """The simulator's rates are its counts divided by the measured wall time."""
+    s = report["simulation"]
+    assert s["exception"] is None
+    assert s["hosts"] == 3 and s["vms"] == 12 and s["sim_time_s"] == 1800.0
+    assert s["events"] > 0 and s["attestations"] > 0
+    assert s["wall_s"] > 0 and s["build_s"] > 0
+    assert s["events_per_s"] == pytest.approx(s["events"] / s["wall_s"])
+    assert s["attestations_per_s"] == pytest.approx(s["attestations"] / s["wall_s"])
+    assert s["sim_s_per_wall_s"] == pytest.approx(1800.0 / s["wall_s"])
+    assert s["peak_rss_bytes"] > 0
+    assert s["tracemalloc_peak_bytes"] is None
+
+
+def test_ratios_follow_their_definitions(report: dict[str, Any]) -> None:
+    """Each ratio is recomputable from the reported limits and simulator figures."""
+    lim, s, r = report["limits"], report["simulation"], report["ratios"]
+    sign_s, verify_s = 1 / lim["ecdsa_sign"]["rate"], 1 / lim["ecdsa_verify"]["rate"]
+    assert r["events_vs_simpy_single"] == pytest.approx(
+        s["events_per_s"] / lim["simpy_single"]["rate"])
+    assert r["attestations_per_sign"] == pytest.approx(
+        s["attestations_per_s"] / lim["ecdsa_sign"]["rate"])
+    assert r["wall_per_attestation_in_signs"] == pytest.approx(1 / r["attestations_per_sign"])
+    assert r["crypto_s_per_attestation"] == pytest.approx(2 * sign_s + 2 * verify_s)
+    assert r["attestation_crypto_share"] == pytest.approx(
+        s["attestations_per_s"] * r["crypto_s_per_attestation"])
+    assert r["crypto_share_total"] == pytest.approx(
+        r["attestation_crypto_share"] + r["key_release_crypto_share"]
+        + r["vmotion_cipher_share"])
+    assert all(v > 0 and math.isfinite(v) for k, v in r.items() if k != "vmotion_cipher_share")
+
+
+def test_render_labels_every_section_and_ratio(report: dict[str, Any]) -> None:
+    """The printed table has the three sections and one labelled line per ratio."""
+    text = bench.render(report)
+    for heading in ("MACHINE LIMITS", "SIMULATOR", "RATIOS"):
+        assert heading in text
+    for label in bench._RATIO_LABELS.values():
+        assert label in text
+    assert "SimPy raw events, 50 processes" in text
+
+
+def _limits(sign: float, verify: float, seal: float) -> dict[str, Any]:
+    mk = bench.Measurement
+    return {
+        "simpy_single": mk("a", "events", 1000, 1.0),
+        "simpy_many": mk("b", "events", 500, 1.0),
+        "ecdsa_sign": mk("c", "signatures", 1, 1.0 / sign),
+        "ecdsa_verify": mk("d", "verifications", 1, 1.0 / verify),
+        "aesgcm_seal": mk("e", "packets", 1, 1.0 / seal, 65536),
+        "aesgcm_open": mk("f", "packets", 1, 1.0 / seal, 65536),
+        "sha256": mk("g", "digests", 1, 1.0, 64),
+    }
+
+
+@given(
+    sign=st.floats(1e2, 1e6), verify=st.floats(1e2, 1e6), att=st.floats(1e-3, 1e4),
+    factor=st.floats(1.5, 10.0),
+)
+def test_crypto_share_scales_with_attestation_rate(
+    sign: float, verify: float, att: float, factor: float
+) -> None:
+    """Crypto share is linear in attestations/s and shrinks as the machine signs faster."""
+    sim = {"events_per_s": 100.0, "attestations_per_s": att, "key_requests_per_s": 0.0,
+           "encrypted_payload_bytes_per_s": 0.0}
+    base = bench.ratios(_limits(sign, verify, 1e4), sim)
+    more = bench.ratios(_limits(sign, verify, 1e4), {**sim, "attestations_per_s": att * factor})
+    faster = bench.ratios(_limits(sign * factor, verify * factor, 1e4), sim)
+    assert more["attestation_crypto_share"] == pytest.approx(
+        base["attestation_crypto_share"] * factor)
+    assert faster["attestation_crypto_share"] == pytest.approx(
+        base["attestation_crypto_share"] / factor)
+    assert base["crypto_share_total"] == pytest.approx(base["attestation_crypto_share"])
+
+
+def test_main_prints_the_table_and_writes_json(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line prints the table and writes the same figures as JSON."""
+    out = tmp_path / "nested" / "bench.json"
+    code = bench.main(["--scenario", str(BASELINE), "--until", "10m", "--budget", str(BUDGET),
+                       "--processes", "10", "--tracemalloc", "--json", str(out),
+                       *TINY_OVERRIDE_ARGS])
+    assert code == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert set(data) == {"machine", "budget_s", "limits", "simulation", "ratios"}
+    assert data["simulation"]["hosts"] == 3
+    assert data["simulation"]["tracemalloc_peak_bytes"] > 0
+    assert "tracemalloc peak" in printed
+    assert data["limits"]["aesgcm_seal"]["bytes_per_op"] == 64 * 1024
+    assert f"{data['simulation']['events']:,}" in printed
+
+
+def test_main_reports_a_bad_scenario_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scenario that fails validation gives exit status 2 and the problem on stderr."""
+    code = bench.main(["--scenario", str(BASELINE), "--budget", str(BUDGET),
+                       "--set", "vms.count=-5"])
+    assert code == 2
+    assert "vms.count" in capsys.readouterr().err

@@ -1,0 +1,620 @@
+"""The scenario format: loading, defaults, round trips, field and topology problems, host
+naming, dotted-path overrides and the JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.distributions import Empirical, Exponential, Fixed, LogNormal, Uniform
+from sim.errors import Problem, ScenarioError
+from sim.scenario import (
+    DEFAULT_MEASURED_AT,
+    DriftKind,
+    Scenario,
+    apply_overrides,
+    load_scenario,
+    parse_scenario,
+    scenario_json_schema,
+)
+
+BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+GiB = 2**30
+
+
+def _baseline_data() -> dict[str, Any]:
+    data = yaml.safe_load(BASELINE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _minimal(**sections: Any) -> dict[str, Any]:
+    """A small valid scenario (one vCenter, one cluster of 2 hosts) with sections replaced."""
+    data: dict[str, Any] = {
+        "name": "t",
+        "vcenters": [{"name": "vc-a", "clusters": [{"name": "cl-a", "hosts": 2}]}],
+        "vms": {"count": 4},
+    }
+    data.update(sections)
+    return data
+
+
+def _problems(data: Any, overrides: dict[str, Any] | None = None) -> list[Problem]:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, overrides)
+    assert info.value.problems, "a ScenarioError must carry at least one problem"
+    return list(info.value.problems)
+
+
+def _by_path(problems: list[Problem]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for p in problems:
+        out.setdefault(p.path, []).append(p.message)
+    return out
+
+
+# --------------------------------------------------------------------------- loading & defaults
+
+
+def test_baseline_loads() -> None:
+    """The shipped baseline scenario loads with the estate its comments describe."""
+    s = load_scenario(BASELINE)
+    assert s.name == "baseline"
+    assert s.seed == 1
+    assert s.duration == 86400.0
+    assert [vc.name for vc in s.vcenters] == ["vc-prod"]
+    assert [(c.name, c.hosts, c.host_memory) for c in s.vcenters[0].clusters] == [
+        ("cl-a", 8, 512 * GiB),
+        ("cl-b", 8, 512 * GiB),
+    ]
+    assert len(s.host_names()) == 16
+    assert s.vms.count == 200
+    assert s.vms.memory == (4 * GiB, 8 * GiB, 16 * GiB)
+    assert s.workload.power_on_rate == pytest.approx(60 / 3600)
+    (drift,) = s.drift.scheduled
+    assert (drift.at, drift.host, drift.kind, drift.remediate_after) == (
+        6 * 3600.0, "esx-07", DriftKind.UNAPPROVED_VIB, 2 * 3600.0
+    )
+
+
+def test_defaults_are_filled_in() -> None:
+    """A minimal scenario gets every documented default, in SI units."""
+    s = parse_scenario(_minimal())
+    assert (s.seed, s.duration, s.warmup) == (0, 86400.0, 0.0)
+    assert [site.name for site in s.network.sites] == ["dc1"]
+    assert s.network.lan_latency == Fixed(value=250e-6)
+    assert s.network.lan_bandwidth == 25e9 / 8
+    ta = s.trust_authority
+    assert (ta.vcenter, ta.hosts, ta.site, ta.sso_domain) == ("vta-vcenter", 3, "dc1",
+                                                              "vsphere.local")
+    assert ta.key_cache_ttl == 3600.0
+    assert ta.attestation_service.service_time == LogNormal(median=0.015, p95=0.04)
+    assert (s.kms.servers, s.kms.kmip_version) == (2, "1.1")
+    att = s.attestation
+    assert (att.interval, att.jitter, att.report_lifetime) == (300.0, 10.0, 900.0)
+    assert (att.revocation, att.timeout, att.max_retries) == ("none", 10.0, 5)
+    assert att.tpm_sign_time == LogNormal(median=0.2, p95=0.6)
+    assert att.min_acceptance == "PartnerSupported" and att.require_secure_boot
+    vc = s.vcenters[0]
+    assert (vc.site, vc.sso_domain, vc.status_poll_interval, vc.placement) == (
+        "dc1", "vsphere.local", 60.0, "least_loaded"
+    )
+    assert vc.clusters[0].host_memory == 512 * GiB
+    assert s.vms.memory == (4 * GiB, 8 * GiB, 16 * GiB)
+    assert s.workload.lifetime == Exponential(mean=8 * 3600.0)
+    assert s.drift.scheduled == () and s.drift.random.rate == 0.0
+    assert {k.value: v for k, v in s.drift.measured_at.items()} == DEFAULT_MEASURED_AT
+    assert s.metrics.sample_interval == 300.0
+
+
+def test_measured_at_keeps_defaults_for_unlisted_kinds() -> None:
+    """Overriding one drift kind's measurement point keeps the defaults of the others."""
+    s = parse_scenario(_minimal(drift={"measured_at": {"esxi_build_change": "runtime"}}))
+    assert s.drift.measured_at[DriftKind.ESXI_BUILD_CHANGE] == "runtime"
+    assert s.drift.measured_at[DriftKind.UNAPPROVED_VIB] == "runtime"
+    assert s.drift.measured_at[DriftKind.TPM_SWAP] == "boot"
+    assert len(s.drift.measured_at) == len(DriftKind)
+
+
+def test_scenario_is_frozen() -> None:
+    """A validated scenario cannot be changed in place."""
+    s = parse_scenario(_minimal())
+    with pytest.raises(pydantic.ValidationError):
+        s.attestation.interval = 1.0  # type: ignore[misc]
+
+
+def test_resolved_yaml_round_trips_baseline() -> None:
+    """parse(resolved_yaml()) gives back the same scenario, and resolving again is stable."""
+    s = load_scenario(BASELINE)
+    text = s.resolved_yaml()
+    again = parse_scenario(yaml.safe_load(text))
+    assert again == s
+    assert again.resolved_yaml() == text
+    resolved = yaml.safe_load(text)
+    assert resolved["attestation"]["interval"] == "5m"
+    assert resolved["kms"]["kmip_version"] == "1.1"
+
+
+_seconds = st.one_of(
+    st.integers(min_value=1, max_value=10**7),
+    st.floats(min_value=1e-6, max_value=1e7, allow_nan=False, allow_infinity=False),
+)
+_distributions = st.one_of(
+    _seconds.map(lambda v: {"dist": "fixed", "value": v}),
+    st.tuples(_seconds, _seconds).map(
+        lambda t: {"dist": "uniform", "low": min(t), "high": max(t)}
+    ),
+    _seconds.map(lambda v: {"dist": "exponential", "mean": v}),
+    st.tuples(_seconds, st.floats(min_value=1.01, max_value=100)).map(
+        lambda t: {"dist": "lognormal", "median": t[0], "p95": t[0] * t[1]}
+    ),
+    st.tuples(st.floats(-10, 10), st.floats(0.01, 5)).map(
+        lambda t: {"dist": "lognormal", "mu": t[0], "sigma": t[1]}
+    ),
+    st.lists(_seconds, min_size=1, max_size=4).map(
+        lambda v: {"dist": "empirical", "samples": v}
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    interval=_seconds,
+    jitter=st.floats(min_value=0, max_value=1e5),
+    rate=st.floats(min_value=0, max_value=1e4),
+    bandwidth=st.floats(min_value=1, max_value=1e13),
+    packet=st.integers(min_value=1, max_value=2**40),
+    service_time=_distributions,
+)
+def test_resolved_yaml_round_trips_any_values(
+    interval: float, jitter: float, rate: float, bandwidth: float, packet: int,
+    service_time: dict[str, Any],
+) -> None:
+    """Quantities and distributions of any value survive resolved_yaml() exactly."""
+    s = parse_scenario(_minimal(
+        attestation={"interval": interval, "jitter": jitter},
+        workload={"migration_rate": rate},
+        network={"lan_bandwidth": bandwidth},
+        vmotion={"packet_size": packet},
+        kms={"service_time": service_time},
+    ))
+    assert parse_scenario(yaml.safe_load(s.resolved_yaml())) == s
+
+
+def test_distribution_forms_parse() -> None:
+    """Each distribution form in YAML becomes its model with SI values."""
+    s = parse_scenario(_minimal(
+        kms={"service_time": {"dist": "uniform", "low": "1ms", "high": "3ms"}},
+        attestation={"tpm_sign_time": {"dist": "empirical", "samples": ["120ms", 0.18]}},
+        reboots={"duration": 90},
+    ))
+    assert s.kms.service_time == Uniform(low=0.001, high=0.003)
+    assert s.attestation.tpm_sign_time == Empirical(samples=(0.12, 0.18))
+    assert s.reboots.duration == Fixed(value=90.0)
+
+
+# --------------------------------------------------------------------------- field problems
+
+
+def test_unknown_keys_rejected_at_several_depths() -> None:
+    """Unknown keys at the top, in sections and inside list items are each reported by path."""
+    data = _baseline_data()
+    data["bogus"] = 1
+    data["attestation"]["intervall"] = "5m"
+    data["network"]["sites"][0]["zone"] = "a"
+    data["trust_authority"]["attestation_service"] = {"workerz": 2}
+    data["vcenters"][0]["clusters"][1]["hostz"] = 3
+    found = _by_path(_problems(data))
+    for path in ("bogus", "attestation.intervall", "network.sites.0.zone",
+                 "trust_authority.attestation_service.workerz", "vcenters.0.clusters.1.hostz"):
+        assert found.get(path) == ["unknown key (not part of the scenario format)"], path
+
+
+@pytest.mark.xfail(
+    reason="sim/scenario.py _problems_from passes on pydantic's min_length error for a tuple "
+    "whose only item failed: 'vcenters: Tuple should have at least 1 item after validation, "
+    "not 0' although one vCenter is given",
+    strict=True,
+)
+def test_error_in_only_list_item_reports_no_spurious_length_problem() -> None:
+    """An unknown key in the only vCenter is the only problem reported."""
+    data = _minimal()
+    data["vcenters"][0]["clusters"][0]["hostz"] = 1
+    assert [p.path for p in _problems(data)] == ["vcenters.0.clusters.0.hostz"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where", "expected"),
+    [
+        ("attestation.interval", "5 minutes", "attestation.interval",
+         "a duration takes d, h, m, s, ms, us"),
+        ("duration", "soon", "duration", "expected a duration such as 250ms"),
+        ("attestation.interval", "0s", "attestation.interval", "greater than zero"),
+        ("attestation.jitter", "-5s", "attestation.jitter", "must not be negative"),
+        ("vms.memory", ["16 gigs", "8GiB"], "vms.memory.0", "a size takes B, KiB"),
+        ("vms.memory", ["1.5B"], "vms.memory.0", "whole number of bytes"),
+        ("workload.power_on_rate", "3 per_week", "workload.power_on_rate",
+         "a rate takes per_second, per_minute, per_hour, per_day"),
+        ("network.lan_bandwidth", "fast", "network.lan_bandwidth",
+         "expected a bandwidth such as 10Gbps"),
+        ("network.vmotion_nic", "10 Gbit", "network.vmotion_nic", "a bandwidth takes bps"),
+    ],
+)
+def test_bad_quantity_gives_path_and_expected_form(
+    path: str, value: Any, where: str, expected: str
+) -> None:
+    """A malformed duration, size, rate or bandwidth names its field and the accepted form."""
+    found = _by_path(_problems(_minimal(), {path: value}))
+    assert where in found, found
+    (message,) = found[where]
+    assert expected in message
+    shown = value[0] if isinstance(value, list) else value
+    assert repr(shown) in message
+
+
+def test_bad_distribution_path_has_no_union_tag() -> None:
+    """A bad distribution value is reported at its own dotted path, without pydantic's tag."""
+    found = _by_path(_problems(_minimal(
+        attestation={"tpm_sign_time": "fast"},
+        kms={"service_time": {"dist": "lognormal", "median": "x", "p95": "1s"}},
+    )))
+    assert set(found) == {"attestation.tpm_sign_time", "kms.service_time.median"}
+
+
+def test_bad_distribution_kind_lists_the_kinds() -> None:
+    """An unknown 'dist' is rejected with the list of distribution kinds."""
+    found = _by_path(_problems(_minimal(kms={"service_time": {"dist": "gamma"}})))
+    (message,) = found["kms.service_time"]
+    assert "fixed, uniform, exponential, normal, lognormal, empirical" in message
+
+
+@pytest.mark.xfail(
+    reason="sim/scenario.py _problems_from appends '; found X' to messages that already "
+    "show the value: \"unknown unit 'minutes' in '5 minutes'; ...; found '5 minutes'\"",
+    strict=True,
+)
+def test_problem_shows_found_value_once() -> None:
+    """A problem message shows the offending value once, not twice."""
+    found = _by_path(_problems(_minimal(attestation={"interval": "5 minutes"})))
+    (message,) = found["attestation.interval"]
+    assert message.count("'5 minutes'") == 1
+
+
+@pytest.mark.xfail(
+    reason="sim/scenario.py Kms.kmip_version is Literal['1.1', ...]: YAML 'kmip_version: 1.2' "
+    "is the float 1.2 and is rejected with \"Input should be ... '1.2' ...; found 1.2\"",
+    strict=True,
+)
+def test_unquoted_kmip_version_is_accepted() -> None:
+    """An unquoted KMIP version in YAML (a float to the YAML parser) is accepted."""
+    data = yaml.safe_load("kmip_version: 1.2\n")
+    assert parse_scenario(_minimal(kms=data)).kms.kmip_version == "1.2"
+
+
+def test_missing_required_fields() -> None:
+    """A mapping without name and vcenters reports both as missing."""
+    found = _by_path(_problems({}))
+    assert found == {"name": ["required field is missing"],
+                     "vcenters": ["required field is missing"]}
+
+
+@pytest.mark.parametrize("data", [[1, 2], "baseline", 42, None])
+def test_non_mapping_top_level(data: Any) -> None:
+    """A top level that is not a mapping is one problem, without a field path."""
+    (problem,) = _problems(data)
+    assert problem.path == ""
+    assert problem.message == "a scenario must be a YAML mapping at the top level"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("name: x\nseed: 1\nattestation:\n\tinterval: 5m\n", 4),
+        ("name: x\nseed: 1\nattestation:\n  interval: 5m\n jitter: 10s\n", 5),
+        ("name: x\nvcenters: [{name: vc\nkms: {}\n", 3),
+    ],
+)
+def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int) -> None:
+    """Malformed YAML gives one problem naming the file and the line of the error."""
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    (problem,) = info.value.problems
+    assert "malformed YAML" in problem.message
+    assert f"line {line}," in problem.message
+    assert str(path) in problem.message
+
+
+def test_empty_file_is_not_a_mapping(tmp_path: Path) -> None:
+    """An empty file is reported as a non-mapping top level."""
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(ScenarioError, match="must be a YAML mapping"):
+        load_scenario(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """A file that cannot be read is a ScenarioError naming the file and the cause."""
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    (problem,) = info.value.problems
+    assert f"cannot read {path}" in problem.message
+    assert "No such file" in problem.message
+
+
+@pytest.mark.xfail(
+    reason="sim/scenario.py load_scenario catches only OSError around read_text; a file that "
+    "is not UTF-8 raises UnicodeDecodeError instead of ScenarioError",
+    strict=True,
+)
+def test_non_utf8_file_is_a_scenario_error(tmp_path: Path) -> None:
+    """A scenario file that is not UTF-8 is reported as a ScenarioError."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    with pytest.raises(ScenarioError):
+        load_scenario(path)
+
+
+# --------------------------------------------------------------------------- topology problems
+
+
+def _vc(name: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "clusters": [{"name": "cl", "hosts": 2}], **fields}
+
+
+_TWO_SITES = {"sites": [{"name": "dc1"}, {"name": "dc2"}]}
+
+TOPOLOGY_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
+    "ta-hosts-4": (_minimal(trust_authority={"hosts": 4}), "trust_authority.hosts",
+                   "exactly 3 hosts"),
+    "ta-hosts-2": (_minimal(trust_authority={"hosts": 2}), "trust_authority.hosts",
+                   "exactly 3 hosts"),
+    "workload-vc-is-vta-vc": (_minimal(vcenters=[_vc("vta-vcenter")]), "vcenters.0.name",
+                              "trust authority's vCenter"),
+    "linked-with-vta-vc": (_minimal(vcenters=[_vc("vc-a", linked_mode_with=["vta-vcenter"])]),
+                           "vcenters.0.linked_mode_with", "Enhanced Linked Mode"),
+    "linked-across-sso": (
+        _minimal(trust_authority={"sso_domain": "vta.local"},
+                 vcenters=[_vc("vc-a", sso_domain="a.local", linked_mode_with=["vc-b"]),
+                           _vc("vc-b", sso_domain="b.local")]),
+        "vcenters.0.linked_mode_with", "linked mode needs one SSO domain",
+    ),
+    "linked-unknown-vc": (_minimal(vcenters=[_vc("vc-a", linked_mode_with=["vc-z"])]),
+                          "vcenters.0.linked_mode_with", "unknown vCenter 'vc-z'"),
+    "mixed-sso": (
+        _minimal(vcenters=[_vc("vc-a"), _vc("vc-b", sso_domain="other.local")]),
+        "trust_authority.sso_domain", "shared with some workload vCenters (vc-a) but not all",
+    ),
+    "unknown-vc-site": (_minimal(vcenters=[_vc("vc-a", site="dc9")]), "vcenters.0.site",
+                        "expected one of ['dc1'], found 'dc9'"),
+    "unknown-kms-site": (_minimal(kms={"site": "dc9"}), "kms.site", "found 'dc9'"),
+    "vc-site-not-linked": (_minimal(network=_TWO_SITES, vcenters=[_vc("vc-a", site="dc2")]),
+                           "vcenters.0.site", "no network.links path"),
+    "kms-site-not-linked": (_minimal(network=_TWO_SITES, kms={"site": "dc2"}), "kms.site",
+                            "no network.links path"),
+    "drift-unknown-host": (
+        _minimal(drift={"scheduled": [{"at": "1h", "host": "esx-99", "kind": "tpm_swap"}]}),
+        "drift.scheduled.0.host", "unknown host 'esx-99'",
+    ),
+    "drift-after-end": (
+        _minimal(duration="1h",
+                 drift={"scheduled": [{"at": "2h", "host": "esx-01", "kind": "tpm_swap"}]}),
+        "drift.scheduled.0.at", "after the end of the run",
+    ),
+    "reboot-unknown-host": (_minimal(reboots={"scheduled": [{"at": "1h", "host": "esx-3"}]}),
+                            "reboots.scheduled.0.host", "unknown host 'esx-3'"),
+    "vm-larger-than-host": (_minimal(vms={"count": 4, "memory": ["4GiB", "1TiB"]}),
+                            "vms.memory", "larger than the smallest host's memory"),
+    "warmup-equals-duration": (_minimal(duration="1h", warmup="60m"), "warmup",
+                               "shorter than duration"),
+    "warmup-beyond-duration": (_minimal(duration="1h", warmup="2h"), "warmup",
+                               "shorter than duration"),
+    "duplicate-vcenter": (_minimal(vcenters=[_vc("vc-a"), _vc("vc-a")]), "vcenters.1.name",
+                          "used twice"),
+    "duplicate-cluster": (
+        _minimal(vcenters=[{"name": "vc-a", "clusters": [{"name": "c", "hosts": 1},
+                                                         {"name": "c", "hosts": 1}]}]),
+        "vcenters.0.clusters.1.name", "cluster name 'c' is used twice",
+    ),
+    "duplicate-site": (_minimal(network={"sites": [{"name": "dc1"}, {"name": "dc1"}]}),
+                       "network", "site name 'dc1' is used twice"),
+    "link-to-unknown-site": (_minimal(network={"links": [{"a": "dc1", "b": "dc7"}]}),
+                             "network", "link end 'dc7' is not a site"),
+    "outage-node-3": (
+        _minimal(trust_authority={"outages": [{"node": 3, "at": "1h", "duration": "5m"}]}),
+        "trust_authority.outages.0.node", "less than or equal to 2",
+    ),
+}
+
+
+@pytest.mark.parametrize(("data", "path", "text"), TOPOLOGY_CASES.values(),
+                         ids=TOPOLOGY_CASES.keys())
+def test_unsupported_topology_is_one_problem(data: dict[str, Any], path: str, text: str) -> None:
+    """Each unsupported layout or dangling reference is exactly one problem at its path."""
+    problems = _problems(data)
+    assert [p.path for p in problems] == [path], problems
+    assert text in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _minimal(trust_authority={"sso_domain": "vta.local"},
+                 vcenters=[_vc("vc-a", sso_domain="a.local"), _vc("vc-b", sso_domain="b.local")]),
+        _minimal(vcenters=[_vc("vc-a", linked_mode_with=["vc-b"]), _vc("vc-b")]),
+        _minimal(network={"sites": [{"name": "dc1"}, {"name": "dc2"}, {"name": "dc3"}],
+                          "links": [{"a": "dc1", "b": "dc2"}, {"a": "dc3", "b": "dc2"}]},
+                 kms={"site": "dc2"}, vcenters=[_vc("vc-a", site="dc3")]),
+    ],
+    ids=["separate-sso-domains", "linked-in-shared-domain", "sites-reached-through-chain"],
+)
+def test_supported_topologies_pass(data: dict[str, Any]) -> None:
+    """Separate SSO domains, linked mode inside one domain and multi-hop site links pass."""
+    assert isinstance(parse_scenario(data), Scenario)
+
+
+def test_every_topology_problem_is_reported_at_once() -> None:
+    """Several topology problems in one scenario are all reported together."""
+    data = _minimal(
+        duration="1h",
+        warmup="1h",
+        vcenters=[_vc("vta-vcenter"), _vc("vc-b", site="dc9")],
+        vms={"count": 4, "memory": ["2TiB"]},
+        drift={"scheduled": [{"at": "10m", "host": "esx-77", "kind": "unapproved_vib"}]},
+    )
+    paths = {p.path for p in _problems(data)}
+    assert paths == {"vcenters.0.name", "vcenters.1.site", "vms.memory",
+                     "drift.scheduled.0.host", "warmup"}
+
+
+# --------------------------------------------------------------------------- host naming
+
+
+def test_host_names_two_digits_in_estate_order() -> None:
+    """Hosts are numbered esx-01.. across vCenters and clusters in the order written."""
+    s = parse_scenario(_minimal(vcenters=[
+        {"name": "vc-a", "clusters": [{"name": "c1", "hosts": 2}, {"name": "c2", "hosts": 1}]},
+        {"name": "vc-b", "clusters": [{"name": "c1", "hosts": 2}]},
+    ]))
+    assert s.host_names() == [
+        ("esx-01", "vc-a", "c1"), ("esx-02", "vc-a", "c1"), ("esx-03", "vc-a", "c2"),
+        ("esx-04", "vc-b", "c1"), ("esx-05", "vc-b", "c1"),
+    ]
+
+
+def test_host_names_four_digits_from_1000_hosts() -> None:
+    """From 1000 hosts on names have four digits, so esx-01 no longer exists."""
+    s = parse_scenario(_minimal(vcenters=[_vc("vc-a", clusters=[{"name": "c", "hosts": 1000}])]))
+    names = [h for h, _, _ in s.host_names()]
+    assert names[0] == "esx-0001" and names[-1] == "esx-1000"
+    small = parse_scenario(_minimal(vcenters=[_vc("vc-a", clusters=[{"name": "c", "hosts": 99}])]))
+    assert [h for h, _, _ in small.host_names()][-1] == "esx-99"
+    data = _minimal(vcenters=[_vc("vc-a", clusters=[{"name": "c", "hosts": 1000}])],
+                    drift={"scheduled": [{"at": "1h", "host": "esx-01", "kind": "tpm_swap"}]})
+    assert [p.path for p in _problems(data)] == ["drift.scheduled.0.host"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.lists(st.integers(1, 400), min_size=1, max_size=3),
+                      min_size=1, max_size=3))
+def test_host_names_unique_and_sortable(sizes: list[list[int]]) -> None:
+    """Host names are unique, one per host, and their text order is the estate order."""
+    vcs = [{"name": f"vc-{i}", "clusters": [{"name": f"c{j}", "hosts": n}
+                                              for j, n in enumerate(row)]}
+           for i, row in enumerate(sizes)]
+    names = [h for h, _, _ in parse_scenario(_minimal(vcenters=vcs)).host_names()]
+    total = sum(map(sum, sizes))
+    assert len(names) == len(set(names)) == total
+    assert names == sorted(names)
+    assert {len(n) for n in names} == {len("esx-") + max(2, len(str(total)))}
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def test_overrides_by_dotted_path() -> None:
+    """Overrides set nested fields and list items by dotted path without touching the input."""
+    data = _baseline_data()
+    before = copy.deepcopy(data)
+    s = parse_scenario(data, {"attestation.interval": "1m",
+                              "vcenters.0.clusters.0.hosts": 3,
+                              "kms.workers": 16})
+    assert s.attestation.interval == 60.0
+    assert s.vcenters[0].clusters[0].hosts == 3
+    assert len(s.host_names()) == 11
+    assert s.kms.workers == 16 and s.kms.servers == 2
+    assert data == before
+
+
+def test_override_creates_missing_sections() -> None:
+    """An override into a section the file leaves out creates that section."""
+    s = parse_scenario(_minimal(), {"reboots.rate": "2 per_day"})
+    assert s.reboots.rate == pytest.approx(2 / 86400)
+    assert apply_overrides({"a": 1}, {"b.c.d": 2}) == {"a": 1, "b": {"c": {"d": 2}}}
+
+
+def test_overrides_are_validated() -> None:
+    """An overridden value is validated like one written in the file."""
+    found = _by_path(_problems(_minimal(), {"attestation.report_lifetime": "forever"}))
+    assert "attestation.report_lifetime" in found
+
+
+def test_override_inside_a_scalar_is_a_problem() -> None:
+    """Setting a field inside a scalar names the scalar's path."""
+    (problem,) = _problems(_baseline_data(), {"attestation.interval.value": "1m"})
+    assert problem.path == "attestation.interval"
+    assert "not a section" in problem.message
+
+
+@pytest.mark.xfail(
+    reason="sim/scenario.py apply_overrides indexes lists without checks: an index past the "
+    "end raises IndexError and a non-number raises ValueError, not ScenarioError",
+    strict=True,
+)
+@pytest.mark.parametrize("dotted", ["vcenters.5.name", "vcenters.first.name"])
+def test_bad_list_index_in_override_is_a_problem(dotted: str) -> None:
+    """An override with a list index that does not exist is a ScenarioError."""
+    with pytest.raises(ScenarioError):
+        parse_scenario(_baseline_data(), {dotted: "vc-x"})
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+
+def _validator() -> Any:
+    if importlib.util.find_spec("jsonschema") is None:
+        return None
+    import jsonschema
+
+    schema = scenario_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_json_schema_structure() -> None:
+    """The schema is a closed 2020-12 object schema requiring name and vcenters."""
+    schema = scenario_json_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["title"] == "vtasim scenario"
+    assert schema["type"] == "object"
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == {"name", "vcenters"}
+    assert set(schema["properties"]) == set(Scenario.model_fields)
+    for name in ("Attestation", "VCenter", "Cluster", "TrustAuthority", "Fixed", "LogNormal"):
+        assert schema["$defs"][name]["additionalProperties"] is False, name
+
+
+def test_json_schema_accepts_baseline() -> None:
+    """The baseline file and its resolved form are valid under the schema."""
+    validator = _validator()
+    if validator is None:
+        pytest.skip("jsonschema is not installed; structure is checked separately")
+    resolved = yaml.safe_load(load_scenario(BASELINE).resolved_yaml())
+    assert list(validator.iter_errors(_baseline_data())) == []
+    assert list(validator.iter_errors(resolved)) == []
+
+
+def test_json_schema_rejects_unknown_key_and_bad_duration() -> None:
+    """The schema flags an unknown key and a duration with an unknown unit, at their paths."""
+    validator = _validator()
+    if validator is None:
+        pytest.skip("jsonschema is not installed; structure is checked separately")
+    data = _baseline_data()
+    data["attestation"]["intervall"] = "5m"
+    errors = list(validator.iter_errors(data))
+    assert [list(e.absolute_path) for e in errors] == [["attestation"]]
+    assert "intervall" in errors[0].message
+    data = _baseline_data()
+    data["attestation"]["interval"] = "5 minutes"
+    errors = list(validator.iter_errors(data))
+    assert [list(e.absolute_path) for e in errors] == [["attestation", "interval"]]
