@@ -265,8 +265,10 @@ def test_bad_distribution_path_has_no_union_tag() -> None:
     found = _by_path(_problems(_minimal(
         attestation={"tpm_sign_time": "fast"},
         kms={"service_time": {"dist": "lognormal", "median": "x", "p95": "1s"}},
+        network={"lan_latency": {"dist": "fixed", "value": "1ms", "jitter": "1ms"}},
     )))
-    assert set(found) == {"attestation.tpm_sign_time", "kms.service_time.median"}
+    assert set(found) == {"attestation.tpm_sign_time", "kms.service_time.median",
+                          "network.lan_latency.jitter"}
 
 
 def test_bad_distribution_kind_lists_the_kinds() -> None:
