@@ -26,13 +26,19 @@ Notebook use::
     out.summary["drift"]["time_to_lapse_s"]["mean"]
     folder = sim.write(out, "results/demo")       # atomic run folder
     tables = sim.results.load(folder).tables      # pandas DataFrames when pandas is installed
+
+    sweep = sim.run_sweep("scenarios/sweeps/interval.yaml", "results/sweeps/interval")
+    sweep.cells                                   # per cell and metric: mean, 95% CI
+    fig = sim.plots.lapse_vs("results/sweeps/interval", x="attestation.interval")
 """
 
-from sim import results
+from sim import experiment, results
 from sim.errors import ScenarioError, VtasimError
+from sim.experiment import load_sweep_results, run_sweep
 from sim.metrics import TABLE_COLUMNS
 from sim.runner import RunOutput, run, simulate, write
 from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
+from sim.sweep import load_sweep, parse_sweep
 
 __version__ = "0.1.0"
 
@@ -43,11 +49,25 @@ __all__ = [
     "ScenarioError",
     "VtasimError",
     "__version__",
+    "experiment",
     "load_scenario",
+    "load_sweep",
+    "load_sweep_results",
     "parse_scenario",
+    "parse_sweep",
     "results",
     "run",
+    "run_sweep",
     "scenario_json_schema",
     "simulate",
     "write",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``sim.plots`` is imported on first use (it pulls in matplotlib)."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module("sim.plots")
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

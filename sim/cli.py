@@ -3,6 +3,9 @@
 ::
 
     vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet]
+    vtasim sweep SWEEP [--workers N] [--dask ADDRESS | --dask-scheduler-file FILE]
+                       [--out DIR] [--quiet]
+    vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR]
     vtasim validate SCENARIO...
     vtasim schema [--out FILE]
     vtasim export-quote --seed N --host NAME --nonce HEX --out DIR [--pcrs 0,1,...]
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +58,43 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the whole summary as JSON")
     r.add_argument("--full", action="store_true", help="print every summary figure")
 
+    w = sub.add_parser("sweep", help="run (or resume) a sweep of replications")
+    w.add_argument("sweep", type=Path)
+    w.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="local worker processes (default: cores)",
+    )
+    where = w.add_mutually_exclusive_group()
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run on the Dask cluster at this scheduler address",
+    )
+    where.add_argument(
+        "--dask-scheduler-file",
+        metavar="FILE",
+        default=None,
+        help="run on the Dask cluster described by this scheduler file",
+    )
+    w.add_argument(
+        "--out", type=Path, default=None, help="sweep folder (default results/sweeps/<name>)"
+    )
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    pl = sub.add_parser("plot", help="draw a figure from a run or sweep folder")
+    pl.add_argument("source", type=Path)
+    pl.add_argument(
+        "--kind",
+        required=True,
+        help="latency-cdf, latency-percentiles, lapse, exposure, utilisation, "
+        "topology-comparison or topology",
+    )
+    pl.add_argument("--out", type=Path, required=True, help="output file (.png or .svg)")
+    pl.add_argument("--x", default=None, help="sweep factor for the x axis (dotted path)")
+
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", type=Path, nargs="+")
 
@@ -76,6 +117,16 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"expected 0 <= seed < 2**63, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
@@ -142,6 +193,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.experiment import dask_executor, local_executor, run_sweep
+    from sim.sweep import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    if args.dask or args.dask_scheduler_file:
+        executor = dask_executor(args.dask, args.dask_scheduler_file)
+    else:
+        executor = local_executor(args.workers)
+    result = run_sweep(
+        sweep, args.out, executor=executor, progress=not args.quiet and sys.stderr.isatty()
+    )
+    ok = len(result.index) - len(result.failed)
+    print(
+        f"sweep {sweep.spec.name}: {len(sweep.cells)} cells, {ok} runs ok, "
+        f"{len(result.failed)} failed"
+    )
+    for row in result.failed:
+        print(f"  failed {row['run']}: {row['error']}", file=sys.stderr)
+    print(f"sweep folder: {result.path}")
+    return 0 if not result.failed else 1
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from sim.plots import plot
+
+    path = plot(args.source, args.kind, args.out, x=args.x)
+    print(path)
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
@@ -178,10 +260,13 @@ def _cmd_export_quote(args: argparse.Namespace) -> int:
     written = export_quote(args.seed, args.host, args.nonce, args.out, args.pcrs)
     for path in written:
         print(path)
+    q = {
+        n: shlex.quote(str(args.out / n))
+        for n in ("ak.pub.pem", "quote.msg", "quote.sig", "pcrs.bin")
+    }
     print(
-        f"check with: tpm2_checkquote -u {args.out / 'ak.pub.pem'} -m {args.out / 'quote.msg'}"
-        f" -s {args.out / 'quote.sig'} -g sha256 -q {args.nonce.hex()} "
-        f"-f {args.out / 'pcrs.bin'}"
+        f"check with: tpm2_checkquote -u {q['ak.pub.pem']} -m {q['quote.msg']} "
+        f"-s {q['quote.sig']} -g sha256 -q {args.nonce.hex()} -f {q['pcrs.bin']}"
     )
     return 0
 
@@ -198,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except ScenarioError as err:
-        source = str(getattr(args, "scenario", "") or "scenario")
+        source = str(getattr(args, "scenario", "") or getattr(args, "sweep", "") or "input")
         _print_problems(source, err.problems)
         return 2
     except (VtasimError, ValueError, OSError) as exc:

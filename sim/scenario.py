@@ -200,6 +200,12 @@ class Kms(_Model):
     service_time: Distribution = _dist({"dist": "lognormal", "median": "8ms", "p95": "30ms"})
     kmip_version: Literal["1.1", "1.2", "1.3", "1.4", "2.0"] = "1.1"
 
+    @field_validator("kmip_version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        # YAML reads an unquoted 1.2 as a number.
+        return f"{v:.1f}" if isinstance(v, float | int) and not isinstance(v, bool) else v
+
 
 # --------------------------------------------------------------------------- attestation
 
@@ -559,17 +565,24 @@ def _loc_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _problems_from(err: ValidationError) -> list[Problem]:
+    errors = err.errors(include_url=False)
+    paths = [_loc_path(tuple(e.get("loc", ()))) for e in errors]
     out: list[Problem] = []
-    for e in err.errors(include_url=False):
+    for e, path in zip(errors, paths, strict=True):
+        # pydantic also calls a tuple too short when one of its items failed: say it once.
+        if e.get("type") == "too_short" and any(
+            p.startswith(path + ".") for p in paths if p != path
+        ):
+            continue
         msg = re.sub(r"^(Value error|Assertion failed), ", "", str(e.get("msg", "invalid")))
         found = e.get("input")
         if e.get("type") == "extra_forbidden":
             msg = "unknown key (not part of the scenario format)"
         elif e.get("type") == "missing":
             msg = "required field is missing"
-        elif not isinstance(found, dict | list | tuple):
+        elif not isinstance(found, dict | list | tuple) and repr(found) not in msg:
             msg = f"{msg}; found {found!r}"
-        out.append(Problem(_loc_path(tuple(e.get("loc", ()))), msg))
+        out.append(Problem(path, msg))
     return out
 
 
@@ -597,6 +610,16 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError([Problem("", f"cannot read {p}: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [
+                Problem(
+                    "",
+                    f"{p}: expected UTF-8 text, found byte {exc.object[exc.start]:#04x} "
+                    f"at offset {exc.start}",
+                )
+            ]
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -618,8 +641,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
         for i, key in enumerate(keys[:-1]):
             nxt: Any
             if isinstance(node, list):
-                idx = int(key)
-                nxt = node[idx]
+                nxt = node[_index(node, key, ".".join(keys[: i + 1]))]
             else:
                 nxt = node.get(key)
                 if nxt is None:
@@ -632,10 +654,19 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
             node = nxt
         last = keys[-1]
         if isinstance(node, list):
-            node[int(last)] = value
+            node[_index(node, last, dotted)] = value
         else:
             node[last] = value
     return out
+
+
+def _index(items: list[Any], key: str, where: str) -> int:
+    """``key`` as an index into ``items``, or a ScenarioError naming the path."""
+    if not key.isdigit() or int(key) >= len(items):
+        raise ScenarioError(
+            [Problem(where, f"expected a list index below {len(items)}, found {key!r}")]
+        )
+    return int(key)
 
 
 def scenario_json_schema() -> dict[str, Any]:

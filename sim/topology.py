@@ -4,7 +4,8 @@ Nodes are site switches (``site:dc1``), vCenters (``vcenter:vc-a``), trusted hos
 (``host:esx-01``), trust-authority nodes (``vta:0``) and KMS servers (``kms:0``). Every
 endpoint hangs off its site switch by a LAN edge; sites are joined by WAN edges. Each edge
 carries a latency distribution and a bandwidth. A message takes the shortest path (fewest
-hops, ties broken by name so paths are reproducible); its one-way delay is the sum of one
+hops; WAN links enter the graph sorted by site names, so among equally short routes the one
+through the first site by name is taken, whatever order the file lists the links in); its one-way delay is the sum of one
 latency sample per edge; a vMotion stream is limited by the path's bottleneck bandwidth.
 """
 
@@ -26,7 +27,7 @@ def build_graph(s: Scenario) -> nx.Graph:
     lan = {"latency": s.network.lan_latency, "bandwidth": s.network.lan_bandwidth}
     for site in s.network.sites:
         g.add_node(f"site:{site.name}", kind="site", site=site.name)
-    for link in s.network.links:
+    for link in sorted(s.network.links, key=lambda x: tuple(sorted((x.a, x.b)))):
         g.add_edge(
             f"site:{link.a}",
             f"site:{link.b}",

@@ -175,7 +175,7 @@ def test_boot_measured_drift_waits_for_the_next_reboot() -> None:
     assert d["effective_at"] == pytest.approx(2400 + 240)
     assert d["lapse_at"] > 2400
     assert d["lapse_at"] == pytest.approx(2400 + 240 + rtt, abs=1e-6)
-    boot = [a for a in _attestations(out, "esx-01") if a["requested_at"] >= 2400][0]
+    boot = next(a for a in _attestations(out, "esx-01") if a["requested_at"] >= 2400)
     assert boot["trigger"] == "boot" and boot["ok"] is False
     assert "attestation.image.build_not_approved" in boot["reasons"].split()
 

@@ -178,14 +178,22 @@ def test_console_script_validate_has_no_traceback(tmp_path: Path) -> None:
     assert version.returncode == 0
     assert version.stdout.strip() == f"vtasim {sim.__version__}"
     bad = _write(tmp_path, "bad.yaml", BAD)
+    missing = tmp_path / "missing.yaml"
     latin = tmp_path / "latin1.yaml"
     latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
-    for path in (bad, latin, tmp_path / "missing.yaml"):
-        proc = subprocess.run([exe, "validate", str(path)], capture_output=True, text=True,
-                              timeout=60)
-        assert proc.returncode == 2, proc.stderr
-        assert proc.stderr.strip(), "a failure must say why"
-        assert "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [exe, "validate", str(bad), str(missing), str(latin)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert sum(line.startswith(f"{bad}: attestation.") for line in lines) == 2
+    assert any(line.startswith(f"{missing}: cannot read") for line in lines)
+    assert lines[-1].startswith((f"{latin}: ", "vtasim: error: ")), lines[-1]
+    assert len(lines) == 4
 
 
 # --------------------------------------------------------------------------- export-quote
@@ -205,8 +213,18 @@ def test_console_script_validate_has_no_traceback(tmp_path: Path) -> None:
         (["--seed", "1", "--nonce", "00", "--pcrs", "0,x"], "--pcrs"),
         (["--seed", "1", "--nonce", "00", "--pcrs", ","], "--pcrs"),
     ],
-    ids=["seed-text", "seed-negative", "seed-too-big", "nonce-not-hex", "nonce-odd",
-         "nonce-empty", "nonce-too-long", "pcr-24", "pcr-text", "pcr-none"],
+    ids=[
+        "seed-text",
+        "seed-negative",
+        "seed-too-big",
+        "nonce-not-hex",
+        "nonce-odd",
+        "nonce-empty",
+        "nonce-too-long",
+        "pcr-24",
+        "pcr-text",
+        "pcr-none",
+    ],
 )
 def test_export_quote_bad_arguments(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], option: str
@@ -224,13 +242,34 @@ def test_export_quote_bad_arguments(
 def test_export_quote_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """export-quote lists the files it wrote and prints a tpm2_checkquote command for them."""
     out = tmp_path / "quote"
-    assert _main(["export-quote", "--seed", "1", "--host", "esx-01", "--nonce", "c0ffee",
-                  "--out", str(out)]) == 0
+    assert (
+        _main(
+            [
+                "export-quote",
+                "--seed",
+                "1",
+                "--host",
+                "esx-01",
+                "--nonce",
+                "c0ffee",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     written = [Path(x) for x in lines[:-1]]
-    assert {p.name for p in written} == {"ak.pub.pem", "quote.msg", "quote.sig", "pcrs.bin",
-                                         "pcrs.json", "eventlog.json", "ek.crt.pem",
-                                         "tpm-ca.crt.pem"}
+    assert {p.name for p in written} == {
+        "ak.pub.pem",
+        "quote.msg",
+        "quote.sig",
+        "pcrs.bin",
+        "pcrs.json",
+        "eventlog.json",
+        "ek.crt.pem",
+        "tpm-ca.crt.pem",
+    }
     assert all(p.is_file() and p.parent == out for p in written)
     assert lines[-1].startswith("check with: tpm2_checkquote ")
     assert " -q c0ffee " in lines[-1]
@@ -312,7 +351,10 @@ def test_console_script_run_matches_in_process_run(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     proc = subprocess.run(
         [exe, "run", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "script"), "--quiet"],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     _assert_same_run(tmp_path / "inproc", tmp_path / "script")

@@ -35,6 +35,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
 
 from sim.domain.tpm import Event, EventType, VirtualTPM
@@ -166,7 +167,7 @@ class EsxiImage:
             }
         )
 
-    @property
+    @cached_property
     def image_id(self) -> str:
         """A stable, readable id: ``ESXi-<version>-<build>-<12 hex of SHA-256>``."""
         digest = hashlib.sha256(self.canonical()).hexdigest()[:12]

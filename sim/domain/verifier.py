@@ -215,7 +215,7 @@ class Verdict:
     details: tuple[str, ...] = ()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _load_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
     try:
         return load_public_der(der)
@@ -223,7 +223,7 @@ def _load_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
         return None
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _normalized_key(der: bytes) -> bytes | None:
     key = _load_key(der)
     return None if key is None else public_der(key)
@@ -234,7 +234,7 @@ def _parsed_cas(ca_der: tuple[bytes, ...]) -> tuple[x509.Certificate, ...]:
     return tuple(x509.load_der_x509_certificate(der) for der in ca_der)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _ek_certificate_trusted(cert_der: bytes, ek_der: bytes, ca_der: tuple[bytes, ...]) -> bool:
     """The certificate is an EK certificate for ``ek_der`` issued by one of the CAs."""
     try:
@@ -251,7 +251,7 @@ def _ek_certificate_trusted(cert_der: bytes, ek_der: bytes, ca_der: tuple[bytes,
 _AK_ATTRIBUTES = FIXED_TPM | RESTRICTED | SIGN_ENCRYPT
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _ak_certified(ek_der: bytes, ak_der: bytes, area: bytes, binding: bytes) -> bool:
     """The EK signed ``area``, a fixed-TPM restricted signing key that is the AK."""
     ek, ak = _load_key(ek_der), _load_key(ak_der)
@@ -386,7 +386,7 @@ def _image_reasons(
     return reasons, base
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16384)
 def _read_log(
     events: tuple[Event, ...],
 ) -> tuple[MeasuredState | tuple[str, ...], tuple[bytes, ...]]:

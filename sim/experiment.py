@@ -1,0 +1,433 @@
+"""Run a sweep: replications of every cell on a local process pool or a Dask cluster,
+resumable, with per-cell means and 95% confidence intervals.
+
+Layout of a sweep folder::
+
+    <out>/sweep.resolved.yaml      the sweep as run (spec, cells, seeds)
+    <out>/runs/<cell id>/rep-<r>/  one run folder per run (see sim.results)
+    <out>/index.csv                one row per run: variant, factors, replication, seed,
+                                   status, error, headline metrics
+    <out>/cells.csv                one row per cell and metric: n, mean, std, CI
+
+The run folders are the source of truth: each is written atomically, so an interrupted
+sweep loses no finished run and leaves no half-written folder, and running the same sweep
+again skips every run whose folder is complete and error-free (with the expected seed) and
+redoes failed or unfinished ones. A run that fails is recorded with its exception and does
+not stop the sweep. Every run is deterministic in its scenario and seed, so results are the
+same whichever executor ran them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim import results
+from sim.stats import estimate
+from sim.sweep import Cell, Sequential, Sweep, load_sweep
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything a worker needs for one run (plain data, so it pickles anywhere)."""
+
+    cell_id: str
+    replication: int
+    seed: int
+    scenario: dict[str, Any]
+    until: float | None
+    out_dir: str
+    metrics: tuple[str, ...]
+
+
+def metric_value(summary: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of a summary (None when absent)."""
+    node: Any = summary
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def execute(task: RunTask) -> dict[str, Any]:
+    """Run one task and write its run folder; never raises (failures are returned)."""
+    from sim.runner import simulate, write
+    from sim.scenario import parse_scenario
+
+    try:
+        scenario = parse_scenario(task.scenario)
+        out = simulate(scenario, seed=task.seed, until=task.until)
+        write(out, task.out_dir)
+        exc = out.manifest["exception"]
+        return {
+            "status": "ok" if exc is None else "failed",
+            "error": None if exc is None else f"{exc['type']}: {exc['message']}",
+            "wall_time_s": out.manifest["wall_time_s"],
+            "metrics": {m: metric_value(out.summary, m) for m in task.metrics},
+        }
+    except Exception as exc:  # recorded in the index; the sweep goes on
+        return {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "wall_time_s": None,
+            "metrics": {},
+        }
+
+
+# --------------------------------------------------------------------------- executors
+
+
+Executor = Callable[[Sequence[RunTask]], Iterator[tuple[RunTask, dict[str, Any]]]]
+
+
+def local_executor(workers: int | None = None) -> Executor:
+    """Runs tasks in a local process pool (``workers`` processes, default: the cores);
+    with one worker, in this process."""
+    n = workers or os.cpu_count() or 1
+
+    def run(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any]]]:
+        if n == 1 or len(tasks) <= 1:
+            for t in tasks:
+                yield t, execute(t)
+            return
+        with ProcessPoolExecutor(max_workers=min(n, len(tasks))) as pool:
+            futures = {pool.submit(execute, t): t for t in tasks}
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+
+    return run
+
+
+def dask_executor(
+    address: str | None = None, scheduler_file: str | None = None, client: Any = None
+) -> Executor:
+    """Runs tasks on an existing Dask distributed cluster, reached by scheduler address,
+    scheduler file (as dask-jobqueue or ``dask scheduler --scheduler-file`` write it) or an
+    already connected ``distributed.Client``."""
+
+    def run(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any]]]:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+
+        own = client is None
+        c: Any = client
+        if c is None and scheduler_file:
+            c = Client(scheduler_file=scheduler_file)  # type: ignore[no-untyped-call]
+        elif c is None:
+            c = Client(address)  # type: ignore[no-untyped-call]
+        try:
+            futures = {}
+            for t in tasks:
+                fut = c.submit(
+                    execute, t, key=f"vtasim-{t.cell_id}-rep{t.replication}-{t.seed}", pure=False
+                )
+                futures[fut.key] = (fut, t)
+            done = dask_completed([f for f, _ in futures.values()])  # type: ignore[no-untyped-call]
+            for fut in done:
+                yield futures[fut.key][1], fut.result()
+        finally:
+            if own:
+                c.close()
+
+    return run
+
+
+# --------------------------------------------------------------------------- sweep runs
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep produced: its folder, the index and the per-cell table (row dicts)."""
+
+    path: Path
+    index: list[dict[str, Any]]
+    cells: list[dict[str, Any]]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Index rows of runs that failed."""
+        return [r for r in self.index if r["status"] != "ok"]
+
+
+def _run_dir(out: Path, cell: Cell, rep: int) -> Path:
+    return out / "runs" / cell.cell_id / f"rep-{rep}"
+
+
+def _finished(path: Path, seed: int, metrics: Sequence[str]) -> dict[str, Any] | None:
+    """The result of a complete, error-free run folder with the expected seed, else None."""
+    if not results.is_complete(path):
+        return None
+    try:
+        manifest = json.loads((path / results.MANIFEST_FILE).read_text())
+        summary = json.loads((path / results.SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("seed") != seed or manifest.get("exception") is not None:
+        return None
+    return {
+        "status": "ok",
+        "error": None,
+        "wall_time_s": manifest.get("wall_time_s"),
+        "metrics": {m: metric_value(summary, m) for m in metrics},
+    }
+
+
+def _factor_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def factor_levels(cell: Cell) -> dict[str, Any]:
+    """The cell's factor levels as the scenario resolved them (durations in seconds, sizes
+    in bytes), so tables and plots get numbers rather than unit strings."""
+    data = cell.scenario.model_dump(mode="python")
+    out: dict[str, Any] = {}
+    for path, given in cell.levels:
+        node: Any = data
+        for part in path.split("."):
+            if isinstance(node, dict):
+                node = node.get(part)
+            elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = given
+                break
+        if hasattr(node, "value") and not isinstance(node, int | float | str):
+            node = node.value
+        out[path] = _factor_value(node)
+    return out
+
+
+def _needs_more(sweep: Sweep, rows: list[dict[str, Any]], cell: Cell, have: int) -> bool:
+    rule = sweep.spec.replications
+    if not isinstance(rule, Sequential) or have >= rule.max:
+        return False
+    est = estimate(
+        [r[rule.metric] for r in rows if r["cell_id"] == cell.cell_id and r["status"] == "ok"]
+    )
+    if est.half_width is None or est.mean is None:
+        return est.n < rule.max and have < rule.max
+    target = rule.half_width * abs(est.mean) if rule.relative else rule.half_width
+    return est.half_width > target
+
+
+def run_sweep(
+    sweep: Sweep | str | Path,
+    out_dir: str | Path | None = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Run (or resume) ``sweep`` into ``out_dir`` (default ``results/sweeps/<name>``)."""
+    sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
+    out = Path(out_dir) if out_dir is not None else Path("results") / "sweeps" / sw.spec.name
+    out.mkdir(parents=True, exist_ok=True)
+    run = executor or local_executor(workers)
+    metrics = tuple(
+        dict.fromkeys(
+            (
+                *sw.spec.metrics,
+                *(
+                    [sw.spec.replications.metric]
+                    if isinstance(sw.spec.replications, Sequential)
+                    else []
+                ),
+            )
+        )
+    )
+    _write_resolved(sw, out)
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    reps = {c.cell_id: 0 for c in sw.cells}
+    pending_cells = list(sw.cells)
+    target = sw.initial_replications
+    bar = _bar(progress, len(sw.cells) * target, sw.spec.name)
+    try:
+        while pending_cells:
+            tasks: list[RunTask] = []
+            for cell in pending_cells:
+                for rep in range(reps[cell.cell_id], target):
+                    seed = cell.seed(sw.spec.seed, rep)
+                    path = _run_dir(out, cell, rep)
+                    done = _finished(path, seed, metrics)
+                    if done is not None:
+                        rows[(cell.cell_id, rep)] = _row(cell, rep, seed, path, out, done, metrics)
+                        if bar is not None:
+                            bar.update(1)
+                        continue
+                    tasks.append(
+                        RunTask(
+                            cell.cell_id,
+                            rep,
+                            seed,
+                            cell.scenario.model_dump(mode="json"),
+                            sw.spec.until,
+                            str(path),
+                            metrics,
+                        )
+                    )
+                reps[cell.cell_id] = target
+            by_id = {c.cell_id: c for c in sw.cells}
+            for task, result in run(tasks):
+                cell = by_id[task.cell_id]
+                rows[(task.cell_id, task.replication)] = _row(
+                    cell, task.replication, task.seed, Path(task.out_dir), out, result, metrics
+                )
+                if bar is not None:
+                    bar.update(1)
+            if isinstance(sw.spec.replications, int):
+                break
+            ordered = [rows[k] for k in sorted(rows)]
+            pending_cells = [c for c in sw.cells if _needs_more(sw, ordered, c, target)]
+            target += 1
+            if pending_cells and bar is not None:
+                bar.total += len(pending_cells)
+                bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+        index = [rows[k] for k in sorted(rows, key=lambda k: (_cell_order(sw, k[0]), k[1]))]
+        cells = cell_table(sw, index, metrics)
+        _write_tables(sw, out, index, cells, metrics)
+    return SweepResult(out, index, cells)
+
+
+def _cell_order(sw: Sweep, cell_id: str) -> int:
+    return next(i for i, c in enumerate(sw.cells) if c.cell_id == cell_id)
+
+
+def _row(
+    cell: Cell,
+    rep: int,
+    seed: int,
+    path: Path,
+    out: Path,
+    result: dict[str, Any],
+    metrics: Sequence[str],
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run": f"{cell.cell_id}/rep-{rep}",
+        "cell_id": cell.cell_id,
+        "variant": cell.variant,
+    }
+    row.update(factor_levels(cell))
+    row.update(
+        replication=rep,
+        seed=seed,
+        status=result["status"],
+        error=result["error"],
+        wall_time_s=result["wall_time_s"],
+        path=str(path.relative_to(out)),
+    )
+    for m in metrics:
+        v = result["metrics"].get(m)
+        row[m] = v if v is None or isinstance(v, int | float) else None
+    return row
+
+
+def cell_table(
+    sw: Sweep, index: list[dict[str, Any]], metrics: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per (cell, metric): the mean and 95% CI over the cell's successful runs."""
+    out: list[dict[str, Any]] = []
+    for cell in sw.cells:
+        runs = [r for r in index if r["cell_id"] == cell.cell_id and r["status"] == "ok"]
+        base: dict[str, Any] = {"cell_id": cell.cell_id, "variant": cell.variant}
+        base.update(factor_levels(cell))
+        base["runs"] = len(runs)
+        for m in metrics:
+            est = estimate([r[m] for r in runs])
+            out.append({**base, "metric": m, **est.as_row()})
+    return out
+
+
+def _columns(sw: Sweep) -> list[str]:
+    return list(sw.spec.factors)
+
+
+def _write_tables(
+    sw: Sweep,
+    out: Path,
+    index: list[dict[str, Any]],
+    cells: list[dict[str, Any]],
+    metrics: Sequence[str],
+) -> None:
+    factors = _columns(sw)
+    results.write_table(
+        out / "index.csv",
+        index,
+        [
+            "run",
+            "cell_id",
+            "variant",
+            *factors,
+            "replication",
+            "seed",
+            "status",
+            "error",
+            "wall_time_s",
+            "path",
+            *metrics,
+        ],
+    )
+    results.write_table(
+        out / "cells.csv",
+        cells,
+        [
+            "cell_id",
+            "variant",
+            *factors,
+            "runs",
+            "metric",
+            "n",
+            "mean",
+            "std",
+            "ci_half_width",
+            "ci_low",
+            "ci_high",
+        ],
+    )
+
+
+def _write_resolved(sw: Sweep, out: Path) -> None:
+    doc = {
+        "sweep": sw.spec.model_dump(mode="json"),
+        "cells": [
+            {"cell_id": c.cell_id, "variant": c.variant, "levels": {k: v for k, v in c.levels}}
+            for c in sw.cells
+        ],
+    }
+    tmp = out / ".sweep.resolved.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=100), encoding="utf-8")
+    os.replace(tmp, out / "sweep.resolved.yaml")
+
+
+def _bar(progress: bool, total: int, name: str) -> Any:
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="run", desc=name)
+
+
+@dataclass(frozen=True)
+class SweepTables:
+    """A finished sweep folder loaded back: index and cells as DataFrames (or row lists)."""
+
+    path: Path
+    index: Any
+    cells: Any
+
+
+def load_sweep_results(path: str | Path) -> SweepTables:
+    """Load ``index.csv`` and ``cells.csv`` of a sweep folder."""
+    p = Path(path)
+    return SweepTables(p, results.read_table(p / "index.csv"), results.read_table(p / "cells.csv"))

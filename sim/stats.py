@@ -1,0 +1,61 @@
+"""Confidence intervals over independent replications.
+
+Each replication of a sweep cell is one independent run (its own seed), so a cell's figure
+is estimated by the sample mean of the per-run values, with the two-sided Student-t
+interval ``mean ± t(1 - α/2, n - 1) · s / √n`` (s the sample standard deviation). With one
+replication the half-width is undefined (reported as None). Runs in which a metric is
+undefined (for example no drift lapsed) are left out of that metric's sample, and ``n``
+says how many remained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scipy import stats as _st
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean with its confidence interval over ``n`` replications."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    half_width: float | None
+    low: float | None
+    high: float | None
+    confidence: float = 0.95
+
+    def as_row(self) -> dict[str, float | int | None]:
+        """The estimate as table columns."""
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "std": self.std,
+            "ci_half_width": self.half_width,
+            "ci_low": self.low,
+            "ci_high": self.high,
+        }
+
+
+def t_quantile(p: float, dof: int) -> float:
+    """The ``p`` quantile of Student's t with ``dof`` degrees of freedom."""
+    return float(_st.t.ppf(p, dof))
+
+
+def estimate(values: Sequence[float | None], confidence: float = 0.95) -> Estimate:
+    """Mean and Student-t confidence interval of the defined values."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(xs)
+    if n == 0:
+        return Estimate(0, None, None, None, None, None, confidence)
+    mean = math.fsum(xs) / n
+    if n == 1:
+        return Estimate(1, mean, None, None, None, None, confidence)
+    var = math.fsum((x - mean) ** 2 for x in xs) / (n - 1)
+    std = math.sqrt(var)
+    half = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
+    return Estimate(n, mean, std, half, mean - half, mean + half, confidence)

@@ -1,0 +1,243 @@
+"""Sweep files: a base scenario, factors over scenario fields, named variants and
+replications, expanded into a deterministic list of runs.
+
+```yaml
+name: interval-sweep
+base: ../baseline.yaml            # relative to this file
+seed: 42                          # the sweep's root seed
+until: 6h                         # optional: shorten every run
+warmup: 30m                       # optional: records before this are not counted
+factors:                          # a full grid over dotted scenario paths
+  attestation.interval: [1m, 5m, 15m]
+  attestation.revocation: [none, push]
+variants:                         # optional named alternatives (each crossed with the grid)
+  one-vcenter: {}
+  two-sites: {overrides: {network.sites: [{name: dc1}, {name: dc2}], ...}}
+  large: {scenario: ../large.yaml, overrides: {...}}
+replications: 5                   # or {min: 3, max: 20, metric: drift.time_to_lapse_s.mean,
+                                  #     half_width: 30s}
+metrics: [drift.time_to_lapse_s.mean, attestation.latency_s.p95]   # optional
+```
+
+Every run is validated before anything runs, so a typo in a factor path is reported with the
+path of the sweep field and of the scenario field. Replication seeds are spawned from the
+sweep's root seed by numpy ``SeedSequence`` keyed by the cell and replication, so each run has
+its own seed and a run's seed does not depend on which other cells exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.errors import Problem, ScenarioError
+from sim.scenario import Scenario, apply_overrides
+from sim.units import Duration, parse_duration
+
+DEFAULT_METRICS: tuple[str, ...] = (
+    "attestation.latency_s.mean",
+    "attestation.latency_s.p50",
+    "attestation.latency_s.p95",
+    "attestation.latency_s.p99",
+    "attestation.requests",
+    "drift.events",
+    "drift.time_to_lapse_s.mean",
+    "drift.time_to_lapse_s.p95",
+    "drift.time_to_refusal_s.mean",
+    "drift.time_to_refusal_s.p95",
+    "drift.time_to_first_refused_s.mean",
+    "drift.exposure.keys_released",
+    "drift.exposure.power_ons",
+    "drift.exposure.migrations_in",
+    "key_requests.refused",
+    "placements.refused",
+    "vmotion.duration_s.mean",
+    "vmotion.encrypted_duration_s.mean",
+    "vmotion.plain_duration_s.mean",
+    "services.attestation_service.utilisation",
+    "services.key_provider_service.utilisation",
+    "services.kms.utilisation",
+    "safety.violations",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Variant(_Model):
+    """A named alternative: another scenario file and/or overrides of the base."""
+
+    scenario: str | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class Sequential(_Model):
+    """Replicate until the 95% CI half-width of ``metric`` is below ``half_width``."""
+
+    min: int = Field(default=3, ge=2, le=1000)
+    max: int = Field(default=20, ge=2, le=10000)
+    metric: str
+    half_width: float = Field(gt=0, description="in the metric's unit (seconds for *_s)")
+    relative: bool = Field(default=False, description="half_width as a fraction of the mean")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("half_width"), str):
+            data = {**data, "half_width": parse_duration(data["half_width"])}
+        return data
+
+    @model_validator(mode="after")
+    def _order(self) -> Sequential:
+        if self.max < self.min:
+            raise ValueError("max must be at least min")
+        return self
+
+
+class SweepSpec(_Model):
+    """A validated sweep file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    base: str
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    until: Duration | None = None
+    warmup: Duration | None = None
+    factors: dict[str, list[Any]] = Field(default_factory=dict)
+    variants: dict[str, Variant] = Field(default_factory=dict)
+    replications: int | Sequential = 3
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSpec:
+        for path, values in self.factors.items():
+            if not values:
+                raise ValueError(f"factor {path!r} has no values")
+        if isinstance(self.replications, int) and self.replications < 1:
+            raise ValueError("replications must be at least 1")
+        return self
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of variant and factor levels."""
+
+    variant: str
+    levels: tuple[tuple[str, Any], ...]
+    scenario: Scenario
+
+    @property
+    def cell_id(self) -> str:
+        """A readable, file-system-safe id, unique within the sweep."""
+        parts = [f"{self.variant}"] if self.variant else []
+        parts += [f"{k.rsplit('.', 1)[-1]}={_label(v)}" for k, v in self.levels]
+        text = "__".join(parts) or "base"
+        slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", text)[:100]
+        digest = hashlib.sha256(repr((self.variant, self.levels)).encode()).hexdigest()[:6]
+        return f"{slug}-{digest}"
+
+    def seed(self, root: int, replication: int) -> int:
+        """The seed of replication ``replication`` of this cell under sweep seed ``root``."""
+        key = hashlib.sha256(self.cell_id.encode()).digest()
+        words = tuple(int.from_bytes(key[i : i + 4], "big") for i in range(0, 16, 4))
+        seq = np.random.SeedSequence(root, spawn_key=(*words, replication))
+        hi, lo = (int(x) for x in seq.generate_state(2, dtype=np.uint32))
+        return ((hi << 32) | lo) & (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep file resolved into its cells."""
+
+    spec: SweepSpec
+    path: Path | None
+    cells: tuple[Cell, ...] = field(default_factory=tuple)
+
+    @property
+    def fixed_replications(self) -> int | None:
+        """The fixed replication count, or None for sequential replication."""
+        r = self.spec.replications
+        return r if isinstance(r, int) else None
+
+    @property
+    def initial_replications(self) -> int:
+        """Replications every cell gets first."""
+        r = self.spec.replications
+        return r if isinstance(r, int) else r.min
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return hashlib.sha256(repr(value).encode()).hexdigest()[:8]
+    return str(value)
+
+
+def _load_yaml(path: Path, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError([Problem(where, f"cannot read {path}: {exc.strerror}")]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(where, f"{path}: malformed YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(where, f"{path}: expected a YAML mapping")])
+    return data
+
+
+def parse_sweep(data: Any, base_dir: Path, path: Path | None = None) -> Sweep:
+    """Validate a sweep mapping and expand it into cells (scenario files relative to
+    ``base_dir``). Every problem of every cell is reported at once."""
+    from sim.scenario import _problems_from, parse_scenario
+
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem("", "a sweep must be a YAML mapping")])
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_problems_from(err)) from None
+    base = _load_yaml(base_dir / spec.base, "base")
+    variants = spec.variants or {"": Variant()}
+    names = list(spec.factors)
+    problems: list[Problem] = []
+    cells: list[Cell] = []
+    for vname, variant in variants.items():
+        source = base
+        where = f"variants.{vname}" if vname else "base"
+        if variant.scenario is not None:
+            source = _load_yaml(base_dir / variant.scenario, f"{where}.scenario")
+        for combo in itertools.product(*(spec.factors[n] for n in names)):
+            overrides: dict[str, Any] = dict(variant.overrides)
+            overrides.update(zip(names, combo, strict=True))
+            if spec.warmup is not None:
+                overrides["warmup"] = spec.warmup
+            try:
+                data_i = apply_overrides(source, overrides)
+                scenario = parse_scenario(data_i)
+            except ScenarioError as err:
+                label = ", ".join(f"{n}={v!r}" for n, v in zip(names, combo, strict=True))
+                for p in err.problems:
+                    prefix = f"{where}[{label}]" if label else where
+                    problems.append(Problem(f"{prefix}: {p.path}", p.message))
+                continue
+            cells.append(Cell(vname, tuple(zip(names, combo, strict=True)), scenario))
+    if problems:
+        raise ScenarioError(problems)
+    ids = [c.cell_id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError([Problem("factors", "two cells resolve to the same id")])
+    return Sweep(spec, path, tuple(cells))
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read, validate and expand a sweep file."""
+    p = Path(path)
+    return parse_sweep(_load_yaml(p, ""), p.parent, p)
