@@ -311,7 +311,6 @@ class Workload(_Model):
     )
     lifetime: Distribution = _dist({"dist": "exponential", "mean": "8h"})
     migration_rate: Rate = Field(default=_rate("60 per_hour"), description="DRS-like migrations")
-    request_timeout: PositiveDuration = _dur("30s")
 
 
 class VMotion(_Model):

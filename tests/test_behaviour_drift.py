@@ -50,10 +50,15 @@ BASE: dict[str, Any] = {
         "status_service_time": "1ms",
     },
     "kms": {"service_time": "3ms"},
-    "attestation": {"interval": "10m", "jitter": "0s", "report_lifetime": "2h",
-                    "tpm_sign_time": "50ms"},
-    "vcenters": [{"name": "vc-a", "status_poll_interval": "90s",
-                  "clusters": [{"name": "gold", "hosts": 3}]}],
+    "attestation": {
+        "interval": "10m",
+        "jitter": "0s",
+        "report_lifetime": "2h",
+        "tpm_sign_time": "50ms",
+    },
+    "vcenters": [
+        {"name": "vc-a", "status_poll_interval": "90s", "clusters": [{"name": "gold", "hosts": 3}]}
+    ],
     "vms": {"count": 0},
     "workload": {"power_on_rate": 0, "migration_rate": 0},
     "reboots": {"duration": "4m"},
@@ -103,9 +108,15 @@ def _replications() -> tuple[tuple[RunOutput, ...], tuple[float, ...]]:
     draw = np.random.default_rng(20240501)
     instants = tuple(float(x) for x in draw.uniform(T, 2 * T, N_REPLICATIONS))
     outs = tuple(
-        _run({"duration": f"{int(3 * T + 120)}s",
-              "drift": {"scheduled": [{"at": f"{at}s", "host": "esx-02",
-                                       "kind": "unapproved_vib"}]}}, seed=100 + i)
+        _run(
+            {
+                "duration": f"{int(3 * T + 120)}s",
+                "drift": {
+                    "scheduled": [{"at": f"{at}s", "host": "esx-02", "kind": "unapproved_vib"}]
+                },
+            },
+            seed=100 + i,
+        )
         for i, at in enumerate(instants)
     )
     return outs, instants
@@ -143,8 +154,11 @@ def test_vcenter_view_lags_lapse_by_at_most_one_poll() -> None:
         d = _only_drift(out)
         lag = d["vcenter_refusal_at"] - d["lapse_at"]
         assert 0.0 <= lag <= POLL + 0.01
-        views = [v for v in out.tables["status_views"]
-                 if v["host"] == "esx-02" and v["time"] == d["vcenter_refusal_at"]]
+        views = [
+            v
+            for v in out.tables["status_views"]
+            if v["host"] == "esx-02" and v["time"] == d["vcenter_refusal_at"]
+        ]
         assert [v["status"] for v in views] == ["notAttested"]
         assert d["time_to_refusal_s"] == pytest.approx(d["time_to_vcenter_refusal_s"])
         lags.append(lag)
@@ -194,22 +208,39 @@ def test_boot_measured_drift_without_reboot_stays_censored() -> None:
 
 
 def _exposure_run(revocation: str) -> RunOutput:
-    return _run({
-        "duration": "2h",
-        "attestation": {"interval": "5m", "report_lifetime": "1h", "revocation": revocation},
-        "vcenters": [{"name": "vc-a", "status_poll_interval": "20m",
-                      "clusters": [{"name": "gold", "hosts": 1}]}],
-        "vms": {"count": 30, "initially_running": 0, "memory": ["4GiB"],
-                "encryption": {"none": 0, "storage_policy": 0, "vtpm": 1}},
-        "workload": {"power_on_rate": "360 per_hour",
-                     "lifetime": {"dist": "exponential", "mean": "2m"}},
-        "drift": {"scheduled": [{"at": "30m", "host": "esx-01", "kind": "unapproved_vib"}]},
-    }, seed=3)
+    return _run(
+        {
+            "duration": "2h",
+            "attestation": {"interval": "5m", "report_lifetime": "1h", "revocation": revocation},
+            "vcenters": [
+                {
+                    "name": "vc-a",
+                    "status_poll_interval": "20m",
+                    "clusters": [{"name": "gold", "hosts": 1}],
+                }
+            ],
+            "vms": {
+                "count": 30,
+                "initially_running": 0,
+                "memory": ["4GiB"],
+                "encryption": {"none": 0, "storage_policy": 0, "vtpm": 1},
+            },
+            "workload": {
+                "power_on_rate": "360 per_hour",
+                "lifetime": {"dist": "exponential", "mean": "2m"},
+            },
+            "drift": {"scheduled": [{"at": "30m", "host": "esx-01", "kind": "unapproved_vib"}]},
+        },
+        seed=3,
+    )
 
 
 def _released(out: RunOutput) -> list[float]:
-    return [_release_time(k) for k in out.tables["key_requests"]
-            if k["host"] == "esx-01" and k["outcome"] == "released"]
+    return [
+        _release_time(k)
+        for k in out.tables["key_requests"]
+        if k["host"] == "esx-01" and k["outcome"] == "released"
+    ]
 
 
 def test_without_revocation_keys_flow_until_the_report_expires() -> None:
@@ -237,10 +268,12 @@ def test_push_revocation_stops_keys_at_the_failed_verdict() -> None:
     released = _released(out)
     assert released and max(released) < detected
     after = [k for k in out.tables["key_requests"] if k["time"] >= detected]
-    assert after and all(k["outcome"] == "refused" and k["reason"] == "report.revoked"
-                         for k in after)
-    live = [r for r in out.tables["reports"] if r["expires_at"] > detected
-            and r["issued_at"] < detected]
+    assert after and all(
+        k["outcome"] == "refused" and k["reason"] == "report.revoked" for k in after
+    )
+    live = [
+        r for r in out.tables["reports"] if r["expires_at"] > detected and r["issued_at"] < detected
+    ]
     assert live and all(r["revoked_at"] == detected for r in live)
     assert d["first_refused_at"] is not None and d["first_refused_at"] >= detected
     assert out.summary["safety"]["violations"] == 0
@@ -260,12 +293,15 @@ def test_push_revocation_shrinks_exposure() -> None:
 @pytest.mark.parametrize("mode", ["require_endorsement_keys", "require_certificate_validation"])
 def test_swapped_tpm_fails_attestation_after_reboot(mode: str) -> None:
     """A TPM swapped in (applied at the next boot) is caught as an EK not bound to the host."""
-    out = _run({
-        "duration": "40m",
-        "trust_authority": {"identity_mode": mode},
-        "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
-        "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}]},
-    }, seed=5)
+    out = _run(
+        {
+            "duration": "40m",
+            "trust_authority": {"identity_mode": mode},
+            "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
+            "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}]},
+        },
+        seed=5,
+    )
     d = _only_drift(out)
     assert d["measured"] == "boot" and d["effective_at"] == pytest.approx(1200 + 240)
     atts = _attestations(out, "esx-03")

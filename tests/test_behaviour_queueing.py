@@ -37,7 +37,8 @@ from sim.metrics import Recorder, summarise
 from sim.processes.services import Service
 from sim.rng import Streams
 
-NAME = "attestation_service.0"
+KIND = "attestation_service"
+NAME = f"{KIND}.0"
 BATCHES = 25
 
 
@@ -102,8 +103,9 @@ def _run(s: Station) -> Observed:
     env = simpy.Environment()
     rec = Recorder()
     streams = Streams(s.seed)
-    service = make_sampler(parse_distribution({"dist": "exponential", "mean": 1.0 / s.mu}),
-                           streams.stream("service"))
+    service = make_sampler(
+        parse_distribution({"dist": "exponential", "mean": 1.0 / s.mu}), streams.stream("service")
+    )
     svc = Service(env, NAME, s.c, service, rec)
     arrival_rng = streams.stream("arrivals")
     obs = Observed()
@@ -133,7 +135,7 @@ def _run(s: Station) -> Observed:
             obs.busy_area.append(busy.mean(env.now) * span)
             obs.queue_area.append(queue.mean(env.now) * span)
             if len(obs.busy_area) == BATCHES + 1:
-                obs.summary = summarise(rec, env.now, s.warmup_s)["services"][NAME]
+                obs.summary = summarise(rec, env.now, s.warmup_s)["services"][KIND]
                 return
             yield env.timeout(s.batch_s)
 
@@ -160,8 +162,9 @@ def _batch_waits(s: Station, obs: Observed) -> np.ndarray[Any, np.dtype[np.float
     return np.asarray(sums / counts, dtype=np.float64)
 
 
-def _overlap(starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any], lo: float,
-             hi: float) -> float:
+def _overlap(
+    starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any], lo: float, hi: float
+) -> float:
     return float(np.clip(np.minimum(ends, hi) - np.maximum(starts, lo), 0.0, None).sum())
 
 
@@ -217,6 +220,7 @@ def test_utilisation_matches_offered_load(station: tuple[Station, Observed]) -> 
     mean, half = _ci99(areas / (s.batch_s * s.c))
     assert half < 0.03
     assert obs.summary["workers"] == s.c
+    assert obs.summary["nodes"]["0"]["utilisation"] == obs.summary["utilisation"]
     assert obs.summary["utilisation"] == pytest.approx(mean, rel=1e-9)
     assert abs(obs.summary["utilisation"] - s.rho) <= half
 

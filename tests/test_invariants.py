@@ -38,7 +38,9 @@ KINDS = [k.value for k in DriftKind]
 LAN_LATENCIES = ["100us", "250us", "1ms"]
 
 INVARIANTS = settings(
-    max_examples=15, deadline=None, derandomize=True,
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 
@@ -57,22 +59,33 @@ def estates(draw: st.DrawFn) -> dict[str, Any]:
     vcenters = []
     for v in range(draw(st.integers(1, 2))):
         clusters = [
-            {"name": f"cl{c}", "hosts": draw(st.integers(1, 4)),
-             "host_memory": draw(st.sampled_from(["32GiB", "64GiB"]))}
+            {
+                "name": f"cl{c}",
+                "hosts": draw(st.integers(1, 4)),
+                "host_memory": draw(st.sampled_from(["32GiB", "64GiB"])),
+            }
             for c in range(draw(st.integers(1, 2)))
         ]
-        vcenters.append({
-            "name": f"vc-{v}", "clusters": clusters,
-            "status_poll_interval": draw(_seconds(10, 600)),
-            "placement": draw(st.sampled_from(["first_fit", "least_loaded"])),
-        })
+        vcenters.append(
+            {
+                "name": f"vc-{v}",
+                "clusters": clusters,
+                "status_poll_interval": draw(_seconds(10, 600)),
+                "placement": draw(st.sampled_from(["first_fit", "least_loaded"])),
+            }
+        )
     weights = [draw(st.integers(0, 3)) for _ in range(3)]
     weights[2] += 0 if sum(weights) else 1
     kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=5, unique=True))
     measured = {k: draw(st.sampled_from(["runtime", "boot"])) for k in kinds}
-    outages = draw(st.lists(
-        st.fixed_dictionaries({"node": st.integers(0, 2), "at": _seconds(0, 6000),
-                               "duration": _seconds(60, 1800)}), max_size=2))
+    outages = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {"node": st.integers(0, 2), "at": _seconds(0, 6000), "duration": _seconds(60, 1800)}
+            ),
+            max_size=2,
+        )
+    )
     return {
         "name": "invariants",
         "duration": "2h",
@@ -87,8 +100,11 @@ def estates(draw: st.DrawFn) -> dict[str, Any]:
         "vcenters": vcenters,
         "vms": {
             "count": draw(st.integers(5, 30) | st.integers(0, 4)),
-            "memory": draw(st.lists(st.sampled_from(["4GiB", "8GiB", "16GiB"]),
-                                    min_size=1, max_size=3, unique=True)),
+            "memory": draw(
+                st.lists(
+                    st.sampled_from(["4GiB", "8GiB", "16GiB"]), min_size=1, max_size=3, unique=True
+                )
+            ),
             "initially_running": draw(st.sampled_from([0.5, 0.9, 0.0])),
             "encryption": dict(zip(("none", "storage_policy", "vtpm"), weights, strict=True)),
         },
@@ -167,8 +183,14 @@ def check_drift(out: RunOutput) -> None:
     """Drift rows are causal and refusal comes no later than the vCenter's refusal."""
     for d in out.tables["drift_events"]:
         at = d["at"]
-        for col in ("effective_at", "detected_at", "lapse_at", "key_refusal_at",
-                    "vcenter_refusal_at", "first_refused_at"):
+        for col in (
+            "effective_at",
+            "detected_at",
+            "lapse_at",
+            "key_refusal_at",
+            "vcenter_refusal_at",
+            "first_refused_at",
+        ):
             assert d[col] is None or d[col] >= at, (col, d)
         if d["lapse_at"] is not None:
             assert d["time_to_lapse_s"] == pytest.approx(d["lapse_at"] - at)
@@ -262,21 +284,32 @@ SLOW_VMOTION_WITH_REBOOTS: dict[str, Any] = {
     "name": "overlapping-migrations",
     "duration": "1h",
     "network": {"vmotion_nic": "1Gbps"},
-    "vcenters": [{"name": "vc-0", "clusters": [{"name": "cl0", "hosts": 3,
-                                                 "host_memory": "64GiB"}]}],
-    "vms": {"count": 6, "memory": ["16GiB"],
-            "encryption": {"none": 1, "storage_policy": 0, "vtpm": 0}},
-    "workload": {"power_on_rate": "1200 per_hour", "migration_rate": "1200 per_hour",
-                 "lifetime": {"dist": "exponential", "mean": "2h"}},
+    "vcenters": [
+        {"name": "vc-0", "clusters": [{"name": "cl0", "hosts": 3, "host_memory": "64GiB"}]}
+    ],
+    "vms": {
+        "count": 6,
+        "memory": ["16GiB"],
+        "encryption": {"none": 1, "storage_policy": 0, "vtpm": 0},
+    },
+    "workload": {
+        "power_on_rate": "1200 per_hour",
+        "migration_rate": "1200 per_hour",
+        "lifetime": {"dist": "exponential", "mean": "2h"},
+    },
     "reboots": {"rate": "6 per_hour", "duration": "2m"},
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "WorkloadVCenter.migrate clears vm.migrating in its finally block even when the VM was "
-    "powered off and restarted meanwhile and a newer migration owns the flag; a third "
-    "migration then runs concurrently, double-decrements the source's memory and can leave "
-    "the VM on two hosts"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "WorkloadVCenter.migrate clears vm.migrating in its finally block even when the VM was "
+        "powered off and restarted meanwhile and a newer migration owns the flag; a third "
+        "migration then runs concurrently, double-decrements the source's memory and can leave "
+        "the VM on two hosts"
+    ),
+)
 def test_orphaned_migration_does_not_release_a_newer_one() -> None:
     """Slow vMotion with frequent reboots keeps one move per VM and exact memory accounting."""
     scenario = parse_scenario(SLOW_VMOTION_WITH_REBOOTS)

@@ -143,12 +143,7 @@ class TrustedHost:
         """Attest now, or join the attestation already in flight."""
         if self._inflight is None or not self._inflight.is_alive:
             self._inflight = self.env.process(self._attest(trigger))
-        try:
-            yield self._inflight
-        except simpy.Interrupt:
-            raise
-        except Exception:  # an interrupted attestation (reboot) ends with no report
-            return
+        yield self._inflight
 
     def _attest(self, trigger: str) -> Generator[Any, Any, None]:
         cfg = self.config
@@ -181,8 +176,6 @@ class TrustedHost:
                     if rnd.triggered and rnd.ok and rnd.value is not None:
                         outcome = rnd.value
                         break
-                    if rnd.is_alive:
-                        rnd.defused = True
                 if attempt <= cfg.max_retries:
                     yield self.env.timeout(delay)
                     delay = min(delay * cfg.backoff_multiplier, cfg.max_backoff)

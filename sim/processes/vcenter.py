@@ -52,6 +52,7 @@ class WorkloadVCenter:
         self.name = name
         self.node = f"vcenter:{name}"
         self.hosts = hosts
+        self.by_name = {h.name: h for h in hosts}
         self.by_cluster: dict[str, list[TrustedHost]] = {}
         for h in hosts:
             self.by_cluster.setdefault(h.cluster, []).append(h)
@@ -177,10 +178,7 @@ class WorkloadVCenter:
         self.pool.stopped_vm(vm)
 
     def _host(self, name: str) -> TrustedHost:
-        for h in self.hosts:
-            if h.name == name:
-                return h
-        raise KeyError(name)
+        return self.by_name[name]
 
     # --- vMotion ---------------------------------------------------------------------------
 

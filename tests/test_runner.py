@@ -1,0 +1,54 @@
+"""The runner: manifests, a run ended by an exception, and the in-memory API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim import cli, results
+from sim.processes import trust_authority
+
+TINY = {
+    "name": "runner-tiny",
+    "duration": "20m",
+    "vcenters": [{"name": "vc", "clusters": [{"name": "c", "hosts": 2}]}],
+    "vms": {"count": 4},
+}
+
+
+def test_manifest_records_seed_versions_and_counts() -> None:
+    """A finished run's manifest carries seed, versions, times and the event count."""
+    out = sim.simulate(sim.parse_scenario(TINY), seed=9)
+    m = out.manifest
+    assert m["seed"] == 9 and m["exception"] is None and out.ok
+    assert m["sim_time_s"] == 1200.0 and m["events"] > 0 and m["wall_time_s"] > 0
+    assert {"vtasim", "python", "simpy", "cryptography", "numpy"} <= set(m["versions"])
+    assert out.scenario.seed == 9  # the resolved scenario reproduces the run
+
+
+def test_exception_ends_run_and_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """An exception inside the model ends the run; the folder records it; exit code 1."""
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("verifier exploded")
+
+    monkeypatch.setattr(trust_authority, "verify", broken)
+    scenario = tmp_path / "s.yaml"
+    import yaml
+
+    scenario.write_text(yaml.safe_dump(TINY))
+    code = cli.main(["run", str(scenario), "--out", str(tmp_path / "run"), "--quiet"])
+    assert code == 1
+    assert "verifier exploded" in capsys.readouterr().err
+    loaded = results.load(tmp_path / "run")
+    assert loaded.manifest["exception"]["type"] == "builtins.RuntimeError"
+    assert 0.0 < loaded.manifest["sim_time_s"] < 1200.0  # ended at the first attestation
+
+
+def test_until_shortens_and_is_reflected_in_resolved_scenario() -> None:
+    """until stops simulated time there and the resolved scenario says so."""
+    out = sim.simulate(sim.parse_scenario(TINY), until=300.0)
+    assert out.manifest["sim_time_s"] == 300.0
+    assert out.scenario.duration == 300.0
