@@ -13,7 +13,8 @@ time to lapse
     notAttested (a failed attestation verdict) or it holds no unexpired, unrevoked report.
 time to key refusal
     From a drift event to the first moment the Key Provider Service would refuse the host a
-    key: the host holds no report that is unexpired and unrevoked.
+    key: the host holds no report that is unexpired and unrevoked (a host comes back from a
+    reboot without the report it held).
 time to vCenter refusal
     From a drift event to the moment the managing workload vCenter's view of the host stops
     being ``attested`` (it learns status by polling), so placements needing a key are refused.
@@ -94,6 +95,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "bandwidth_Bps",
     ),
     "status_views": ("time", "vcenter", "host", "status"),
+    "host_events": ("time", "host", "event", "reason"),
     "drift_events": (
         "id",
         "host",
@@ -205,15 +207,19 @@ class Recorder:
 # --------------------------------------------------------------------------- derivation
 
 
-def _coverage_end(reports: Sequence[Row], t0: float) -> float:
-    """First moment at or after ``t0`` not covered by an issued, unexpired, unrevoked report."""
-    spans = sorted(
-        (
-            r["issued_at"],
-            min(r["expires_at"], r["revoked_at"] if r["revoked_at"] is not None else math.inf),
-        )
-        for r in reports
-    )
+def _coverage_end(reports: Sequence[Row], t0: float, boots: Sequence[float] = ()) -> float:
+    """First moment at or after ``t0`` at which the host holds no issued, unexpired,
+    unrevoked report. A host that reboots comes back up without the reports it held
+    (``boots``: the times it came up)."""
+
+    def end_of(r: Row) -> float:
+        end = float(r["expires_at"])
+        if r["revoked_at"] is not None:
+            end = min(end, float(r["revoked_at"]))
+        lost = _first((b for b in boots if b > r["issued_at"]), r["issued_at"])
+        return end if lost is None else min(end, lost)
+
+    spans = sorted((r["issued_at"], end_of(r)) for r in reports)
     cur = t0
     changed = True
     while changed:
@@ -245,6 +251,7 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
         "refusals",
         "migrations",
         "status_views",
+        "host_events",
     ):
         for row in t[name]:
             host = row.get("host") or row.get("destination")
@@ -262,7 +269,8 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
             ),
             at,
         )
-        cover = _coverage_end(rows["reports"], at)
+        boots = [e["time"] for e in rows["host_events"] if e["event"] == "up"]
+        cover = _coverage_end(rows["reports"], at, boots)
         key_refusal = cover if cover < end else None
         lapse_candidates = [x for x in (failed, key_refusal) if x is not None]
         lapse = min(lapse_candidates) if lapse_candidates else None

@@ -91,8 +91,9 @@ def _jsonable(value: Any, where: str) -> Any:
 
 
 def _json_bytes(value: Mapping[str, Any], where: str) -> bytes:
-    text = json.dumps(_jsonable(value, where), sort_keys=True, indent=2,
-                      ensure_ascii=False, allow_nan=False)
+    text = json.dumps(
+        _jsonable(value, where), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False
+    )
     return (text + "\n").encode("utf-8")
 
 
@@ -159,15 +160,18 @@ def _parse_csv(text: str, where: str) -> tuple[list[str], list[list[Scalar]]]:
         if header is None:
             header = [str(c) for c in row]
         elif len(row) != len(header):
-            raise RunError(f"{where}: row {len(records) + 1} has {len(row)} cells, "
-                           f"the header has {len(header)}")
+            raise RunError(
+                f"{where}: row {len(records) + 1} has {len(row)} cells, "
+                f"the header has {len(header)}"
+            )
         else:
             records.append(row)
     return header or [], records
 
 
-def _table_rows(name: str, table: Any, given: Sequence[str] | None
-                ) -> tuple[list[str], list[list[Scalar]]]:
+def _table_rows(
+    name: str, table: Any, given: Sequence[str] | None
+) -> tuple[list[str], list[list[Scalar]]]:
     """Columns and typed rows of one table given as row dicts or as a dict of columns."""
     where = f"table {name!r}"
     if isinstance(table, Mapping):
@@ -192,11 +196,16 @@ def _table_rows(name: str, table: Any, given: Sequence[str] | None
         if set(record) != set(cols):
             raise ValueError(f"{where}: row {i} has keys {sorted(record)}, expected {cols}")
         row = [_plain(record[c]) for c in cols]
-        bad = [c for c, v in zip(cols, row, strict=True)
-               if v is not None and not isinstance(v, (str, int, float))]
+        bad = [
+            c
+            for c, v in zip(cols, row, strict=True)
+            if v is not None and not isinstance(v, (str, int, float))
+        ]
         if bad:
-            raise TypeError(f"{where}: row {i} column {bad[0]!r} holds a "
-                            f"{type(record[bad[0]]).__name__}; use str, int, float, bool, None")
+            raise TypeError(
+                f"{where}: row {i} column {bad[0]!r} holds a "
+                f"{type(record[bad[0]]).__name__}; use str, int, float, bool, None"
+            )
         rows.append(row)
     return cols, rows
 
@@ -216,11 +225,16 @@ def _parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> 
         elif kinds in ({bool}, {int}):
             arrays.append(pa.array(values, type=pa.bool_() if bool in kinds else pa.int64()))
         elif kinds <= {int, float}:
-            arrays.append(pa.array([None if v is None else float(v) for v in values],
-                                   type=pa.float64()))
+            arrays.append(
+                pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+            )
         else:  # mixed kinds: the CSV text of each cell
-            arrays.append(pa.array([v if v is None or isinstance(v, str) else _encode_cell(v)
-                                    for v in values], type=pa.string()))
+            arrays.append(
+                pa.array(
+                    [v if v is None or isinstance(v, str) else _encode_cell(v) for v in values],
+                    type=pa.string(),
+                )
+            )
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), sink)
     return bytes(sink.getvalue().to_pybytes())
@@ -258,9 +272,16 @@ def _check_target(target: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise RunError(f"{target} exists and overwrite is off")
-    replaceable = target.is_dir() and not target.is_symlink() and all(
-        (e.name in _REQUIRED or e.suffix in (".csv", ".parquet"))
-        and e.is_file() and not e.is_symlink() for e in target.iterdir())
+    replaceable = (
+        target.is_dir()
+        and not target.is_symlink()
+        and all(
+            (e.name in _REQUIRED or e.suffix in (".csv", ".parquet"))
+            and e.is_file()
+            and not e.is_symlink()
+            for e in target.iterdir()
+        )
+    )
     if not replaceable:
         raise RunError(f"refusing to replace {target}: it is not a run folder")
 
@@ -305,8 +326,10 @@ def write_run(
     unknown = sorted(set(columns) - set(tables))
     if unknown:
         raise ValueError(f"columns given for tables that do not exist: {unknown}")
-    files = {SCENARIO_FILE: scenario_yaml.encode("utf-8"),
-             SUMMARY_FILE: _json_bytes(summary, "summary")}
+    files = {
+        SCENARIO_FILE: scenario_yaml.encode("utf-8"),
+        SUMMARY_FILE: _json_bytes(summary, "summary"),
+    }
     for name in sorted(tables):
         if not _TABLE_NAME.fullmatch(name):
             raise ValueError(f"table name {name!r} is not a plain file name")
@@ -386,8 +409,10 @@ def _complete_folder(path: Path | str) -> Path:
         raise RunError(f"no run folder at {folder}")
     missing = [n for n in _REQUIRED if not (folder / n).is_file()]
     if missing:
-        raise RunError(f"run folder {folder} is incomplete (missing {', '.join(missing)}): "
-                       "its run did not finish writing it")
+        raise RunError(
+            f"run folder {folder} is incomplete (missing {', '.join(missing)}): "
+            "its run did not finish writing it"
+        )
     return folder
 
 
@@ -408,13 +433,18 @@ def load(path: Path | str) -> RunResult:
         else:
             data = {c: [row[i] for row in rows] for i, c in enumerate(cols)}
             tables[csv_path.stem] = pd.DataFrame(data, columns=cols)
-    return RunResult(path=folder, scenario_yaml=_read_text(folder / SCENARIO_FILE),
-                     manifest=_read_json(folder / MANIFEST_FILE),
-                     summary=_read_json(folder / SUMMARY_FILE), tables=tables)
+    return RunResult(
+        path=folder,
+        scenario_yaml=_read_text(folder / SCENARIO_FILE),
+        manifest=_read_json(folder / MANIFEST_FILE),
+        summary=_read_json(folder / SUMMARY_FILE),
+        tables=tables,
+    )
 
 
-def write_table(path: Path | str, rows: Sequence[Mapping[str, Any]],
-                columns: Sequence[str] | None = None) -> Path:
+def write_table(
+    path: Path | str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> Path:
     """Write one CSV table atomically (a temporary sibling renamed over ``path``), in the
     run folder's CSV dialect; returns the path."""
     target = Path(path)

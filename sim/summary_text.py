@@ -16,16 +16,21 @@ from typing import Any
 
 from sim.results import _plain
 
-_KINDS = tuple((re.compile(pattern), kind) for pattern, kind in (
-    (r"(?:.*_)?bytes_per_s", "byte_rate"),
-    (r".*_per_s", "rate"),
-    (r"(?:.*_)?bytes", "bytes"),
-    (r".*_s", "seconds"),
-    (r"(?:.*_)?(?:fraction|frac|utili[sz]ation|util|share)", "fraction"),
-    (r"n|count|n_.*|.*_count", "count"),
-))
-_STATISTIC = re.compile(r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|"
-                        r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last")
+_KINDS = tuple(
+    (re.compile(pattern), kind)
+    for pattern, kind in (
+        (r"(?:.*_)?bytes_per_s", "byte_rate"),
+        (r".*_per_s", "rate"),
+        (r"(?:.*_)?bytes", "bytes"),
+        (r".*_s", "seconds"),
+        (r"(?:.*_)?(?:fraction|frac|utili[sz]ation|util|share)", "fraction"),
+        (r"n|count|n_.*|.*_count", "count"),
+    )
+)
+_STATISTIC = re.compile(
+    r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|"
+    r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last"
+)
 _TIME_STEPS = ((1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"))
 _BYTE_STEPS = ((1.0, "B"), (2.0**10, "KiB"), (2.0**20, "MiB"), (2.0**30, "GiB"), (2.0**40, "TiB"))
 
@@ -94,8 +99,9 @@ def _cell_text(key: str, value: Any) -> tuple[str, str] | str:
         return "(empty)"
     if isinstance(value, (list, tuple)):
         cells = [_cell_text(key, item) for item in value]
-        return "[" + ", ".join(" ".join(c).strip() if isinstance(c, tuple) else c
-                               for c in cells) + "]"
+        return (
+            "[" + ", ".join(" ".join(c).strip() if isinstance(c, tuple) else c for c in cells) + "]"
+        )
     return str(value)
 
 
@@ -114,5 +120,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     num_width = max((len(cell[0]) for _, cell in rows if isinstance(cell, tuple)), default=0)
     return "\n".join(
         f"{key:<{key_width}}  {cell[0]:>{num_width}} {cell[1]}".rstrip()
-        if isinstance(cell, tuple) else f"{key:<{key_width}}  {cell}"
-        for key, cell in rows)
+        if isinstance(cell, tuple)
+        else f"{key:<{key_width}}  {cell}"
+        for key, cell in rows
+    )

@@ -5,8 +5,9 @@ Nodes are site switches (``site:dc1``), vCenters (``vcenter:vc-a``), trusted hos
 endpoint hangs off its site switch by a LAN edge; sites are joined by WAN edges. Each edge
 carries a latency distribution and a bandwidth. A message takes the shortest path (fewest
 hops; WAN links enter the graph sorted by site names, so among equally short routes the one
-through the first site by name is taken, whatever order the file lists the links in); its one-way delay is the sum of one
-latency sample per edge; a vMotion stream is limited by the path's bottleneck bandwidth.
+through the first site by name is taken, whatever order the file lists the links in); its
+one-way delay is the sum of one latency sample per edge; a vMotion stream is limited by the
+path's bottleneck bandwidth.
 """
 
 from __future__ import annotations

@@ -188,7 +188,8 @@ def test_boot_measured_drift_waits_for_the_next_reboot() -> None:
     assert len(between) >= 2 and all(a["ok"] for a in between)
     assert d["effective_at"] == pytest.approx(2400 + 240)
     assert d["lapse_at"] > 2400
-    assert d["lapse_at"] == pytest.approx(2400 + 240 + rtt, abs=1e-6)
+    assert d["detected_at"] == pytest.approx(2400 + 240 + rtt, abs=1e-6)
+    assert 2400 + 240 <= d["lapse_at"] <= d["detected_at"]
     boot = next(a for a in _attestations(out, "esx-01") if a["requested_at"] >= 2400)
     assert boot["trigger"] == "boot" and boot["ok"] is False
     assert "attestation.image.build_not_approved" in boot["reasons"].split()
@@ -202,6 +203,45 @@ def test_boot_measured_drift_without_reboot_stays_censored() -> None:
     assert d["time_to_lapse_s"] is None
     assert all(a["ok"] for a in _attestations(out, "esx-01"))
     assert out.summary["drift"]["censored"] == 1 and out.summary["drift"]["lapsed"] == 0
+
+
+def test_key_refusal_is_not_later_than_an_actual_kps_refusal() -> None:
+    """Once the KPS has refused the drifted host a key, the drift row shows key refusal."""
+    out = _run(
+        {
+            "duration": "1h",
+            "vcenters": [
+                {
+                    "name": "vc-a",
+                    "status_poll_interval": "20m",
+                    "clusters": [{"name": "gold", "hosts": 1}],
+                }
+            ],
+            "vms": {
+                "count": 20,
+                "initially_running": 0,
+                "memory": ["4GiB"],
+                "encryption": {"none": 0, "storage_policy": 0, "vtpm": 1},
+            },
+            "workload": {
+                "power_on_rate": "360 per_hour",
+                "lifetime": {"dist": "exponential", "mean": "2m"},
+            },
+            "drift": {"scheduled": [{"at": "15m", "host": "esx-01", "kind": "esxi_build_change"}]},
+            "reboots": {"duration": "4m", "scheduled": [{"at": "40m", "host": "esx-01"}]},
+        },
+        seed=7,
+    )
+    d = _only_drift(out)
+    refused = [
+        k["time"]
+        for k in out.tables["key_requests"]
+        if k["outcome"] == "refused" and k["reason"].startswith("report.") and k["time"] >= d["at"]
+    ]
+    assert refused, "the scenario is meant to provoke KPS refusals after the reboot"
+    assert d["key_refusal_at"] is not None
+    assert d["at"] <= d["key_refusal_at"] <= min(refused)
+    assert d["time_to_refusal_s"] is not None
 
 
 # --------------------------------------------------------------------------- (c)
@@ -313,5 +353,6 @@ def test_swapped_tpm_fails_attestation_after_reboot(mode: str) -> None:
     # With imported EKs the new EK is also unknown; with EK certificates it chains fine
     # (same manufacturer) and only the binding to this server rejects it.
     assert ("attestation.identity.ek_untrusted" in reasons) == (mode == "require_endorsement_keys")
-    assert d["lapse_at"] == pytest.approx(1200 + 240 + _rtt(out), abs=1e-6)
+    assert d["detected_at"] == pytest.approx(1200 + 240 + _rtt(out), abs=1e-6)
+    assert 1200 + 240 <= d["lapse_at"] <= d["detected_at"]
     assert out.summary["safety"]["violations"] == 0

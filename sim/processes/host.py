@@ -73,6 +73,7 @@ class TrustedHost:
         self.image = image
         self.staged: list[Callable[[], None]] = []
         self.up = False
+        self.boots = 0
         self.ta = ta
         self.paths = paths
         self.recorder = recorder
@@ -102,6 +103,10 @@ class TrustedHost:
         measure_boot(self.tpm, self.image, self.platform)
         self.report, self.report_expires = None, float("-inf")
         self.up = True
+        self.boots += 1
+        self.recorder.add(
+            "host_events", time=self.env.now, host=self.name, event="up", reason="boot"
+        )
         self._agent = self.env.process(self._agent_loop(first_period))
 
     def reboot(self, duration: float, why: str = "reboot") -> Generator[Any, Any, None]:
@@ -109,6 +114,9 @@ class TrustedHost:
         if not self.up:
             return
         self.up = False
+        self.recorder.add(
+            "host_events", time=self.env.now, host=self.name, event="down", reason=why
+        )
         for proc in (self._agent, self._inflight):
             if proc is not None and proc.is_alive:
                 proc.interrupt(why)

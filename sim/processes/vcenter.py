@@ -212,6 +212,7 @@ class WorkloadVCenter:
         row["destination"] = dst.name
         vm.migrating = True
         epoch = vm.epoch
+        boots = (src.boots, dst.boots)
         dst.used_memory += vm.memory
         try:
             ok = True
@@ -232,7 +233,7 @@ class WorkloadVCenter:
                 self.switchover_time(),
             )
             yield self.env.timeout(self.setup_time() + plan.duration)
-            if vm.epoch != epoch or not dst.up or not src.up:
+            if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
                 row.update(outcome="failed", reason="vmotion.host_down", end=self.env.now)
                 return
             payload = 0
@@ -265,6 +266,7 @@ class WorkloadVCenter:
                 bandwidth_Bps=bw,
             )
         finally:
-            vm.migrating = False
+            if vm.epoch == epoch:  # a VM powered off and on again may be moving anew
+                vm.migrating = False
             if row["outcome"] != "completed":
                 dst.used_memory -= vm.memory
