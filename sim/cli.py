@@ -276,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
         "run": _cmd_run,
+        "sweep": _cmd_sweep,
+        "plot": _cmd_plot,
         "validate": _cmd_validate,
         "schema": _cmd_schema,
         "export-quote": _cmd_export_quote,

@@ -218,3 +218,19 @@ def test_dask_local_cluster_runs_a_sweep_identically(tmp_path: Path) -> None:
     expected = [{k: v for k, v in r.items() if k not in strip} for r in local.index]
     for other in (remote, by_address):
         assert expected == [{k: v for k, v in r.items() if k not in strip} for r in other.index]
+
+
+def test_cli_sweep_then_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`vtasim sweep` runs the sweep and `vtasim plot` draws from its folder."""
+    from sim import cli
+
+    lapse = [f"drift.time_to_{m}_s.{s}" for m in ("lapse", "refusal") for s in ("mean", "p95")]
+    path = _sweep_file(tmp_path, metrics=lapse)
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(path), "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    assert "4 runs ok, 0 failed" in capsys.readouterr().out
+    png = tmp_path / "lapse.png"
+    assert cli.main(["plot", str(out), "--kind", "lapse", "--out", str(png)]) == 0
+    assert png.stat().st_size > 1000
+    assert cli.main(["plot", str(out), "--kind", "nope", "--out", str(png)]) == 2
+    assert "--kind" in capsys.readouterr().err

@@ -95,7 +95,6 @@ def test_notebook_runs_small(path: Path, tmp_path: Path, monkeypatch: pytest.Mon
     writes its sweep folder and figures into the redirected output folder."""
     out = tmp_path / "out"
     monkeypatch.setenv("VTASIM_NOTEBOOK_OUT", str(out))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})

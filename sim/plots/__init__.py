@@ -1,0 +1,178 @@
+"""Matplotlib figures from run folders and sweep folders; plotting never runs a simulation.
+
+Every public figure function returns a :class:`matplotlib.figure.Figure` built with the
+object-oriented API (no pyplot state, nothing shown), so it works under the Agg backend, in
+notebooks and in worker processes alike. One style (:data:`STYLE`) applies to every figure.
+Quantities are shown in a unit that suits their size (durations in ms, s, min, h or d; sizes
+in MiB/GiB; utilisation in %), and the axis label names the unit. Sweep figures draw the cell
+means of ``cells.csv`` with their 95% confidence intervals as bands or error bars; run figures
+read the run folder's tables.
+
+:func:`plot` is the dispatcher behind ``vtasim plot``: it checks the kind and that the source
+is the right sort of folder, draws, and :func:`save` writes the file atomically (PNG or SVG;
+identical data give byte-identical SVG).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from sim import results
+from sim.errors import Problem, RunError, ScenarioError
+from sim.plots._common import (
+    COMPARISON_METRICS,
+    STYLE,
+    TIME_UNITS,
+    PathLike,
+    _check_factor,
+    _load_sweep,
+    _source_kind,
+    _style,
+    factor_kind,
+    time_unit,
+)
+from sim.plots.estate import topology
+from sim.plots.runs import latency_cdf, utilisation_over_time
+from sim.plots.sweeps import (
+    exposure_vs,
+    lapse_vs,
+    metric_vs,
+    percentiles_vs,
+    topology_comparison,
+)
+from sim.scenario import Scenario
+
+__all__ = [
+    "COMPARISON_METRICS",
+    "KINDS",
+    "STYLE",
+    "TIME_UNITS",
+    "exposure_vs",
+    "factor_kind",
+    "lapse_vs",
+    "latency_cdf",
+    "metric_vs",
+    "percentiles_vs",
+    "plot",
+    "save",
+    "time_unit",
+    "topology",
+    "topology_comparison",
+    "utilisation_over_time",
+]
+
+# --------------------------------------------------------------------------- output
+
+
+def save(fig: Figure, path: PathLike) -> Path:
+    """Write ``fig`` as PNG or SVG (by the extension, 150 dpi) atomically, creating parent
+    folders; SVG output carries no date and fixed ids, so identical data give identical
+    bytes."""
+    target = Path(path)
+    fmt = _out_format(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    try:
+        with _style():
+            fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata, bbox_inches="tight")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _out_format(target: Path) -> str:
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise ScenarioError(
+            [
+                Problem(
+                    "--out",
+                    f"{target}: write a figure as .png or .svg, "
+                    f"not {target.suffix or 'no extension'}",
+                )
+            ]
+        )
+    return fmt
+
+
+KINDS: dict[str, Callable[..., Figure]] = {
+    "latency-cdf": latency_cdf,
+    "latency-percentiles": percentiles_vs,
+    "lapse": lapse_vs,
+    "exposure": exposure_vs,
+    "utilisation": utilisation_over_time,
+    "topology-comparison": topology_comparison,
+    "topology": topology,
+}
+_ACCEPTS: dict[str, tuple[str, ...]] = {
+    "latency-cdf": ("run", "sweep"),
+    "latency-percentiles": ("sweep",),
+    "lapse": ("sweep",),
+    "exposure": ("sweep",),
+    "utilisation": ("run",),
+    "topology-comparison": ("sweep",),
+    "topology": ("run", "scenario"),
+}
+_NOUNS = {
+    "run": "a run folder (one simulation, as `vtasim run` writes it)",
+    "sweep": "a sweep folder (with index.csv and cells.csv, as a sweep writes it)",
+    "scenario": "a scenario YAML file",
+}
+
+
+def _wrong_source(kind: str, source: Any, what: str) -> RunError:
+    wanted = " or ".join(_NOUNS[a] for a in _ACCEPTS[kind])
+    found = {
+        "missing": "does not exist",
+        **{k: f"is {v.split(' (')[0]}" for k, v in _NOUNS.items()},
+    }.get(what, f"is {what}")
+    hint = ""
+    if what == "sweep" and "run" in _ACCEPTS[kind]:
+        runs = sorted(Path(source).glob("runs/*/rep-*"))
+        hint = f"; pass one of its runs, e.g. {runs[0]}" if runs else "; pass one of its runs"
+    elif what == "scenario" and "run" in _ACCEPTS[kind]:
+        hint = f"; run it first (vtasim run {source})"
+    elif what == "run" and _ACCEPTS[kind] == ("sweep",):
+        hint = "; it holds one run, and this figure compares the cells of a sweep"
+    return RunError(f"plot kind {kind!r} needs {wanted}; {source} {found}{hint}")
+
+
+def plot(
+    source: PathLike | results.RunResult | Scenario, kind: str, out: PathLike, x: str | None = None
+) -> Path:
+    """Draw figure ``kind`` from ``source`` and save it to ``out`` (.png or .svg). ``x``
+    is the factor for the sweep kinds (default: the sweep's first factor); for
+    ``latency-cdf`` on a sweep it names a factor to group by."""
+    if kind not in KINDS:
+        raise ScenarioError(
+            [Problem("--kind", f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}")]
+        )
+    _out_format(Path(out))
+    what = _source_kind(source)
+    if what not in _ACCEPTS[kind]:
+        raise _wrong_source(kind, source, what)
+    if x is not None and kind not in ("latency-cdf", "latency-percentiles", "lapse", "exposure"):
+        raise ScenarioError([Problem("--x", f"plot kind {kind!r} has no x factor")])
+    if kind == "latency-cdf":
+        fig = latency_cdf(source, by=x or "variant")  # type: ignore[arg-type]
+    elif kind in ("latency-percentiles", "lapse", "exposure"):
+        sw = _load_sweep(source)  # type: ignore[arg-type]
+        if x is None:
+            if not sw.factors:
+                raise RunError(
+                    f"sweep {sw.name} has no factors to plot against; try "
+                    "--kind topology-comparison"
+                )
+            x = sw.factors[0]
+        _check_factor(sw, x, "--x")
+        fig = KINDS[kind](sw, x)
+    else:
+        fig = KINDS[kind](source)
+    return save(fig, out)

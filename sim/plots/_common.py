@@ -1,0 +1,322 @@
+"""Shared pieces of the figures: one style, units for axes, labels, and loading run
+and sweep folders.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec
+
+import matplotlib as mpl
+import yaml
+from matplotlib.figure import Figure
+from pydantic import BaseModel
+
+from sim import results
+from sim.errors import Problem, RunError, ScenarioError
+from sim.scenario import Scenario
+from sim.units import (
+    format_bandwidth,
+    format_duration,
+    format_rate,
+    format_size,
+)
+
+PathLike = str | os.PathLike[str]
+P = ParamSpec("P")
+
+STYLE: dict[str, Any] = {
+    "figure.figsize": (8.0, 5.0),
+    "figure.constrained_layout.use": True,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "legend.framealpha": 0.85,
+    "lines.linewidth": 1.6,
+    "lines.markersize": 5,
+    "font.size": 9,
+    "svg.hashsalt": "vtasim",
+    "svg.fonttype": "path",
+}
+TIME_UNITS: dict[str, float] = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+COMPARISON_METRICS: tuple[str, ...] = (
+    "attestation.latency_s.p95",
+    "drift.time_to_lapse_s.mean",
+    "drift.time_to_refusal_s.mean",
+    "services.attestation_service.utilisation",
+)
+_SERVICES = {
+    "attestation_service": "Attestation Service",
+    "key_provider_service": "Key Provider Service",
+    "status_service": "status endpoint",
+    "kms": "KMS",
+}
+_STATS = ("mean", "p50", "p95", "p99", "max", "count")
+_CELL_COLUMNS = (
+    "cell_id",
+    "variant",
+    "runs",
+    "metric",
+    "n",
+    "mean",
+    "std",
+    "ci_half_width",
+    "ci_low",
+    "ci_high",
+)
+_SERIALISERS = {
+    format_duration: "duration",
+    format_size: "size",
+    format_bandwidth: "bandwidth",
+    format_rate: "rate",
+}
+
+
+def _style() -> Any:
+    """A context applying :data:`STYLE` (matplotlib types its keys as a closed Literal)."""
+    return mpl.rc_context(typing.cast(Any, STYLE))
+
+
+def _styled(fn: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Build the figure under :data:`STYLE`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        with _style():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------- units
+
+
+def time_unit(seconds: float) -> tuple[str, float]:
+    """The unit to show durations up to ``seconds`` in, and its length in seconds."""
+    top = abs(seconds) if math.isfinite(seconds) else 0.0
+    if top == 0.0:
+        return "s", 1.0
+    for name, limit in (("ms", 1.0), ("s", 120.0), ("min", 3 * 3600.0), ("h", 3 * 86400.0)):
+        if top < limit:
+            return name, TIME_UNITS[name]
+    return "d", TIME_UNITS["d"]
+
+
+def _scale(kind: str | None, values: Sequence[float]) -> tuple[str, float]:
+    """Unit name and divisor for showing ``values`` of the given quantity kind."""
+    top = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+    if kind == "duration":
+        return time_unit(top)
+    if kind == "size":
+        return ("GiB", 2.0**30) if top >= 2**30 else ("MiB", 2.0**20)
+    if kind == "bandwidth":
+        return "Gbit/s", 1.25e8
+    if kind == "rate":
+        return ("per hour", 1 / 3600) if top * 3600 >= 1 else ("per day", 1 / 86400)
+    if kind == "fraction":
+        return "%", 0.01
+    return "", 1.0
+
+
+def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
+    """The model or scalar type inside an annotation, and the Annotated metadata met."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        inner, *meta = typing.get_args(tp)
+        base, more = _unwrap(inner)
+        return base, [*meta, *more]
+    args = [a for a in typing.get_args(tp) if a is not type(None) and a is not Ellipsis]
+    if origin in (typing.Union, types.UnionType, tuple, list) and args:
+        return _unwrap(args[0])
+    return tp, []
+
+
+def factor_kind(path: str) -> str | None:
+    """The quantity kind (``duration``, ``size``, ``bandwidth``, ``rate``) of the scenario
+    field at dotted ``path``, read from the Scenario model; None for counts and text."""
+    model: Any = Scenario
+    meta: list[Any] = []
+    for part in path.split("."):
+        if part.isdigit():
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model, inner = _unwrap(info.annotation)
+        meta = [*info.metadata, *inner]
+    return next(
+        (_SERIALISERS[m.func] for m in meta if getattr(m, "func", None) in _SERIALISERS), None
+    )
+
+
+def _metric_kind(metric: str) -> str | None:
+    parts = metric.split(".")
+    if any(p.endswith("_s") for p in parts):
+        return "duration"
+    return "fraction" if parts[-1] == "utilisation" else None
+
+
+def _common_kind(metrics: Sequence[str]) -> str | None:
+    kinds = {_metric_kind(m) for m in metrics}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _metric_label(metric: str) -> str:
+    """``drift.time_to_lapse_s.mean`` -> ``time to lapse (mean)``."""
+    parts = metric.split(".")
+    stat = parts.pop() if parts[-1] in _STATS and len(parts) > 1 else None
+    if parts[0] == "services" and len(parts) > 1:
+        parts = [_SERVICES.get(parts[1], parts[1]), *parts[2:]]
+    elif parts[0] == "drift" and len(parts) > 1:
+        parts = [p for p in parts[1:] if p != "exposure"] or parts
+    words = " ".join(p.removesuffix("_s").replace("_", " ") for p in parts)
+    return f"{words} ({stat})" if stat else words
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _with_unit(label: str, unit: str) -> str:
+    return f"{label} ({unit})" if unit else label
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _format_level(factor: str, value: Any) -> str:
+    kind = factor_kind(factor)
+    if _is_number(value) and kind is not None:
+        fmt: dict[str, Callable[[Any], str]] = {
+            "duration": format_duration,
+            "size": lambda v: format_size(int(v)),
+            "bandwidth": format_bandwidth,
+            "rate": format_rate,
+        }
+        return fmt[kind](value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _factor_label(factor: str) -> str:
+    return factor.replace(".", " ").replace("_", " ")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _rows(table: Any) -> list[dict[str, Any]]:
+    """Row dicts of a DataFrame or row list, with NaN cells as None."""
+    records = table.to_dict("records") if hasattr(table, "to_dict") else table
+    return [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+        for r in records
+    ]
+
+
+def _columns(table: Any) -> list[str]:
+    if hasattr(table, "columns"):
+        return [str(c) for c in table.columns]
+    return list(table[0]) if table else []
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    path: Path
+    name: str
+    factors: tuple[str, ...]
+    cells: list[dict[str, Any]]
+    index: list[dict[str, Any]]
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(dict.fromkeys(str(r["metric"]) for r in self.cells))
+
+    @property
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(str(r["variant"] or "") for r in self.cells))
+
+
+def _source_kind(source: Any) -> str:
+    """``run``, ``sweep``, ``scenario`` or a description of what ``source`` is instead."""
+    if isinstance(source, results.RunResult):
+        return "run"
+    if isinstance(source, _Sweep):
+        return "sweep"
+    if isinstance(source, Scenario):
+        return "scenario"
+    p = Path(source)
+    if p.is_dir():
+        if (p / "index.csv").is_file() and (p / "cells.csv").is_file():
+            return "sweep"
+        if (p / results.SUMMARY_FILE).exists() or (p / results.SCENARIO_FILE).exists():
+            return "run"
+        return "a folder that is neither a run folder nor a sweep folder"
+    if p.is_file() and p.suffix in (".yaml", ".yml"):
+        return "scenario"
+    return "a file that is not a scenario" if p.exists() else "missing"
+
+
+def _load_sweep(source: PathLike | _Sweep) -> _Sweep:
+    if isinstance(source, _Sweep):
+        return source
+    p = Path(source)
+    if _source_kind(p) != "sweep":
+        raise RunError(f"{p} is not a sweep folder (it needs index.csv and cells.csv)")
+    cells = results.read_table(p / "cells.csv")
+    name = p.name
+    resolved = p / "sweep.resolved.yaml"
+    if resolved.is_file():
+        doc = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+        if isinstance(doc, dict) and isinstance(doc.get("sweep"), dict):
+            name = str(doc["sweep"].get("name", name))
+    factors = tuple(c for c in _columns(cells) if c not in _CELL_COLUMNS)
+    return _Sweep(p, name, factors, _rows(cells), _rows(results.read_table(p / "index.csv")))
+
+
+def _load_run(source: PathLike | results.RunResult) -> results.RunResult:
+    return source if isinstance(source, results.RunResult) else results.load(Path(source))
+
+
+def _check_factor(sw: _Sweep, x: str, what: str = "x") -> None:
+    if x not in sw.factors:
+        have = ", ".join(sw.factors) or "none"
+        raise ScenarioError(
+            [Problem(what, f"{x!r} is not a factor of sweep {sw.name} (its factors: {have})")]
+        )
+
+
+def _check_metrics(sw: _Sweep, metrics: Sequence[str]) -> None:
+    missing = [m for m in metrics if m not in sw.metrics]
+    if missing:
+        raise RunError(
+            f"sweep {sw.name} did not record {', '.join(missing)}; add them to "
+            f"the sweep's metrics (it has: {', '.join(sw.metrics)})"
+        )
+
+
+def _group_label(sw: _Sweep, variant: str, levels: Sequence[tuple[str, Any]]) -> str:
+    parts = [variant] if variant and len(sw.variants) > 1 else []
+    parts += [f"{f.rsplit('.', 1)[-1]}={_format_level(f, v)}" for f, v in levels]
+    return ", ".join(parts)

@@ -1,0 +1,188 @@
+"""Figures from the tables of runs: attestation latency CDFs (one run, or the pooled
+runs of a sweep) and service utilisation over simulated time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import yaml
+from matplotlib.figure import Figure
+
+from sim import results
+from sim.errors import Problem, RunError, ScenarioError
+from sim.plots._common import (
+    _SERVICES,
+    PathLike,
+    _columns,
+    _format_level,
+    _group_label,
+    _load_run,
+    _load_sweep,
+    _metric_label,
+    _num,
+    _rows,
+    _source_kind,
+    _styled,
+    _Sweep,
+    _upper_first,
+    _with_unit,
+    time_unit,
+)
+from sim.units import (
+    parse_duration,
+)
+
+# --------------------------------------------------------------------------- runs
+
+
+def _warmup(scenario_yaml: str) -> float:
+    try:
+        data = yaml.safe_load(scenario_yaml)
+        return parse_duration(data.get("warmup", 0) if isinstance(data, dict) else 0)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise RunError(f"cannot read the run's warm-up from its scenario: {exc}") from exc
+
+
+def _attestation_values(table: Any, metric: str, warmup: float) -> list[float]:
+    """``metric`` of the successful attestations requested after the warm-up."""
+    if metric not in _columns(table):
+        raise ScenarioError(
+            [Problem("metric", f"{metric!r} is not a column of the attestations table")]
+        )
+    return [
+        float(r[metric])
+        for r in _rows(table)
+        if r["ok"] is not None
+        and bool(r["ok"])
+        and r[metric] is not None
+        and _num(r["requested_at"]) >= warmup
+    ]
+
+
+def _pooled(sw: _Sweep, by: str, metric: str) -> dict[str, list[float]]:
+    """Attestation values of the sweep's ok runs, pooled per group."""
+    if by not in ("variant", "cell") and by not in sw.factors:
+        raise ScenarioError(
+            [
+                Problem(
+                    "by",
+                    f"group by 'variant', 'cell' or a factor of sweep "
+                    f"{sw.name} ({', '.join(sw.factors) or 'none'})",
+                )
+            ]
+        )
+    per_cell = by == "cell" or (by == "variant" and len(sw.variants) == 1)
+    groups: dict[str, list[float]] = {}
+    for r in sw.index:
+        if r["status"] != "ok":
+            continue
+        if per_cell:
+            key = _group_label(sw, str(r["variant"] or ""), [(f, r[f]) for f in sw.factors])
+        elif by == "variant":
+            key = str(r["variant"] or "")
+        else:
+            key = f"{by.rsplit('.', 1)[-1]}={_format_level(by, r[by])}"
+        folder = sw.path / str(r["path"])
+        warmup = _warmup((folder / results.SCENARIO_FILE).read_text(encoding="utf-8"))
+        values = _attestation_values(
+            results.read_table(folder / "attestations.csv"), metric, warmup
+        )
+        groups.setdefault(key or "all runs", []).extend(values)
+    return groups
+
+
+@_styled
+def latency_cdf(
+    source: PathLike | results.RunResult | _Sweep, by: str = "variant", metric: str = "latency_s"
+) -> Figure:
+    """Empirical CDF of attestation ``metric`` (successful attestations after the warm-up):
+    one curve for a run folder; for a sweep folder one per group of its ok runs, pooled
+    (``by``: ``variant`` (per cell when there is one variant), ``cell`` or a factor)."""
+    if _source_kind(source) == "sweep":
+        sw = _load_sweep(source)  # type: ignore[arg-type]
+        groups = _pooled(sw, by, metric)
+        where = f"sweep {sw.name}"
+    else:
+        run = _load_run(source)  # type: ignore[arg-type]
+        where = f"{run.manifest.get('scenario', run.path.name)} seed {run.manifest.get('seed')}"
+        groups = {
+            where: _attestation_values(
+                run.table("attestations"), metric, _warmup(run.scenario_yaml)
+            )
+        }
+    if not any(groups.values()):
+        raise RunError(f"{where}: no successful attestations to plot")
+    unit, div = time_unit(max(max(v) for v in groups.values() if v))
+    fig = Figure()
+    ax = fig.subplots()
+    for label, values in groups.items():
+        if values:
+            xs = np.sort(np.asarray(values)) / div
+            ax.step(
+                xs,
+                np.arange(1, len(xs) + 1) / len(xs),
+                where="post",
+                label=f"{label} (n={len(xs)})",
+            )
+    name = {"latency_s": "attestation latency"}.get(metric, _metric_label(metric))
+    ax.set_xlabel(_with_unit(name, unit))
+    ax.set_ylabel("fraction of attestations ≤ x")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{_upper_first(name)}, empirical CDF ({where})")
+    ax.legend(loc="lower right")
+    return fig
+
+
+@_styled
+def utilisation_over_time(run: PathLike | results.RunResult) -> Figure:
+    """Utilisation (busy workers / workers, %) and queue length of each service kind over
+    simulated time, from the run's ``levels`` table (mean over each kind's nodes)."""
+    rr = _load_run(run)
+    services = rr.summary.get("services", {})
+    series: dict[str, dict[str, dict[float, list[float]]]] = {"busy": {}, "queue": {}}
+    for r in _rows(rr.table("levels")):
+        kind, index, what = str(r["series"]).split(".")
+        value = _num(r["value"])
+        if what == "busy":
+            workers = services.get(kind, {}).get("nodes", {}).get(index, {}).get("workers")
+            if not workers:
+                continue
+            value = 100.0 * value / workers
+        if what in series:
+            series[what].setdefault(kind, {}).setdefault(_num(r["time"]), []).append(value)
+    if not series["busy"] and not series["queue"]:
+        raise RunError(f"{rr.path}: the levels table holds no service samples")
+    end = max(t for per in series.values() for s in per.values() for t in s)
+    unit, div = time_unit(end)
+    fig = Figure(figsize=(8.0, 6.0))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    order = [k for k in _SERVICES if k in series["busy"] or k in series["queue"]]
+    order += sorted({*series["busy"], *series["queue"]} - set(order))
+    for ax, what in ((top, "busy"), (bottom, "queue")):
+        for i, kind in enumerate(order):
+            samples = series[what].get(kind)
+            if samples:
+                ts = sorted(samples)
+                ax.plot(
+                    np.array(ts) / div,
+                    [float(np.mean(samples[t])) for t in ts],
+                    color=f"C{i % 10}",
+                    label=_SERVICES.get(kind, kind),
+                )
+        ax.legend(loc="upper right")
+        ax.set_ylim(bottom=0)
+    top.set_ylabel("utilisation (%)")
+    top.set_title("Utilisation: busy workers / workers, mean over nodes")
+    bottom.set_ylabel("queue length (requests)")
+    bottom.set_title("Queue length, mean over nodes")
+    bottom.set_xlabel(_with_unit("simulated time", unit))
+    fig.suptitle(
+        f"Service load over time ({rr.manifest.get('scenario', rr.path.name)} "
+        f"seed {rr.manifest.get('seed')})"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- topology
