@@ -2,15 +2,16 @@
 
 Concept map (imports point one way, top to bottom)::
 
-    cli ─────────────► runner ─► build ─► processes/ ─► domain/  (pure trust primitives)
-      │                  │         │        host, trust_authority, kms, vcenter,
-      │                  │         │        vmotion, drift, workload, services, inventory
-      │                  │         ├─► topology (networkx graph, delays, bandwidth)
-      │                  │         ├─► identities (seeded TPMs, servers, CAs)
-      │                  │         └─► rng (named streams off one root seed)
-      │                  ├─► metrics (records, metric definitions, summary)
-      │                  └─► results (atomic run folder, loading)
-      └─► scenario (YAML -> frozen Scenario; units, distributions; all defaults)
+    cli ─► experiment ─► runner ─► build ─► processes/ ─► domain/  (pure trust primitives)
+      │      │ sweep, stats  │         │        host, trust_authority, kms, vcenter,
+      │      │               │         │        vmotion, drift, workload, services, inventory
+      │      │               │         ├─► topology (networkx graph, delays, bandwidth)
+      │      │               │         ├─► identities (seeded TPMs, servers, CAs)
+      │      │               │         └─► rng (named streams off one root seed)
+      │      │               ├─► metrics (records, metric definitions, summary)
+      │      └───────────────┴─► results (atomic run folder, tables; summary_text)
+      ├─► plots/ (figures from run and sweep folders; never runs a simulation)
+      └─► scenario (+ scenario_rules, units, distributions): YAML -> frozen Scenario
 
     domain/: tpm + tpm_wire (TPM 2.0 PCRs, event log, quotes in wire format), pki (seeded
     P-256 keys, CAs, EK certificates), image (ESXi images, measured boot), verifier
