@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sim.distributions import make_sampler
+from sim.distributions import DistributionModel, make_sampler
 from sim.domain.image import AcceptanceLevel, EsxiImage, Platform, default_image
 from sim.domain.kmip import KeyStore
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
@@ -157,14 +157,12 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
 
     # KMS and the Key Provider Services' client identities.
     store = KeyStore(lambda n: st.take_bytes("kms.key-material", n))
+
+    def service(name: str, workers: int, dist: DistributionModel, stream: str) -> Service:
+        return Service(env, name, workers, make_sampler(dist, st.stream(stream)), rec)
+
     kms_servers = [
-        Service(
-            env,
-            f"kms.{i}",
-            s.kms.workers,
-            make_sampler(s.kms.service_time, st.stream(f"kms.{i}.service")),
-            rec,
-        )
+        service(f"kms.{i}", s.kms.workers, s.kms.service_time, f"kms.{i}.service")
         for i in range(s.kms.servers)
     ]
     kms = KmsCluster(env, kms_servers, store, paths)
@@ -183,30 +181,20 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         nodes.append(
             TrustNode(
                 index=i,
-                attestation=Service(
-                    env,
+                attestation=service(
                     f"attestation_service.{i}",
                     ta_cfg.attestation_service.workers,
-                    make_sampler(
-                        ta_cfg.attestation_service.service_time, st.stream(f"vta.{i}.attestation")
-                    ),
-                    rec,
+                    ta_cfg.attestation_service.service_time,
+                    f"vta.{i}.attestation",
                 ),
-                key_provider=Service(
-                    env,
+                key_provider=service(
                     f"key_provider_service.{i}",
                     ta_cfg.key_provider_service.workers,
-                    make_sampler(
-                        ta_cfg.key_provider_service.service_time, st.stream(f"vta.{i}.kps")
-                    ),
-                    rec,
+                    ta_cfg.key_provider_service.service_time,
+                    f"vta.{i}.kps",
                 ),
-                status=Service(
-                    env,
-                    f"status_service.{i}",
-                    2,
-                    make_sampler(ta_cfg.status_service_time, st.stream(f"vta.{i}.status")),
-                    rec,
+                status=service(
+                    f"status_service.{i}", 2, ta_cfg.status_service_time, f"vta.{i}.status"
                 ),
                 signer=signer,
                 kmip_client=cert_der,

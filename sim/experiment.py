@@ -33,6 +33,12 @@ from sim import results
 from sim.stats import estimate
 from sim.sweep import Cell, Sequential, Sweep, load_sweep
 
+CELL_COLUMNS: tuple[str, ...] = (
+    "cell_id", "variant", "runs", "metric", "n", "mean", "std", "ci_half_width", "ci_low",
+    "ci_high",
+)  # fmt: skip
+"""The columns of ``cells.csv`` other than the factor columns (which follow ``variant``)."""
+
 
 @dataclass(frozen=True)
 class RunTask:
@@ -378,23 +384,8 @@ def _write_tables(
             *metrics,
         ],
     )
-    results.write_table(
-        out / "cells.csv",
-        cells,
-        [
-            "cell_id",
-            "variant",
-            *factors,
-            "runs",
-            "metric",
-            "n",
-            "mean",
-            "std",
-            "ci_half_width",
-            "ci_low",
-            "ci_high",
-        ],
-    )
+    cell_columns = ["cell_id", "variant", *factors, *CELL_COLUMNS[2:]]
+    results.write_table(out / "cells.csv", cells, cell_columns)
 
 
 def _write_resolved(sw: Sweep, out: Path) -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from sim import results
 from sim.errors import Problem, RunError, ScenarioError
+from sim.experiment import CELL_COLUMNS
 from sim.scenario import Scenario
 from sim.units import (
     format_bandwidth,
@@ -63,18 +64,6 @@ _SERVICES = {
     "kms": "KMS",
 }
 _STATS = ("mean", "p50", "p95", "p99", "max", "count")
-_CELL_COLUMNS = (
-    "cell_id",
-    "variant",
-    "runs",
-    "metric",
-    "n",
-    "mean",
-    "std",
-    "ci_half_width",
-    "ci_low",
-    "ci_high",
-)
 _SERIALISERS = {
     format_duration: "duration",
     format_size: "size",
@@ -291,7 +280,7 @@ def _load_sweep(source: PathLike | _Sweep) -> _Sweep:
         doc = yaml.safe_load(resolved.read_text(encoding="utf-8"))
         if isinstance(doc, dict) and isinstance(doc.get("sweep"), dict):
             name = str(doc["sweep"].get("name", name))
-    factors = tuple(c for c in _columns(cells) if c not in _CELL_COLUMNS)
+    factors = tuple(c for c in _columns(cells) if c not in CELL_COLUMNS)
     return _Sweep(p, name, factors, _rows(cells), _rows(results.read_table(p / "index.csv")))
 
 
