@@ -285,7 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except ScenarioError as err:
-        source = str(getattr(args, "scenario", "") or getattr(args, "sweep", "") or "input")
+        source = str(
+            getattr(args, "scenario", "")
+            or getattr(args, "sweep", "")
+            or getattr(args, "source", "")
+            or "input"
+        )
         _print_problems(source, err.problems)
         return 2
     except (VtasimError, ValueError, OSError) as exc:

@@ -131,10 +131,13 @@ class Level:
     since: float = 0.0
     area: float = 0.0
     peak: float = 0.0
+    integral: float = 0.0  # like area, but never reset: for the sampled time series
 
     def set(self, now: float, value: float) -> None:
         """The level becomes ``value`` at ``now``."""
-        self.area += self.value * (now - self.since)
+        step = self.value * (now - self.since)
+        self.area += step
+        self.integral += step
         self.since = now
         self.value = value
         self.peak = max(self.peak, value)
@@ -146,8 +149,13 @@ class Level:
             return 0.0
         return (self.area + self.value * (now - self.since)) / span
 
+    def integral_at(self, now: float) -> float:
+        """The level's integral from time 0 to ``now`` (warm-up included)."""
+        return self.integral + self.value * (now - self.since)
+
     def reset(self, now: float) -> None:
-        """Forget history before ``now`` (end of warm-up)."""
+        """Forget history before ``now`` (end of warm-up) for the summary statistics."""
+        self.integral = self.integral_at(now)
         self.area, self.since, self.start, self.peak = 0.0, now, now, self.value
 
 
@@ -163,6 +171,7 @@ class Recorder:
     safety_violations: int = 0
     _latest_report: dict[str, tuple[str, float]] = field(default_factory=dict)
     _revoked: set[str] = field(default_factory=set)
+    _sampled: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def add(self, table: str, **row: Any) -> Row:
         """Append one row to ``table`` and return it (callers may fill fields later)."""
@@ -179,10 +188,18 @@ class Recorder:
         return lv
 
     def sample_levels(self, now: float) -> None:
-        """Append the current value of every level to the ``levels`` table."""
+        """Append to the ``levels`` table, for every level, its time-weighted mean over the
+        period since the previous sample (a row at ``time`` covers the period ending then;
+        the first call only marks the start)."""
         rows = self.tables["levels"]
         for name, lv in self.levels.items():
-            rows.append({"time": now, "series": name, "value": lv.value})
+            total = lv.integral_at(now)
+            last = self._sampled.get(name)
+            if last is not None and now > last[0]:
+                rows.append(
+                    {"time": now, "series": name, "value": (total - last[1]) / (now - last[0])}
+                )
+            self._sampled[name] = (now, total)
 
     # --- ground truth for the safety invariant ---------------------------------------
 
