@@ -253,7 +253,10 @@ class TrustAuthority:
             hit = False
             resp = yield from self.kms.get(node.name, node.kmip_client, key_id)
             if resp is None or not resp.ok or resp.key_material is None:
-                why = "kms.unavailable" if resp is None else f"kms.{resp.reason}"
+                if resp is None:
+                    why = "kms.unavailable"
+                else:
+                    why = f"kms.{resp.reason.name.lower() if resp.reason else 'no_key_material'}"
                 return KeyOutcome(None, why, False, node.name)
             material = resp.key_material
             if self.key_cache_ttl > 0:
