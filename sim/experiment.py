@@ -11,8 +11,8 @@ Layout of a sweep folder::
 
 The run folders are the source of truth: each is written atomically, so an interrupted
 sweep loses no finished run and leaves no half-written folder, and running the same sweep
-again skips every run whose folder is complete and error-free (with the expected seed) and
-redoes failed or unfinished ones. A run that fails is recorded with its exception and does
+again skips every run whose folder is complete, error-free and holds exactly the scenario
+and seed it would run now, and redoes failed, unfinished or stale ones. A run that fails is recorded with its exception and does
 not stop the sweep. Every run is deterministic in its scenario and seed, so results are the
 same whichever executor ran them.
 """
@@ -167,16 +167,22 @@ def _run_dir(out: Path, cell: Cell, rep: int) -> Path:
     return out / "runs" / cell.cell_id / f"rep-{rep}"
 
 
-def _finished(path: Path, seed: int, metrics: Sequence[str]) -> dict[str, Any] | None:
-    """The result of a complete, error-free run folder with the expected seed, else None."""
+def _finished(
+    path: Path, seed: int, scenario_yaml: str, metrics: Sequence[str]
+) -> dict[str, Any] | None:
+    """The result of a complete, error-free run folder of exactly this scenario and seed
+    (an edited base scenario or factor makes old runs stale), else None."""
     if not results.is_complete(path):
         return None
     try:
         manifest = json.loads((path / results.MANIFEST_FILE).read_text())
         summary = json.loads((path / results.SUMMARY_FILE).read_text())
+        recorded = (path / results.SCENARIO_FILE).read_text(encoding="utf-8")
     except (OSError, ValueError):
         return None
     if manifest.get("seed") != seed or manifest.get("exception") is not None:
+        return None
+    if recorded != scenario_yaml:
         return None
     return {
         "status": "ok",
@@ -263,7 +269,10 @@ def run_sweep(
                 for rep in range(reps[cell.cell_id], target):
                     seed = cell.seed(sw.spec.seed, rep)
                     path = _run_dir(out, cell, rep)
-                    done = _finished(path, seed, metrics)
+                    resolved = cell.scenario.model_copy(
+                        update={"seed": seed, "duration": sw.spec.until or cell.scenario.duration}
+                    ).resolved_yaml()
+                    done = _finished(path, seed, resolved, metrics)
                     if done is not None:
                         rows[(cell.cell_id, rep)] = _row(cell, rep, seed, path, out, done, metrics)
                         if bar is not None:

@@ -234,3 +234,17 @@ def test_cli_sweep_then_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert png.stat().st_size > 1000
     assert cli.main(["plot", str(out), "--kind", "nope", "--out", str(png)]) == 2
     assert "--kind" in capsys.readouterr().err
+
+
+def test_editing_the_base_scenario_makes_old_runs_stale(tmp_path: Path) -> None:
+    """Runs of an older version of the base scenario are redone, not reused."""
+    path = _sweep_file(tmp_path)
+    first = run_sweep(load_sweep(path), tmp_path / "out", workers=1, progress=False)
+    base = yaml.safe_load((tmp_path / "base.yaml").read_text())
+    base["vms"]["count"] = 2
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    second = run_sweep(load_sweep(path), tmp_path / "out", workers=1, progress=False)
+    for row in second.index:
+        text = (tmp_path / "out" / row["path"] / "scenario.resolved.yaml").read_text()
+        assert yaml.safe_load(text)["vms"]["count"] == 2
+    assert [r["seed"] for r in first.index] == [r["seed"] for r in second.index]
