@@ -12,9 +12,9 @@ Layout of a sweep folder::
 The run folders are the source of truth: each is written atomically, so an interrupted
 sweep loses no finished run and leaves no half-written folder, and running the same sweep
 again skips every run whose folder is complete, error-free and holds exactly the scenario
-and seed it would run now, and redoes failed, unfinished or stale ones. A run that fails is recorded with its exception and does
-not stop the sweep. Every run is deterministic in its scenario and seed, so results are the
-same whichever executor ran them.
+and seed it would run now, and redoes failed, unfinished or stale ones. A run that fails is
+recorded with its exception and does not stop the sweep. Every run is deterministic in its
+scenario and seed, so results are the same whichever executor ran them.
 """
 
 from __future__ import annotations
