@@ -64,7 +64,16 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "latency_s",
         "verdict_latency_s",
     ),
-    "reports": ("jti", "host", "node", "issued_at", "expires_at", "revoked_at", "image_id"),
+    "reports": (
+        "jti",
+        "host",
+        "node",
+        "issued_at",
+        "delivered_at",
+        "expires_at",
+        "revoked_at",
+        "image_id",
+    ),
     "key_requests": (
         "time",
         "host",
@@ -225,9 +234,10 @@ class Recorder:
 
 
 def _coverage_end(reports: Sequence[Row], t0: float, boots: Sequence[float] = ()) -> float:
-    """First moment at or after ``t0`` at which the host holds no issued, unexpired,
-    unrevoked report. A host that reboots comes back up without the reports it held
-    (``boots``: the times it came up)."""
+    """First moment at or after ``t0`` at which the host holds no unexpired, unrevoked report
+    (a report is held from its delivery to the agent; one the agent gave up waiting for is
+    never held). A host that reboots comes back up without the reports it held (``boots``:
+    the times it came up)."""
 
     def end_of(r: Row) -> float:
         end = float(r["expires_at"])
@@ -236,7 +246,9 @@ def _coverage_end(reports: Sequence[Row], t0: float, boots: Sequence[float] = ()
         lost = _first((b for b in boots if b > r["issued_at"]), r["issued_at"])
         return end if lost is None else min(end, lost)
 
-    spans = sorted((r["issued_at"], end_of(r)) for r in reports)
+    spans = sorted(
+        (r["delivered_at"], end_of(r)) for r in reports if r.get("delivered_at") is not None
+    )
     cur = t0
     changed = True
     while changed:
@@ -254,6 +266,18 @@ def _first(times: Iterable[float], after: float, before: float = math.inf) -> fl
         if after <= t < before and (best is None or t < best):
             best = t
     return best
+
+
+def _view_refusal(
+    views: Sequence[Row], vcenter: str | None, at: float, until: float
+) -> float | None:
+    """When the vCenter's view of the host is first not ``attested`` in [at, until): ``at``
+    itself if it was not attested already (no change recorded yet means ``unknown``)."""
+    mine = [v for v in views if v["vcenter"] == vcenter]
+    before = [v for v in mine if v["time"] <= at]
+    if not before or before[-1]["status"] != "attested":
+        return at
+    return _first((v["time"] for v in mine if v["status"] != "attested"), at, until)
 
 
 def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> None:
@@ -285,24 +309,17 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
                 if a["ok"] is False and a["verdict_at"] is not None
             ),
             at,
+            win_end,
         )
         boots = [e["time"] for e in rows["host_events"] if e["event"] == "up"]
         cover = _coverage_end(rows["reports"], at, boots)
-        key_refusal = cover if cover < end else None
+        key_refusal = cover if cover < win_end else None
         lapse_candidates = [x for x in (failed, key_refusal) if x is not None]
         lapse = min(lapse_candidates) if lapse_candidates else None
-        vc = host_vcenter.get(h)
-        view = _first(
-            (
-                v["time"]
-                for v in rows["status_views"]
-                if v["vcenter"] == vc and v["status"] != "attested"
-            ),
-            at,
-        )
+        view = _view_refusal(rows["status_views"], host_vcenter.get(h), at, win_end)
         refusal_candidates = [x for x in (view, key_refusal) if x is not None]
         refusal = min(refusal_candidates) if refusal_candidates else None
-        first_refused = _first((r["time"] for r in rows["refusals"]), at)
+        first_refused = _first((r["time"] for r in rows["refusals"]), at, win_end)
         d.update(
             detected_at=failed,
             lapse_at=lapse,
@@ -339,8 +356,8 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
 
 
 def _services(rec: Recorder, now: float) -> dict[str, Any]:
-    """Per service kind: mean utilisation over its nodes, total mean queue, peak queue,
-    total workers, and the same per node (``nodes``)."""
+    """Per service kind: utilisation and mean queue length averaged over its nodes, the
+    peak queue of any node, the total workers, and the same per node (``nodes``)."""
     nodes: dict[str, dict[str, dict[str, float]]] = {}
     for name, lv in sorted(rec.levels.items()):
         kind, index, what = name.split(".")
@@ -358,7 +375,7 @@ def _services(rec: Recorder, now: float) -> dict[str, Any]:
         out[kind] = {
             "utilisation": sum(v.get("utilisation", 0.0) for v in values) / len(values),
             "workers": int(sum(v.get("workers", 0) for v in values)),
-            "mean_queue": sum(v.get("mean_queue", 0.0) for v in values),
+            "mean_queue": sum(v.get("mean_queue", 0.0) for v in values) / len(values),
             "max_queue": max(v.get("max_queue", 0.0) for v in values),
             "nodes": per_node,
         }

@@ -72,6 +72,7 @@ def simulate(
     env = estate.env
     error: BaseException | None = None
     bar: Any = None
+    stops = 0
     try:
         if progress:
             from tqdm.auto import tqdm
@@ -80,6 +81,7 @@ def simulate(
         steps = 100 if progress else 1
         for k in range(1, steps + 1):
             env.run(until=end * k / steps)
+            stops += 1
             if bar is not None:
                 bar.update(round(end * k / steps) - bar.n)
     except Exception as exc:  # recorded in the manifest; the caller decides the exit code
@@ -96,7 +98,7 @@ def simulate(
         "versions": versions(),
         "wall_time_s": time.perf_counter() - started,
         "sim_time_s": now,
-        "events": env.events_processed,
+        "events": env.events_processed - _stop_events(stops, error is None),
         "exception": None
         if error is None
         else {
@@ -105,6 +107,15 @@ def simulate(
         },
     }
     return RunOutput(scenario, root, manifest, summary, estate.recorder.tables, estate)
+
+
+def _stop_events(chunks: int, finished: bool) -> int:
+    """How many of the processed events were SimPy's own stop events: each completed
+    ``run(until=...)`` processes one, and SimPy processes it once more when the next
+    ``run`` resumes (so the count does not depend on how many chunks were run)."""
+    if chunks == 0:
+        return 0
+    return 2 * chunks - 1 if finished else 2 * chunks
 
 
 def default_out_dir(scenario: Scenario, seed: int) -> Path:

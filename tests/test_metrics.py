@@ -32,7 +32,8 @@ def test_level_reset_forgets_warmup() -> None:
 
 def _report(jti: str, issued: float, expires: float, revoked: float | None = None) -> dict:
     return {"jti": jti, "host": "h", "node": "vta:0", "issued_at": issued,
-            "expires_at": expires, "revoked_at": revoked, "image_id": "i"}
+            "delivered_at": issued, "expires_at": expires, "revoked_at": revoked,
+            "image_id": "i"}
 
 
 def test_coverage_end_follows_overlapping_reports() -> None:
@@ -85,6 +86,7 @@ def test_finalise_drift_derives_every_time_by_hand() -> None:
         {"host": "h", "ok": False, "verdict_at": 400.0},
     ]
     rec.tables["status_views"] += [
+        {"time": 10.0, "vcenter": "vc", "host": "h", "status": "attested"},
         {"time": 450.0, "vcenter": "vc", "host": "h", "status": "notAttested"},
         {"time": 460.0, "vcenter": "other", "host": "h", "status": "notAttested"},
     ]
@@ -112,6 +114,24 @@ def test_finalise_drift_derives_every_time_by_hand() -> None:
     assert row["time_to_refusal_s"] == 250.0
     assert row["first_refused_at"] == 500.0
     assert (row["keys_released"], row["power_ons"], row["migrations_in"]) == (1, 1, 1)
+
+
+def test_drift_windows_end_at_remediation_and_stale_views_refuse_at_once() -> None:
+    """Nothing after a drift's remediation is credited to it, and a host the vCenter already
+    saw as not attested is refused from the drift on."""
+    rec = Recorder()
+    rec.tables["reports"] += [_report("a", 0, 10_000)]
+    rec.tables["attestations"] += [{"host": "h", "ok": False, "verdict_at": 5_000.0}]
+    rec.tables["status_views"] += [
+        {"time": 10.0, "vcenter": "vc", "host": "h", "status": "notAttested"},
+    ]
+    row = _drift_row(200.0)
+    row["remediated_at"] = 1_000.0
+    rec.tables["drift_events"].append(row)
+    finalise_drift(rec, 20_000.0, {"h": "vc"})
+    assert row["detected_at"] is None and row["lapse_at"] is None  # failure came later
+    assert row["key_refusal_at"] is None
+    assert row["vcenter_refusal_at"] == 200.0 and row["time_to_refusal_s"] == 0.0
 
 
 def test_finalise_drift_censors_a_drift_that_never_lapses() -> None:

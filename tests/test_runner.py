@@ -52,3 +52,30 @@ def test_until_shortens_and_is_reflected_in_resolved_scenario() -> None:
     out = sim.simulate(sim.parse_scenario(TINY), until=300.0)
     assert out.manifest["sim_time_s"] == 300.0
     assert out.scenario.duration == 300.0
+
+
+def test_event_count_does_not_depend_on_the_progress_bar() -> None:
+    """The manifest's event count is the same with and without progress chunks."""
+    scenario = sim.parse_scenario(TINY)
+    quiet = sim.simulate(scenario, seed=3)
+    shown = sim.simulate(scenario, seed=3, progress=True)
+    assert quiet.manifest["events"] == shown.manifest["events"]
+    assert quiet.summary == shown.summary
+
+
+def test_trust_authority_outage_during_a_poll_loses_only_that_poll() -> None:
+    """All three nodes going down while a vCenter polls does not end the run."""
+    data = dict(TINY, trust_authority={"outages": [
+        {"node": i, "at": "10ms", "duration": "5m"} for i in range(3)]})
+    out = sim.simulate(sim.parse_scenario(data), seed=1)
+    assert out.ok, out.manifest["exception"]
+    assert out.summary["attestation"]["succeeded"] > 0
+
+
+def test_a_host_that_goes_down_mid_attestation_gets_no_report() -> None:
+    """An attempt whose host reboots before the TPM quote is done produces no report."""
+    data = dict(TINY, attestation={"tpm_sign_time": "1s"},
+                reboots={"scheduled": [{"at": "500ms", "host": "esx-01"}], "duration": "3m"})
+    out = sim.simulate(sim.parse_scenario(data), seed=1)
+    early = [r for r in out.tables["reports"] if r["host"] == "esx-01" and r["issued_at"] < 180]
+    assert early == []

@@ -52,6 +52,7 @@ class DriftInjector:
         self.new_tpm = new_tpm
         self.baseline = {n: (h.image, h.platform, h.tpm) for n, h in hosts.items()}
         self._count = 0
+        self._open: dict[str, list[dict[str, Any]]] = {n: [] for n in hosts}
 
     # --- drift ---------------------------------------------------------------------------
 
@@ -105,6 +106,7 @@ class DriftInjector:
             power_ons=0,
             migrations_in=0,
         )
+        self._open[name].append(row)
         change = self._change(host, kind, drift_id)
 
         def staged() -> None:
@@ -156,14 +158,19 @@ class DriftInjector:
 
     def _remediate(self, name: str, row: dict[str, Any], after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
+        if row["remediated_at"] is not None:
+            return  # an earlier remediation of this host already restored it
         host = self.hosts[name]
         image, platform, tpm = self.baseline[name]
 
         def restore() -> None:
             host.image, host.platform, host.tpm = image, platform, tpm
 
-        host.staged.append(restore)
-        row["remediated_at"] = self.env.now
+        # Restoring the approved state undoes every drift of the host, staged ones too.
+        host.staged = [restore]
+        for open_row in self._open[name]:
+            open_row["remediated_at"] = self.env.now
+        self._open[name] = []
         yield from host.reboot(self.reboot_duration(), "remediation")
 
     # --- reboots -------------------------------------------------------------------------

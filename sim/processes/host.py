@@ -206,10 +206,13 @@ class TrustedHost:
         )
         if outcome.token is not None and outcome.expires_at is not None:
             self.report, self.report_expires = outcome.token, outcome.expires_at
+            if outcome.jti is not None:
+                self.ta.delivered(outcome.jti, now)
 
     def _round(self, node: Any) -> Generator[Any, Any, AttestOutcome | None]:
         """One attempt: nonce round trip, TPM quote, evidence to the service, answer back."""
         env, paths = self.env, self.paths
+        boot = self.boots
         try:
             yield env.timeout(paths.delay(self.node, node.name))
             if not node.up:
@@ -217,6 +220,8 @@ class TrustedHost:
             nonce_id, nonce = self.ta.issue_nonce(self.name)
             yield env.timeout(paths.delay(node.name, self.node))
             yield env.timeout(self._tpm_sign_time())
+            if not self.up or self.boots != boot:
+                return None  # the host went down: this attempt died with it
             self.tpm.set_clock(int(env.now * 1000))
             evidence = collect_evidence(self.name, self.tpm, nonce)
             yield env.timeout(paths.delay(self.node, node.name))

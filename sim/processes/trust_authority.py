@@ -64,6 +64,7 @@ class HostRecord:
     """What the Attestation Service knows of one trusted host."""
 
     verdict_ok: bool | None = None
+    latest_nonce: int = 0
     latest_jti: str | None = None
     latest_exp: float = float("-inf")
     live_reports: list[tuple[str, float]] = field(default_factory=list)
@@ -75,6 +76,7 @@ class AttestOutcome:
 
     token: str | None
     expires_at: float | None
+    jti: str | None
     verdict: Verdict
     node: str
     queue_wait: float
@@ -166,9 +168,15 @@ class TrustAuthority:
         )
         now = self.env.now
         rec = self.hosts.setdefault(host, HostRecord())
-        rec.verdict_ok = verdict.ok
         token: str | None = None
         expires: float | None = None
+        jti: str | None = None
+        if nonce_id < rec.latest_nonce:
+            # A newer attempt of this host was judged first (this one was abandoned by its
+            # agent and finished late): it must not overwrite the newer verdict.
+            return AttestOutcome(None, None, None, verdict, node.name, waited, now)
+        rec.latest_nonce = nonce_id
+        rec.verdict_ok = verdict.ok
         if verdict.ok:
             node.issued += 1
             jti = f"{node.name}-{node.issued}"
@@ -185,6 +193,7 @@ class TrustAuthority:
                 host=host,
                 node=node.name,
                 issued_at=now,
+                delivered_at=None,
                 expires_at=expires,
                 revoked_at=None,
                 image_id=verdict.measured_image_id,
@@ -197,7 +206,11 @@ class TrustAuthority:
                     self._report_rows[jti]["revoked_at"] = now
                     self.recorder.report_revoked(jti)
             rec.live_reports = []
-        return AttestOutcome(token, expires, verdict, node.name, waited, now)
+        return AttestOutcome(token, expires, jti, verdict, node.name, waited, now)
+
+    def delivered(self, jti: str, now: float) -> None:
+        """The agent received report ``jti`` at ``now`` (from then on the host holds it)."""
+        self._report_rows[jti]["delivered_at"] = now
 
     def status_of(self, host: str, now: float) -> str:
         """The host's status as the Attestation Service reports it at ``now``."""

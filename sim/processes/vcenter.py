@@ -10,6 +10,7 @@ Running VMs keep running when their host loses attestation.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -20,6 +21,7 @@ from sim.domain.stream_cipher import NonceLedger
 from sim.metrics import Recorder
 from sim.processes.host import TrustedHost
 from sim.processes.inventory import Vm, VmPool
+from sim.processes.services import ServiceDown
 from sim.processes.trust_authority import ATTESTED, UNKNOWN, TrustAuthority
 from sim.processes.vmotion import encrypted_transfer, precopy
 from sim.scenario import VMotion
@@ -77,24 +79,26 @@ class WorkloadVCenter:
     # --- status ----------------------------------------------------------------------------
 
     def poll_loop(self) -> Generator[Any, Any, None]:
-        """Poll the trust authority for the status of every managed host, forever."""
+        """Poll the trust authority for the status of every managed host, forever; a poll
+        that finds its node down is lost and the view stays as it was."""
         names = [h.name for h in self.hosts]
         while True:
             node = self.ta.pick_node()
             if node is not None:
-                yield self.env.timeout(self.paths.delay(self.node, node.name))
-                if node.up:
-                    statuses = yield from self.ta.poll_status(node, names)
-                    yield self.env.timeout(self.paths.delay(node.name, self.node))
-                    now = self.env.now
-                    for h in names:
-                        new = statuses[h]
-                        if new != self.view[h]:
-                            self.view[h] = new
-                            self.recorder.add(
-                                "status_views", time=now, vcenter=self.name, host=h, status=new
-                            )
+                with contextlib.suppress(ServiceDown):
+                    yield from self._poll(node, names)
             yield self.env.timeout(self.poll_interval)
+
+    def _poll(self, node: Any, names: list[str]) -> Generator[Any, Any, None]:
+        yield self.env.timeout(self.paths.delay(self.node, node.name))
+        statuses = yield from self.ta.poll_status(node, names)
+        yield self.env.timeout(self.paths.delay(node.name, self.node))
+        now = self.env.now
+        for h in names:
+            new = statuses[h]
+            if new != self.view[h]:
+                self.view[h] = new
+                self.recorder.add("status_views", time=now, vcenter=self.name, host=h, status=new)
 
     # --- placement -------------------------------------------------------------------------
 
