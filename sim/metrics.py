@@ -29,6 +29,10 @@ exposure
     Trusted-workload events on the drifted host from the drift until its remediation (or the
     end of the run): keys released to it, power-ons and migrations-in of VMs that need a key.
     Such events can only happen before refusal, so this is the exposure before refusal.
+censored drift
+    Every drift time is taken within the drift's own window, from the drift to its
+    remediation or the end of the run; a drift whose host did not lapse within it is
+    censored (no lapse time).
 safety violations
     Keys released to a host whose latest issued report was expired or revoked at the moment of
     release (the model must keep this at 0).
