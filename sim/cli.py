@@ -170,6 +170,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    if args.until is not None and args.until <= scenario.warmup:
+        raise ScenarioError(
+            [
+                Problem(
+                    "--until",
+                    f"expected a time after the warm-up ({scenario.warmup:g} s), "
+                    f"found {args.until:g} s",
+                )
+            ]
+        )
     output = runner.simulate(
         scenario, seed=args.seed, until=args.until, progress=not args.quiet and sys.stderr.isatty()
     )
@@ -297,7 +307,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vtasim: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vtasim: interrupted; no run folder was written", file=sys.stderr)
+        if args.command == "sweep":
+            print(
+                "vtasim: interrupted; finished runs are kept; run the sweep again to resume",
+                file=sys.stderr,
+            )
+        else:
+            print("vtasim: interrupted; no run folder was written", file=sys.stderr)
         return 130
 
 

@@ -3,7 +3,7 @@ resumable, with per-cell means and 95% confidence intervals.
 
 Layout of a sweep folder::
 
-    <out>/sweep.resolved.yaml      the sweep as run (spec, cells, seeds)
+    <out>/sweep.resolved.yaml      the sweep as run (spec and cells)
     <out>/runs/<cell id>/rep-<r>/  one run folder per run (see sim.results)
     <out>/index.csv                one row per run: variant, factors, replication, seed,
                                    status, error, headline metrics
@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 import yaml
 
 from sim import results
+from sim.errors import RunError
 from sim.stats import estimate
 from sim.sweep import Cell, Sequential, Sweep, load_sweep
 
@@ -94,9 +96,21 @@ def execute(task: RunTask) -> dict[str, Any]:
 Executor = Callable[[Sequence[RunTask]], Iterator[tuple[RunTask, dict[str, Any]]]]
 
 
+def _lost(task: RunTask, exc: BaseException) -> dict[str, Any]:
+    """The result of a run whose worker died or whose future could not be collected."""
+    return {
+        "status": "failed",
+        "error": f"{type(exc).__name__}: {exc}",
+        "wall_time_s": None,
+        "metrics": {},
+    }
+
+
 def local_executor(workers: int | None = None) -> Executor:
     """Runs tasks in a local process pool (``workers`` processes, default: the cores);
-    with one worker, in this process."""
+    with one worker, in this process. At most ``workers`` tasks are in flight, so an
+    interrupt (Ctrl-C) stops the sweep after the runs in progress; a worker that dies
+    (killed, out of memory) fails its run and the sweep goes on in a fresh pool."""
     n = workers or os.cpu_count() or 1
 
     def run(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any]]]:
@@ -104,41 +118,76 @@ def local_executor(workers: int | None = None) -> Executor:
             for t in tasks:
                 yield t, execute(t)
             return
-        with ProcessPoolExecutor(max_workers=min(n, len(tasks))) as pool:
-            futures = {pool.submit(execute, t): t for t in tasks}
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+        todo = list(reversed(tasks))
+        while todo:
+            pool = ProcessPoolExecutor(max_workers=min(n, len(todo)))
+            broken = False
+            try:
+                running: dict[Future[dict[str, Any]], RunTask] = {}
+                while (todo or running) and not broken:
+                    while todo and len(running) < n:
+                        t = todo.pop()
+                        running[pool.submit(execute, t)] = t
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        t = running.pop(fut)
+                        try:
+                            yield t, fut.result()
+                        except BrokenProcessPool as exc:
+                            broken = True
+                            yield t, _lost(t, exc)
+                # the pool broke: the runs still in it are lost; the rest go to a new pool
+                for t in running.values():
+                    yield t, _lost(t, BrokenProcessPool("worker process died"))
+            finally:
+                pool.shutdown(wait=not broken, cancel_futures=True)
 
     return run
 
 
 def dask_executor(
-    address: str | None = None, scheduler_file: str | None = None, client: Any = None
+    address: str | None = None,
+    scheduler_file: str | None = None,
+    client: Any = None,
+    timeout: float = 30.0,
 ) -> Executor:
     """Runs tasks on an existing Dask distributed cluster, reached by scheduler address,
     scheduler file (as dask-jobqueue or ``dask scheduler --scheduler-file`` write it) or an
-    already connected ``distributed.Client``."""
-
-    def run(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any]]]:
+    already connected ``distributed.Client``. Connects at once, so a wrong address or file
+    is reported before any run starts; a run whose worker is lost is recorded as failed."""
+    try:
         from distributed import Client
         from distributed import as_completed as dask_completed
+    except ImportError:
+        raise RunError("running on Dask needs the dask extra: pip install 'vtasim[dask]'") from None
+    c: Any = client
+    own = client is None
+    if c is None:
+        if scheduler_file is not None and not Path(scheduler_file).is_file():
+            raise RunError(f"no Dask scheduler file at {scheduler_file}")
+        try:
+            if scheduler_file:
+                c = Client(scheduler_file=scheduler_file, timeout=timeout)  # type: ignore[no-untyped-call]
+            else:
+                c = Client(address, timeout=timeout)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            where = scheduler_file or address
+            raise RunError(f"cannot reach the Dask scheduler {where}: {exc}") from None
 
-        own = client is None
-        c: Any = client
-        if c is None and scheduler_file:
-            c = Client(scheduler_file=scheduler_file)  # type: ignore[no-untyped-call]
-        elif c is None:
-            c = Client(address)  # type: ignore[no-untyped-call]
+    def run(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any]]]:
         try:
             futures = {}
             for t in tasks:
-                fut = c.submit(
-                    execute, t, key=f"vtasim-{t.cell_id}-rep{t.replication}-{t.seed}", pure=False
-                )
+                fut = c.submit(execute, t, pure=False)
                 futures[fut.key] = (fut, t)
             done = dask_completed([f for f, _ in futures.values()])  # type: ignore[no-untyped-call]
             for fut in done:
-                yield futures[fut.key][1], fut.result()
+                t = futures[fut.key][1]
+                try:
+                    result = fut.result()
+                except Exception as exc:  # a lost worker, a cancelled task
+                    result = _lost(t, exc)
+                yield t, result
         finally:
             if own:
                 c.close()
@@ -242,6 +291,7 @@ def run_sweep(
     """Run (or resume) ``sweep`` into ``out_dir`` (default ``results/sweeps/<name>``)."""
     sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
     out = Path(out_dir) if out_dir is not None else Path("results") / "sweeps" / sw.spec.name
+    out = out.resolve()  # workers (Dask ones too) may run in another working directory
     out.mkdir(parents=True, exist_ok=True)
     run = executor or local_executor(workers)
     metrics = tuple(

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -523,3 +523,35 @@ def summarise(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
         "services": services,
         "safety": {"violations": rec.safety_violations},
     }
+
+
+SERVICE_KINDS = ("attestation_service", "key_provider_service", "status_service", "kms")
+_SERVICE_FIELDS = ("utilisation", "workers", "mean_queue", "max_queue")
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def is_metric(path: str) -> bool:
+    """Whether ``path`` names a figure of the summary (``drift.time_to_lapse_s.mean``,
+    ``services.kms.utilisation``, ``services.kms.nodes.0.max_queue``...)."""
+    parts = path.split(".")
+    if parts[0] == "services":
+        if len(parts) == 3:
+            return parts[1] in SERVICE_KINDS and parts[2] in _SERVICE_FIELDS
+        return (
+            len(parts) == 5
+            and parts[1] in SERVICE_KINDS
+            and parts[2] == "nodes"
+            and parts[3].isdigit()
+            and parts[4] in _SERVICE_FIELDS
+        )
+    return path in _SUMMARY_LEAVES
+
+
+_SUMMARY_LEAVES = frozenset(_leaves(summarise(Recorder(), 1.0, 0.0)))

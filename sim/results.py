@@ -266,20 +266,24 @@ def _sibling(target: Path, tag: str) -> Path:
 
 
 def _check_target(target: Path, overwrite: bool) -> None:
-    """Raise unless ``target`` is absent, or may be replaced: an empty folder or one that
-    holds nothing but run-folder files."""
+    """Raise unless ``target`` is absent, or may be replaced: an empty folder, or an earlier
+    run folder (it has a manifest and nothing but run-folder files). A folder of someone's
+    own CSV files is never replaced."""
     if not os.path.lexists(target):
         return
     if not overwrite:
         raise RunError(f"{target} exists and overwrite is off")
-    replaceable = (
-        target.is_dir()
-        and not target.is_symlink()
-        and all(
-            (e.name in _REQUIRED or e.suffix in (".csv", ".parquet"))
-            and e.is_file()
-            and not e.is_symlink()
-            for e in target.iterdir()
+    entries = list(target.iterdir()) if target.is_dir() and not target.is_symlink() else None
+    replaceable = entries is not None and (
+        not entries
+        or (
+            (target / MANIFEST_FILE).is_file()
+            and all(
+                (e.name in _REQUIRED or e.suffix in (".csv", ".parquet"))
+                and e.is_file()
+                and not e.is_symlink()
+                for e in entries
+            )
         )
     )
     if not replaceable:

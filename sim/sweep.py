@@ -39,9 +39,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import Problem, ScenarioError
-from sim.metrics import HEADLINE_KEYS
+from sim.metrics import HEADLINE_KEYS, is_metric
 from sim.scenario import Scenario, apply_overrides
-from sim.units import Duration, parse_duration
+from sim.units import Duration, PositiveDuration, parse_duration
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(
     dict.fromkeys(
@@ -98,7 +98,7 @@ class SweepSpec(_Model):
     description: str = ""
     base: str
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    until: Duration | None = None
+    until: PositiveDuration | None = None
     warmup: Duration | None = None
     factors: dict[str, list[Any]] = Field(default_factory=dict)
     variants: dict[str, Variant] = Field(default_factory=dict)
@@ -112,6 +112,23 @@ class SweepSpec(_Model):
                 raise ValueError(f"factor {path!r} has no values")
         if isinstance(self.replications, int) and self.replications < 1:
             raise ValueError("replications must be at least 1")
+        fixed = ["seed"] + (["duration"] if self.until is not None else [])
+        changed = [*self.factors, *(k for v in self.variants.values() for k in v.overrides)]
+        for path in changed:
+            if path in fixed:
+                raise ValueError(
+                    f"{path!r} cannot vary: the sweep sets it for every run "
+                    "(seeds come from the sweep's seed; duration from until)"
+                )
+        wanted = [*self.metrics]
+        if isinstance(self.replications, Sequential):
+            wanted.append(self.replications.metric)
+        unknown = [m for m in wanted if not is_metric(m)]
+        if unknown:
+            raise ValueError(
+                f"unknown metric(s) {', '.join(map(repr, unknown))}: use dotted summary keys "
+                "such as drift.time_to_lapse_s.mean or services.kms.utilisation"
+            )
         return self
 
 
@@ -174,6 +191,16 @@ def _load_yaml(path: Path, where: str) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ScenarioError([Problem(where, f"cannot read {path}: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [
+                Problem(
+                    where,
+                    f"{path}: expected UTF-8 text, found byte "
+                    f"{exc.object[exc.start]:#04x} at offset {exc.start}",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(where, f"{path}: malformed YAML: {exc}")]) from None
     if not isinstance(data, dict):
@@ -207,6 +234,8 @@ def parse_sweep(data: Any, base_dir: Path, path: Path | None = None) -> Sweep:
             overrides.update(zip(names, combo, strict=True))
             if spec.warmup is not None:
                 overrides["warmup"] = spec.warmup
+            if spec.until is not None:  # so the run-length rules (warm-up, drift) apply
+                overrides["duration"] = spec.until
             try:
                 data_i = apply_overrides(source, overrides)
                 scenario = parse_scenario(data_i)

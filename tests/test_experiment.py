@@ -248,3 +248,49 @@ def test_editing_the_base_scenario_makes_old_runs_stale(tmp_path: Path) -> None:
         text = (tmp_path / "out" / row["path"] / "scenario.resolved.yaml").read_text()
         assert yaml.safe_load(text)["vms"]["count"] == 2
     assert [r["seed"] for r in first.index] == [r["seed"] for r in second.index]
+
+
+def _die_on_first(task: RunTask) -> dict[str, Any]:
+    import os
+
+    if task.replication == 0 and task.cell_id.startswith("interval=2m"):
+        os._exit(1)  # the worker process dies (killed, out of memory)
+    return execute(task)
+
+
+def test_a_dead_worker_fails_its_run_and_the_sweep_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker process that dies fails the runs it held; every other run completes."""
+    import sim.experiment as experiment
+
+    monkeypatch.setattr(experiment, "execute", _die_on_first)
+    sw = load_sweep(_sweep_file(tmp_path))
+    res = run_sweep(sw, tmp_path / "out", executor=local_executor(2), progress=False)
+    assert len(res.index) == 4
+    assert 1 <= len(res.failed) <= 2  # the dead one, and at most the one beside it
+    assert all("BrokenProcessPool" in r["error"] for r in res.failed)
+    monkeypatch.undo()
+    again = run_sweep(sw, tmp_path / "out", executor=local_executor(2), progress=False)
+    assert not again.failed  # a second run redoes the failed ones
+
+
+def test_sweep_rejects_fixed_fields_unknown_metrics_and_zero_until(tmp_path: Path) -> None:
+    """Varying the seed, naming an unknown metric or until: 0 are sweep-file errors."""
+    for extra, needle in (
+        ({"factors": {"seed": [1, 2]}}, "cannot vary"),
+        ({"metrics": ["attestation.latency.mean"]}, "unknown metric"),
+        ({"until": 0}, "until"),
+        ({"until": "10m", "warmup": "20m"}, "warm-up"),
+    ):
+        with pytest.raises(ScenarioError) as err:
+            load_sweep(_sweep_file(tmp_path, **extra))
+        assert needle in str(err.value), (extra, str(err.value))
+
+
+def test_dask_executor_reports_a_missing_scheduler_file(tmp_path: Path) -> None:
+    """A scheduler file that does not exist is a clear error before any run starts."""
+    pytest.importorskip("distributed")
+    from sim.errors import RunError
+
+    with pytest.raises(RunError, match="no Dask scheduler file"):
+        dask_executor(scheduler_file=str(tmp_path / "nope.json"))

@@ -382,3 +382,13 @@ def test_format_summary_aligns_keys_and_numbers() -> None:
     number_ends = {line.index(line.split()[1]) + len(line.split()[1]) for line in lines}
     assert len(number_ends) == 1
     assert format_summary({}) == "(empty summary)"
+
+
+def test_a_folder_of_user_csv_files_is_never_replaced(tmp_path: Path) -> None:
+    """A folder with only CSV files but no manifest is someone's data: refused, untouched."""
+    own = tmp_path / "mydata"
+    own.mkdir()
+    (own / "measurements.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(RunError, match="not a run folder"):
+        write_run(own, scenario_yaml="x: 1\n", manifest={"seed": 1}, summary={}, tables={})
+    assert (own / "measurements.csv").read_text() == "a,b\n1,2\n"
