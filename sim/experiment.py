@@ -172,7 +172,9 @@ def dask_executor(
                 c = Client(address, timeout=timeout)  # type: ignore[no-untyped-call]
         except Exception as exc:
             where = scheduler_file or address
-            raise RunError(f"cannot reach the Dask scheduler {where}: {exc}") from None
+            raise RunError(
+                f"cannot reach the Dask scheduler {where}: {type(exc).__name__} {exc}".rstrip()
+            ) from None
 
     def run(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any]]]:
         try:
