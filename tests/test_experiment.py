@@ -197,7 +197,8 @@ def test_local_pool_gives_same_results_as_in_process(tmp_path: Path) -> None:
         [{k: v for k, v in r.items() if k not in strip} for r in b.index]
     run = a.index[0]["path"]
     for name in ("summary.json", "attestations.csv", "drift_events.csv"):
-        assert (tmp_path / "a" / run / name).read_bytes() == (tmp_path / "b" / run / name).read_bytes()
+        left, right = tmp_path / "a" / run / name, tmp_path / "b" / run / name
+        assert left.read_bytes() == right.read_bytes()
 
 
 def test_dask_local_cluster_runs_a_sweep_identically(tmp_path: Path) -> None:
