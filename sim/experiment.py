@@ -32,6 +32,7 @@ import yaml
 
 from sim import results
 from sim.errors import RunError
+from sim.metrics import metric_value
 from sim.stats import estimate
 from sim.sweep import Cell, Sequential, Sweep, load_sweep
 
@@ -53,16 +54,6 @@ class RunTask:
     until: float | None
     out_dir: str
     metrics: tuple[str, ...]
-
-
-def metric_value(summary: dict[str, Any], dotted: str) -> Any:
-    """The value at a dotted path of a summary (None when absent)."""
-    node: Any = summary
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def execute(task: RunTask) -> dict[str, Any]:
@@ -416,10 +407,6 @@ def cell_table(
     return out
 
 
-def _columns(sw: Sweep) -> list[str]:
-    return list(sw.spec.factors)
-
-
 def _write_tables(
     sw: Sweep,
     out: Path,
@@ -427,7 +414,7 @@ def _write_tables(
     cells: list[dict[str, Any]],
     metrics: Sequence[str],
 ) -> None:
-    factors = _columns(sw)
+    factors = list(sw.spec.factors)
     results.write_table(
         out / "index.csv",
         index,

@@ -421,17 +421,25 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
     """The subset of a summary that ``vtasim run`` prints (same nesting and keys)."""
     out: dict[str, Any] = {}
     for dotted in HEADLINE_KEYS:
-        node: Any = summary
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
+        value = metric_value(summary, dotted)
+        if value is None:
             continue
-        parts = dotted.split(".")
+        *parents, leaf = dotted.split(".")
         target = out
-        for part in parts[:-1]:
+        for part in parents:
             target = target.setdefault(part, {})
-        target[parts[-1]] = node
+        target[leaf] = value
     return out
+
+
+def metric_value(summary: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of a summary (None when absent)."""
+    node: Any = summary
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
 
 
 def stats(values: Sequence[float]) -> dict[str, float | int | None]:

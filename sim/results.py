@@ -428,15 +428,7 @@ def load_summary(path: Path | str) -> dict[str, Any]:
 def load(path: Path | str) -> RunResult:
     """Load a complete run folder; ``RunError`` when it is missing, incomplete or damaged."""
     folder = _complete_folder(path)
-    pd = _pandas()
-    tables: dict[str, Any] = {}
-    for csv_path in sorted(folder.glob("*.csv")):
-        cols, rows = _parse_csv(_read_text(csv_path), str(csv_path))
-        if pd is None:
-            tables[csv_path.stem] = [dict(zip(cols, row, strict=True)) for row in rows]
-        else:
-            data = {c: [row[i] for row in rows] for i, c in enumerate(cols)}
-            tables[csv_path.stem] = pd.DataFrame(data, columns=cols)
+    tables = {p.stem: read_table(p) for p in sorted(folder.glob("*.csv"))}
     return RunResult(
         path=folder,
         scenario_yaml=_read_text(folder / SCENARIO_FILE),

@@ -168,12 +168,6 @@ class Sweep:
     cells: tuple[Cell, ...] = field(default_factory=tuple)
 
     @property
-    def fixed_replications(self) -> int | None:
-        """The fixed replication count, or None for sequential replication."""
-        r = self.spec.replications
-        return r if isinstance(r, int) else None
-
-    @property
     def initial_replications(self) -> int:
         """Replications every cell gets first."""
         r = self.spec.replications

@@ -17,7 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sim.domain.stream_cipher import MigrationSecret, NonceLedger, StreamOpener, StreamSealer
+from sim.domain.stream_cipher import (
+    MigrationSecret,
+    NonceLedger,
+    Packet,
+    StreamOpener,
+    StreamSealer,
+)
 from sim.errors import StreamRejected
 
 
@@ -92,8 +98,6 @@ def encrypted_transfer(
             final = sent + n >= payload_size
             packet = sealer.seal(chunk, final=final)
             if tamper is not None:
-                from sim.domain.stream_cipher import Packet
-
                 packet = Packet.from_bytes(tamper(packet.to_bytes()))
             if opener.open(packet) != chunk:
                 return StreamCheck(sent, packets, False, "vmotion.stream.corrupt")
