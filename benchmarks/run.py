@@ -47,7 +47,7 @@ from sim.build import build
 from sim.errors import ScenarioError
 from sim.runner import simulate, versions
 from sim.scenario import Scenario, load_scenario
-from sim.units import parse_positive_duration
+from sim.scenario.units import parse_positive_duration
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "scenarios" / "large.yaml"
@@ -86,7 +86,10 @@ class Measurement:
     def as_dict(self) -> dict[str, Any]:
         """JSON form, with the derived rates."""
         out: dict[str, Any] = {
-            "name": self.name, "unit": self.unit, "ops": self.ops, "seconds": self.seconds,
+            "name": self.name,
+            "unit": self.unit,
+            "ops": self.ops,
+            "seconds": self.seconds,
             "rate": self.rate,
         }
         if self.bytes_per_op:
@@ -135,8 +138,10 @@ def simpy_event_rate(budget: float, processes: int = 1) -> Measurement:
         env.run(until=env.now + step)
         return fired - before
 
-    label = "SimPy raw events, 1 process" if processes == 1 else (
-        f"SimPy raw events, {processes} processes"
+    label = (
+        "SimPy raw events, 1 process"
+        if processes == 1
+        else (f"SimPy raw events, {processes} processes")
     )
     return timed(label, "events", batch, budget)
 
@@ -292,9 +297,14 @@ def measure_simulation(
         ),
     }
     result: dict[str, Any] = {
-        "scenario": scenario.name, "seed": output.seed, "hosts": len(scenario.host_names()),
-        "vms": scenario.vms.count, "migrations": len(tables["migrations"]),
-        "sim_time_s": sim_time, "wall_s": wall, "build_s": build_s,
+        "scenario": scenario.name,
+        "seed": output.seed,
+        "hosts": len(scenario.host_names()),
+        "vms": scenario.vms.count,
+        "migrations": len(tables["migrations"]),
+        "sim_time_s": sim_time,
+        "wall_s": wall,
+        "build_s": build_s,
         "sim_s_per_wall_s": sim_time / wall,
         **counts,
         **{f"{name}_per_s": n / wall for name, n in counts.items()},
@@ -318,9 +328,7 @@ def measure_simulation(
     return result
 
 
-def ratios(
-    limits: Mapping[str, Measurement], sim: Mapping[str, Any]
-) -> dict[str, float | None]:
+def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[str, float | None]:
     """The simulator's rates divided by the machine's (definitions in the README); None
     where a ratio is undefined (no attestations to divide by)."""
     sign_s = 1.0 / limits["ecdsa_sign"].rate
@@ -373,30 +381,45 @@ def _mib(nbytes: int | None) -> str:
 
 def render(report: Mapping[str, Any]) -> str:
     """The report as a plain-text table."""
-    lines = [f"machine: {report['machine']['summary']}",
-             f"budget per micro-benchmark: {report['budget_s']} s", "",
-             "MACHINE LIMITS"]
+    lines = [
+        f"machine: {report['machine']['summary']}",
+        f"budget per micro-benchmark: {report['budget_s']} s",
+        "",
+        "MACHINE LIMITS",
+    ]
     for m in report["limits"].values():
         extra = f"  {_si(m['bytes_per_s'])}B/s" if m.get("bytes_per_s") else ""
         line = f"  {m['name']:<32} {_si(m['rate'])} {m['unit'] + '/s':<16}{extra}"
         lines.append(line.rstrip())
     s = report["simulation"]
-    lines += ["", f"SIMULATOR  {s['scenario']}  ({s['hosts']} hosts, {s['vms']} VMs, "
-              f"{s['sim_time_s']:.0f} sim-s, seed {s['seed']})"]
+    lines += [
+        "",
+        f"SIMULATOR  {s['scenario']}  ({s['hosts']} hosts, {s['vms']} VMs, "
+        f"{s['sim_time_s']:.0f} sim-s, seed {s['seed']})",
+    ]
     rows = [
         ("wall time", f"{s['wall_s']:.2f} s (build {s['build_s']:.2f} s)"),
         ("simulated s per wall s", f"{s['sim_s_per_wall_s']:,.1f}"),
-        ("events", f"{s['events']:,}  ->  {_si(s['events_per_s']).strip()} events/s "
-                   f"({_si(s['events_per_s_excluding_build']).strip()} excluding build)"),
+        (
+            "events",
+            f"{s['events']:,}  ->  {_si(s['events_per_s']).strip()} events/s "
+            f"({_si(s['events_per_s_excluding_build']).strip()} excluding build)",
+        ),
         ("attestations", f"{s['attestations']:,}  ->  {s['attestations_per_s']:,.1f}/s"),
         ("key requests", f"{s['key_requests']:,}  ->  {s['key_requests_per_s']:,.1f}/s"),
         ("migrations", f"{s['migrations']:,} ({_mib(s['encrypted_payload_bytes'])} sealed)"),
-        ("peak RSS (process)", f"{_mib(s['peak_rss_bytes'])} "
-                               f"(+{_mib(s['rss_growth_bytes'])} during the run)"),
+        (
+            "peak RSS (process)",
+            f"{_mib(s['peak_rss_bytes'])} (+{_mib(s['rss_growth_bytes'])} during the run)",
+        ),
     ]
     if s["tracemalloc_peak_bytes"] is not None:
-        rows.append(("tracemalloc peak", f"{_mib(s['tracemalloc_peak_bytes'])} "
-                                         f"(traced run {s['tracemalloc_wall_s']:.2f} s)"))
+        rows.append(
+            (
+                "tracemalloc peak",
+                f"{_mib(s['tracemalloc_peak_bytes'])} (traced run {s['tracemalloc_wall_s']:.2f} s)",
+            )
+        )
     if s["exception"] is not None:
         rows.append(("RUN FAILED", f"{s['exception']['type']}: {s['exception']['message']}"))
     lines += [f"  {k:<40} {v}" for k, v in rows]
@@ -438,8 +461,7 @@ def run_benchmarks(
     sim = measure_simulation(scenario, until, seed, heap)
     return {
         "machine": {
-            "summary": f"{_cpu_model()}, {os.cpu_count()} CPUs, "
-                       f"Python {platform.python_version()}",
+            "summary": f"{_cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "versions": versions(),
@@ -462,19 +484,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
-    p.add_argument("--until", type=parse_positive_duration, default=3600.0,
-                   help="simulated time to run (default 1h)")
+    p.add_argument(
+        "--until",
+        type=parse_positive_duration,
+        default=3600.0,
+        help="simulated time to run (default 1h)",
+    )
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--set", dest="overrides", type=_override, action="append", default=[],
-                   metavar="PATH=VALUE", help="override a scenario field (YAML value)")
-    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
-                   help="wall seconds per micro-benchmark (default 0.5)")
-    p.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
-                   help="processes in the many-process SimPy benchmark")
-    p.add_argument("--tracemalloc", action="store_true",
-                   help="run the scenario once more under tracemalloc for the heap peak")
-    p.add_argument("--profile", type=int, default=0, metavar="N",
-                   help="run once more under cProfile and print the top N functions")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario field (YAML value)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET_S,
+        help="wall seconds per micro-benchmark (default 0.5)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=DEFAULT_PROCESSES,
+        help="processes in the many-process SimPy benchmark",
+    )
+    p.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="run the scenario once more under tracemalloc for the heap peak",
+    )
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run once more under cProfile and print the top N functions",
+    )
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
     if args.budget <= 0 or args.processes < 1:
@@ -484,8 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"{args.scenario}: {exc}", file=sys.stderr)
         return 2
-    report = run_benchmarks(scenario, args.until, args.budget, args.processes, args.seed,
-                            args.tracemalloc)
+    report = run_benchmarks(
+        scenario, args.until, args.budget, args.processes, args.seed, args.tracemalloc
+    )
     print(render(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

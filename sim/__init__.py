@@ -1,22 +1,59 @@
 """vtasim: a discrete-event simulator of a trusted vSphere estate (vSphere Trust Authority).
 
-Concept map (imports point one way, top to bottom)::
+Layers (each imports only the layers below it; ``tests/test_architecture.py`` checks the
+contract declared in ``pyproject.toml``)::
 
-    cli ─► experiment ─► runner ─► build ─► processes/ ─► domain/  (pure trust primitives)
-      │      │ sweep, stats  │         │        host, trust_authority, kms, vcenter,
-      │      │               │         │        vmotion, drift, workload, services, inventory
-      │      │               │         ├─► topology (networkx graph, delays, bandwidth)
-      │      │               │         ├─► identities (seeded TPMs, servers, CAs)
-      │      │               │         └─► rng (named streams off one root seed)
-      │      │               ├─► metrics (records, metric definitions, summary)
-      │      └───────────────┴─► results (atomic run folder, tables; summary_text)
-      ├─► plots/ (figures from run and sweep folders; never runs a simulation)
-      └─► scenario (+ scenario_rules, units, distributions): YAML -> frozen Scenario
+    cli          the `vtasim` command                      sim/cli/
+    plots        figures from run and sweep folders        sim/plots/
+    experiments  sweeps, replications, CIs, executors      sim/experiments/
+    interop      files for outside tools (TPM evidence)    sim/interop/
+    runner       simulate one scenario, write its folder   sim/runner.py
+    build        scenario -> wired estate                  sim/build.py
+    processes    SimPy components                          sim/processes/
+    analysis     tables, recorder, summary, run folders    sim/analysis/
+    scenario     YAML -> frozen Scenario                   sim/scenario/
+    domain       pure trust primitives                     sim/domain/
+    rng, errors, version                                   sim/rng.py, sim/errors.py
 
-    domain/: tpm + tpm_wire (TPM 2.0 PCRs, event log, quotes in wire format), pki (seeded
-    P-256 keys, CAs, EK certificates), image (ESXi images, measured boot), verifier
-    (evidence + policy -> verdict with dotted reasons), report (ES256 JWT attestation
-    reports), kmip (KMIP 1.1 key store), stream_cipher (AES-256-GCM vMotion stream).
+Concept map (concept -> module):
+
+===========================================  ==========================================
+scenario format, every default               sim.scenario.model
+units (``5m``, ``8GiB``), distributions       sim.scenario.units, sim.scenario.distributions
+topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
+loading YAML, overrides, JSON Schema          sim.scenario.loading
+named random streams off one root seed        sim.rng
+TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire
+keys, CAs, EK certificates                    sim.domain.pki, sim.domain.identities
+ESXi images, VIBs, measured boot              sim.domain.image
+attestation verdicts with dotted reasons      sim.domain.verifier
+attestation reports (ES256 JWT)               sim.domain.report
+KMIP key store                                sim.domain.kmip
+encrypted vMotion stream (AES-256-GCM)        sim.domain.stream_cipher
+shared context of components                  sim.processes.context
+network graph, delays, bandwidth              sim.processes.network
+queueing station (c workers, FIFO)            sim.processes.services
+trust authority: attestation, key release     sim.processes.trust_authority
+KMS cluster                                   sim.processes.kms
+trusted host and its agent                    sim.processes.host
+workload vCenter: status view, placement      sim.processes.vcenter
+vMotion: pre-copy, encrypted stream           sim.processes.vmotion
+drift, remediation, reboots                   sim.processes.drift
+node outages                                  sim.processes.faults
+power-ons and migrations                      sim.processes.workload
+level time series, warm-up                    sim.processes.sampling
+wiring the estate                             sim.build
+table declarations (columns, units)           sim.analysis.tables
+recording rows and levels                     sim.analysis.recorder
+drift derivations (lapse, refusal, exposure)  sim.analysis.drift
+metric definitions and the summary            sim.analysis.summary
+confidence intervals                          sim.analysis.stats
+run folders (atomic write, load)              sim.analysis.results
+summary as text                               sim.analysis.text
+one run                                       sim.runner
+sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
+quote export for tpm2-tools                   sim.interop.quote_export
+===========================================  ==========================================
 
 Notebook use::
 
@@ -26,31 +63,33 @@ Notebook use::
     out = sim.simulate(scenario, seed=7)          # in memory
     out.summary["drift"]["time_to_lapse_s"]["mean"]
     folder = sim.write(out, "results/demo")       # atomic run folder
-    tables = sim.results.load(folder).tables      # pandas DataFrames when pandas is installed
+    tables = sim.results.load(folder).tables      # pandas DataFrames
 
     sweep = sim.run_sweep("scenarios/sweeps/interval.yaml", "results/sweeps/interval")
     sweep.cells                                   # per cell and metric: mean, 95% CI
     fig = sim.plots.lapse_vs("results/sweeps/interval", x="attestation.interval")
 """
 
-from sim import experiment, results
+from sim import experiments
+from sim.analysis import results
+from sim.analysis.tables import TABLE_COLUMNS, TABLES
 from sim.errors import ScenarioError, VtasimError
-from sim.experiment import load_sweep_results, run_sweep
-from sim.metrics import TABLE_COLUMNS
+from sim.experiments.folder import load_sweep_results
+from sim.experiments.spec import load_sweep, parse_sweep
+from sim.experiments.sweep import run_sweep
 from sim.runner import RunOutput, run, simulate, write
 from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
-from sim.sweep import load_sweep, parse_sweep
-
-__version__ = "0.1.0"
+from sim.version import __version__
 
 __all__ = [
+    "TABLES",
     "TABLE_COLUMNS",
     "RunOutput",
     "Scenario",
     "ScenarioError",
     "VtasimError",
     "__version__",
-    "experiment",
+    "experiments",
     "load_scenario",
     "load_sweep",
     "load_sweep_results",

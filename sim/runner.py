@@ -4,7 +4,7 @@ folder.
 A run always yields a manifest: seed, versions, wall time, simulated time, event count and
 the exception that ended it (or null). A run that fails part-way still writes its folder,
 with the exception in the manifest, so the failure is on record; the folder is written
-atomically either way (see :mod:`sim.results`).
+atomically either way (see :mod:`sim.analysis.results`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sim import results
+from sim.analysis import results
+from sim.analysis.drift import finalise_drift
+from sim.analysis.summary import summarise
+from sim.analysis.tables import TABLE_COLUMNS
 from sim.build import Estate, build
-from sim.metrics import TABLE_COLUMNS, finalise_drift, summarise
 from sim.scenario import Scenario
 
 _PACKAGES = ("simpy", "numpy", "networkx", "cryptography", "pydantic", "pyyaml", "matplotlib")

@@ -27,15 +27,18 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pytest
-import simpy
 from scipy import stats as sps
 
-from sim.distributions import make_sampler, parse_distribution
-from sim.metrics import Recorder, summarise
+from sim.analysis.recorder import Recorder
+from sim.analysis.summary import summarise
+from sim.processes.context import Context, CountingEnvironment
+from sim.processes.network import Paths
 from sim.processes.services import Service
 from sim.rng import Streams
+from sim.scenario.distributions import parse_distribution
 
 KIND = "attestation_service"
 NAME = f"{KIND}.0"
@@ -100,13 +103,12 @@ class Observed:
 
 def _run(s: Station) -> Observed:
     """Simulate station ``s`` to its horizon, drain it, and collect waits and level areas."""
-    env = simpy.Environment()
+    env = CountingEnvironment()
     rec = Recorder()
     streams = Streams(s.seed)
-    service = make_sampler(
-        parse_distribution({"dist": "exponential", "mean": 1.0 / s.mu}), streams.stream("service")
-    )
-    svc = Service(env, NAME, s.c, service, rec)
+    ctx = Context(env, streams, rec, Paths(nx.Graph(), streams.stream("network")))
+    service = parse_distribution({"dist": "exponential", "mean": 1.0 / s.mu})
+    svc = Service(ctx, NAME, s.c, service, "service")
     arrival_rng = streams.stream("arrivals")
     obs = Observed()
 

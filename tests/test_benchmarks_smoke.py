@@ -28,9 +28,12 @@ TINY_OVERRIDES: dict[str, Any] = {
     "drift.scheduled": [],
 }
 TINY_OVERRIDE_ARGS = [
-    "--set", "vcenters.0.clusters=[{name: cl-a, hosts: 3}]",
-    "--set", "vms.count=12",
-    "--set", "drift.scheduled=[]",
+    "--set",
+    "vcenters.0.clusters=[{name: cl-a, hosts: 3}]",
+    "--set",
+    "vms.count=12",
+    "--set",
+    "drift.scheduled=[]",
 ]
 BUDGET = 0.01
 
@@ -57,16 +60,22 @@ def tiny() -> Scenario:
 @pytest.fixture(scope="module")
 def report(tiny: Scenario) -> dict[str, Any]:
     """One full benchmark report on the tiny scenario."""
-    result: dict[str, Any] = bench.run_benchmarks(tiny, until=1800.0, budget=BUDGET,
-                                                  processes=50)
+    result: dict[str, Any] = bench.run_benchmarks(tiny, until=1800.0, budget=BUDGET, processes=50)
     return result
 
 
 def test_micro_benchmarks_count_positive_operations() -> None:
     """Every machine-limit micro-benchmark does at least one operation in positive time."""
     limits = bench.measure_limits(BUDGET, packet_size=4096, processes=20)
-    assert set(limits) == {"simpy_single", "simpy_many", "ecdsa_sign", "ecdsa_verify",
-                           "aesgcm_seal", "aesgcm_open", "sha256"}
+    assert set(limits) == {
+        "simpy_single",
+        "simpy_many",
+        "ecdsa_sign",
+        "ecdsa_verify",
+        "aesgcm_seal",
+        "aesgcm_open",
+        "sha256",
+    }
     for m in limits.values():
         assert m.ops > 0 and m.seconds > 0 and m.rate > 0
         assert m.seconds >= BUDGET
@@ -106,16 +115,19 @@ def test_ratios_follow_their_definitions(report: dict[str, Any]) -> None:
     lim, s, r = report["limits"], report["simulation"], report["ratios"]
     sign_s, verify_s = 1 / lim["ecdsa_sign"]["rate"], 1 / lim["ecdsa_verify"]["rate"]
     assert r["events_vs_simpy_single"] == pytest.approx(
-        s["events_per_s"] / lim["simpy_single"]["rate"])
+        s["events_per_s"] / lim["simpy_single"]["rate"]
+    )
     assert r["attestations_per_sign"] == pytest.approx(
-        s["attestations_per_s"] / lim["ecdsa_sign"]["rate"])
+        s["attestations_per_s"] / lim["ecdsa_sign"]["rate"]
+    )
     assert r["wall_per_attestation_in_signs"] == pytest.approx(1 / r["attestations_per_sign"])
     assert r["crypto_s_per_attestation"] == pytest.approx(2 * sign_s + 2 * verify_s)
     assert r["attestation_crypto_share"] == pytest.approx(
-        s["attestations_per_s"] * r["crypto_s_per_attestation"])
+        s["attestations_per_s"] * r["crypto_s_per_attestation"]
+    )
     assert r["crypto_share_total"] == pytest.approx(
-        r["attestation_crypto_share"] + r["key_release_crypto_share"]
-        + r["vmotion_cipher_share"])
+        r["attestation_crypto_share"] + r["key_release_crypto_share"] + r["vmotion_cipher_share"]
+    )
     assert all(v > 0 and math.isfinite(v) for k, v in r.items() if k != "vmotion_cipher_share")
 
 
@@ -143,32 +155,54 @@ def _limits(sign: float, verify: float, seal: float) -> dict[str, Any]:
 
 
 @given(
-    sign=st.floats(1e2, 1e6), verify=st.floats(1e2, 1e6), att=st.floats(1e-3, 1e4),
+    sign=st.floats(1e2, 1e6),
+    verify=st.floats(1e2, 1e6),
+    att=st.floats(1e-3, 1e4),
     factor=st.floats(1.5, 10.0),
 )
 def test_crypto_share_scales_with_attestation_rate(
     sign: float, verify: float, att: float, factor: float
 ) -> None:
     """Crypto share is linear in attestations/s and shrinks as the machine signs faster."""
-    sim = {"events_per_s": 100.0, "attestations_per_s": att, "key_requests_per_s": 0.0,
-           "encrypted_payload_bytes_per_s": 0.0}
+    sim = {
+        "events_per_s": 100.0,
+        "attestations_per_s": att,
+        "key_requests_per_s": 0.0,
+        "encrypted_payload_bytes_per_s": 0.0,
+    }
     base = bench.ratios(_limits(sign, verify, 1e4), sim)
     more = bench.ratios(_limits(sign, verify, 1e4), {**sim, "attestations_per_s": att * factor})
     faster = bench.ratios(_limits(sign * factor, verify * factor, 1e4), sim)
     assert more["attestation_crypto_share"] == pytest.approx(
-        base["attestation_crypto_share"] * factor)
+        base["attestation_crypto_share"] * factor
+    )
     assert faster["attestation_crypto_share"] == pytest.approx(
-        base["attestation_crypto_share"] / factor)
+        base["attestation_crypto_share"] / factor
+    )
     assert base["crypto_share_total"] == pytest.approx(base["attestation_crypto_share"])
 
 
-def test_main_prints_the_table_and_writes_json(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_prints_the_table_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The command line prints the table and writes the same figures as JSON."""
     out = tmp_path / "nested" / "bench.json"
-    code = bench.main(["--scenario", str(BASELINE), "--until", "10m", "--budget", str(BUDGET),
-                       "--processes", "10", "--tracemalloc", "--json", str(out),
-                       *TINY_OVERRIDE_ARGS])
+    code = bench.main(
+        [
+            "--scenario",
+            str(BASELINE),
+            "--until",
+            "10m",
+            "--budget",
+            str(BUDGET),
+            "--processes",
+            "10",
+            "--tracemalloc",
+            "--json",
+            str(out),
+            *TINY_OVERRIDE_ARGS,
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     data = json.loads(out.read_text(encoding="utf-8"))
@@ -184,7 +218,8 @@ def test_main_reports_a_bad_scenario_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A scenario that fails validation gives exit status 2 and the problem on stderr."""
-    code = bench.main(["--scenario", str(BASELINE), "--budget", str(BUDGET),
-                       "--set", "vms.count=-5"])
+    code = bench.main(
+        ["--scenario", str(BASELINE), "--budget", str(BUDGET), "--set", "vms.count=-5"]
+    )
     assert code == 2
     assert "vms.count" in capsys.readouterr().err

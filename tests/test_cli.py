@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 import sim
+from sim.analysis.results import is_complete
+from sim.analysis.tables import TABLE_COLUMNS
 from sim.cli import main
-from sim.metrics import TABLE_COLUMNS
-from sim.results import is_complete
 from sim.scenario import load_scenario, scenario_json_schema
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"

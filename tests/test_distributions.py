@@ -1,4 +1,4 @@
-"""Tests for sim.distributions: YAML forms, sampling, exact means, quantiles, samplers."""
+"""Tests for sim.scenario.distributions: YAML forms, sampling, exact means, quantiles, samplers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from sim.distributions import (
+from sim.scenario.distributions import (
     DIST_KINDS,
     UNION_TAGS,
     Z95,

@@ -12,18 +12,13 @@ import numpy as np
 import pytest
 import yaml
 
-from sim import results
+from sim.analysis import results
+from sim.analysis.stats import estimate
 from sim.errors import ScenarioError
-from sim.experiment import (
-    RunTask,
-    dask_executor,
-    execute,
-    load_sweep_results,
-    local_executor,
-    run_sweep,
-)
-from sim.stats import estimate
-from sim.sweep import load_sweep, parse_sweep
+from sim.experiments.executors import RunTask, dask_executor, execute, local_executor
+from sim.experiments.folder import load_sweep_results
+from sim.experiments.spec import load_sweep, parse_sweep
+from sim.experiments.sweep import run_sweep
 
 TINY = {
     "name": "tiny",
@@ -55,8 +50,10 @@ def _sweep_file(tmp_path: Path, **extra: Any) -> Path:
 
 def test_sweep_expands_grid_times_variants(tmp_path: Path) -> None:
     """A 2-level factor crossed with 2 variants gives 4 cells with the overrides applied."""
-    path = _sweep_file(tmp_path, variants={"one": {}, "poll": {"overrides": {
-        "vcenters.0.status_poll_interval": "10s"}}})
+    path = _sweep_file(
+        tmp_path,
+        variants={"one": {}, "poll": {"overrides": {"vcenters.0.status_poll_interval": "10s"}}},
+    )
     sw = load_sweep(path)
     assert len(sw.cells) == 4
     polls = sorted({c.scenario.vcenters[0].status_poll_interval for c in sw.cells})
@@ -151,8 +148,10 @@ def test_sweep_resumes_and_redoes_failed_runs(tmp_path: Path) -> None:
     manifest = json.loads((failed / "manifest.json").read_text())
     manifest["exception"] = {"type": "builtins.RuntimeError", "message": "boom"}
     (failed / "manifest.json").write_text(json.dumps(manifest))
-    before = {p: (out / p / "summary.json").stat().st_mtime_ns
-              for p in (r["path"] for r in first.index[2:])}
+    before = {
+        p: (out / p / "summary.json").stat().st_mtime_ns
+        for p in (r["path"] for r in first.index[2:])
+    }
     second = run_sweep(sw, out, workers=1, progress=False)
     assert results.is_complete(victim)
     assert json.loads((failed / "manifest.json").read_text())["exception"] is None
@@ -174,15 +173,28 @@ def test_failed_run_is_recorded_and_sweep_continues(tmp_path: Path) -> None:
 
 def test_sequential_replication_stops_at_half_width_or_cap(tmp_path: Path) -> None:
     """Replication continues until the CI half-width target or the cap is reached."""
-    sw = load_sweep(_sweep_file(tmp_path, replications={
-        "min": 2, "max": 4, "metric": "attestation.latency_s.mean", "half_width": 1e-9}))
+    sw = load_sweep(
+        _sweep_file(
+            tmp_path,
+            replications={
+                "min": 2,
+                "max": 4,
+                "metric": "attestation.latency_s.mean",
+                "half_width": 1e-9,
+            },
+        )
+    )
     res = run_sweep(sw, tmp_path / "out", workers=1, progress=False)
     counts = {}
     for r in res.index:
         counts[r["cell_id"]] = counts.get(r["cell_id"], 0) + 1
     assert all(n == 4 for n in counts.values())  # the target is unreachable: the cap applies
-    loose = load_sweep(_sweep_file(tmp_path, replications={
-        "min": 2, "max": 6, "metric": "attestation.requests", "half_width": 1e9}))
+    loose = load_sweep(
+        _sweep_file(
+            tmp_path,
+            replications={"min": 2, "max": 6, "metric": "attestation.requests", "half_width": 1e9},
+        )
+    )
     res2 = run_sweep(loose, tmp_path / "out2", workers=1, progress=False)
     assert len(res2.index) == 4  # met after the first two per cell
 
@@ -193,8 +205,9 @@ def test_local_pool_gives_same_results_as_in_process(tmp_path: Path) -> None:
     a = run_sweep(sw, tmp_path / "a", executor=local_executor(1), progress=False)
     b = run_sweep(sw, tmp_path / "b", executor=local_executor(2), progress=False)
     strip = ("wall_time_s",)
-    assert [{k: v for k, v in r.items() if k not in strip} for r in a.index] == \
-        [{k: v for k, v in r.items() if k not in strip} for r in b.index]
+    assert [{k: v for k, v in r.items() if k not in strip} for r in a.index] == [
+        {k: v for k, v in r.items() if k not in strip} for r in b.index
+    ]
     run = a.index[0]["path"]
     for name in ("summary.json", "attestations.csv", "drift_events.csv"):
         left, right = tmp_path / "a" / run / name, tmp_path / "b" / run / name
@@ -206,15 +219,24 @@ def test_dask_local_cluster_runs_a_sweep_identically(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     sw = load_sweep(_sweep_file(tmp_path))
     local = run_sweep(sw, tmp_path / "local", workers=1, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         scheduler_file = tmp_path / "scheduler.json"
         with distributed.Client(cluster) as client:
             client.write_scheduler_file(str(scheduler_file))
-            remote = run_sweep(sw, tmp_path / "dask", progress=False,
-                               executor=dask_executor(scheduler_file=str(scheduler_file)))
-        by_address = run_sweep(sw, tmp_path / "dask2", progress=False,
-                               executor=dask_executor(address=cluster.scheduler_address))
+            remote = run_sweep(
+                sw,
+                tmp_path / "dask",
+                progress=False,
+                executor=dask_executor(scheduler_file=str(scheduler_file)),
+            )
+        by_address = run_sweep(
+            sw,
+            tmp_path / "dask2",
+            progress=False,
+            executor=dask_executor(address=cluster.scheduler_address),
+        )
     strip = ("wall_time_s",)
     expected = [{k: v for k, v in r.items() if k not in strip} for r in local.index]
     for other in (remote, by_address):
@@ -260,9 +282,10 @@ def _die_on_first(task: RunTask) -> dict[str, Any]:
 
 
 def test_a_dead_worker_fails_its_run_and_the_sweep_goes_on(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker process that dies fails the runs it held; every other run completes."""
-    import sim.experiment as experiment
+    import sim.experiments.executors as experiment
 
     monkeypatch.setattr(experiment, "execute", _die_on_first)
     sw = load_sweep(_sweep_file(tmp_path))

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.metrics import Level, Recorder, _coverage_end, finalise_drift, headline, stats, summarise
+from sim.analysis.drift import _coverage_end, finalise_drift
+from sim.analysis.recorder import Level, Recorder
+from sim.analysis.summary import headline, stats, summarise
 
 
 def test_level_time_weighted_mean_and_peak() -> None:
@@ -31,9 +33,16 @@ def test_level_reset_forgets_warmup() -> None:
 
 
 def _report(jti: str, issued: float, expires: float, revoked: float | None = None) -> dict:
-    return {"jti": jti, "host": "h", "node": "vta:0", "issued_at": issued,
-            "delivered_at": issued, "expires_at": expires, "revoked_at": revoked,
-            "image_id": "i"}
+    return {
+        "jti": jti,
+        "host": "h",
+        "node": "vta:0",
+        "issued_at": issued,
+        "delivered_at": issued,
+        "expires_at": expires,
+        "revoked_at": revoked,
+        "image_id": "i",
+    }
 
 
 def test_coverage_end_follows_overlapping_reports() -> None:
@@ -49,11 +58,11 @@ def test_coverage_end_stops_at_revocation() -> None:
     assert _coverage_end([_report("a", 0, 100, revoked=40)], 10.0) == 40
 
 
-@given(st.lists(st.tuples(st.floats(0, 100), st.floats(0.1, 50)), max_size=8),
-       st.floats(0, 150))
+@given(st.lists(st.tuples(st.floats(0, 100), st.floats(0.1, 50)), max_size=8), st.floats(0, 150))
 @settings(max_examples=100, deadline=None)
 def test_coverage_end_is_uncovered_and_every_earlier_instant_covered(
-        spans: list[tuple[float, float]], t0: float) -> None:
+    spans: list[tuple[float, float]], t0: float
+) -> None:
     """The coverage end is not inside any report; [t0, end) is covered by reports."""
     reports = [_report(str(i), a, a + d) for i, (a, d) in enumerate(spans)]
     end = _coverage_end(reports, t0)
@@ -67,13 +76,28 @@ def test_coverage_end_is_uncovered_and_every_earlier_instant_covered(
 
 
 def _drift_row(at: float) -> dict:
-    return {"id": 1, "host": "h", "kind": "unapproved_vib", "at": at, "measured": "runtime",
-            "effective_at": at, "remediated_at": None, "detected_at": None, "lapse_at": None,
-            "key_refusal_at": None, "vcenter_refusal_at": None, "first_refused_at": None,
-            "time_to_lapse_s": None, "time_to_key_refusal_s": None,
-            "time_to_vcenter_refusal_s": None, "time_to_refusal_s": None,
-            "time_to_first_refused_s": None, "keys_released": 0, "power_ons": 0,
-            "migrations_in": 0}
+    return {
+        "id": 1,
+        "host": "h",
+        "kind": "unapproved_vib",
+        "at": at,
+        "measured": "runtime",
+        "effective_at": at,
+        "remediated_at": None,
+        "detected_at": None,
+        "lapse_at": None,
+        "key_refusal_at": None,
+        "vcenter_refusal_at": None,
+        "first_refused_at": None,
+        "time_to_lapse_s": None,
+        "time_to_key_refusal_s": None,
+        "time_to_vcenter_refusal_s": None,
+        "time_to_refusal_s": None,
+        "time_to_first_refused_s": None,
+        "keys_released": 0,
+        "power_ons": 0,
+        "migrations_in": 0,
+    }
 
 
 def test_finalise_drift_derives_every_time_by_hand() -> None:
@@ -90,8 +114,9 @@ def test_finalise_drift_derives_every_time_by_hand() -> None:
         {"time": 450.0, "vcenter": "vc", "host": "h", "status": "notAttested"},
         {"time": 460.0, "vcenter": "other", "host": "h", "status": "notAttested"},
     ]
-    rec.tables["refusals"] += [{"time": 500.0, "host": "h", "vm": "v", "kind": "placement",
-                                "reason": "x"}]
+    rec.tables["refusals"] += [
+        {"time": 500.0, "host": "h", "vm": "v", "kind": "placement", "reason": "x"}
+    ]
     rec.tables["key_requests"] += [
         {"time": 50.0, "host": "h", "outcome": "released"},
         {"time": 420.0, "host": "h", "outcome": "released"},
@@ -169,9 +194,21 @@ def test_summary_excludes_warmup_and_headline_is_a_subset() -> None:
     """Records before the warm-up are not counted; the headline keeps summary keys."""
     rec = Recorder()
     for t, ok in ((10.0, True), (200.0, True), (300.0, False)):
-        rec.add("attestations", host="h", trigger="periodic", node="vta:0", requested_at=t,
-                verdict_at=t + 1, completed_at=t + 1, ok=ok, reasons="", attempts=1,
-                queue_wait_s=0.0, latency_s=1.0, verdict_latency_s=1.0)
+        rec.add(
+            "attestations",
+            host="h",
+            trigger="periodic",
+            node="vta:0",
+            requested_at=t,
+            verdict_at=t + 1,
+            completed_at=t + 1,
+            ok=ok,
+            reasons="",
+            attempts=1,
+            queue_wait_s=0.0,
+            latency_s=1.0,
+            verdict_latency_s=1.0,
+        )
     summary = summarise(rec, 400.0, warmup=100.0)
     assert summary["attestation"]["requests"] == 2
     assert summary["attestation"]["failed"] == 1

@@ -50,8 +50,11 @@ def _errors(nb: Any) -> list[str]:
 def test_the_three_notebooks_are_there() -> None:
     """The latency, refusal and topology notebooks exist under notebooks/."""
     names = {p.name for p in NOTEBOOKS}
-    assert {"01_attestation_latency.ipynb", "02_time_to_refusal.ipynb",
-            "03_topology_comparison.ipynb"} <= names
+    assert {
+        "01_attestation_latency.ipynb",
+        "02_time_to_refusal.ipynb",
+        "03_topology_comparison.ipynb",
+    } <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -89,15 +92,17 @@ def test_notebook_layout(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_small(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_notebook_runs_small(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The notebook executes without an error in its small setting, shows PNG figures and
     writes its sweep folder and figures into the redirected output folder."""
     out = tmp_path / "out"
     monkeypatch.setenv("VTASIM_NOTEBOOK_OUT", str(out))
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
     started = time.perf_counter()
     client.execute()
     elapsed = time.perf_counter() - started
@@ -127,8 +132,9 @@ def test_sweep_typo_is_reported_with_its_path(tmp_path: Path) -> None:
     (tmp_path / "bases").mkdir()
     for base in (SWEEP_DIR / "bases").glob("*.yaml"):
         (tmp_path / "bases" / base.name).write_text(base.read_text(encoding="utf-8"))
-    bad.write_text(text.replace("attestation.interval:", "attestation.intervall:"),
-                   encoding="utf-8")
+    bad.write_text(
+        text.replace("attestation.interval:", "attestation.intervall:"), encoding="utf-8"
+    )
     with pytest.raises(ScenarioError) as err:
         sim.load_sweep(bad)
     assert any("intervall" in p.path for p in err.value.problems)

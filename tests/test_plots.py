@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from sim import plots, results
 from sim.errors import RunError, ScenarioError
-from sim.experiment import load_sweep_results, run_sweep
+from sim.experiments.folder import load_sweep_results
+from sim.experiments.sweep import run_sweep
 from sim.runner import simulate, write
 from sim.scenario import parse_scenario
 
@@ -29,8 +30,13 @@ TINY: dict[str, Any] = {
     "duration": "1h",
     "network": {"sites": [{"name": "dc1"}]},
     "attestation": {"interval": "5m", "report_lifetime": "15m"},
-    "vcenters": [{"name": "vc-a", "site": "dc1",
-                  "clusters": [{"name": "cl-a", "hosts": 3, "host_memory": "256GiB"}]}],
+    "vcenters": [
+        {
+            "name": "vc-a",
+            "site": "dc1",
+            "clusters": [{"name": "cl-a", "hosts": 3, "host_memory": "256GiB"}],
+        }
+    ],
     "vms": {"count": 10, "memory": ["4GiB"]},
     "drift": {"scheduled": [{"at": "10m", "host": "esx-02", "kind": "unapproved_vib"}]},
 }
@@ -49,10 +55,15 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished sweep: 2 interval levels x 2 variants x 2 replications of the tiny scenario."""
     base = tmp_path_factory.mktemp("plots-sweep")
     (base / "tiny.yaml").write_text(yaml.safe_dump(TINY), encoding="utf-8")
-    spec = {"name": "plots-sweep", "base": "tiny.yaml", "seed": 5, "until": "1h",
-            "factors": {"attestation.interval": ["2m", "10m"]},
-            "variants": {"one": {}, "two-kms": {"overrides": {"kms.servers": 2}}},
-            "replications": 2}
+    spec = {
+        "name": "plots-sweep",
+        "base": "tiny.yaml",
+        "seed": 5,
+        "until": "1h",
+        "factors": {"attestation.interval": ["2m", "10m"]},
+        "variants": {"one": {}, "two-kms": {"overrides": {"kms.servers": 2}}},
+        "replications": 2,
+    }
     (base / "sweep.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     result = run_sweep(base / "sweep.yaml", base / "out", workers=1, progress=False)
     assert not result.failed
@@ -74,10 +85,13 @@ def unit_of(label: str) -> float:
 
 def means(cells: list[dict[str, Any]], variant: str, metric: str) -> tuple[list[float], ...]:
     """x levels, means, CI lows and highs of one variant's cells for ``metric``, by x."""
-    rows = sorted((r for r in cells if r["variant"] == variant and r["metric"] == metric),
-                  key=lambda r: r["attestation.interval"])
-    return tuple([float(r[c]) for r in rows]
-                 for c in ("attestation.interval", "mean", "ci_low", "ci_high"))
+    rows = sorted(
+        (r for r in cells if r["variant"] == variant and r["metric"] == metric),
+        key=lambda r: r["attestation.interval"],
+    )
+    return tuple(
+        [float(r[c]) for r in rows] for c in ("attestation.interval", "mean", "ci_low", "ci_high")
+    )
 
 
 def assert_labelled(fig: Figure) -> None:
@@ -160,8 +174,11 @@ def test_latency_cdf_of_a_sweep_pools_runs_per_variant(sweep_dir: Path) -> None:
     lines = fig.axes[0].get_lines()
     assert [ln.get_label().split(" (")[0] for ln in lines] == ["one", "two-kms"]
     for line, variant in zip(lines, ("one", "two-kms"), strict=True):
-        pooled = [v for p in index[index.variant == variant].path
-                  for v in ok_latencies(results.load(sweep_dir / p))]
+        pooled = [
+            v
+            for p in index[index.variant == variant].path
+            for v in ok_latencies(results.load(sweep_dir / p))
+        ]
         assert len(line.get_xdata()) == len(pooled)
     assert len(plots.latency_cdf(sweep_dir, by="cell").axes[0].get_lines()) == 4
     assert len(plots.latency_cdf(sweep_dir, by="attestation.interval").axes[0].get_lines()) == 2
@@ -175,34 +192,49 @@ def test_utilisation_over_time_is_the_node_mean_of_the_levels(run_dir: Path) -> 
     fig = plots.utilisation_over_time(run_dir)
     top, bottom = fig.axes
     assert [ln.get_label() for ln in top.get_lines()] == [
-        "Attestation Service", "Key Provider Service", "status endpoint", "KMS"]
+        "Attestation Service",
+        "Key Provider Service",
+        "status endpoint",
+        "KMS",
+    ]
     assert len(bottom.get_lines()) == 4
     assert "%" in top.get_ylabel() and "queue" in bottom.get_ylabel()
     levels = run.table("levels")
     nodes = run.summary["services"]["attestation_service"]["nodes"]
-    busy = levels[levels.series.str.startswith("attestation_service.")
-                  & levels.series.str.endswith(".busy")]
-    per_time = busy.assign(
-        pct=[100 * v / nodes[s.split(".")[1]]["workers"] for s, v in zip(
-            busy.series, busy.value, strict=True)]).groupby("time").pct.mean()
+    busy = levels[
+        levels.series.str.startswith("attestation_service.") & levels.series.str.endswith(".busy")
+    ]
+    per_time = (
+        busy.assign(
+            pct=[
+                100 * v / nodes[s.split(".")[1]]["workers"]
+                for s, v in zip(busy.series, busy.value, strict=True)
+            ]
+        )
+        .groupby("time")
+        .pct.mean()
+    )
     line = top.get_lines()[0]
     np.testing.assert_allclose(line.get_ydata(), per_time.to_numpy())
-    np.testing.assert_allclose(line.get_xdata(),
-                               per_time.index.to_numpy() / unit_of(bottom.get_xlabel()))
+    np.testing.assert_allclose(
+        line.get_xdata(), per_time.index.to_numpy() / unit_of(bottom.get_xlabel())
+    )
     assert_labelled(fig)
 
 
 # --------------------------------------------------------------------------- sweeps
 
 
-def test_percentiles_vs_draws_cell_means_with_ci_bands(sweep_dir: Path,
-                                                       cells: list[dict[str, Any]]) -> None:
+def test_percentiles_vs_draws_cell_means_with_ci_bands(
+    sweep_dir: Path, cells: list[dict[str, Any]]
+) -> None:
     """A line and a band per variant x percentile; y-data are the cell means, x the levels."""
     fig = plots.percentiles_vs(sweep_dir, "attestation.interval")
     (ax,) = fig.axes
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
-    assert sorted(lines) == sorted(f"{v}: {p}" for v in ("one", "two-kms")
-                                   for p in ("p50", "p95", "p99"))
+    assert sorted(lines) == sorted(
+        f"{v}: {p}" for v in ("one", "two-kms") for p in ("p50", "p95", "p99")
+    )
     assert len(ax.collections) == 6
     y_unit, x_unit = unit_of(ax.get_ylabel()), unit_of(ax.get_xlabel())
     assert x_unit == 60.0
@@ -215,14 +247,14 @@ def test_percentiles_vs_draws_cell_means_with_ci_bands(sweep_dir: Path,
     assert_labelled(fig)
 
 
-def test_metric_vs_band_spans_the_confidence_interval(sweep_dir: Path,
-                                                      cells: list[dict[str, Any]]) -> None:
+def test_metric_vs_band_spans_the_confidence_interval(
+    sweep_dir: Path, cells: list[dict[str, Any]]
+) -> None:
     """The band around each line runs from ci_low to ci_high of the cells."""
     fig = plots.metric_vs(sweep_dir, "attestation.interval", ["attestation.requests"])
     ax = fig.axes[0]
     assert [ln.get_label() for ln in ax.get_lines()] == ["one", "two-kms"]
-    for line, band, variant in zip(ax.get_lines(), ax.collections, ("one", "two-kms"),
-                                   strict=True):
+    for line, band, variant in zip(ax.get_lines(), ax.collections, ("one", "two-kms"), strict=True):
         _, ys, lo, hi = means(cells, variant, "attestation.requests")
         np.testing.assert_allclose(line.get_ydata(), ys)
         band_y = band.get_paths()[0].vertices[:, 1]
@@ -235,8 +267,7 @@ def test_metric_vs_band_spans_the_confidence_interval(sweep_dir: Path,
         plots.metric_vs(sweep_dir, "kms.servers", ["attestation.requests"])
 
 
-def test_lapse_and_exposure_vs_the_interval(sweep_dir: Path,
-                                            cells: list[dict[str, Any]]) -> None:
+def test_lapse_and_exposure_vs_the_interval(sweep_dir: Path, cells: list[dict[str, Any]]) -> None:
     """Lapse: 4 metrics x 2 variants in time units; exposure: 3 counts x 2 variants."""
     lapse = plots.lapse_vs(sweep_dir)
     ax = lapse.axes[0]
@@ -249,13 +280,15 @@ def test_lapse_and_exposure_vs_the_interval(sweep_dir: Path,
     ax = exposure.axes[0]
     assert len(ax.get_lines()) == 6
     line = next(ln for ln in ax.get_lines() if ln.get_label() == "two-kms: keys released")
-    np.testing.assert_allclose(line.get_ydata(),
-                               means(cells, "two-kms", "drift.exposure.keys_released")[1])
+    np.testing.assert_allclose(
+        line.get_ydata(), means(cells, "two-kms", "drift.exposure.keys_released")[1]
+    )
     assert_labelled(exposure)
 
 
-def test_topology_comparison_bars_are_cell_means(sweep_dir: Path,
-                                                 cells: list[dict[str, Any]]) -> None:
+def test_topology_comparison_bars_are_cell_means(
+    sweep_dir: Path, cells: list[dict[str, Any]]
+) -> None:
     """One subplot per metric, a bar per variant x interval at the cell mean with CI bars."""
     fig = plots.topology_comparison(sweep_dir)
     assert len(fig.axes) == len(plots.COMPARISON_METRICS)
@@ -265,8 +298,11 @@ def test_topology_comparison_bars_are_cell_means(sweep_dir: Path,
         assert [t.get_text() for t in ax.get_xticklabels()] == ["one", "two-kms"]
     ax = fig.axes[1]  # drift.time_to_lapse_s.mean; bars grouped by interval (2m, then 10m)
     heights = [p.get_height() for p in ax.patches]
-    expected = [means(cells, v, "drift.time_to_lapse_s.mean")[1][i]
-                for i in (0, 1) for v in ("one", "two-kms")]
+    expected = [
+        means(cells, v, "drift.time_to_lapse_s.mean")[1][i]
+        for i in (0, 1)
+        for v in ("one", "two-kms")
+    ]
     np.testing.assert_allclose(heights, np.array(expected) / unit_of(ax.get_ylabel()))
     assert_labelled(fig)
     single = plots.topology_comparison(sweep_dir, ["attestation.requests"])
@@ -275,11 +311,23 @@ def test_topology_comparison_bars_are_cell_means(sweep_dir: Path,
 
 def test_categorical_and_second_factor_lines(tmp_path: Path) -> None:
     """A text factor gets category ticks; another factor's levels get one line each."""
-    rows = [{"cell_id": f"c{i}", "variant": "", "attestation.revocation": rev,
-             "kms.servers": k, "runs": 2, "metric": "drift.time_to_lapse_s.mean", "n": 2,
-             "mean": 60.0 * (i + 1), "std": 1.0, "ci_half_width": 5.0,
-             "ci_low": 60.0 * (i + 1) - 5, "ci_high": 60.0 * (i + 1) + 5}
-            for i, (rev, k) in enumerate((("none", 1), ("push", 1), ("none", 2), ("push", 2)))]
+    rows = [
+        {
+            "cell_id": f"c{i}",
+            "variant": "",
+            "attestation.revocation": rev,
+            "kms.servers": k,
+            "runs": 2,
+            "metric": "drift.time_to_lapse_s.mean",
+            "n": 2,
+            "mean": 60.0 * (i + 1),
+            "std": 1.0,
+            "ci_half_width": 5.0,
+            "ci_low": 60.0 * (i + 1) - 5,
+            "ci_high": 60.0 * (i + 1) + 5,
+        }
+        for i, (rev, k) in enumerate((("none", 1), ("push", 1), ("none", 2), ("push", 2)))
+    ]
     results.write_table(tmp_path / "cells.csv", rows)
     results.write_table(tmp_path / "index.csv", [{"run": "c0/rep-0", "status": "ok"}])
     fig = plots.metric_vs(tmp_path, "attestation.revocation", ["drift.time_to_lapse_s.mean"])
@@ -297,17 +345,23 @@ def test_categorical_and_second_factor_lines(tmp_path: Path) -> None:
 
 def node_collections(fig: Figure) -> dict[str, PathCollection]:
     """The node scatter collections of a topology figure by their legend label."""
-    return {str(c.get_label()): c for c in fig.axes[0].collections
-            if isinstance(c, PathCollection)}
+    return {str(c.get_label()): c for c in fig.axes[0].collections if isinstance(c, PathCollection)}
 
 
 def test_topology_draws_every_node_by_kind(run_dir: Path) -> None:
     """Run folder, Scenario and YAML file give the same estate, nodes coloured by kind."""
     fig = plots.topology(run_dir)
     nodes = node_collections(fig)
-    assert sorted(nodes) == sorted(["site switch", "vTA vCenter",
-                                    "vTA node (attestation + key provider)", "KMS server",
-                                    "workload vCenter", "trusted ESXi host"])
+    assert sorted(nodes) == sorted(
+        [
+            "site switch",
+            "vTA vCenter",
+            "vTA node (attestation + key provider)",
+            "KMS server",
+            "workload vCenter",
+            "trusted ESXi host",
+        ]
+    )
     assert len(nodes["trusted ESXi host"].get_offsets()) == 3
     assert len(nodes["vTA node (attestation + key provider)"].get_offsets()) == 3
     assert len({tuple(c.get_facecolor()[0]) for c in nodes.values()}) == len(nodes)
@@ -320,8 +374,17 @@ def test_topology_draws_every_node_by_kind(run_dir: Path) -> None:
 
 def test_topology_collapses_many_hosts_per_cluster(tmp_path: Path) -> None:
     """Above 100 hosts each cluster becomes one node labelled with its host count."""
-    big = {**TINY, "drift": {}, "vcenters": [{"name": "vc-a", "site": "dc1", "clusters": [
-        {"name": "cl-a", "hosts": 60}, {"name": "cl-b", "hosts": 50}]}]}
+    big = {
+        **TINY,
+        "drift": {},
+        "vcenters": [
+            {
+                "name": "vc-a",
+                "site": "dc1",
+                "clusters": [{"name": "cl-a", "hosts": 60}, {"name": "cl-b", "hosts": 50}],
+            }
+        ],
+    }
     path = tmp_path / "big.yaml"
     path.write_text(yaml.safe_dump(big), encoding="utf-8")
     fig = plots.topology(path)
@@ -349,11 +412,14 @@ def test_save_writes_png_and_svg_atomically(run_dir: Path, tmp_path: Path) -> No
     assert err.value.problems[0].path == "--out"
 
 
-def test_svg_is_byte_identical_for_the_same_data(sweep_dir: Path, run_dir: Path,
-                                                 tmp_path: Path) -> None:
+def test_svg_is_byte_identical_for_the_same_data(
+    sweep_dir: Path, run_dir: Path, tmp_path: Path
+) -> None:
     """Drawing and saving the same data twice gives the same SVG bytes (no date, fixed ids)."""
-    for name, make in (("lapse", lambda: plots.lapse_vs(sweep_dir)),
-                       ("topology", lambda: plots.topology(run_dir))):
+    for name, make in (
+        ("lapse", lambda: plots.lapse_vs(sweep_dir)),
+        ("topology", lambda: plots.topology(run_dir)),
+    ):
         a = plots.save(make(), tmp_path / f"{name}-1.svg").read_bytes()
         b = plots.save(make(), tmp_path / f"{name}-2.svg").read_bytes()
         assert a == b
@@ -371,22 +437,39 @@ def test_figures_leave_no_global_state(run_dir: Path) -> None:
     assert dict(mpl.rcParams) == before
 
 
-@pytest.mark.parametrize("kind,source", [
-    ("latency-cdf", "run"), ("latency-cdf", "sweep"), ("latency-percentiles", "sweep"),
-    ("lapse", "sweep"), ("exposure", "sweep"), ("utilisation", "run"),
-    ("topology-comparison", "sweep"), ("topology", "run"),
-])
-def test_plot_dispatches_every_kind(kind: str, source: str, run_dir: Path, sweep_dir: Path,
-                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kind,source",
+    [
+        ("latency-cdf", "run"),
+        ("latency-cdf", "sweep"),
+        ("latency-percentiles", "sweep"),
+        ("lapse", "sweep"),
+        ("exposure", "sweep"),
+        ("utilisation", "run"),
+        ("topology-comparison", "sweep"),
+        ("topology", "run"),
+    ],
+)
+def test_plot_dispatches_every_kind(
+    kind: str, source: str, run_dir: Path, sweep_dir: Path, tmp_path: Path
+) -> None:
     """Every kind draws from its source and writes the file it was asked for."""
-    assert set(plots.KINDS) == {"latency-cdf", "latency-percentiles", "lapse", "exposure",
-                                "utilisation", "topology-comparison", "topology"}
+    assert set(plots.KINDS) == {
+        "latency-cdf",
+        "latency-percentiles",
+        "lapse",
+        "exposure",
+        "utilisation",
+        "topology-comparison",
+        "topology",
+    }
     out = plots.plot(run_dir if source == "run" else sweep_dir, kind, tmp_path / "f.png")
     assert out == tmp_path / "f.png" and out.stat().st_size > 1000
 
 
-def test_plot_refuses_wrong_kinds_sources_and_options(run_dir: Path, sweep_dir: Path,
-                                                      tmp_path: Path) -> None:
+def test_plot_refuses_wrong_kinds_sources_and_options(
+    run_dir: Path, sweep_dir: Path, tmp_path: Path
+) -> None:
     """Clear errors for an unknown kind, a source of the wrong sort, a bad x or extension."""
     out = tmp_path / "f.png"
     with pytest.raises(ScenarioError) as err:

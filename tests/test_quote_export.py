@@ -23,7 +23,7 @@ from sim.domain.image import MEASURED_PCRS
 from sim.domain.pki import public_pem
 from sim.domain.tpm import PCR_COUNT, Event, composite_digest, replay
 from sim.domain.tpm_wire import TPM_ALG_SHA256, parse_attest, parse_pcr_values_file, parse_signature
-from sim.quote_export import export_quote
+from sim.interop.quote_export import export_quote
 from sim.scenario import parse_scenario
 from tests.conftest import require_tools
 

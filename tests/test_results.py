@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import sim.results as results
+import sim.analysis.results as results
+from sim.analysis.results import is_complete, load, load_summary, write_run
+from sim.analysis.text import format_summary
 from sim.errors import RunError
-from sim.results import format_summary, is_complete, load, load_summary, write_run
 
 SCENARIO = "seed: 1\nhosts: 4\n"
 ROWS = [
@@ -68,14 +69,14 @@ def test_round_trip_into_dataframes(tmp_path: Path) -> None:
     assert frame["host"].tolist() == ["esx-01", "esx, 02"]
 
 
-def test_round_trip_without_pandas_keeps_types(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_round_trip_without_pandas_keeps_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without pandas, tables come back as row dicts with their original Python types."""
     _no_pandas(monkeypatch)
     run = load(_write(tmp_path / "run"))
     assert run.table("events") == ROWS
-    assert [type(v) for v in run.table("events")[0].values()] == [
-        float, str, int, bool, type(None)]
+    assert [type(v) for v in run.table("events")[0].values()] == [float, str, int, bool, type(None)]
 
 
 def test_table_helper_names_the_tables_there_are(tmp_path: Path) -> None:
@@ -86,7 +87,10 @@ def test_table_helper_names_the_tables_there_are(tmp_path: Path) -> None:
 
 
 CELLS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
     st.text(st.characters(codec="utf-8"), max_size=12),
 )
 
@@ -98,17 +102,28 @@ def _same(a: Any, b: Any) -> bool:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(st.characters(codec="utf-8"), max_size=6),
-                min_size=1, max_size=4, unique=True).flatmap(
-    lambda cols: st.tuples(st.just(cols), st.lists(
-        st.fixed_dictionaries({c: CELLS for c in cols}), max_size=5))))
+@given(
+    st.lists(
+        st.text(st.characters(codec="utf-8"), max_size=6), min_size=1, max_size=4, unique=True
+    ).flatmap(
+        lambda cols: st.tuples(
+            st.just(cols), st.lists(st.fixed_dictionaries({c: CELLS for c in cols}), max_size=5)
+        )
+    )
+)
 def test_any_table_round_trips_exactly(table: tuple[list[str], list[dict[str, Any]]]) -> None:
     """Every cell of every table reads back with its exact type and value (floats bit-exact)."""
     cols, rows = table
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
         mp.setattr(results, "_pandas", lambda: None)
-        folder = write_run(Path(tmp) / "run", scenario_yaml="", manifest={}, summary={},
-                           tables={"t": rows}, columns={"t": cols})
+        folder = write_run(
+            Path(tmp) / "run",
+            scenario_yaml="",
+            manifest={},
+            summary={},
+            tables={"t": rows},
+            columns={"t": cols},
+        )
         back = load(folder).table("t")
     assert len(back) == len(rows)
     for got, want in zip(back, rows, strict=True):
@@ -117,24 +132,37 @@ def test_any_table_round_trips_exactly(table: tuple[list[str], list[dict[str, An
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False,
-              allow_infinity=False), st.text(st.characters(codec="utf-8"))),
-    lambda inner: st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12))
+@given(
+    st.recursive(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.text(st.characters(codec="utf-8")),
+        ),
+        lambda inner: st.dictionaries(st.text(max_size=5), inner, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_summary_json_round_trips(leaf: Any) -> None:
     """Any nested summary of finite numbers, text, bools and None loads back equal."""
     summary = {"root": leaf}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_run(Path(tmp) / "run", scenario_yaml="", manifest={}, summary=summary,
-                           tables={})
+        folder = write_run(
+            Path(tmp) / "run", scenario_yaml="", manifest={}, summary=summary, tables={}
+        )
         assert load_summary(folder) == summary
         assert isinstance(format_summary(summary), str)
 
 
 def test_empty_tables_keep_their_headers(tmp_path: Path) -> None:
     """A table with no rows still has its header; with no columns at all its file is empty."""
-    folder = _write(tmp_path / "run", tables={"refusals": [], "bare": []},
-                    columns={"refusals": ["t_s", "host", "reason"]})
+    folder = _write(
+        tmp_path / "run",
+        tables={"refusals": [], "bare": []},
+        columns={"refusals": ["t_s", "host", "reason"]},
+    )
     assert (folder / "refusals.csv").read_bytes() == b"t_s,host,reason\n"
     assert (folder / "bare.csv").read_bytes() == b""
     run = load(folder)
@@ -146,8 +174,11 @@ def test_empty_tables_keep_their_headers(tmp_path: Path) -> None:
 def test_column_dicts_and_column_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dict of columns is a table too, and ``columns`` fixes the order of the CSV columns."""
     _no_pandas(monkeypatch)
-    folder = _write(tmp_path / "run", tables={"keys": {"host": ["a", "b"], "n": [1, 2]}},
-                    columns={"keys": ["n", "host"]})
+    folder = _write(
+        tmp_path / "run",
+        tables={"keys": {"host": ["a", "b"], "n": [1, 2]}},
+        columns={"keys": ["n", "host"]},
+    )
     assert (folder / "keys.csv").read_text() == "n,host\n1,a\n2,b\n"
     assert load(folder).table("keys") == [{"n": 1, "host": "a"}, {"n": 2, "host": "b"}]
 
@@ -158,39 +189,51 @@ def test_identical_inputs_give_identical_bytes(tmp_path: Path) -> None:
     shuffled = {"hosts": 4, "attestation": {"latency_s": {"p95": 0.6, "p50": 0.2}}}
     second = _snapshot(_write(tmp_path / "b", summary=shuffled))
     assert first == second
-    assert set(first) >= {"scenario.resolved.yaml", "manifest.json", "summary.json",
-                          "events.csv"}
+    assert set(first) >= {"scenario.resolved.yaml", "manifest.json", "summary.json", "events.csv"}
 
 
 def test_exact_file_formats(tmp_path: Path) -> None:
     """JSON is sorted, indented by 2 with a final newline; CSV uses LF, repr floats, bare None."""
     folder = _write(tmp_path / "run", manifest={"seed": 7, "b": [0.1, 1e-07], "a": True})
     assert (folder / "manifest.json").read_text() == (
-        '{\n  "a": true,\n  "b": [\n    0.1,\n    1e-07\n  ],\n  "seed": 7\n}\n')
+        '{\n  "a": true,\n  "b": [\n    0.1,\n    1e-07\n  ],\n  "seed": 7\n}\n'
+    )
     assert (folder / "events.csv").read_bytes() == (
-        b"t_s,host,hops,ok,note\n0.5,esx-01,3,true,\n1e-07,\"esx, 02\",-4,false,\"\"\n")
+        b't_s,host,hops,ok,note\n0.5,esx-01,3,true,\n1e-07,"esx, 02",-4,false,""\n'
+    )
     assert (folder / "scenario.resolved.yaml").read_text() == SCENARIO
 
 
 def test_non_finite_floats_and_exceptions_in_json(tmp_path: Path) -> None:
     """NaN and infinities become null in JSON; an exception is recorded by type and message."""
-    manifest = {"wall_s": float("nan"), "limit": float("inf"), "error": RunError("kms down"),
-                "seed": np.int64(3), "rate": np.float64(0.25)}
+    manifest = {
+        "wall_s": float("nan"),
+        "limit": float("inf"),
+        "error": RunError("kms down"),
+        "seed": np.int64(3),
+        "rate": np.float64(0.25),
+    }
     folder = _write(tmp_path / "run", manifest=manifest)
     text = (folder / "manifest.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
-    assert json.loads(text) == {"wall_s": None, "limit": None, "seed": 3, "rate": 0.25,
-                                "error": {"type": "sim.errors.RunError",
-                                          "message": "kms down"}}
+    assert json.loads(text) == {
+        "wall_s": None,
+        "limit": None,
+        "seed": 3,
+        "rate": 0.25,
+        "error": {"type": "sim.errors.RunError", "message": "kms down"},
+    }
 
 
-def test_csv_quoting_survives_commas_quotes_and_newlines(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_quoting_survives_commas_quotes_and_newlines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Commas, quotes, CR and LF inside cells are quoted so any CSV reader sees the same text."""
     _no_pandas(monkeypatch)
-    nasty = ['a,b', 'say "hi"', "two\nlines", "cr\rhere", '",\n"', " padded "]
-    folder = _write(tmp_path / "run", tables={"notes": [{"text": s, "k": i}
-                                                        for i, s in enumerate(nasty)]})
+    nasty = ["a,b", 'say "hi"', "two\nlines", "cr\rhere", '",\n"', " padded "]
+    folder = _write(
+        tmp_path / "run", tables={"notes": [{"text": s, "k": i} for i, s in enumerate(nasty)]}
+    )
     raw = (folder / "notes.csv").read_bytes().decode()
     parsed = list(csv.reader(io.StringIO(raw, newline="")))
     assert parsed[0] == ["text", "k"]
@@ -198,14 +241,23 @@ def test_csv_quoting_survives_commas_quotes_and_newlines(tmp_path: Path,
     assert [r["text"] for r in load(folder).table("notes")] == nasty
 
 
-def test_strings_that_look_like_other_values_stay_strings(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strings_that_look_like_other_values_stay_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Text such as "007", "1.5", "true" or "" is quoted, so it does not load as a number."""
     _no_pandas(monkeypatch)
     texts = ["007", "1.5", "true", "", "nan", "-3", "1e+16", "esx-01"]
     folder = _write(tmp_path / "run", tables={"ids": [{"id": s} for s in texts]})
     assert (folder / "ids.csv").read_text().splitlines()[1:] == [
-        '"007"', '"1.5"', '"true"', '""', '"nan"', '"-3"', '"1e+16"', "esx-01"]
+        '"007"',
+        '"1.5"',
+        '"true"',
+        '""',
+        '"nan"',
+        '"-3"',
+        '"1e+16"',
+        "esx-01",
+    ]
     assert [r["id"] for r in load(folder).table("ids")] == texts
 
 
@@ -242,8 +294,9 @@ def _fail_on(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
     return written
 
 
-def test_failure_mid_write_leaves_no_folder(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_mid_write_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A write that fails halfway leaves neither the target nor a temporary folder behind."""
     written = _fail_on(monkeypatch, "events.csv")
     with pytest.raises(OSError, match="No space"):
@@ -252,8 +305,9 @@ def test_failure_mid_write_leaves_no_folder(tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_overwrite_keeps_previous_folder(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_overwrite_keeps_previous_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """When rewriting fails, the earlier complete folder survives byte for byte."""
     target = _write(tmp_path / "seed-1")
     before = _snapshot(target)
@@ -264,8 +318,9 @@ def test_failed_overwrite_keeps_previous_folder(tmp_path: Path,
     assert _hidden(tmp_path) == []
 
 
-def test_failed_swap_restores_previous_folder(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_swap_restores_previous_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """If renaming the new folder in fails, the old folder is put back under its name."""
     target = _write(tmp_path / "seed-1")
     before = _snapshot(target)
@@ -349,14 +404,21 @@ def test_damaged_files_raise_run_error(tmp_path: Path) -> None:
 
 def test_format_summary_units() -> None:
     """Seconds, bytes, rates, fractions and counts are shown with readable units."""
-    text = format_summary({
-        "attestation": {"latency_s": {"p50": 0.2013, "p99": 0.0004, "n": 1200}},
-        "lapse": {"mean_s": 95.0, "max_s": 7200.0, "min_s": 12.5},
-        "vmotion": {"moved_bytes": 3 * 2**30, "stream_bytes_per_s": 200 * 2**20,
-                    "migrations_per_s": 0.5},
-        "kms": {"utilisation": 0.125, "keys_released_count": 3.0},
-        "drifted": True, "topology": "separate-sso", "first_refusal_s": None,
-    })
+    text = format_summary(
+        {
+            "attestation": {"latency_s": {"p50": 0.2013, "p99": 0.0004, "n": 1200}},
+            "lapse": {"mean_s": 95.0, "max_s": 7200.0, "min_s": 12.5},
+            "vmotion": {
+                "moved_bytes": 3 * 2**30,
+                "stream_bytes_per_s": 200 * 2**20,
+                "migrations_per_s": 0.5,
+            },
+            "kms": {"utilisation": 0.125, "keys_released_count": 3.0},
+            "drifted": True,
+            "topology": "separate-sso",
+            "first_refusal_s": None,
+        }
+    )
     lines = dict(line.split(None, 1) for line in text.splitlines())
     assert lines["attestation.latency_s.p50"].strip() == "201 ms"
     assert lines["attestation.latency_s.p99"].strip() == "400 µs"

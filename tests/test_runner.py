@@ -28,9 +28,11 @@ def test_manifest_records_seed_versions_and_counts() -> None:
     assert out.scenario.seed == 9  # the resolved scenario reproduces the run
 
 
-def test_exception_ends_run_and_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_exception_ends_run_and_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An exception inside the model ends the run; the folder records it; exit code 1."""
+
     def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("verifier exploded")
 
@@ -65,8 +67,12 @@ def test_event_count_does_not_depend_on_the_progress_bar() -> None:
 
 def test_trust_authority_outage_during_a_poll_loses_only_that_poll() -> None:
     """All three nodes going down while a vCenter polls does not end the run."""
-    data = dict(TINY, trust_authority={"outages": [
-        {"node": i, "at": "10ms", "duration": "5m"} for i in range(3)]})
+    data = dict(
+        TINY,
+        trust_authority={
+            "outages": [{"node": i, "at": "10ms", "duration": "5m"} for i in range(3)]
+        },
+    )
     out = sim.simulate(sim.parse_scenario(data), seed=1)
     assert out.ok, out.manifest["exception"]
     assert out.summary["attestation"]["succeeded"] > 0
@@ -74,8 +80,11 @@ def test_trust_authority_outage_during_a_poll_loses_only_that_poll() -> None:
 
 def test_a_host_that_goes_down_mid_attestation_gets_no_report() -> None:
     """An attempt whose host reboots before the TPM quote is done produces no report."""
-    data = dict(TINY, attestation={"tpm_sign_time": "1s"},
-                reboots={"scheduled": [{"at": "500ms", "host": "esx-01"}], "duration": "3m"})
+    data = dict(
+        TINY,
+        attestation={"tpm_sign_time": "1s"},
+        reboots={"scheduled": [{"at": "500ms", "host": "esx-01"}], "duration": "3m"},
+    )
     out = sim.simulate(sim.parse_scenario(data), seed=1)
     early = [r for r in out.tables["reports"] if r["host"] == "esx-01" and r["issued_at"] < 180]
     assert early == []

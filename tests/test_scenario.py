@@ -17,10 +17,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.distributions import Empirical, Exponential, Fixed, LogNormal, Uniform
 from sim.errors import Problem, ScenarioError
 from sim.scenario import (
-    DEFAULT_MEASURED_AT,
     DriftKind,
     Scenario,
     apply_overrides,
@@ -28,6 +26,8 @@ from sim.scenario import (
     parse_scenario,
     scenario_json_schema,
 )
+from sim.scenario.distributions import Empirical, Exponential, Fixed, LogNormal, Uniform
+from sim.scenario.model import DEFAULT_MEASURED_AT
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
 GiB = 2**30

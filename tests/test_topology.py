@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.distributions import Fixed
 from sim.errors import Problem, ScenarioError
+from sim.processes.network import Paths, build_graph
 from sim.scenario import Scenario, apply_overrides, parse_scenario
-from sim.topology import Paths, build_graph
+from sim.scenario.distributions import Fixed
 
 GBPS = 1e9 / 8
 

@@ -1,4 +1,4 @@
-"""Tests for sim.units: parsing, exact round-trip formatting and the pydantic types."""
+"""Tests for sim.scenario.units: parsing, exact round-trip formatting and the pydantic types."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from sim.units import (
+from sim.scenario.units import (
     Bandwidth,
     Duration,
     PositiveDuration,

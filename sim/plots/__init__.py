@@ -22,7 +22,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from sim import results
+from sim.analysis import results
 from sim.errors import Problem, RunError, ScenarioError
 from sim.plots._common import (
     COMPARISON_METRICS,

@@ -19,11 +19,11 @@ import yaml
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
-from sim import results
+from sim.analysis import results
 from sim.errors import Problem, RunError, ScenarioError
-from sim.experiment import CELL_COLUMNS
+from sim.experiments.folder import CELL_COLUMNS
 from sim.scenario import Scenario
-from sim.units import (
+from sim.scenario.units import (
     format_bandwidth,
     format_duration,
     format_rate,

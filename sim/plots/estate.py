@@ -10,13 +10,13 @@ import networkx as nx
 import yaml
 from matplotlib.figure import Figure
 
-from sim import results
+from sim.analysis import results
 from sim.plots._common import (
     PathLike,
     _styled,
 )
+from sim.processes.network import build_graph
 from sim.scenario import Scenario, load_scenario, parse_scenario
-from sim.topology import build_graph
 
 _NODE_STYLE: dict[str, tuple[str, str, int]] = {  # kind: legend label, colour, size
     "site": ("site switch", "#7f7f7f", 520),

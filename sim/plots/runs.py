@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-from sim import results
+from sim.analysis import results
 from sim.errors import Problem, RunError, ScenarioError
 from sim.plots._common import (
     _SERVICES,
@@ -30,7 +30,7 @@ from sim.plots._common import (
     _with_unit,
     time_unit,
 )
-from sim.units import (
+from sim.scenario.units import (
     parse_duration,
 )
 

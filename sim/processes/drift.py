@@ -11,7 +11,7 @@ off, a changed driver or a swapped TPM. Whether the change is *measured at runti
 
 Remediation restores the host's approved image, platform and TPM and reboots it. Each drift
 event is one ``drift_events`` row; its derived columns are filled in by
-:func:`sim.metrics.finalise_drift` at the end of the run.
+:func:`sim.analysis.drift.finalise_drift` at the end of the run.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import simpy
 
 from sim.domain.image import AcceptanceLevel, Vib, measure_runtime_driver, measure_runtime_vib
 from sim.domain.tpm import VirtualTPM
-from sim.metrics import Recorder
+from sim.processes.context import Context
 from sim.processes.host import TrustedHost
-from sim.scenario import DriftKind
+from sim.scenario.model import Drift, DriftKind, Reboots
 
 RUNTIME_MEASURABLE = (DriftKind.UNAPPROVED_VIB, DriftKind.DRIVER_CHANGE)
 
@@ -37,22 +36,46 @@ class DriftInjector:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        ctx: Context,
+        drift: Drift,
+        reboots: Reboots,
         hosts: dict[str, TrustedHost],
-        recorder: Recorder,
-        measured_at: dict[DriftKind, str],
-        reboot_duration: Callable[[], float],
         new_tpm: Callable[[str, int], VirtualTPM],
     ) -> None:
-        self.env = env
+        self.env = ctx.env
+        self.ctx = ctx
+        self.spec = drift
+        self.reboots = reboots
         self.hosts = hosts
-        self.recorder = recorder
-        self.measured_at = measured_at
-        self.reboot_duration = reboot_duration
+        self.recorder = ctx.recorder
+        self.measured_at = dict(drift.measured_at)
+        self.reboot_duration = ctx.sampler("reboots.duration", reboots.duration)
         self.new_tpm = new_tpm
         self.baseline = {n: (h.image, h.platform, h.tpm) for n, h in hosts.items()}
         self._count = 0
         self._open: dict[str, list[dict[str, Any]]] = {n: [] for n in hosts}
+
+    def start(self) -> None:
+        """Start the scheduled and random drift and reboots of the scenario."""
+        env, ctx = self.env, self.ctx
+        for d in self.spec.scheduled:
+            env.process(self.at(d.at, d.host, d.kind, d.remediate_after))
+        rd = self.spec.random
+        if rd.rate > 0 and rd.kinds:
+            rng = ctx.stream("drift.random")
+            remediate = (
+                ctx.sampler("drift.remediation", rd.remediate_after)
+                if rd.remediate_after is not None
+                else None
+            )
+            for name in self.hosts:
+                env.process(self.random(name, rd.rate, rd.kinds, rng, remediate))
+        for r in self.reboots.scheduled:
+            env.process(self.reboot_at(r.at, r.host))
+        if self.reboots.rate > 0:
+            rng = ctx.stream("reboots.random")
+            for name in self.hosts:
+                env.process(self.random_reboots(name, self.reboots.rate, rng))
 
     # --- drift ---------------------------------------------------------------------------
 

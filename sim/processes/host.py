@@ -21,65 +21,54 @@ import simpy
 from sim.domain.image import EsxiImage, Platform, measure_boot
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
-from sim.metrics import Recorder
+from sim.processes.context import Context
 from sim.processes.inventory import Vm
 from sim.processes.services import ServiceDown
-from sim.processes.trust_authority import AttestOutcome, TrustAuthority
+from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
+from sim.scenario.model import Attestation
 
 
 @dataclass(frozen=True)
-class AgentConfig:
-    """The attestation timing every agent follows (from the scenario)."""
+class HostSpec:
+    """One trusted host as built: its place in the inventory, its memory, and the TPM,
+    server and approved ESXi image it starts with."""
 
-    interval: float
-    jitter: float
-    timeout: float
-    max_retries: int
-    backoff: float
-    backoff_multiplier: float
-    max_backoff: float
+    name: str
+    vcenter: str
+    cluster: str
+    memory: int
+    tpm: VirtualTPM
+    platform: Platform
+    image: EsxiImage
 
 
 class TrustedHost:
     """One trusted ESXi host with its agent process."""
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        name: str,
-        vcenter: str,
-        cluster: str,
-        memory: int,
-        tpm: VirtualTPM,
-        platform: Platform,
-        image: EsxiImage,
-        ta: TrustAuthority,
-        paths: Any,
-        recorder: Recorder,
-        config: AgentConfig,
-        tpm_sign_time: Callable[[], float],
-        jitter: Callable[[], float],
-    ) -> None:
-        self.env = env
-        self.name = name
-        self.node = f"host:{name}"
-        self.vcenter = vcenter
-        self.cluster = cluster
-        self.memory = memory
+    def __init__(self, ctx: Context, spec: HostSpec, cfg: Attestation, ta: TrustAuthority) -> None:
+        self.env = ctx.env
+        self.name = spec.name
+        self.node = f"host:{spec.name}"
+        self.vcenter = spec.vcenter
+        self.cluster = spec.cluster
+        self.memory = spec.memory
         self.used_memory = 0
         self.vms: dict[str, Vm] = {}
-        self.tpm = tpm
-        self.platform = platform
-        self.image = image
+        self.tpm = spec.tpm
+        self.platform = spec.platform
+        self.image = spec.image
         self.staged: list[Callable[[], None]] = []
         self.up = False
         self.boots = 0
         self.ta = ta
-        self.paths = paths
-        self.recorder = recorder
-        self.config = config
-        self._tpm_sign_time = tpm_sign_time
-        self._jitter = jitter
+        self.paths = ctx.paths
+        self.recorder = ctx.recorder
+        self.config = cfg
+        self._tpm_sign_time = ctx.sampler("tpm.sign-time", cfg.tpm_sign_time)
+        jitter_rng = ctx.stream("agent.jitter")
+        self._jitter: Callable[[], float] = (
+            (lambda: float(jitter_rng.uniform(0.0, cfg.jitter))) if cfg.jitter > 0 else lambda: 0.0
+        )
         self.report: str | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
@@ -209,7 +198,7 @@ class TrustedHost:
             if outcome.jti is not None:
                 self.ta.delivered(outcome.jti, now)
 
-    def _round(self, node: Any) -> Generator[Any, Any, AttestOutcome | None]:
+    def _round(self, node: TrustNode) -> Generator[Any, Any, AttestOutcome | None]:
         """One attempt: nonce round trip, TPM quote, evidence to the service, answer back."""
         env, paths = self.env, self.paths
         boot = self.boots

@@ -11,23 +11,23 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import simpy
-
 from sim.domain.kmip import KeyStore, Response
+from sim.processes.context import Context
 from sim.processes.services import Service, ServiceDown
-from sim.topology import Paths
+from sim.scenario.model import Kms
 
 
 class KmsCluster:
     """N KMIP servers in front of one replicated key store."""
 
-    def __init__(
-        self, env: simpy.Environment, servers: list[Service], store: KeyStore, paths: Paths
-    ) -> None:
-        self.env = env
-        self.servers = servers
+    def __init__(self, ctx: Context, spec: Kms, store: KeyStore) -> None:
+        self.env = ctx.env
+        self.servers = [
+            Service(ctx, f"kms.{i}", spec.workers, spec.service_time, f"kms.{i}.service")
+            for i in range(spec.servers)
+        ]
         self.store = store
-        self.paths = paths
+        self.paths = ctx.paths
         self._next = 0
 
     def _pick(self) -> tuple[int, Service] | None:

@@ -13,7 +13,9 @@ from typing import Any
 
 import simpy
 
-from sim.metrics import Level, Recorder
+from sim.analysis.recorder import Level
+from sim.processes.context import Context
+from sim.scenario.distributions import DistributionModel
 
 
 class ServiceDown(Exception):
@@ -24,21 +26,16 @@ class Service:
     """c workers in front of one FIFO queue (an M/G/c station when arrivals are Poisson)."""
 
     def __init__(
-        self,
-        env: simpy.Environment,
-        name: str,
-        workers: int,
-        service_time: Callable[[], float],
-        recorder: Recorder,
+        self, ctx: Context, name: str, workers: int, service_time: DistributionModel, stream: str
     ) -> None:
-        self.env = env
+        self.env = ctx.env
         self.name = name
         self.workers = workers
-        self.service_time = service_time
-        self.resource = simpy.Resource(env, capacity=workers)
+        self.service_time = ctx.sampler(stream, service_time)
+        self.resource = simpy.Resource(ctx.env, capacity=workers)
         self.up = True
-        self._busy: Level = recorder.level(f"{name}.busy", capacity=workers)
-        self._queue: Level = recorder.level(f"{name}.queue")
+        self._busy: Level = ctx.recorder.level(f"{name}.busy", capacity=workers)
+        self._queue: Level = ctx.recorder.level(f"{name}.queue")
 
     def _update(self) -> None:
         now = self.env.now

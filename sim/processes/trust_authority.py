@@ -1,4 +1,4 @@
-"""The vSphere Trust Authority cluster: three nodes, each running the Attestation Service
+"""The vSphere Trust Authority cluster: its nodes, each running the Attestation Service
 (attestd) and the Key Provider Service (kmxd), plus the status endpoint vCenters poll.
 
 Every attestation runs the real verifier (:func:`sim.domain.verifier.verify`) on the host's
@@ -14,34 +14,53 @@ verdict also revokes the host's unexpired reports at once, on every Key Provider
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-import simpy
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from sim.domain.pki import CertificateAuthority, derive_p256_key
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
 from sim.domain.verifier import Evidence, Policy, Verdict, verify
-from sim.metrics import Recorder
+from sim.processes.context import Context
 from sim.processes.kms import KmsCluster
 from sim.processes.services import Service
-from sim.topology import Paths
+from sim.scenario.model import Attestation
+from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
 
 ATTESTED, NOT_ATTESTED, UNKNOWN = "attested", "notAttested", "unknown"
 
 
-@dataclass
 class TrustNode:
-    """One trust-authority ESXi host and the services it runs."""
+    """One trust-authority ESXi host and the services it runs: the Attestation Service, the
+    Key Provider Service (with its KMIP client certificate and key cache) and the status
+    endpoint. Its report-signing and KMIP client keys derive from the root seed by name."""
 
-    index: int
-    attestation: Service
-    key_provider: Service
-    status: Service
-    signer: ReportSigner
-    kmip_client: bytes
-    key_cache: dict[str, tuple[bytes, float]] = field(default_factory=dict)
-    issued: int = 0
+    def __init__(
+        self, ctx: Context, index: int, spec: TrustAuthoritySpec, ca: CertificateAuthority
+    ) -> None:
+        self.index = index
+        att, kps = spec.attestation_service, spec.key_provider_service
+        self.attestation = Service(
+            ctx, f"attestation_service.{index}", att.workers, att.service_time,
+            f"vta.{index}.attestation",
+        )  # fmt: skip
+        self.key_provider = Service(
+            ctx, f"key_provider_service.{index}", kps.workers, kps.service_time,
+            f"vta.{index}.kps",
+        )  # fmt: skip
+        self.status = Service(
+            ctx, f"status_service.{index}", 2, spec.status_service_time, f"vta.{index}.status"
+        )
+        seed = ctx.streams.seed_bytes
+        client_key = derive_p256_key(seed(f"vta.{index}.kmip-client"), "kmip")
+        cert = ca.issue_client_certificate(client_key.public_key(), f"{spec.name}-kps-{index}")
+        self.kmip_client: bytes = cert.public_bytes(Encoding.DER)
+        report_key = derive_p256_key(seed(f"vta.{index}.report-key"), "es256")
+        self.signer = ReportSigner(f"{spec.name}-attestd-{index}", spec.name, report_key)
+        self.key_cache: dict[str, tuple[bytes, float]] = {}
+        self.issued = 0
 
     @property
     def name(self) -> str:
@@ -98,31 +117,25 @@ class TrustAuthority:
 
     def __init__(
         self,
-        env: simpy.Environment,
-        nodes: list[TrustNode],
+        ctx: Context,
+        spec: TrustAuthoritySpec,
+        attestation: Attestation,
         policy: Policy,
-        group: str,
-        audience: str,
-        report_lifetime: float,
-        revocation: str,
-        key_cache_ttl: float,
         kms: KmsCluster,
-        paths: Paths,
-        recorder: Recorder,
-        nonce_bytes: Callable[[int], bytes],
+        nodes: list[TrustNode],
     ) -> None:
-        self.env = env
+        self.env = ctx.env
         self.nodes = nodes
         self.policy = policy
-        self.group = group
-        self.audience = audience
-        self.report_lifetime = report_lifetime
-        self.revocation = revocation
-        self.key_cache_ttl = key_cache_ttl
+        self.group = spec.name
+        self.audience = f"{spec.name}/key-provider"
+        self.report_lifetime = attestation.report_lifetime
+        self.revocation = attestation.revocation
+        self.key_cache_ttl = spec.key_cache_ttl
         self.kms = kms
-        self.paths = paths
-        self.recorder = recorder
-        self._nonce_bytes = nonce_bytes
+        self.paths = ctx.paths
+        self.recorder = ctx.recorder
+        self._nonce_bytes = ctx.stream("vta.nonces").bytes
         self.issuers: dict[str, TrustedIssuer] = {
             n.signer.service_id: n.signer.trusted_issuer() for n in nodes
         }
@@ -132,6 +145,10 @@ class TrustAuthority:
         self._nonce_seq = 0
         self._next = 0
         self._report_rows: dict[str, dict[str, Any]] = {}
+
+    def set_node_up(self, index: int, up: bool) -> None:
+        """Bring trust-authority node ``index`` up or down (an outage)."""
+        self.nodes[index].set_up(up)
 
     # --- routing ---------------------------------------------------------------------
 

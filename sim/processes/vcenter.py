@@ -11,21 +11,19 @@ Running VMs keep running when their host loses attestation.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
-import numpy as np
 import simpy
 
-from sim.domain.stream_cipher import NonceLedger
-from sim.metrics import Recorder
+from sim.processes.context import Context
 from sim.processes.host import TrustedHost
 from sim.processes.inventory import Vm, VmPool
 from sim.processes.services import ServiceDown
-from sim.processes.trust_authority import ATTESTED, UNKNOWN, TrustAuthority
-from sim.processes.vmotion import encrypted_transfer, precopy
-from sim.scenario import VMotion
-from sim.topology import Paths
+from sim.processes.trust_authority import ATTESTED, UNKNOWN, TrustAuthority, TrustNode
+from sim.processes.vmotion import Migrator
+from sim.scenario.distributions import DistributionModel
+from sim.scenario.model import VCenter
 
 
 class WorkloadVCenter:
@@ -33,26 +31,17 @@ class WorkloadVCenter:
 
     def __init__(
         self,
-        env: simpy.Environment,
-        name: str,
+        ctx: Context,
+        spec: VCenter,
         hosts: list[TrustedHost],
         ta: TrustAuthority,
         pool: VmPool,
-        paths: Paths,
-        recorder: Recorder,
-        poll_interval: float,
-        placement: str,
-        vmotion: VMotion,
-        dirty_rate: float,
-        rng: np.random.Generator,
-        ledger: NonceLedger,
-        lifetime: Callable[[], float],
-        setup_time: Callable[[], float],
-        switchover_time: Callable[[], float],
+        vmotion: Migrator,
+        lifetime: DistributionModel,
     ) -> None:
-        self.env = env
-        self.name = name
-        self.node = f"vcenter:{name}"
+        self.env: simpy.Environment = ctx.env
+        self.name = spec.name
+        self.node = f"vcenter:{spec.name}"
         self.hosts = hosts
         self.by_name = {h.name: h for h in hosts}
         self.by_cluster: dict[str, list[TrustedHost]] = {}
@@ -60,21 +49,20 @@ class WorkloadVCenter:
             self.by_cluster.setdefault(h.cluster, []).append(h)
         self.ta = ta
         self.pool = pool
-        self.paths = paths
-        self.recorder = recorder
-        self.poll_interval = poll_interval
-        self.placement = placement
+        self.paths = ctx.paths
+        self.recorder = ctx.recorder
+        self.poll_interval = spec.status_poll_interval
+        self.placement = spec.placement
         self.vmotion = vmotion
-        self.dirty_rate = dirty_rate
-        self.rng = rng
-        self.ledger = ledger
-        self.lifetime = lifetime
-        self.setup_time = setup_time
-        self.switchover_time = switchover_time
+        self.rng = ctx.stream(f"vcenter.{spec.name}")
+        self.lifetime = ctx.sampler("vms.lifetime", lifetime)
         self.view: dict[str, str] = {h.name: UNKNOWN for h in hosts}
-        self._migrations = 0
         for h in hosts:
             h.on_power_off = self.power_off
+
+    def start(self) -> None:
+        """Start learning host status."""
+        self.env.process(self.poll_loop())
 
     # --- status ----------------------------------------------------------------------------
 
@@ -89,7 +77,7 @@ class WorkloadVCenter:
                     yield from self._poll(node, names)
             yield self.env.timeout(self.poll_interval)
 
-    def _poll(self, node: Any, names: list[str]) -> Generator[Any, Any, None]:
+    def _poll(self, node: TrustNode, names: list[str]) -> Generator[Any, Any, None]:
         yield self.env.timeout(self.paths.delay(self.node, node.name))
         statuses = yield from self.ta.poll_status(node, names)
         yield self.env.timeout(self.paths.delay(node.name, self.node))
@@ -163,6 +151,11 @@ class WorkloadVCenter:
         row.update(outcome="placed", reason="")
         host.vms[vm.name] = vm
         self.pool.started(vm, host.name)
+        self.start_lifetime(vm)
+
+    def start_lifetime(self, vm: Vm) -> None:
+        """Run ``vm`` (just started) for a lifetime drawn from the workload, then power it
+        off, unless it stopped or restarted in the meantime."""
         self.env.process(self._lifetime(vm, vm.epoch))
 
     def _lifetime(self, vm: Vm, epoch: int) -> Generator[Any, Any, None]:
@@ -214,63 +207,4 @@ class WorkloadVCenter:
             return
         dst = candidates[int(self.rng.integers(len(candidates)))]
         row["destination"] = dst.name
-        vm.migrating = True
-        epoch = vm.epoch
-        boots = (src.boots, dst.boots)
-        dst.used_memory += vm.memory
-        try:
-            ok = True
-            if vm.needs_key:
-                ok = yield from dst.obtain_key(vm, "vmotion")
-            if not ok:
-                row.update(outcome="failed", reason="vmotion.key_not_released", end=self.env.now)
-                return
-            bw = self.paths.bottleneck(src.node, dst.node)
-            if vm.migrates_encrypted:
-                bw = min(bw, self.vmotion.cipher_rate)
-            plan = precopy(
-                vm.memory,
-                self.dirty_rate,
-                bw,
-                self.vmotion.switchover_threshold,
-                self.vmotion.max_iterations,
-                self.switchover_time(),
-            )
-            yield self.env.timeout(self.setup_time() + plan.duration)
-            if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
-                row.update(outcome="failed", reason="vmotion.host_down", end=self.env.now)
-                return
-            payload = 0
-            if vm.migrates_encrypted:
-                self._migrations += 1
-                size = vm.memory if self.vmotion.payload == "full" else int(self.vmotion.payload)
-                check = encrypted_transfer(
-                    f"{self.name}-m{self._migrations}",
-                    min(size, vm.memory),
-                    int(self.vmotion.packet_size),
-                    self.rng.bytes,
-                    self.ledger,
-                )
-                if not check.intact:
-                    row.update(outcome="failed", reason=check.reason, end=self.env.now)
-                    return
-                payload = check.payload_bytes
-            src.vms.pop(vm.name, None)
-            src.used_memory -= vm.memory
-            dst.vms[vm.name] = vm
-            vm.host = dst.name
-            row.update(
-                outcome="completed",
-                reason="",
-                end=self.env.now,
-                duration_s=self.env.now - start,
-                iterations=plan.iterations,
-                bytes_transferred=plan.bytes_transferred,
-                payload_bytes=payload,
-                bandwidth_Bps=bw,
-            )
-        finally:
-            if vm.epoch == epoch:  # a VM powered off and on again may be moving anew
-                vm.migrating = False
-            if row["outcome"] != "completed":
-                dst.used_memory -= vm.memory
+        yield from self.vmotion.move(vm, src, dst, row, self.name, self.rng)

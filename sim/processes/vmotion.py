@@ -14,8 +14,11 @@ packet by packet with AES-256-GCM, opened and compared at the destination.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sim.domain.stream_cipher import (
     MigrationSecret,
@@ -25,6 +28,12 @@ from sim.domain.stream_cipher import (
     StreamSealer,
 )
 from sim.errors import StreamRejected
+from sim.processes.context import Context
+from sim.scenario.model import VMotion
+
+if TYPE_CHECKING:
+    from sim.processes.host import TrustedHost
+    from sim.processes.inventory import Vm
 
 
 @dataclass(frozen=True)
@@ -109,3 +118,91 @@ def encrypted_transfer(
     except StreamRejected as exc:
         return StreamCheck(sent, packets, False, exc.reason)
     return StreamCheck(sent, packets, True, None)
+
+
+class Migrator:
+    """Moves running VMs between hosts: the destination's key fetch for an encrypted VM,
+    the pre-copy in simulated time, the real encrypted sample stream, and the bookkeeping
+    of both hosts. One per estate; each vCenter asks it to carry out its migrations."""
+
+    def __init__(self, ctx: Context, spec: VMotion, dirty_rate: float, ledger: NonceLedger) -> None:
+        self.env = ctx.env
+        self.paths = ctx.paths
+        self.spec = spec
+        self.dirty_rate = dirty_rate
+        self.ledger = ledger
+        self._setup = ctx.sampler("vmotion.setup", spec.setup_time)
+        self._switchover = ctx.sampler("vmotion.switchover", spec.switchover_time)
+        self._ids: dict[str, int] = {}
+
+    def move(
+        self,
+        vm: Vm,
+        src: TrustedHost,
+        dst: TrustedHost,
+        row: dict[str, Any],
+        owner: str,
+        rng: np.random.Generator,
+    ) -> Generator[Any, Any, None]:
+        """Migrate ``vm`` from ``src`` to ``dst`` for vCenter ``owner`` (whose stream ``rng``
+        draws the migration secret), filling in the ``migrations`` row ``row``."""
+        vm.migrating = True
+        epoch = vm.epoch
+        boots = (src.boots, dst.boots)
+        dst.used_memory += vm.memory
+        try:
+            ok = True
+            if vm.needs_key:
+                ok = yield from dst.obtain_key(vm, "vmotion")
+            if not ok:
+                row.update(outcome="failed", reason="vmotion.key_not_released", end=self.env.now)
+                return
+            bw = self.paths.bottleneck(src.node, dst.node)
+            if vm.migrates_encrypted:
+                bw = min(bw, self.spec.cipher_rate)
+            plan = precopy(
+                vm.memory,
+                self.dirty_rate,
+                bw,
+                self.spec.switchover_threshold,
+                self.spec.max_iterations,
+                self._switchover(),
+            )
+            yield self.env.timeout(self._setup() + plan.duration)
+            if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
+                row.update(outcome="failed", reason="vmotion.host_down", end=self.env.now)
+                return
+            payload = 0
+            if vm.migrates_encrypted:
+                self._ids[owner] = self._ids.get(owner, 0) + 1
+                size = vm.memory if self.spec.payload == "full" else int(self.spec.payload)
+                check = encrypted_transfer(
+                    f"{owner}-m{self._ids[owner]}",
+                    min(size, vm.memory),
+                    int(self.spec.packet_size),
+                    rng.bytes,
+                    self.ledger,
+                )
+                if not check.intact:
+                    row.update(outcome="failed", reason=check.reason, end=self.env.now)
+                    return
+                payload = check.payload_bytes
+            src.vms.pop(vm.name, None)
+            src.used_memory -= vm.memory
+            dst.vms[vm.name] = vm
+            vm.host = dst.name
+            row.update(
+                outcome="completed",
+                reason="",
+                end=self.env.now,
+                duration_s=self.env.now - row["start"],
+                iterations=plan.iterations,
+                bytes_transferred=plan.bytes_transferred,
+                payload_bytes=payload,
+                bandwidth_Bps=bw,
+            )
+        finally:
+            if vm.epoch == epoch:  # a VM powered off and on again may be moving anew
+                vm.migrating = False
+            if row["outcome"] != "completed":
+                dst.used_memory -= vm.memory

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import numpy as np
-import simpy
-
+from sim.processes.context import Context
 from sim.processes.inventory import VmPool
 from sim.processes.vcenter import WorkloadVCenter
+from sim.scenario.model import Workload as WorkloadSpec
 
 
 class Workload:
@@ -22,15 +21,23 @@ class Workload:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        ctx: Context,
+        spec: WorkloadSpec,
         pool: VmPool,
         vcenters: dict[str, WorkloadVCenter],
-        rng: np.random.Generator,
     ) -> None:
-        self.env = env
+        self.env = ctx.env
+        self.spec = spec
         self.pool = pool
         self.vcenters = vcenters
-        self.rng = rng
+        self.rng = ctx.stream("workload")
+
+    def start(self) -> None:
+        """Start the request streams whose rate is positive."""
+        if self.spec.power_on_rate > 0:
+            self.env.process(self.power_ons(self.spec.power_on_rate))
+        if self.spec.migration_rate > 0:
+            self.env.process(self.migrations(self.spec.migration_rate))
 
     def power_ons(self, rate: float) -> Generator[Any, Any, None]:
         """Power-on requests at ``rate`` per second."""

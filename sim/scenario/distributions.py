@@ -50,7 +50,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.units import Duration, PositiveDuration, describe_duration, parse_duration
+from sim.scenario.units import Duration, PositiveDuration, describe_duration, parse_duration
 
 __all__ = [
     "DIST_KINDS",

@@ -464,10 +464,3 @@ def read_table(path: Path | str) -> Any:
     if pd is None:
         return [dict(zip(cols, row, strict=True)) for row in rows]
     return pd.DataFrame({c: [row[i] for row in rows] for i, c in enumerate(cols)}, columns=cols)
-
-
-def format_summary(summary: Mapping[str, Any]) -> str:
-    """An aligned text table of a nested summary (see :mod:`sim.summary_text`)."""
-    from sim.summary_text import format_summary as _format
-
-    return _format(summary)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sim.errors import Problem
 
 if TYPE_CHECKING:
-    from sim.scenario import Scenario
+    from sim.scenario.model import Scenario
 
 
 def _reachable_sites(s: Scenario, start: str) -> set[str]:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sim.domain.identities import host_platform, host_tpm, manufacturer_ca
 from sim.domain.image import MEASURED_PCRS, default_image, measure_boot
 from sim.domain.pki import CertificateAuthority, public_pem
 from sim.domain.tpm import PCR_COUNT, VirtualTPM
 from sim.domain.tpm_wire import pcr_values_file
-from sim.identities import host_platform, host_tpm, manufacturer_ca
 from sim.rng import Streams
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sim.results import _plain
+from sim.analysis.results import _plain
 
 _KINDS = tuple(
     (re.compile(pattern), kind)

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import networkx as nx
 import numpy as np
 
-from sim.distributions import make_sampler
 from sim.scenario import Scenario
+from sim.scenario.distributions import make_sampler
 
 
 def build_graph(s: Scenario) -> nx.Graph:

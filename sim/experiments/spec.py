@@ -38,10 +38,10 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sim.analysis.summary import HEADLINE_KEYS, is_metric
 from sim.errors import Problem, ScenarioError
-from sim.metrics import HEADLINE_KEYS, is_metric
 from sim.scenario import Scenario, apply_overrides
-from sim.units import Duration, PositiveDuration, parse_duration
+from sim.scenario.units import Duration, PositiveDuration, parse_duration
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(
     dict.fromkeys(
@@ -205,14 +205,14 @@ def _load_yaml(path: Path, where: str) -> dict[str, Any]:
 def parse_sweep(data: Any, base_dir: Path, path: Path | None = None) -> Sweep:
     """Validate a sweep mapping and expand it into cells (scenario files relative to
     ``base_dir``). Every problem of every cell is reported at once."""
-    from sim.scenario import _problems_from, parse_scenario
+    from sim.scenario import parse_scenario, problems_from
 
     if not isinstance(data, dict):
         raise ScenarioError([Problem("", "a sweep must be a YAML mapping")])
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_problems_from(err)) from None
+        raise ScenarioError(problems_from(err)) from None
     base = _load_yaml(base_dir / spec.base, "base")
     variants = spec.variants or {"": Variant()}
     names = list(spec.factors)

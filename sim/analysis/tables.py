@@ -1,0 +1,236 @@
+"""The recorded tables, declared once: column names, types, units and meanings.
+
+Everything that touches a table derives from :data:`TABLES`: the recorder builds each row in
+the declared column order (and refuses undeclared columns), the run-folder writer writes the
+declared columns, the reader checks a folder's header against them and attaches the units,
+and the README's table reference is rendered by :func:`markdown` (a test keeps it in step).
+A later change of storage (columns instead of row dicts) touches the recorder alone.
+
+Types are those of the values a run records: ``str``, ``int``, ``float`` or ``bool``; every
+column may hold ``None`` (a value not known yet, or not applicable). Units: ``s`` seconds of
+simulated time (``*_at`` columns and ``time`` are instants, the others spans), ``B`` bytes,
+``B/s`` bytes per second; no unit for counts, names and flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, value type (``str``/``int``/``float``/``bool``), unit and
+    a one-line meaning."""
+
+    name: str
+    type: str
+    unit: str
+    meaning: str
+
+    def __post_init__(self) -> None:
+        if self.type not in _TYPES:
+            raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One recorded table: one row per event of one kind."""
+
+    name: str
+    meaning: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The column names in order."""
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Column name -> unit, for the columns that have one."""
+        return {c.name: c.unit for c in self.columns if c.unit}
+
+    def column(self, name: str) -> Column:
+        """The column called ``name`` (KeyError when the table has none)."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"table {self.name} has no column {name!r}")
+
+
+def _c(name: str, type_: str, unit: str, meaning: str) -> Column:
+    return Column(name, type_, unit, meaning)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "attestations",
+            "one attestation by a host's agent, from nonce request to report, retries included",
+            (
+                _c("host", "str", "", "the attesting host"),
+                _c("trigger", "str", "", "boot, periodic or on_demand"),
+                _c("node", "str", "", "trust-authority node that gave the verdict"),
+                _c("requested_at", "float", "s", "the agent asked for a nonce"),
+                _c("verdict_at", "float", "s", "the Attestation Service reached its verdict"),
+                _c("completed_at", "float", "s", "the agent held the answer (or gave up)"),
+                _c("ok", "bool", "", "the verdict passed"),
+                _c("reasons", "str", "", "dotted reasons of a failed verdict, space-separated"),
+                _c("attempts", "int", "", "attempts made (1 + retries)"),
+                _c("queue_wait_s", "float", "s", "wait for an Attestation Service worker"),
+                _c("latency_s", "float", "s", "completed_at - requested_at"),
+                _c("verdict_latency_s", "float", "s", "verdict_at - requested_at"),
+            ),
+        ),
+        Table(
+            "reports",
+            "one attestation report (JWT) issued by an Attestation Service",
+            (
+                _c("jti", "str", "", "the report's JWT id"),
+                _c("host", "str", "", "the host it vouches for"),
+                _c("node", "str", "", "the issuing trust-authority node"),
+                _c("issued_at", "float", "s", "attestedAt (iat)"),
+                _c("delivered_at", "float", "s", "the agent received it (empty: never)"),
+                _c("expires_at", "float", "s", "attestedUntil (exp)"),
+                _c("revoked_at", "float", "s", "revoked by a failed re-attestation (push)"),
+                _c("image_id", "str", "", "the measured ESXi image it attests"),
+            ),
+        ),
+        Table(
+            "key_requests",
+            "one key request of a host to the Key Provider Service",
+            (
+                _c("time", "float", "s", "the host needed the key"),
+                _c("host", "str", "", "the requesting host"),
+                _c("vm", "str", "", "the VM whose key was asked for"),
+                _c("node", "str", "", "the Key Provider Service node that answered"),
+                _c("purpose", "str", "", "power_on or vmotion"),
+                _c("outcome", "str", "", "released, refused (trust) or failed (availability)"),
+                _c("reason", "str", "", "dotted reason of a refusal or failure"),
+                _c("cache_hit", "bool", "", "served from the node's key cache"),
+                _c(
+                    "latency_s", "float", "s", "from need to answer, on-demand attestation included"
+                ),
+            ),
+        ),
+        Table(
+            "placements",
+            "one power-on request placed by a workload vCenter",
+            (
+                _c("time", "float", "s", "the power-on was requested"),
+                _c("vcenter", "str", "", "the placing vCenter"),
+                _c("vm", "str", "", "the VM"),
+                _c("host", "str", "", "the chosen host (empty: none eligible)"),
+                _c("needs_key", "bool", "", "the VM is encrypted"),
+                _c("outcome", "str", "", "placed, refused or failed"),
+                _c("reason", "str", "", "dotted reason of a refusal or failure"),
+            ),
+        ),
+        Table(
+            "refusals",
+            "one request refused because of a host's trust status",
+            (
+                _c("time", "float", "s", "the refusal"),
+                _c("host", "str", "", "the host refused"),
+                _c("vm", "str", "", "the VM concerned"),
+                _c("kind", "str", "", "key_release or placement"),
+                _c("reason", "str", "", "dotted reason"),
+            ),
+        ),
+        Table(
+            "migrations",
+            "one vMotion request",
+            (
+                _c("start", "float", "s", "the migration was requested"),
+                _c("end", "float", "s", "it completed or failed"),
+                _c("vm", "str", "", "the VM"),
+                _c("source", "str", "", "the source host"),
+                _c("destination", "str", "", "the destination host (empty: none eligible)"),
+                _c("needs_key", "bool", "", "the VM is encrypted"),
+                _c("encrypted", "bool", "", "the stream was encrypted"),
+                _c("outcome", "str", "", "completed, refused or failed"),
+                _c("reason", "str", "", "dotted reason of a refusal or failure"),
+                _c("duration_s", "float", "s", "end - start of a completed migration"),
+                _c("iterations", "int", "", "pre-copy iterations"),
+                _c("bytes_transferred", "int", "B", "bytes sent by the pre-copy model"),
+                _c("payload_bytes", "int", "B", "bytes really sealed and opened (AES-256-GCM)"),
+                _c("bandwidth_Bps", "float", "B/s", "the stream's bandwidth"),
+            ),
+        ),
+        Table(
+            "status_views",
+            "a change of a workload vCenter's view of a host's attestation status",
+            (
+                _c("time", "float", "s", "the view changed"),
+                _c("vcenter", "str", "", "the vCenter"),
+                _c("host", "str", "", "the host"),
+                _c("status", "str", "", "attested, notAttested or unknown"),
+            ),
+        ),
+        Table(
+            "host_events",
+            "a host going down or coming up",
+            (
+                _c("time", "float", "s", "the event"),
+                _c("host", "str", "", "the host"),
+                _c("event", "str", "", "up or down"),
+                _c("reason", "str", "", "boot, reboot, drift or remediation"),
+            ),
+        ),
+        Table(
+            "drift_events",
+            "one drift event and what followed it within its window",
+            (
+                _c("id", "int", "", "drift number in the run"),
+                _c("host", "str", "", "the drifted host"),
+                _c("kind", "str", "", "unapproved_vib, esxi_build_change, ..."),
+                _c("at", "float", "s", "the drift happened"),
+                _c("measured", "str", "", "runtime or boot"),
+                _c("effective_at", "float", "s", "the change took effect on the host"),
+                _c("remediated_at", "float", "s", "remediation closed the window"),
+                _c("detected_at", "float", "s", "first failed verdict in the window"),
+                _c("lapse_at", "float", "s", "the host stopped being trusted"),
+                _c("key_refusal_at", "float", "s", "the KPS would refuse it a key"),
+                _c("vcenter_refusal_at", "float", "s", "its vCenter's view left attested"),
+                _c("first_refused_at", "float", "s", "first request actually refused"),
+                _c("time_to_lapse_s", "float", "s", "lapse_at - at"),
+                _c("time_to_key_refusal_s", "float", "s", "key_refusal_at - at"),
+                _c("time_to_vcenter_refusal_s", "float", "s", "vcenter_refusal_at - at"),
+                _c("time_to_refusal_s", "float", "s", "the earlier refusal - at"),
+                _c("time_to_first_refused_s", "float", "s", "first_refused_at - at"),
+                _c("keys_released", "int", "", "keys released to the host in the window"),
+                _c("power_ons", "int", "", "power-ons of encrypted VMs on it in the window"),
+                _c("migrations_in", "int", "", "encrypted VMs moved onto it in the window"),
+            ),
+        ),
+        Table(
+            "levels",
+            "time series: each level's time-weighted mean over the sampling period ending at time",
+            (
+                _c("time", "float", "s", "end of the sampling period"),
+                _c("series", "str", "", "<kind>.<node>.busy or <kind>.<node>.queue"),
+                _c("value", "float", "", "time-weighted mean over the period"),
+            ),
+        ),
+    )
+}
+"""Every table a run records, by name, in the order the run folder lists them."""
+
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {name: t.names for name, t in TABLES.items()}
+"""Column names per table (derived from :data:`TABLES`)."""
+
+
+def markdown() -> str:
+    """The README's table reference: one subsection per table with its columns."""
+    out: list[str] = []
+    for t in TABLES.values():
+        out.append(f"**`{t.name}.csv`**: {t.meaning}.\n")
+        out.append("| column | type | unit | meaning |")
+        out.append("|---|---|---|---|")
+        for c in t.columns:
+            out.append(f"| `{c.name}` | {c.type} | {c.unit} | {c.meaning} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,58 @@
+"""The ``vtasim`` command.
+
+::
+
+    vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet]
+    vtasim sweep SWEEP [--workers N] [--dask ADDRESS | --dask-scheduler-file FILE]
+                       [--out DIR] [--quiet]
+    vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR]
+    vtasim validate SCENARIO...
+    vtasim schema [--out FILE]
+    vtasim export-quote --seed N --host NAME --nonce HEX --out DIR [--pcrs 0,1,...]
+    vtasim --version
+
+Exit codes: 0 success; 1 a run ended by an exception (its folder records it); 2 bad input
+(arguments, scenario files), reported as ``path.to.field: what was expected, found``
+lines without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from sim.cli.commands import COMMANDS, print_problems
+from sim.cli.parser import build_parser
+from sim.errors import ScenarioError, VtasimError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vtasim`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ScenarioError as err:
+        source = str(
+            getattr(args, "scenario", "")
+            or getattr(args, "sweep", "")
+            or getattr(args, "source", "")
+            or "input"
+        )
+        print_problems(source, err.problems)
+        return 2
+    except (VtasimError, ValueError, OSError) as exc:
+        print(f"vtasim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if args.command == "sweep":
+            print(
+                "vtasim: interrupted; finished runs are kept; run the sweep again to resume",
+                file=sys.stderr,
+            )
+        else:
+            print("vtasim: interrupted; no run folder was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

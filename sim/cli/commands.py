@@ -1,0 +1,147 @@
+"""The ``vtasim`` subcommands: each takes the parsed arguments and returns an exit code;
+bad input raises :class:`~sim.errors.ScenarioError` (reported by :func:`sim.cli.main`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+
+from sim.errors import Problem, ScenarioError
+
+
+def print_problems(source: str, problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        print(f"{source}: {problem}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim import runner
+    from sim.analysis.summary import headline
+    from sim.analysis.text import format_summary
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.until is not None and args.until <= scenario.warmup:
+        raise ScenarioError(
+            [
+                Problem(
+                    "--until",
+                    f"expected a time after the warm-up ({scenario.warmup:g} s), "
+                    f"found {args.until:g} s",
+                )
+            ]
+        )
+    output = runner.simulate(
+        scenario, seed=args.seed, until=args.until, progress=not args.quiet and sys.stderr.isatty()
+    )
+    folder = runner.write(output, args.out)
+    if args.json:
+        print(json.dumps(output.summary, indent=2, sort_keys=True))
+    else:
+        print(
+            f"vtasim {scenario.name}  seed {output.seed}  "
+            f"simulated {output.manifest['sim_time_s']:.0f} s  "
+            f"events {output.manifest['events']}  "
+            f"wall {output.manifest['wall_time_s']:.1f} s"
+        )
+        shown = output.summary if args.full else headline(output.summary)
+        print(format_summary(shown))
+        print(f"run folder: {folder}")
+    if not output.ok:
+        exc = output.manifest["exception"]
+        print(f"vtasim: run ended by {exc['type']}: {exc['message']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.experiments.executors import dask_executor, local_executor
+    from sim.experiments.spec import load_sweep
+    from sim.experiments.sweep import run_sweep
+
+    sweep = load_sweep(args.sweep)
+    if args.dask or args.dask_scheduler_file:
+        executor = dask_executor(args.dask, args.dask_scheduler_file)
+    else:
+        executor = local_executor(args.workers)
+    result = run_sweep(
+        sweep, args.out, executor=executor, progress=not args.quiet and sys.stderr.isatty()
+    )
+    ok = len(result.index) - len(result.failed)
+    print(
+        f"sweep {sweep.spec.name}: {len(sweep.cells)} cells, {ok} runs ok, "
+        f"{len(result.failed)} failed"
+    )
+    for row in result.failed:
+        print(f"  failed {row['run']}: {row['error']}", file=sys.stderr)
+    print(f"sweep folder: {result.path}")
+    return 0 if not result.failed else 1
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from sim.plots import plot
+
+    path = plot(args.source, args.kind, args.out, x=args.x)
+    print(path)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario
+
+    status = 0
+    for path in args.scenarios:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as err:
+            print_problems(str(path), err.problems)
+            status = 2
+        else:
+            hosts = len(scenario.host_names())
+            print(
+                f"{path}: ok ({scenario.name}: {len(scenario.vcenters)} workload vCenter(s), "
+                f"{hosts} trusted hosts, {scenario.vms.count} VMs)"
+            )
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from sim.scenario import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+def cmd_export_quote(args: argparse.Namespace) -> int:
+    from sim.interop.quote_export import export_quote
+
+    written = export_quote(args.seed, args.host, args.nonce, args.out, args.pcrs)
+    for path in written:
+        print(path)
+    q = {
+        n: shlex.quote(str(args.out / n))
+        for n in ("ak.pub.pem", "quote.msg", "quote.sig", "pcrs.bin")
+    }
+    print(
+        f"check with: tpm2_checkquote -u {q['ak.pub.pem']} -m {q['quote.msg']} "
+        f"-s {q['quote.sig']} -g sha256 -q {args.nonce.hex()} -f {q['pcrs.bin']}"
+    )
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "sweep": cmd_sweep,
+    "plot": cmd_plot,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "export-quote": cmd_export_quote,
+}
+"""Subcommand name -> its function."""

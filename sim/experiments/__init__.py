@@ -1,0 +1,23 @@
+"""Experiments: sweep files (:mod:`~sim.experiments.spec`) and running them with
+replications, confidence intervals and local or Dask executors
+(:mod:`~sim.experiments.sweep`) on an executor (:mod:`~sim.experiments.executors`)."""
+
+from sim.experiments.executors import RunTask, dask_executor, execute, local_executor
+from sim.experiments.folder import SweepTables, load_sweep_results
+from sim.experiments.spec import Cell, Sweep, load_sweep, parse_sweep
+from sim.experiments.sweep import SweepResult, run_sweep
+
+__all__ = [
+    "Cell",
+    "RunTask",
+    "Sweep",
+    "SweepResult",
+    "SweepTables",
+    "dask_executor",
+    "execute",
+    "load_sweep",
+    "load_sweep_results",
+    "local_executor",
+    "parse_sweep",
+    "run_sweep",
+]

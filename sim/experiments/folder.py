@@ -1,0 +1,40 @@
+"""A sweep folder's tables, readable without running anything: the columns of
+``cells.csv`` and loading ``index.csv`` and ``cells.csv`` back.
+
+Layout of a sweep folder::
+
+    <out>/sweep.resolved.yaml      the sweep as run (spec and cells)
+    <out>/runs/<cell id>/rep-<r>/  one run folder per run (see sim.analysis.results)
+    <out>/index.csv                one row per run: variant, factors, replication, seed,
+                                   status, error, headline metrics
+    <out>/cells.csv                one row per cell and metric: n, mean, std, CI
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.analysis import results
+
+CELL_COLUMNS: tuple[str, ...] = (
+    "cell_id", "variant", "runs", "metric", "n", "mean", "std", "ci_half_width", "ci_low",
+    "ci_high",
+)  # fmt: skip
+"""The columns of ``cells.csv`` other than the factor columns (which follow ``variant``)."""
+
+
+@dataclass(frozen=True)
+class SweepTables:
+    """A finished sweep folder loaded back: index and cells as DataFrames (or row lists)."""
+
+    path: Path
+    index: Any
+    cells: Any
+
+
+def load_sweep_results(path: str | Path) -> SweepTables:
+    """Load ``index.csv`` and ``cells.csv`` of a sweep folder."""
+    p = Path(path)
+    return SweepTables(p, results.read_table(p / "index.csv"), results.read_table(p / "cells.csv"))

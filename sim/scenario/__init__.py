@@ -1,0 +1,42 @@
+"""Scenarios: YAML in, one validated, frozen :class:`Scenario` out.
+
+- :mod:`~sim.scenario.units`: durations, sizes, rates and bandwidths with units;
+- :mod:`~sim.scenario.distributions`: timing distributions and their samplers;
+- :mod:`~sim.scenario.model`: the sections of a scenario and every default;
+- :mod:`~sim.scenario.rules`: the topology rules vSphere Trust Authority imposes;
+- :mod:`~sim.scenario.loading`: reading files, overrides, field-path errors, the JSON Schema.
+"""
+
+from sim.scenario.loading import (
+    apply_overrides,
+    load_scenario,
+    parse_scenario,
+    problems_from,
+    scenario_json_schema,
+)
+from sim.scenario.model import (
+    Attestation,
+    Drift,
+    DriftKind,
+    Kms,
+    Scenario,
+    TrustAuthority,
+    VCenter,
+    VMotion,
+)
+
+__all__ = [
+    "Attestation",
+    "Drift",
+    "DriftKind",
+    "Kms",
+    "Scenario",
+    "TrustAuthority",
+    "VCenter",
+    "VMotion",
+    "apply_overrides",
+    "load_scenario",
+    "parse_scenario",
+    "problems_from",
+    "scenario_json_schema",
+]

@@ -1,0 +1,145 @@
+"""Reading scenarios: YAML text or a mapping in, a validated :class:`Scenario` out.
+
+:func:`load_scenario` and :func:`parse_scenario` turn every problem (malformed YAML included)
+into a :class:`~sim.errors.ScenarioError` whose problems read ``path.to.field: message``;
+:func:`apply_overrides` sets fields by dotted path before validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sim.errors import Problem, ScenarioError
+from sim.scenario.distributions import UNION_TAGS
+from sim.scenario.model import Scenario
+from sim.scenario.rules import topology_problems
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        text = str(item)
+        # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]").
+        if text in UNION_TAGS or ("[" in text and "(" in text) or text.startswith("function-"):
+            continue
+        parts.append(text)
+    return ".".join(parts)
+
+
+def problems_from(err: ValidationError) -> list[Problem]:
+    """pydantic's errors as problems with dotted field paths and readable messages."""
+    errors = err.errors(include_url=False)
+    paths = [_loc_path(tuple(e.get("loc", ()))) for e in errors]
+    out: list[Problem] = []
+    for e, path in zip(errors, paths, strict=True):
+        # pydantic also calls a tuple too short when one of its items failed: say it once.
+        if e.get("type") == "too_short" and any(
+            p.startswith(path + ".") for p in paths if p != path
+        ):
+            continue
+        msg = re.sub(r"^(Value error|Assertion failed), ", "", str(e.get("msg", "invalid")))
+        found = e.get("input")
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown key (not part of the scenario format)"
+        elif e.get("type") == "missing":
+            msg = "required field is missing"
+        elif not isinstance(found, dict | list | tuple) and repr(found) not in msg:
+            msg = f"{msg}; found {found!r}"
+        out.append(Problem(path, msg))
+    return out
+
+
+def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
+    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first."""
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(problems_from(err)) from None
+    problems = topology_problems(scenario)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read and validate a YAML scenario file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([Problem("", f"cannot read {p}: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [
+                Problem(
+                    "",
+                    f"{p}: expected UTF-8 text, found byte {exc.object[exc.start]:#04x} "
+                    f"at offset {exc.start}",
+                )
+            ]
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([Problem("", f"{p}: malformed YAML{where}: {problem}")]) from None
+    return parse_scenario(data, overrides)
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``data`` with each dotted path set (list items by index)."""
+    out: dict[str, Any] = copy.deepcopy(dict(data))
+    for dotted, value in overrides.items():
+        keys = dotted.split(".")
+        node: Any = out
+        for i, key in enumerate(keys[:-1]):
+            nxt: Any
+            if isinstance(node, list):
+                nxt = node[_index(node, key, ".".join(keys[: i + 1]))]
+            else:
+                nxt = node.get(key)
+                if nxt is None:
+                    nxt = {}
+                    node[key] = nxt
+            if not isinstance(nxt, dict | list):
+                raise ScenarioError(
+                    [Problem(".".join(keys[: i + 1]), "is not a section; cannot set inside it")]
+                )
+            node = nxt
+        last = keys[-1]
+        if isinstance(node, list):
+            node[_index(node, last, dotted)] = value
+        else:
+            node[last] = value
+    return out
+
+
+def _index(items: list[Any], key: str, where: str) -> int:
+    """``key`` as an index into ``items``, or a ScenarioError naming the path."""
+    if not key.isdigit() or int(key) >= len(items):
+        raise ScenarioError(
+            [Problem(where, f"expected a list index below {len(items)}, found {key!r}")]
+        )
+    return int(key)
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scenario format (for editors' YAML validation)."""
+    schema = Scenario.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vtasim scenario"
+    return schema

@@ -1,0 +1,3 @@
+"""The version of vtasim (one place; the package metadata repeats it)."""
+
+__version__ = "0.1.0"
