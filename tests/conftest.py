@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +18,7 @@ def require_tools(*names: str) -> None:
     if os.environ.get("VTASIM_REQUIRE_TPM_TOOLS") == "1":
         pytest.fail(msg + " but VTASIM_REQUIRE_TPM_TOOLS=1", pytrace=False)
     pytest.skip(msg)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository's root folder (scenarios/, notebooks/, README.md)."""

@@ -41,6 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError
 
 SCENARIO_FILE = "scenario.resolved.yaml"
@@ -426,9 +427,11 @@ def load_summary(path: Path | str) -> dict[str, Any]:
 
 
 def load(path: Path | str) -> RunResult:
-    """Load a complete run folder; ``RunError`` when it is missing, incomplete or damaged."""
+    """Load a complete run folder; ``RunError`` when it is missing, incomplete or damaged.
+    A table the run declares (:data:`sim.analysis.tables.TABLES`) must have the declared
+    columns; its DataFrame carries the column units in ``attrs["units"]``."""
     folder = _complete_folder(path)
-    tables = {p.stem: read_table(p) for p in sorted(folder.glob("*.csv"))}
+    tables = {p.stem: read_table(p, TABLES.get(p.stem)) for p in sorted(folder.glob("*.csv"))}
     return RunResult(
         path=folder,
         scenario_yaml=_read_text(folder / SCENARIO_FILE),
@@ -455,12 +458,22 @@ def write_table(
     return target
 
 
-def read_table(path: Path | str) -> Any:
+def read_table(path: Path | str, declared: Table | None = None) -> Any:
     """Read a CSV table written by this module: a pandas DataFrame when pandas is
-    installed, else a list of row dicts."""
+    installed, else a list of row dicts. With its declaration, the header must hold the
+    declared columns in order (``RunError`` otherwise) and a DataFrame carries the units
+    in ``attrs["units"]``."""
     p = Path(path)
     cols, rows = _parse_csv(_read_text(p), str(p))
+    if declared is not None and tuple(cols) != declared.names:
+        raise RunError(
+            f"{p}: columns {cols} differ from the declared {list(declared.names)} "
+            "(written by another version of vtasim?)"
+        )
     pd = _pandas()
     if pd is None:
         return [dict(zip(cols, row, strict=True)) for row in rows]
-    return pd.DataFrame({c: [row[i] for row in rows] for i, c in enumerate(cols)}, columns=cols)
+    frame = pd.DataFrame({c: [row[i] for row in rows] for i, c in enumerate(cols)}, columns=cols)
+    if declared is not None:
+        frame.attrs["units"] = declared.units
+    return frame

@@ -22,8 +22,9 @@ from sim.analysis.results import is_complete
 from sim.analysis.tables import TABLE_COLUMNS
 from sim.cli import main
 from sim.scenario import load_scenario, scenario_json_schema
+from tests.conftest import ROOT
 
-BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
 
 TINY = """\
 name: tiny

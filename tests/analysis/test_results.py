@@ -160,14 +160,14 @@ def test_empty_tables_keep_their_headers(tmp_path: Path) -> None:
     """A table with no rows still has its header; with no columns at all its file is empty."""
     folder = _write(
         tmp_path / "run",
-        tables={"refusals": [], "bare": []},
-        columns={"refusals": ["t_s", "host", "reason"]},
+        tables={"rejections": [], "bare": []},
+        columns={"rejections": ["t_s", "host", "reason"]},
     )
-    assert (folder / "refusals.csv").read_bytes() == b"t_s,host,reason\n"
+    assert (folder / "rejections.csv").read_bytes() == b"t_s,host,reason\n"
     assert (folder / "bare.csv").read_bytes() == b""
     run = load(folder)
-    assert list(run.table("refusals").columns) == ["t_s", "host", "reason"]
-    assert len(run.table("refusals")) == 0
+    assert list(run.table("rejections").columns) == ["t_s", "host", "reason"]
+    assert len(run.table("rejections")) == 0
     assert run.table("bare").empty
 
 

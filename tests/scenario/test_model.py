@@ -28,8 +28,9 @@ from sim.scenario import (
 )
 from sim.scenario.distributions import Empirical, Exponential, Fixed, LogNormal, Uniform
 from sim.scenario.model import DEFAULT_MEASURED_AT
+from tests.conftest import ROOT
 
-BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
 GiB = 2**30
 
 

@@ -1,0 +1,101 @@
+"""The architecture holds: import layers (import-linter contracts in pyproject.toml), every
+module inside a layer, small constructors, no reaching into another component's private
+members, and short subsystem builders."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+SIM = ROOT / "sim"
+
+
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    return contracts
+
+
+def test_import_contracts_are_kept() -> None:
+    """import-linter finds every contract of pyproject.toml kept (layers, no SimPy below
+    processes, plotting never runs a simulation)."""
+    from importlinter.cli import lint_imports
+
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0
+
+
+def test_every_top_level_module_is_in_a_layer() -> None:
+    """A new package or module under sim/ cannot escape the layer contract."""
+    layers = next(c for c in _contracts() if c["type"] == "layers")["layers"]
+    assert isinstance(layers, list)
+    named = {part.strip() for entry in layers for part in str(entry).split("|")}
+    children = {
+        f"sim.{p.stem}" if p.is_file() else f"sim.{p.name}"
+        for p in SIM.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()
+    }
+    assert children - named == set(), f"modules outside every layer: {children - named}"
+
+
+def _python_files(*parts: str) -> list[Path]:
+    return sorted(p for part in parts for p in (SIM / part).rglob("*.py")) if parts else []
+
+
+def _classes(path: Path) -> list[ast.ClassDef]:
+    return [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)]
+
+
+@pytest.mark.parametrize("path", _python_files("processes"), ids=lambda p: p.name)
+def test_component_constructors_take_few_parameters(path: Path) -> None:
+    """No SimPy component's constructor takes more than 7 parameters (besides self)."""
+    for cls in _classes(path):
+        for item in cls.body:
+            if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                count = len(item.args.args) - 1 + len(item.args.kwonlyargs)
+                assert count <= 7, f"{cls.name}.__init__ takes {count} parameters"
+
+
+def _private_reaches(path: Path) -> list[str]:
+    """Attribute accesses ``x._name`` where ``x`` is not ``self`` or ``cls``."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            out.append(f"{path.name}:{node.lineno} .{node.attr}")
+    return out
+
+
+def test_components_do_not_reach_into_private_members() -> None:
+    """Components and the builder use each other's public interface only."""
+    files = [*_python_files("processes"), SIM / "build.py", SIM / "runner.py"]
+    reaches = [r for f in files for r in _private_reaches(f)]
+    assert reaches == []
+
+
+def test_the_private_member_check_can_fail(tmp_path: Path) -> None:
+    """The check above does flag a reach into another object's private member."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(vc):\n    return vc._lifetime(1)\n")
+    assert _private_reaches(bad) == ["bad.py:2 ._lifetime"]
+
+
+def test_subsystem_builders_are_short() -> None:
+    """Every builder in sim/build.py is under 60 lines."""
+    tree = ast.parse((SIM / "build.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.end_lineno is not None:
+            length = node.end_lineno - node.lineno + 1
+            assert length < 60, f"{node.name} has {length} lines"
