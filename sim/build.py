@@ -79,14 +79,14 @@ class Estate:
 
     def start(self) -> None:
         """Start every process of the estate (at simulated time 0), in a fixed order: hosts
-        boot (each with a random first period), vCenters, lifetimes of the VMs running at
-        the start, the workload, drift and reboots, outages, the level sampler."""
-        interval = self.scenario.attestation.interval
-        phase = self.ctx.stream("agent.phase")
-        for host in self.hosts.values():
-            host.boot(first_period=float(phase.uniform(0, interval)))
+        (in steady state or booting, per ``attestation.startup``), vCenters, lifetimes of
+        the VMs running at the start, the workload, drift and reboots, outages, the level
+        sampler."""
+        startup = self.scenario.attestation.startup
+        for i, host in enumerate(self.hosts.values()):
+            host.start(startup, i)
         for vc in self.vcenters.values():
-            vc.start()
+            vc.start(steady_state=startup == "steady_state")
         for vm in self.pool.running.items:
             self.vcenters[vm.vcenter].start_lifetime(vm)
         self.workload.start()
@@ -102,7 +102,7 @@ def build_context(s: Scenario, root: int) -> tuple[Context, nx.Graph]:
     """The environment, named streams, recorder and network of the estate."""
     streams = Streams(root)
     graph = build_graph(s)
-    paths = Paths(graph, streams.stream("network"))
+    paths = Paths(graph, streams)
     return Context(CountingEnvironment(), streams, Recorder(), paths), graph
 
 

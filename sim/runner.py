@@ -92,8 +92,9 @@ def simulate(
         if bar is not None:
             bar.close()
     now = float(env.now)
+    estate.recorder.sample_levels(now)  # the period since the last sample
     finalise_drift(estate.recorder, now, estate.host_vcenter)
-    summary = summarise(estate.recorder, now, scenario.warmup)
+    summary = summarise(estate.recorder, now, scenario.warmup, scenario)
     manifest = {
         "scenario": scenario.name,
         "seed": root,

@@ -22,7 +22,7 @@ from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
-SHORTENED = {"large": 1200.0}
+SHORTENED = {"large": 1200.0, "metastable": 1800.0}
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
 
 

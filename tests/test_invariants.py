@@ -8,8 +8,9 @@ estate are checked independently of the simulator's own bookkeeping:
 
 - the safety counter is zero, and recomputed from the tables: every key release happened
   while the host's latest issued report was issued before it, unexpired and unrevoked;
-- drift rows are causal (nothing lapses before the drift) and time to refusal is never later
-  than the vCenter's refusal;
+- drift rows are causal (nothing lapses before the drift); time to refusal is never later
+  than the vCenter's or the key refusal, and never earlier than time to lapse, which is never
+  later than detection;
 - completed migrations of one VM never overlap in time;
 - no VM runs on two hosts, and each host's memory is exactly its VMs' memory plus what
   in-flight power-ons and incoming migrations have reserved, never more than it has;
@@ -206,6 +207,12 @@ def check_drift(out: RunOutput) -> None:
             assert d["time_to_refusal_s"] <= d["time_to_vcenter_refusal_s"]
         if d["time_to_key_refusal_s"] is not None:
             assert d["time_to_refusal_s"] <= d["time_to_key_refusal_s"]
+        if d["time_to_refusal_s"] is not None:  # refusal implies lapse, never before it
+            assert d["time_to_lapse_s"] is not None
+            assert d["time_to_refusal_s"] >= d["time_to_lapse_s"]
+        if d["time_to_detection_s"] is not None:
+            assert d["time_to_lapse_s"] is not None
+            assert d["time_to_lapse_s"] <= d["time_to_detection_s"]
         for col in ("keys_released", "power_ons", "migrations_in"):
             assert d[col] >= 0
 

@@ -82,7 +82,7 @@ def test_a_host_that_goes_down_mid_attestation_gets_no_report() -> None:
     """An attempt whose host reboots before the TPM quote is done produces no report."""
     data = dict(
         TINY,
-        attestation={"tpm_sign_time": "1s"},
+        attestation={"tpm_sign_time": "1s", "startup": "cold_boot"},
         reboots={"scheduled": [{"at": "500ms", "host": "esx-01"}], "duration": "3m"},
     )
     out = sim.simulate(sim.parse_scenario(data), seed=1)

@@ -1,9 +1,21 @@
 """Drift derivations: what followed each drift event, from the other tables.
 
 At the end of a run :func:`finalise_drift` fills the derived columns of every
-``drift_events`` row (detection, lapse, refusals, exposure) from the attestation, report,
-request and status tables, within the drift's own window (from the drift to its remediation
-or the end of the run). The definitions are those of :mod:`sim.analysis.summary`.
+``drift_events`` row within the drift's own window (from the drift to its remediation or the
+end of the run), and :func:`host_trust` derives, per host, the spans in which it held a valid
+report, the drift windows and the routine gaps. The definitions (see :mod:`sim.analysis.summary`):
+
+- *held*: the host holds an unexpired, unrevoked report, from its delivery to the agent until
+  it expires, is revoked or the host goes down (a report the agent gave up waiting for is never
+  held). The Key Provider Service releases keys only to a host that holds one.
+- *trust authority untrusted*: the newest non-stale failed verdict is newer than the newest
+  report the agent received, whether or not the failure reached the agent.
+- *vCenter view*: the managing vCenter's view of the host is not ``attested``.
+- *detection*: the first non-stale failed verdict in the window.
+- *lapse*: the first moment in the window at which any of the three stops treating the host
+  as trusted (the drift moment itself if one already did).
+- *key refusal*: the first moment in the window at which the host holds no report;
+  *vCenter refusal*: the view leaves ``attested``; *refusal*: the earlier of the two.
 """
 
 from __future__ import annotations
@@ -11,35 +23,21 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from sim.analysis.intervals import Span, contains, first_outside, subtract, union
 from sim.analysis.recorder import Recorder, Row
 
-
-def _coverage_end(reports: Sequence[Row], t0: float, boots: Sequence[float] = ()) -> float:
-    """First moment at or after ``t0`` at which the host holds no unexpired, unrevoked report
-    (a report is held from its delivery to the agent; one the agent gave up waiting for is
-    never held). A host that reboots comes back up without the reports it held (``boots``:
-    the times it came up)."""
-
-    def end_of(r: Row) -> float:
-        end = float(r["expires_at"])
-        if r["revoked_at"] is not None:
-            end = min(end, float(r["revoked_at"]))
-        lost = _first((b for b in boots if b > r["issued_at"]), r["issued_at"])
-        return end if lost is None else min(end, lost)
-
-    spans = sorted(
-        (r["delivered_at"], end_of(r)) for r in reports if r.get("delivered_at") is not None
-    )
-    cur = t0
-    changed = True
-    while changed:
-        changed = False
-        for start, end in spans:
-            if start <= cur < end:
-                cur = end
-                changed = True
-    return cur
+_HOST_TABLES = (
+    "verdicts",
+    "reports",
+    "key_requests",
+    "placements",
+    "refusals",
+    "migrations",
+    "status_views",
+    "host_events",
+)
 
 
 def _first(times: Iterable[float], after: float, before: float = math.inf) -> float | None:
@@ -50,85 +48,185 @@ def _first(times: Iterable[float], after: float, before: float = math.inf) -> fl
     return best
 
 
-def _view_refusal(
-    views: Sequence[Row], vcenter: str | None, at: float, until: float
-) -> float | None:
+def held_spans(reports: Sequence[Row], downs: Sequence[float]) -> list[Span]:
+    """Where the host holds an unexpired, unrevoked report: from each report's delivery to
+    its expiry, revocation or the host's next going down (``downs``), merged."""
+    spans = []
+    for r in reports:
+        start = r["delivered_at"]
+        if start is None:
+            continue
+        end = float(r["expires_at"])
+        if r["revoked_at"] is not None:
+            end = min(end, float(r["revoked_at"]))
+        lost = _first(downs, start)
+        spans.append((float(start), end if lost is None else min(end, lost)))
+    return union(spans)
+
+
+def _coverage_end(reports: Sequence[Row], t0: float, downs: Sequence[float] = ()) -> float:
+    """First moment at or after ``t0`` at which the host holds no report."""
+    return first_outside(held_spans(reports, downs), t0)
+
+
+def _ta_untrusted(verdicts: Sequence[Row], t: float) -> bool:
+    """Whether at ``t`` the newest non-stale failed verdict is newer than the newest report
+    the agent had received (an unhealed failure at the trust authority)."""
+    failed = [v["nonce"] for v in verdicts if v["outcome"] == "fail" and not v["stale"]
+              and v["verdict_at"] <= t]  # fmt: skip
+    if not failed:
+        return False
+    newest_fail = max(failed)
+    return not any(
+        v["outcome"] == "pass" and v["delivered_at"] is not None and v["delivered_at"] <= t
+        and v["nonce"] > newest_fail
+        for v in verdicts
+    )  # fmt: skip
+
+
+def _view_refusal(views: Sequence[Row], vcenter: str | None, at: float, until: float) -> float:
     """When the vCenter's view of the host is first not ``attested`` in [at, until): ``at``
-    itself if it was not attested already (no change recorded yet means ``unknown``)."""
+    itself if it was not attested already (no change recorded yet means ``unknown``), and
+    ``inf`` if it stays attested."""
     mine = [v for v in views if v["vcenter"] == vcenter]
     before = [v for v in mine if v["time"] <= at]
     if not before or before[-1]["status"] != "attested":
         return at
-    return _first((v["time"] for v in mine if v["status"] != "attested"), at, until)
+    found = _first((v["time"] for v in mine if v["status"] != "attested"), at, until)
+    return math.inf if found is None else found
+
+
+@dataclass(frozen=True)
+class HostTrust:
+    """One host's trust over the run: held-report spans, drift windows, routine gaps."""
+
+    held: list[Span]
+    up: list[Span]
+    drift: list[Span]
+    gaps: list[Span]
+
+
+def _up_spans(events: Sequence[Row], end: float) -> list[Span]:
+    spans, since = [], None
+    for e in sorted(events, key=lambda e: e["time"]):
+        if e["event"] == "up" and since is None:
+            since = e["time"]
+        elif e["event"] == "down" and since is not None:
+            spans.append((since, e["time"]))
+            since = None
+    if since is not None:
+        spans.append((since, end))
+    return union(spans)
+
+
+def host_trust(rec: Recorder, end: float) -> dict[str, HostTrust]:
+    """Per host: the spans it held a report, was up and had a drift open, and its routine
+    gaps (up, no report held, no drift open)."""
+    t = rec.tables
+    by_host = _by_host(rec)
+    windows: dict[str, list[Span]] = defaultdict(list)
+    for d in t["drift_events"]:
+        close = d["remediated_at"] if d["remediated_at"] is not None else end
+        windows[d["host"]].append((d["at"], close))
+    out: dict[str, HostTrust] = {}
+    for host, rows in by_host.items():
+        downs = sorted(e["time"] for e in rows["host_events"] if e["event"] == "down")
+        held = held_spans(rows["reports"], downs)
+        up = _up_spans(rows["host_events"], end)
+        drift = union(windows.get(host, []))
+        gaps = subtract(subtract(up, held), drift)
+        out[host] = HostTrust(held, up, drift, gaps)
+    return out
+
+
+def _by_host(rec: Recorder) -> dict[str, dict[str, list[Row]]]:
+    by_host: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
+    for name in _HOST_TABLES:
+        for row in rec.tables[name]:
+            host = row.get("host") or row.get("destination")
+            if host is not None:
+                by_host[host][name].append(row)
+    return by_host
 
 
 def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> None:
     """Fill the derived columns of every drift event from the other tables."""
-    t = rec.tables
-    by_host: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
-    for name in (
-        "attestations",
-        "reports",
-        "key_requests",
-        "placements",
-        "refusals",
-        "migrations",
-        "status_views",
-        "host_events",
-    ):
-        for row in t[name]:
-            host = row.get("host") or row.get("destination")
-            if host is not None:
-                by_host[host][name].append(row)
-    for d in t["drift_events"]:
+    by_host = _by_host(rec)
+    for d in rec.tables["drift_events"]:
         h, at = d["host"], d["at"]
         win_end = d["remediated_at"] if d["remediated_at"] is not None else end
         rows = by_host[h]
-        failed = _first(
-            (
-                a["verdict_at"]
-                for a in rows["attestations"]
-                if a["ok"] is False and a["verdict_at"] is not None
-            ),
+        verdicts = rows["verdicts"]
+        detected = _first(
+            (v["verdict_at"] for v in verdicts if v["outcome"] == "fail" and not v["stale"]),
             at,
             win_end,
         )
-        boots = [e["time"] for e in rows["host_events"] if e["event"] == "up"]
-        cover = _coverage_end(rows["reports"], at, boots)
+        downs = sorted(e["time"] for e in rows["host_events"] if e["event"] == "down")
+        cover = _coverage_end(rows["reports"], at, downs)
         key_refusal = cover if cover < win_end else None
-        lapse_candidates = [x for x in (failed, key_refusal) if x is not None]
-        lapse = min(lapse_candidates) if lapse_candidates else None
         view = _view_refusal(rows["status_views"], host_vcenter.get(h), at, win_end)
-        refusal_candidates = [x for x in (view, key_refusal) if x is not None]
-        refusal = min(refusal_candidates) if refusal_candidates else None
+        ta = at if _ta_untrusted(verdicts, at) else detected
+        candidates = [x for x in (ta, key_refusal, view) if x is not None and x < win_end]
+        lapse = min(candidates) if candidates else None
+        view_at = view if view < win_end else None
+        refusals = [x for x in (view_at, key_refusal) if x is not None]
+        refusal = min(refusals) if refusals else None
         first_refused = _first((r["time"] for r in rows["refusals"]), at, win_end)
+        window = [(at, win_end)]
         d.update(
-            detected_at=failed,
+            window_end=win_end,
+            detected_at=detected,
             lapse_at=lapse,
             key_refusal_at=key_refusal,
-            vcenter_refusal_at=view,
+            vcenter_refusal_at=view_at,
             first_refused_at=first_refused,
-            time_to_lapse_s=None if lapse is None else lapse - at,
-            time_to_key_refusal_s=None if key_refusal is None else key_refusal - at,
-            time_to_vcenter_refusal_s=None if view is None else view - at,
-            time_to_refusal_s=None if refusal is None else refusal - at,
-            time_to_first_refused_s=None if first_refused is None else first_refused - at,
-            keys_released=sum(
-                1
-                for k in rows["key_requests"]
-                if k["outcome"] == "released" and at <= k["time"] < win_end
-            ),
-            power_ons=sum(
-                1
-                for p in rows["placements"]
-                if p["outcome"] == "placed" and p["needs_key"] and at <= p["time"] < win_end
-            ),
-            migrations_in=sum(
-                1
-                for m in rows["migrations"]
-                if m["outcome"] == "completed"
-                and m["needs_key"]
-                and m["destination"] == h
-                and at <= m["end"] < win_end
-            ),
+            time_to_detection_s=_since(detected, at),
+            time_to_lapse_s=_since(lapse, at),
+            time_to_key_refusal_s=_since(key_refusal, at),
+            time_to_vcenter_refusal_s=_since(view_at, at),
+            time_to_refusal_s=_since(refusal, at),
+            time_to_first_refused_s=_since(first_refused, at),
+            **exposure(rows, h, window),
         )
+
+
+def _since(t: float | None, at: float) -> float | None:
+    return None if t is None else t - at
+
+
+def exposure(rows: dict[str, list[Row]], host: str, spans: Sequence[Span]) -> dict[str, int]:
+    """Trusted-workload events on ``host`` inside ``spans``: keys released to it, power-ons
+    and migrations-in of VMs that need a key (each event counted once)."""
+    return {
+        "keys_released": sum(
+            1
+            for k in rows["key_requests"]
+            if k["outcome"] == "released" and contains(spans, k["time"])
+        ),
+        "power_ons": sum(
+            1
+            for p in rows["placements"]
+            if p["outcome"] == "placed" and p["needs_key"] and contains(spans, p["time"])
+        ),
+        "migrations_in": sum(
+            1
+            for m in rows["migrations"]
+            if m["outcome"] == "completed"
+            and m["needs_key"]
+            and m["destination"] == host
+            and contains(spans, m["end"])
+        ),
+    }
+
+
+def exposure_by_host(rec: Recorder, end: float, warmup: float) -> dict[str, dict[str, int]]:
+    """Per drifted host, the exposure over the union of its drift windows that start at or
+    after ``warmup`` (overlapping drifts of one host count each event once)."""
+    by_host = _by_host(rec)
+    windows: dict[str, list[Span]] = defaultdict(list)
+    for d in rec.tables["drift_events"]:
+        if d["at"] >= warmup:
+            close = d["remediated_at"] if d["remediated_at"] is not None else end
+            windows[d["host"]].append((d["at"], close))
+    return {h: exposure(by_host[h], h, union(spans)) for h, spans in windows.items()}

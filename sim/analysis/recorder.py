@@ -65,7 +65,7 @@ class Recorder:
     tables: dict[str, list[Row]] = field(default_factory=lambda: {name: [] for name in TABLES})
     levels: dict[str, Level] = field(default_factory=dict)
     capacities: dict[str, int] = field(default_factory=dict)
-    safety_violations: int = 0
+    violations: list[float] = field(default_factory=list)
     _latest_report: dict[str, tuple[str, float]] = field(default_factory=dict)
     _revoked: set[str] = field(default_factory=set)
     _sampled: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -117,9 +117,10 @@ class Recorder:
 
     def key_released(self, host: str, now: float) -> bool:
         """Check the safety invariant for one release to ``host`` at ``now``: the host's
-        latest issued report must be unexpired and unrevoked. Counts and returns a violation."""
+        latest issued report must be unexpired and unrevoked. Records (the time of) and returns a
+        violation."""
         latest = self._latest_report.get(host)
         bad = latest is None or latest[1] <= now or latest[0] in self._revoked
         if bad:
-            self.safety_violations += 1
+            self.violations.append(now)
         return bad

@@ -223,6 +223,10 @@ def _parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> 
         kinds = {type(v) for v in values if v is not None}
         if not kinds:
             arrays.append(pa.nulls(len(values)))
+        elif kinds == {int} and not all(
+            -(2**63) <= v < 2**63 for v in values if isinstance(v, int)
+        ):
+            arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
         elif kinds in ({bool}, {int}):
             arrays.append(pa.array(values, type=pa.bool_() if bool in kinds else pa.int64()))
         elif kinds <= {int, float}:

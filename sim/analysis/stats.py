@@ -1,4 +1,6 @@
-"""Confidence intervals over independent replications.
+"""Descriptive statistics of one run, and confidence intervals over independent replications.
+
+:func:`stats` gives count, mean, p50, p95, p99 and max of one run's values.
 
 Each replication of a sweep cell is one independent run (its own seed), so a cell's figure
 is estimated by the sample mean of the per-run values, with the two-sided Student-t
@@ -14,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as _st
 
 
@@ -59,3 +62,19 @@ def estimate(values: Sequence[float | None], confidence: float = 0.95) -> Estima
     std = math.sqrt(var)
     half = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
     return Estimate(n, mean, std, half, mean - half, mean + half, confidence)
+
+
+def stats(values: Sequence[float]) -> dict[str, float | int | None]:
+    """count, mean, p50, p95, p99 and max of ``values`` (None where there are none)."""
+    if not values:
+        return {"count": 0, "mean": None, "p50": None, "p95": None, "p99": None, "max": None}
+    arr = np.asarray(values, dtype=float)
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return {
+        "count": len(values),
+        "mean": float(arr.mean()),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "max": float(arr.max()),
+    }

@@ -43,12 +43,15 @@ start, requests by their start).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-import numpy as np
-
+from sim.analysis.drift import exposure_by_host, host_trust
+from sim.analysis.intervals import intersect, total
 from sim.analysis.recorder import Recorder, Row
+from sim.analysis.stats import stats
+from sim.analysis.survival import time_to_event
+from sim.scenario.model import Scenario
 
 
 def _services(rec: Recorder, now: float) -> dict[str, Any]:
@@ -134,94 +137,155 @@ def metric_value(summary: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def stats(values: Sequence[float]) -> dict[str, float | int | None]:
-    """count, mean, p50, p95, p99 and max of ``values`` (None where there are none)."""
-    if not values:
-        return {"count": 0, "mean": None, "p50": None, "p95": None, "p99": None, "max": None}
-    arr = np.asarray(values, dtype=float)
-    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+def _col(rows: Iterable[Row], name: str) -> list[float]:
+    return [r[name] for r in rows if r[name] is not None]
+
+
+def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
+    att = [a for a in rec.tables["attestations"] if a["requested_at"] >= warmup]
+    done = [a for a in att if a["completed_at"] is not None]
+    ver = [v for v in rec.tables["verdicts"] if v["arrived_at"] >= warmup]
+    reached = [v for v in ver if v["outcome"] in ("pass", "fail")]
+    delivered = sum(1 for v in reached if v["delivered_at"] is not None)
+    span = max(now - warmup, 1e-12)
     return {
-        "count": len(values),
-        "mean": float(arr.mean()),
-        "p50": float(p50),
-        "p95": float(p95),
-        "p99": float(p99),
-        "max": float(arr.max()),
+        "requests": len(att),
+        "succeeded": sum(1 for a in done if a["ok"]),
+        "failed": sum(1 for a in done if not a["ok"]),
+        "unfinished": len(att) - len(done),
+        "latency_s": stats(_col((a for a in done if a["ok"]), "latency_s")),
+        "verdict_latency_s": stats(_col(done, "verdict_latency_s")),
+        "queue_wait_s": stats(
+            [v["started_at"] - v["arrived_at"] for v in ver if v["started_at"] is not None]
+        ),
+        "verdicts": {
+            "reached": len(reached),
+            "passed": sum(1 for v in reached if v["outcome"] == "pass"),
+            "failed": sum(1 for v in reached if v["outcome"] == "fail"),
+            "stale": sum(1 for v in reached if v["stale"]),
+            "delivered": delivered,
+            "dropped": sum(1 for v in ver if v["outcome"] == "dropped"),
+            "lost": sum(1 for v in ver if v["outcome"] == "lost"),
+            "unfinished": sum(1 for v in ver if v["outcome"] is None),
+            "throughput_per_s": len(reached) / span,
+            "goodput_per_s": delivered / span,
+        },
     }
 
 
-def summarise(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
-    """The run's summary: every headline figure under a stable key."""
-    t = rec.tables
-    att = [a for a in t["attestations"] if a["requested_at"] >= warmup]
-    done = [a for a in att if a["completed_at"] is not None]
-    keys = [k for k in t["key_requests"] if k["time"] >= warmup]
-    pl = [p for p in t["placements"] if p["time"] >= warmup]
-    mig = [m for m in t["migrations"] if m["start"] >= warmup]
-    mig_ok = [m for m in mig if m["outcome"] == "completed"]
-    drift = [d for d in t["drift_events"] if d["at"] >= warmup]
-
-    def col(rows: Iterable[Row], name: str) -> list[float]:
-        return [r[name] for r in rows if r[name] is not None]
-
-    services = _services(rec, now)
+def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
+    keys = [k for k in rec.tables["key_requests"] if k["time"] >= warmup]
     return {
-        "attestation": {
-            "requests": len(att),
-            "succeeded": sum(1 for a in done if a["ok"]),
-            "failed": sum(1 for a in done if not a["ok"]),
-            "latency_s": stats(col((a for a in done if a["ok"]), "latency_s")),
-            "verdict_latency_s": stats(col(done, "verdict_latency_s")),
-            "queue_wait_s": stats(col(done, "queue_wait_s")),
-        },
-        "key_requests": {
-            "requests": len(keys),
-            "released": sum(1 for k in keys if k["outcome"] == "released"),
-            "refused": sum(1 for k in keys if k["outcome"] == "refused"),
-            "failed": sum(1 for k in keys if k["outcome"] == "failed"),
-            "cache_hit_ratio": (
-                sum(1 for k in keys if k["cache_hit"])
-                / max(1, sum(1 for k in keys if k["cache_hit"] is not None))
-            ),
-            "latency_s": stats(col((k for k in keys if k["outcome"] == "released"), "latency_s")),
-        },
-        "drift": {
-            "events": len(drift),
-            "lapsed": sum(1 for d in drift if d["lapse_at"] is not None),
-            "censored": sum(1 for d in drift if d["lapse_at"] is None),
-            "time_to_lapse_s": stats(col(drift, "time_to_lapse_s")),
-            "time_to_refusal_s": stats(col(drift, "time_to_refusal_s")),
-            "time_to_key_refusal_s": stats(col(drift, "time_to_key_refusal_s")),
-            "time_to_vcenter_refusal_s": stats(col(drift, "time_to_vcenter_refusal_s")),
-            "time_to_first_refused_s": stats(col(drift, "time_to_first_refused_s")),
-            "exposure": {
-                "keys_released": sum(d["keys_released"] for d in drift),
-                "power_ons": sum(d["power_ons"] for d in drift),
-                "migrations_in": sum(d["migrations_in"] for d in drift),
-            },
-        },
+        "requests": len(keys),
+        "released": sum(1 for k in keys if k["outcome"] == "released"),
+        "refused": sum(1 for k in keys if k["outcome"] == "refused"),
+        "failed": sum(1 for k in keys if k["outcome"] == "failed"),
+        "cache_hit_ratio": (
+            sum(1 for k in keys if k["cache_hit"])
+            / max(1, sum(1 for k in keys if k["cache_hit"] is not None))
+        ),
+        "latency_s": stats(_col((k for k in keys if k["outcome"] == "released"), "latency_s")),
+    }
+
+
+TIME_TO_EVENT = (
+    "time_to_detection_s",
+    "time_to_lapse_s",
+    "time_to_refusal_s",
+    "time_to_key_refusal_s",
+    "time_to_vcenter_refusal_s",
+    "time_to_first_refused_s",
+)
+"""The drift columns reported as right-censored time-to-event figures."""
+
+
+def _drift(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
+    drift = [d for d in rec.tables["drift_events"] if d["at"] >= warmup]
+    out: dict[str, Any] = {
+        "events": len(drift),
+        "detected": sum(1 for d in drift if d["detected_at"] is not None),
+        "lapsed": sum(1 for d in drift if d["lapse_at"] is not None),
+        "censored": sum(1 for d in drift if d["lapse_at"] is None),
+    }
+    for name in TIME_TO_EVENT:
+        events = [d[name] for d in drift if d[name] is not None]
+        censored = [d["window_end"] - d["at"] for d in drift if d[name] is None]
+        out[name] = time_to_event(events, censored)
+    totals = {"keys_released": 0, "power_ons": 0, "migrations_in": 0}
+    for counts in exposure_by_host(rec, now, warmup).values():
+        for key, value in counts.items():
+            totals[key] += value
+    out["exposure"] = totals
+    out["routine_gaps"] = _routine_gaps(rec, now, warmup)
+    return out
+
+
+def _routine_gaps(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
+    """Time hosts spent up but holding no report while no drift of theirs was open."""
+    after = [(warmup, now)]
+    gaps = [g for h in host_trust(rec, now).values() for g in intersect(h.gaps, after)]
+    up = sum(total(intersect(h.up, after)) for h in host_trust(rec, now).values())
+    spent = total(gaps)
+    return {
+        "count": len(gaps),
+        "total_s": spent,
+        "fraction": spent / up if up > 0 else 0.0,
+        "longest_s": max((e - s for s, e in gaps), default=0.0),
+    }
+
+
+def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
+    mig = [m for m in rec.tables["migrations"] if m["start"] >= warmup]
+    ok = [m for m in mig if m["outcome"] == "completed"]
+    return {
+        "requests": len(mig),
+        "completed": len(ok),
+        "refused": sum(1 for m in mig if m["outcome"] == "refused"),
+        "failed": sum(1 for m in mig if m["outcome"] == "failed"),
+        "encrypted": sum(1 for m in ok if m["encrypted"]),
+        "duration_s": stats(_col(ok, "duration_s")),
+        "encrypted_duration_s": stats(_col((m for m in ok if m["encrypted"]), "duration_s")),
+        "plain_duration_s": stats(_col((m for m in ok if not m["encrypted"]), "duration_s")),
+        "bytes_transferred": int(sum(_col(ok, "bytes_transferred"))),
+        "encrypted_payload_bytes": int(
+            sum(_col((m for m in ok if m["encrypted"]), "payload_bytes"))
+        ),
+    }
+
+
+def scenario_warnings(scenario: Scenario) -> list[str]:
+    """Settings that make figures easy to misread, said in words."""
+    att = scenario.attestation
+    out = []
+    if att.report_lifetime < att.interval + att.jitter:
+        out.append(
+            f"attestation.report_lifetime ({att.report_lifetime:g} s) is shorter than "
+            f"interval + jitter ({att.interval + att.jitter:g} s): every host holds no report "
+            "for part of each period, and those routine gaps (drift.routine_gaps) also end "
+            "drift windows early (time to lapse and key refusal reflect expiry, not detection)"
+        )
+    return out
+
+
+def summarise(
+    rec: Recorder, now: float, warmup: float, scenario: Scenario | None = None
+) -> dict[str, Any]:
+    """The run's summary: every figure under a stable key."""
+    pl = [p for p in rec.tables["placements"] if p["time"] >= warmup]
+    return {
+        "attestation": _attestation(rec, now, warmup),
+        "key_requests": _key_requests(rec, warmup),
+        "drift": _drift(rec, now, warmup),
         "placements": {
             "requests": len(pl),
             "placed": sum(1 for p in pl if p["outcome"] == "placed"),
             "refused": sum(1 for p in pl if p["outcome"] == "refused"),
             "failed": sum(1 for p in pl if p["outcome"] == "failed"),
         },
-        "vmotion": {
-            "requests": len(mig),
-            "completed": len(mig_ok),
-            "refused": sum(1 for m in mig if m["outcome"] == "refused"),
-            "failed": sum(1 for m in mig if m["outcome"] == "failed"),
-            "encrypted": sum(1 for m in mig_ok if m["encrypted"]),
-            "duration_s": stats(col(mig_ok, "duration_s")),
-            "encrypted_duration_s": stats(col((m for m in mig_ok if m["encrypted"]), "duration_s")),
-            "plain_duration_s": stats(col((m for m in mig_ok if not m["encrypted"]), "duration_s")),
-            "bytes_transferred": int(sum(col(mig_ok, "bytes_transferred"))),
-            "encrypted_payload_bytes": int(
-                sum(col((m for m in mig_ok if m["encrypted"]), "payload_bytes"))
-            ),
-        },
-        "services": services,
-        "safety": {"violations": rec.safety_violations},
+        "vmotion": _vmotion(rec, warmup),
+        "services": _services(rec, now),
+        "safety": {"violations": sum(1 for t in rec.violations if t >= warmup)},
+        "warnings": [] if scenario is None else scenario_warnings(scenario),
     }
 
 

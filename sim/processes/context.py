@@ -2,14 +2,22 @@
 the network paths.
 
 A component is built from its own scenario section plus one :class:`Context`; it takes its
-random numbers from the context's named streams (``ctx.sampler("vta.0.kps", dist)``), so
-no component needs a sampler handed to it and none builds its peers.
+random numbers from the context's named streams (``ctx.sampler("host.esx-01.tpm-sign",
+dist)``), so no component needs a sampler handed to it and none builds its peers.
+
+Streams belong to the entity whose behaviour they drive, one per purpose: a host's TPM
+signing times, its jitter and its demands on each service; a VM's lifetime; a link's
+latency; a vCenter's placement choices. Changing one component (rebooting one host, adding a
+VM, raising the migration rate) then leaves the random numbers of every other component
+where they were (common random numbers), so differences between two scenarios come from the
+change, not from reshuffled draws.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 import simpy
@@ -17,7 +25,11 @@ import simpy
 from sim.analysis.recorder import Recorder
 from sim.processes.network import Paths
 from sim.rng import Streams
-from sim.scenario.distributions import DistributionModel, make_sampler
+from sim.scenario.distributions import DistributionModel, Fixed, make_sampler
+
+ENTITY_BATCH = 32
+"""Draws per batch of a sampler. Streams belong to single entities (one host, one VM, one
+link), of which an estate has many, so batches stay small to keep memory in bounds."""
 
 
 class CountingEnvironment(simpy.Environment):
@@ -49,13 +61,18 @@ class Context:
         """The named random stream ``name`` (the same generator on every call)."""
         return self.streams.stream(name)
 
-    def sampler(self, stream: str, dist: DistributionModel) -> Callable[[], float]:
-        """Successive draws of ``dist`` from stream ``stream``. Every caller naming the same
-        stream shares one sampler (and so one sequence of draws); a stream serves one
-        distribution only."""
+    def sampler(
+        self, stream: str, dist: DistributionModel, batch: int = ENTITY_BATCH
+    ) -> Callable[[], float]:
+        """Successive draws of ``dist`` from stream ``stream`` (drawn ``batch`` at a time).
+        Every caller naming the same stream shares one sampler (and so one sequence of
+        draws); a stream serves one distribution only."""
         entry = self._samplers.get(stream)
         if entry is None:
-            entry = (dist, make_sampler(dist, self.streams.stream(stream)))
+            if isinstance(dist, Fixed):  # no draws: spare the stream
+                entry = (dist, repeat(dist.value).__next__)
+            else:
+                entry = (dist, make_sampler(dist, self.streams.stream(stream), batch))
             self._samplers[stream] = entry
         elif entry[0] != dist:
             raise ValueError(f"stream {stream!r} already serves another distribution")

@@ -49,7 +49,6 @@ class DriftInjector:
         self.hosts = hosts
         self.recorder = ctx.recorder
         self.measured_at = dict(drift.measured_at)
-        self.reboot_duration = ctx.sampler("reboots.duration", reboots.duration)
         self.new_tpm = new_tpm
         self.baseline = {n: (h.image, h.platform, h.tpm) for n, h in hosts.items()}
         self._count = 0
@@ -62,20 +61,24 @@ class DriftInjector:
             env.process(self.at(d.at, d.host, d.kind, d.remediate_after))
         rd = self.spec.random
         if rd.rate > 0 and rd.kinds:
-            rng = ctx.stream("drift.random")
-            remediate = (
-                ctx.sampler("drift.remediation", rd.remediate_after)
-                if rd.remediate_after is not None
-                else None
-            )
             for name in self.hosts:
+                remediate = (
+                    ctx.sampler(f"host.{name}.remediation", rd.remediate_after)
+                    if rd.remediate_after is not None
+                    else None
+                )
+                rng = ctx.stream(f"host.{name}.drift")
                 env.process(self.random(name, rd.rate, rd.kinds, rng, remediate))
         for r in self.reboots.scheduled:
             env.process(self.reboot_at(r.at, r.host))
         if self.reboots.rate > 0:
-            rng = ctx.stream("reboots.random")
             for name in self.hosts:
+                rng = ctx.stream(f"host.{name}.reboots")
                 env.process(self.random_reboots(name, self.reboots.rate, rng))
+
+    def reboot_duration(self, host: str) -> float:
+        """How long the next reboot of ``host`` takes (from the host's own stream)."""
+        return self.ctx.sampler(f"host.{host}.reboot-duration", self.reboots.duration)()
 
     # --- drift ---------------------------------------------------------------------------
 
@@ -113,18 +116,6 @@ class DriftInjector:
             kind=kind.value,
             at=self.env.now,
             measured=measured,
-            effective_at=None,
-            remediated_at=None,
-            detected_at=None,
-            lapse_at=None,
-            key_refusal_at=None,
-            vcenter_refusal_at=None,
-            first_refused_at=None,
-            time_to_lapse_s=None,
-            time_to_key_refusal_s=None,
-            time_to_vcenter_refusal_s=None,
-            time_to_refusal_s=None,
-            time_to_first_refused_s=None,
             keys_released=0,
             power_ons=0,
             migrations_in=0,
@@ -144,7 +135,7 @@ class DriftInjector:
         else:
             host.staged.append(staged)
             if measured == "runtime":
-                self.env.process(host.reboot(self.reboot_duration(), "drift"))
+                self.env.process(host.reboot(self.reboot_duration(name), "drift"))
         if remediate_after is not None:
             self.env.process(self._remediate(name, row, remediate_after))
 
@@ -194,14 +185,14 @@ class DriftInjector:
         for open_row in self._open[name]:
             open_row["remediated_at"] = self.env.now
         self._open[name] = []
-        yield from host.reboot(self.reboot_duration(), "remediation")
+        yield from host.reboot(self.reboot_duration(name), "remediation")
 
     # --- reboots -------------------------------------------------------------------------
 
     def reboot_at(self, when: float, host: str) -> Generator[Any, Any, None]:
         """A planned reboot of ``host`` at ``when``."""
         yield self.env.timeout(max(0.0, when - self.env.now))
-        yield from self.hosts[host].reboot(self.reboot_duration())
+        yield from self.hosts[host].reboot(self.reboot_duration(host))
 
     def random_reboots(
         self, host: str, rate: float, rng: np.random.Generator
@@ -209,7 +200,7 @@ class DriftInjector:
         """Poisson reboots of ``host`` at ``rate`` per second."""
         while True:
             yield self.env.timeout(float(rng.exponential(1.0 / rate)))
-            yield from self.hosts[host].reboot(self.reboot_duration())
+            yield from self.hosts[host].reboot(self.reboot_duration(host))
 
 
 def _unapproved_vib(drift_id: int) -> Vib:

@@ -12,6 +12,7 @@ re-measures the whole boot chain into a reset TPM.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -64,11 +65,12 @@ class TrustedHost:
         self.paths = ctx.paths
         self.recorder = ctx.recorder
         self.config = cfg
-        self._tpm_sign_time = ctx.sampler("tpm.sign-time", cfg.tpm_sign_time)
-        jitter_rng = ctx.stream("agent.jitter")
+        self._tpm_sign_time = ctx.sampler(f"host.{spec.name}.tpm-sign", cfg.tpm_sign_time)
+        jitter_rng = ctx.stream(f"host.{spec.name}.jitter")
         self._jitter: Callable[[], float] = (
             (lambda: float(jitter_rng.uniform(0.0, cfg.jitter))) if cfg.jitter > 0 else lambda: 0.0
         )
+        self._startup_rng = ctx.stream(f"host.{spec.name}.startup")
         self.report: str | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
@@ -77,13 +79,36 @@ class TrustedHost:
 
     # --- boot and reboot ----------------------------------------------------------------
 
+    def start(self, startup: str, index: int) -> None:
+        """Bring the host up at the start of the run (host ``index`` of the estate).
+
+        ``steady_state``: the estate has been running; the host holds the report of its
+        last attestation and attests next when the attestation renewal process would (age
+        and residual time drawn from its equilibrium, see :func:`equilibrium_phase`).
+        ``cold_boot``: every host boots now and attests at once; its next period has a
+        uniformly random phase."""
+        rng = self._startup_rng
+        if startup == "cold_boot":
+            self.boot(first_period=float(rng.uniform(0, self.config.interval)))
+            return
+        age, residual = equilibrium_phase(
+            self.config.interval, self.config.jitter, float(rng.random()), float(rng.random())
+        )
+        self._power_up("start")
+        node = self.ta.nodes[index % len(self.ta.nodes)]
+        self.report = self.ta.held_report(self.name, node, self.image.image_id, age)
+        self.report_expires = self.env.now - age + self.ta.report_lifetime
+        self._agent = self.env.process(self._agent_loop(False, residual))
+
     def boot(self, first_period: float | None = None) -> None:
         """Apply staged changes, measure the boot chain into a reset TPM, start the agent.
 
         The agent attests at once; its next attestation follows after ``first_period``
-        (default: one interval plus jitter). The estate's initial boot passes a uniformly
-        random phase so re-attestations spread over the interval as in a long-running
-        estate."""
+        (default: one interval plus jitter)."""
+        self._power_up("boot")
+        self._agent = self.env.process(self._agent_loop(True, first_period))
+
+    def _power_up(self, reason: str) -> None:
         for change in self.staged:
             change()
         self.staged = []
@@ -94,9 +119,8 @@ class TrustedHost:
         self.up = True
         self.boots += 1
         self.recorder.add(
-            "host_events", time=self.env.now, host=self.name, event="up", reason="boot"
+            "host_events", time=self.env.now, host=self.name, event="up", reason=reason
         )
-        self._agent = self.env.process(self._agent_loop(first_period))
 
     def reboot(self, duration: float, why: str = "reboot") -> Generator[Any, Any, None]:
         """Take the host down (its VMs power off), wait, boot again."""
@@ -122,17 +146,19 @@ class TrustedHost:
         """Whether the agent holds a report that has not expired (by its own clock)."""
         return self.report is not None and self.report_expires > self.env.now
 
-    def _agent_loop(self, first_period: float | None) -> Generator[Any, Any, None]:
-        trigger = "boot"
+    def _agent_loop(
+        self, attest_first: bool, first_period: float | None
+    ) -> Generator[Any, Any, None]:
         try:
+            if attest_first:
+                yield from self.ensure_attested("boot")
             while True:
-                yield from self.ensure_attested(trigger)
-                trigger = "periodic"
                 if first_period is not None:
                     wait, first_period = first_period, None
                 else:
                     wait = self.config.interval + self._jitter()
                 yield self.env.timeout(wait)
+                yield from self.ensure_attested("periodic")
         except simpy.Interrupt:
             return
 
@@ -167,7 +193,8 @@ class TrustedHost:
                 row["attempts"] = attempt
                 node = self.ta.pick_node()
                 if node is not None:
-                    rnd = self.env.process(self._round(node))
+                    deadline = self.env.now + cfg.timeout
+                    rnd = self.env.process(self._round(node, deadline))
                     timer = self.env.timeout(cfg.timeout)
                     yield rnd | timer
                     if rnd.triggered and rnd.ok and rnd.value is not None:
@@ -193,12 +220,11 @@ class TrustedHost:
             queue_wait_s=outcome.queue_wait,
             verdict_latency_s=outcome.verdict_at - start,
         )
+        self.ta.delivered(outcome, now)
         if outcome.token is not None and outcome.expires_at is not None:
             self.report, self.report_expires = outcome.token, outcome.expires_at
-            if outcome.jti is not None:
-                self.ta.delivered(outcome.jti, now)
 
-    def _round(self, node: TrustNode) -> Generator[Any, Any, AttestOutcome | None]:
+    def _round(self, node: TrustNode, deadline: float) -> Generator[Any, Any, AttestOutcome | None]:
         """One attempt: nonce round trip, TPM quote, evidence to the service, answer back."""
         env, paths = self.env, self.paths
         boot = self.boots
@@ -214,7 +240,9 @@ class TrustedHost:
             self.tpm.set_clock(int(env.now * 1000))
             evidence = collect_evidence(self.name, self.tpm, nonce)
             yield env.timeout(paths.delay(self.node, node.name))
-            outcome: AttestOutcome = yield from self.ta.attest(node, evidence, nonce_id)
+            outcome = yield from self.ta.attest(node, evidence, nonce_id, deadline)
+            if outcome is None:
+                return None  # dropped: its deadline had passed when a worker took it
             yield env.timeout(paths.delay(node.name, self.node))
         except ServiceDown:
             return None
@@ -271,3 +299,17 @@ class TrustedHost:
         yield self.env.timeout(self.paths.delay(node.name, self.node))
         row["latency_s"] = self.env.now - start
         return released
+
+
+def equilibrium_phase(interval: float, jitter: float, u1: float, u2: float) -> tuple[float, float]:
+    """Age of the current period and time to the next attestation, in equilibrium.
+
+    Periods are ``X = interval + U(0, jitter)`` (an attestation's own latency of a second
+    or so is left out). Seen at a random moment, the period in progress is length-biased,
+    density ``x f(x) / E[X]``, and the moment is uniform within it; so age and residual are
+    ``V X*`` and ``(1 - V) X*``, each with the equilibrium density ``P(X > w) / E[X]``.
+    ``u1`` and ``u2`` are independent uniform(0, 1) draws: ``X*`` by inversion of its CDF
+    ``(x^2 - T^2) / ((T + J)^2 - T^2)`` on ``[T, T + J]``, then ``V = u2``."""
+    t, j = interval, jitter
+    length = math.sqrt(t * t + u1 * ((t + j) ** 2 - t * t)) if j > 0 else t
+    return u2 * length, (1.0 - u2) * length

@@ -39,10 +39,10 @@ class KmsCluster:
         return None
 
     def get(
-        self, origin: str, client_cert: bytes, uid: str
+        self, origin: str, client_cert: bytes, uid: str, requester: str
     ) -> Generator[Any, Any, Response | None]:
-        """KMIP Get of ``uid`` for the client at network node ``origin``; None when no
-        server answers."""
+        """KMIP Get of ``uid`` for the client at network node ``origin``, on behalf of host
+        ``requester`` (whose stream draws the service time); None when no server answers."""
         picked = self._pick()
         if picked is None:
             return None
@@ -50,11 +50,11 @@ class KmsCluster:
         there = f"kms:{i}"
         yield self.env.timeout(self.paths.delay(origin, there))
         try:
-            resp, _ = yield from server.serve(
-                lambda: self.store.get(client_cert, uid, self.env.now)
+            served = yield from server.serve(
+                lambda: self.store.get(client_cert, uid, self.env.now), requester=requester
             )
         except ServiceDown:
             return None
         yield self.env.timeout(self.paths.delay(there, origin))
-        out: Response = resp
+        out: Response = served.result
         return out

@@ -7,19 +7,20 @@ carries a latency distribution and a bandwidth. A message takes the shortest pat
 hops; WAN links enter the graph sorted by site names, so among equally short routes the one
 through the first site by name is taken, whatever order the file lists the links in); its
 one-way delay is the sum of one latency sample per edge; a vMotion stream is limited by the
-path's bottleneck bandwidth.
+path's bottleneck bandwidth. Each link samples its latencies from its own named stream.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from itertools import repeat
 
 import networkx as nx
-import numpy as np
 
+from sim.rng import Streams
 from sim.scenario import Scenario
-from sim.scenario.distributions import make_sampler
+from sim.scenario.distributions import Fixed, make_sampler
 
 
 def build_graph(s: Scenario) -> nx.Graph:
@@ -58,22 +59,33 @@ def build_graph(s: Scenario) -> nx.Graph:
     return g
 
 
-class Paths:
-    """Samples message delays and looks up bottleneck bandwidths on the estate graph."""
+LINK_BATCH = 32
+"""Latency draws per batch of a link's sampler."""
 
-    def __init__(self, graph: nx.Graph, rng: np.random.Generator) -> None:
+
+class Paths:
+    """Samples message delays and looks up bottleneck bandwidths on the estate graph.
+
+    Each link draws its latencies from its own stream, ``link.<a>|<b>`` (end names sorted),
+    so traffic on one link does not shift the delays of another."""
+
+    def __init__(self, graph: nx.Graph, streams: Streams) -> None:
         self.graph = graph
+        self._streams = streams
         self._samplers: dict[tuple[str, str], Callable[[], float]] = {}
         self._paths: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._bottleneck: dict[tuple[str, str], float] = {}
-        self._rng = rng
-        # One sampler per distinct latency distribution keeps the draws cheap.
-        by_dist: dict[str, Callable[[], float]] = {}
-        for a, b, data in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1])):
-            key = repr(data["latency"])
-            if key not in by_dist:
-                by_dist[key] = make_sampler(data["latency"], rng)
-            self._samplers[(a, b)] = self._samplers[(b, a)] = by_dist[key]
+
+    def _sampler(self, edge: tuple[str, str]) -> Callable[[], float]:
+        """The latency sampler of ``edge`` (made on first use, shared by both directions)."""
+        a, b = sorted(edge)
+        dist = self.graph.edges[a, b]["latency"]
+        if isinstance(dist, Fixed):
+            sampler: Callable[[], float] = repeat(dist.value).__next__
+        else:
+            sampler = make_sampler(dist, self._streams.stream(f"link.{a}|{b}"), LINK_BATCH)
+        self._samplers[(a, b)] = self._samplers[(b, a)] = sampler
+        return sampler
 
     def path(self, a: str, b: str) -> list[tuple[str, str]]:
         """Edges of the shortest path from ``a`` to ``b`` (cached)."""
@@ -98,7 +110,8 @@ class Paths:
 
     def delay(self, a: str, b: str) -> float:
         """One sampled one-way delay from ``a`` to ``b`` in seconds."""
-        return sum(self._samplers[e]() for e in self.path(a, b))
+        samplers = self._samplers
+        return sum((samplers.get(e) or self._sampler(e))() for e in self.path(a, b))
 
     def bottleneck(self, a: str, b: str) -> float:
         """The smallest bandwidth (bytes/s) along the path from ``a`` to ``b``."""

@@ -4,11 +4,25 @@ The Attestation Service, the Key Provider Service, the status endpoint and each 
 are instances. The service keeps two time-weighted levels in the recorder,
 ``<name>.busy`` (workers in use, with the capacity, so utilisation is busy/capacity) and
 ``<name>.queue`` (requests waiting), and reports each request's queue wait.
+
+A request's service time (its demand) is drawn from the stream of the requester
+(``<kind>.<requester>``, e.g. ``attestation_service.esx-01``), so a host's demands do not
+depend on how many requests other hosts made (common random numbers).
+
+One station with Poisson arrivals is an M/G/c queue. The trust authority spreads requests
+round-robin over its nodes, so each node sees every n-th arrival: with Poisson arrivals to
+the cluster, per-node inter-arrival times are Erlang-n, not exponential, and a node is a
+G/G/c station; the M/G/c (Erlang C) results hold for a single station fed directly.
+
+A request may carry its client's deadline. With ``drop_expired`` a worker that picks up a
+request whose deadline has passed discards it at once (deadline propagation, as RPC stacks
+do); otherwise it serves it anyway and the answer reaches nobody.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 import simpy
@@ -22,18 +36,32 @@ class ServiceDown(Exception):
     """The service's node is down: the request is refused (connection refused)."""
 
 
+@dataclass(frozen=True)
+class Served:
+    """What became of one request: the work's result (None when dropped), how long it
+    waited for a worker, and whether it was dropped because its deadline had passed."""
+
+    result: Any
+    waited: float
+    dropped: bool = False
+
+
 class Service:
-    """c workers in front of one FIFO queue (an M/G/c station when arrivals are Poisson)."""
+    """c workers in front of one FIFO queue."""
 
     def __init__(
         self, ctx: Context, name: str, workers: int, service_time: DistributionModel, stream: str
     ) -> None:
+        self.ctx = ctx
         self.env = ctx.env
         self.name = name
+        self.kind = name.split(".")[0]
         self.workers = workers
+        self.distribution = service_time
         self.service_time = ctx.sampler(stream, service_time)
         self.resource = simpy.Resource(ctx.env, capacity=workers)
         self.up = True
+        self.drop_expired = False
         self._busy: Level = ctx.recorder.level(f"{name}.busy", capacity=workers)
         self._queue: Level = ctx.recorder.level(f"{name}.queue")
 
@@ -42,11 +70,21 @@ class Service:
         self._busy.set(now, self.resource.count)
         self._queue.set(now, len(self.resource.queue))
 
+    def demand(self, requester: str | None) -> float:
+        """One service time for a request of ``requester`` (from its own stream), or from
+        the service's stream for an anonymous request."""
+        if requester is None:
+            return self.service_time()
+        return self.ctx.sampler(f"{self.kind}.{requester}", self.distribution)()
+
     def serve(
-        self, work: Callable[[], Any] | None = None
-    ) -> Generator[Any, Any, tuple[Any, float]]:
+        self,
+        work: Callable[[], Any] | None = None,
+        requester: str | None = None,
+        deadline: float | None = None,
+    ) -> Generator[Any, Any, Served]:
         """Queue, hold a worker for one service time, run ``work`` (the real computation,
-        instantaneous in simulated time) and return ``(work's result, queue wait)``."""
+        instantaneous in simulated time) and return what became of the request."""
         if not self.up:
             raise ServiceDown(self.name)
         arrived = self.env.now
@@ -55,11 +93,13 @@ class Service:
                 self._update()  # the request is queued (or already granted)
                 yield req
                 waited = self.env.now - arrived
+                if self.drop_expired and deadline is not None and self.env.now >= deadline:
+                    return Served(None, waited, dropped=True)
                 self._update()
-                yield self.env.timeout(self.service_time())
+                yield self.env.timeout(self.demand(requester))
                 if not self.up:
                     raise ServiceDown(self.name)
                 result = work() if work is not None else None
         finally:
             self._update()  # after the release: the next request may hold the worker now
-        return result, waited
+        return Served(result, waited)

@@ -15,7 +15,7 @@ verdict also revokes the host's unexpired reports at once, on every Key Provider
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -23,13 +23,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sim.domain.pki import CertificateAuthority, derive_p256_key
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
 from sim.domain.verifier import Evidence, Policy, Verdict, verify
+from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
 from sim.processes.kms import KmsCluster
-from sim.processes.services import Service
+from sim.processes.services import Service, ServiceDown
 from sim.scenario.model import Attestation
 from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
-
-ATTESTED, NOT_ATTESTED, UNKNOWN = "attested", "notAttested", "unknown"
 
 
 class TrustNode:
@@ -78,17 +77,6 @@ class TrustNode:
             svc.up = up
 
 
-@dataclass
-class HostRecord:
-    """What the Attestation Service knows of one trusted host."""
-
-    verdict_ok: bool | None = None
-    latest_nonce: int = 0
-    latest_jti: str | None = None
-    latest_exp: float = float("-inf")
-    live_reports: list[tuple[str, float]] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class AttestOutcome:
     """The Attestation Service's answer: a report token on success, and the verdict."""
@@ -100,6 +88,8 @@ class AttestOutcome:
     node: str
     queue_wait: float
     verdict_at: float
+    nonce_id: int
+    row: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -140,7 +130,9 @@ class TrustAuthority:
             n.signer.service_id: n.signer.trusted_issuer() for n in nodes
         }
         self.revoked: set[str] = set()
-        self.hosts: dict[str, HostRecord] = {}
+        self.book = StatusBook()
+        for node in nodes:
+            node.attestation.drop_expired = spec.attestation_service.abandoned == "drop"
         self._nonces: dict[int, tuple[str, bytes]] = {}
         self._nonce_seq = 0
         self._next = 0
@@ -173,77 +165,114 @@ class TrustAuthority:
         return self._nonce_seq, nonce
 
     def attest(
-        self, node: TrustNode, evidence: Evidence, nonce_id: int
-    ) -> Generator[Any, Any, AttestOutcome]:
-        """Queue at the node's Attestation Service, verify for real, sign a report."""
+        self, node: TrustNode, evidence: Evidence, nonce_id: int, deadline: float
+    ) -> Generator[Any, Any, AttestOutcome | None]:
+        """Queue at the node's Attestation Service, verify for real, sign a report. Every
+        request is a ``verdicts`` row; None when it was dropped past its ``deadline``."""
         host = evidence.host_id
         issued_to, nonce = self._nonces.pop(nonce_id, ("", b""))
         if issued_to != host:
             nonce = b""
-        verdict, waited = yield from node.attestation.serve(
-            lambda: verify(evidence, self.policy, nonce)
+        row = self.recorder.add(
+            "verdicts",
+            host=host,
+            node=node.name,
+            nonce=nonce_id,
+            arrived_at=self.env.now,
+            deadline=deadline,
+            stale=False,
         )
+        try:
+            served = yield from node.attestation.serve(
+                lambda: verify(evidence, self.policy, nonce), requester=host, deadline=deadline
+            )
+        except ServiceDown:
+            row["outcome"] = "lost"
+            raise
+        row["started_at"] = row["arrived_at"] + served.waited
+        if served.dropped:
+            row["outcome"] = "dropped"
+            return None
+        verdict: Verdict = served.result
         now = self.env.now
-        rec = self.hosts.setdefault(host, HostRecord())
-        token: str | None = None
-        expires: float | None = None
-        jti: str | None = None
-        if nonce_id < rec.latest_nonce:
+        row.update(
+            verdict_at=now,
+            outcome="pass" if verdict.ok else "fail",
+            reasons=" ".join(verdict.reasons),
+        )
+        out = AttestOutcome(None, None, None, verdict, node.name, served.waited, now, nonce_id, row)
+        if not self.book.judge(host, nonce_id, verdict.ok):
             # A newer attempt of this host was judged first (this one was abandoned by its
             # agent and finished late): it must not overwrite the newer verdict.
-            return AttestOutcome(None, None, None, verdict, node.name, waited, now)
-        rec.latest_nonce = nonce_id
-        rec.verdict_ok = verdict.ok
+            row["stale"] = True
+            return out
         if verdict.ok:
-            node.issued += 1
-            jti = f"{node.name}-{node.issued}"
-            expires = now + self.report_lifetime
-            token = node.signer.issue(
-                host, verdict.measured_image_id or "", self.audience, now, self.report_lifetime, jti
-            )
-            rec.latest_jti, rec.latest_exp = jti, expires
-            rec.live_reports = [(j, e) for j, e in rec.live_reports if e > now]
-            rec.live_reports.append((jti, expires))
-            self._report_rows[jti] = self.recorder.add(
-                "reports",
-                jti=jti,
-                host=host,
-                node=node.name,
-                issued_at=now,
-                delivered_at=None,
-                expires_at=expires,
-                revoked_at=None,
-                image_id=verdict.measured_image_id,
-            )
-            self.recorder.report_issued(jti, host, expires)
-        elif self.revocation == "push":
-            for jti, exp in rec.live_reports:
-                if exp > now and jti not in self.revoked:
+            jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
+            row["jti"] = jti
+            return replace(out, token=token, expires_at=expires, jti=jti)
+        if self.revocation == "push":
+            for jti in self.book.take_live(host, now):
+                if jti not in self.revoked:
                     self.revoked.add(jti)
                     self._report_rows[jti]["revoked_at"] = now
                     self.recorder.report_revoked(jti)
-            rec.live_reports = []
-        return AttestOutcome(token, expires, jti, verdict, node.name, waited, now)
+        return out
 
-    def delivered(self, jti: str, now: float) -> None:
-        """The agent received report ``jti`` at ``now`` (from then on the host holds it)."""
-        self._report_rows[jti]["delivered_at"] = now
+    def _issue(
+        self, node: TrustNode, host: str, image_id: str, at: float
+    ) -> tuple[str, float, str]:
+        """Sign a report for ``host`` attested at ``at`` by ``node`` and record it; its jti,
+        expiry and token."""
+        node.issued += 1
+        jti = f"{node.name}-{node.issued}"
+        expires = at + self.report_lifetime
+        token = node.signer.issue(host, image_id, self.audience, at, self.report_lifetime, jti)
+        self.book.issued(host, jti, expires, self.env.now)
+        row = self.recorder.add(
+            "reports",
+            jti=jti,
+            host=host,
+            node=node.name,
+            issued_at=at,
+            expires_at=expires,
+            image_id=image_id,
+        )
+        self._report_rows[jti] = row
+        self.recorder.report_issued(jti, host, expires)
+        return jti, expires, token
+
+    def delivered(self, outcome: AttestOutcome, now: float) -> None:
+        """The agent received ``outcome`` at ``now``: from then on the host holds its report."""
+        outcome.row["delivered_at"] = now
+        if outcome.jti is not None and outcome.expires_at is not None and not outcome.row["stale"]:
+            self._report_rows[outcome.jti]["delivered_at"] = now
+            self.book.delivered(
+                outcome.row["host"], outcome.nonce_id, outcome.jti, outcome.expires_at
+            )
+
+    def held_report(self, host: str, node: TrustNode, image_id: str, age: float) -> str:
+        """A report ``node`` issued to ``host`` ``age`` seconds before now, which the host
+        received at once (an estate that was running before the simulation started)."""
+        self._nonce_seq += 1
+        at = self.env.now - age
+        jti, expires, token = self._issue(node, host, image_id, at)
+        self._report_rows[jti]["delivered_at"] = at
+        self.book.judge(host, self._nonce_seq, True)
+        self.book.delivered(host, self._nonce_seq, jti, expires)
+        return token
 
     def status_of(self, host: str, now: float) -> str:
         """The host's status as the Attestation Service reports it at ``now``."""
-        rec = self.hosts.get(host)
-        if rec is None or rec.verdict_ok is None:
-            return UNKNOWN
-        if rec.verdict_ok and rec.latest_exp > now and rec.latest_jti not in self.revoked:
-            return ATTESTED
-        return NOT_ATTESTED
+        return self.book.status(host, now, self.revoked)
 
-    def poll_status(self, node: TrustNode, hosts: list[str]) -> Generator[Any, Any, dict[str, str]]:
+    def poll_status(
+        self, node: TrustNode, hosts: list[str], requester: str
+    ) -> Generator[Any, Any, dict[str, str]]:
         """Answer a vCenter's poll for the status of ``hosts``."""
-        result, _ = yield from node.status.serve(
-            lambda: {h: self.status_of(h, self.env.now) for h in hosts}
+        served = yield from node.status.serve(
+            lambda: {h: self.status_of(h, self.env.now) for h in hosts}, requester=requester
         )
-        out: dict[str, str] = result
+        out: dict[str, str] = served.result
         return out
 
     # --- key release -----------------------------------------------------------------
@@ -271,7 +300,7 @@ class TrustAuthority:
                 return "report.wrong_subject"
             return None
 
-        reason, _ = yield from node.key_provider.serve(check)
+        reason = (yield from node.key_provider.serve(check, requester=host)).result
         if reason is not None:
             return KeyOutcome(None, reason, None, node.name)
         cached = node.key_cache.get(key_id)
@@ -281,7 +310,7 @@ class TrustAuthority:
             hit = True
         else:
             hit = False
-            resp = yield from self.kms.get(node.name, node.kmip_client, key_id)
+            resp = yield from self.kms.get(node.name, node.kmip_client, key_id, host)
             if resp is None or not resp.ok or resp.key_material is None:
                 if resp is None:
                     why = "kms.unavailable"

@@ -16,11 +16,12 @@ from typing import Any
 
 import simpy
 
+from sim.processes.attestation_status import ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
 from sim.processes.inventory import Vm, VmPool
 from sim.processes.services import ServiceDown
-from sim.processes.trust_authority import ATTESTED, UNKNOWN, TrustAuthority, TrustNode
+from sim.processes.trust_authority import TrustAuthority, TrustNode
 from sim.processes.vmotion import Migrator
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import VCenter
@@ -54,14 +55,20 @@ class WorkloadVCenter:
         self.poll_interval = spec.status_poll_interval
         self.placement = spec.placement
         self.vmotion = vmotion
-        self.rng = ctx.stream(f"vcenter.{spec.name}")
-        self.lifetime = ctx.sampler("vms.lifetime", lifetime)
+        self.ctx = ctx
+        self.placement_rng = ctx.stream(f"vcenter.{spec.name}.placement")
+        self.vmotion_keys = ctx.stream(f"vcenter.{spec.name}.vmotion-keys")
+        self.lifetime = lifetime
         self.view: dict[str, str] = {h.name: UNKNOWN for h in hosts}
         for h in hosts:
             h.on_power_off = self.power_off
 
-    def start(self) -> None:
-        """Start learning host status."""
+    def start(self, steady_state: bool) -> None:
+        """Start learning host status. In an estate that has been running (``steady_state``)
+        the view starts as the trust authority's status of each host; otherwise unknown."""
+        if steady_state:
+            for h in self.hosts:
+                self._set_view(h.name, self.ta.status_of(h.name, self.env.now))
         self.env.process(self.poll_loop())
 
     # --- status ----------------------------------------------------------------------------
@@ -79,14 +86,17 @@ class WorkloadVCenter:
 
     def _poll(self, node: TrustNode, names: list[str]) -> Generator[Any, Any, None]:
         yield self.env.timeout(self.paths.delay(self.node, node.name))
-        statuses = yield from self.ta.poll_status(node, names)
+        statuses = yield from self.ta.poll_status(node, names, self.name)
         yield self.env.timeout(self.paths.delay(node.name, self.node))
-        now = self.env.now
         for h in names:
-            new = statuses[h]
-            if new != self.view[h]:
-                self.view[h] = new
-                self.recorder.add("status_views", time=now, vcenter=self.name, host=h, status=new)
+            self._set_view(h, statuses[h])
+
+    def _set_view(self, host: str, status: str) -> None:
+        if status != self.view[host]:
+            self.view[host] = status
+            self.recorder.add(
+                "status_views", time=self.env.now, vcenter=self.name, host=host, status=status
+            )
 
     # --- placement -------------------------------------------------------------------------
 
@@ -159,7 +169,7 @@ class WorkloadVCenter:
         self.env.process(self._lifetime(vm, vm.epoch))
 
     def _lifetime(self, vm: Vm, epoch: int) -> Generator[Any, Any, None]:
-        yield self.env.timeout(self.lifetime())
+        yield self.env.timeout(self.ctx.sampler(f"vm.{vm.name}.lifetime", self.lifetime, 4)())
         while vm.migrating and vm.epoch == epoch:
             yield self.env.timeout(1.0)
         if vm.epoch == epoch and vm.host is not None:
@@ -196,15 +206,10 @@ class WorkloadVCenter:
             encrypted=vm.migrates_encrypted,
             outcome="refused",
             reason="vmotion.no_eligible_host",
-            duration_s=None,
-            iterations=None,
-            bytes_transferred=None,
-            payload_bytes=None,
-            bandwidth_Bps=None,
         )
         candidates = self._candidates(vm, exclude=src.name)
         if not candidates:
             return
-        dst = candidates[int(self.rng.integers(len(candidates)))]
+        dst = candidates[int(self.placement_rng.integers(len(candidates)))]
         row["destination"] = dst.name
-        yield from self.vmotion.move(vm, src, dst, row, self.name, self.rng)
+        yield from self.vmotion.move(vm, src, dst, row, self.name, self.vmotion_keys)

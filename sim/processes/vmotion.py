@@ -1,10 +1,24 @@
-"""vMotion: the pre-copy timing model and the real encrypted sample stream.
+"""vMotion: the pre-copy model, its simulation over shared links, and the real encrypted
+sample stream.
 
 Pre-copy: iteration 1 sends all memory; each further iteration sends what the guest dirtied
 during the previous one (dirty rate x its duration). Copying stops when the remaining dirty
 memory is below the switch-over threshold or after ``max_iterations``; the VM is then stunned
-while the rest is sent plus a fixed switch-over time. A stream that is encrypted is limited
-by the lower of the path's bottleneck bandwidth and the cipher's throughput.
+while the rest is sent, plus a switch-over time. A stream that is encrypted is capped at the
+cipher's throughput.
+
+When the guest dirties memory at least as fast as the stream can send it, pre-copy cannot
+converge (each pass leaves as much dirty as it sent); the migration then *stuns and copies*:
+the VM is stopped at once and its whole memory (or what is left) sent while stunned, so the
+downtime is that memory / bandwidth + switch-over. (Real ESXi slows such a guest with Stun
+During Page Send; this model takes the conservative end of that trade-off: a modelling
+choice.)
+
+Concurrent migrations share the links they cross (:mod:`sim.processes.bandwidth`), so a
+stream's rate changes while it runs; :class:`Migrator` follows the iterations in simulated
+time. :func:`precopy` is the same schedule at a constant bandwidth, in closed form, for
+reference. A migration's ``duration_s`` runs from the start of its setup to the end of the
+switch-over; the destination's key fetch before it is recorded as ``key_fetch_s``.
 
 Simulated time follows this model, never the wall clock. The encryption itself is real: a
 per-migration 256-bit key and 64-bit nonce from the vCenter's random stream, the payload
@@ -28,6 +42,7 @@ from sim.domain.stream_cipher import (
     StreamSealer,
 )
 from sim.errors import StreamRejected
+from sim.processes.bandwidth import SharedLinks, Stream
 from sim.processes.context import Context
 from sim.scenario.model import VMotion
 
@@ -44,6 +59,8 @@ class Precopy:
     iterations: int
     bytes_transferred: int
     downtime: float
+    mode: str = "precopy"
+    sending: float = 0.0  # seconds spent sending (the mean rate is bytes / sending)
 
 
 def precopy(
@@ -54,9 +71,12 @@ def precopy(
     max_iterations: int,
     switchover_time: float,
 ) -> Precopy:
-    """The pre-copy schedule for ``memory`` bytes at ``bandwidth`` bytes/s."""
+    """The pre-copy schedule for ``memory`` bytes at a constant ``bandwidth`` bytes/s."""
     if bandwidth <= 0:
         raise ValueError("bandwidth must be positive")
+    if dirty_rate >= bandwidth:
+        downtime = memory / bandwidth + switchover_time
+        return Precopy(downtime, 0, int(memory), downtime, "stun_and_copy", memory / bandwidth)
     remaining = float(memory)
     elapsed = 0.0
     sent = 0.0
@@ -70,7 +90,10 @@ def precopy(
         if remaining <= threshold:
             break
     downtime = remaining / bandwidth + switchover_time
-    return Precopy(elapsed + downtime, iterations, int(sent + remaining), downtime)
+    sending = elapsed + remaining / bandwidth
+    return Precopy(
+        elapsed + downtime, iterations, int(sent + remaining), downtime, "precopy", sending
+    )
 
 
 @dataclass(frozen=True)
@@ -122,18 +145,45 @@ def encrypted_transfer(
 
 class Migrator:
     """Moves running VMs between hosts: the destination's key fetch for an encrypted VM,
-    the pre-copy in simulated time, the real encrypted sample stream, and the bookkeeping
-    of both hosts. One per estate; each vCenter asks it to carry out its migrations."""
+    setup, the pre-copy iterations over shared links in simulated time, the real encrypted
+    sample stream, and the bookkeeping of both hosts. One per estate; each vCenter asks it
+    to carry out its migrations."""
 
     def __init__(self, ctx: Context, spec: VMotion, dirty_rate: float, ledger: NonceLedger) -> None:
         self.env = ctx.env
-        self.paths = ctx.paths
+        self.ctx = ctx
         self.spec = spec
         self.dirty_rate = dirty_rate
         self.ledger = ledger
-        self._setup = ctx.sampler("vmotion.setup", spec.setup_time)
-        self._switchover = ctx.sampler("vmotion.switchover", spec.switchover_time)
+        self.links = SharedLinks(ctx.env, ctx.paths)
         self._ids: dict[str, int] = {}
+
+    def copy(self, vm: Vm, stream: Stream) -> Generator[Any, Any, Precopy]:
+        """Pre-copy (or stun-and-copy) ``vm``'s memory over ``stream``; the schedule as
+        it happened, switch-over included."""
+        env, memory = self.env, float(vm.memory)
+        switchover = self.ctx.sampler(f"vm.{vm.name}.switchover", self.spec.switchover_time, 4)()
+        start, remaining, sent, iterations, mode = env.now, memory, 0.0, 0, "precopy"
+        while True:
+            if self.dirty_rate >= stream.rate:
+                mode = "stun_and_copy"
+                break
+            iterations += 1
+            began = env.now
+            yield from self.links.send(stream, remaining)
+            sent += remaining
+            remaining = min(memory, self.dirty_rate * (env.now - began))
+            if (
+                remaining <= self.spec.switchover_threshold
+                or iterations >= self.spec.max_iterations
+            ):
+                break
+        stunned = env.now
+        yield from self.links.send(stream, remaining)
+        sending = env.now - start
+        yield env.timeout(switchover)
+        total = int(sent + remaining)
+        return Precopy(env.now - start, iterations, total, env.now - stunned, mode, sending)
 
     def move(
         self,
@@ -151,24 +201,23 @@ class Migrator:
         boots = (src.boots, dst.boots)
         dst.used_memory += vm.memory
         try:
-            ok = True
             if vm.needs_key:
                 ok = yield from dst.obtain_key(vm, "vmotion")
-            if not ok:
-                row.update(outcome="failed", reason="vmotion.key_not_released", end=self.env.now)
-                return
-            bw = self.paths.bottleneck(src.node, dst.node)
-            if vm.migrates_encrypted:
-                bw = min(bw, self.spec.cipher_rate)
-            plan = precopy(
-                vm.memory,
-                self.dirty_rate,
-                bw,
-                self.spec.switchover_threshold,
-                self.spec.max_iterations,
-                self._switchover(),
-            )
-            yield self.env.timeout(self._setup() + plan.duration)
+                row["key_fetch_s"] = self.env.now - row["start"]
+                if not ok:
+                    row.update(
+                        outcome="failed", reason="vmotion.key_not_released", end=self.env.now
+                    )
+                    return
+            began = self.env.now
+            setup = self.ctx.sampler(f"vm.{vm.name}.vmotion-setup", self.spec.setup_time, 4)()
+            yield self.env.timeout(setup)
+            cap = self.spec.cipher_rate if vm.migrates_encrypted else float("inf")
+            stream = self.links.open(src.node, dst.node, cap)
+            try:
+                plan = yield from self.copy(vm, stream)
+            finally:
+                self.links.close(stream)
             if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
                 row.update(outcome="failed", reason="vmotion.host_down", end=self.env.now)
                 return
@@ -195,11 +244,13 @@ class Migrator:
                 outcome="completed",
                 reason="",
                 end=self.env.now,
-                duration_s=self.env.now - row["start"],
+                duration_s=self.env.now - began,
+                downtime_s=plan.downtime,
+                mode=plan.mode,
                 iterations=plan.iterations,
                 bytes_transferred=plan.bytes_transferred,
                 payload_bytes=payload,
-                bandwidth_Bps=bw,
+                bandwidth_Bps=plan.bytes_transferred / plan.sending if plan.sending > 0 else None,
             )
         finally:
             if vm.epoch == epoch:  # a VM powered off and on again may be moving anew

@@ -30,7 +30,8 @@ class Workload:
         self.spec = spec
         self.pool = pool
         self.vcenters = vcenters
-        self.rng = ctx.stream("workload")
+        self.power_on_rng = ctx.stream("workload.power-ons")
+        self.migration_rng = ctx.stream("workload.migrations")
 
     def start(self) -> None:
         """Start the request streams whose rate is positive."""
@@ -41,16 +42,18 @@ class Workload:
 
     def power_ons(self, rate: float) -> Generator[Any, Any, None]:
         """Power-on requests at ``rate`` per second."""
+        rng = self.power_on_rng
         while True:
-            yield self.env.timeout(float(self.rng.exponential(1.0 / rate)))
-            vm = self.pool.stopped.choice(self.rng)
+            yield self.env.timeout(float(rng.exponential(1.0 / rate)))
+            vm = self.pool.stopped.choice(rng)
             if vm is not None:
                 self.env.process(self.vcenters[vm.vcenter].power_on(vm))
 
     def migrations(self, rate: float) -> Generator[Any, Any, None]:
         """Migration requests at ``rate`` per second."""
+        rng = self.migration_rng
         while True:
-            yield self.env.timeout(float(self.rng.exponential(1.0 / rate)))
-            vm = self.pool.running.choice(self.rng)
+            yield self.env.timeout(float(rng.exponential(1.0 / rate)))
+            vm = self.pool.running.choice(rng)
             if vm is not None and not vm.migrating:
                 self.env.process(self.vcenters[vm.vcenter].migrate(vm))

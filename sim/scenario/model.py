@@ -140,6 +140,20 @@ class ServiceSpec(_Model):
     service_time: Distribution = _dist("10ms")
 
 
+class AttestationServiceSpec(ServiceSpec):
+    """The Attestation Service: a queueing service that also decides what becomes of a
+    request whose client gave up waiting."""
+
+    abandoned: Literal["serve", "drop"] = Field(
+        default="drop",
+        description=(
+            "drop: a worker discards a request whose client deadline has passed when it picks"
+            " it up (deadline propagation); serve: it verifies it anyway and the answer"
+            " reaches nobody (retries then multiply the load)"
+        ),
+    )
+
+
 class NodeOutage(_Model):
     """A trust-authority node that is down for a while (its services refuse connections)."""
 
@@ -160,7 +174,7 @@ class TrustAuthority(_Model):
     identity_mode: Literal["require_endorsement_keys", "require_certificate_validation"] = (
         "require_endorsement_keys"
     )
-    attestation_service: ServiceSpec = ServiceSpec(
+    attestation_service: AttestationServiceSpec = AttestationServiceSpec(
         workers=4, service_time=_dist({"dist": "lognormal", "median": "15ms", "p95": "40ms"})
     )
     key_provider_service: ServiceSpec = ServiceSpec(
@@ -221,6 +235,14 @@ class Attestation(_Model):
         "CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified"
     ] = "PartnerSupported"
     require_secure_boot: bool = True
+    startup: Literal["steady_state", "cold_boot"] = Field(
+        default="steady_state",
+        description=(
+            "steady_state: the estate has been running; each host holds the report of its last"
+            " attestation, with age and next attestation drawn from the equilibrium of the"
+            " attestation renewal process; cold_boot: every host boots and attests at t=0"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- vCenters

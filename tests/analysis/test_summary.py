@@ -75,98 +75,171 @@ def test_coverage_end_is_uncovered_and_every_earlier_instant_covered(
             assert any(r["issued_at"] <= t < r["expires_at"] for r in reports)
 
 
-def _drift_row(at: float) -> dict:
-    return {
-        "id": 1,
-        "host": "h",
-        "kind": "unapproved_vib",
-        "at": at,
-        "measured": "runtime",
-        "effective_at": at,
-        "remediated_at": None,
-        "detected_at": None,
-        "lapse_at": None,
-        "key_refusal_at": None,
-        "vcenter_refusal_at": None,
-        "first_refused_at": None,
-        "time_to_lapse_s": None,
-        "time_to_key_refusal_s": None,
-        "time_to_vcenter_refusal_s": None,
-        "time_to_refusal_s": None,
-        "time_to_first_refused_s": None,
-        "keys_released": 0,
-        "power_ons": 0,
-        "migrations_in": 0,
-    }
+def _drift(rec: Recorder, at: float, host: str = "h", remediated: float | None = None) -> dict:
+    return rec.add(
+        "drift_events",
+        id=len(rec.tables["drift_events"]) + 1,
+        host=host,
+        kind="unapproved_vib",
+        at=at,
+        measured="runtime",
+        effective_at=at,
+        remediated_at=remediated,
+        keys_released=0,
+        power_ons=0,
+        migrations_in=0,
+    )
+
+
+def _verdict(
+    rec: Recorder, nonce: int, at: float, ok: bool, delivered: float | None, stale: bool = False
+) -> None:
+    rec.add(
+        "verdicts",
+        host="h",
+        node="vta:0",
+        nonce=nonce,
+        arrived_at=at,
+        started_at=at,
+        verdict_at=at,
+        outcome="pass" if ok else "fail",
+        stale=stale,
+        delivered_at=delivered,
+    )
+
+
+def _view(rec: Recorder, t: float, status: str, vcenter: str = "vc") -> None:
+    rec.add("status_views", time=t, vcenter=vcenter, host="h", status=status)
 
 
 def test_finalise_drift_derives_every_time_by_hand() -> None:
-    """Lapse = failed verdict, key refusal = report expiry, vCenter refusal = view change,
-    and exposure counts only trusted-workload events after the drift."""
+    """Detection and lapse = first failed verdict, key refusal = report expiry, vCenter
+    refusal = view change, and exposure counts only trusted-workload events after the drift."""
     rec = Recorder()
     rec.tables["reports"] += [_report("a", 0, 900)]
-    rec.tables["attestations"] += [
-        {"host": "h", "ok": True, "verdict_at": 0.0},
-        {"host": "h", "ok": False, "verdict_at": 400.0},
-    ]
-    rec.tables["status_views"] += [
-        {"time": 10.0, "vcenter": "vc", "host": "h", "status": "attested"},
-        {"time": 450.0, "vcenter": "vc", "host": "h", "status": "notAttested"},
-        {"time": 460.0, "vcenter": "other", "host": "h", "status": "notAttested"},
-    ]
-    rec.tables["refusals"] += [
-        {"time": 500.0, "host": "h", "vm": "v", "kind": "placement", "reason": "x"}
-    ]
-    rec.tables["key_requests"] += [
-        {"time": 50.0, "host": "h", "outcome": "released"},
-        {"time": 420.0, "host": "h", "outcome": "released"},
-        {"time": 950.0, "host": "h", "outcome": "refused"},
-    ]
-    rec.tables["placements"] += [
-        {"time": 300.0, "host": "h", "outcome": "placed", "needs_key": True},
-        {"time": 310.0, "host": "h", "outcome": "placed", "needs_key": False},
-    ]
-    rec.tables["migrations"] += [
-        {"end": 330.0, "destination": "h", "outcome": "completed", "needs_key": True},
-    ]
-    row = _drift_row(200.0)
-    rec.tables["drift_events"].append(row)
+    _verdict(rec, 1, 0.0, True, 0.0)
+    _verdict(rec, 2, 400.0, False, 400.0)
+    _view(rec, 10.0, "attested")
+    _view(rec, 450.0, "notAttested")
+    _view(rec, 460.0, "notAttested", vcenter="other")
+    rec.add("refusals", time=500.0, host="h", vm="v", kind="placement", reason="x")
+    rec.add("key_requests", time=50.0, host="h", outcome="released")
+    rec.add("key_requests", time=420.0, host="h", outcome="released")
+    rec.add("key_requests", time=950.0, host="h", outcome="refused")
+    rec.add("placements", time=300.0, host="h", outcome="placed", needs_key=True)
+    rec.add("placements", time=310.0, host="h", outcome="placed", needs_key=False)
+    rec.add("migrations", end=330.0, destination="h", outcome="completed", needs_key=True)
+    row = _drift(rec, 200.0)
     finalise_drift(rec, 3600.0, {"h": "vc"})
-    assert row["detected_at"] == 400.0
+    assert row["detected_at"] == 400.0 and row["time_to_detection_s"] == 200.0
     assert row["lapse_at"] == 400.0
     assert row["key_refusal_at"] == 900.0
     assert row["vcenter_refusal_at"] == 450.0
     assert row["time_to_refusal_s"] == 250.0
     assert row["first_refused_at"] == 500.0
+    assert row["window_end"] == 3600.0
     assert (row["keys_released"], row["power_ons"], row["migrations_in"]) == (1, 1, 1)
+
+
+def test_a_failed_verdict_that_reached_nobody_still_lapses_the_host() -> None:
+    """A failure the agent never received (it had timed out) is a lapse and a detection at
+    the verdict; a stale failure (a newer attempt judged first) is neither."""
+    rec = Recorder()
+    rec.tables["reports"] += [_report("a", 0, 2000)]
+    _verdict(rec, 1, 0.0, True, 0.0)
+    _verdict(rec, 3, 350.0, True, 350.1)
+    _verdict(rec, 2, 360.0, False, None, stale=True)
+    _verdict(rec, 4, 600.0, False, None)
+    _view(rec, 1.0, "attested")
+    row = _drift(rec, 300.0)
+    finalise_drift(rec, 3600.0, {"h": "vc"})
+    assert row["detected_at"] == 600.0 and row["lapse_at"] == 600.0
+    assert row["time_to_lapse_s"] == 300.0
+    assert row["time_to_refusal_s"] >= row["time_to_lapse_s"]
+
+
+def test_drift_on_an_already_untrusted_host_lapses_at_once() -> None:
+    """Under revocation none the host still holds its report after a failed verdict, yet a
+    new drift on it lapses at 0: the trust authority already treats it as untrusted."""
+    rec = Recorder()
+    rec.tables["reports"] += [_report("a", 0, 10_000)]
+    _verdict(rec, 1, 0.0, True, 0.0)
+    _verdict(rec, 2, 100.0, False, 100.0)
+    _view(rec, 1.0, "attested")
+    row = _drift(rec, 200.0)
+    finalise_drift(rec, 3600.0, {"h": "vc"})
+    assert row["lapse_at"] == 200.0 and row["time_to_lapse_s"] == 0.0
+    assert row["detected_at"] is None  # no failure after the drift
+    assert row["key_refusal_at"] is None  # the report is still held
+
+
+def test_a_healed_failure_does_not_count_as_untrusted() -> None:
+    """A delivered pass newer than the failure restores trust at the trust authority."""
+    rec = Recorder()
+    rec.tables["reports"] += [_report("a", 0, 10_000)]
+    _verdict(rec, 1, 0.0, True, 0.0)
+    _verdict(rec, 2, 100.0, False, 100.0)
+    _verdict(rec, 3, 150.0, True, 150.0)
+    _view(rec, 1.0, "attested")
+    row = _drift(rec, 200.0)
+    finalise_drift(rec, 3600.0, {"h": "vc"})
+    assert row["lapse_at"] is None
 
 
 def test_drift_windows_end_at_remediation_and_stale_views_refuse_at_once() -> None:
     """Nothing after a drift's remediation is credited to it, and a host the vCenter already
-    saw as not attested is refused from the drift on."""
+    saw as not attested is refused, and lapsed, from the drift on."""
     rec = Recorder()
     rec.tables["reports"] += [_report("a", 0, 10_000)]
-    rec.tables["attestations"] += [{"host": "h", "ok": False, "verdict_at": 5_000.0}]
-    rec.tables["status_views"] += [
-        {"time": 10.0, "vcenter": "vc", "host": "h", "status": "notAttested"},
-    ]
-    row = _drift_row(200.0)
-    row["remediated_at"] = 1_000.0
-    rec.tables["drift_events"].append(row)
+    _verdict(rec, 1, 5_000.0, False, 5_000.0)
+    _view(rec, 10.0, "notAttested")
+    row = _drift(rec, 200.0, remediated=1_000.0)
     finalise_drift(rec, 20_000.0, {"h": "vc"})
-    assert row["detected_at"] is None and row["lapse_at"] is None  # failure came later
+    assert row["detected_at"] is None  # the failure came after the window
     assert row["key_refusal_at"] is None
     assert row["vcenter_refusal_at"] == 200.0 and row["time_to_refusal_s"] == 0.0
+    assert row["lapse_at"] == 200.0 and row["window_end"] == 1_000.0
 
 
 def test_finalise_drift_censors_a_drift_that_never_lapses() -> None:
-    """With reports renewed to the end and no failure, lapse stays None."""
+    """With reports renewed to the end, no failure and an attested view, lapse stays None."""
     rec = Recorder()
     rec.tables["reports"] += [_report(str(i), i * 300.0, i * 300.0 + 900) for i in range(13)]
-    row = _drift_row(100.0)
-    rec.tables["drift_events"].append(row)
+    _view(rec, 1.0, "attested")
+    row = _drift(rec, 100.0)
     finalise_drift(rec, 3600.0, {"h": "vc"})
     assert row["lapse_at"] is None and row["time_to_lapse_s"] is None
+
+
+def test_exposure_of_overlapping_drifts_counts_each_event_once() -> None:
+    """Two overlapping drifts on one host: each row counts its own window, the summary the
+    union (3 releases happened, rows say 3 + 2)."""
+    rec = Recorder()
+    rec.tables["reports"] += [_report("a", 0, 10_000)]
+    _view(rec, 1.0, "attested")
+    for t in (150.0, 250.0, 350.0):
+        rec.add("key_requests", time=t, host="h", outcome="released")
+    first, second = _drift(rec, 100.0, remediated=400.0), _drift(rec, 200.0, remediated=500.0)
+    finalise_drift(rec, 1000.0, {"h": "vc"})
+    assert (first["keys_released"], second["keys_released"]) == (3, 2)
+    summary = summarise(rec, 1000.0, 0.0)
+    assert summary["drift"]["exposure"]["keys_released"] == 3
+
+
+def test_routine_gaps_are_uncovered_up_time_outside_drift_windows() -> None:
+    """Reports [0, 250) and [300, 550) on a host up from 0 to 1000 with a drift window
+    [600, 700): gaps [250, 300), [550, 600) and [700, 1000)."""
+    rec = Recorder()
+    rec.add("host_events", time=0.0, host="h", event="up", reason="start")
+    rec.tables["reports"] += [_report("a", 0, 250), _report("b", 300, 550)]
+    _view(rec, 1.0, "attested")
+    _drift(rec, 600.0, remediated=700.0)
+    finalise_drift(rec, 1000.0, {"h": "vc"})
+    gaps = summarise(rec, 1000.0, 0.0)["drift"]["routine_gaps"]
+    assert gaps["count"] == 3
+    assert gaps["total_s"] == pytest.approx(50 + 50 + 300)
+    assert gaps["fraction"] == pytest.approx(400 / 1000)
+    assert gaps["longest_s"] == pytest.approx(300)
 
 
 def test_safety_check_counts_release_on_expired_or_revoked_latest_report() -> None:
@@ -179,7 +252,7 @@ def test_safety_check_counts_release_on_expired_or_revoked_latest_report() -> No
     rec.report_issued("b", "h", 300.0)
     rec.report_revoked("b")
     assert rec.key_released("h", 150.0)
-    assert rec.safety_violations == 3
+    assert rec.violations == [1.0, 100.0, 150.0]
 
 
 def test_stats_percentiles() -> None:

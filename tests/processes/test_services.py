@@ -106,14 +106,14 @@ def _run(s: Station) -> Observed:
     env = CountingEnvironment()
     rec = Recorder()
     streams = Streams(s.seed)
-    ctx = Context(env, streams, rec, Paths(nx.Graph(), streams.stream("network")))
+    ctx = Context(env, streams, rec, Paths(nx.Graph(), streams))
     service = parse_distribution({"dist": "exponential", "mean": 1.0 / s.mu})
     svc = Service(ctx, NAME, s.c, service, "service")
     arrival_rng = streams.stream("arrivals")
     obs = Observed()
 
     def customer(i: int) -> Generator[Any, Any, None]:
-        _, waited = yield from svc.serve()
+        waited = (yield from svc.serve()).waited
         obs.waits[i] = waited
         obs.done[i] = env.now
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -33,11 +35,20 @@ def test_precopy_geometric_iterations_by_hand() -> None:
     assert p.duration == pytest.approx(expected)
 
 
-def test_precopy_stops_at_max_iterations_when_dirtying_outpaces_bandwidth() -> None:
-    """A VM dirtying faster than the link never converges; copying stops at the cap."""
-    p = precopy(4 * GiB, 2.0 * GiB, 1.0 * GiB, 64 * MiB, 5, 0.2)
-    assert p.iterations == 5
-    assert p.downtime > 4.0  # the whole memory is sent while stunned
+def test_precopy_stops_at_max_iterations_when_it_converges_too_slowly() -> None:
+    """Dirtying at 0.9 of the link: each pass leaves 0.9 of the last; copying stops at the
+    cap of 5 passes and sends the last 0.9^5 of memory while stunned."""
+    p = precopy(4 * GiB, 0.9 * GiB, 1.0 * GiB, 64 * MiB, 5, 0.2)
+    assert p.iterations == 5 and p.mode == "precopy"
+    assert p.downtime == pytest.approx(4 * 0.9**5 + 0.2)
+
+
+def test_dirtying_at_or_above_the_bandwidth_is_stun_and_copy() -> None:
+    """Pre-copy cannot converge: the VM is stunned at once and all memory sent stunned."""
+    p = precopy(4 * GiB, 1.0 * GiB, 1.0 * GiB, 64 * MiB, 5, 0.2)
+    assert p.mode == "stun_and_copy" and p.iterations == 0
+    assert p.downtime == pytest.approx(4.0 + 0.2) and p.duration == p.downtime
+    assert p.bytes_transferred == 4 * GiB
 
 
 @given(st.integers(1, 64), st.floats(0, 2e9), st.floats(1e8, 1e10))
@@ -75,3 +86,86 @@ def test_encrypted_transfer_never_reuses_a_key_and_nonce() -> None:
     encrypted_transfer("a", 1024, 512, np.random.default_rng(3).bytes, ledger)
     with pytest.raises(NonceReuseError):
         encrypted_transfer("b", 1024, 512, np.random.default_rng(3).bytes, ledger)
+
+
+# --------------------------------------------------------------------------- in an estate
+
+NIC = 10e9 / 8  # 10 Gbps in bytes/s
+
+
+def _estate(**vms: Any) -> Any:
+    from sim.build import build
+    from sim.scenario import parse_scenario
+
+    data = {
+        "name": "vmotion",
+        "network": {"lan_latency": "0s"},
+        "vcenters": [{"name": "vc", "clusters": [{"name": "c", "hosts": 3}]}],
+        "vms": {"count": 2, "memory": ["8GiB"], "initially_running": 0, **vms},
+        "workload": {"power_on_rate": 0, "migration_rate": 0},
+    }
+    estate = build(parse_scenario(data), seed=1)
+    estate.start()
+    return estate
+
+
+def _move(estate: Any, vm: Any, src: str, dst: str) -> dict[str, Any]:
+    """Put ``vm`` on ``src`` and start moving it to ``dst`` now; the migrations row."""
+    hosts = estate.hosts
+    hosts[src].vms[vm.name] = vm
+    hosts[src].used_memory += vm.memory
+    estate.pool.started(vm, src)
+    row = estate.recorder.add("migrations", start=estate.env.now, vm=vm.name, source=src)
+    row["destination"] = dst
+    migrator = estate.vcenters["vc"].vmotion
+    estate.env.process(
+        migrator.move(vm, hosts[src], hosts[dst], row, "vc", np.random.default_rng(0))
+    )
+    return row
+
+
+def test_two_migrations_out_of_one_host_share_its_nic() -> None:
+    """Two plain 8 GiB VMs leave esx-01 at once for esx-02 and esx-03: each stream gets half
+    of esx-01's 10 Gbps NIC, so each takes setup 1 s + the pre-copy schedule at 5 Gbps."""
+    estate = _estate(
+        vmotion_mode={"disabled": 1, "opportunistic": 0, "required": 0},
+        encryption={"none": 1, "storage_policy": 0, "vtpm": 0},
+    )
+    a, b = estate.pool.vms
+    rows = [_move(estate, a, "esx-01", "esx-02"), _move(estate, b, "esx-01", "esx-03")]
+    estate.env.run(until=600)
+    plan = precopy(8 * GiB, 64 * MiB, NIC / 2, 512 * MiB, 8, 0.3)
+    for row in rows:
+        assert row["outcome"] == "completed" and row["mode"] == "precopy"
+        assert row["duration_s"] == pytest.approx(1.0 + plan.duration, rel=1e-9)
+        assert row["iterations"] == plan.iterations
+        assert row["bandwidth_Bps"] == pytest.approx(NIC / 2, rel=1e-9)
+        assert row["downtime_s"] == pytest.approx(plan.downtime, rel=1e-9)
+
+
+def test_the_destination_key_fetch_is_not_part_of_the_duration() -> None:
+    """An encrypted VM: end - start = key fetch + duration, and duration is setup + the
+    pre-copy at the cipher-capped rate min(10 Gbps, 4 GiB/s) = 1.25 GB/s."""
+    estate = _estate(encryption={"none": 0, "storage_policy": 0, "vtpm": 1})
+    vm = estate.pool.vms[0]
+    row = _move(estate, vm, "esx-01", "esx-02")
+    estate.env.run(until=600)
+    plan = precopy(8 * GiB, 64 * MiB, NIC, 512 * MiB, 8, 0.3)
+    assert row["outcome"] == "completed" and row["key_fetch_s"] > 0
+    assert row["end"] - row["start"] == pytest.approx(row["key_fetch_s"] + row["duration_s"])
+    assert row["duration_s"] == pytest.approx(1.0 + plan.duration, rel=1e-9)
+
+
+def test_dirtying_faster_than_the_nic_stuns_and_copies() -> None:
+    """Dirty rate 2 GB/s over a 1.25 GB/s stream: stun-and-copy, downtime 8 GiB / 1.25
+    GB/s + 0.3 s, no pre-copy iterations."""
+    estate = _estate(
+        dirty_rate="2GB/s",
+        vmotion_mode={"disabled": 1, "opportunistic": 0, "required": 0},
+        encryption={"none": 1, "storage_policy": 0, "vtpm": 0},
+    )
+    row = _move(estate, estate.pool.vms[0], "esx-01", "esx-02")
+    estate.env.run(until=600)
+    assert row["mode"] == "stun_and_copy" and row["iterations"] == 0
+    assert row["downtime_s"] == pytest.approx(8 * GiB / NIC + 0.3)
+    assert row["duration_s"] == pytest.approx(1.0 + 8 * GiB / NIC + 0.3)

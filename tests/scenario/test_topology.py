@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.errors import Problem, ScenarioError
 from sim.processes.network import Paths, build_graph
+from sim.rng import Streams
 from sim.scenario import Scenario, apply_overrides, parse_scenario
 from sim.scenario.distributions import Fixed
 
@@ -254,7 +254,7 @@ def _two_sites(**network: Any) -> Scenario:
 
 
 def _paths(s: Scenario, seed: int = 0) -> Paths:
-    return Paths(build_graph(s), np.random.default_rng(seed))
+    return Paths(build_graph(s), Streams(seed))
 
 
 def test_graph_has_every_component() -> None:

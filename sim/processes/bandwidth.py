@@ -1,0 +1,124 @@
+"""Shared bandwidth: concurrent streams share the links they cross, max-min fairly.
+
+A stream (one vMotion) crosses the directed links of its path (a host's vMotion NIC to its
+site switch, WAN links, the switch to the destination's NIC); links are full duplex, so a
+host's outgoing and incoming migrations do not compete. Whenever a stream starts or ends,
+the rates of all streams are recomputed by progressive filling: every stream's rate grows
+at the same pace until a link it crosses is full or the stream reaches its own cap (the
+cipher's throughput for an encrypted stream); the rest keep growing. A stream alone on its
+path gets its bottleneck bandwidth; n equal streams through one NIC get 1/n of it each
+(processor sharing). Progress is tracked as a fluid: bytes left fall at the current rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from sim.processes.network import Paths
+
+Link = tuple[str, str]
+
+
+@dataclass(eq=False)
+class Stream:
+    """One stream: its links, its own rate cap, its current rate and the bytes it has left
+    to send in its current transfer."""
+
+    links: tuple[Link, ...]
+    cap: float
+    rate: float = 0.0
+    left: float = 0.0
+    since: float = 0.0
+    changed: simpy.Event | None = field(default=None, repr=False)
+
+
+def max_min_rates(streams: Sequence[Stream], capacity: dict[Link, float]) -> dict[int, float]:
+    """Max-min fair rates by progressive filling: index in ``streams`` -> bytes/s."""
+    rates = {i: 0.0 for i in range(len(streams))}
+    room = {link: capacity[link] for s in streams for link in s.links}
+    growing = set(rates)
+    while growing:
+        users: dict[Link, int] = {}
+        for i in growing:
+            for link in streams[i].links:
+                users[link] = users.get(link, 0) + 1
+        step = max(
+            0.0,
+            min(
+                min((room[link] / n for link, n in users.items()), default=math.inf),
+                min(streams[i].cap - rates[i] for i in growing),
+            ),
+        )
+        for i in growing:
+            rates[i] += step
+        for link, n in users.items():
+            room[link] -= step * n
+        full = {link for link, n in users.items() if room[link] <= 1e-9 * capacity[link]}
+        growing = {
+            i
+            for i in growing
+            if rates[i] < streams[i].cap * (1 - 1e-9)
+            and not any(link in full for link in streams[i].links)
+        }
+    return rates
+
+
+class SharedLinks:
+    """The streams in flight and their max-min fair share of the links."""
+
+    def __init__(self, env: simpy.Environment, paths: Paths) -> None:
+        self.env = env
+        self.paths = paths
+        self.streams: list[Stream] = []
+
+    def open(self, src: str, dst: str, cap: float = math.inf) -> Stream:
+        """Start a stream from network node ``src`` to ``dst`` (its rate is set at once)."""
+        path = self.paths.path(src, dst)
+        stream = Stream(tuple(path), min(cap, self.paths.bottleneck(src, dst)), since=self.env.now)
+        self._advance()
+        self.streams.append(stream)
+        self._reallocate()
+        return stream
+
+    def close(self, stream: Stream) -> None:
+        """End ``stream``; the others share what it held."""
+        self._advance()
+        self.streams.remove(stream)
+        self._reallocate()
+
+    def send(self, stream: Stream, nbytes: float) -> Generator[Any, Any, None]:
+        """Send ``nbytes`` on ``stream`` at its (changing) share; returns when all are sent."""
+        self._advance()
+        stream.left = float(nbytes)
+        while stream.left > 0:
+            stream.changed = self.env.event()
+            done = self.env.timeout(stream.left / stream.rate)
+            yield done | stream.changed
+            self._advance()
+            if done.processed:  # the transfer ran out at this rate (not a rate change)
+                stream.left = 0.0
+        stream.changed = None
+
+    def _advance(self) -> None:
+        now = self.env.now
+        for s in self.streams:
+            s.left = max(0.0, s.left - s.rate * (now - s.since))
+            s.since = now
+
+    def _reallocate(self) -> None:
+        capacity = {
+            link: float(self.paths.graph.edges[link]["bandwidth"])
+            for s in self.streams
+            for link in s.links
+        }
+        for i, rate in max_min_rates(self.streams, capacity).items():
+            s = self.streams[i]
+            if rate != s.rate:
+                s.rate = rate
+                if s.changed is not None and not s.changed.triggered:
+                    s.changed.succeed()

@@ -1,0 +1,135 @@
+"""Shared links: max-min fair rates by hand, and transfers that share a NIC in time."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.processes.bandwidth import SharedLinks, Stream, max_min_rates
+from sim.processes.context import CountingEnvironment
+from sim.processes.network import Paths
+from sim.rng import Streams
+from sim.scenario.distributions import parse_distribution
+
+
+def test_equal_streams_split_a_link() -> None:
+    """Two streams on one link of 10 get 5 each."""
+    a, b = Stream((("x", "y"),), math.inf), Stream((("x", "y"),), math.inf)
+    assert max_min_rates([a, b], {("x", "y"): 10.0}) == {0: 5.0, 1: 5.0}
+
+
+def test_a_capped_stream_leaves_its_share_to_the_other() -> None:
+    """A stream capped at 2 (its cipher) leaves 8 of the 10 to the other."""
+    a, b = Stream((("x", "y"),), 2.0), Stream((("x", "y"),), math.inf)
+    assert max_min_rates([a, b], {("x", "y"): 10.0}) == pytest.approx({0: 2.0, 1: 8.0})
+
+
+def test_the_textbook_chain() -> None:
+    """Links L1, L2 of capacity 1; stream A crosses both, B only L1, C only L2: all 1/2.
+    With L2 of capacity 2 instead: A and B get 1/2 (L1 full), C takes the remaining 3/2."""
+    a = Stream((("1", "2"), ("2", "3")), math.inf)
+    b = Stream((("1", "2"),), math.inf)
+    c = Stream((("2", "3"),), math.inf)
+    cap = {("1", "2"): 1.0, ("2", "3"): 1.0}
+    assert max_min_rates([a, b, c], cap) == pytest.approx({0: 0.5, 1: 0.5, 2: 0.5})
+    cap[("2", "3")] = 2.0
+    assert max_min_rates([a, b, c], cap) == pytest.approx({0: 0.5, 1: 0.5, 2: 1.5})
+
+
+@given(
+    st.lists(
+        st.tuples(st.sets(st.integers(0, 3), min_size=1), st.floats(0.5, 20)),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_rates_are_feasible_and_every_stream_is_bottlenecked(
+    spec: list[tuple[set[int], float]],
+) -> None:
+    """No link is over capacity, and each stream is at its cap or crosses a full link on
+    which no other stream gets more (the max-min fairness condition)."""
+    cap = {(str(i), str(i + 1)): 1.0 + i for i in range(4)}
+    streams = [Stream(tuple((str(i), str(i + 1)) for i in sorted(ls)), c) for ls, c in spec]
+    rates = max_min_rates(streams, cap)
+    load = {link: sum(rates[k] for k, s in enumerate(streams) if link in s.links) for link in cap}
+    assert all(load[link] <= cap[link] * (1 + 1e-9) for link in cap)
+    for k, s in enumerate(streams):
+        if rates[k] >= s.cap * (1 - 1e-9):
+            continue
+        assert any(
+            load[link] >= cap[link] * (1 - 1e-9)
+            and all(
+                rates[m] <= rates[k] * (1 + 1e-9) for m, o in enumerate(streams) if link in o.links
+            )
+            for link in s.links
+        )
+
+
+def _links() -> tuple[CountingEnvironment, SharedLinks]:
+    g = nx.Graph()
+    fixed = parse_distribution("0s")
+    for node in ("a", "b", "c"):
+        g.add_node(node, kind="host", site="s")
+    g.add_node("site:s", kind="site", site="s")
+    for node in ("a", "b", "c"):
+        g.add_edge(node, "site:s", latency=fixed, bandwidth=100.0)
+    env = CountingEnvironment()
+    return env, SharedLinks(env, Paths(g, Streams(0)))
+
+
+def test_two_transfers_out_of_one_nic_take_twice_as_long() -> None:
+    """1000 B each from a to b and from a to c through a's 100 B/s NIC: both end at 20 s."""
+    env, links = _links()
+    ends: dict[str, float] = {}
+
+    def move(dst: str) -> object:
+        s = links.open("a", dst)
+        yield from links.send(s, 1000)
+        links.close(s)
+        ends[dst] = env.now
+
+    env.process(move("b"))
+    env.process(move("c"))
+    env.run()
+    assert ends == pytest.approx({"b": 20.0, "c": 20.0})
+
+
+def test_a_late_joiner_slows_the_first_and_speeds_up_when_it_leaves() -> None:
+    """a->b starts alone (100 B/s), a->c joins at 5 s: both at 50 B/s. a->b has 500 B
+    left, a->c sends 200 B: a->c ends at 9 s (300 B left for a->b), a->b at 9 + 3 = 12 s."""
+    env, links = _links()
+    ends: dict[str, float] = {}
+
+    def move(dst: str, at: float, size: float) -> object:
+        yield env.timeout(at)
+        s = links.open("a", dst)
+        yield from links.send(s, size)
+        links.close(s)
+        ends[dst] = env.now
+
+    env.process(move("b", 0.0, 1000))
+    env.process(move("c", 5.0, 200))
+    env.run()
+    assert ends == pytest.approx({"c": 9.0, "b": 12.0})
+
+
+def test_opposite_directions_do_not_compete() -> None:
+    """Full duplex: a->b and b->a at once each get the whole 100 B/s."""
+    env, links = _links()
+    ends: dict[str, float] = {}
+
+    def move(src: str, dst: str) -> object:
+        s = links.open(src, dst)
+        yield from links.send(s, 1000)
+        links.close(s)
+        ends[src] = env.now
+
+    env.process(move("a", "b"))
+    env.process(move("b", "a"))
+    env.run()
+    assert ends == pytest.approx({"a": 10.0, "b": 10.0})
