@@ -26,7 +26,8 @@ from sim.domain.kmip import KeyStore
 from sim.domain.pki import CertificateAuthority, public_der
 from sim.domain.stream_cipher import NonceLedger
 from sim.domain.tpm import VirtualTPM
-from sim.domain.verifier import HostIdentity, IdentityMode, Policy
+from sim.domain.verifier import HostIdentity, Policy
+from sim.processes.admin import Administrator
 from sim.processes.context import Context, CountingEnvironment
 from sim.processes.drift import DriftInjector
 from sim.processes.faults import Outages
@@ -57,6 +58,7 @@ class Estate:
     vcenters: dict[str, WorkloadVCenter]
     pool: VmPool
     drift: DriftInjector
+    admin: Administrator
     workload: Workload
     outages: Outages
     sampler: LevelSampler
@@ -91,6 +93,7 @@ class Estate:
             self.vcenters[vm.vcenter].start_lifetime(vm)
         self.workload.start()
         self.drift.start()
+        self.admin.start()
         self.outages.start()
         self.sampler.start()
 
@@ -134,8 +137,11 @@ def build_policy(
         name: HostIdentity(name, h.platform.hardware_id, public_der(h.tpm.ek_public))
         for name, h in specs.items()
     }
+    ta = s.trust_authority
     return Policy(
-        mode=IdentityMode(s.trust_authority.identity_mode),
+        require_endorsement_keys=ta.require_endorsement_keys,
+        require_certificate_validation=ta.require_certificate_validation,
+        bind_tpm_to_server=ta.bind_tpm_to_server,
         trusted_ca_certs_der=(manufacturer.certificate.public_bytes(Encoding.DER),),
         identities=identities,
         approved_images=(image,),
@@ -262,6 +268,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     def new_tpm(host: str, drift_id: int) -> VirtualTPM:
         return replacement_tpm(ctx.streams, manufacturer, host, drift_id)
 
+    drift = DriftInjector(ctx, s.drift, s.reboots, hosts, new_tpm)
     return Estate(
         scenario=s,
         seed=root,
@@ -272,7 +279,8 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         hosts=hosts,
         vcenters=vcenters,
         pool=pool,
-        drift=DriftInjector(ctx, s.drift, s.reboots, hosts, new_tpm),
+        drift=drift,
+        admin=Administrator(ctx, s.admin, ta, hosts, drift),
         workload=Workload(ctx, s.workload, pool, vcenters),
         outages=Outages(ctx, s.trust_authority.outages, ta),
         sampler=LevelSampler(ctx, s.metrics.sample_interval, s.warmup),

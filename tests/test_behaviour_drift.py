@@ -57,11 +57,19 @@ BASE: dict[str, Any] = {
         "tpm_sign_time": "50ms",
     },
     "vcenters": [
-        {"name": "vc-a", "status_poll_interval": "90s", "clusters": [{"name": "gold", "hosts": 3}]}
+        {
+            "name": "vc-a",
+            "status_source": "trust_authority_poll",
+            "status_poll_interval": "90s",
+            "clusters": [{"name": "gold", "hosts": 3}],
+        }
     ],
     "vms": {"count": 0},
     "workload": {"power_on_rate": 0, "migration_rate": 0},
     "reboots": {"duration": "4m"},
+    # These estates study detection by periodic re-attestation: the source article's reading
+    # (runtime measurement) and the trust authority polled by the vCenter.
+    "drift": {"measured_at": {"unapproved_vib": "runtime", "driver_change": "runtime"}},
 }
 
 
@@ -213,6 +221,7 @@ def test_key_refusal_is_not_later_than_an_actual_kps_refusal() -> None:
             "vcenters": [
                 {
                     "name": "vc-a",
+                    "status_source": "trust_authority_poll",
                     "status_poll_interval": "20m",
                     "clusters": [{"name": "gold", "hosts": 1}],
                 }
@@ -255,6 +264,7 @@ def _exposure_run(revocation: str) -> RunOutput:
             "vcenters": [
                 {
                     "name": "vc-a",
+                    "status_source": "trust_authority_poll",
                     "status_poll_interval": "20m",
                     "clusters": [{"name": "gold", "hosts": 1}],
                 }
@@ -332,11 +342,16 @@ def test_push_revocation_shrinks_exposure() -> None:
 
 @pytest.mark.parametrize("mode", ["require_endorsement_keys", "require_certificate_validation"])
 def test_swapped_tpm_fails_attestation_after_reboot(mode: str) -> None:
-    """A TPM swapped in (applied at the next boot) is caught as an EK not bound to the host."""
+    """A TPM swapped in (applied at the next boot) is caught as an EK not bound to the host
+    (the TPM bound to its server, as the source article has it)."""
     out = _run(
         {
             "duration": "40m",
-            "trust_authority": {"identity_mode": mode},
+            "trust_authority": {
+                "require_endorsement_keys": mode == "require_endorsement_keys",
+                "require_certificate_validation": mode == "require_certificate_validation",
+                "bind_tpm_to_server": True,
+            },
             "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
             "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}]},
         },

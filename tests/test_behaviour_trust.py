@@ -60,10 +60,19 @@ def _run(over: dict[str, Any], seed: int = 1) -> RunOutput:
 def test_a_late_failed_verdict_is_the_lapse_though_no_agent_received_it() -> None:
     """Service time 2 s, agent timeout 1 s, abandoned requests served: the agent gives up,
     yet the trust authority judges the drifted evidence 2.0506 s after the attempt began,
-    and that verdict is both the detection and the lapse (the report stays held for 2 h)."""
+    and that verdict is both the detection and the lapse (the report stays held for 2 h).
+    The vCenter polls the trust authority here: with host reports it would already have
+    seen the host as unknown after its first unanswered attestation."""
     out = _run(
         {
             "duration": "40m",
+            "vcenters": [
+                {
+                    "name": "vc-a",
+                    "status_source": "trust_authority_poll",
+                    "clusters": [{"name": "c", "hosts": 2}],
+                }
+            ],
             "trust_authority": {
                 "attestation_service": {"service_time": "2s", "abandoned": "serve"}
             },

@@ -11,6 +11,8 @@ report, the drift windows and the routine gaps. The definitions (see :mod:`sim.a
 - *trust authority untrusted*: the newest non-stale failed verdict is newer than the newest
   report the agent received, whether or not the failure reached the agent.
 - *vCenter view*: the managing vCenter's view of the host is not ``attested``.
+- *unmeasured*: from the drift to the first quote taken after the change was measured into
+  the TPM (at once for a runtime-measured VIB or driver, at the next boot otherwise).
 - *detection*: the first non-stale failed verdict in the window.
 - *lapse*: the first moment in the window at which any of the three stops treating the host
   as trusted (the drift moment itself if one already did).
@@ -126,6 +128,8 @@ def host_trust(rec: Recorder, end: float) -> dict[str, HostTrust]:
     by_host = _by_host(rec)
     windows: dict[str, list[Span]] = defaultdict(list)
     for d in t["drift_events"]:
+        if d["outcome"] == "blocked":
+            continue
         close = d["remediated_at"] if d["remediated_at"] is not None else end
         windows[d["host"]].append((d["at"], close))
     out: dict[str, HostTrust] = {}
@@ -153,10 +157,16 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
     """Fill the derived columns of every drift event from the other tables."""
     by_host = _by_host(rec)
     for d in rec.tables["drift_events"]:
+        if d["outcome"] == "blocked":
+            continue
         h, at = d["host"], d["at"]
         win_end = d["remediated_at"] if d["remediated_at"] is not None else end
         rows = by_host[h]
         verdicts = rows["verdicts"]
+        quoted = None
+        if d["effective_at"] is not None:
+            quotes = (v["quoted_at"] for v in verdicts if v["quoted_at"] is not None)
+            quoted = _first(quotes, d["effective_at"], win_end)
         detected = _first(
             (v["verdict_at"] for v in verdicts if v["outcome"] == "fail" and not v["stale"]),
             at,
@@ -176,6 +186,7 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
         window = [(at, win_end)]
         d.update(
             window_end=win_end,
+            unmeasured_s=_since(quoted, at),
             detected_at=detected,
             lapse_at=lapse,
             key_refusal_at=key_refusal,
@@ -226,7 +237,7 @@ def exposure_by_host(rec: Recorder, end: float, warmup: float) -> dict[str, dict
     by_host = _by_host(rec)
     windows: dict[str, list[Span]] = defaultdict(list)
     for d in rec.tables["drift_events"]:
-        if d["at"] >= warmup:
+        if d["at"] >= warmup and d["outcome"] != "blocked":
             close = d["remediated_at"] if d["remediated_at"] is not None else end
             windows[d["host"]].append((d["at"], close))
     return {h: exposure(by_host[h], h, union(spans)) for h, spans in windows.items()}

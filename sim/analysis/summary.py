@@ -189,6 +189,7 @@ def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
 
 
 TIME_TO_EVENT = (
+    "unmeasured_s",
     "time_to_detection_s",
     "time_to_lapse_s",
     "time_to_refusal_s",
@@ -200,9 +201,11 @@ TIME_TO_EVENT = (
 
 
 def _drift(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
-    drift = [d for d in rec.tables["drift_events"] if d["at"] >= warmup]
+    rows = [d for d in rec.tables["drift_events"] if d["at"] >= warmup]
+    drift = [d for d in rows if d["outcome"] != "blocked"]
     out: dict[str, Any] = {
         "events": len(drift),
+        "blocked": len(rows) - len(drift),
         "detected": sum(1 for d in drift if d["detected_at"] is not None),
         "lapsed": sum(1 for d in drift if d["lapse_at"] is not None),
         "censored": sum(1 for d in drift if d["lapse_at"] is None),
@@ -232,6 +235,26 @@ def _routine_gaps(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
         "fraction": spent / up if up > 0 else 0.0,
         "longest_s": max((e - s for s, e in gaps), default=0.0),
     }
+
+
+def _identity(rec: Recorder, warmup: float) -> dict[str, Any]:
+    """EK registrations, and the time from a TPM swap taking effect to the host's first
+    passing verdict after its new EK was registered."""
+    events = [e for e in rec.tables["identity_events"] if e["time"] >= warmup]
+    restore = []
+    for e in events:
+        swaps = [
+            d for d in rec.tables["drift_events"]
+            if d["host"] == e["host"] and d["kind"] == "tpm_swap"
+            and d["effective_at"] is not None and d["effective_at"] <= e["time"]
+        ]  # fmt: skip
+        passed = [
+            v["verdict_at"] for v in rec.tables["verdicts"]
+            if v["host"] == e["host"] and v["outcome"] == "pass" and v["verdict_at"] >= e["time"]
+        ]  # fmt: skip
+        if swaps and passed:
+            restore.append(min(passed) - max(d["effective_at"] for d in swaps))
+    return {"ek_registrations": len(events), "time_to_restore_s": stats(restore)}
 
 
 def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
@@ -283,6 +306,7 @@ def summarise(
             "failed": sum(1 for p in pl if p["outcome"] == "failed"),
         },
         "vmotion": _vmotion(rec, warmup),
+        "identity": _identity(rec, warmup),
         "services": _services(rec, now),
         "safety": {"violations": sum(1 for t in rec.violations if t >= warmup)},
         "warnings": [] if scenario is None else scenario_warnings(scenario),

@@ -10,8 +10,8 @@ applicable reasons are collected in this fixed order::
     attestation.quote.nonce_mismatch        extraData is not our nonce (replay)
     attestation.quote.pcr_selection         not exactly a SHA-256 selection covering MEASURED_PCRS
     attestation.identity.ak_not_certified   the EK did not bind this (restricted signing) AK
-    attestation.identity.ek_untrusted       EK not trusted under the policy's identity mode
-    attestation.identity.unknown_host       no identity record for the host
+    attestation.identity.ek_untrusted       EK not trusted under the policy's TPM settings
+    attestation.identity.unknown_host       no identity record for the host (with binding)
     attestation.identity.ek_not_bound       the host's record names another EK (new TPM)
     attestation.identity.platform_mismatch  measured hardware is not the record's (moved TPM)
     attestation.eventlog.digest_mismatch    an event's digest is not SHA-256 of its data
@@ -28,9 +28,11 @@ The image is compared with the closest approved image of the same version and bu
 there is none, VIBs and drivers are checked against the union of all approved images so
 that a build change is reported as that and not as a cascade of VIB findings.
 
-Identity modes follow vSphere Trust Authority: either the EK certificate must chain to an
-imported TPM CA certificate, or the EK public key itself must have been imported. Either
-way the host's identity record binds its server hardware to its EK.
+TPM trust follows vSphere Trust Authority's two independent TPM 2.0 settings: require
+registered endorsement keys (the EK public key was imported), and require EK certificate
+validation (the EK certificate chains to an imported TPM CA certificate); at least one is
+on. With ``bind_tpm_to_server`` (the source article's claim) the host's identity record
+also binds its server hardware to its EK.
 
 The simulator calls ``verify`` thousands of times, so parsed CA certificates, normalised
 keys and the approved-image index are cached per policy, and the pure certificate and
@@ -42,7 +44,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from functools import cached_property, lru_cache
 from types import MappingProxyType
 
@@ -117,13 +118,6 @@ def collect_evidence(
     )
 
 
-class IdentityMode(str, Enum):
-    """How the policy decides that an EK is a genuine TPM's."""
-
-    CERTIFICATE = "require_certificate_validation"
-    ENDORSEMENT_KEY = "require_endorsement_keys"
-
-
 @dataclass(frozen=True)
 class HostIdentity:
     """The imported identity of a trusted host: the server it is and the EK of its TPM."""
@@ -155,17 +149,30 @@ class _PolicyIndex:
 @dataclass(frozen=True)
 class Policy:
     """What the Attestation Service accepts. Bad configuration (an unparseable CA
-    certificate or EK, a record filed under another host id) raises ValueError."""
+    certificate or EK, a record filed under another host id, neither TPM setting on)
+    raises ValueError.
 
-    mode: IdentityMode
+    TPM trust is vTA's two independent TPM 2.0 settings: an EK is trusted iff (not
+    ``require_endorsement_keys`` or it is registered) and (not
+    ``require_certificate_validation`` or its certificate chains to a trusted CA).
+    ``bind_tpm_to_server`` (the source article's claim, not documented by VMware) further
+    requires the EK and the server to be the ones registered for the host, so a TPM moved
+    to another server, or a new TPM in the same server, does not pass."""
+
+    require_endorsement_keys: bool
+    require_certificate_validation: bool
     trusted_ca_certs_der: tuple[bytes, ...]
     identities: Mapping[str, HostIdentity] = field(hash=False)
     approved_images: tuple[EsxiImage, ...]
     min_acceptance: AcceptanceLevel
     require_secure_boot: bool = True
+    bind_tpm_to_server: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", IdentityMode(self.mode))
+        if not (self.require_endorsement_keys or self.require_certificate_validation):
+            raise ValueError(
+                "at least one of require_endorsement_keys and require_certificate_validation"
+            )
         object.__setattr__(self, "trusted_ca_certs_der", tuple(self.trusted_ca_certs_der))
         object.__setattr__(self, "identities", MappingProxyType(dict(self.identities)))
         object.__setattr__(self, "approved_images", tuple(self.approved_images))
@@ -312,20 +319,22 @@ def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
         or not _ak_certified(ek, evidence.ak_public_der, area, evidence.ak_binding)
     ):
         reasons.append("attestation.identity.ak_not_certified")
-    if policy.mode is IdentityMode.CERTIFICATE:
+    trusted = True
+    if policy.require_certificate_validation:
         cert = evidence.ek_certificate_der
         trusted = (
             ek is not None and cert is not None and _ek_certificate_trusted(cert, ek, index.ca_der)
         )
-    else:
-        trusted = ek in index.imported_eks
+    if policy.require_endorsement_keys:
+        trusted = trusted and ek in index.imported_eks
     if not trusted:
         reasons.append("attestation.identity.ek_untrusted")
-    bound = index.host_eks.get(evidence.host_id)
-    if bound is None:
-        reasons.append("attestation.identity.unknown_host")
-    elif bound != ek:
-        reasons.append("attestation.identity.ek_not_bound")
+    if policy.bind_tpm_to_server:
+        bound = index.host_eks.get(evidence.host_id)
+        if bound is None:
+            reasons.append("attestation.identity.unknown_host")
+        elif bound != ek:
+            reasons.append("attestation.identity.ek_not_bound")
     return reasons
 
 
@@ -420,7 +429,7 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
         reasons += _quote_reasons(evidence, info, nonce)
     reasons += _identity_reasons(evidence, policy)
     measured, pcr_values = _read_log(tuple(evidence.event_log))
-    identity = policy.identities.get(evidence.host_id)
+    identity = policy.identities.get(evidence.host_id) if policy.bind_tpm_to_server else None
     if isinstance(measured, MeasuredState):
         if identity is not None and measured.hardware_id != identity.hardware_id:
             reasons.append("attestation.identity.platform_mismatch")

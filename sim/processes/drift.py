@@ -17,18 +17,36 @@ event is one ``drift_events`` row; its derived columns are filled in by
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from sim.domain.image import AcceptanceLevel, Vib, measure_runtime_driver, measure_runtime_vib
+from sim.domain.image import (
+    AcceptanceLevel,
+    Platform,
+    Vib,
+    measure_runtime_driver,
+    measure_runtime_vib,
+)
 from sim.domain.tpm import VirtualTPM
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
-from sim.scenario.model import Drift, DriftKind, Reboots
+from sim.scenario.distributions import DistributionModel
+from sim.scenario.model import Drift, DriftKind, RandomDrift, Reboots
 
 RUNTIME_MEASURABLE = (DriftKind.UNAPPROVED_VIB, DriftKind.DRIVER_CHANGE)
+
+
+@dataclass(frozen=True)
+class DriftOrder:
+    """One drift to apply: its kind, when (after it) it is remediated and the host
+    rebooted (None: never), and the acceptance level of an unapproved VIB."""
+
+    kind: DriftKind
+    remediate_after: float | None = None
+    reboot_after: float | None = None
+    acceptance: str = "PartnerSupported"
 
 
 class DriftInjector:
@@ -58,17 +76,17 @@ class DriftInjector:
         """Start the scheduled and random drift and reboots of the scenario."""
         env, ctx = self.env, self.ctx
         for d in self.spec.scheduled:
-            env.process(self.at(d.at, d.host, d.kind, d.remediate_after))
+            reboot = (
+                None
+                if d.reboot_after is None
+                else self._draw(d.host, "install-reboot", d.reboot_after)
+            )
+            order = DriftOrder(d.kind, d.remediate_after, reboot, d.acceptance)
+            env.process(self.at(d.at, d.host, order))
         rd = self.spec.random
         if rd.rate > 0 and rd.kinds:
             for name in self.hosts:
-                remediate = (
-                    ctx.sampler(f"host.{name}.remediation", rd.remediate_after)
-                    if rd.remediate_after is not None
-                    else None
-                )
-                rng = ctx.stream(f"host.{name}.drift")
-                env.process(self.random(name, rd.rate, rd.kinds, rng, remediate))
+                env.process(self.random(name, rd, ctx.stream(f"host.{name}.drift")))
         for r in self.reboots.scheduled:
             env.process(self.reboot_at(r.at, r.host))
         if self.reboots.rate > 0:
@@ -76,38 +94,42 @@ class DriftInjector:
                 rng = ctx.stream(f"host.{name}.reboots")
                 env.process(self.random_reboots(name, self.reboots.rate, rng))
 
+    def _draw(self, host: str, purpose: str, dist: DistributionModel) -> float:
+        return self.ctx.sampler(f"host.{host}.{purpose}", dist)()
+
     def reboot_duration(self, host: str) -> float:
         """How long the next reboot of ``host`` takes (from the host's own stream)."""
         return self.ctx.sampler(f"host.{host}.reboot-duration", self.reboots.duration)()
 
     # --- drift ---------------------------------------------------------------------------
 
-    def at(
-        self, when: float, host: str, kind: DriftKind, remediate_after: float | None
-    ) -> Generator[Any, Any, None]:
+    def at(self, when: float, host: str, order: DriftOrder) -> Generator[Any, Any, None]:
         """Wait until ``when``, then drift ``host``."""
         yield self.env.timeout(max(0.0, when - self.env.now))
-        self.apply(host, kind, remediate_after)
+        self.apply(host, order)
 
     def random(
-        self,
-        host: str,
-        rate: float,
-        kinds: tuple[DriftKind, ...],
-        rng: np.random.Generator,
-        remediate_after: Callable[[], float] | None,
+        self, host: str, spec: RandomDrift, rng: np.random.Generator
     ) -> Generator[Any, Any, None]:
-        """Poisson drift on ``host`` at ``rate`` per second, kinds drawn uniformly."""
+        """Poisson drift on ``host`` at the spec's rate, kinds drawn uniformly."""
         while True:
-            yield self.env.timeout(float(rng.exponential(1.0 / rate)))
-            kind = kinds[int(rng.integers(len(kinds)))]
-            self.apply(host, kind, remediate_after() if remediate_after else None)
+            yield self.env.timeout(float(rng.exponential(1.0 / spec.rate)))
+            kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
+            order = DriftOrder(
+                kind,
+                None if spec.remediate_after is None
+                else self._draw(host, "remediation", spec.remediate_after),
+                None if spec.reboot_after is None
+                else self._draw(host, "install-reboot", spec.reboot_after),
+                spec.acceptance,
+            )  # fmt: skip
+            self.apply(host, order)
 
-    def apply(self, name: str, kind: DriftKind, remediate_after: float | None) -> None:
-        """Drift host ``name`` now."""
+    def apply(self, name: str, order: DriftOrder) -> None:
+        """Drift host ``name`` now (or record the attempt as blocked)."""
         self._count += 1
         drift_id = self._count
-        host = self.hosts[name]
+        host, kind = self.hosts[name], order.kind
         measured = self.measured_at[kind]
         row = self.recorder.add(
             "drift_events",
@@ -116,12 +138,17 @@ class DriftInjector:
             kind=kind.value,
             at=self.env.now,
             measured=measured,
+            outcome="applied",
             keys_released=0,
             power_ons=0,
             migrations_in=0,
         )
+        vib = _unapproved_vib(drift_id, order.acceptance)
+        if kind is DriftKind.UNAPPROVED_VIB and install_blocked(vib, host.platform):
+            row["outcome"] = "blocked"  # nothing changes on the host
+            return
         self._open[name].append(row)
-        change = self._change(host, kind, drift_id)
+        change = self._change(host, kind, drift_id, vib)
 
         def staged() -> None:
             change()
@@ -130,18 +157,26 @@ class DriftInjector:
 
         if measured == "runtime" and kind in RUNTIME_MEASURABLE and host.up:
             change()
-            self._measure_runtime(host, kind, drift_id)
+            self._measure_runtime(host, kind, drift_id, vib)
             row["effective_at"] = self.env.now
         else:
             host.staged.append(staged)
             if measured == "runtime":
                 self.env.process(host.reboot(self.reboot_duration(name), "drift"))
-        if remediate_after is not None:
-            self.env.process(self._remediate(name, row, remediate_after))
+        if order.reboot_after is not None:
+            self.env.process(self._install_reboot(name, order.reboot_after))
+        if order.remediate_after is not None:
+            self.env.process(self._remediate(name, row, order.remediate_after))
 
-    def _change(self, host: TrustedHost, kind: DriftKind, drift_id: int) -> Callable[[], None]:
+    def _install_reboot(self, name: str, after: float) -> Generator[Any, Any, None]:
+        yield self.env.timeout(after)
+        yield from self.hosts[name].reboot(self.reboot_duration(name), "drift")
+
+    def _change(
+        self, host: TrustedHost, kind: DriftKind, drift_id: int, unapproved: Vib
+    ) -> Callable[[], None]:
         def vib() -> None:
-            host.image = host.image.with_vib(_unapproved_vib(drift_id))
+            host.image = host.image.with_vib(unapproved)
 
         def build() -> None:
             host.image = host.image.with_build(host.image.build + 1)
@@ -164,9 +199,9 @@ class DriftInjector:
         }[kind]
 
     @staticmethod
-    def _measure_runtime(host: TrustedHost, kind: DriftKind, drift_id: int) -> None:
+    def _measure_runtime(host: TrustedHost, kind: DriftKind, drift_id: int, vib: Vib) -> None:
         if kind is DriftKind.UNAPPROVED_VIB:
-            measure_runtime_vib(host.tpm, _unapproved_vib(drift_id))
+            measure_runtime_vib(host.tpm, vib)
         else:
             measure_runtime_driver(host.tpm, _driver(drift_id))
 
@@ -187,6 +222,19 @@ class DriftInjector:
         self._open[name] = []
         yield from host.reboot(self.reboot_duration(name), "remediation")
 
+    def adopt_tpm(self, name: str) -> int:
+        """An administrator registered the TPM host ``name`` now runs with: it becomes the
+        host's approved TPM (what remediation restores), and every open TPM-swap drift of
+        the host closes now. Returns how many drifts closed."""
+        host = self.hosts[name]
+        image, platform, _ = self.baseline[name]
+        self.baseline[name] = (image, platform, host.tpm)
+        closed = [r for r in self._open[name] if r["kind"] == DriftKind.TPM_SWAP.value]
+        for row in closed:
+            row["remediated_at"] = self.env.now
+        self._open[name] = [r for r in self._open[name] if r not in closed]
+        return len(closed)
+
     # --- reboots -------------------------------------------------------------------------
 
     def reboot_at(self, when: float, host: str) -> Generator[Any, Any, None]:
@@ -203,10 +251,18 @@ class DriftInjector:
             yield from self.hosts[host].reboot(self.reboot_duration(host))
 
 
-def _unapproved_vib(drift_id: int) -> Vib:
+def _unapproved_vib(drift_id: int, acceptance: str) -> Vib:
+    """A signed third-party VIB that is not part of the approved image."""
     return Vib(
-        f"unapproved-tool-{drift_id}", "1.0.0-1", "ThirdParty", AcceptanceLevel.COMMUNITY_SUPPORTED
+        f"unapproved-tool-{drift_id}", "1.0.0-1", "ThirdParty", AcceptanceLevel.parse(acceptance)
     )
+
+
+def install_blocked(vib: Vib, platform: Platform) -> bool:
+    """Whether ESXi refuses to install ``vib``: a CommunitySupported VIB cannot be installed
+    on a host with Secure Boot on (VMware: "If you include VIBs at the CommunitySupported
+    level, you cannot use secure boot")."""
+    return vib.acceptance is AcceptanceLevel.COMMUNITY_SUPPORTED and platform.secure_boot
 
 
 def _driver(drift_id: int) -> str:

@@ -22,9 +22,11 @@ import simpy
 from sim.domain.image import EsxiImage, Platform, measure_boot
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
+from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.inventory import Vm
 from sim.processes.services import ServiceDown
+from sim.processes.status_view import StatusReport
 from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
 from sim.scenario.model import Attestation
 
@@ -71,11 +73,14 @@ class TrustedHost:
             (lambda: float(jitter_rng.uniform(0.0, cfg.jitter))) if cfg.jitter > 0 else lambda: 0.0
         )
         self._startup_rng = ctx.stream(f"host.{spec.name}.startup")
+        self._tpm_lock = simpy.Resource(ctx.env, capacity=1)
         self.report: str | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
         self._inflight: simpy.Process | None = None
         self.on_power_off: Callable[[Vm, str], None] = lambda vm, why: None
+        self.on_status: Callable[[StatusReport], None] = lambda report: None
+        self._reports_sent = 0
 
     # --- boot and reboot ----------------------------------------------------------------
 
@@ -136,6 +141,7 @@ class TrustedHost:
         self._agent = self._inflight = None
         for vm in list(self.vms.values()):
             self.on_power_off(vm, why)
+        self._send_status(UNKNOWN)  # not responding
         yield self.env.timeout(duration)
         self.boot()
 
@@ -187,18 +193,17 @@ class TrustedHost:
             verdict_latency_s=None,
         )
         delay = cfg.backoff
-        outcome: AttestOutcome | None = None
+        outcomes: list[AttestOutcome] = []
         try:
             for attempt in range(1, cfg.max_retries + 2):
                 row["attempts"] = attempt
-                node = self.ta.pick_node()
-                if node is not None:
+                nodes = self.ta.targets()
+                if nodes:
                     deadline = self.env.now + cfg.timeout
-                    rnd = self.env.process(self._round(node, deadline))
-                    timer = self.env.timeout(cfg.timeout)
-                    yield rnd | timer
-                    if rnd.triggered and rnd.ok and rnd.value is not None:
-                        outcome = rnd.value
+                    rounds = [self.env.process(self._round(n, deadline)) for n in nodes]
+                    yield self.env.all_of(rounds) | self.env.timeout(cfg.timeout)
+                    outcomes = [r.value for r in rounds if r.processed and r.value is not None]
+                    if outcomes:
                         break
                 if attempt <= cfg.max_retries:
                     yield self.env.timeout(delay)
@@ -208,21 +213,44 @@ class TrustedHost:
         now = self.env.now
         row["completed_at"] = now
         row["latency_s"] = now - start
-        if outcome is None:
+        if not outcomes:
             row["ok"] = False
             row["reasons"] = "attestation.unavailable"
+            self._send_status(UNKNOWN)
             return
+        first = min(outcomes, key=lambda o: o.verdict_at)
+        failed = [o for o in outcomes if not o.verdict.ok]
         row.update(
-            node=outcome.node,
-            verdict_at=outcome.verdict_at,
-            ok=outcome.verdict.ok,
-            reasons=" ".join(outcome.verdict.reasons),
-            queue_wait_s=outcome.queue_wait,
-            verdict_latency_s=outcome.verdict_at - start,
+            node=" ".join(o.node for o in outcomes),
+            verdict_at=first.verdict_at,
+            ok=not failed,
+            reasons=" ".join(dict.fromkeys(r for o in failed for r in o.verdict.reasons)),
+            queue_wait_s=max(o.queue_wait for o in outcomes),
+            verdict_latency_s=max(o.verdict_at for o in outcomes) - start,
         )
-        self.ta.delivered(outcome, now)
-        if outcome.token is not None and outcome.expires_at is not None:
-            self.report, self.report_expires = outcome.token, outcome.expires_at
+        for outcome in outcomes:
+            self.ta.delivered(outcome, now)
+        reports = [o for o in outcomes if o.token is not None and o.expires_at is not None]
+        if reports and not failed:
+            newest = max(reports, key=lambda o: o.expires_at or 0.0)
+            assert newest.token is not None and newest.expires_at is not None
+            self.report, self.report_expires = newest.token, newest.expires_at
+            self._send_status(ATTESTED, newest.expires_at)
+        else:
+            self._send_status(NOT_ATTESTED)
+
+    # --- status reports to the vCenter -------------------------------------------------------
+
+    def status_report(self) -> StatusReport:
+        """The host's own status now: attested until its report expires, if it holds one."""
+        self._reports_sent += 1
+        if self.has_valid_report:
+            return StatusReport(self.name, self._reports_sent, ATTESTED, self.report_expires)
+        return StatusReport(self.name, self._reports_sent, NOT_ATTESTED)
+
+    def _send_status(self, status: str, attested_until: float | None = None) -> None:
+        self._reports_sent += 1
+        self.on_status(StatusReport(self.name, self._reports_sent, status, attested_until))
 
     def _round(self, node: TrustNode, deadline: float) -> Generator[Any, Any, AttestOutcome | None]:
         """One attempt: nonce round trip, TPM quote, evidence to the service, answer back."""
@@ -234,13 +262,16 @@ class TrustedHost:
                 return None
             nonce_id, nonce = self.ta.issue_nonce(self.name)
             yield env.timeout(paths.delay(node.name, self.node))
-            yield env.timeout(self._tpm_sign_time())
-            if not self.up or self.boots != boot:
-                return None  # the host went down: this attempt died with it
-            self.tpm.set_clock(int(env.now * 1000))
-            evidence = collect_evidence(self.name, self.tpm, nonce)
+            with self._tpm_lock.request() as turn:  # the TPM runs one command at a time
+                yield turn
+                yield env.timeout(self._tpm_sign_time())
+                if not self.up or self.boots != boot:
+                    return None  # the host went down: this attempt died with it
+                self.tpm.set_clock(int(env.now * 1000))
+                evidence = collect_evidence(self.name, self.tpm, nonce)
+            quoted_at = env.now
             yield env.timeout(paths.delay(self.node, node.name))
-            outcome = yield from self.ta.attest(node, evidence, nonce_id, deadline)
+            outcome = yield from self.ta.attest(node, evidence, nonce_id, quoted_at, deadline)
             if outcome is None:
                 return None  # dropped: its deadline had passed when a worker took it
             yield env.timeout(paths.delay(node.name, self.node))

@@ -14,7 +14,7 @@ verdict also revokes the host's unexpired reports at once, on every Key Provider
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from sim.domain.pki import CertificateAuthority, derive_p256_key
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
-from sim.domain.verifier import Evidence, Policy, Verdict, verify
+from sim.domain.verifier import Evidence, HostIdentity, Policy, Verdict, verify
 from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
 from sim.processes.kms import KmsCluster
@@ -121,6 +121,7 @@ class TrustAuthority:
         self.audience = f"{spec.name}/key-provider"
         self.report_lifetime = attestation.report_lifetime
         self.revocation = attestation.revocation
+        self.fan_out = attestation.fan_out
         self.key_cache_ttl = spec.key_cache_ttl
         self.kms = kms
         self.paths = ctx.paths
@@ -131,6 +132,7 @@ class TrustAuthority:
         }
         self.revoked: set[str] = set()
         self.book = StatusBook()
+        self.verdict_listeners: list[Callable[[str, Verdict], None]] = []
         for node in nodes:
             node.attestation.drop_expired = spec.attestation_service.abandoned == "drop"
         self._nonces: dict[int, tuple[str, bytes]] = {}
@@ -153,6 +155,14 @@ class TrustAuthority:
                 return node
         return None
 
+    def targets(self) -> list[TrustNode]:
+        """Where one attestation goes: the next node that is up (``fan_out: one``), or
+        every node that is up (``all``); empty when all are down."""
+        if self.fan_out == "all":
+            return [n for n in self.nodes if n.up]
+        node = self.pick_node()
+        return [] if node is None else [node]
+
     # --- attestation -----------------------------------------------------------------
 
     def issue_nonce(self, host: str) -> tuple[int, bytes]:
@@ -165,7 +175,7 @@ class TrustAuthority:
         return self._nonce_seq, nonce
 
     def attest(
-        self, node: TrustNode, evidence: Evidence, nonce_id: int, deadline: float
+        self, node: TrustNode, evidence: Evidence, nonce_id: int, quoted_at: float, deadline: float
     ) -> Generator[Any, Any, AttestOutcome | None]:
         """Queue at the node's Attestation Service, verify for real, sign a report. Every
         request is a ``verdicts`` row; None when it was dropped past its ``deadline``."""
@@ -178,6 +188,7 @@ class TrustAuthority:
             host=host,
             node=node.name,
             nonce=nonce_id,
+            quoted_at=quoted_at,
             arrived_at=self.env.now,
             deadline=deadline,
             stale=False,
@@ -206,6 +217,8 @@ class TrustAuthority:
             # agent and finished late): it must not overwrite the newer verdict.
             row["stale"] = True
             return out
+        for listener in self.verdict_listeners:
+            listener(host, verdict)
         if verdict.ok:
             jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
             row["jti"] = jti
@@ -260,6 +273,12 @@ class TrustAuthority:
         self.book.judge(host, self._nonce_seq, True)
         self.book.delivered(host, self._nonce_seq, jti, expires)
         return token
+
+    def register_identity(self, identity: HostIdentity) -> None:
+        """Import (or replace) a host's identity record: its EK is registered from now on."""
+        identities = dict(self.policy.identities)
+        identities[identity.host_id] = identity
+        self.policy = replace(self.policy, identities=identities)
 
     def status_of(self, host: str, now: float) -> str:
         """The host's status as the Attestation Service reports it at ``now``."""

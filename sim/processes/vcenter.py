@@ -1,27 +1,26 @@
-"""A workload vCenter: its view of host attestation status, VM placement and vMotion.
+"""A workload vCenter: VM placement and vMotion, on its view of host attestation status.
 
-The vCenter learns each host's status by polling the trust authority every
-``status_poll_interval``; between polls its view may be stale, which is exactly the delay the
-time-to-refusal metric measures. Placement (first-fit or least-loaded) refuses a host it sees
-as not attested for a VM that needs a key; unencrypted VMs may still go there. A VM that
-needs a key starts only once the chosen host obtained the key from the Key Provider Service.
-Running VMs keep running when their host loses attestation.
+The view (:mod:`sim.processes.status_view`) learns each host's status from the host's own
+reports (default) or by polling the trust authority; its lag behind the truth is part of
+what the time-to-refusal metric measures. Placement (first-fit or least-loaded) refuses a
+host it sees as not attested for a VM that needs a key; unencrypted VMs may still go there.
+A VM that needs a key starts only once the chosen host obtained the key from the Key
+Provider Service. Running VMs keep running when their host loses attestation.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Generator
 from typing import Any
 
 import simpy
 
-from sim.processes.attestation_status import ATTESTED, UNKNOWN
+from sim.processes.attestation_status import ATTESTED
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
 from sim.processes.inventory import Vm, VmPool
-from sim.processes.services import ServiceDown
-from sim.processes.trust_authority import TrustAuthority, TrustNode
+from sim.processes.status_view import StatusReport, StatusView
+from sim.processes.trust_authority import TrustAuthority
 from sim.processes.vmotion import Migrator
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import VCenter
@@ -52,51 +51,37 @@ class WorkloadVCenter:
         self.pool = pool
         self.paths = ctx.paths
         self.recorder = ctx.recorder
-        self.poll_interval = spec.status_poll_interval
         self.placement = spec.placement
         self.vmotion = vmotion
         self.ctx = ctx
         self.placement_rng = ctx.stream(f"vcenter.{spec.name}.placement")
         self.vmotion_keys = ctx.stream(f"vcenter.{spec.name}.vmotion-keys")
         self.lifetime = lifetime
-        self.view: dict[str, str] = {h.name: UNKNOWN for h in hosts}
+        self.status = StatusView(ctx, spec, [h.name for h in hosts], ta)
         for h in hosts:
             h.on_power_off = self.power_off
+            h.on_status = self.status.report
+
+    @property
+    def view(self) -> dict[str, str]:
+        """The vCenter's current view of each managed host's status."""
+        return self.status.view
 
     def start(self, steady_state: bool) -> None:
         """Start learning host status. In an estate that has been running (``steady_state``)
-        the view starts as the trust authority's status of each host; otherwise unknown."""
+        the view starts as each host would have reported (or the trust authority would have
+        answered a poll); otherwise unknown."""
+        initial = None
         if steady_state:
-            for h in self.hosts:
-                self._set_view(h.name, self.ta.status_of(h.name, self.env.now))
-        self.env.process(self.poll_loop())
-
-    # --- status ----------------------------------------------------------------------------
-
-    def poll_loop(self) -> Generator[Any, Any, None]:
-        """Poll the trust authority for the status of every managed host, forever; a poll
-        that finds its node down is lost and the view stays as it was."""
-        names = [h.name for h in self.hosts]
-        while True:
-            node = self.ta.pick_node()
-            if node is not None:
-                with contextlib.suppress(ServiceDown):
-                    yield from self._poll(node, names)
-            yield self.env.timeout(self.poll_interval)
-
-    def _poll(self, node: TrustNode, names: list[str]) -> Generator[Any, Any, None]:
-        yield self.env.timeout(self.paths.delay(self.node, node.name))
-        statuses = yield from self.ta.poll_status(node, names, self.name)
-        yield self.env.timeout(self.paths.delay(node.name, self.node))
-        for h in names:
-            self._set_view(h, statuses[h])
-
-    def _set_view(self, host: str, status: str) -> None:
-        if status != self.view[host]:
-            self.view[host] = status
-            self.recorder.add(
-                "status_views", time=self.env.now, vcenter=self.name, host=host, status=status
-            )
+            now = self.env.now
+            if self.status.reports_from_hosts:
+                initial = {h.name: h.status_report() for h in self.hosts}
+            else:
+                initial = {
+                    h.name: StatusReport(h.name, 0, self.ta.status_of(h.name, now))
+                    for h in self.hosts
+                }
+        self.status.start(initial)
 
     # --- placement -------------------------------------------------------------------------
 

@@ -76,14 +76,16 @@ class DriftKind(str, Enum):
 
 
 DEFAULT_MEASURED_AT: dict[str, Literal["runtime", "boot"]] = {
-    DriftKind.UNAPPROVED_VIB.value: "runtime",
-    DriftKind.DRIVER_CHANGE.value: "runtime",
+    DriftKind.UNAPPROVED_VIB.value: "boot",
+    DriftKind.DRIVER_CHANGE.value: "boot",
     DriftKind.ESXI_BUILD_CHANGE.value: "boot",
     DriftKind.SECURE_BOOT_OFF.value: "boot",
     DriftKind.TPM_SWAP.value: "boot",
 }
 
 ACCEPTANCE_LEVELS = ("CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified")
+Acceptance = Literal["CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified"]
+"""A VIB acceptance level, lowest first."""
 
 
 # --------------------------------------------------------------------------- network
@@ -157,22 +159,38 @@ class AttestationServiceSpec(ServiceSpec):
 class NodeOutage(_Model):
     """A trust-authority node that is down for a while (its services refuse connections)."""
 
-    node: int = Field(ge=0, le=2, description="trust-authority host index, 0..2")
+    node: int = Field(ge=0, le=63, description="trust-authority host index, from 0")
     at: Duration
     duration: PositiveDuration
 
 
 class TrustAuthority(_Model):
-    """The vSphere Trust Authority cluster: its vCenter and exactly three ESXi hosts, each
-    running the Attestation Service and the Key Provider Service."""
+    """The vSphere Trust Authority cluster: its own vCenter and its ESXi hosts, each running
+    the Attestation Service and the Key Provider Service, and its TPM 2.0 settings."""
 
     name: Name = "vta"
     vcenter: Name = "vta-vcenter"
     site: Name = "dc1"
     sso_domain: Name = "vsphere.local"
-    hosts: int = Field(default=3, description="must be 3: vTA runs on a three-host cluster")
-    identity_mode: Literal["require_endorsement_keys", "require_certificate_validation"] = (
-        "require_endorsement_keys"
+    hosts: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="Trust Authority hosts; VMware documents no fixed count (the article uses 3)",
+    )
+    require_endorsement_keys: bool = Field(
+        default=True, description="TPM 2.0 setting: only registered endorsement keys are trusted"
+    )
+    require_certificate_validation: bool = Field(
+        default=False,
+        description="TPM 2.0 setting: EK certificates must chain to an imported TPM CA",
+    )
+    bind_tpm_to_server: bool = Field(
+        default=True,
+        description=(
+            "the source article's claim: a host's EK and server are bound, so a TPM moved to"
+            " another server (or a new one in the same server) does not pass"
+        ),
     )
     attestation_service: AttestationServiceSpec = AttestationServiceSpec(
         workers=4, service_time=_dist({"dist": "lognormal", "median": "15ms", "p95": "40ms"})
@@ -186,12 +204,14 @@ class TrustAuthority(_Model):
     )
     outages: tuple[NodeOutage, ...] = ()
 
-    @field_validator("hosts")
-    @classmethod
-    def _three_hosts(cls, v: int) -> int:
-        if v != 3:
-            raise ValueError(f"the trust authority cluster has exactly 3 hosts, found {v}")
-        return v
+    @model_validator(mode="after")
+    def _one_tpm_setting(self) -> TrustAuthority:
+        if not (self.require_endorsement_keys or self.require_certificate_validation):
+            raise ValueError(
+                "require_endorsement_keys and require_certificate_validation are both false;"
+                " expected at least one true (otherwise no TPM is trusted or every TPM is)"
+            )
+        return self
 
 
 class Kms(_Model):
@@ -231,10 +251,15 @@ class Attestation(_Model):
     backoff_multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
     max_backoff: Duration = _dur("60s")
     tpm_sign_time: Distribution = _dist({"dist": "lognormal", "median": "200ms", "p95": "600ms"})
-    min_acceptance: Literal[
-        "CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified"
-    ] = "PartnerSupported"
+    min_acceptance: Acceptance = "PartnerSupported"
     require_secure_boot: bool = True
+    fan_out: Literal["one", "all"] = Field(
+        default="one",
+        description=(
+            "one: each attestation goes to one Trust Authority host (round-robin); all: to"
+            " every host that is up, each issuing its own report (not documented by VMware)"
+        ),
+    )
     startup: Literal["steady_state", "cold_boot"] = Field(
         default="steady_state",
         description=(
@@ -263,7 +288,21 @@ class VCenter(_Model):
     site: Name = "dc1"
     sso_domain: Name = "vsphere.local"
     linked_mode_with: tuple[Name, ...] = ()
-    status_poll_interval: PositiveDuration = _dur("60s")
+    status_source: Literal["host_report", "trust_authority_poll"] = Field(
+        default="host_report",
+        description=(
+            "host_report (VMware's documented path): each host reports its attestation status"
+            " to its vCenter after every attempt; trust_authority_poll: the vCenter polls the"
+            " trust authority every status_poll_interval"
+        ),
+    )
+    status_propagation: Distribution = Field(
+        default=_dist({"dist": "lognormal", "median": "2s", "p95": "10s"}),
+        description="delay of a host's status report to its vCenter (host_report)",
+    )
+    status_poll_interval: PositiveDuration = Field(
+        default=_dur("60s"), description="poll period (trust_authority_poll)"
+    )
     placement: Literal["first_fit", "least_loaded"] = "least_loaded"
     clusters: tuple[Cluster, ...] = Field(min_length=1)
 
@@ -346,6 +385,14 @@ class VMotion(_Model):
 # --------------------------------------------------------------------------- drift & reboots
 
 
+_ACCEPTANCE_DOC = (
+    "acceptance level of an unapproved VIB: PartnerSupported (default) is signed but not in"
+    " the approved image; CommunitySupported cannot be installed on a host with Secure Boot"
+    " on (the install is blocked)"
+)
+_REBOOT_AFTER_DOC = "the change reboots the host this long after it (most VIB installs need one)"
+
+
 class ScheduledDrift(_Model):
     """One drift at a fixed moment on a named host."""
 
@@ -353,6 +400,8 @@ class ScheduledDrift(_Model):
     host: Name
     kind: DriftKind
     remediate_after: PositiveDuration | None = None
+    reboot_after: Distribution | None = Field(default=None, description=_REBOOT_AFTER_DOC)
+    acceptance: Acceptance = Field(default="PartnerSupported", description=_ACCEPTANCE_DOC)
 
 
 class RandomDrift(_Model):
@@ -361,14 +410,18 @@ class RandomDrift(_Model):
     rate: Rate = Field(default=_rate(0.0), description="per host")
     kinds: tuple[DriftKind, ...] = tuple(DriftKind)
     remediate_after: Distribution | None = None
+    reboot_after: Distribution | None = Field(default=None, description=_REBOOT_AFTER_DOC)
+    acceptance: Acceptance = Field(default="PartnerSupported", description=_ACCEPTANCE_DOC)
 
 
 class Drift(_Model):
     """Drift events, and whether each kind is measured at once or only at the next boot.
 
-    ``runtime`` for a VIB or driver means it is measured into the TPM when it loads; for a
-    build change, Secure Boot off or a TPM swap it means the change forces an immediate reboot.
-    ``boot`` means the change waits for the host's next reboot.
+    ``boot`` (the default for every kind, as VMware documents: attestation covers the
+    *booted* software, measured while the host starts) means the change shows in quotes only
+    after the host's next reboot. ``runtime`` (the source article's reading; what runtime
+    measurement such as Linux IMA gives) means a VIB or driver is measured into the TPM when
+    it loads, and a build change, Secure Boot off or a TPM swap forces an immediate reboot.
     """
 
     scheduled: tuple[ScheduledDrift, ...] = ()
@@ -404,6 +457,18 @@ class Reboots(_Model):
     scheduled: tuple[ScheduledReboot, ...] = ()
 
 
+class Admin(_Model):
+    """What administrators do in reaction to the estate."""
+
+    ek_registration_delay: Distribution | None = Field(
+        default=None,
+        description=(
+            "after a TPM swap fails attestation for an unregistered endorsement key, an"
+            " administrator registers the new EK this long after the failure (null: never)"
+        ),
+    )
+
+
 class Metrics(_Model):
     """How the run is measured."""
 
@@ -433,6 +498,7 @@ class Scenario(_Model):
     vmotion: VMotion = VMotion()
     drift: Drift = Drift()
     reboots: Reboots = Reboots()
+    admin: Admin = Admin()
     metrics: Metrics = Metrics()
 
     def host_names(self) -> list[tuple[str, str, str]]:

@@ -1,7 +1,7 @@
 """Topology rules of vSphere Trust Authority, checked on a validated scenario.
 
 Field-level checks live in the scenario model; these rules need the whole estate: exactly
-three trust-authority hosts with their own vCenter, which is never a workload vCenter and
+trust-authority hosts with their own vCenter, which is never a workload vCenter and
 never in Enhanced Linked Mode with one; linked mode only within one SSO domain; one SSO
 domain shared by all vCenters or a trust-authority domain no workload vCenter shares; every
 referenced site known and reachable from the trust authority's site; scheduled drift and
@@ -111,6 +111,14 @@ def topology_problems(s: Scenario) -> list[Problem]:
                 f"trust authority's site {ta.site!r}",
             )
         )
+    for i, outage in enumerate(ta.outages):
+        if outage.node >= ta.hosts:
+            out.append(
+                Problem(
+                    f"trust_authority.outages.{i}.node",
+                    f"expected a trust-authority host index below {ta.hosts}, found {outage.node}",
+                )
+            )
     hosts = {h for h, _, _ in s.host_names()}
     for i, d in enumerate(s.drift.scheduled):
         if d.host not in hosts:

@@ -83,6 +83,7 @@ def _drift(rec: Recorder, at: float, host: str = "h", remediated: float | None =
         kind="unapproved_vib",
         at=at,
         measured="runtime",
+        outcome="applied",
         effective_at=at,
         remediated_at=remediated,
         keys_released=0,

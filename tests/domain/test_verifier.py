@@ -27,7 +27,6 @@ from sim.domain.tpm_wire import RESTRICTED, ecc_public_area
 from sim.domain.verifier import (
     Evidence,
     HostIdentity,
-    IdentityMode,
     Policy,
     collect_evidence,
     verify,
@@ -57,13 +56,14 @@ IDENTITIES = {
 
 
 def policy(
-    mode: IdentityMode = IdentityMode.CERTIFICATE,
+    mode: str = "certificate",
     images: Iterable[EsxiImage] = (IMAGE,),
     floor: AcceptanceLevel = AcceptanceLevel.PARTNER_SUPPORTED,
     **kw: bool,
 ) -> Policy:
     return Policy(
-        mode=mode,
+        require_endorsement_keys=mode == "endorsement_key",
+        require_certificate_validation=mode == "certificate",
         trusted_ca_certs_der=(VENDOR.certificate.public_bytes(serialization.Encoding.DER),),
         identities=IDENTITIES,
         approved_images=tuple(images),
@@ -73,7 +73,7 @@ def policy(
 
 
 POLICY = policy()
-EK_POLICY = policy(IdentityMode.ENDORSEMENT_KEY)
+EK_POLICY = policy("endorsement_key")
 
 
 def boot(

@@ -126,7 +126,7 @@ def test_measured_at_keeps_defaults_for_unlisted_kinds() -> None:
     """Overriding one drift kind's measurement point keeps the defaults of the others."""
     s = parse_scenario(_minimal(drift={"measured_at": {"esxi_build_change": "runtime"}}))
     assert s.drift.measured_at[DriftKind.ESXI_BUILD_CHANGE] == "runtime"
-    assert s.drift.measured_at[DriftKind.UNAPPROVED_VIB] == "runtime"
+    assert s.drift.measured_at[DriftKind.UNAPPROVED_VIB] == "boot"
     assert s.drift.measured_at[DriftKind.TPM_SWAP] == "boot"
     assert len(s.drift.measured_at) == len(DriftKind)
 

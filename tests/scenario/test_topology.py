@@ -52,8 +52,19 @@ _CHAIN = {
     "network.links": [{"a": "dc1", "b": "dc2"}, {"a": "dc3", "b": "dc2"}],
 }
 TOPOLOGY_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
-    "ta-hosts-4": ({"trust_authority.hosts": 4}, "trust_authority.hosts", "exactly 3 hosts"),
-    "ta-hosts-2": ({"trust_authority.hosts": 2}, "trust_authority.hosts", "exactly 3 hosts"),
+    "ta-hosts-0": (
+        {"trust_authority.hosts": 0},
+        "trust_authority.hosts",
+        "greater than or equal to 1",
+    ),
+    "tpm-settings-off": (
+        {
+            "trust_authority.require_endorsement_keys": False,
+            "trust_authority.require_certificate_validation": False,
+        },
+        "trust_authority",
+        "expected at least one true",
+    ),
     "workload-vc-is-vta-vc": (
         {"vcenters.1.name": "vta-vcenter"},
         "vcenters.1.name",
@@ -124,7 +135,7 @@ TOPOLOGY_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "outage-node-3": (
         {"trust_authority.outages": [{"node": 3, "at": "1h", "duration": "5m"}]},
         "trust_authority.outages.0.node",
-        "less than or equal to 2",
+        "expected a trust-authority host index below 3, found 3",
     ),
 }
 

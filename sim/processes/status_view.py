@@ -1,0 +1,121 @@
+"""A workload vCenter's view of its hosts' attestation status, and how it learns it.
+
+``host_report`` (default; VMware: "The vCenter Server of the Trusted Cluster communicates
+with the Trusted Host to get an internal attestation report", and the status is a property
+of the host object): after every attestation the host reports ``{status, attestedAt,
+attestedUntil}`` to its vCenter, which receives it ``status_propagation`` later (drawn from
+the host's own stream). A passing attestation makes the view ``attested`` until its
+``attestedUntil``; if no newer success arrives by then, the view turns ``notAttested``. A
+failed verdict reports ``notAttested``; an attestation that reached no Attestation Service
+reports ``unknown``; a host that goes down is ``unknown`` (not responding) until it reports
+again. Reports that arrive out of order are ignored.
+
+``trust_authority_poll`` (the earlier model, kept as an option): the vCenter polls the trust
+authority's status endpoint every ``status_poll_interval``; between polls the view may be
+stale by up to one interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
+from sim.processes.context import Context
+from sim.processes.services import ServiceDown
+from sim.processes.trust_authority import TrustAuthority, TrustNode
+from sim.scenario.model import VCenter
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What a host tells its vCenter after an attestation (``seq`` orders them)."""
+
+    host: str
+    seq: int
+    status: str
+    attested_until: float | None = None
+
+
+class StatusView:
+    """One vCenter's view of its hosts' status."""
+
+    def __init__(self, ctx: Context, spec: VCenter, hosts: list[str], ta: TrustAuthority) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
+        self.spec = spec
+        self.name = spec.name
+        self.node = f"vcenter:{spec.name}"
+        self.hosts = hosts
+        self.ta = ta
+        self.view: dict[str, str] = dict.fromkeys(hosts, UNKNOWN)
+        self._seq: dict[str, int] = dict.fromkeys(hosts, -1)
+        self._until: dict[str, float] = {}
+
+    def start(self, initial: dict[str, StatusReport] | None) -> None:
+        """Start learning status; ``initial`` gives each host's status at the start of a
+        running estate (None: every host unknown, as after a cold boot)."""
+        for report in (initial or {}).values():
+            self._apply(report)
+        if self.spec.status_source == "trust_authority_poll":
+            self.env.process(self._poll_loop())
+
+    @property
+    def reports_from_hosts(self) -> bool:
+        """Whether hosts report their status to this vCenter."""
+        return self.spec.status_source == "host_report"
+
+    # --- host reports ---------------------------------------------------------------------
+
+    def report(self, report: StatusReport) -> None:
+        """A host sends ``report``; it arrives after the propagation delay."""
+        if self.reports_from_hosts:
+            self.env.process(self._deliver(report))
+
+    def _deliver(self, report: StatusReport) -> Generator[Any, Any, None]:
+        stream = f"host.{report.host}.status-propagation"
+        yield self.env.timeout(self.ctx.sampler(stream, self.spec.status_propagation)())
+        self._apply(report)
+
+    def _apply(self, report: StatusReport) -> None:
+        if report.seq <= self._seq[report.host]:
+            return  # an older report overtaken by a newer one
+        self._seq[report.host] = report.seq
+        self._set(report.host, report.status)
+        if report.status == ATTESTED and report.attested_until is not None:
+            self._until[report.host] = report.attested_until
+            self.env.process(self._expire(report.host, report.seq, report.attested_until))
+
+    def _expire(self, host: str, seq: int, until: float) -> Generator[Any, Any, None]:
+        yield self.env.timeout(max(0.0, until - self.env.now))
+        if self._seq[host] == seq and self.view[host] == ATTESTED:
+            self._set(host, NOT_ATTESTED)
+
+    # --- polling the trust authority ------------------------------------------------------
+
+    def _poll_loop(self) -> Generator[Any, Any, None]:
+        """Poll the trust authority for the status of every managed host, forever; a poll
+        that finds its node down is lost and the view stays as it was."""
+        while True:
+            node = self.ta.pick_node()
+            if node is not None:
+                with contextlib.suppress(ServiceDown):
+                    yield from self._poll(node)
+            yield self.env.timeout(self.spec.status_poll_interval)
+
+    def _poll(self, node: TrustNode) -> Generator[Any, Any, None]:
+        paths = self.ctx.paths
+        yield self.env.timeout(paths.delay(self.node, node.name))
+        statuses = yield from self.ta.poll_status(node, self.hosts, self.name)
+        yield self.env.timeout(paths.delay(node.name, self.node))
+        for h in self.hosts:
+            self._set(h, statuses[h])
+
+    def _set(self, host: str, status: str) -> None:
+        if status != self.view[host]:
+            self.view[host] = status
+            self.ctx.recorder.add(
+                "status_views", time=self.env.now, vcenter=self.name, host=host, status=status
+            )
