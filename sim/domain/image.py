@@ -6,26 +6,31 @@ vmkernel drivers. A ``Platform`` is the physical server. ``measure_boot`` plays 
 bootloader and vmkernel: it extends one event per measured thing into the TPM, and
 ``reconstruct`` reads such an event log back into a ``MeasuredState`` for a verifier.
 
-PCR map (SHA-256 bank; event types from the TCG PC Client Platform Firmware Profile)::
+PCR map (SHA-256 bank; event types and data from the TCG PC Client Platform Firmware
+Profile, PFP)::
 
-    PCR  measured                           event type                     "kind" in data
-    0    platform firmware version          EV_S_CRTM_VERSION              firmware
-    0    hardware identity (SMBIOS UUID)    EV_PLATFORM_CONFIG_FLAGS       hardware
-    7    UEFI SecureBoot variable           EV_EFI_VARIABLE_DRIVER_CONFIG  secure_boot
-    0-7  end of pre-OS measurements         EV_SEPARATOR (data 00000000)   -
-    8    ESXi version and build (loader)    EV_IPL                         esxi
-    9    each boot module, in load order    EV_IPL                         boot_module
-    10   each VIB (boot, then runtime)      EV_EVENT_TAG                   vib
-    11   each vmkernel driver (boot, then   EV_EVENT_TAG                   driver
+    PCR  measured                           event type                     event data
+    0    platform firmware version          EV_S_CRTM_VERSION              UCS-2 string
+    0    hardware identity (SMBIOS UUID)    EV_PLATFORM_CONFIG_FLAGS       JSON hardware
+    7    UEFI variables SecureBoot, PK,     EV_EFI_VARIABLE_DRIVER_CONFIG  UEFI_VARIABLE_DATA
+         KEK, db, dbx (in that order)
+    0-7  end of pre-OS measurements         EV_SEPARATOR                   00000000
+    8    ESXi version and build (loader)    EV_EVENT_TAG                   tagged JSON esxi
+    9    each boot module, in load order    EV_IPL                         JSON boot_module
+    10   each VIB (boot, then runtime)      EV_EVENT_TAG                   tagged JSON vib
+    11   each vmkernel driver (boot, then   EV_EVENT_TAG                   tagged JSON driver
          runtime)
 
-Every event's data (separators aside) is the canonical encoding of what was measured:
-compact JSON with sorted keys, UTF-8, always carrying a ``kind``; VIB and driver events
-also carry a ``phase`` ("boot" or "runtime"). The encoding is canonical so that a log
-has exactly one valid byte form and a verifier can rebuild the measured image from it.
-Separators go into PCRs 0-7 at the hand-off from firmware to the OS loader, as the TCG
-profile puts them; measurements of PCRs 0-7 after their separator are rejected.
-EV_NO_ACTION events are informational (never extended) and ignored.
+Every event's digest is SHA-256 of its data, which is what the PFP prescribes for these
+event types; PCR 7 therefore follows the TCG derivation from the UEFI_VARIABLE_DATA
+structures (see :mod:`sim.domain.uefi`). The ESXi measurements (a modelling choice: ESXi's
+own event records are not public) are canonical JSON (compact, sorted keys, UTF-8) with a
+``kind``, wrapped in a TCG_PCClientTaggedEvent whose tag names the kind where the event
+type is EV_EVENT_TAG; VIB and driver events also carry a ``phase`` ("boot" or
+"runtime"). Every encoding is canonical so that a log has exactly one valid byte form and
+a verifier can rebuild the measured state from it. Separators go into PCRs 0-7 at the
+hand-off from firmware to the OS loader, as the PFP puts them; measurements of PCRs 0-7
+after their separator are rejected. EV_NO_ACTION events are informational and ignored.
 """
 
 from __future__ import annotations
@@ -39,6 +44,16 @@ from functools import cached_property
 from typing import Any
 
 from sim.domain.tpm import Event, EventType, VirtualTPM
+from sim.domain.uefi import (
+    SECURE_BOOT_VARIABLES,
+    parse_signature_lists,
+    parse_tagged_event,
+    parse_ucs2_string,
+    parse_variable,
+    secure_boot_variables,
+    tagged_event,
+    ucs2_string,
+)
 
 FIRMWARE_PCR = 0
 SECURE_BOOT_PCR = 7
@@ -67,11 +82,14 @@ _KIND_SLOTS: dict[str, tuple[int, EventType]] = {
     "firmware": (FIRMWARE_PCR, EventType.EV_S_CRTM_VERSION),
     "hardware": (FIRMWARE_PCR, EventType.EV_PLATFORM_CONFIG_FLAGS),
     "secure_boot": (SECURE_BOOT_PCR, EventType.EV_EFI_VARIABLE_DRIVER_CONFIG),
-    "esxi": (BOOTLOADER_PCR, EventType.EV_IPL),
+    "esxi": (BOOTLOADER_PCR, EventType.EV_EVENT_TAG),
     "boot_module": (BOOT_MODULES_PCR, EventType.EV_IPL),
     "vib": (VIBS_PCR, EventType.EV_EVENT_TAG),
     "driver": (DRIVERS_PCR, EventType.EV_EVENT_TAG),
 }
+EVENT_TAGS: dict[str, int] = {"esxi": 0x76740001, "vib": 0x76740002, "driver": 0x76740003}
+"""taggedEventID of the kinds measured as EV_EVENT_TAG (vendor-chosen values)."""
+_VARIABLE_ORDER = {name: i for i, (name, _guid) in enumerate(SECURE_BOOT_VARIABLES)}
 
 
 class AcceptanceLevel(IntEnum):
@@ -275,21 +293,27 @@ class MeasuredState:
 
 def _measure(tpm: VirtualTPM, kind: str, payload: dict[str, Any], description: str) -> Event:
     pcr, event_type = _KIND_SLOTS[kind]
-    return tpm.measure(pcr, event_type, canonical_json({"kind": kind, **payload}), description)
+    data = canonical_json({"kind": kind, **payload})
+    if kind in EVENT_TAGS:
+        data = tagged_event(EVENT_TAGS[kind], data)
+    return tpm.measure(pcr, event_type, data, description)
 
 
 def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
     """Measure a boot of ``image`` on ``platform`` into a freshly reset ``tpm``."""
     if tpm.event_log:
         raise ValueError("measure_boot needs a freshly reset TPM (its event log is not empty)")
-    _measure(tpm, "firmware", {"firmware": platform.firmware}, "CRTM version")
-    _measure(tpm, "hardware", {"hardware_id": platform.hardware_id}, "platform identity")
-    _measure(
-        tpm,
-        "secure_boot",
-        {"variable": "SecureBoot", "enabled": platform.secure_boot},
-        "UEFI variable SecureBoot",
+    tpm.measure(
+        FIRMWARE_PCR, EventType.EV_S_CRTM_VERSION, ucs2_string(platform.firmware), "CRTM version"
     )
+    _measure(tpm, "hardware", {"hardware_id": platform.hardware_id}, "platform identity")
+    for variable in secure_boot_variables(platform.secure_boot):
+        tpm.measure(
+            SECURE_BOOT_PCR,
+            EventType.EV_EFI_VARIABLE_DRIVER_CONFIG,
+            variable.marshal(),
+            f"UEFI variable {variable.name}",
+        )
     for pcr in PRE_OS_PCRS:
         tpm.measure(pcr, EventType.EV_SEPARATOR, SEPARATOR_DATA, "separator")
     _measure(tpm, "esxi", {"version": image.version, "build": image.build}, f"ESXi {image.version}")
@@ -323,19 +347,53 @@ def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
     return value
 
 
+def decode_event(event: Event) -> dict[str, Any]:
+    """What an extending event records, as a dict with a ``kind`` (the JSON payload, or
+    ``firmware``, ``secure_boot`` and ``uefi_keys`` for the PFP structures); ValueError if
+    its data is not the canonical form its PCR and event type call for."""
+    slot = (event.pcr, event.event_type)
+    if slot == _KIND_SLOTS["firmware"]:
+        return {"kind": "firmware", "firmware": parse_ucs2_string(event.data)}
+    if slot == _KIND_SLOTS["secure_boot"]:
+        return _decode_variable(event.data)
+    data, tag = event.data, None
+    if event.event_type == EventType.EV_EVENT_TAG:
+        tag, data = parse_tagged_event(data)
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError("event data is not JSON") from exc
+    if not isinstance(obj, dict) or canonical_json(obj) != data:
+        raise ValueError("event data is not a canonical JSON object")
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or kind not in _KIND_SLOTS or kind in _STRUCTURED_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    if _KIND_SLOTS[kind] != slot or EVENT_TAGS.get(kind) != tag:
+        raise ValueError(f"{kind} event in PCR {event.pcr} with type {event.event_type:#x}")
+    return obj
+
+
+_STRUCTURED_KINDS = ("firmware", "secure_boot")
+
+
+def _decode_variable(data: bytes) -> dict[str, Any]:
+    variable = parse_variable(data)
+    if dict(SECURE_BOOT_VARIABLES).get(variable.name) != variable.vendor:
+        raise ValueError(f"unexpected UEFI variable {variable.name!r} in PCR 7")
+    if variable.name == "SecureBoot":
+        if variable.data not in (b"\x00", b"\x01"):
+            raise ValueError("SecureBoot variable is not one byte 00 or 01")
+        return {"kind": "secure_boot", "enabled": variable.data == b"\x01"}
+    if not parse_signature_lists(variable.data):
+        raise ValueError(f"{variable.name} holds no signature list")
+    return {"kind": "uefi_keys", "variable": variable.name}
+
+
 def _decode(event: Event) -> dict[str, Any]:
     try:
-        obj = json.loads(event.data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _Malformed("event data is not JSON") from exc
-    if not isinstance(obj, dict) or canonical_json(obj) != event.data:
-        raise _Malformed("event data is not a canonical JSON object")
-    kind = obj.get("kind")
-    if not isinstance(kind, str) or kind not in _KIND_SLOTS:
-        raise _Malformed(f"unknown event kind {kind!r}")
-    if _KIND_SLOTS[kind] != (event.pcr, event.event_type):
-        raise _Malformed(f"{kind} event in PCR {event.pcr} with type {event.event_type:#x}")
-    return obj
+        return decode_event(event)
+    except ValueError as exc:
+        raise _Malformed(str(exc)) from exc
 
 
 def _vib_from(obj: dict[str, Any]) -> Vib:
@@ -363,6 +421,7 @@ class _LogReader:
         self.modules: list[str] = []
         self.vibs: dict[str, list[Vib]] = {"boot": [], "runtime": []}
         self.drivers: dict[str, list[str]] = {"boot": [], "runtime": []}
+        self.variables: list[int] = []
 
     def add(self, event: Event) -> None:
         if event.event_type == EventType.EV_SEPARATOR:
@@ -376,6 +435,13 @@ class _LogReader:
         kind = obj["kind"]
         if event.pcr in PRE_OS_PCRS and event.pcr in self.separated:
             raise _Malformed(f"{kind} measured into PCR {event.pcr} after its separator")
+        if kind in ("secure_boot", "uefi_keys"):
+            order = _VARIABLE_ORDER["SecureBoot" if kind == "secure_boot" else obj["variable"]]
+            if self.variables and order <= self.variables[-1]:
+                raise _Malformed("Secure Boot variables out of order or repeated")
+            self.variables.append(order)
+        if kind == "uefi_keys":
+            return
         if kind in _SINGLE_KINDS:
             if kind in self.singles:
                 raise _Malformed(f"second {kind} event")
@@ -398,6 +464,8 @@ class _LogReader:
         missing = [k for k in _SINGLE_KINDS if k not in self.singles]
         if missing:
             raise _Malformed(f"no {', '.join(missing)} event")
+        if len(self.variables) != len(SECURE_BOOT_VARIABLES):
+            raise _Malformed("Secure Boot variables missing")
         if self.separated != set(PRE_OS_PCRS):
             raise _Malformed("firmware hand-off separators missing")
         esxi = self.singles["esxi"]

@@ -9,6 +9,8 @@ quote over the given nonce and writes:
 ``pcrs.bin``       the quoted PCR values in tpm2-tools' serialized form (for ``-f``)
 ``pcrs.json``      ``{"sha256": {"0": "<hex>", ...}}`` for all 24 PCRs
 ``eventlog.json``  the event log in extend order (pcr, event_type, digest, data, description)
+``eventlog.bin``   the same events as a TCG PC Client crypto-agile binary log (for
+                   ``tpm2_eventlog``, Keylime and other event-log readers)
 ``ek.crt.pem``     the EK certificate, and ``tpm-ca.crt.pem`` the manufacturer CA that issued it
 
 so that ``tpm2_checkquote -u ak.pub.pem -m quote.msg -s quote.sig -g sha256 -q <nonce>
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sim.domain.identities import host_platform, host_tpm, manufacturer_ca
 from sim.domain.image import MEASURED_PCRS, default_image, measure_boot
 from sim.domain.pki import CertificateAuthority, public_pem
+from sim.domain.tcg_log import marshal_log
 from sim.domain.tpm import PCR_COUNT, VirtualTPM
 from sim.domain.tpm_wire import pcr_values_file
 from sim.rng import Streams
@@ -57,6 +60,7 @@ def export_quote(
         "pcrs.bin": pcr_values_file(selection, values),
         "pcrs.json": _json({"sha256": {str(i): values[i].hex() for i in range(PCR_COUNT)}}),
         "eventlog.json": _json([e.to_json() for e in tpm.event_log]),
+        "eventlog.bin": marshal_log(tpm.event_log),
         "ek.crt.pem": tpm.ek_certificate.public_bytes(Encoding.PEM),
         "tpm-ca.crt.pem": manufacturer.certificate.public_bytes(Encoding.PEM),
     }

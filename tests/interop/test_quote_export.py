@@ -35,6 +35,7 @@ FILES = (
     "pcrs.bin",
     "pcrs.json",
     "eventlog.json",
+    "eventlog.bin",
     "ek.crt.pem",
     "tpm-ca.crt.pem",
 )

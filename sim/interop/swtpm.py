@@ -1,0 +1,155 @@
+"""A software TPM (Debian's ``swtpm``) on 127.0.0.1, driven with Debian's tpm2-tools.
+
+``SoftwareTpm`` starts ``swtpm socket --tpm2`` on a free pair of local ports (the swtpm
+TCTI expects the control port right after the command port), points tpm2-tools at it
+through ``TPM2TOOLS_TCTI`` and always stops the process on exit. It serves the interop
+tests and ``vtasim calibrate tpm``. A TPM reset (``power_cycle``) brings the PCRs back to
+their reset values, as a host reboot does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from sim.domain.tpm import Event
+from sim.errors import ExternalToolError
+
+TOOLS = ("swtpm", "swtpm_ioctl", "tpm2_startup", "tpm2_pcrextend", "tpm2_pcrread")
+"""The programs a SoftwareTpm needs on PATH (Debian packages swtpm, swtpm-tools, tpm2-tools)."""
+
+
+def missing_tools(names: Iterable[str]) -> list[str]:
+    """The names of ``names`` that are not on PATH."""
+    return [n for n in names if shutil.which(n) is None]
+
+
+def free_port_pair() -> int:
+    """A free local port P with P+1 also free."""
+    for _ in range(50):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            port = int(a.getsockname()[1])
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise ExternalToolError("no two consecutive free local ports")
+
+
+def _listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class SoftwareTpm:
+    """A running swtpm whose state lives in ``state`` (a folder the caller owns)."""
+
+    def __init__(self, state: Path, timeout: float = 30.0) -> None:
+        self.state = state
+        self.timeout = timeout
+        self.port = 0
+        self.env: dict[str, str] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SoftwareTpm:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start swtpm (up to three tries on fresh ports); ExternalToolError if it fails."""
+        missing = missing_tools(TOOLS)
+        if missing:
+            raise ExternalToolError(f"needs {', '.join(missing)} (swtpm, swtpm-tools, tpm2-tools)")
+        self.state.mkdir(parents=True, exist_ok=True)
+        log_path = self.state / "swtpm.log"
+        for _attempt in range(3):
+            port = free_port_pair()
+            cmd = ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.state}"]
+            cmd += ["--server", f"type=tcp,port={port},bindaddr=127.0.0.1"]
+            cmd += ["--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1"]
+            cmd += ["--flags", "not-need-init,startup-clear"]
+            with log_path.open("ab") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            if _listening(port, proc, time.monotonic() + 10):
+                self._proc, self.port = proc, port
+                self.env = {**os.environ, "TPM2TOOLS_TCTI": f"swtpm:host=127.0.0.1,port={port}"}
+                return
+            _terminate(proc)
+        raise ExternalToolError(f"swtpm did not start: {log_path.read_text(errors='replace')}")
+
+    def stop(self) -> None:
+        """Terminate swtpm (idempotent)."""
+        if self._proc is not None:
+            _terminate(self._proc)
+            self._proc = None
+
+    def run(self, *args: str) -> bytes:
+        """Run a tool against this TPM in its state folder; its stdout, or ExternalToolError."""
+        if self._proc is None:
+            raise ExternalToolError("swtpm is not running")
+        try:
+            done = subprocess.run(
+                list(args),
+                cwd=self.state,
+                env=self.env,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ExternalToolError(f"{args[0]} timed out after {self.timeout:g} s") from exc
+        if done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip()
+            raise ExternalToolError(f"{' '.join(args)} failed: {err}")
+        return done.stdout
+
+    def power_cycle(self) -> None:
+        """A TPM reset: PCRs back to their reset values, transient objects and sessions gone."""
+        self.run("swtpm_ioctl", "--tcp", f"127.0.0.1:{self.port + 1}", "-i")
+        self.run("tpm2_startup", "-c")
+
+    def extend(self, digests: Sequence[tuple[int, bytes]]) -> None:
+        """Extend SHA-256 ``(pcr, digest)`` pairs in order (several per tpm2_pcrextend call)."""
+        for i in range(0, len(digests), 8):
+            specs = [f"{pcr}:sha256={d.hex()}" for pcr, d in digests[i : i + 8]]
+            self.run("tpm2_pcrextend", *specs)
+
+    def replay(self, events: Iterable[Event]) -> None:
+        """Extend every extending event of a log (a firmware's boot, done by tpm2-tools)."""
+        self.extend([(e.pcr, e.digest) for e in events if e.extends])
+
+    def read_pcrs(self, selection: Sequence[int]) -> bytes:
+        """The selected SHA-256 PCRs in tpm2-tools' serialized form."""
+        spec = "sha256:" + ",".join(str(i) for i in selection)
+        self.run("tpm2_pcrread", spec, "-F", "serialized", "-o", "pcrs.read")
+        return (self.state / "pcrs.read").read_bytes()
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
