@@ -6,10 +6,12 @@ applicable reasons are collected in this fixed order::
 
     attestation.quote.malformed             the quote is not a TPMS_ATTEST of type quote
     attestation.quote.bad_signature         the AK did not sign it
-    attestation.quote.wrong_signer          qualifiedSigner is not the AK's Name
+    attestation.quote.wrong_signer          qualifiedSigner is not the AK's Qualified Name
+                                            under the evidence's EK
     attestation.quote.nonce_mismatch        extraData is not our nonce (replay)
     attestation.quote.pcr_selection         not exactly a SHA-256 selection covering MEASURED_PCRS
-    attestation.identity.ak_not_certified   the EK did not bind this (restricted signing) AK
+    attestation.identity.ak_not_certified   the AK is not a restricted signing key, or not
+                                            the one the host's record enrolled
     attestation.identity.ek_untrusted       EK not trusted under the policy's identity mode
     attestation.identity.unknown_host       no identity record for the host
     attestation.identity.ek_not_bound       the host's record names another EK (new TPM)
@@ -29,8 +31,12 @@ there is none, VIBs and drivers are checked against the union of all approved im
 that a build change is reported as that and not as a cascade of VIB findings.
 
 Identity modes follow vSphere Trust Authority: either the EK certificate must chain to an
-imported TPM CA certificate, or the EK public key itself must have been imported. Either
-way the host's identity record binds its server hardware to its EK.
+imported TPM CA certificate (and name the TPM's manufacturer, model and version, as the
+TCG EK Credential Profile asks), or the EK public key itself must have been imported.
+Either way the host's identity record binds its server hardware to its EK and to the AK
+enrolled by credential activation (:func:`sim.domain.credential.enroll_ak`): a real EK
+cannot sign, so that is how a verifier learns which AK lives in the EK's TPM. EKs may be
+ECC P-256 or RSA keys; AKs are ECC P-256 ECDSA signing keys.
 
 The simulator calls ``verify`` thousands of times, so parsed CA certificates, normalised
 keys and the approved-image index are cached per policy, and the pure certificate and
@@ -49,8 +55,9 @@ from types import MappingProxyType
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from sim.domain.credential import AK_REQUIRED_ATTRIBUTES, enroll_ak
 from sim.domain.image import (
     MEASURED_PCRS,
     AcceptanceLevel,
@@ -59,20 +66,16 @@ from sim.domain.image import (
     Vib,
     reconstruct,
 )
-from sim.domain.pki import TCG_KP_EK_CERTIFICATE, chains_to, load_public_der, public_der
-from sim.domain.tpm import (
-    Event,
-    Quote,
-    VirtualTPM,
-    composite_digest,
-    replay,
-    verify_ak_binding,
-    verify_quote,
+from sim.domain.pki import (
+    TCG_KP_EK_CERTIFICATE,
+    chains_to,
+    load_public_der,
+    public_der,
+    tpm_attributes,
 )
+from sim.domain.tpm import Event, Quote, VirtualTPM, composite_digest, replay, verify_quote
+from sim.domain.tpm_keys import ak_qualified_name, parse_public_area
 from sim.domain.tpm_wire import (
-    FIXED_TPM,
-    RESTRICTED,
-    SIGN_ENCRYPT,
     TPM_ALG_SHA256,
     AttestInfo,
     ecc_public_area,
@@ -86,18 +89,19 @@ from sim.domain.tpm_wire import (
 class Evidence:
     """What a host's agent sends for one attestation.
 
-    ``ak_public_area`` is the AK's TPMT_PUBLIC (what the EK signed in ``ak_binding``);
-    when absent it is rebuilt from ``ak_public_der`` with the standard AK attributes.
+    ``ak_public_area`` is the AK's TPMT_PUBLIC; when absent it is rebuilt from
+    ``ak_public_der`` with the standard AK attributes. ``ek_public_area`` is the EK's
+    TPMT_PUBLIC, whose Name is part of the AK's Qualified Name in the quote.
     """
 
     host_id: str
     quote: Quote
     event_log: tuple[Event, ...]
     ak_public_der: bytes
-    ak_binding: bytes
     ek_public_der: bytes
     ek_certificate_der: bytes | None
     ak_public_area: bytes | None = None
+    ek_public_area: bytes | None = None
 
 
 def collect_evidence(
@@ -110,10 +114,10 @@ def collect_evidence(
         quote=tpm.quote(nonce, selection),
         event_log=tpm.event_log,
         ak_public_der=public_der(tpm.ak_public),
-        ak_binding=tpm.ak_binding,
         ek_public_der=public_der(tpm.ek_public),
         ek_certificate_der=tpm.ek_certificate.public_bytes(serialization.Encoding.DER),
         ak_public_area=tpm.ak_public_area,
+        ek_public_area=tpm.ek_public_area,
     )
 
 
@@ -126,16 +130,26 @@ class IdentityMode(str, Enum):
 
 @dataclass(frozen=True)
 class HostIdentity:
-    """The imported identity of a trusted host: the server it is and the EK of its TPM."""
+    """The imported identity of a trusted host: the server it is, the EK of its TPM and
+    the Name of the AK enrolled for it by credential activation (None: none enrolled)."""
 
     host_id: str
     hardware_id: str
     ek_public_der: bytes
+    ak_name: bytes | None = None
 
     @classmethod
-    def for_tpm(cls, host_id: str, hardware_id: str, tpm: VirtualTPM) -> HostIdentity:
-        """The record an administrator imports for ``tpm`` installed in ``hardware_id``."""
-        return cls(host_id, hardware_id, public_der(tpm.ek_public))
+    def for_tpm(
+        cls, host_id: str, hardware_id: str, tpm: VirtualTPM, challenge_seed: bytes = b""
+    ) -> HostIdentity:
+        """The record for ``tpm`` installed in ``hardware_id``: its EK imported and its AK
+        enrolled by a credential challenge (made from ``challenge_seed``, default the host
+        id) that the TPM activates. ValueError if the activation fails."""
+        seed = challenge_seed or host_id.encode()
+        name = enroll_ak(tpm.ek_public_area, tpm.ak_public_area, tpm.activate_credential, seed)
+        if name is None:
+            raise ValueError(f"AK enrolment of {host_id!r} failed")
+        return cls(host_id, hardware_id, public_der(tpm.ek_public), name)
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,7 @@ class _PolicyIndex:
     ca_der: tuple[bytes, ...]
     imported_eks: frozenset[bytes]
     host_eks: Mapping[str, bytes]
+    host_aks: Mapping[str, bytes | None]
     approved: frozenset[EsxiImage]
     by_release: Mapping[tuple[str, int], tuple[EsxiImage, ...]]
     versions: frozenset[str]
@@ -180,9 +195,9 @@ class Policy:
             x509.load_der_x509_certificate(der)
         host_eks = {}
         for host_id, ident in self.identities.items():
-            norm = _normalized_key(ident.ek_public_der)
+            norm = _normalized_ek(ident.ek_public_der)
             if norm is None:
-                raise ValueError(f"EK of {host_id!r} is not an EC public key")
+                raise ValueError(f"EK of {host_id!r} is not an EC or RSA public key")
             host_eks[host_id] = norm
         by_release: dict[tuple[str, int], tuple[EsxiImage, ...]] = {}
         for img in self.approved_images:
@@ -194,6 +209,7 @@ class Policy:
             ca_der=self.trusted_ca_certs_der,
             imported_eks=frozenset(host_eks.values()),
             host_eks=MappingProxyType(host_eks),
+            host_aks=MappingProxyType({h: i.ak_name for h, i in self.identities.items()}),
             approved=frozenset(self.approved_images),
             by_release=MappingProxyType(by_release),
             versions=frozenset(img.version for img in self.approved_images),
@@ -229,6 +245,20 @@ def _normalized_key(der: bytes) -> bytes | None:
     return None if key is None else public_der(key)
 
 
+@lru_cache(maxsize=16384)
+def _normalized_ek(der: bytes) -> bytes | None:
+    """The SubjectPublicKeyInfo of an EC or RSA key, re-encoded; None for anything else."""
+    try:
+        key = serialization.load_der_public_key(der)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        return None
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 @lru_cache(maxsize=64)
 def _parsed_cas(ca_der: tuple[bytes, ...]) -> tuple[x509.Certificate, ...]:
     return tuple(x509.load_der_x509_certificate(der) for der in ca_der)
@@ -236,35 +266,53 @@ def _parsed_cas(ca_der: tuple[bytes, ...]) -> tuple[x509.Certificate, ...]:
 
 @lru_cache(maxsize=16384)
 def _ek_certificate_trusted(cert_der: bytes, ek_der: bytes, ca_der: tuple[bytes, ...]) -> bool:
-    """The certificate is an EK certificate for ``ek_der`` issued by one of the CAs."""
+    """The certificate is an EK certificate for ``ek_der`` issued by one of the CAs and
+    naming the TPM's manufacturer, model and version."""
     try:
         cert = x509.load_der_x509_certificate(cert_der)
-        key = cert.public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey) or public_der(key) != ek_der:
-            return False
+        cert_key = _normalized_ek(
+            cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        attributes = tpm_attributes(cert)
     except (ValueError, TypeError, UnsupportedAlgorithm, x509.ExtensionNotFound):
+        return False
+    if cert_key != ek_der or len(attributes) != 3:
         return False
     return TCG_KP_EK_CERTIFICATE in eku and chains_to(cert, _parsed_cas(ca_der))
 
 
-_AK_ATTRIBUTES = FIXED_TPM | RESTRICTED | SIGN_ENCRYPT
-
-
 @lru_cache(maxsize=16384)
-def _ak_certified(ek_der: bytes, ak_der: bytes, area: bytes, binding: bytes) -> bool:
-    """The EK signed ``area``, a fixed-TPM restricted signing key that is the AK."""
-    ek, ak = _load_key(ek_der), _load_key(ak_der)
-    if ek is None or ak is None:
+def _ak_fit(ak_der: bytes, area: bytes) -> bool:
+    """``area`` is a fixed-TPM restricted signing key whose public key is ``ak_der``."""
+    ak = _load_key(ak_der)
+    if ak is None:
         return False
     try:
         parsed = parse_ecc_public_area(area)
         same_key = public_der(parsed.public_key()) == public_der(ak)
     except ValueError:
         return False
-    if not same_key or parsed.object_attributes & _AK_ATTRIBUTES != _AK_ATTRIBUTES:
-        return False
-    return verify_ak_binding(ek, area, binding)
+    required = AK_REQUIRED_ATTRIBUTES
+    return same_key and parsed.object_attributes & required == required
+
+
+@lru_cache(maxsize=16384)
+def _expected_signer(ek_der: bytes, ek_area: bytes, ak_area: bytes) -> bytes | None:
+    """The AK's Qualified Name under the EK whose public area is ``ek_area``; None if that
+    area is not an EK or not the key ``ek_der``."""
+    try:
+        ek = parse_public_area(ek_area)
+    except ValueError:
+        return None
+    key_der = ek.public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if not ek.is_endorsement_key or _normalized_ek(ek_der) != key_der:
+        return None
+    return ak_qualified_name(ek_area, ak_area)
 
 
 def _ak_area(evidence: Evidence) -> bytes | None:
@@ -287,7 +335,13 @@ def _parse_quote(quote: Quote) -> AttestInfo | None:
 def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[str]:
     reasons = []
     area = _ak_area(evidence)
-    if area is None or not hmac.compare_digest(info.qualified_signer, object_name(area)):
+    ek_area = evidence.ek_public_area
+    signer = (
+        None
+        if area is None or ek_area is None
+        else _expected_signer(evidence.ek_public_der, ek_area, area)
+    )
+    if signer is None or not hmac.compare_digest(info.qualified_signer, signer):
         reasons.append("attestation.quote.wrong_signer")
     if not hmac.compare_digest(info.extra_data, nonce):
         reasons.append("attestation.quote.nonce_mismatch")
@@ -304,12 +358,13 @@ def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[s
 def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
     reasons = []
     index = policy._index
-    ek = _normalized_key(evidence.ek_public_der)
+    ek = _normalized_ek(evidence.ek_public_der)
     area = _ak_area(evidence)
+    enrolled = index.host_aks.get(evidence.host_id, b"")
     if (
-        ek is None
-        or area is None
-        or not _ak_certified(ek, evidence.ak_public_der, area, evidence.ak_binding)
+        area is None
+        or not _ak_fit(evidence.ak_public_der, area)
+        or (enrolled != b"" and (enrolled is None or enrolled != object_name(area)))
     ):
         reasons.append("attestation.identity.ak_not_certified")
     if policy.mode is IdentityMode.CERTIFICATE:

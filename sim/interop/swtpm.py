@@ -18,11 +18,23 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from sim.domain.tpm import Event
+from sim.domain.credential import Credential
+from sim.domain.tpm import Event, Quote
+from sim.domain.tpm_keys import unwrap_tpm2b_public
 from sim.errors import ExternalToolError
 
 TOOLS = ("swtpm", "swtpm_ioctl", "tpm2_startup", "tpm2_pcrextend", "tpm2_pcrread")
 """The programs a SoftwareTpm needs on PATH (Debian packages swtpm, swtpm-tools, tpm2-tools)."""
+ATTESTATION_TOOLS = (
+    "tpm2_createek",
+    "tpm2_createak",
+    "tpm2_flushcontext",
+    "tpm2_startauthsession",
+    "tpm2_policysecret",
+    "tpm2_activatecredential",
+    "tpm2_quote",
+)
+"""The tpm2-tools programs ``create_ek_and_ak``, ``activate`` and ``quote`` run."""
 
 
 def missing_tools(names: Iterable[str]) -> list[str]:
@@ -138,6 +150,45 @@ class SoftwareTpm:
     def replay(self, events: Iterable[Event]) -> None:
         """Extend every extending event of a log (a firmware's boot, done by tpm2-tools)."""
         self.extend([(e.pcr, e.digest) for e in events if e.extends])
+
+    def create_ek_and_ak(self, ek_algorithm: str = "ecc") -> tuple[bytes, bytes]:
+        """Create the EK (``tpm2_createek``, template L-2 for "ecc", L-1 for "rsa") and an
+        ECC P-256 ECDSA-SHA256 AK under it (``tpm2_createak``), saved as ek.ctx and ak.ctx;
+        return the TPMT_PUBLIC of each."""
+        self.run("tpm2_createek", "-c", "ek.ctx", "-G", ek_algorithm, "-u", "ek.pub")
+        self.run("tpm2_flushcontext", "-t")
+        self.run("tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g", "sha256",
+                 "-s", "ecdsa", "-u", "ak.pub", "-f", "tss", "-n", "ak.name")  # fmt: skip
+        self.run("tpm2_flushcontext", "-t")
+        read = self.state.joinpath
+        return (
+            unwrap_tpm2b_public(read("ek.pub").read_bytes()),
+            unwrap_tpm2b_public(read("ak.pub").read_bytes()),
+        )
+
+    def activate(self, credential: Credential) -> bytes:
+        """TPM2_ActivateCredential of ``credential`` for ak.ctx under ek.ctx (the EK's
+        PolicySecret(endorsement) satisfied in a policy session); the recovered secret."""
+        (self.state / "credential.bin").write_bytes(credential.tpm2_tools_blob())
+        self.run("tpm2_startauthsession", "--policy-session", "-S", "session.ctx")
+        try:
+            self.run("tpm2_policysecret", "-S", "session.ctx", "-c", "e")
+            self.run("tpm2_activatecredential", "-c", "ak.ctx", "-C", "ek.ctx",
+                     "-i", "credential.bin", "-o", "activated.bin",
+                     "-P", "session:session.ctx")  # fmt: skip
+        finally:
+            self.run("tpm2_flushcontext", "session.ctx")
+            self.run("tpm2_flushcontext", "-t")
+        return (self.state / "activated.bin").read_bytes()
+
+    def quote(self, nonce: bytes, selection: Sequence[int]) -> Quote:
+        """TPM2_Quote by ak.ctx over the SHA-256 PCRs in ``selection`` with ``nonce``."""
+        spec = "sha256:" + ",".join(str(i) for i in sorted(set(selection)))
+        self.run("tpm2_quote", "-c", "ak.ctx", "-l", spec, "-q", nonce.hex(), "-m", "quote.msg",
+                 "-s", "quote.sig", "-o", "quote.pcrs", "-g", "sha256")  # fmt: skip
+        self.run("tpm2_flushcontext", "-t")
+        read = self.state.joinpath
+        return Quote(read("quote.msg").read_bytes(), read("quote.sig").read_bytes())
 
     def read_pcrs(self, selection: Sequence[int]) -> bytes:
         """The selected SHA-256 PCRs in tpm2-tools' serialized form."""
