@@ -160,7 +160,7 @@ def build_trust_authority(
     nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts)]
     for node in nodes:
         kms.store.authorize_client(node.kmip_client, spec.name)
-    return TrustAuthority(ctx, spec, s.attestation, policy, kms, nodes)
+    return TrustAuthority(ctx, spec, s.attestation, policy, kms, nodes, epoch=s.epoch)
 
 
 def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> Callable[[], str]:

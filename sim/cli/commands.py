@@ -37,7 +37,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = runner.simulate(
         scenario, seed=args.seed, until=args.until, progress=not args.quiet and sys.stderr.isatty()
     )
-    folder = runner.write(output, args.out)
+    extra = None
+    if args.export_evidence:
+        from sim.interop.evidence import evidence_files
+
+        extra = evidence_files(output)
+    folder = runner.write(output, args.out, extra_files=extra)
     if args.json:
         print(json.dumps(output.summary, indent=2, sort_keys=True))
     else:
@@ -50,6 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         shown = output.summary if args.full else headline(output.summary)
         print(format_summary(shown))
         print(f"run folder: {folder}")
+        if extra is not None:
+            print(f"evidence: {folder / 'evidence'} ({len(output.estate.hosts)} hosts)")
     if not output.ok:
         exc = output.manifest["exception"]
         print(f"vtasim: run ended by {exc['type']}: {exc['message']}", file=sys.stderr)

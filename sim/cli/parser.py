@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the whole summary as JSON")
     r.add_argument("--full", action="store_true", help="print every summary figure")
+    r.add_argument(
+        "--export-evidence",
+        action="store_true",
+        help="also write each host's quote, event logs, report and the issuers' JWKS "
+        "under evidence/ in the run folder",
+    )
 
     w = sub.add_parser("sweep", help="run (or resume) a sweep of replications")
     w.add_argument("sweep", type=Path)

@@ -123,8 +123,10 @@ class TrustAuthority:
         policy: Policy,
         kms: KmsCluster,
         nodes: list[TrustNode],
+        epoch: float = 0.0,
     ) -> None:
         self.env = ctx.env
+        self.epoch = epoch  # POSIX time of simulated second 0: reports carry wall-clock times
         self.nodes = nodes
         self.policy = policy
         self.group = spec.name
@@ -199,7 +201,12 @@ class TrustAuthority:
             jti = f"{node.name}-{node.issued}"
             expires = now + self.report_lifetime
             token = node.signer.issue(
-                host, verdict.measured_image_id or "", self.audience, now, self.report_lifetime, jti
+                host,
+                verdict.measured_image_id or "",
+                self.audience,
+                self.epoch + now,
+                self.report_lifetime,
+                jti,
             )
             rec.latest_jti, rec.latest_exp = jti, expires
             rec.live_reports = [(j, e) for j, e in rec.live_reports if e > now]
@@ -262,7 +269,7 @@ class TrustAuthority:
                 self.issuers,
                 (self.group,),
                 self.audience,
-                self.env.now,
+                self.epoch + self.env.now,
                 revoked=self.revoked,
             )
             if not res.ok:

@@ -38,6 +38,9 @@ FILES = (
     "eventlog.bin",
     "ek.crt.pem",
     "tpm-ca.crt.pem",
+    "ek.pub",
+    "ak.pub",
+    "ak.name",
 )
 
 
