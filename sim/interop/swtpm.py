@@ -1,10 +1,13 @@
-"""A software TPM (Debian's ``swtpm``) on 127.0.0.1, driven with Debian's tpm2-tools.
+"""TPMs driven with Debian's tpm2-tools: a software TPM (``swtpm``) on 127.0.0.1, or the
+host's TPM through the kernel resource manager (``/dev/tpmrm0``).
 
 ``SoftwareTpm`` starts ``swtpm socket --tpm2`` on a free pair of local ports (the swtpm
 TCTI expects the control port right after the command port), points tpm2-tools at it
-through ``TPM2TOOLS_TCTI`` and always stops the process on exit. It serves the interop
-tests and ``vtasim calibrate tpm``. A TPM reset (``power_cycle``) brings the PCRs back to
-their reset values, as a host reboot does.
+through ``TPM2TOOLS_TCTI`` and always stops the process on exit; a TPM reset
+(``power_cycle``) brings the PCRs back to their reset values, as a host reboot does.
+``DeviceTpm`` points the same tools at ``/dev/tpmrm0``. Both serve the interop tests and
+``vtasim calibrate tpm``; ``raw_command`` sends one TPM command over swtpm's socket
+without any tool in between (the swtpm TCTI carries plain TPM command bytes).
 """
 
 from __future__ import annotations
@@ -66,14 +69,98 @@ def _listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> boo
     return False
 
 
-class SoftwareTpm:
-    """A running swtpm whose state lives in ``state`` (a folder the caller owns)."""
+class ToolDrivenTpm:
+    """A TPM reached by tpm2-tools through ``env``; tool files go to ``state``."""
 
     def __init__(self, state: Path, timeout: float = 30.0) -> None:
         self.state = state
         self.timeout = timeout
-        self.port = 0
         self.env: dict[str, str] = {}
+
+    @property
+    def ready(self) -> bool:
+        """Whether tools may run against the TPM now."""
+        return bool(self.env)
+
+    def run(self, *args: str) -> bytes:
+        """Run a tool against this TPM in its state folder; its stdout, or ExternalToolError."""
+        if not self.ready:
+            raise ExternalToolError("the TPM is not available")
+        try:
+            done = subprocess.run(
+                list(args),
+                cwd=self.state,
+                env=self.env,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ExternalToolError(f"{args[0]} timed out after {self.timeout:g} s") from exc
+        if done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip()
+            raise ExternalToolError(f"{' '.join(args)} failed: {err}")
+        return done.stdout
+
+    def create_ek_and_ak(self, ek_algorithm: str = "ecc") -> tuple[bytes, bytes]:
+        """Create the EK (``tpm2_createek``, template L-2 for "ecc", L-1 for "rsa") and an
+        ECC P-256 ECDSA-SHA256 AK under it (``tpm2_createak``), saved as ek.ctx and ak.ctx;
+        return the TPMT_PUBLIC of each."""
+        self.run("tpm2_createek", "-c", "ek.ctx", "-G", ek_algorithm, "-u", "ek.pub")
+        self.run("tpm2_flushcontext", "-t")
+        self.run("tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g", "sha256",
+                 "-s", "ecdsa", "-u", "ak.pub", "-f", "tss", "-n", "ak.name")  # fmt: skip
+        self.run("tpm2_flushcontext", "-t")
+        read = self.state.joinpath
+        return (
+            unwrap_tpm2b_public(read("ek.pub").read_bytes()),
+            unwrap_tpm2b_public(read("ak.pub").read_bytes()),
+        )
+
+    def activate(self, credential: Credential) -> bytes:
+        """TPM2_ActivateCredential of ``credential`` for ak.ctx under ek.ctx (the EK's
+        PolicySecret(endorsement) satisfied in a policy session); the recovered secret."""
+        (self.state / "credential.bin").write_bytes(credential.tpm2_tools_blob())
+        self.run("tpm2_startauthsession", "--policy-session", "-S", "session.ctx")
+        try:
+            self.run("tpm2_policysecret", "-S", "session.ctx", "-c", "e")
+            self.run("tpm2_activatecredential", "-c", "ak.ctx", "-C", "ek.ctx",
+                     "-i", "credential.bin", "-o", "activated.bin",
+                     "-P", "session:session.ctx")  # fmt: skip
+        finally:
+            self.run("tpm2_flushcontext", "session.ctx")
+            self.run("tpm2_flushcontext", "-t")
+        return (self.state / "activated.bin").read_bytes()
+
+    def quote(self, nonce: bytes, selection: Sequence[int], key: str = "ak.ctx") -> Quote:
+        """TPM2_Quote by ``key`` (a context file or handle) over the SHA-256 PCRs in
+        ``selection`` with ``nonce``."""
+        spec = "sha256:" + ",".join(str(i) for i in sorted(set(selection)))
+        self.run("tpm2_quote", "-c", key, "-l", spec, "-q", nonce.hex(), "-m", "quote.msg",
+                 "-s", "quote.sig", "-o", "quote.pcrs", "-g", "sha256")  # fmt: skip
+        self.run("tpm2_flushcontext", "-t")
+        read = self.state.joinpath
+        return Quote(read("quote.msg").read_bytes(), read("quote.sig").read_bytes())
+
+
+class DeviceTpm(ToolDrivenTpm):
+    """The host's TPM through the kernel resource manager ``/dev/tpmrm0`` (if present)."""
+
+    DEVICE = Path("/dev/tpmrm0")
+
+    def __init__(self, state: Path, timeout: float = 30.0) -> None:
+        super().__init__(state, timeout)
+        if self.DEVICE.exists():
+            self.state.mkdir(parents=True, exist_ok=True)
+            self.env = {**os.environ, "TPM2TOOLS_TCTI": f"device:{self.DEVICE}"}
+
+
+class SoftwareTpm(ToolDrivenTpm):
+    """A running swtpm whose state lives in ``state`` (a folder the caller owns)."""
+
+    def __init__(self, state: Path, timeout: float = 30.0) -> None:
+        super().__init__(state, timeout)
+        self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> SoftwareTpm:
@@ -115,26 +202,20 @@ class SoftwareTpm:
         if self._proc is not None:
             _terminate(self._proc)
             self._proc = None
+            self.env = {}
 
-    def run(self, *args: str) -> bytes:
-        """Run a tool against this TPM in its state folder; its stdout, or ExternalToolError."""
-        if self._proc is None:
-            raise ExternalToolError("swtpm is not running")
-        try:
-            done = subprocess.run(
-                list(args),
-                cwd=self.state,
-                env=self.env,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ExternalToolError(f"{args[0]} timed out after {self.timeout:g} s") from exc
-        if done.returncode != 0:
-            err = done.stderr.decode(errors="replace").strip()
-            raise ExternalToolError(f"{' '.join(args)} failed: {err}")
-        return done.stdout
+    def raw_command(self, sock: socket.socket, command: bytes) -> bytes:
+        """Send one TPM command on an open connection to swtpm's command port and return
+        the whole response (header, response code, parameters, sessions)."""
+        sock.sendall(command)
+        header = _recv_exactly(sock, 10)
+        size = int.from_bytes(header[2:6], "big")
+        return header + _recv_exactly(sock, size - 10)
+
+    def connect(self) -> socket.socket:
+        """A TCP connection to swtpm's command port (close it before running tools again:
+        swtpm serves one connection at a time)."""
+        return socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
 
     def power_cycle(self) -> None:
         """A TPM reset: PCRs back to their reset values, transient objects and sessions gone."""
@@ -151,50 +232,21 @@ class SoftwareTpm:
         """Extend every extending event of a log (a firmware's boot, done by tpm2-tools)."""
         self.extend([(e.pcr, e.digest) for e in events if e.extends])
 
-    def create_ek_and_ak(self, ek_algorithm: str = "ecc") -> tuple[bytes, bytes]:
-        """Create the EK (``tpm2_createek``, template L-2 for "ecc", L-1 for "rsa") and an
-        ECC P-256 ECDSA-SHA256 AK under it (``tpm2_createak``), saved as ek.ctx and ak.ctx;
-        return the TPMT_PUBLIC of each."""
-        self.run("tpm2_createek", "-c", "ek.ctx", "-G", ek_algorithm, "-u", "ek.pub")
-        self.run("tpm2_flushcontext", "-t")
-        self.run("tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g", "sha256",
-                 "-s", "ecdsa", "-u", "ak.pub", "-f", "tss", "-n", "ak.name")  # fmt: skip
-        self.run("tpm2_flushcontext", "-t")
-        read = self.state.joinpath
-        return (
-            unwrap_tpm2b_public(read("ek.pub").read_bytes()),
-            unwrap_tpm2b_public(read("ak.pub").read_bytes()),
-        )
-
-    def activate(self, credential: Credential) -> bytes:
-        """TPM2_ActivateCredential of ``credential`` for ak.ctx under ek.ctx (the EK's
-        PolicySecret(endorsement) satisfied in a policy session); the recovered secret."""
-        (self.state / "credential.bin").write_bytes(credential.tpm2_tools_blob())
-        self.run("tpm2_startauthsession", "--policy-session", "-S", "session.ctx")
-        try:
-            self.run("tpm2_policysecret", "-S", "session.ctx", "-c", "e")
-            self.run("tpm2_activatecredential", "-c", "ak.ctx", "-C", "ek.ctx",
-                     "-i", "credential.bin", "-o", "activated.bin",
-                     "-P", "session:session.ctx")  # fmt: skip
-        finally:
-            self.run("tpm2_flushcontext", "session.ctx")
-            self.run("tpm2_flushcontext", "-t")
-        return (self.state / "activated.bin").read_bytes()
-
-    def quote(self, nonce: bytes, selection: Sequence[int]) -> Quote:
-        """TPM2_Quote by ak.ctx over the SHA-256 PCRs in ``selection`` with ``nonce``."""
-        spec = "sha256:" + ",".join(str(i) for i in sorted(set(selection)))
-        self.run("tpm2_quote", "-c", "ak.ctx", "-l", spec, "-q", nonce.hex(), "-m", "quote.msg",
-                 "-s", "quote.sig", "-o", "quote.pcrs", "-g", "sha256")  # fmt: skip
-        self.run("tpm2_flushcontext", "-t")
-        read = self.state.joinpath
-        return Quote(read("quote.msg").read_bytes(), read("quote.sig").read_bytes())
-
     def read_pcrs(self, selection: Sequence[int]) -> bytes:
         """The selected SHA-256 PCRs in tpm2-tools' serialized form."""
         spec = "sha256:" + ",".join(str(i) for i in selection)
         self.run("tpm2_pcrread", spec, "-F", "serialized", "-o", "pcrs.read")
         return (self.state / "pcrs.read").read_bytes()
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ExternalToolError("swtpm closed the connection")
+        data += chunk
+    return data
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
