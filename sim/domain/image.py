@@ -31,65 +31,40 @@ type is EV_EVENT_TAG; VIB and driver events also carry a ``phase`` ("boot" or
 a verifier can rebuild the measured state from it. Separators go into PCRs 0-7 at the
 hand-off from firmware to the OS loader, as the PFP puts them; measurements of PCRs 0-7
 after their separator are rejected. EV_NO_ACTION events are informational and ignored.
+The encodings themselves live in :mod:`sim.domain.boot_events`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
+from sim.domain import boot_events
+from sim.domain.boot_events import canonical_json as canonical_json
+from sim.domain.boot_events import decode_event as decode_event
+from sim.domain.boot_events import encode_measurement
 from sim.domain.tpm import Event, EventType, VirtualTPM
-from sim.domain.uefi import (
-    SECURE_BOOT_VARIABLES,
-    parse_signature_lists,
-    parse_tagged_event,
-    parse_ucs2_string,
-    parse_variable,
-    secure_boot_variables,
-    tagged_event,
-    ucs2_string,
-)
+from sim.domain.uefi import SECURE_BOOT_VARIABLES, secure_boot_variables
 
-FIRMWARE_PCR = 0
-SECURE_BOOT_PCR = 7
-BOOTLOADER_PCR = 8
-BOOT_MODULES_PCR = 9
-VIBS_PCR = 10
-DRIVERS_PCR = 11
-PRE_OS_PCRS: tuple[int, ...] = tuple(range(8))
-"""PCRs that receive an EV_SEPARATOR at the firmware-to-loader hand-off."""
-MEASURED_PCRS: tuple[int, ...] = (
-    FIRMWARE_PCR,
-    SECURE_BOOT_PCR,
-    BOOTLOADER_PCR,
-    BOOT_MODULES_PCR,
-    VIBS_PCR,
-    DRIVERS_PCR,
-)
-"""The PCR selection a quote must cover for the measured state to be trusted."""
-SEPARATOR_DATA = b"\x00\x00\x00\x00"
+# The PCR map and event encodings live in boot_events; these names stay importable here.
+FIRMWARE_PCR = boot_events.FIRMWARE_PCR
+SECURE_BOOT_PCR = boot_events.SECURE_BOOT_PCR
+BOOTLOADER_PCR = boot_events.BOOTLOADER_PCR
+BOOT_MODULES_PCR = boot_events.BOOT_MODULES_PCR
+VIBS_PCR = boot_events.VIBS_PCR
+DRIVERS_PCR = boot_events.DRIVERS_PCR
+PRE_OS_PCRS = boot_events.PRE_OS_PCRS
+MEASURED_PCRS = boot_events.MEASURED_PCRS
+SEPARATOR_DATA = boot_events.SEPARATOR_DATA
+EVENT_TAGS = boot_events.EVENT_TAGS
+_VARIABLE_ORDER = {name: i for i, (name, _guid) in enumerate(SECURE_BOOT_VARIABLES)}
 
 MALFORMED = "attestation.eventlog.malformed"
 DIGEST_MISMATCH = "attestation.eventlog.digest_mismatch"
-
-# kind -> (PCR, event type) it must be measured with
-_KIND_SLOTS: dict[str, tuple[int, EventType]] = {
-    "firmware": (FIRMWARE_PCR, EventType.EV_S_CRTM_VERSION),
-    "hardware": (FIRMWARE_PCR, EventType.EV_PLATFORM_CONFIG_FLAGS),
-    "secure_boot": (SECURE_BOOT_PCR, EventType.EV_EFI_VARIABLE_DRIVER_CONFIG),
-    "esxi": (BOOTLOADER_PCR, EventType.EV_EVENT_TAG),
-    "boot_module": (BOOT_MODULES_PCR, EventType.EV_IPL),
-    "vib": (VIBS_PCR, EventType.EV_EVENT_TAG),
-    "driver": (DRIVERS_PCR, EventType.EV_EVENT_TAG),
-}
-EVENT_TAGS: dict[str, int] = {"esxi": 0x76740001, "vib": 0x76740002, "driver": 0x76740003}
-"""taggedEventID of the kinds measured as EV_EVENT_TAG (vendor-chosen values)."""
-_VARIABLE_ORDER = {name: i for i, (name, _guid) in enumerate(SECURE_BOOT_VARIABLES)}
 
 
 class AcceptanceLevel(IntEnum):
@@ -143,11 +118,6 @@ class Vib:
 
     def __str__(self) -> str:
         return f"{self.vendor}_bootbank_{self.name}_{self.version} ({self.acceptance.label})"
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Compact, key-sorted UTF-8 JSON: one byte form per value."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -292,20 +262,14 @@ class MeasuredState:
 
 
 def _measure(tpm: VirtualTPM, kind: str, payload: dict[str, Any], description: str) -> Event:
-    pcr, event_type = _KIND_SLOTS[kind]
-    data = canonical_json({"kind": kind, **payload})
-    if kind in EVENT_TAGS:
-        data = tagged_event(EVENT_TAGS[kind], data)
-    return tpm.measure(pcr, event_type, data, description)
+    return tpm.measure(*encode_measurement(kind, payload), description)
 
 
 def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
     """Measure a boot of ``image`` on ``platform`` into a freshly reset ``tpm``."""
     if tpm.event_log:
         raise ValueError("measure_boot needs a freshly reset TPM (its event log is not empty)")
-    tpm.measure(
-        FIRMWARE_PCR, EventType.EV_S_CRTM_VERSION, ucs2_string(platform.firmware), "CRTM version"
-    )
+    _measure(tpm, "firmware", {"firmware": platform.firmware}, "CRTM version")
     _measure(tpm, "hardware", {"hardware_id": platform.hardware_id}, "platform identity")
     for variable in secure_boot_variables(platform.secure_boot):
         tpm.measure(
@@ -345,48 +309,6 @@ def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
     if type(value) is not kind:
         raise _Malformed(f"field {key!r} missing or not {kind.__name__}")
     return value
-
-
-def decode_event(event: Event) -> dict[str, Any]:
-    """What an extending event records, as a dict with a ``kind`` (the JSON payload, or
-    ``firmware``, ``secure_boot`` and ``uefi_keys`` for the PFP structures); ValueError if
-    its data is not the canonical form its PCR and event type call for."""
-    slot = (event.pcr, event.event_type)
-    if slot == _KIND_SLOTS["firmware"]:
-        return {"kind": "firmware", "firmware": parse_ucs2_string(event.data)}
-    if slot == _KIND_SLOTS["secure_boot"]:
-        return _decode_variable(event.data)
-    data, tag = event.data, None
-    if event.event_type == EventType.EV_EVENT_TAG:
-        tag, data = parse_tagged_event(data)
-    try:
-        obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError("event data is not JSON") from exc
-    if not isinstance(obj, dict) or canonical_json(obj) != data:
-        raise ValueError("event data is not a canonical JSON object")
-    kind = obj.get("kind")
-    if not isinstance(kind, str) or kind not in _KIND_SLOTS or kind in _STRUCTURED_KINDS:
-        raise ValueError(f"unknown event kind {kind!r}")
-    if _KIND_SLOTS[kind] != slot or EVENT_TAGS.get(kind) != tag:
-        raise ValueError(f"{kind} event in PCR {event.pcr} with type {event.event_type:#x}")
-    return obj
-
-
-_STRUCTURED_KINDS = ("firmware", "secure_boot")
-
-
-def _decode_variable(data: bytes) -> dict[str, Any]:
-    variable = parse_variable(data)
-    if dict(SECURE_BOOT_VARIABLES).get(variable.name) != variable.vendor:
-        raise ValueError(f"unexpected UEFI variable {variable.name!r} in PCR 7")
-    if variable.name == "SecureBoot":
-        if variable.data not in (b"\x00", b"\x01"):
-            raise ValueError("SecureBoot variable is not one byte 00 or 01")
-        return {"kind": "secure_boot", "enabled": variable.data == b"\x01"}
-    if not parse_signature_lists(variable.data):
-        raise ValueError(f"{variable.name} holds no signature list")
-    return {"kind": "uefi_keys", "variable": variable.name}
 
 
 def _decode(event: Event) -> dict[str, Any]:

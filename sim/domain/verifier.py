@@ -53,11 +53,16 @@ from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from sim.domain.credential import AK_REQUIRED_ATTRIBUTES, enroll_ak
+from sim.domain.credential import enroll_ak
+from sim.domain.identity_checks import (
+    ak_fit,
+    ek_certificate_trusted,
+    expected_signer,
+    load_key,
+    normalized_ek,
+)
 from sim.domain.image import (
     MEASURED_PCRS,
     AcceptanceLevel,
@@ -67,21 +72,15 @@ from sim.domain.image import (
     reconstruct,
 )
 from sim.domain.pki import (
-    TCG_KP_EK_CERTIFICATE,
-    chains_to,
-    load_public_der,
     public_der,
-    tpm_attributes,
 )
 from sim.domain.tpm import Event, Quote, VirtualTPM, composite_digest, replay, verify_quote
-from sim.domain.tpm_keys import ak_qualified_name, parse_public_area
 from sim.domain.tpm_wire import (
     TPM_ALG_SHA256,
     AttestInfo,
     ecc_public_area,
     object_name,
     parse_attest,
-    parse_ecc_public_area,
 )
 
 
@@ -195,7 +194,7 @@ class Policy:
             x509.load_der_x509_certificate(der)
         host_eks = {}
         for host_id, ident in self.identities.items():
-            norm = _normalized_ek(ident.ek_public_der)
+            norm = normalized_ek(ident.ek_public_der)
             if norm is None:
                 raise ValueError(f"EK of {host_id!r} is not an EC or RSA public key")
             host_eks[host_id] = norm
@@ -231,94 +230,10 @@ class Verdict:
     details: tuple[str, ...] = ()
 
 
-@lru_cache(maxsize=16384)
-def _load_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
-    try:
-        return load_public_der(der)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
-
-
-@lru_cache(maxsize=16384)
-def _normalized_key(der: bytes) -> bytes | None:
-    key = _load_key(der)
-    return None if key is None else public_der(key)
-
-
-@lru_cache(maxsize=16384)
-def _normalized_ek(der: bytes) -> bytes | None:
-    """The SubjectPublicKeyInfo of an EC or RSA key, re-encoded; None for anything else."""
-    try:
-        key = serialization.load_der_public_key(der)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
-    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
-        return None
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-@lru_cache(maxsize=64)
-def _parsed_cas(ca_der: tuple[bytes, ...]) -> tuple[x509.Certificate, ...]:
-    return tuple(x509.load_der_x509_certificate(der) for der in ca_der)
-
-
-@lru_cache(maxsize=16384)
-def _ek_certificate_trusted(cert_der: bytes, ek_der: bytes, ca_der: tuple[bytes, ...]) -> bool:
-    """The certificate is an EK certificate for ``ek_der`` issued by one of the CAs and
-    naming the TPM's manufacturer, model and version."""
-    try:
-        cert = x509.load_der_x509_certificate(cert_der)
-        cert_key = _normalized_ek(
-            cert.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        attributes = tpm_attributes(cert)
-    except (ValueError, TypeError, UnsupportedAlgorithm, x509.ExtensionNotFound):
-        return False
-    if cert_key != ek_der or len(attributes) != 3:
-        return False
-    return TCG_KP_EK_CERTIFICATE in eku and chains_to(cert, _parsed_cas(ca_der))
-
-
-@lru_cache(maxsize=16384)
-def _ak_fit(ak_der: bytes, area: bytes) -> bool:
-    """``area`` is a fixed-TPM restricted signing key whose public key is ``ak_der``."""
-    ak = _load_key(ak_der)
-    if ak is None:
-        return False
-    try:
-        parsed = parse_ecc_public_area(area)
-        same_key = public_der(parsed.public_key()) == public_der(ak)
-    except ValueError:
-        return False
-    required = AK_REQUIRED_ATTRIBUTES
-    return same_key and parsed.object_attributes & required == required
-
-
-@lru_cache(maxsize=16384)
-def _expected_signer(ek_der: bytes, ek_area: bytes, ak_area: bytes) -> bytes | None:
-    """The AK's Qualified Name under the EK whose public area is ``ek_area``; None if that
-    area is not an EK or not the key ``ek_der``."""
-    try:
-        ek = parse_public_area(ek_area)
-    except ValueError:
-        return None
-    key_der = ek.public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if not ek.is_endorsement_key or _normalized_ek(ek_der) != key_der:
-        return None
-    return ak_qualified_name(ek_area, ak_area)
-
-
 def _ak_area(evidence: Evidence) -> bytes | None:
     if evidence.ak_public_area is not None:
         return evidence.ak_public_area
-    ak = _load_key(evidence.ak_public_der)
+    ak = load_key(evidence.ak_public_der)
     try:
         return None if ak is None else ecc_public_area(ak)
     except ValueError:  # not a P-256 key, so it cannot be a TPM AK here
@@ -339,7 +254,7 @@ def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[s
     signer = (
         None
         if area is None or ek_area is None
-        else _expected_signer(evidence.ek_public_der, ek_area, area)
+        else expected_signer(evidence.ek_public_der, ek_area, area)
     )
     if signer is None or not hmac.compare_digest(info.qualified_signer, signer):
         reasons.append("attestation.quote.wrong_signer")
@@ -358,19 +273,19 @@ def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[s
 def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
     reasons = []
     index = policy._index
-    ek = _normalized_ek(evidence.ek_public_der)
+    ek = normalized_ek(evidence.ek_public_der)
     area = _ak_area(evidence)
     enrolled = index.host_aks.get(evidence.host_id, b"")
     if (
         area is None
-        or not _ak_fit(evidence.ak_public_der, area)
+        or not ak_fit(evidence.ak_public_der, area)
         or (enrolled != b"" and (enrolled is None or enrolled != object_name(area)))
     ):
         reasons.append("attestation.identity.ak_not_certified")
     if policy.mode is IdentityMode.CERTIFICATE:
         cert = evidence.ek_certificate_der
         trusted = (
-            ek is not None and cert is not None and _ek_certificate_trusted(cert, ek, index.ca_der)
+            ek is not None and cert is not None and ek_certificate_trusted(cert, ek, index.ca_der)
         )
     else:
         trusted = ek in index.imported_eks
@@ -469,7 +384,7 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
     if info is None:
         reasons.append("attestation.quote.malformed")
     else:
-        ak = _load_key(evidence.ak_public_der)
+        ak = load_key(evidence.ak_public_der)
         if ak is None or not verify_quote(ak, evidence.quote):
             reasons.append("attestation.quote.bad_signature")
         reasons += _quote_reasons(evidence, info, nonce)
