@@ -34,6 +34,7 @@ TCG crypto-agile binary event log             sim.domain.tcg_log
 attestation verdicts with dotted reasons      sim.domain.verifier, sim.domain.identity_checks
 attestation reports (ES256 JWT)               sim.domain.report
 KMIP key store                                sim.domain.kmip
+KMIP 1.1 wire encoding (TTLV)                 sim.domain.ttlv, sim.interop.kmip_client
 encrypted vMotion stream (AES-256-GCM)        sim.domain.stream_cipher
 shared context of components                  sim.processes.context
 network graph, delays, bandwidth              sim.processes.network
