@@ -263,15 +263,15 @@ def parse_response(data: bytes, operation: Operation) -> Response:
     text = batch.find(Tag.RESULT_MESSAGE)
     uid = batch.find(Tag.UNIQUE_IDENTIFIER)
     material = batch.find(Tag.KEY_MATERIAL)
+    reason_code = reason.value if reason is not None and isinstance(reason.value, int) else None
+    key = material.value if material is not None and isinstance(material.value, bytes) else None
     return Response(
         operation=operation,
         status=STATUS.get(status.value, ResultStatus.OPERATION_FAILED),
         reason=None
-        if reason is None
-        else REASONS.get(int(reason.value), ResultReason.INVALID_FIELD),  # type: ignore[arg-type]
+        if reason_code is None
+        else REASONS.get(reason_code, ResultReason.INVALID_FIELD),
         message=str(text.value) if text is not None else "",
         unique_identifier=str(uid.value) if uid is not None else None,
-        key_material=material.value
-        if material is not None and isinstance(material.value, bytes)
-        else None,
+        key_material=key,
     )
