@@ -17,13 +17,14 @@ trip). The server stops by itself after its lifetime even if this process dies.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,19 @@ from sim.interop.swtpm import free_port_pair
 CIPHER_SUITE = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
 PACKAGES = ("pykmip", "cryptography", "sqlalchemy")
 
+# The server runs in its own process group (PyKMIP forks a multiprocessing manager and a
+# policy monitor); after ``lifetime`` it stops itself, and 15 s later the whole group is
+# killed, so nothing outlives its budget even if the calibrating process dies.
 _SERVER = """
 import os, signal, sys, threading
 from kmip.services.server import KmipServer
 port, folder, lifetime = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-threading.Timer(lifetime, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+def _later(seconds, action):
+    timer = threading.Timer(seconds, action)
+    timer.daemon = True
+    timer.start()
+_later(lifetime, lambda: os.kill(os.getpid(), signal.SIGTERM))
+_later(lifetime + 15, lambda: os.killpg(os.getpgid(0), signal.SIGKILL))
 server = KmipServer(
     hostname="127.0.0.1", port=port, certificate_path=f"{folder}/server.pem",
     key_path=f"{folder}/server.key", ca_path=f"{folder}/ca.pem", auth_suite="TLS1.2",
@@ -95,7 +104,7 @@ def pykmip_server(folder: Path, lifetime: float) -> Iterator[int]:
     port = free_port_pair()
     cmd = [sys.executable, "-c", _SERVER, str(port), str(folder), str(lifetime), CIPHER_SUITE]
     with (folder / "server.out").open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
@@ -109,12 +118,20 @@ def pykmip_server(folder: Path, lifetime: float) -> Iterator[int]:
             raise ExternalToolError(f"PyKMIP server did not start: {text[-2000:]}")
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the server, then kill whatever of its process group is left (the processes
+    PyKMIP forked)."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    time.sleep(0.2)
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _require_pykmip() -> None:

@@ -156,10 +156,13 @@ class DeviceTpm(ToolDrivenTpm):
 
 
 class SoftwareTpm(ToolDrivenTpm):
-    """A running swtpm whose state lives in ``state`` (a folder the caller owns)."""
+    """A running swtpm whose state lives in ``state`` (a folder the caller owns). It runs
+    under coreutils ``timeout``, so it stops by itself after ``lifetime`` seconds even if
+    this process dies without stopping it."""
 
-    def __init__(self, state: Path, timeout: float = 30.0) -> None:
+    def __init__(self, state: Path, timeout: float = 30.0, lifetime: float = 900.0) -> None:
         super().__init__(state, timeout)
+        self.lifetime = lifetime
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -184,7 +187,8 @@ class SoftwareTpm(ToolDrivenTpm):
         log_path = self.state / "swtpm.log"
         for _attempt in range(3):
             port = free_port_pair()
-            cmd = ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.state}"]
+            cmd = ["timeout", "-k", "5", f"{self.lifetime:g}"] if shutil.which("timeout") else []
+            cmd += ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.state}"]
             cmd += ["--server", f"type=tcp,port={port},bindaddr=127.0.0.1"]
             cmd += ["--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1"]
             cmd += ["--flags", "not-need-init,startup-clear"]
