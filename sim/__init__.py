@@ -6,7 +6,7 @@ contract declared in ``pyproject.toml``)::
     cli          the `vtasim` command                      sim/cli/
     plots        figures from run and sweep folders        sim/plots/
     experiments  sweeps, replications, CIs, executors      sim/experiments/
-    interop      files for outside tools (TPM evidence)    sim/interop/
+    interop      outside tools: evidence, swtpm, calibration sim/interop/
     runner       simulate one scenario, write its folder   sim/runner.py
     build        scenario -> wired estate                  sim/build.py
     processes    SimPy components                          sim/processes/
@@ -24,11 +24,17 @@ topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
 loading YAML, overrides, JSON Schema          sim.scenario.loading
 named random streams off one root seed        sim.rng
 TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire
+EK templates, public areas, Qualified Names   sim.domain.tpm_keys
+MakeCredential / ActivateCredential           sim.domain.credential
 keys, CAs, EK certificates                    sim.domain.pki, sim.domain.identities
 ESXi images, VIBs, measured boot              sim.domain.image
-attestation verdicts with dotted reasons      sim.domain.verifier
+event data encodings (PCR map)                sim.domain.boot_events
+UEFI variables, tagged events (TCG PFP)       sim.domain.uefi
+TCG crypto-agile binary event log             sim.domain.tcg_log
+attestation verdicts with dotted reasons      sim.domain.verifier, sim.domain.identity_checks
 attestation reports (ES256 JWT)               sim.domain.report
 KMIP key store                                sim.domain.kmip
+KMIP 1.1 wire encoding (TTLV)                 sim.domain.ttlv, sim.interop.kmip_client
 encrypted vMotion stream (AES-256-GCM)        sim.domain.stream_cipher
 shared context of components                  sim.processes.context
 network graph, delays, bandwidth              sim.processes.network
@@ -53,6 +59,9 @@ summary as text                               sim.analysis.text
 one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
 quote export for tpm2-tools                   sim.interop.quote_export
+evidence out of a run (--export-evidence)     sim.interop.evidence
+swtpm / tpm2-tools driver                     sim.interop.swtpm
+calibration from PyKMIP and swtpm             sim.interop.calibration, kms_/tpm_calibration
 ===========================================  ==========================================
 
 Notebook use::

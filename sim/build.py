@@ -23,7 +23,7 @@ from sim.analysis.recorder import Recorder
 from sim.domain.identities import host_platform, host_tpm, manufacturer_ca, replacement_tpm
 from sim.domain.image import AcceptanceLevel, EsxiImage, default_image
 from sim.domain.kmip import KeyStore
-from sim.domain.pki import CertificateAuthority, public_der
+from sim.domain.pki import CertificateAuthority
 from sim.domain.stream_cipher import NonceLedger
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import HostIdentity, Policy
@@ -131,11 +131,11 @@ def build_host_specs(
 def build_policy(
     s: Scenario, manufacturer: CertificateAuthority, specs: dict[str, HostSpec], image: EsxiImage
 ) -> Policy:
-    """What the Attestation Service accepts: the imported host identities (EK and server),
-    the manufacturer CA, the approved image, the acceptance floor and Secure Boot."""
+    """What the Attestation Service accepts: the imported host identities (EK, server and
+    the AK enrolled by credential activation), the manufacturer CA, the approved image, the
+    acceptance floor and Secure Boot."""
     identities = {
-        name: HostIdentity(name, h.platform.hardware_id, public_der(h.tpm.ek_public))
-        for name, h in specs.items()
+        name: HostIdentity.for_tpm(name, h.platform.hardware_id, h.tpm) for name, h in specs.items()
     }
     ta = s.trust_authority
     return Policy(
@@ -166,7 +166,7 @@ def build_trust_authority(
     nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts)]
     for node in nodes:
         kms.store.authorize_client(node.kmip_client, spec.name)
-    return TrustAuthority(ctx, spec, s.attestation, policy, kms, nodes)
+    return TrustAuthority(ctx, spec, s.attestation, policy, kms, nodes, epoch=s.epoch)
 
 
 def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> Callable[[], str]:

@@ -8,7 +8,8 @@ bad input and for misuse of a primitive that must never happen silently::
     ├── CryptoMisuseError    a primitive was used in a way that would break its guarantees
     │   └── NonceReuseError  a (key, nonce) pair or IV would be used twice
     ├── StreamRejected       an encrypted vMotion stream failed authentication or ordering
-    └── RunError             a simulation run failed; the run folder records it
+    ├── RunError             a simulation run failed; the run folder records it
+    └── ExternalToolError    an outside tool (swtpm, tpm2-tools, PyKMIP) is missing or failed
 """
 
 from __future__ import annotations
@@ -59,3 +60,7 @@ class StreamRejected(VtasimError):
 
 class RunError(VtasimError):
     """A simulation run failed."""
+
+
+class ExternalToolError(VtasimError):
+    """An outside program or package the interop code drives is missing or failed."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -126,8 +127,13 @@ def default_out_dir(scenario: Scenario, seed: int) -> Path:
     return Path("results") / scenario.name / f"seed-{seed}"
 
 
-def write(output: RunOutput, out_dir: Path | str | None = None) -> Path:
-    """Write ``output`` as a run folder (atomically); return its path."""
+def write(
+    output: RunOutput,
+    out_dir: Path | str | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write ``output`` as a run folder (atomically), with ``extra_files`` (relative path
+    -> bytes, such as exported evidence) inside it; return its path."""
     target = Path(out_dir) if out_dir is not None else default_out_dir(output.scenario, output.seed)
     return results.write_run(
         target,
@@ -136,6 +142,7 @@ def write(output: RunOutput, out_dir: Path | str | None = None) -> Path:
         summary=output.summary,
         tables=output.tables,
         columns=TABLE_COLUMNS,
+        extra_files=extra_files,
     )
 
 

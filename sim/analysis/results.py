@@ -321,10 +321,13 @@ def write_run(
     tables: Mapping[str, Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]],
     columns: Mapping[str, Sequence[str]] | None = None,
     overwrite: bool = True,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write one run folder atomically and return its absolute path.
 
     A table is a list of row dicts with the same keys, or a dict of equally long columns.
+    ``extra_files`` maps relative paths inside the folder (such as
+    ``evidence/esx-01/quote.msg``) to their bytes; they are written with the rest.
     Malformed input raises ``ValueError``/``TypeError`` before anything touches the disk;
     a target that exists and may not, or must not, be replaced raises ``RunError``.
     """
@@ -347,6 +350,11 @@ def write_run(
         parquet = _parquet_bytes(cols, rows)
         if parquet is not None:
             files[f"{name}.parquet"] = parquet
+    for rel, data in sorted((extra_files or {}).items()):
+        parts = Path(rel).parts
+        if not parts or Path(rel).is_absolute() or ".." in parts or rel in (*files, MANIFEST_FILE):
+            raise ValueError(f"extra file {rel!r} is not a new relative path in the folder")
+        files[Path(*parts).as_posix()] = bytes(data)
     files[MANIFEST_FILE] = _json_bytes(manifest, "manifest")  # last: it marks completeness
 
     _check_target(target, overwrite)
@@ -355,6 +363,7 @@ def write_run(
     built.mkdir()
     try:
         for name, data in files.items():
+            (built / name).parent.mkdir(parents=True, exist_ok=True)
             _write_file(built / name, data)
         _fsync_dir(built)
         _swap_in(built, target, overwrite)

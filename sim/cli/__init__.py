@@ -3,12 +3,14 @@
 ::
 
     vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet]
+                        [--export-evidence]
     vtasim sweep SWEEP [--workers N] [--dask ADDRESS | --dask-scheduler-file FILE]
                        [--out DIR] [--quiet]
     vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR]
     vtasim validate SCENARIO...
     vtasim schema [--out FILE]
     vtasim export-quote --seed N --host NAME --nonce HEX --out DIR [--pcrs 0,1,...]
+    vtasim calibrate {kms,tpm} [--count N] [--budget DURATION] [--out FILE]
     vtasim --version
 
 Exit codes: 0 success; 1 a run ended by an exception (its folder records it); 2 bad input

@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sim.errors import Problem, ScenarioError
 
@@ -37,7 +38,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = runner.simulate(
         scenario, seed=args.seed, until=args.until, progress=not args.quiet and sys.stderr.isatty()
     )
-    folder = runner.write(output, args.out)
+    extra = None
+    if args.export_evidence:
+        from sim.interop.evidence import evidence_files
+
+        extra = evidence_files(output)
+    folder = runner.write(output, args.out, extra_files=extra)
     if args.json:
         print(json.dumps(output.summary, indent=2, sort_keys=True))
     else:
@@ -50,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         shown = output.summary if args.full else headline(output.summary)
         print(format_summary(shown))
         print(f"run folder: {folder}")
+        if extra is not None:
+            print(f"evidence: {folder / 'evidence'} ({len(output.estate.hosts)} hosts)")
     if not output.ok:
         exc = output.manifest["exception"]
         print(f"vtasim: run ended by {exc['type']}: {exc['message']}", file=sys.stderr)
@@ -136,6 +144,35 @@ def cmd_export_quote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sim.interop.calibration import write_measurements
+
+    if args.component == "kms":
+        from sim.interop.kms_calibration import calibrate_kms
+
+        result: Any = calibrate_kms(args.count, args.budget)
+        print("PyKMIP KmipServer on 127.0.0.1 (TLS 1.2, client certificate), seconds as ms:")
+    else:
+        from sim.interop.tpm_calibration import calibrate_tpm
+
+        result = calibrate_tpm(args.count, args.budget)
+        print("TPM2_Quote over PCRs 0,7,8,9,10,11, seconds as ms:")
+    print(result.table())
+    out = args.out or Path("results") / "calibration" / f"{args.component}.json"
+    path = write_measurements(out, result.report())
+    print("ready to paste into a scenario:")
+    print(result.snippet(), end="")
+    if args.component == "tpm" and result.machine.get("hardware_tpm") == "none":
+        print(
+            "note: no /dev/tpmrm0 here; a software TPM is orders of magnitude faster than a "
+            "hardware TPM (about 200 ms median)"
+        )
+    print(f"measurements: {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "sweep": cmd_sweep,
@@ -143,5 +180,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "schema": cmd_schema,
     "export-quote": cmd_export_quote,
+    "calibrate": cmd_calibrate,
 }
 """Subcommand name -> its function."""

@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the whole summary as JSON")
     r.add_argument("--full", action="store_true", help="print every summary figure")
+    r.add_argument(
+        "--export-evidence",
+        action="store_true",
+        help="also write each host's quote, event logs, report and the issuers' JWKS "
+        "under evidence/ in the run folder",
+    )
 
     w = sub.add_parser("sweep", help="run (or resume) a sweep of replications")
     w.add_argument("sweep", type=Path)
@@ -87,6 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--nonce", type=_nonce, required=True, help="hex, 1..64 bytes")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--pcrs", type=_pcrs, default=None, help="comma-separated PCR indices")
+
+    c = sub.add_parser("calibrate", help="time a real component and print a distribution")
+    c.add_argument("component", choices=("kms", "tpm"), help="kms: PyKMIP; tpm: swtpm/tpmrm0")
+    c.add_argument(
+        "--count", type=_positive_int, default=100, help="samples per series (default 100)"
+    )
+    c.add_argument(
+        "--budget",
+        type=_duration,
+        default=120.0,
+        help="wall-time budget per series, e.g. 2m (default 120s)",
+    )
+    c.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="measurement file (default results/calibration/<component>.json)",
+    )
     return p
 
 

@@ -6,72 +6,65 @@ vmkernel drivers. A ``Platform`` is the physical server. ``measure_boot`` plays 
 bootloader and vmkernel: it extends one event per measured thing into the TPM, and
 ``reconstruct`` reads such an event log back into a ``MeasuredState`` for a verifier.
 
-PCR map (SHA-256 bank; event types from the TCG PC Client Platform Firmware Profile)::
+PCR map (SHA-256 bank; event types and data from the TCG PC Client Platform Firmware
+Profile, PFP)::
 
-    PCR  measured                           event type                     "kind" in data
-    0    platform firmware version          EV_S_CRTM_VERSION              firmware
-    0    hardware identity (SMBIOS UUID)    EV_PLATFORM_CONFIG_FLAGS       hardware
-    7    UEFI SecureBoot variable           EV_EFI_VARIABLE_DRIVER_CONFIG  secure_boot
-    0-7  end of pre-OS measurements         EV_SEPARATOR (data 00000000)   -
-    8    ESXi version and build (loader)    EV_IPL                         esxi
-    9    each boot module, in load order    EV_IPL                         boot_module
-    10   each VIB (boot, then runtime)      EV_EVENT_TAG                   vib
-    11   each vmkernel driver (boot, then   EV_EVENT_TAG                   driver
+    PCR  measured                           event type                     event data
+    0    platform firmware version          EV_S_CRTM_VERSION              UCS-2 string
+    0    hardware identity (SMBIOS UUID)    EV_PLATFORM_CONFIG_FLAGS       JSON hardware
+    7    UEFI variables SecureBoot, PK,     EV_EFI_VARIABLE_DRIVER_CONFIG  UEFI_VARIABLE_DATA
+         KEK, db, dbx (in that order)
+    0-7  end of pre-OS measurements         EV_SEPARATOR                   00000000
+    8    ESXi version and build (loader)    EV_EVENT_TAG                   tagged JSON esxi
+    9    each boot module, in load order    EV_IPL                         JSON boot_module
+    10   each VIB (boot, then runtime)      EV_EVENT_TAG                   tagged JSON vib
+    11   each vmkernel driver (boot, then   EV_EVENT_TAG                   tagged JSON driver
          runtime)
 
-Every event's data (separators aside) is the canonical encoding of what was measured:
-compact JSON with sorted keys, UTF-8, always carrying a ``kind``; VIB and driver events
-also carry a ``phase`` ("boot" or "runtime"). The encoding is canonical so that a log
-has exactly one valid byte form and a verifier can rebuild the measured image from it.
-Separators go into PCRs 0-7 at the hand-off from firmware to the OS loader, as the TCG
-profile puts them; measurements of PCRs 0-7 after their separator are rejected.
-EV_NO_ACTION events are informational (never extended) and ignored.
+Every event's digest is SHA-256 of its data, which is what the PFP prescribes for these
+event types; PCR 7 therefore follows the TCG derivation from the UEFI_VARIABLE_DATA
+structures (see :mod:`sim.domain.uefi`). The ESXi measurements (a modelling choice: ESXi's
+own event records are not public) are canonical JSON (compact, sorted keys, UTF-8) with a
+``kind``, wrapped in a TCG_PCClientTaggedEvent whose tag names the kind where the event
+type is EV_EVENT_TAG; VIB and driver events also carry a ``phase`` ("boot" or
+"runtime"). Every encoding is canonical so that a log has exactly one valid byte form and
+a verifier can rebuild the measured state from it. Separators go into PCRs 0-7 at the
+hand-off from firmware to the OS loader, as the PFP puts them; measurements of PCRs 0-7
+after their separator are rejected. EV_NO_ACTION events are informational and ignored.
+The encodings themselves live in :mod:`sim.domain.boot_events`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
+from sim.domain import boot_events
+from sim.domain.boot_events import canonical_json as canonical_json
+from sim.domain.boot_events import decode_event as decode_event
+from sim.domain.boot_events import encode_measurement
 from sim.domain.tpm import Event, EventType, VirtualTPM
+from sim.domain.uefi import SECURE_BOOT_VARIABLES, secure_boot_variables
 
-FIRMWARE_PCR = 0
-SECURE_BOOT_PCR = 7
-BOOTLOADER_PCR = 8
-BOOT_MODULES_PCR = 9
-VIBS_PCR = 10
-DRIVERS_PCR = 11
-PRE_OS_PCRS: tuple[int, ...] = tuple(range(8))
-"""PCRs that receive an EV_SEPARATOR at the firmware-to-loader hand-off."""
-MEASURED_PCRS: tuple[int, ...] = (
-    FIRMWARE_PCR,
-    SECURE_BOOT_PCR,
-    BOOTLOADER_PCR,
-    BOOT_MODULES_PCR,
-    VIBS_PCR,
-    DRIVERS_PCR,
-)
-"""The PCR selection a quote must cover for the measured state to be trusted."""
-SEPARATOR_DATA = b"\x00\x00\x00\x00"
+# The PCR map and event encodings live in boot_events; these names stay importable here.
+FIRMWARE_PCR = boot_events.FIRMWARE_PCR
+SECURE_BOOT_PCR = boot_events.SECURE_BOOT_PCR
+BOOTLOADER_PCR = boot_events.BOOTLOADER_PCR
+BOOT_MODULES_PCR = boot_events.BOOT_MODULES_PCR
+VIBS_PCR = boot_events.VIBS_PCR
+DRIVERS_PCR = boot_events.DRIVERS_PCR
+PRE_OS_PCRS = boot_events.PRE_OS_PCRS
+MEASURED_PCRS = boot_events.MEASURED_PCRS
+SEPARATOR_DATA = boot_events.SEPARATOR_DATA
+EVENT_TAGS = boot_events.EVENT_TAGS
+_VARIABLE_ORDER = {name: i for i, (name, _guid) in enumerate(SECURE_BOOT_VARIABLES)}
 
 MALFORMED = "attestation.eventlog.malformed"
 DIGEST_MISMATCH = "attestation.eventlog.digest_mismatch"
-
-# kind -> (PCR, event type) it must be measured with
-_KIND_SLOTS: dict[str, tuple[int, EventType]] = {
-    "firmware": (FIRMWARE_PCR, EventType.EV_S_CRTM_VERSION),
-    "hardware": (FIRMWARE_PCR, EventType.EV_PLATFORM_CONFIG_FLAGS),
-    "secure_boot": (SECURE_BOOT_PCR, EventType.EV_EFI_VARIABLE_DRIVER_CONFIG),
-    "esxi": (BOOTLOADER_PCR, EventType.EV_IPL),
-    "boot_module": (BOOT_MODULES_PCR, EventType.EV_IPL),
-    "vib": (VIBS_PCR, EventType.EV_EVENT_TAG),
-    "driver": (DRIVERS_PCR, EventType.EV_EVENT_TAG),
-}
 
 
 class AcceptanceLevel(IntEnum):
@@ -125,11 +118,6 @@ class Vib:
 
     def __str__(self) -> str:
         return f"{self.vendor}_bootbank_{self.name}_{self.version} ({self.acceptance.label})"
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Compact, key-sorted UTF-8 JSON: one byte form per value."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -274,8 +262,7 @@ class MeasuredState:
 
 
 def _measure(tpm: VirtualTPM, kind: str, payload: dict[str, Any], description: str) -> Event:
-    pcr, event_type = _KIND_SLOTS[kind]
-    return tpm.measure(pcr, event_type, canonical_json({"kind": kind, **payload}), description)
+    return tpm.measure(*encode_measurement(kind, payload), description)
 
 
 def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
@@ -284,12 +271,13 @@ def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
         raise ValueError("measure_boot needs a freshly reset TPM (its event log is not empty)")
     _measure(tpm, "firmware", {"firmware": platform.firmware}, "CRTM version")
     _measure(tpm, "hardware", {"hardware_id": platform.hardware_id}, "platform identity")
-    _measure(
-        tpm,
-        "secure_boot",
-        {"variable": "SecureBoot", "enabled": platform.secure_boot},
-        "UEFI variable SecureBoot",
-    )
+    for variable in secure_boot_variables(platform.secure_boot):
+        tpm.measure(
+            SECURE_BOOT_PCR,
+            EventType.EV_EFI_VARIABLE_DRIVER_CONFIG,
+            variable.marshal(),
+            f"UEFI variable {variable.name}",
+        )
     for pcr in PRE_OS_PCRS:
         tpm.measure(pcr, EventType.EV_SEPARATOR, SEPARATOR_DATA, "separator")
     _measure(tpm, "esxi", {"version": image.version, "build": image.build}, f"ESXi {image.version}")
@@ -325,17 +313,9 @@ def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
 
 def _decode(event: Event) -> dict[str, Any]:
     try:
-        obj = json.loads(event.data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _Malformed("event data is not JSON") from exc
-    if not isinstance(obj, dict) or canonical_json(obj) != event.data:
-        raise _Malformed("event data is not a canonical JSON object")
-    kind = obj.get("kind")
-    if not isinstance(kind, str) or kind not in _KIND_SLOTS:
-        raise _Malformed(f"unknown event kind {kind!r}")
-    if _KIND_SLOTS[kind] != (event.pcr, event.event_type):
-        raise _Malformed(f"{kind} event in PCR {event.pcr} with type {event.event_type:#x}")
-    return obj
+        return decode_event(event)
+    except ValueError as exc:
+        raise _Malformed(str(exc)) from exc
 
 
 def _vib_from(obj: dict[str, Any]) -> Vib:
@@ -363,6 +343,7 @@ class _LogReader:
         self.modules: list[str] = []
         self.vibs: dict[str, list[Vib]] = {"boot": [], "runtime": []}
         self.drivers: dict[str, list[str]] = {"boot": [], "runtime": []}
+        self.variables: list[int] = []
 
     def add(self, event: Event) -> None:
         if event.event_type == EventType.EV_SEPARATOR:
@@ -376,6 +357,13 @@ class _LogReader:
         kind = obj["kind"]
         if event.pcr in PRE_OS_PCRS and event.pcr in self.separated:
             raise _Malformed(f"{kind} measured into PCR {event.pcr} after its separator")
+        if kind in ("secure_boot", "uefi_keys"):
+            order = _VARIABLE_ORDER["SecureBoot" if kind == "secure_boot" else obj["variable"]]
+            if self.variables and order <= self.variables[-1]:
+                raise _Malformed("Secure Boot variables out of order or repeated")
+            self.variables.append(order)
+        if kind == "uefi_keys":
+            return
         if kind in _SINGLE_KINDS:
             if kind in self.singles:
                 raise _Malformed(f"second {kind} event")
@@ -398,6 +386,8 @@ class _LogReader:
         missing = [k for k in _SINGLE_KINDS if k not in self.singles]
         if missing:
             raise _Malformed(f"no {', '.join(missing)} event")
+        if len(self.variables) != len(SECURE_BOOT_VARIABLES):
+            raise _Malformed("Secure Boot variables missing")
         if self.separated != set(PRE_OS_PCRS):
             raise _Malformed("firmware hand-off separators missing")
         esxi = self.singles["esxi"]

@@ -3,8 +3,9 @@
 The Key Provider Service of a vSphere Trust Authority cluster is the only client of the KMS.
 This module models what such a server does with symmetric keys: the Create, Activate, Get,
 Locate, Revoke and Destroy operations, the object life cycle of KMIP 1.1 §3.22 (State) and
-its dates, certificate-authenticated clients, and per-operation counters. It has no wire
-encoding (TTLV) and no time of its own: every call takes the simulation time ``now``.
+its dates, certificate-authenticated clients, and per-operation counters. The wire
+encoding (TTLV) is in :mod:`sim.domain.ttlv`; the store has no time of its own: every call
+takes the simulation time ``now``.
 
 Rules followed, and the choices where KMIP 1.1 leaves room:
 

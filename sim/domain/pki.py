@@ -36,6 +36,17 @@ VALIDITY_END = datetime.datetime(2050, 1, 1, tzinfo=datetime.timezone.utc)
 TCG_KP_EK_CERTIFICATE = ObjectIdentifier("2.23.133.8.1")
 """The TCG extended key usage of an EK certificate (tcg-kp-EKCertificate)."""
 
+TCG_AT_TPM_MANUFACTURER = ObjectIdentifier("2.23.133.2.1")
+TCG_AT_TPM_MODEL = ObjectIdentifier("2.23.133.2.2")
+TCG_AT_TPM_VERSION = ObjectIdentifier("2.23.133.2.3")
+TCG_AT_TPM_SPECIFICATION = ObjectIdentifier("2.23.133.2.16")
+SUBJECT_DIRECTORY_ATTRIBUTES = ObjectIdentifier("2.5.29.9")
+SIMULATED_TPM_MANUFACTURER = "id:56545349"
+"""The simulated TPM vendor's TCG manufacturer id (the ASCII of "VTSI"; not a registered
+vendor)."""
+TPM_SPECIFICATION = ("2.0", 0, 164)
+"""(family, level, revision) written as the EK certificate's tcg-at-tpmSpecification."""
+
 _HKDF_SALT = b"vtasim/pki/p256/v1"
 _ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 
@@ -178,12 +189,19 @@ class CertificateAuthority:
         return str(attrs[0].value)
 
     def issue_ek_certificate(
-        self, ek_public: ec.EllipticCurvePublicKey, tpm_serial: str
+        self,
+        ek_public: ec.EllipticCurvePublicKey,
+        tpm_serial: str,
+        tpm_model: str = "vtasim vTPM",
+        tpm_version: str = "id:00010046",
     ) -> x509.Certificate:
         """An EK certificate for the TPM with serial ``tpm_serial`` and key ``ek_public``.
 
-        The subject carries the TPM serial (as CN and serialNumber, so 1..64 characters) for
-        a verifier to name the TPM; the extended key usage is tcg-kp-EKCertificate.
+        As the TCG EK Credential Profile asks, the subject alternative name is a directory
+        name with the TPM manufacturer, model and firmware version (tcg-at-tpmManufacturer,
+        -Model, -Version), the subject directory attributes carry tcg-at-tpmSpecification
+        and the extended key usage is tcg-kp-EKCertificate. The subject also names the TPM
+        serial (as CN and serialNumber, so 1..64 characters) for a verifier to name the TPM.
         """
         if not 1 <= len(tpm_serial) <= 64:
             raise ValueError("tpm_serial must be 1..64 characters")
@@ -194,12 +212,24 @@ class CertificateAuthority:
             ]
         )
         usage = _key_usage(digital_signature=False, key_agreement=True)
+        tpm_name = x509.Name(
+            [
+                x509.NameAttribute(TCG_AT_TPM_MANUFACTURER, SIMULATED_TPM_MANUFACTURER),
+                x509.NameAttribute(TCG_AT_TPM_MODEL, tpm_model),
+                x509.NameAttribute(TCG_AT_TPM_VERSION, tpm_version),
+            ]
+        )
+        extra: list[x509.ExtensionType] = [
+            x509.SubjectAlternativeName([x509.DirectoryName(tpm_name)]),
+            x509.UnrecognizedExtension(SUBJECT_DIRECTORY_ATTRIBUTES, _tpm_specification_der()),
+        ]
         return self._issue(
             ek_public,
             subject,
             _derived_serial(self._seed, "ek", tpm_serial),
             usage,
             x509.ExtendedKeyUsage([TCG_KP_EK_CERTIFICATE]),
+            extra,
         )
 
     def issue_client_certificate(
@@ -233,8 +263,9 @@ class CertificateAuthority:
         serial: int,
         usage: x509.KeyUsage,
         eku: x509.ExtendedKeyUsage,
+        extra: Sequence[x509.ExtensionType] = (),
     ) -> x509.Certificate:
-        return (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self._certificate.subject)
@@ -249,8 +280,57 @@ class CertificateAuthority:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.public_key),
                 critical=False,
             )
-            .sign(self._key, hashes.SHA256(), ecdsa_deterministic=True)
         )
+        for extension in extra:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(self._key, hashes.SHA256(), ecdsa_deterministic=True)
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    """A DER TLV (definite length)."""
+    n = len(body)
+    length = (
+        bytes([n])
+        if n < 0x80
+        else bytes([0x80 | ((n.bit_length() + 7) // 8)])
+        + (n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    )
+    return bytes([tag]) + length + body
+
+
+def _tpm_specification_der() -> bytes:
+    """SubjectDirectoryAttributes ::= SEQUENCE OF Attribute, holding one
+    tcg-at-tpmSpecification ::= SEQUENCE { family UTF8String, level INTEGER, revision
+    INTEGER } (TCG EK Credential Profile §3.2.12)."""
+    family, level, revision = TPM_SPECIFICATION
+    spec = _der(
+        0x30,
+        _der(0x0C, family.encode())
+        + _der(0x02, level.to_bytes(1, "big"))
+        + _der(0x02, revision.to_bytes(2, "big")),
+    )
+    oid = _der(0x06, bytes([0x67, 0x81, 0x05, 0x02, 0x10]))  # 2.23.133.2.16
+    return _der(0x30, _der(0x30, oid + _der(0x31, spec)))
+
+
+def tpm_attributes(cert: x509.Certificate) -> dict[str, str]:
+    """The TPM manufacturer, model and version an EK certificate names in its subject
+    alternative name (keys "manufacturer", "model", "version"); empty if it names none."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return {}
+    out: dict[str, str] = {}
+    keys = {
+        TCG_AT_TPM_MANUFACTURER: "manufacturer",
+        TCG_AT_TPM_MODEL: "model",
+        TCG_AT_TPM_VERSION: "version",
+    }
+    for name in san.get_values_for_type(x509.DirectoryName):
+        for attr in name:
+            if attr.oid in keys and isinstance(attr.value, str):
+                out[keys[attr.oid]] = attr.value
+    return out
 
 
 def _key_usage(*, digital_signature: bool, key_agreement: bool) -> x509.KeyUsage:

@@ -6,15 +6,15 @@ for attestation: 24 PCRs with the PC Client reset values, extend as
 that are real TPMS_ATTEST structures signed by a P-256 attestation key (AK) with
 deterministic ECDSA, so that ``tpm2_checkquote`` accepts them.
 
+As in a real TPM, the endorsement key (EK) is a restricted *decryption* key (ECC P-256,
+template L-2 of the TCG EK Credential Profile) and never signs. The AK is created under
+the EK, so a quote's qualifiedSigner is the AK's Qualified Name (which hashes in the EK's
+Name and the endorsement hierarchy), and a verifier ties the AK to the EK by credential
+activation (``activate_credential``, see :mod:`sim.domain.credential`).
+
 Simplifications, each deliberate:
 
 * Only the SHA-256 bank exists.
-* The AK's link to the endorsement key (EK) is not TPM2_MakeCredential/ActivateCredential
-  (an encrypted challenge a verifier sends to the EK). Instead the EK signs the AK's
-  TPMT_PUBLIC (``ak_binding``); a verifier that trusts the EK checks that signature with
-  ``verify_ak_binding``. Both prove the same fact: this AK lives in the TPM that owns this EK.
-* A quote's qualifiedSigner holds the AK's Name, not its Qualified Name (which would also
-  hash in the EK's Name and the endorsement hierarchy handle).
 * The event log is kept by the TPM object for convenience; on a real host it lives in
   firmware memory and the TPM only holds the PCRs.
 
@@ -36,7 +36,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from sim.domain.credential import Credential, activate_credential
 from sim.domain.pki import CertificateAuthority, derive_p256_key, sign, verify
+from sim.domain.tpm_keys import ak_qualified_name, ecc_ek_public_area
 from sim.domain.tpm_wire import (
     TPM_ALG_SHA256,
     AttestInfo,
@@ -236,13 +238,6 @@ def verify_quote(ak_public: ec.EllipticCurvePublicKey, quote: Quote) -> bool:
     return verify(ak_public, encode_dss_signature(r, s), quote.attest)
 
 
-def verify_ak_binding(
-    ek_public: ec.EllipticCurvePublicKey, ak_public_area: bytes, binding: bytes
-) -> bool:
-    """True if ``binding`` is the EK's signature over the AK's TPMT_PUBLIC; never raises."""
-    return verify(ek_public, binding, ak_public_area)
-
-
 class VirtualTPM:
     """A TPM 2.0 with one SHA-256 PCR bank, an event log, an EK (with certificate) and an AK."""
 
@@ -262,7 +257,8 @@ class VirtualTPM:
         self._ek_certificate = manufacturer.issue_ek_certificate(self._ek.public_key(), serial)
         self._ak_public_area = ecc_public_area(self._ak.public_key())
         self._ak_name = object_name(self._ak_public_area)
-        self._ak_binding = sign(self._ek, self._ak_public_area)
+        self._ek_public_area = ecc_ek_public_area(self._ek.public_key())
+        self._ak_qualified_name = ak_qualified_name(self._ek_public_area, self._ak_public_area)
         self._bank = PcrBank()
         self._log: list[Event] = []
         self._clock_ms = 0
@@ -305,9 +301,20 @@ class VirtualTPM:
         return self._ak_name
 
     @property
-    def ak_binding(self) -> bytes:
-        """The EK's deterministic ECDSA signature over ``ak_public_area`` (see module doc)."""
-        return self._ak_binding
+    def ek_public_area(self) -> bytes:
+        """The EK's TPMT_PUBLIC (template L-2 with this TPM's key); its Name is in every
+        Qualified Name of a key under the EK."""
+        return self._ek_public_area
+
+    @property
+    def ak_qualified_name(self) -> bytes:
+        """The AK's Qualified Name under the EK (a quote's qualifiedSigner)."""
+        return self._ak_qualified_name
+
+    def activate_credential(self, credential: Credential) -> bytes:
+        """TPM2_ActivateCredential with the AK as the key to activate and the EK as the key
+        that protects the seed; ValueError if the credential was not made for them."""
+        return activate_credential(self._ek, self._ak_name, credential)
 
     @property
     def event_log(self) -> tuple[Event, ...]:
@@ -365,7 +372,7 @@ class VirtualTPM:
             raise ValueError(f"nonce longer than {MAX_NONCE_SIZE} bytes")
         indices = normalize_selection(selection)
         info = AttestInfo(
-            qualified_signer=self._ak_name,
+            qualified_signer=self._ak_qualified_name,
             extra_data=bytes(nonce),
             clock=self._clock_ms,
             reset_count=self._reset_count,

@@ -6,12 +6,14 @@ applicable reasons are collected in this fixed order::
 
     attestation.quote.malformed             the quote is not a TPMS_ATTEST of type quote
     attestation.quote.bad_signature         the AK did not sign it
-    attestation.quote.wrong_signer          qualifiedSigner is not the AK's Name
+    attestation.quote.wrong_signer          qualifiedSigner is not the AK's Qualified Name
+                                            under the evidence's EK
     attestation.quote.nonce_mismatch        extraData is not our nonce (replay)
     attestation.quote.pcr_selection         not exactly a SHA-256 selection covering MEASURED_PCRS
-    attestation.identity.ak_not_certified   the EK did not bind this (restricted signing) AK
+    attestation.identity.ak_not_certified   the AK is not a restricted signing key, or not
+                                            the one the host's record enrolled
     attestation.identity.ek_untrusted       EK not trusted under the policy's TPM settings
-    attestation.identity.unknown_host       no identity record for the host (with binding)
+    attestation.identity.unknown_host       no identity record for the host
     attestation.identity.ek_not_bound       the host's record names another EK (new TPM)
     attestation.identity.platform_mismatch  measured hardware is not the record's (moved TPM)
     attestation.eventlog.digest_mismatch    an event's digest is not SHA-256 of its data
@@ -30,9 +32,13 @@ that a build change is reported as that and not as a cascade of VIB findings.
 
 TPM trust follows vSphere Trust Authority's two independent TPM 2.0 settings: require
 registered endorsement keys (the EK public key was imported), and require EK certificate
-validation (the EK certificate chains to an imported TPM CA certificate); at least one is
-on. With ``bind_tpm_to_server`` (the source article's claim) the host's identity record
-also binds its server hardware to its EK.
+validation (the EK certificate chains to an imported TPM CA certificate and names the TPM's
+manufacturer, model and version, as the TCG EK Credential Profile asks); at least one is
+on. The host's identity record holds its server hardware, its EK and the AK enrolled by
+credential activation (:func:`sim.domain.credential.enroll_ak`): a real EK cannot sign, so
+that is how a verifier learns which AK lives in the EK's TPM. With ``bind_tpm_to_server``
+(the source article's claim) the record also binds the host to that EK and server. EKs may
+be ECC P-256 or RSA keys; AKs are ECC P-256 ECDSA signing keys.
 
 The simulator calls ``verify`` thousands of times, so parsed CA certificates, normalised
 keys and the approved-image index are cached per policy, and the pure certificate and
@@ -48,10 +54,16 @@ from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
+from sim.domain.credential import enroll_ak
+from sim.domain.identity_checks import (
+    ak_fit,
+    ek_certificate_trusted,
+    expected_signer,
+    load_key,
+    normalized_ek,
+)
 from sim.domain.image import (
     MEASURED_PCRS,
     AcceptanceLevel,
@@ -60,26 +72,16 @@ from sim.domain.image import (
     Vib,
     reconstruct,
 )
-from sim.domain.pki import TCG_KP_EK_CERTIFICATE, chains_to, load_public_der, public_der
-from sim.domain.tpm import (
-    Event,
-    Quote,
-    VirtualTPM,
-    composite_digest,
-    replay,
-    verify_ak_binding,
-    verify_quote,
+from sim.domain.pki import (
+    public_der,
 )
+from sim.domain.tpm import Event, Quote, VirtualTPM, composite_digest, replay, verify_quote
 from sim.domain.tpm_wire import (
-    FIXED_TPM,
-    RESTRICTED,
-    SIGN_ENCRYPT,
     TPM_ALG_SHA256,
     AttestInfo,
     ecc_public_area,
     object_name,
     parse_attest,
-    parse_ecc_public_area,
 )
 
 
@@ -87,18 +89,19 @@ from sim.domain.tpm_wire import (
 class Evidence:
     """What a host's agent sends for one attestation.
 
-    ``ak_public_area`` is the AK's TPMT_PUBLIC (what the EK signed in ``ak_binding``);
-    when absent it is rebuilt from ``ak_public_der`` with the standard AK attributes.
+    ``ak_public_area`` is the AK's TPMT_PUBLIC; when absent it is rebuilt from
+    ``ak_public_der`` with the standard AK attributes. ``ek_public_area`` is the EK's
+    TPMT_PUBLIC, whose Name is part of the AK's Qualified Name in the quote.
     """
 
     host_id: str
     quote: Quote
     event_log: tuple[Event, ...]
     ak_public_der: bytes
-    ak_binding: bytes
     ek_public_der: bytes
     ek_certificate_der: bytes | None
     ak_public_area: bytes | None = None
+    ek_public_area: bytes | None = None
 
 
 def collect_evidence(
@@ -111,25 +114,35 @@ def collect_evidence(
         quote=tpm.quote(nonce, selection),
         event_log=tpm.event_log,
         ak_public_der=public_der(tpm.ak_public),
-        ak_binding=tpm.ak_binding,
         ek_public_der=public_der(tpm.ek_public),
         ek_certificate_der=tpm.ek_certificate.public_bytes(serialization.Encoding.DER),
         ak_public_area=tpm.ak_public_area,
+        ek_public_area=tpm.ek_public_area,
     )
 
 
 @dataclass(frozen=True)
 class HostIdentity:
-    """The imported identity of a trusted host: the server it is and the EK of its TPM."""
+    """The imported identity of a trusted host: the server it is, the EK of its TPM and
+    the Name of the AK enrolled for it by credential activation (None: none enrolled)."""
 
     host_id: str
     hardware_id: str
     ek_public_der: bytes
+    ak_name: bytes | None = None
 
     @classmethod
-    def for_tpm(cls, host_id: str, hardware_id: str, tpm: VirtualTPM) -> HostIdentity:
-        """The record an administrator imports for ``tpm`` installed in ``hardware_id``."""
-        return cls(host_id, hardware_id, public_der(tpm.ek_public))
+    def for_tpm(
+        cls, host_id: str, hardware_id: str, tpm: VirtualTPM, challenge_seed: bytes = b""
+    ) -> HostIdentity:
+        """The record for ``tpm`` installed in ``hardware_id``: its EK imported and its AK
+        enrolled by a credential challenge (made from ``challenge_seed``, default the host
+        id) that the TPM activates. ValueError if the activation fails."""
+        seed = challenge_seed or host_id.encode()
+        name = enroll_ak(tpm.ek_public_area, tpm.ak_public_area, tpm.activate_credential, seed)
+        if name is None:
+            raise ValueError(f"AK enrolment of {host_id!r} failed")
+        return cls(host_id, hardware_id, public_der(tpm.ek_public), name)
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,7 @@ class _PolicyIndex:
     ca_der: tuple[bytes, ...]
     imported_eks: frozenset[bytes]
     host_eks: Mapping[str, bytes]
+    host_aks: Mapping[str, bytes | None]
     approved: frozenset[EsxiImage]
     by_release: Mapping[tuple[str, int], tuple[EsxiImage, ...]]
     versions: frozenset[str]
@@ -187,9 +201,9 @@ class Policy:
             x509.load_der_x509_certificate(der)
         host_eks = {}
         for host_id, ident in self.identities.items():
-            norm = _normalized_key(ident.ek_public_der)
+            norm = normalized_ek(ident.ek_public_der)
             if norm is None:
-                raise ValueError(f"EK of {host_id!r} is not an EC public key")
+                raise ValueError(f"EK of {host_id!r} is not an EC or RSA public key")
             host_eks[host_id] = norm
         by_release: dict[tuple[str, int], tuple[EsxiImage, ...]] = {}
         for img in self.approved_images:
@@ -201,6 +215,7 @@ class Policy:
             ca_der=self.trusted_ca_certs_der,
             imported_eks=frozenset(host_eks.values()),
             host_eks=MappingProxyType(host_eks),
+            host_aks=MappingProxyType({h: i.ak_name for h, i in self.identities.items()}),
             approved=frozenset(self.approved_images),
             by_release=MappingProxyType(by_release),
             versions=frozenset(img.version for img in self.approved_images),
@@ -222,62 +237,10 @@ class Verdict:
     details: tuple[str, ...] = ()
 
 
-@lru_cache(maxsize=16384)
-def _load_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
-    try:
-        return load_public_der(der)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
-
-
-@lru_cache(maxsize=16384)
-def _normalized_key(der: bytes) -> bytes | None:
-    key = _load_key(der)
-    return None if key is None else public_der(key)
-
-
-@lru_cache(maxsize=64)
-def _parsed_cas(ca_der: tuple[bytes, ...]) -> tuple[x509.Certificate, ...]:
-    return tuple(x509.load_der_x509_certificate(der) for der in ca_der)
-
-
-@lru_cache(maxsize=16384)
-def _ek_certificate_trusted(cert_der: bytes, ek_der: bytes, ca_der: tuple[bytes, ...]) -> bool:
-    """The certificate is an EK certificate for ``ek_der`` issued by one of the CAs."""
-    try:
-        cert = x509.load_der_x509_certificate(cert_der)
-        key = cert.public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey) or public_der(key) != ek_der:
-            return False
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except (ValueError, TypeError, UnsupportedAlgorithm, x509.ExtensionNotFound):
-        return False
-    return TCG_KP_EK_CERTIFICATE in eku and chains_to(cert, _parsed_cas(ca_der))
-
-
-_AK_ATTRIBUTES = FIXED_TPM | RESTRICTED | SIGN_ENCRYPT
-
-
-@lru_cache(maxsize=16384)
-def _ak_certified(ek_der: bytes, ak_der: bytes, area: bytes, binding: bytes) -> bool:
-    """The EK signed ``area``, a fixed-TPM restricted signing key that is the AK."""
-    ek, ak = _load_key(ek_der), _load_key(ak_der)
-    if ek is None or ak is None:
-        return False
-    try:
-        parsed = parse_ecc_public_area(area)
-        same_key = public_der(parsed.public_key()) == public_der(ak)
-    except ValueError:
-        return False
-    if not same_key or parsed.object_attributes & _AK_ATTRIBUTES != _AK_ATTRIBUTES:
-        return False
-    return verify_ak_binding(ek, area, binding)
-
-
 def _ak_area(evidence: Evidence) -> bytes | None:
     if evidence.ak_public_area is not None:
         return evidence.ak_public_area
-    ak = _load_key(evidence.ak_public_der)
+    ak = load_key(evidence.ak_public_der)
     try:
         return None if ak is None else ecc_public_area(ak)
     except ValueError:  # not a P-256 key, so it cannot be a TPM AK here
@@ -294,7 +257,13 @@ def _parse_quote(quote: Quote) -> AttestInfo | None:
 def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[str]:
     reasons = []
     area = _ak_area(evidence)
-    if area is None or not hmac.compare_digest(info.qualified_signer, object_name(area)):
+    ek_area = evidence.ek_public_area
+    signer = (
+        None
+        if area is None or ek_area is None
+        else expected_signer(evidence.ek_public_der, ek_area, area)
+    )
+    if signer is None or not hmac.compare_digest(info.qualified_signer, signer):
         reasons.append("attestation.quote.wrong_signer")
     if not hmac.compare_digest(info.extra_data, nonce):
         reasons.append("attestation.quote.nonce_mismatch")
@@ -311,19 +280,20 @@ def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[s
 def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
     reasons = []
     index = policy._index
-    ek = _normalized_key(evidence.ek_public_der)
+    ek = normalized_ek(evidence.ek_public_der)
     area = _ak_area(evidence)
+    enrolled = index.host_aks.get(evidence.host_id, b"")
     if (
-        ek is None
-        or area is None
-        or not _ak_certified(ek, evidence.ak_public_der, area, evidence.ak_binding)
+        area is None
+        or not ak_fit(evidence.ak_public_der, area)
+        or (enrolled != b"" and (enrolled is None or enrolled != object_name(area)))
     ):
         reasons.append("attestation.identity.ak_not_certified")
     trusted = True
     if policy.require_certificate_validation:
         cert = evidence.ek_certificate_der
         trusted = (
-            ek is not None and cert is not None and _ek_certificate_trusted(cert, ek, index.ca_der)
+            ek is not None and cert is not None and ek_certificate_trusted(cert, ek, index.ca_der)
         )
     if policy.require_endorsement_keys:
         trusted = trusted and ek in index.imported_eks
@@ -423,7 +393,7 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
     if info is None:
         reasons.append("attestation.quote.malformed")
     else:
-        ak = _load_key(evidence.ak_public_der)
+        ak = load_key(evidence.ak_public_der)
         if ak is None or not verify_quote(ak, evidence.quote):
             reasons.append("attestation.quote.bad_signature")
         reasons += _quote_reasons(evidence, info, nonce)

@@ -5,8 +5,9 @@ Trust Authority: with registered endorsement keys required its EK is untrusted, 
 TPM bound to the server (the source article's reading) its record names the old EK. An
 administrator who sees such a failure registers the new EK (and the binding) after
 ``admin.ek_registration_delay``; the host passes its next attestation without another
-reboot, and its open TPM-swap drifts close at the registration. Each registration is an
-``identity_events`` row.
+reboot, and its open TPM-swap drifts close at the registration. Registering imports the EK
+and enrols the TPM's AK by credential activation, as the initial import did. Each
+registration is an ``identity_events`` row.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Administrator:
         stream = f"host.{host}.ek-registration"
         yield self.env.timeout(self.ctx.sampler(stream, self.spec.ek_registration_delay)())
         h = self.hosts[host]
-        self.ta.register_identity(HostIdentity(host, h.platform.hardware_id, ek))
+        self.ta.register_identity(HostIdentity.for_tpm(host, h.platform.hardware_id, h.tpm))
         closed = self.drift.adopt_tpm(host)
         self.ctx.recorder.add(
             "identity_events",

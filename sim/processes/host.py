@@ -120,6 +120,7 @@ class TrustedHost:
         self.tpm.restart()
         self.tpm.set_clock(int(self.env.now * 1000))
         measure_boot(self.tpm, self.image, self.platform)
+        self.ta.first_contact(self.name, self.platform.hardware_id, self.tpm)
         self.report, self.report_expires = None, float("-inf")
         self.up = True
         self.boots += 1

@@ -20,8 +20,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sim.domain.pki import CertificateAuthority, derive_p256_key
+from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
+from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import Evidence, HostIdentity, Policy, Verdict, verify
 from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
@@ -113,8 +114,10 @@ class TrustAuthority:
         policy: Policy,
         kms: KmsCluster,
         nodes: list[TrustNode],
+        epoch: float = 0.0,
     ) -> None:
         self.env = ctx.env
+        self.epoch = epoch  # POSIX time of simulated second 0: reports carry wall-clock times
         self.nodes = nodes
         self.policy = policy
         self.group = spec.name
@@ -239,7 +242,9 @@ class TrustAuthority:
         node.issued += 1
         jti = f"{node.name}-{node.issued}"
         expires = at + self.report_lifetime
-        token = node.signer.issue(host, image_id, self.audience, at, self.report_lifetime, jti)
+        token = node.signer.issue(
+            host, image_id, self.audience, self.epoch + at, self.report_lifetime, jti
+        )
         self.book.issued(host, jti, expires, self.env.now)
         row = self.recorder.add(
             "reports",
@@ -280,6 +285,18 @@ class TrustAuthority:
         identities[identity.host_id] = identity
         self.policy = replace(self.policy, identities=identities)
 
+    def first_contact(self, host: str, hardware_id: str, tpm: VirtualTPM) -> None:
+        """A host came up with ``tpm``. With certificate validation only and no binding of
+        TPMs to servers, any genuine TPM is acceptable, so a TPM not seen before has its AK
+        enrolled by credential activation at once (otherwise a new TPM waits for an
+        administrator to register it)."""
+        policy = self.policy
+        if policy.require_endorsement_keys or policy.bind_tpm_to_server:
+            return
+        known = policy.identities.get(host)
+        if known is None or known.ek_public_der != public_der(tpm.ek_public):
+            self.register_identity(HostIdentity.for_tpm(host, hardware_id, tpm))
+
     def status_of(self, host: str, now: float) -> str:
         """The host's status as the Attestation Service reports it at ``now``."""
         return self.book.status(host, now, self.revoked)
@@ -310,7 +327,7 @@ class TrustAuthority:
                 self.issuers,
                 (self.group,),
                 self.audience,
-                self.env.now,
+                self.epoch + self.env.now,
                 revoked=self.revoked,
             )
             if not res.ok:

@@ -9,6 +9,7 @@ that need the whole estate (topology, references between sections) live in
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -488,6 +489,10 @@ class Scenario(_Model):
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     duration: PositiveDuration = _dur("1d")
     warmup: Duration = Field(default=_dur("0s"), description="records before this are not counted")
+    start_time: datetime = Field(
+        default=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        description="UTC wall-clock time of simulated second 0 (anchors report timestamps)",
+    )
     network: Network = Network()
     trust_authority: TrustAuthority = TrustAuthority()
     kms: Kms = Kms()
@@ -500,6 +505,18 @@ class Scenario(_Model):
     reboots: Reboots = Reboots()
     admin: Admin = Admin()
     metrics: Metrics = Metrics()
+
+    @field_validator("start_time")
+    @classmethod
+    def _start_time_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("expected a time with a zone, such as 2024-01-01T00:00:00Z")
+        return value.astimezone(timezone.utc)
+
+    @property
+    def epoch(self) -> float:
+        """``start_time`` as POSIX seconds: add simulated seconds to get wall-clock time."""
+        return self.start_time.timestamp()
 
     def host_names(self) -> list[tuple[str, str, str]]:
         """(host, vcenter, cluster) for every trusted host, in estate order."""

@@ -454,3 +454,15 @@ def test_a_folder_of_user_csv_files_is_never_replaced(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="not a run folder"):
         write_run(own, scenario_yaml="x: 1\n", manifest={"seed": 1}, summary={}, tables={})
     assert (own / "measurements.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_extra_files_are_written_inside_the_folder(tmp_path: Path) -> None:
+    """Extra files land at their relative paths (sub-folders made); a path that leaves the
+    folder or replaces a run file is refused before anything is written."""
+    folder = _write(tmp_path / "seed-1", extra_files={"evidence/esx-01/quote.msg": b"\x01\x02"})
+    assert (folder / "evidence" / "esx-01" / "quote.msg").read_bytes() == b"\x01\x02"
+    assert is_complete(folder)
+    for bad in ("../escape", "/abs/path", "manifest.json", "summary.json"):
+        with pytest.raises(ValueError, match="extra file"):
+            _write(tmp_path / "seed-2", extra_files={bad: b""})
+        assert not (tmp_path / "seed-2").exists()

@@ -268,8 +268,12 @@ def test_export_quote_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture
         "pcrs.bin",
         "pcrs.json",
         "eventlog.json",
+        "eventlog.bin",
         "ek.crt.pem",
         "tpm-ca.crt.pem",
+        "ek.pub",
+        "ak.pub",
+        "ak.name",
     }
     assert all(p.is_file() and p.parent == out for p in written)
     assert lines[-1].startswith("check with: tpm2_checkquote ")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from sim.domain.image import (
     DIGEST_MISMATCH,
+    EVENT_TAGS,
     MALFORMED,
     MEASURED_PCRS,
     SEPARATOR_DATA,
@@ -22,6 +23,7 @@ from sim.domain.image import (
     Platform,
     Vib,
     canonical_json,
+    decode_event,
     default_image,
     measure_boot,
     measure_runtime_driver,
@@ -30,6 +32,13 @@ from sim.domain.image import (
 )
 from sim.domain.pki import CertificateAuthority
 from sim.domain.tpm import Event, EventType, VirtualTPM, replay
+from sim.domain.uefi import (
+    SECURE_BOOT_VARIABLES,
+    UefiVariable,
+    parse_tagged_event,
+    parse_variable,
+    tagged_event,
+)
 
 CA = CertificateAuthority.create(b"tpm-vendor", "Example TPM CA")
 PLATFORM = Platform("4c4c4544-0042-3510-8054-b4c04f565032")
@@ -162,29 +171,53 @@ def test_measured_boot_follows_the_pcr_map() -> None:
             kinds.setdefault("separator", set()).add((event.pcr, event.event_type))
             assert event.data == SEPARATOR_DATA
             continue
-        kind = json.loads(event.data)["kind"]
+        kind = decode_event(event)["kind"]
         kinds.setdefault(kind, set()).add((event.pcr, event.event_type))
     assert kinds["firmware"] == {(0, EventType.EV_S_CRTM_VERSION)}
     assert kinds["hardware"] == {(0, EventType.EV_PLATFORM_CONFIG_FLAGS)}
     assert kinds["secure_boot"] == {(7, EventType.EV_EFI_VARIABLE_DRIVER_CONFIG)}
+    assert kinds["uefi_keys"] == {(7, EventType.EV_EFI_VARIABLE_DRIVER_CONFIG)}
     assert {pcr for pcr, _ in kinds["separator"]} == set(range(8))
-    assert kinds["esxi"] == {(8, EventType.EV_IPL)}
+    assert kinds["esxi"] == {(8, EventType.EV_EVENT_TAG)}
     assert kinds["boot_module"] == {(9, EventType.EV_IPL)}
     assert kinds["vib"] == {(10, EventType.EV_EVENT_TAG)}
     assert kinds["driver"] == {(11, EventType.EV_EVENT_TAG)}
     n_items = len(image.boot_modules) + len(image.vibs) + len(image.drivers)
-    assert len(tpm.event_log) == 3 + 8 + 1 + n_items
+    assert len(tpm.event_log) == 2 + 5 + 8 + 1 + n_items
     assert set(MEASURED_PCRS) == {0, 7, 8, 9, 10, 11}
 
 
-def test_event_data_is_canonical_and_digests_match() -> None:
-    """Every event's data is canonical JSON and its digest is SHA-256 of the data."""
+def test_event_data_follows_the_tcg_structures_and_digests_match() -> None:
+    """Every digest is SHA-256 of the data; PCR 7 holds UEFI_VARIABLE_DATA for SecureBoot,
+    PK, KEK, db, dbx in order, EV_EVENT_TAG events a tagged canonical JSON payload."""
     tpm = booted()
+    variables = []
     for event in tpm.event_log:
         assert event.digest == hashlib.sha256(event.data).digest()
-        if event.event_type != EventType.EV_SEPARATOR:
-            assert canonical_json(json.loads(event.data)) == event.data
+        if event.event_type == EventType.EV_EFI_VARIABLE_DRIVER_CONFIG:
+            variables.append(parse_variable(event.data))
+        elif event.event_type == EventType.EV_EVENT_TAG:
+            tag, payload = parse_tagged_event(event.data)
+            obj = json.loads(payload)
+            assert EVENT_TAGS[obj["kind"]] == tag and canonical_json(obj) == payload
+    assert [(v.name, v.vendor) for v in variables] == list(SECURE_BOOT_VARIABLES)
+    assert variables[0].data == b"\x01"
+    first = tpm.event_log[0]
+    assert first.data == "UEFI 2.7 BIOS 2.19.1\0".encode("utf-16-le")
     assert replay(tpm.event_log) == tpm.pcrs
+
+
+def test_pcr7_is_the_tcg_derivation_from_the_variables() -> None:
+    """PCR 7 is the extend chain of SHA-256(UEFI_VARIABLE_DATA) per variable, then the
+    separator, computed here independently from the log."""
+    tpm = booted()
+    pcr = bytes(32)
+    for var in (e for e in tpm.event_log if e.pcr == 7):
+        pcr = hashlib.sha256(pcr + hashlib.sha256(var.data).digest()).digest()
+    assert pcr == tpm.pcrs[7]
+    off = booted(platform=dataclasses.replace(PLATFORM, secure_boot=False))
+    sb_off = next(e for e in off.event_log if e.pcr == 7)
+    assert parse_variable(sb_off.data).data == b"\x00"
 
 
 def test_measured_boot_is_deterministic() -> None:
@@ -262,8 +295,12 @@ def _index_of(events: tuple[Event, ...], kind: str) -> int:
     return next(
         i
         for i, e in enumerate(events)
-        if e.event_type != EventType.EV_SEPARATOR and json.loads(e.data)["kind"] == kind
+        if e.event_type != EventType.EV_SEPARATOR and decode_event(e)["kind"] == kind
     )
+
+
+def _tagged(kind: str, payload: bytes) -> bytes:
+    return tagged_event(EVENT_TAGS[kind], payload)
 
 
 @settings(max_examples=60, deadline=None)
@@ -281,29 +318,66 @@ def test_edited_event_data_is_a_digest_mismatch(data: st.DataObject) -> None:
 @pytest.mark.parametrize(
     ("kind", "mutate"),
     [
-        ("esxi", lambda e: Event.create(e.pcr, e.event_type, b"not json", e.description)),
+        ("esxi", lambda e: Event.create(e.pcr, e.event_type, _tagged("esxi", b"no"), "")),
         ("esxi", lambda e: Event.create(9, e.event_type, e.data, e.description)),
+        ("esxi", lambda e: Event.create(e.pcr, e.event_type, tagged_event(7, e.data[8:]), "")),
         ("vib", lambda e: Event.create(e.pcr, EventType.EV_IPL, e.data, e.description)),
         ("vib", lambda e: Event.create(e.pcr, e.event_type, e.data + b" ", e.description)),
-        ("esxi", lambda e: Event.create(e.pcr, e.event_type, b'{"kind":"esxi"}', "")),
+        (
+            "esxi",
+            lambda e: Event.create(e.pcr, e.event_type, _tagged("esxi", b'{"kind":"esxi"}'), ""),
+        ),
         ("hardware", lambda e: Event.create(e.pcr, e.event_type, b'{"kind":"rootkit"}', "")),
+        ("firmware", lambda e: Event.create(e.pcr, e.event_type, b"UEFI", "")),
+        (
+            "secure_boot",
+            lambda e: Event.create(
+                7,
+                e.event_type,
+                UefiVariable(parse_variable(e.data).vendor, "SecureBoot", b"\x02").marshal(),
+                "",
+            ),
+        ),
+        (
+            "secure_boot",
+            lambda e: Event.create(
+                7,
+                e.event_type,
+                UefiVariable(parse_variable(e.data).vendor, "Setup", b"\x01").marshal(),
+                "",
+            ),
+        ),
         (
             "esxi",
             lambda e: Event.create(
                 e.pcr,
                 e.event_type,
-                canonical_json({"kind": "esxi", "version": "8", "build": True}),
+                _tagged("esxi", canonical_json({"kind": "esxi", "version": "8", "build": True})),
                 "",
             ),
         ),
     ],
 )
 def test_unreadable_events_are_malformed(kind: str, mutate: Callable[[Event], Event]) -> None:
-    """Non-JSON, wrong PCR or type, non-canonical or mistyped data make the log malformed."""
+    """Non-JSON, wrong PCR, type or tag, non-canonical or mistyped data, unknown UEFI
+    variables or a SecureBoot value other than 00/01 make the log malformed."""
     events = booted().event_log
     i = _index_of(events, kind)
     result = reconstruct(_with_event(events, i, mutate(events[i])))
     assert result == [MALFORMED]
+
+
+def test_missing_or_reordered_secure_boot_variables_are_malformed() -> None:
+    """PCR 7 without dbx, or with KEK measured before PK, is malformed."""
+    events = booted().event_log
+    pcr7 = [
+        i for i, e in enumerate(events) if e.pcr == 7 and e.event_type != EventType.EV_SEPARATOR
+    ]
+    without_dbx = tuple(e for i, e in enumerate(events) if i != pcr7[-1])
+    assert reconstruct(without_dbx) == [MALFORMED]
+    swapped = list(events)
+    swapped[pcr7[1]], swapped[pcr7[2]] = swapped[pcr7[2]], swapped[pcr7[1]]
+    assert reconstruct(tuple(swapped)) == [MALFORMED]
 
 
 def test_missing_separator_is_malformed() -> None:
@@ -328,7 +402,7 @@ def test_boot_vib_after_runtime_vib_is_malformed() -> None:
     tpm.measure(
         10,
         EventType.EV_EVENT_TAG,
-        canonical_json({"kind": "vib", "phase": "boot", **vib.to_json()}),
+        _tagged("vib", canonical_json({"kind": "vib", "phase": "boot", **vib.to_json()})),
         "",
     )
     assert reconstruct(tpm.event_log) == [MALFORMED]

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.domain.pki import CertificateAuthority, chains_to, public_der
+from sim.domain.credential import Credential, enroll_ak, make_credential
+from sim.domain.pki import CertificateAuthority, chains_to, public_der, tpm_attributes
 from sim.domain.tpm import (
     PCR_COUNT,
     RESET_VALUES,
@@ -24,8 +25,13 @@ from sim.domain.tpm import (
     VirtualTPM,
     composite_digest,
     replay,
-    verify_ak_binding,
     verify_quote,
+)
+from sim.domain.tpm_keys import (
+    EK_OBJECT_ATTRIBUTES,
+    TPM_RH_ENDORSEMENT,
+    ak_qualified_name,
+    parse_public_area,
 )
 from sim.domain.tpm_wire import (
     AK_OBJECT_ATTRIBUTES,
@@ -240,7 +246,7 @@ def test_attest_layout_is_tpms_attest_big_endian() -> None:
     tpm = _booted()
     attest = tpm.quote(b"\xab\xcd", [0, 1, 23]).attest
     assert attest[:4] == bytes.fromhex("ff544347") and attest[4:6] == bytes.fromhex("8018")
-    assert attest[6:8] == (34).to_bytes(2, "big") and attest[8:42] == tpm.ak_name
+    assert attest[6:8] == (34).to_bytes(2, "big") and attest[8:42] == tpm.ak_qualified_name
     assert attest[42:46] == bytes.fromhex("0002abcd")
     assert attest[46:54] == (123_456).to_bytes(8, "big")
     assert selection_bitmap([0, 1, 23]) == bytes([0x03, 0x00, 0x80])
@@ -288,7 +294,7 @@ def test_quote_reports_nonce_pcrs_clock_and_counts() -> None:
     tpm = _booted()
     quote = tpm.quote(b"n" * 64, [23, 7, 0, 7])
     info = parse_attest(quote.attest)
-    assert info.extra_data == b"n" * 64 and info.qualified_signer == tpm.ak_name
+    assert info.extra_data == b"n" * 64 and info.qualified_signer == tpm.ak_qualified_name
     assert info.pcr_selection == ((TPM_ALG_SHA256, (0, 7, 23)),)
     assert info.sha256_pcrs() == (0, 7, 23)
     assert info.pcr_digest == composite_digest(replay(tpm.event_log), [0, 7, 23])
@@ -331,13 +337,13 @@ def test_quote_from_another_tpm_does_not_verify() -> None:
 
 
 def test_same_seed_gives_byte_identical_identity_and_quotes() -> None:
-    """EK, AK, EK certificate, AK binding and quotes repeat exactly for one seed."""
+    """EK, AK, EK certificate, Qualified Name and quotes repeat exactly for one seed."""
     a, b = _booted(b"same"), _booted(b"same")
     assert public_der(a.ek_public) == public_der(b.ek_public)
     assert public_der(a.ak_public) == public_der(b.ak_public)
     der = serialization.Encoding.DER
     assert a.ek_certificate.public_bytes(der) == b.ek_certificate.public_bytes(der)
-    assert a.ak_binding == b.ak_binding
+    assert a.ak_qualified_name == b.ak_qualified_name
     assert a.quote(b"n", [0, 7]) == b.quote(b"n", [0, 7])
     c = _booted(b"different")
     assert public_der(a.ek_public) != public_der(c.ek_public)
@@ -348,14 +354,55 @@ def test_same_seed_gives_byte_identical_identity_and_quotes() -> None:
 
 @settings(max_examples=20)
 @given(st.binary(min_size=1, max_size=32), st.binary(min_size=1, max_size=32))
-def test_ak_binding_ties_the_ak_to_its_own_ek(seed_a: bytes, seed_b: bytes) -> None:
-    """The EK's binding signature verifies for its own AK, never for another TPM's."""
+def test_credential_activation_ties_the_ak_to_its_own_ek(seed_a: bytes, seed_b: bytes) -> None:
+    """A credential made for a TPM's EK and AK Name activates there and returns the
+    secret; made for another TPM's EK or AK it fails the integrity check."""
     a, b = _tpm_keys(seed_a), _tpm_keys(seed_b)
-    assert verify_ak_binding(a.ek_public, a.ak_public_area, a.ak_binding)
-    assert not verify_ak_binding(a.ak_public, a.ak_public_area, a.ak_binding)
+    cred = make_credential(a.ek_public, a.ak_name, b"s" * 32, b"challenge")
+    assert a.activate_credential(cred) == b"s" * 32
+    assert enroll_ak(a.ek_public_area, a.ak_public_area, a.activate_credential, b"c") == a.ak_name
     if seed_a != seed_b:
-        assert not verify_ak_binding(a.ek_public, b.ak_public_area, a.ak_binding)
-        assert not verify_ak_binding(b.ek_public, a.ak_public_area, a.ak_binding)
+        with pytest.raises(ValueError):
+            b.activate_credential(cred)
+        with pytest.raises(ValueError):
+            a.activate_credential(make_credential(a.ek_public, b.ak_name, b"s", b"c"))
+        assert enroll_ak(a.ek_public_area, b.ak_public_area, a.activate_credential, b"c") is None
+        assert enroll_ak(b.ek_public_area, a.ak_public_area, a.activate_credential, b"c") is None
+
+
+def test_tampered_credentials_do_not_activate() -> None:
+    """A flipped byte in the encrypted credential, its HMAC or the secret is refused."""
+    tpm = _tpm_keys(b"tamper")
+    cred = make_credential(tpm.ek_public, tpm.ak_name, b"secret", b"seed")
+    assert Credential.from_tpm2_tools_blob(cred.tpm2_tools_blob()) == cred
+    for field in ("credential_blob", "secret"):
+        raw = bytearray(getattr(cred, field))
+        for i in (3, len(raw) - 1):
+            raw[i] ^= 1
+            with pytest.raises(ValueError):
+                tpm.activate_credential(dataclasses.replace(cred, **{field: bytes(raw)}))
+            raw[i] ^= 1
+
+
+def test_ek_is_a_template_l2_decryption_key_and_quotes_name_the_qualified_ak() -> None:
+    """The EK's public area is the EK Credential Profile's ECC template (restricted
+    decryption, AES-128-CFB, PolicySecret(endorsement)); a quote's qualifiedSigner is the
+    AK's Qualified Name H(H(endorsement handle || Name(EK)) || Name(AK))."""
+    tpm = _booted()
+    ek = parse_public_area(tpm.ek_public_area)
+    assert ek.object_attributes == EK_OBJECT_ATTRIBUTES == 0x000300B2
+    assert ek.is_endorsement_key and ek.symmetric == (0x0006, 128, 0x0043)
+    assert public_der(ek.public_key) == public_der(tpm.ek_public)  # type: ignore[arg-type]
+    ek_qn = (
+        b"\x00\x0b"
+        + hashlib.sha256(
+            TPM_RH_ENDORSEMENT.to_bytes(4, "big") + object_name(tpm.ek_public_area)
+        ).digest()
+    )
+    expected = b"\x00\x0b" + hashlib.sha256(ek_qn + tpm.ak_name).digest()
+    assert tpm.ak_qualified_name == expected
+    assert ak_qualified_name(tpm.ek_public_area, tpm.ak_public_area) == expected
+    assert parse_attest(tpm.quote(b"n", [0]).attest).qualified_signer == expected
 
 
 def test_ek_certificate_is_issued_by_the_manufacturer() -> None:
@@ -365,6 +412,11 @@ def test_ek_certificate_is_issued_by_the_manufacturer() -> None:
     assert public_der(cert_key) == public_der(tpm.ek_public)  # type: ignore[arg-type]
     assert chains_to(tpm.ek_certificate, [_ca().certificate])
     assert tpm.serial in tpm.ek_certificate.subject.rfc4514_string()
+    assert tpm_attributes(tpm.ek_certificate) == {
+        "manufacturer": "id:56545349",
+        "model": "vtasim vTPM",
+        "version": "id:00010046",
+    }
 
 
 def test_clock_never_goes_backwards() -> None:

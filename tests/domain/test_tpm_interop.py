@@ -4,12 +4,8 @@ TPM agrees with our PCR semantics, and our parsers read a real TPM's quote byte 
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -39,12 +35,12 @@ from sim.domain.tpm_wire import (
     pcr_values_file,
     pcr_values_raw,
 )
+from sim.interop.swtpm import TOOLS, SoftwareTpm
 from tests.conftest import require_tools
 
 pytestmark = pytest.mark.tpmtools
 
 NONCE = bytes.fromhex("5eed0fca11ab1e00")
-ALL_PCRS = "sha256:" + ",".join(str(i) for i in range(PCR_COUNT))
 LOCALITY0_PCRS = [*range(17), 23]  # 17-22 cannot be extended from locality 0
 
 
@@ -133,93 +129,26 @@ def test_checkquote_checks_our_raw_pcr_values_with_a_selection(tmp_path: Path) -
     assert _checkquote(tmp_path, "-f", "pcrs.raw", "-l", pcr_list) != 0
 
 
-@dataclass
-class SwTpm:
-    """A running swtpm and the environment that points tpm2-tools at it."""
-
-    state: Path
-    ctrl_port: int
-    env: dict[str, str]
-
-    def run(self, *args: str) -> bytes:
-        done = subprocess.run(
-            list(args), cwd=self.state, env=self.env, capture_output=True, timeout=30, check=False
-        )
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(args)} failed: {done.stderr.decode(errors='replace')}")
-        return done.stdout
-
-    def power_cycle(self) -> None:
-        """A TPM reset: PCRs back to their reset values, transient objects gone."""
-        self.run("swtpm_ioctl", "--tcp", f"127.0.0.1:{self.ctrl_port}", "-i")
-        self.run("tpm2_startup", "-c")
-
-    def read_pcr_file(self) -> bytes:
-        self.run("tpm2_pcrread", ALL_PCRS, "-F", "serialized", "-o", "pcrs.bin")
-        return (self.state / "pcrs.bin").read_bytes()
-
-
-def _free_port_pair() -> int:
-    """A free port P with P+1 also free (the swtpm TCTI expects its control port at P+1)."""
-    for _ in range(50):
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", 0))
-            port = int(a.getsockname()[1])
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    pytest.fail("no two consecutive free local ports")
-
-
-def _listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 @pytest.fixture(scope="module")
-def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwTpm]:
+def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftwareTpm]:
     """A fresh swtpm on free local ports, always terminated at the end."""
-    require_tools("swtpm", "swtpm_ioctl", "tpm2_startup", "tpm2_pcrextend", "tpm2_pcrread")
-    state = tmp_path_factory.mktemp("swtpm")
-    for _attempt in range(3):
-        port = _free_port_pair()
-        ctrl = port + 1
-        cmd = ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}"]
-        cmd += ["--server", f"type=tcp,port={port},bindaddr=127.0.0.1"]
-        cmd += ["--ctrl", f"type=tcp,port={ctrl},bindaddr=127.0.0.1"]
-        cmd += ["--flags", "not-need-init,startup-clear"]
-        with (state / "swtpm.log").open("ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            if _listening(port, proc, time.monotonic() + 10):
-                env = {**os.environ, "TPM2TOOLS_TCTI": f"swtpm:host=127.0.0.1,port={port}"}
-                yield SwTpm(state, ctrl, env)
-                return
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    pytest.fail(f"swtpm did not start: {(state / 'swtpm.log').read_text(errors='replace')}")
+    require_tools(*TOOLS)
+    with SoftwareTpm(tmp_path_factory.mktemp("swtpm")) as tpm:
+        yield tpm
 
 
-def test_swtpm_reset_values_and_reboot_match(swtpm: SwTpm) -> None:
+def _read_all(swtpm: SoftwareTpm) -> bytes:
+    return swtpm.read_pcrs(range(PCR_COUNT))
+
+
+def test_swtpm_reset_values_and_reboot_match(swtpm: SoftwareTpm) -> None:
     """A real TPM's reset values equal ours, before and after a reboot, and its
     serialized PCR file is byte-identical to pcr_values_file."""
     swtpm.power_cycle()
     swtpm.run("tpm2_pcrextend", f"0:sha256={'11' * 32}", f"23:sha256={'22' * 32}")
-    assert parse_pcr_values_file(swtpm.read_pcr_file())[TPM_ALG_SHA256][0] != RESET_VALUES[0]
+    assert parse_pcr_values_file(_read_all(swtpm))[TPM_ALG_SHA256][0] != RESET_VALUES[0]
     swtpm.power_cycle()
-    data = swtpm.read_pcr_file()
+    data = _read_all(swtpm)
     assert data == pcr_values_file(range(PCR_COUNT), RESET_VALUES)
     tpm = VirtualTPM(b"reboot", CertificateAuthority.create(b"ca", "CA"), "R")
     tpm.measure(0, EventType.EV_POST_CODE, b"x", "x")
@@ -246,7 +175,7 @@ event_logs = st.lists(
 )
 @given(log=event_logs)
 def test_swtpm_pcrs_equal_replay_of_the_same_log(
-    swtpm: SwTpm, log: list[tuple[int, EventType, bytes]]
+    swtpm: SoftwareTpm, log: list[tuple[int, EventType, bytes]]
 ) -> None:
     """Extending a real TPM with our event log gives exactly the PCRs replay() computes."""
     swtpm.power_cycle()
@@ -256,13 +185,13 @@ def test_swtpm_pcrs_equal_replay_of_the_same_log(
     specs = [f"{e.pcr}:sha256={e.digest.hex()}" for e in tpm.event_log if e.extends]
     if specs:
         swtpm.run("tpm2_pcrextend", *specs)
-    data = swtpm.read_pcr_file()
+    data = _read_all(swtpm)
     values = parse_pcr_values_file(data)[TPM_ALG_SHA256]
     assert tuple(values[i] for i in range(PCR_COUNT)) == replay(tpm.event_log) == tpm.pcrs
     assert data == pcr_values_file(range(PCR_COUNT), tpm.pcrs)
 
 
-def test_a_real_tpm_quote_parses_and_verifies_with_our_code(swtpm: SwTpm) -> None:
+def test_a_real_tpm_quote_parses_and_verifies_with_our_code(swtpm: SoftwareTpm) -> None:
     """swtpm's AK public area marshals exactly as ours does, and its quote parses,
     re-marshals byte for byte and verifies with verify_quote."""
     require_tools("tpm2_createek", "tpm2_createak", "tpm2_quote", "tpm2_flushcontext")

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.domain.credential import Credential
 from sim.domain.image import (
     AcceptanceLevel,
     EsxiImage,
@@ -21,9 +22,10 @@ from sim.domain.image import (
     measure_runtime_driver,
     measure_runtime_vib,
 )
-from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der, sign
+from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
 from sim.domain.tpm import Event, EventType, Quote, VirtualTPM
-from sim.domain.tpm_wire import RESTRICTED, ecc_public_area
+from sim.domain.tpm_keys import ecc_ek_public_area
+from sim.domain.tpm_wire import RESTRICTED, ecc_public_area, object_name
 from sim.domain.verifier import (
     Evidence,
     HostIdentity,
@@ -156,10 +158,10 @@ def test_flipped_signature_bytes_are_rejected(data: st.DataObject) -> None:
     st.one_of(st.none(), st.binary(max_size=100)),
 )
 def test_garbage_evidence_never_raises(
-    attest: bytes, sig: bytes, ak: bytes, binding: bytes, cert: bytes | None, area: bytes | None
+    attest: bytes, sig: bytes, ak: bytes, ek_area: bytes, cert: bytes | None, area: bytes | None
 ) -> None:
     """Random bytes in every field give a failing verdict, never an exception."""
-    evidence = Evidence("esx-01", Quote(attest, sig), (), ak, binding, ak, cert, area)
+    evidence = Evidence("esx-01", Quote(attest, sig), (), ak, ak, cert, area, ek_area)
     for pol in (POLICY, EK_POLICY):
         verdict = verify(evidence, pol, NONCE)
         assert not verdict.ok and verdict.reasons
@@ -201,43 +203,72 @@ def test_quote_from_another_tpm_is_rejected() -> None:
     assert got[:2] == ("attestation.quote.bad_signature", "attestation.quote.wrong_signer")
 
 
-def test_tampered_ak_binding_is_rejected() -> None:
-    """An AK binding that is not the EK's signature leaves the AK uncertified."""
-    evidence = dataclasses.replace(GENUINE, ak_binding=_flip(GENUINE.ak_binding, 10, 1))
-    assert reasons(evidence) == ("attestation.identity.ak_not_certified",)
+def test_ak_not_enrolled_for_the_host_is_not_certified() -> None:
+    """A record with no enrolled AK, or another AK's Name, leaves the AK uncertified."""
+    for name in (None, TPM_B.ak_name):
+        record = dataclasses.replace(IDENTITIES["esx-01"], ak_name=name)
+        pol = dataclasses.replace(POLICY, identities={**IDENTITIES, "esx-01": record})
+        assert reasons(GENUINE, pol) == ("attestation.identity.ak_not_certified",)
+
+
+def test_enrolment_needs_the_tpm_to_activate_the_credential() -> None:
+    """HostIdentity.for_tpm enrols the AK that TPM activates; a TPM that answers with
+    another TPM's activation fails enrolment."""
+    assert IDENTITIES["esx-01"].ak_name == TPM_A.ak_name
+
+    class Impostor(VirtualTPM):
+        def activate_credential(self, credential: Credential) -> bytes:
+            return TPM_B.activate_credential(credential)
+
+    with pytest.raises(ValueError, match="enrolment"):
+        HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, Impostor(b"tpm-a", VENDOR, "X"))
+
+
+def test_wrong_or_missing_ek_public_area_breaks_the_qualified_name() -> None:
+    """Without the EK's public area, with another EK's, or with a flipped byte in it, the
+    quote's qualifiedSigner cannot be the AK's Qualified Name under this EK."""
+    areas = (None, TPM_B.ek_public_area, _flip(GENUINE.ek_public_area or b"", 40, 1))
+    for area in areas:
+        evidence = dataclasses.replace(GENUINE, ek_public_area=area)
+        assert reasons(evidence) == ("attestation.quote.wrong_signer",)
 
 
 def test_foreign_ak_under_a_genuine_ek_is_rejected() -> None:
-    """An attacker's AK and quote presented with the victim's EK is not certified."""
+    """An attacker's AK and quote presented with the victim's EK (and EK area) has the
+    wrong Qualified Name and is not the AK the victim enrolled."""
     attacker = collect_evidence("esx-01", boot(b"attacker"), NONCE)
-    evidence = dataclasses.replace(
-        attacker,
-        ek_public_der=GENUINE.ek_public_der,
-        ek_certificate_der=GENUINE.ek_certificate_der,
-    )
-    assert reasons(evidence) == ("attestation.identity.ak_not_certified",)
+    for ek_area in (attacker.ek_public_area, GENUINE.ek_public_area):
+        evidence = dataclasses.replace(
+            attacker,
+            ek_public_der=GENUINE.ek_public_der,
+            ek_certificate_der=GENUINE.ek_certificate_der,
+            ek_public_area=ek_area,
+        )
+        assert reasons(evidence) == (
+            "attestation.quote.wrong_signer",
+            "attestation.identity.ak_not_certified",
+        )
 
 
 def test_unrestricted_ak_is_not_certified() -> None:
-    """An EK-signed AK that is not a restricted signing key cannot vouch for quotes."""
+    """An enrolled AK that is not a restricted signing key cannot vouch for quotes."""
     ek = derive_p256_key(b"rogue-ek", "ek")
     ak = derive_p256_key(b"rogue-ek", "ak")
     area = bytearray(ecc_public_area(ak.public_key()))
     attrs = int.from_bytes(area[4:8], "big") & ~RESTRICTED
     area[4:8] = attrs.to_bytes(4, "big")
     ek_der = public_der(ek.public_key())
-    pol = dataclasses.replace(
-        EK_POLICY, identities={"esx-09": HostIdentity("esx-09", "srv-9", ek_der)}
-    )
+    record = HostIdentity("esx-09", "srv-9", ek_der, object_name(bytes(area)))
+    pol = dataclasses.replace(EK_POLICY, identities={"esx-09": record})
     evidence = Evidence(
         "esx-09",
         GENUINE.quote,
         GENUINE.event_log,
         public_der(ak.public_key()),
-        sign(ek, bytes(area)),
         ek_der,
         None,
         bytes(area),
+        ecc_ek_public_area(ek.public_key()),
     )
     assert "attestation.identity.ak_not_certified" in reasons(evidence, pol)
 
@@ -422,20 +453,26 @@ def test_tpm_moved_to_another_server_is_rejected(pol: Policy) -> None:
         "attestation.identity.platform_mismatch",
     )
     assert reasons(collect_evidence("esx-02", tpm, NONCE), pol) == (
+        "attestation.identity.ak_not_certified",
         "attestation.identity.ek_not_bound",
     )
 
 
 def test_new_tpm_in_same_server_is_rejected_in_certificate_mode() -> None:
-    """A genuine vendor TPM swapped into esx-01 has a trusted EK that is not esx-01's."""
+    """A genuine vendor TPM swapped into esx-01 has a trusted EK that is not esx-01's, and
+    an AK that was never enrolled."""
     evidence = collect_evidence("esx-01", boot(b"replacement-tpm"), NONCE)
-    assert reasons(evidence) == ("attestation.identity.ek_not_bound",)
+    assert reasons(evidence) == (
+        "attestation.identity.ak_not_certified",
+        "attestation.identity.ek_not_bound",
+    )
 
 
 def test_new_tpm_in_same_server_is_rejected_in_endorsement_key_mode() -> None:
     """A swapped TPM's EK was never imported, so it is untrusted and not bound."""
     evidence = collect_evidence("esx-01", boot(b"replacement-tpm"), NONCE)
     assert reasons(evidence, EK_POLICY) == (
+        "attestation.identity.ak_not_certified",
         "attestation.identity.ek_untrusted",
         "attestation.identity.ek_not_bound",
     )

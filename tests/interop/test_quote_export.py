@@ -35,8 +35,12 @@ FILES = (
     "pcrs.bin",
     "pcrs.json",
     "eventlog.json",
+    "eventlog.bin",
     "ek.crt.pem",
     "tpm-ca.crt.pem",
+    "ek.pub",
+    "ak.pub",
+    "ak.name",
 )
 
 

@@ -456,3 +456,13 @@ def test_json_schema_rejects_unknown_key_and_bad_duration() -> None:
     data["attestation"]["interval"] = "5 minutes"
     errors = list(validator.iter_errors(data))
     assert [list(e.absolute_path) for e in errors] == [["attestation", "interval"]]
+
+
+def test_start_time_is_utc_and_anchors_simulated_time() -> None:
+    """start_time defaults to 2024-01-01T00:00:00Z, is normalised to UTC, and needs a zone."""
+    assert parse_scenario(_minimal()).epoch == 1704067200.0
+    shifted = parse_scenario(_minimal(start_time="2025-03-01T12:00:00+02:00"))
+    assert shifted.start_time.isoformat() == "2025-03-01T10:00:00+00:00"
+    assert parse_scenario(yaml.safe_load(shifted.resolved_yaml())).start_time == shifted.start_time
+    (problem,) = _problems(_minimal(start_time="2025-03-01T12:00:00"))
+    assert problem.path == "start_time" and "zone" in problem.message
