@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sim.analysis.recorder import Recorder
 from sim.domain.identities import host_platform, host_tpm, manufacturer_ca, replacement_tpm
 from sim.domain.image import AcceptanceLevel, EsxiImage, default_image
+from sim.domain.key_hierarchy import WrappedKek, make_kek, wrap_kek
 from sim.domain.kmip import KeyStore
 from sim.domain.pki import CertificateAuthority
 from sim.domain.stream_cipher import NonceLedger
@@ -33,9 +34,10 @@ from sim.processes.drift import DriftInjector
 from sim.processes.faults import Outages
 from sim.processes.host import HostSpec, TrustedHost
 from sim.processes.inventory import Encryption, Vm, VMotionMode, VmPool
+from sim.processes.key_provider import KeyProviders
 from sim.processes.kms import KmsCluster
 from sim.processes.network import Paths, build_graph
-from sim.processes.sampling import LevelSampler
+from sim.processes.sampling import CapacitySampler, LevelSampler
 from sim.processes.trust_authority import TrustAuthority, TrustNode
 from sim.processes.vcenter import WorkloadVCenter
 from sim.processes.vmotion import Migrator
@@ -53,7 +55,7 @@ class Estate:
     ctx: Context
     graph: nx.Graph
     ta: TrustAuthority
-    kms: KmsCluster
+    kms: dict[str, KmsCluster]
     hosts: dict[str, TrustedHost]
     vcenters: dict[str, WorkloadVCenter]
     pool: VmPool
@@ -62,6 +64,7 @@ class Estate:
     workload: Workload
     outages: Outages
     sampler: LevelSampler
+    capacity: CapacitySampler
     approved_image: EsxiImage
 
     @property
@@ -94,8 +97,10 @@ class Estate:
         self.workload.start()
         self.drift.start()
         self.admin.start()
+        self.ta.providers.start()
         self.outages.start()
         self.sampler.start()
+        self.capacity.start()
 
 
 # --------------------------------------------------------------------------- builders
@@ -123,6 +128,7 @@ def build_host_specs(
             host_tpm(ctx.streams, manufacturer, name),
             host_platform(ctx.streams, name),
             image,
+            s.hosts.key_persistence,
         )
         for name, vc_name, cl_name in s.host_names()
     }
@@ -150,23 +156,29 @@ def build_policy(
     )
 
 
-def build_kms(ctx: Context, s: Scenario) -> KmsCluster:
-    """The KMIP cluster and its key store (key material from its own stream)."""
-    store = KeyStore(lambda n: ctx.streams.take_bytes("kms.key-material", n))
-    return KmsCluster(ctx, s.kms, store)
+def build_kms(ctx: Context, s: Scenario) -> dict[str, KmsCluster]:
+    """The KMIP clusters by name, each with its own key store (key material from its own
+    stream)."""
+    clusters = {}
+    for k, spec in enumerate((s.kms, *s.kms_clusters)):
+        stream = ctx.stream("kms.key-material" if k == 0 else f"kms.{spec.name}.key-material")
+        clusters[spec.name] = KmsCluster(ctx, spec, KeyStore(stream.bytes), first=k == 0)
+    return clusters
 
 
 def build_trust_authority(
-    ctx: Context, s: Scenario, kms: KmsCluster, policy: Policy
+    ctx: Context, s: Scenario, clusters: dict[str, KmsCluster], policy: Policy
 ) -> TrustAuthority:
-    """The trust-authority nodes (their KMIP client certificates registered with the KMS)
-    and the cluster service over them."""
+    """The trust-authority nodes (their KMIP client certificates registered with every KMS),
+    the key providers (primary keys created on their KMS) and the cluster service."""
     spec = s.trust_authority
     ca = CertificateAuthority.create(ctx.streams.seed_bytes("pki.vta-ca"), f"{spec.name} CA")
     nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts)]
-    for node in nodes:
-        kms.store.authorize_client(node.kmip_client, spec.name)
-    return TrustAuthority(ctx, spec, s.attestation, policy, kms, nodes, epoch=s.epoch)
+    for cluster in clusters.values():
+        for node in nodes:
+            cluster.store.authorize_client(node.kmip_client, spec.name)
+    providers = KeyProviders(ctx, spec.key_providers, clusters, nodes[0].kmip_client)
+    return TrustAuthority(ctx, spec, s.attestation, policy, providers, nodes, epoch=s.epoch)
 
 
 def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> Callable[[], str]:
@@ -177,23 +189,30 @@ def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> Callable[[
 
 
 def build_vms(
-    ctx: Context, s: Scenario, hosts: list[TrustedHost], store: KeyStore, key_client: bytes
+    ctx: Context, s: Scenario, hosts: list[TrustedHost], providers: KeyProviders
 ) -> VmPool:
-    """Every VM (cluster by round-robin over hosts, attributes from stream ``vms``), with a
-    KMS key for each encrypted one, and the VMs that run at the start placed."""
+    """Every VM (cluster by round-robin over hosts, attributes from stream ``vms``); each
+    encrypted one gets a fresh KEK wrapped with its key provider's primary key. The VMs that
+    run at the start are placed, their hosts holding their keys."""
     vm_rng = ctx.stream("vms")
     enc = _weighted(vm_rng, s.vms.encryption.model_dump())
     mode = _weighted(vm_rng, s.vms.vmotion_mode.model_dump())
+    weights = s.vms.key_provider or {providers.default: 1.0}
+    provider = _weighted(ctx.stream("vms.key-provider"), weights)
+    primary = {name: providers.primary_key(name) for name in weights}
     width = max(4, len(str(s.vms.count)))
     vms: list[Vm] = []
+    keks: dict[str, bytes] = {}
     for i in range(s.vms.count):
         home = hosts[i % len(hosts)]
         name = f"vm-{i + 1:0{width}d}"
         memory = int(s.vms.memory[int(vm_rng.integers(len(s.vms.memory)))])
         encryption = enc()
-        key_id = None
+        wrapped = None
         if encryption != "none":
-            key_id = store.create(key_client, f"{name}-key", 0.0, activate=True).unique_identifier
+            chosen = provider()
+            keks[name] = make_kek(lambda n: ctx.streams.take_bytes("vms.keks", n))
+            wrapped = WrappedKek(chosen, wrap_kek(primary[chosen], keks[name]))
         vms.append(
             Vm(
                 name,
@@ -202,19 +221,23 @@ def build_vms(
                 memory,
                 cast(Encryption, encryption),
                 cast(VMotionMode, mode()),
-                key_id,
+                wrapped,
             )
         )
     pool = VmPool(vms)
-    _place_initial(pool, hosts, vm_rng.random(len(vms)), s.vms.initially_running)
+    _place_initial(pool, hosts, vm_rng.random(len(vms)), s.vms.initially_running, keks)
     return pool
 
 
 def _place_initial(
-    pool: VmPool, hosts: list[TrustedHost], draws: np.ndarray, running: float
+    pool: VmPool,
+    hosts: list[TrustedHost],
+    draws: np.ndarray,
+    running: float,
+    keks: dict[str, bytes],
 ) -> None:
     """Start the VMs whose draw is below ``running`` on the least-loaded host of their
-    cluster that has room (no key is fetched: the estate has been running)."""
+    cluster that has room; the host holds the key of each encrypted one."""
     by_cluster: dict[tuple[str, str], list[TrustedHost]] = {}
     for h in hosts:
         by_cluster.setdefault((h.vcenter, h.cluster), []).append(h)
@@ -229,6 +252,8 @@ def _place_initial(
             target.used_memory += vm.memory
             target.vms[vm.name] = vm
             pool.started(vm, target.name)
+            if vm.name in keks:
+                target.hold_key(vm.name, keks[vm.name], 0.0)
 
 
 def build_vcenters(
@@ -250,6 +275,17 @@ def build_vcenters(
     }
 
 
+def build_capacity(
+    ctx: Context, s: Scenario, hosts: list[TrustedHost], vcenters: dict[str, WorkloadVCenter]
+) -> CapacitySampler:
+    """The attested-capacity sampler, reading each host's status from its vCenter's view."""
+    mean_vm = sum(s.vms.memory) / len(s.vms.memory)
+    vcenter_of = {h.name: vcenters[h.vcenter] for h in hosts}
+    return CapacitySampler(
+        ctx, s.metrics.sample_interval, hosts, lambda h: vcenter_of[h].view[h], mean_vm
+    )
+
+
 def build(scenario: Scenario, seed: int | None = None) -> Estate:
     """Construct the estate of ``scenario`` under root ``seed`` (default: the scenario's)."""
     s = scenario
@@ -258,11 +294,11 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     manufacturer = manufacturer_ca(ctx.streams)
     image = default_image()
     specs = build_host_specs(ctx, s, manufacturer, image)
-    kms = build_kms(ctx, s)
-    ta = build_trust_authority(ctx, s, kms, build_policy(s, manufacturer, specs, image))
+    clusters = build_kms(ctx, s)
+    ta = build_trust_authority(ctx, s, clusters, build_policy(s, manufacturer, specs, image))
     hosts = {name: TrustedHost(ctx, spec, s.attestation, ta) for name, spec in specs.items()}
     host_list = list(hosts.values())
-    pool = build_vms(ctx, s, host_list, kms.store, ta.nodes[0].kmip_client)
+    pool = build_vms(ctx, s, host_list, ta.providers)
     vcenters = build_vcenters(ctx, s, host_list, ta, pool)
 
     def new_tpm(host: str, drift_id: int) -> VirtualTPM:
@@ -275,14 +311,15 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         ctx=ctx,
         graph=graph,
         ta=ta,
-        kms=kms,
+        kms=clusters,
         hosts=hosts,
         vcenters=vcenters,
         pool=pool,
         drift=drift,
         admin=Administrator(ctx, s.admin, ta, hosts, drift),
         workload=Workload(ctx, s.workload, pool, vcenters),
-        outages=Outages(ctx, s.trust_authority.outages, ta),
+        outages=Outages(ctx, s.trust_authority.outages, ta, clusters),
         sampler=LevelSampler(ctx, s.metrics.sample_interval, s.warmup),
+        capacity=build_capacity(ctx, s, host_list, vcenters),
         approved_image=image,
     )

@@ -31,6 +31,7 @@ from sim.analysis.intervals import Span, contains, first_outside, subtract, unio
 from sim.analysis.recorder import Recorder, Row
 
 _HOST_TABLES = (
+    "key_cache",
     "verdicts",
     "reports",
     "key_requests",
@@ -208,7 +209,8 @@ def _since(t: float | None, at: float) -> float | None:
 
 def exposure(rows: dict[str, list[Row]], host: str, spans: Sequence[Span]) -> dict[str, int]:
     """Trusted-workload events on ``host`` inside ``spans``: keys released to it, power-ons
-    and migrations-in of VMs that need a key (each event counted once)."""
+    and migrations-in of VMs that need a key (each event counted once), and the distinct VM
+    keys it held at some moment inside them (``keys_resident``)."""
     return {
         "keys_released": sum(
             1
@@ -228,7 +230,26 @@ def exposure(rows: dict[str, list[Row]], host: str, spans: Sequence[Span]) -> di
             and m["destination"] == host
             and contains(spans, m["end"])
         ),
+        "keys_resident": len(keys_held(rows["key_cache"], spans)),
     }
+
+
+def keys_held(events: Sequence[Row], spans: Sequence[Span]) -> set[str]:
+    """The VMs whose key a host held at some moment inside ``spans``, from its ``key_cache``
+    rows: held at a span's start, or added inside it."""
+    out: set[str] = set()
+    by_vm: dict[str, list[Row]] = defaultdict(list)
+    for e in events:
+        by_vm[e["vm"]].append(e)
+    for vm, rows in by_vm.items():
+        for start, end in spans:
+            before = [e for e in rows if e["time"] <= start]
+            if (before and before[-1]["event"] == "added") or any(
+                e["event"] == "added" and start < e["time"] < end for e in rows
+            ):
+                out.add(vm)
+                break
+    return out
 
 
 def exposure_by_host(rec: Recorder, end: float, warmup: float) -> dict[str, dict[str, int]]:

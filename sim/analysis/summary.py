@@ -43,7 +43,9 @@ start, requests by their start).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from itertools import pairwise
 from typing import Any
 
 from sim.analysis.drift import exposure_by_host, host_trust
@@ -174,17 +176,67 @@ def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
 
 
 def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
-    keys = [k for k in rec.tables["key_requests"] if k["time"] >= warmup]
+    rows = [k for k in rec.tables["key_requests"] if k["time"] >= warmup]
+    keys = [k for k in rows if k["outcome"] != "host_cache"]
+    reached = [k for k in keys if k["cache_hit"] is not None]
     return {
         "requests": len(keys),
         "released": sum(1 for k in keys if k["outcome"] == "released"),
         "refused": sum(1 for k in keys if k["outcome"] == "refused"),
         "failed": sum(1 for k in keys if k["outcome"] == "failed"),
-        "cache_hit_ratio": (
-            sum(1 for k in keys if k["cache_hit"])
-            / max(1, sum(1 for k in keys if k["cache_hit"] is not None))
-        ),
+        "host_cache_hits": len(rows) - len(keys),
+        "cache_hit_ratio": sum(1 for k in reached if k["cache_hit"]) / max(1, len(reached)),
+        "kms_gets": sum(1 for k in keys if k["kms_get"]),
+        "kms_timeouts": sum(k["kms_timeouts"] or 0 for k in keys),
         "latency_s": stats(_col((k for k in keys if k["outcome"] == "released"), "latency_s")),
+    }
+
+
+def _key_providers(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
+    """Per key provider: KMS Gets of its primary key, releases and failures, and the
+    seconds its health spent OK, WARNING and ERROR after the warm-up."""
+    keys = [k for k in rec.tables["key_requests"] if k["time"] >= warmup]
+    health: dict[str, list[Row]] = defaultdict(list)
+    for row in rec.tables["provider_health"]:
+        health[row["provider"]].append(row)
+    out: dict[str, Any] = {}
+    for name, changes in health.items():
+        seconds = {"OK": 0.0, "WARNING": 0.0, "ERROR": 0.0}
+        for row, nxt in zip(changes, [*changes[1:], None], strict=True):
+            end = now if nxt is None else nxt["time"]
+            seconds[row["state"]] += max(0.0, end - max(row["time"], warmup))
+        mine = [k for k in keys if k["provider"] == name]
+        out[name] = {
+            "kms_gets": sum(1 for k in mine if k["kms_get"]),
+            "released": sum(1 for k in mine if k["outcome"] == "released"),
+            "failed": sum(1 for k in mine if k["outcome"] == "failed"),
+            "seconds_ok": seconds["OK"],
+            "seconds_warning": seconds["WARNING"],
+            "seconds_error": seconds["ERROR"],
+        }
+    return out
+
+
+def _capacity(rec: Recorder, warmup: float) -> dict[str, Any]:
+    """Attested capacity over the samples after the warm-up: minimum, mean and maximum of
+    the attested hosts and encrypted-VM slots, and how long the attested hosts stayed at
+    their minimum (sample periods starting at it)."""
+    rows = [r for r in rec.tables["capacity"] if r["time"] >= warmup]
+
+    def spread(column: str) -> dict[str, float | None]:
+        values = [float(r[column]) for r in rows]
+        if not values:
+            return {"min": None, "mean": None, "max": None}
+        return {"min": min(values), "mean": sum(values) / len(values), "max": max(values)}
+
+    low = min((r["attested_hosts"] for r in rows), default=None)
+    at_min = sum(
+        nxt["time"] - row["time"] for row, nxt in pairwise(rows) if row["attested_hosts"] == low
+    )
+    return {
+        "attested_hosts": spread("attested_hosts"),
+        "encrypted_vm_slots": spread("encrypted_vm_slots"),
+        "min_attested_duration_s": float(at_min),
     }
 
 
@@ -214,7 +266,7 @@ def _drift(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
         events = [d[name] for d in drift if d[name] is not None]
         censored = [d["window_end"] - d["at"] for d in drift if d[name] is None]
         out[name] = time_to_event(events, censored)
-    totals = {"keys_released": 0, "power_ons": 0, "migrations_in": 0}
+    totals = {"keys_released": 0, "power_ons": 0, "migrations_in": 0, "keys_resident": 0}
     for counts in exposure_by_host(rec, now, warmup).values():
         for key, value in counts.items():
             totals[key] += value
@@ -298,6 +350,8 @@ def summarise(
     return {
         "attestation": _attestation(rec, now, warmup),
         "key_requests": _key_requests(rec, warmup),
+        "key_providers": _key_providers(rec, now, warmup),
+        "capacity": _capacity(rec, warmup),
         "drift": _drift(rec, now, warmup),
         "placements": {
             "requests": len(pl),
@@ -315,6 +369,9 @@ def summarise(
 
 SERVICE_KINDS = ("attestation_service", "key_provider_service", "status_service", "kms")
 _SERVICE_FIELDS = ("utilisation", "workers", "mean_queue", "max_queue")
+_PROVIDER_FIELDS = (
+    "kms_gets", "released", "failed", "seconds_ok", "seconds_warning", "seconds_error",
+)  # fmt: skip
 
 
 def _leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -329,6 +386,8 @@ def is_metric(path: str) -> bool:
     """Whether ``path`` names a figure of the summary (``drift.time_to_lapse_s.mean``,
     ``services.kms.utilisation``, ``services.kms.nodes.0.max_queue``...)."""
     parts = path.split(".")
+    if parts[0] == "key_providers":
+        return len(parts) == 3 and parts[2] in _PROVIDER_FIELDS
     if parts[0] == "services":
         if len(parts) == 3:
             return parts[1] in SERVICE_KINDS and parts[2] in _SERVICE_FIELDS

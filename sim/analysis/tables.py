@@ -120,19 +120,20 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "key_requests",
-            "one key request of a host to the Key Provider Service",
+            "one time a host needed a VM's key: from its key cache or the Key Provider Service",
             (
                 _c("time", "float", "s", "the host needed the key"),
                 _c("host", "str", "", "the requesting host"),
-                _c("vm", "str", "", "the VM whose key was asked for"),
+                _c("vm", "str", "", "the VM whose key was needed"),
                 _c("node", "str", "", "the Key Provider Service node that answered"),
                 _c("purpose", "str", "", "power_on or vmotion"),
-                _c("outcome", "str", "", "released, refused (trust) or failed (availability)"),
+                _c("provider", "str", "", "the VM's trusted key provider"),
+                _c("outcome", "str", "", "host_cache, released, refused (trust) or failed"),
                 _c("reason", "str", "", "dotted reason of a refusal or failure"),
-                _c("cache_hit", "bool", "", "served from the node's key cache"),
-                _c(
-                    "latency_s", "float", "s", "from need to answer, on-demand attestation included"
-                ),
+                _c("cache_hit", "bool", "", "the primary key came from the node's cache"),
+                _c("kms_get", "bool", "", "the node fetched the primary key from the KMS"),
+                _c("kms_timeouts", "int", "", "KMS servers that did not answer on the way"),
+                _c("latency_s", "float", "s", "need to answer, on-demand attestation included"),
             ),
         ),
         Table(
@@ -230,6 +231,7 @@ TABLES: dict[str, Table] = {
                 _c("keys_released", "int", "", "keys released to the host in the window"),
                 _c("power_ons", "int", "", "power-ons of encrypted VMs on it in the window"),
                 _c("migrations_in", "int", "", "encrypted VMs moved onto it in the window"),
+                _c("keys_resident", "int", "", "distinct VM keys it held in the window"),
             ),
         ),
         Table(
@@ -240,6 +242,50 @@ TABLES: dict[str, Table] = {
                 _c("host", "str", "", "the host"),
                 _c("event", "str", "", "ek_registered: the host's new EK was registered"),
                 _c("drifts_closed", "int", "", "TPM-swap drifts of the host it closed"),
+            ),
+        ),
+        Table(
+            "key_cache",
+            "a key entering or leaving a host's key cache",
+            (
+                _c("time", "float", "s", "the change"),
+                _c("host", "str", "", "the host"),
+                _c("vm", "str", "", "the VM whose key it is"),
+                _c("event", "str", "", "added or dropped"),
+                _c("reason", "str", "", "why a key was dropped: reboot or seal_mismatch"),
+            ),
+        ),
+        Table(
+            "provider_health",
+            "a change of a trusted key provider's health (its KMS servers reachable)",
+            (
+                _c("time", "float", "s", "the change"),
+                _c("provider", "str", "", "the key provider"),
+                _c("state", "str", "", "OK (all servers up), WARNING (some) or ERROR (none)"),
+                _c("servers_up", "int", "", "servers of its KMS cluster that answer"),
+            ),
+        ),
+        Table(
+            "kms_events",
+            "a KMS server outage or a change of a primary key on the KMS",
+            (
+                _c("time", "float", "s", "the event"),
+                _c("cluster", "str", "", "the KMS cluster"),
+                _c("provider", "str", "", "the key provider (primary-key events)"),
+                _c("event", "str", "", "server_down, server_up or primary_key_<action>"),
+                _c("detail", "str", "", "the server, or the key's KMIP state after the event"),
+            ),
+        ),
+        Table(
+            "capacity",
+            "attested capacity, sampled every metrics.sample_interval",
+            (
+                _c("time", "float", "s", "the sample"),
+                _c("hosts_up", "int", "", "hosts that are up"),
+                _c("attested_hosts", "int", "", "hosts up that their vCenter sees as attested"),
+                _c("holding_report", "int", "", "hosts up that hold an unexpired report"),
+                _c("free_memory_attested", "int", "B", "free memory on the attested hosts"),
+                _c("encrypted_vm_slots", "int", "", "VMs of mean size that fit there"),
             ),
         ),
         Table(

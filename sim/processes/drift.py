@@ -142,6 +142,7 @@ class DriftInjector:
             keys_released=0,
             power_ons=0,
             migrations_in=0,
+            keys_resident=0,
         )
         vib = _unapproved_vib(drift_id, order.acceptance)
         if kind is DriftKind.UNAPPROVED_VIB and install_blocked(vib, host.platform):

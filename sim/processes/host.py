@@ -20,10 +20,12 @@ from typing import Any
 import simpy
 
 from sim.domain.image import EsxiImage, Platform, measure_boot
+from sim.domain.pki import public_der
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
+from sim.processes.host_keys import HeldKey, KeyCache
 from sim.processes.inventory import Vm
 from sim.processes.services import ServiceDown
 from sim.processes.status_view import StatusReport
@@ -43,6 +45,7 @@ class HostSpec:
     tpm: VirtualTPM
     platform: Platform
     image: EsxiImage
+    key_persistence: bool = False
 
 
 class TrustedHost:
@@ -74,6 +77,7 @@ class TrustedHost:
         )
         self._startup_rng = ctx.stream(f"host.{spec.name}.startup")
         self._tpm_lock = simpy.Resource(ctx.env, capacity=1)
+        self.key_cache = KeyCache(spec.name, spec.key_persistence, ctx.recorder)
         self.report: str | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
@@ -121,6 +125,9 @@ class TrustedHost:
         self.tpm.set_clock(int(self.env.now * 1000))
         measure_boot(self.tpm, self.image, self.platform)
         self.ta.first_contact(self.name, self.platform.hardware_id, self.tpm)
+        if reason != "start":  # a running estate's hosts keep the keys they hold
+            ek = public_der(self.tpm.ek_public)
+            self.key_cache.boot(self.platform.secure_boot, ek, self.env.now)
         self.report, self.report_expires = None, float("-inf")
         self.up = True
         self.boots += 1
@@ -282,42 +289,56 @@ class TrustedHost:
 
     # --- keys ----------------------------------------------------------------------------
 
+    def hold_key(self, vm: str, kek: bytes, now: float) -> None:
+        """Keep ``vm``'s KEK in the host's key cache, sealed to its current state."""
+        seal = HeldKey(kek, self.platform.secure_boot, public_der(self.tpm.ek_public))
+        self.key_cache.add(vm, seal, now)
+
     def obtain_key(self, vm: Vm, purpose: str) -> Generator[Any, Any, bool]:
-        """Ask the Key Provider Service for ``vm``'s key (attesting first if the agent holds
-        no unexpired report). Records the request; True when the key was released."""
+        """Make ``vm``'s key available here: from the host's key cache, else from the Key
+        Provider Service (attesting first if the agent holds no unexpired report). Records
+        the request; True when the host has the key."""
         start = self.env.now
+        if vm.name in self.key_cache:
+            self.recorder.add(
+                "key_requests", time=start, host=self.name, vm=vm.name, purpose=purpose,
+                outcome="host_cache", reason="", latency_s=0.0,
+            )  # fmt: skip
+            return True
         if not self.has_valid_report:
             yield from self.ensure_attested("on_demand")
+        wrapped = vm.wrapped_kek
         row = self.recorder.add(
             "key_requests",
             time=start,
             host=self.name,
             vm=vm.name,
-            node=None,
             purpose=purpose,
+            provider=None if wrapped is None else wrapped.provider,
             outcome="failed",
             reason="kps.unavailable",
-            cache_hit=None,
-            latency_s=None,
         )
         node = self.ta.pick_node()
-        if node is None or vm.key_id is None:
+        if node is None or wrapped is None:
             return False
         try:
             yield self.env.timeout(self.paths.delay(self.node, node.name))
-            out = yield from self.ta.release_key(node, self.name, self.report, vm.key_id)
+            out = yield from self.ta.release_key(node, self.name, self.report, wrapped)
         except ServiceDown:
             return False
         released = out.material is not None
         row.update(
             node=out.node,
             cache_hit=out.cache_hit,
+            kms_get=None if out.cache_hit is None else not out.cache_hit,
+            kms_timeouts=out.kms_timeouts,
             outcome="released" if released else "refused",
             reason=out.reason or "",
         )
-        if released:
+        if out.material is not None:
             self.recorder.key_released(self.name, self.env.now)
-        elif not (out.reason or "").startswith("kms."):
+            self.hold_key(vm.name, out.material, self.env.now)
+        elif not (out.reason or "").startswith(("kms.", "kps.")):
             self.recorder.add(
                 "refusals",
                 time=self.env.now,

@@ -1,7 +1,8 @@
 """Virtual machines and the pool that tracks which are running, stopped or moving.
 
 A VM needs a key (from the Key Provider Service) to power on or to arrive by vMotion when it
-is encrypted, by storage policy or by having a vTPM. The pool offers O(1) uniform random
+is encrypted, by storage policy or by having a vTPM; it carries its KEK wrapped with its key
+provider's primary key. The pool offers O(1) uniform random
 choice of a stopped or a running VM so the workload generators stay cheap at 10,000 VMs.
 """
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from sim.domain.key_hierarchy import WrappedKek
 
 Encryption = Literal["none", "storage_policy", "vtpm"]
 VMotionMode = Literal["disabled", "opportunistic", "required"]
@@ -26,7 +29,7 @@ class Vm:
     memory: int
     encryption: Encryption
     vmotion_mode: VMotionMode
-    key_id: str | None
+    wrapped_kek: WrappedKek | None
     host: str | None = None
     migrating: bool = False
     epoch: int = 0

@@ -1,7 +1,8 @@
 """The estate's network as a networkx graph, and message delays over it.
 
 Nodes are site switches (``site:dc1``), vCenters (``vcenter:vc-a``), trusted hosts
-(``host:esx-01``), trust-authority nodes (``vta:0``) and KMS servers (``kms:0``). Every
+(``host:esx-01``), trust-authority nodes (``vta:0``) and KMS servers (``kms:0``; ``kms:<cluster>-0``
+for further clusters). Every
 endpoint hangs off its site switch by a LAN edge; sites are joined by WAN edges. Each edge
 carries a latency distribution and a bandwidth. A message takes the shortest path (fewest
 hops; WAN links enter the graph sorted by site names, so among equally short routes the one
@@ -47,8 +48,10 @@ def build_graph(s: Scenario) -> nx.Graph:
     attach(f"vcenter:{ta.vcenter}", "vta-vcenter", ta.site)
     for i in range(ta.hosts):
         attach(f"vta:{i}", "vta", ta.site)
-    for i in range(s.kms.servers):
-        attach(f"kms:{i}", "kms", s.kms.site)
+    for k, kms in enumerate((s.kms, *s.kms_clusters)):
+        prefix = "" if k == 0 else f"{kms.name}-"
+        for i in range(kms.servers):
+            attach(f"kms:{prefix}{i}", "kms", kms.site)
     site_of = {vc.name: vc.site for vc in s.vcenters}
     for vc in s.vcenters:
         attach(f"vcenter:{vc.name}", "vcenter", vc.site)

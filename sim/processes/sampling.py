@@ -1,12 +1,15 @@
 """The measurement processes: the periodic sample of every level (the ``levels`` time
-series) and the end of the warm-up, when the levels' summary statistics restart."""
+series), the end of the warm-up, when the levels' summary statistics restart, and the
+attested-capacity time series (``capacity``)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+from sim.processes.attestation_status import ATTESTED
 from sim.processes.context import Context
+from sim.processes.host import TrustedHost
 
 
 class LevelSampler:
@@ -34,3 +37,48 @@ class LevelSampler:
         yield self.env.timeout(self.warmup)
         for level in self.recorder.levels.values():
             level.reset(self.env.now)
+
+
+class CapacitySampler:
+    """Samples attested capacity every ``every`` seconds into the ``capacity`` table: the
+    hosts that are up, those their vCenter sees as attested, those holding a report, the
+    free memory on the attested hosts and how many VMs of mean size would fit there."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        every: float,
+        hosts: Sequence[TrustedHost],
+        views: Callable[[str], str],
+        vm_memory: float,
+    ) -> None:
+        self.env = ctx.env
+        self.recorder = ctx.recorder
+        self.every = every
+        self.hosts = tuple(hosts)
+        self.views = views
+        self.vm_memory = max(vm_memory, 1.0)
+
+    def start(self) -> None:
+        """Start sampling (from time 0)."""
+        self.env.process(self._sampler())
+
+    def sample(self) -> None:
+        """Record one sample now."""
+        up = [h for h in self.hosts if h.up]
+        attested = [h for h in up if self.views(h.name) == ATTESTED]
+        free = [max(0, h.memory - h.used_memory) for h in attested]
+        self.recorder.add(
+            "capacity",
+            time=self.env.now,
+            hosts_up=len(up),
+            attested_hosts=len(attested),
+            holding_report=sum(1 for h in up if h.has_valid_report),
+            free_memory_attested=int(sum(free)),
+            encrypted_vm_slots=int(sum(f // self.vm_memory for f in free)),
+        )
+
+    def _sampler(self) -> Generator[Any, Any, None]:
+        while True:
+            self.sample()
+            yield self.env.timeout(self.every)

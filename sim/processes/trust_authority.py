@@ -20,13 +20,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sim.domain.key_hierarchy import WrappedKek
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import Evidence, HostIdentity, Policy, Verdict, verify
 from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
-from sim.processes.kms import KmsCluster
+from sim.processes.key_provider import KeyProviders
 from sim.processes.services import Service, ServiceDown
 from sim.scenario.model import Attestation
 from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
@@ -59,7 +60,7 @@ class TrustNode:
         self.kmip_client: bytes = cert.public_bytes(Encoding.DER)
         report_key = derive_p256_key(seed(f"vta.{index}.report-key"), "es256")
         self.signer = ReportSigner(f"{spec.name}-attestd-{index}", spec.name, report_key)
-        self.key_cache: dict[str, tuple[bytes, float]] = {}
+        self.primary_cache: dict[str, tuple[bytes, float]] = {}
         self.issued = 0
 
     @property
@@ -95,12 +96,15 @@ class AttestOutcome:
 
 @dataclass(frozen=True)
 class KeyOutcome:
-    """The Key Provider Service's answer to a key request."""
+    """The Key Provider Service's answer to a key request: the KEK (None when refused or
+    failed), the dotted reason, whether the primary key came from the node's cache, and how
+    many KMS servers timed out on the way."""
 
     material: bytes | None
     reason: str | None
     cache_hit: bool | None
     node: str
+    kms_timeouts: int = 0
 
 
 class TrustAuthority:
@@ -112,7 +116,7 @@ class TrustAuthority:
         spec: TrustAuthoritySpec,
         attestation: Attestation,
         policy: Policy,
-        kms: KmsCluster,
+        providers: KeyProviders,
         nodes: list[TrustNode],
         epoch: float = 0.0,
     ) -> None:
@@ -125,8 +129,7 @@ class TrustAuthority:
         self.report_lifetime = attestation.report_lifetime
         self.revocation = attestation.revocation
         self.fan_out = attestation.fan_out
-        self.key_cache_ttl = spec.key_cache_ttl
-        self.kms = kms
+        self.providers = providers
         self.paths = ctx.paths
         self.recorder = ctx.recorder
         self._nonce_bytes = ctx.stream("vta.nonces").bytes
@@ -314,10 +317,10 @@ class TrustAuthority:
     # --- key release -----------------------------------------------------------------
 
     def release_key(
-        self, node: TrustNode, host: str, token: str | None, key_id: str
+        self, node: TrustNode, host: str, token: str | None, wrapped: WrappedKek
     ) -> Generator[Any, Any, KeyOutcome]:
-        """The Key Provider Service: check the host's report, then hand out the key (from
-        its cache, or fetched from the KMS over KMIP)."""
+        """The Key Provider Service: check the host's report, then unwrap the VM's KEK with
+        its key provider's primary key (cached at the node, or fetched from the KMS)."""
 
         def check() -> str | None:
             if token is None:
@@ -339,26 +342,12 @@ class TrustAuthority:
         reason = (yield from node.key_provider.serve(check, requester=host)).result
         if reason is not None:
             return KeyOutcome(None, reason, None, node.name)
-        cached = node.key_cache.get(key_id)
-        now = self.env.now
-        if cached is not None and now - cached[1] < self.key_cache_ttl:
-            material: bytes | None = cached[0]
-            hit = True
-        else:
-            hit = False
-            resp = yield from self.kms.get(node.name, node.kmip_client, key_id, host)
-            if resp is None or not resp.ok or resp.key_material is None:
-                if resp is None:
-                    why = "kms.unavailable"
-                else:
-                    why = f"kms.{resp.reason.name.lower() if resp.reason else 'no_key_material'}"
-                return KeyOutcome(None, why, False, node.name)
-            material = resp.key_material
-            if self.key_cache_ttl > 0:
-                node.key_cache[key_id] = (material, self.env.now)
+        out = yield from self.providers.unwrap(node, wrapped.provider, wrapped.wrapped, host)
+        if out.kek is None:
+            return KeyOutcome(None, out.reason, out.cache_hit, node.name, out.kms_timeouts)
         # The token was valid when checked; re-check at the moment of release so a
         # revocation pushed while the KMS answered still stops the key.
         late = check()
         if late is not None:
-            return KeyOutcome(None, late, hit, node.name)
-        return KeyOutcome(material, None, hit, node.name)
+            return KeyOutcome(None, late, out.cache_hit, node.name, out.kms_timeouts)
+        return KeyOutcome(out.kek, None, out.cache_hit, node.name, out.kms_timeouts)

@@ -165,6 +165,81 @@ class NodeOutage(_Model):
     duration: PositiveDuration
 
 
+class KmsOutage(_Model):
+    """A KMIP server that is down for a while (connections to it time out)."""
+
+    server: int = Field(ge=0, le=63, description="server index in its cluster, from 0")
+    at: Duration
+    duration: PositiveDuration
+
+
+class Kms(_Model):
+    """A KMIP key server cluster: servers run active-active behind the Key Provider Service,
+    which authenticates with its client certificate (no passwords)."""
+
+    name: Name = Field(default="kms", description="the cluster's name (key providers refer to it)")
+    servers: int = Field(default=2, ge=1, le=64)
+    site: Name = "dc1"
+    workers: int = Field(default=8, ge=1, le=4096, description="concurrent requests per server")
+    service_time: Distribution = Field(
+        default=_dist({"dist": "lognormal", "median": "8.6ms", "p95": "15.7ms"}),
+        description=(
+            "a KMIP Get; the default was measured against PyKMIP's reference server on"
+            " loopback (vtasim calibrate kms)"
+        ),
+    )
+    kmip_version: Literal["1.1", "1.2", "1.3", "1.4", "2.0"] = "1.1"
+    connection_timeout: PositiveDuration = Field(
+        default=_dur("30s"),
+        description=(
+            "a call to a server that is down waits this long, then the next server is tried"
+            " (PowerCLI's ConnectionTimeOutSeconds)"
+        ),
+    )
+    outages: tuple[KmsOutage, ...] = ()
+
+    @field_validator("kmip_version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        # YAML reads an unquoted 1.2 as a number.
+        return f"{v:.1f}" if isinstance(v, float | int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _outage_servers(self) -> Kms:
+        for outage in self.outages:
+            if outage.server >= self.servers:
+                raise ValueError(
+                    f"an outage names server {outage.server}; expected one below {self.servers}"
+                )
+        return self
+
+
+class PrimaryKeyEvent(_Model):
+    """A change of a key provider's primary key on its KMS (KMIP Revoke / Destroy)."""
+
+    at: Duration
+    action: Literal["deactivate", "compromise", "destroy"] = Field(
+        description=(
+            "deactivate: Revoke (cessation of operation) -> Deactivated; compromise: Revoke"
+            " (key compromise) -> Compromised; destroy: Revoke, then Destroy -> Destroyed"
+        )
+    )
+
+
+class KeyProvider(_Model):
+    """A trusted key provider: a KMS cluster and the primary key on it that wraps the KEKs
+    the Key Provider Service makes (VMware: the KMS holds only the primary key)."""
+
+    name: Name = "tkp"
+    kms: Name = Field(default="kms", description="the KMS cluster (kms.name or kms_clusters)")
+    primary_key_id: Name = Field(default="primary-key", description="the primary key's KMIP Name")
+    primary_key_cache_ttl: Duration = Field(
+        default=_dur("1h"),
+        description="each Key Provider Service node keeps the primary key this long; 0: never",
+    )
+    primary_key_events: tuple[PrimaryKeyEvent, ...] = ()
+
+
 class TrustAuthority(_Model):
     """The vSphere Trust Authority cluster: its own vCenter and its ESXi hosts, each running
     the Attestation Service and the Key Provider Service, and its TPM 2.0 settings."""
@@ -199,7 +274,9 @@ class TrustAuthority(_Model):
     key_provider_service: ServiceSpec = ServiceSpec(
         workers=4, service_time=_dist({"dist": "lognormal", "median": "4ms", "p95": "12ms"})
     )
-    key_cache_ttl: Duration = Field(default=_dur("1h"), description="0 disables the KPS key cache")
+    key_providers: tuple[KeyProvider, ...] = Field(
+        default=(KeyProvider(),), min_length=1, description="trusted key providers"
+    )
     status_service_time: Distribution = Field(
         default=_dist("2ms"), description="time to answer a vCenter's host-status poll"
     )
@@ -213,22 +290,6 @@ class TrustAuthority(_Model):
                 " expected at least one true (otherwise no TPM is trusted or every TPM is)"
             )
         return self
-
-
-class Kms(_Model):
-    """The KMIP key server cluster: servers run active-active behind the Key Provider Service."""
-
-    servers: int = Field(default=2, ge=1, le=64)
-    site: Name = "dc1"
-    workers: int = Field(default=8, ge=1, le=4096, description="concurrent requests per server")
-    service_time: Distribution = _dist({"dist": "lognormal", "median": "8ms", "p95": "30ms"})
-    kmip_version: Literal["1.1", "1.2", "1.3", "1.4", "2.0"] = "1.1"
-
-    @field_validator("kmip_version", mode="before")
-    @classmethod
-    def _version_text(cls, v: Any) -> Any:
-        # YAML reads an unquoted 1.2 as a number.
-        return f"{v:.1f}" if isinstance(v, float | int) and not isinstance(v, bool) else v
 
 
 # --------------------------------------------------------------------------- attestation
@@ -352,6 +413,22 @@ class Vms(_Model):
     initially_running: float = Field(default=0.8, ge=0, le=1)
     encryption: EncryptionMix = EncryptionMix()
     vmotion_mode: VMotionModeMix = VMotionModeMix()
+    key_provider: dict[Name, float] = Field(
+        default_factory=dict,
+        description="weights of the key providers encrypted VMs use (empty: the first)",
+    )
+
+
+class Hosts(_Model):
+    """Settings every trusted host shares."""
+
+    key_persistence: bool = Field(
+        default=False,
+        description=(
+            "vSphere 7.0 U2+: keys a host obtained survive its reboots, sealed in its TPM to"
+            " its Secure Boot state (a changed state or TPM drops them)"
+        ),
+    )
 
 
 class Workload(_Model):
@@ -496,8 +573,10 @@ class Scenario(_Model):
     network: Network = Network()
     trust_authority: TrustAuthority = TrustAuthority()
     kms: Kms = Kms()
+    kms_clusters: tuple[Kms, ...] = Field(default=(), description="further KMS clusters")
     attestation: Attestation = Attestation()
     vcenters: tuple[VCenter, ...] = Field(min_length=1)
+    hosts: Hosts = Hosts()
     vms: Vms = Vms()
     workload: Workload = Workload()
     vmotion: VMotion = VMotion()
@@ -517,6 +596,10 @@ class Scenario(_Model):
     def epoch(self) -> float:
         """``start_time`` as POSIX seconds: add simulated seconds to get wall-clock time."""
         return self.start_time.timestamp()
+
+    def kms_cluster(self, name: str) -> Kms | None:
+        """The KMS cluster called ``name``, if any."""
+        return next((k for k in (self.kms, *self.kms_clusters) if k.name == name), None)
 
     def host_names(self) -> list[tuple[str, str, str]]:
         """(host, vcenter, cluster) for every trusted host, in estate order."""

@@ -90,7 +90,10 @@ def topology_problems(s: Scenario) -> list[Problem]:
                 "but not all; supported layouts are one shared SSO domain or separate domains",
             )
         )
-    for where, site in (("trust_authority.site", ta.site), ("kms.site", s.kms.site)):
+    kms_sites = [("kms.site", s.kms.site)] + [
+        (f"kms_clusters.{i}.site", k.site) for i, k in enumerate(s.kms_clusters)
+    ]
+    for where, site in (("trust_authority.site", ta.site), *kms_sites):
         if site not in sites:
             out.append(Problem(where, f"expected one of {sorted(sites)}, found {site!r}"))
     reach = _reachable_sites(s, ta.site)
@@ -103,14 +106,15 @@ def topology_problems(s: Scenario) -> list[Problem]:
                     f"path to the trust authority's site {ta.site!r}",
                 )
             )
-    if s.kms.site in sites and s.kms.site not in reach:
-        out.append(
-            Problem(
-                "kms.site",
-                f"site {s.kms.site!r} has no network.links path to the "
-                f"trust authority's site {ta.site!r}",
+    for where, site in kms_sites:
+        if site in sites and site not in reach:
+            out.append(
+                Problem(
+                    where,
+                    f"site {site!r} has no network.links path to the "
+                    f"trust authority's site {ta.site!r}",
+                )
             )
-        )
     for i, outage in enumerate(ta.outages):
         if outage.node >= ta.hosts:
             out.append(
@@ -119,6 +123,7 @@ def topology_problems(s: Scenario) -> list[Problem]:
                     f"expected a trust-authority host index below {ta.hosts}, found {outage.node}",
                 )
             )
+    out += _key_provider_problems(s)
     hosts = {h for h, _, _ in s.host_names()}
     for i, d in enumerate(s.drift.scheduled):
         if d.host not in hosts:
@@ -133,4 +138,31 @@ def topology_problems(s: Scenario) -> list[Problem]:
         out.append(Problem("vms.memory", "a VM size is larger than the smallest host's memory"))
     if s.warmup >= s.duration:
         out.append(Problem("warmup", "expected a warm-up shorter than duration"))
+    return out
+
+
+def _key_provider_problems(s: Scenario) -> list[Problem]:
+    """KMS cluster names unique, each key provider on a known cluster, VM weights on known
+    providers."""
+    out: list[Problem] = []
+    clusters = [s.kms.name] + [k.name for k in s.kms_clusters]
+    for i, name in enumerate(clusters[1:]):
+        if name in clusters[: i + 1]:
+            out.append(
+                Problem(f"kms_clusters.{i}.name", f"KMS cluster name {name!r} is used twice")
+            )
+    names = [p.name for p in s.trust_authority.key_providers]
+    for i, provider in enumerate(s.trust_authority.key_providers):
+        where = f"trust_authority.key_providers.{i}"
+        if provider.name in names[:i]:
+            out.append(Problem(f"{where}.name", f"key provider {provider.name!r} is used twice"))
+        if provider.kms not in clusters:
+            out.append(
+                Problem(f"{where}.kms", f"expected one of {clusters}, found {provider.kms!r}")
+            )
+    for name in s.vms.key_provider:
+        if name not in names:
+            out.append(Problem("vms.key_provider", f"expected one of {names}, found {name!r}"))
+    if s.vms.key_provider and sum(s.vms.key_provider.values()) <= 0:
+        out.append(Problem("vms.key_provider", "expected a positive weight"))
     return out

@@ -103,7 +103,7 @@ def test_defaults_are_filled_in() -> None:
     ta = s.trust_authority
     assert (ta.vcenter, ta.hosts, ta.site) == ("vta-vcenter", 3, "dc1")
     assert ta.sso_domain == "vsphere.local"
-    assert ta.key_cache_ttl == 3600.0
+    assert ta.key_providers[0].primary_key_cache_ttl == 3600.0
     assert ta.attestation_service.service_time == LogNormal(median=0.015, p95=0.04)
     assert (s.kms.servers, s.kms.kmip_version) == (2, "1.1")
     att = s.attestation

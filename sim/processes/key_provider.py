@@ -1,0 +1,156 @@
+"""Trusted key providers as the Key Provider Services serve them.
+
+Each key provider is a KMS cluster and a primary key on it (created and activated over KMIP
+when the estate is set up). The Key Provider Service on every trust-authority node keeps a
+copy of each primary key for ``primary_key_cache_ttl`` and asks the provider's KMS (a KMIP
+Get) only when its copy has expired, so KMS load follows the number of nodes and the TTL,
+not the number of VMs or requests. A key release unwraps the VM's KEK (AES key wrap) with
+the primary key; a primary key that is Deactivated, Compromised or Destroyed on the KMS
+makes the Get, and so the release, fail with its KMIP reason once the cached copy expires.
+
+The providers' health follows their KMS clusters (``OK`` / ``WARNING`` / ``ERROR``): every
+change is a ``provider_health`` row; primary-key events and KMS outages are ``kms_events``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sim.domain.key_hierarchy import unwrap_kek
+from sim.domain.kmip import RevocationReason
+from sim.processes.context import Context
+from sim.processes.kms import KmsCluster
+from sim.scenario.model import KeyProvider, PrimaryKeyEvent
+
+if TYPE_CHECKING:
+    from sim.processes.trust_authority import TrustNode
+
+
+@dataclass(frozen=True)
+class Unwrapped:
+    """The outcome of an unwrap at one node: the KEK (None on failure), the failure's
+    dotted reason, whether the primary key came from the node's cache, and how many KMS
+    servers timed out on the way."""
+
+    kek: bytes | None
+    reason: str | None
+    cache_hit: bool
+    kms_timeouts: int = 0
+
+
+class KeyProviders:
+    """Every trusted key provider of the trust authority, with their primary keys."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        specs: Sequence[KeyProvider],
+        clusters: dict[str, KmsCluster],
+        admin_client: bytes,
+    ) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
+        self.specs = {p.name: p for p in specs}
+        self.clusters = clusters
+        self.admin_client = admin_client
+        self.primary_uid: dict[str, str] = {}
+        for p in specs:
+            store = clusters[p.kms].store
+            resp = store.create(admin_client, p.primary_key_id, 0.0, activate=True)
+            assert resp.unique_identifier is not None
+            self.primary_uid[p.name] = resp.unique_identifier
+        self._health: dict[str, str] = {}
+
+    @property
+    def default(self) -> str:
+        """The first key provider (encrypted VMs use it unless weighted otherwise)."""
+        return next(iter(self.specs))
+
+    def primary_key(self, provider: str) -> bytes:
+        """The provider's primary key as the set-up sees it (to wrap KEKs at encryption)."""
+        store = self.clusters[self.specs[provider].kms].store
+        resp = store.get(self.admin_client, self.primary_uid[provider], 0.0)
+        assert resp.key_material is not None
+        return resp.key_material
+
+    # --- serving ---------------------------------------------------------------------------
+
+    def unwrap(
+        self, node: TrustNode, provider: str, wrapped: bytes, host: str
+    ) -> Generator[Any, Any, Unwrapped]:
+        """Unwrap ``wrapped`` for ``host`` at ``node``: the primary key from the node's cache,
+        or fetched from the provider's KMS when the cached copy expired."""
+        spec = self.specs[provider]
+        now = self.env.now
+        cached = node.primary_cache.get(provider)
+        timeouts = 0
+        if cached is not None and now - cached[1] < spec.primary_key_cache_ttl:
+            material, hit = cached[0], True
+        else:
+            call = yield from self.clusters[spec.kms].get(
+                node.name, node.kmip_client, self.primary_uid[provider], host
+            )
+            timeouts = call.timeouts
+            resp = call.response
+            if resp is None:
+                return Unwrapped(None, "kms.unavailable", False, timeouts)
+            if not resp.ok or resp.key_material is None:
+                why = resp.reason.name.lower() if resp.reason else "no_key_material"
+                return Unwrapped(None, f"kms.{why}", False, timeouts)
+            material, hit = resp.key_material, False
+            if spec.primary_key_cache_ttl > 0:
+                node.primary_cache[provider] = (material, self.env.now)
+        kek = unwrap_kek(material, wrapped)
+        if kek is None:
+            return Unwrapped(None, "kps.unwrap_failed", hit, timeouts)
+        return Unwrapped(kek, None, hit, timeouts)
+
+    # --- events and health -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Record each provider's initial health, follow its changes, and schedule the
+        primary-key events of the scenario."""
+        for cluster in self.clusters.values():
+            cluster.health_listeners.append(self._health_changed)
+            self._health_changed(cluster)
+        for name, spec in self.specs.items():
+            for event in spec.primary_key_events:
+                self.env.process(self._primary_key_event(name, event))
+
+    def _health_changed(self, cluster: KmsCluster) -> None:
+        for name, spec in self.specs.items():
+            if spec.kms != cluster.name or self._health.get(name) == cluster.health:
+                continue
+            self._health[name] = cluster.health
+            self.ctx.recorder.add(
+                "provider_health",
+                time=float(self.env.now),
+                provider=name,
+                state=cluster.health,
+                servers_up=cluster.servers_up,
+            )
+
+    def _primary_key_event(
+        self, provider: str, event: PrimaryKeyEvent
+    ) -> Generator[Any, Any, None]:
+        yield self.env.timeout(event.at)
+        spec = self.specs[provider]
+        store, uid, now = self.clusters[spec.kms].store, self.primary_uid[provider], self.env.now
+        if event.action == "compromise":
+            resp = store.revoke(self.admin_client, uid, RevocationReason.KEY_COMPROMISE, now)
+        else:
+            reason = RevocationReason.CESSATION_OF_OPERATION
+            resp = store.revoke(self.admin_client, uid, reason, now)
+            if event.action == "destroy":
+                resp = store.destroy(self.admin_client, uid, now)
+        state = store.state(uid)
+        self.ctx.recorder.add(
+            "kms_events",
+            time=now,
+            cluster=spec.kms,
+            provider=provider,
+            event=f"primary_key_{event.action}",
+            detail=state.value if resp.ok and state is not None else (resp.message or ""),
+        )
