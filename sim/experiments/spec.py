@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.analysis.summary import HEADLINE_KEYS, is_metric
 from sim.errors import Problem, ScenarioError
 from sim.scenario import Scenario, apply_overrides
 from sim.scenario.units import Duration, PositiveDuration, parse_duration
+from sim.scenario.yaml_safe import load_yaml_file
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(
     dict.fromkeys(
@@ -181,22 +181,17 @@ def _label(value: Any) -> str:
 
 
 def _load_yaml(path: Path, where: str) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (read by the bounded, strict loader); problems are
+    reported at ``where`` (the sweep field that named the file) with the file's name."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError([Problem(where, f"cannot read {path}: {exc.strerror}")]) from None
-    except UnicodeDecodeError as exc:
+        data = load_yaml_file(path)
+    except ScenarioError as err:
+        if not where:
+            raise
         raise ScenarioError(
-            [
-                Problem(
-                    where,
-                    f"{path}: expected UTF-8 text, found byte "
-                    f"{exc.object[exc.start]:#04x} at offset {exc.start}",
-                )
-            ]
+            Problem(where, f"{path}: {p.path}: {p.message}" if p.path else p.message)
+            for p in err.problems
         ) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(where, f"{path}: malformed YAML: {exc}")]) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(where, f"{path}: expected a YAML mapping")])
     return data

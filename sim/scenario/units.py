@@ -26,7 +26,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from sim.scenario.bounds import Within
+
 __all__ = [
+    "MAX_DURATION",
     "Bandwidth",
     "Duration",
     "PositiveDuration",
@@ -353,6 +356,11 @@ def _all_names(units: dict[str, Fraction], aliases: dict[str, str]) -> list[str]
 
 _NON_NEGATIVE = {"type": "number", "minimum": 0}
 
+MAX_DURATION = "3650d"
+"""The longest duration any scenario field accepts (10 years; simulated times stay exact
+to well below a microsecond)."""
+_MAX_DURATION = Within(parse_duration, format_duration, high=MAX_DURATION, noun="a duration")
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -363,6 +371,7 @@ Duration = Annotated[
         "(units us, ms, s, m, h, d).",
         _NON_NEGATIVE,
     ),
+    _MAX_DURATION,
 ]
 
 PositiveDuration = Annotated[
@@ -375,6 +384,7 @@ PositiveDuration = Annotated[
         "5m, 2h or 1d (units us, ms, s, m, h, d).",
         {"type": "number", "exclusiveMinimum": 0},
     ),
+    _MAX_DURATION,
 ]
 
 Size = Annotated[
@@ -387,6 +397,7 @@ Size = Annotated[
         "(binary B, KiB, MiB, GiB, TiB; decimal KB, MB, GB, TB).",
         {"type": "integer", "minimum": 0},
     ),
+    Within(parse_size, format_size, high="1024TiB", noun="a size"),
 ]
 
 Rate = Annotated[
@@ -398,6 +409,14 @@ Rate = Annotated[
         "A rate: events per second as a number, or a string such as 3 per_day, "
         "0.5 per_hour, 2 per_minute or 10 per_second.",
         _NON_NEGATIVE,
+    ),
+    Within(
+        parse_rate,
+        format_rate,
+        low="0.0001 per_day",
+        high="1000000 per_second",
+        zero_ok=True,
+        noun="a rate",
     ),
 ]
 
@@ -411,4 +430,5 @@ Bandwidth = Annotated[
         "25 Gbit/s, 100Mbps) or bytes (1.25GB/s, 500MiB/s) per second.",
         _NON_NEGATIVE,
     ),
+    Within(parse_bandwidth, format_bandwidth, high="1000Tbps", noun="a bandwidth"),
 ]

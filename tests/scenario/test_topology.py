@@ -124,7 +124,7 @@ TOPOLOGY_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "outage-node-3": (
         {"trust_authority.outages": [{"node": 3, "at": "1h", "duration": "5m"}]},
         "trust_authority.outages.0.node",
-        "less than or equal to 2",
+        "expected at most 2",
     ),
 }
 
