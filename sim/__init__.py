@@ -70,16 +70,24 @@ Notebook use::
     fig = sim.plots.lapse_vs("results/sweeps/interval", x="attestation.interval")
 """
 
-from sim import experiments
-from sim.analysis import results
-from sim.analysis.tables import TABLE_COLUMNS, TABLES
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from sim.errors import ScenarioError, VtasimError
-from sim.experiments.folder import load_sweep_results
-from sim.experiments.spec import load_sweep, parse_sweep
-from sim.experiments.sweep import run_sweep
-from sim.runner import RunOutput, run, simulate, write
-from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 from sim.version import __version__
+
+if TYPE_CHECKING:
+    from sim import experiments
+    from sim import plots as plots
+    from sim.analysis import results
+    from sim.analysis.tables import TABLE_COLUMNS, TABLES
+    from sim.experiments.folder import load_sweep_results
+    from sim.experiments.spec import load_sweep, parse_sweep
+    from sim.experiments.sweep import run_sweep
+    from sim.runner import RunOutput, run, simulate, write
+    from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 
 __all__ = [
     "TABLES",
@@ -103,11 +111,40 @@ __all__ = [
     "write",
 ]
 
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "TABLES": ("sim.analysis.tables", "TABLES"),
+    "TABLE_COLUMNS": ("sim.analysis.tables", "TABLE_COLUMNS"),
+    "RunOutput": ("sim.runner", "RunOutput"),
+    "Scenario": ("sim.scenario", "Scenario"),
+    "experiments": ("sim.experiments", None),
+    "load_scenario": ("sim.scenario", "load_scenario"),
+    "load_sweep": ("sim.experiments.spec", "load_sweep"),
+    "load_sweep_results": ("sim.experiments.folder", "load_sweep_results"),
+    "parse_scenario": ("sim.scenario", "parse_scenario"),
+    "parse_sweep": ("sim.experiments.spec", "parse_sweep"),
+    "plots": ("sim.plots", None),
+    "results": ("sim.analysis.results", None),
+    "run": ("sim.runner", "run"),
+    "run_sweep": ("sim.experiments.sweep", "run_sweep"),
+    "scenario_json_schema": ("sim.scenario", "scenario_json_schema"),
+    "simulate": ("sim.runner", "simulate"),
+    "write": ("sim.runner", "write"),
+}
+"""Public names and where they live. They are imported on first use, so that the
+``vtasim`` command answers a bad scenario file without first loading SimPy, SciPy,
+networkx and matplotlib."""
+
 
 def __getattr__(name: str) -> object:
-    """``sim.plots`` is imported on first use (it pulls in matplotlib)."""
-    if name == "plots":
-        import importlib
+    """Import a public name (``sim.simulate``, ``sim.plots``...) on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
 
-        return importlib.import_module("sim.plots")
-    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -2,13 +2,14 @@
 
 ::
 
-    vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet]
+    vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet] [--force]
     vtasim sweep SWEEP [--workers N] [--dask ADDRESS | --dask-scheduler-file FILE]
-                       [--out DIR] [--quiet]
+                       [--out DIR] [--quiet] [--force]
     vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR]
-    vtasim validate SCENARIO...
+    vtasim validate SCENARIO... [--force]
     vtasim schema [--out FILE]
-    vtasim export-quote --seed N --host NAME --nonce HEX --out DIR [--pcrs 0,1,...]
+    vtasim export-quote [--seed N] [--scenario FILE] --host NAME --nonce HEX --out DIR
+                        [--pcrs 0,1,...]
     vtasim --version
 
 Exit codes: 0 success; 1 a run ended by an exception (its folder records it); 2 bad input
@@ -43,6 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VtasimError, ValueError, OSError) as exc:
         print(f"vtasim: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(
+            "vtasim: error: out of memory (see the estimate; a run beyond its limits needs "
+            "--force and the memory it estimates)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         if args.command == "sweep":
             print(

@@ -17,6 +17,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+_FORCE = "run even when the size estimate is over the documented limits"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vtasim", description="Simulate a trusted vSphere estate.")
     p.add_argument("--version", action="version", version=f"vtasim {__version__}")
@@ -37,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the whole summary as JSON")
     r.add_argument("--full", action="store_true", help="print every summary figure")
+    r.add_argument("--force", action="store_true", help=_FORCE)
 
     w = sub.add_parser("sweep", help="run (or resume) a sweep of replications")
     w.add_argument("sweep", type=Path)
@@ -63,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="sweep folder (default results/sweeps/<name>)"
     )
     w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--force", action="store_true", help=_FORCE)
 
     pl = sub.add_parser("plot", help="draw a figure from a run or sweep folder")
     pl.add_argument("source", type=Path)
@@ -77,13 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", type=Path, nargs="+")
+    v.add_argument("--force", action="store_true", help="do not check the size estimate's limits")
 
     s = sub.add_parser("schema", help="print the scenario JSON Schema")
     s.add_argument("--out", type=Path, default=None)
 
     e = sub.add_parser("export-quote", help="write a host's TPM quote for tpm2_checkquote")
-    e.add_argument("--seed", type=_seed, required=True)
-    e.add_argument("--host", required=True)
+    e.add_argument("--seed", type=_seed, default=None, help="root seed (default: the scenario's)")
+    e.add_argument("--host", required=True, help="a host name such as esx-07")
+    e.add_argument(
+        "--scenario", type=Path, default=None, help="scenario whose hosts --host must be among"
+    )
     e.add_argument("--nonce", type=_nonce, required=True, help="hex, 1..64 bytes")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--pcrs", type=_pcrs, default=None, help="comma-separated PCR indices")
@@ -111,12 +120,15 @@ def _positive_int(text: str) -> int:
 
 
 def _duration(text: str) -> float:
-    from sim.scenario.units import parse_positive_duration
+    from sim.scenario.units import MAX_DURATION, parse_duration, parse_positive_duration
 
     try:
-        return parse_positive_duration(text)
+        value = parse_positive_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if value > parse_duration(MAX_DURATION):
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_DURATION}, got {text!r}")
+    return value
 
 
 def _nonce(text: str) -> bytes:

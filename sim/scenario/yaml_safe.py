@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 from yaml.composer import Composer
@@ -87,11 +87,11 @@ else:  # pragma: no cover - PyYAML built without libyaml
             _PyParser.__init__(self)
 
 
-class _Loader(_Parser, _Composer, SafeConstructor, Resolver):  # type: ignore[misc]
+class _Loader(_Parser, _Composer, SafeConstructor, Resolver):
     """Events from the (C) parser, composed here under the depth bound, resolved by the
     YAML 1.2 core schema below and constructed by PyYAML's safe constructor."""
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {}
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
     get_single_node = _Composer.get_single_node
     compose_document = _Composer.compose_document
 
