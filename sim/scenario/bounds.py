@@ -93,7 +93,8 @@ class Within:
             branches.append(branch)
         if branches:
             js["anyOf"] = branches
-        js["description"] = f"{js.get('description', '')} Range: {self.describe()}.".strip()
+        text = str(js.get("description", "")).split(" Range: ")[0]  # an inner bound's range
+        js["description"] = f"{text} Range: {self.describe()}.".strip()
         return js
 
 
