@@ -22,6 +22,9 @@ scenario format, every default               sim.scenario.model
 units (``5m``, ``8GiB``), distributions       sim.scenario.units, sim.scenario.distributions
 topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
 loading YAML, overrides, JSON Schema          sim.scenario.loading
+bounded, strict YAML reading                  sim.scenario.yaml_safe
+field limits, strict numbers                  sim.scenario.limits, sim.scenario.bounds
+size estimate of a run, its limits            sim.scenario.estimate
 named random streams off one root seed        sim.rng
 TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire
 keys, CAs, EK certificates                    sim.domain.pki, sim.domain.identities
@@ -49,6 +52,7 @@ drift derivations (lapse, refusal, exposure)  sim.analysis.drift
 metric definitions and the summary            sim.analysis.summary
 confidence intervals                          sim.analysis.stats
 run folders (atomic write, load)              sim.analysis.results
+output location checked before a run          sim.analysis.outdir
 summary as text                               sim.analysis.text
 one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
