@@ -9,10 +9,13 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sim.cli.checks import preflight_run, preflight_sweep, print_problems, written_folder
 from sim.errors import Problem, ScenarioError
+
+if TYPE_CHECKING:
+    from sim.runner import RunOutput
 
 __all__ = ["COMMANDS", "print_problems"]
 
@@ -56,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
 
 
-def _report_run(args: argparse.Namespace, output: Any, folder: Path) -> int:
+def _report_run(args: argparse.Namespace, output: RunOutput, folder: Path) -> int:
+    """Print the finished run's figures; 1 when an exception ended it."""
     from sim.analysis.summary import headline
     from sim.analysis.text import format_summary
 

@@ -74,11 +74,11 @@ def _lost(task: RunTask, exc: BaseException) -> dict[str, Any]:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, owned by someone else
-        return True
+        pass
     return True
 
 

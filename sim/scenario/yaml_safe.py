@@ -212,6 +212,8 @@ def load_yaml_text(text: str, source: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        if "maximum nesting depth" in problem:  # libyaml's own, coarser bound (1000)
+            problem = f"nested deeper than {MAX_DEPTH} levels"
         raise ScenarioError([Problem("", f"{source}: malformed YAML{where}: {problem}")]) from None
     except RecursionError:  # a bound above should come first; never let it escape
         raise ScenarioError(
