@@ -20,6 +20,7 @@ from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.limits import limit_problems
 from sim.scenario.model import Scenario
 from sim.scenario.rules import topology_problems
+from sim.scenario.units import short_repr
 from sim.scenario.yaml_safe import load_yaml_file
 
 
@@ -81,8 +82,8 @@ def problems_from(err: ValidationError) -> list[Problem]:
             msg = "unknown key (not part of the scenario format)"
         elif e.get("type") == "missing":
             msg = "required field is missing"
-        elif not isinstance(found, dict | list | tuple) and repr(found) not in msg:
-            msg = f"{msg}; found {found!r}"
+        elif not isinstance(found, dict | list | tuple) and short_repr(found) not in msg:
+            msg = f"{msg}; found {short_repr(found)}"
         out.append(Problem(path, msg))
     return out
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from numbers import Real
@@ -45,6 +46,7 @@ __all__ = [
     "parse_positive_duration",
     "parse_rate",
     "parse_size",
+    "short_repr",
 ]
 
 # Exponents are limited to three digits so that a hostile "1e999999999" cannot make the
@@ -111,6 +113,15 @@ _BANDWIDTH_ALIASES = {
 }
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut short (a hostile value may be megabytes long or deeply nested)."""
+    return _REPR.repr(value)
+
+
 class _Kind:
     """What one kind of quantity accepts, and how it words its errors."""
 
@@ -127,7 +138,7 @@ class _Kind:
         self.aliases = aliases
 
     def expected(self, value: object) -> ValueError:
-        return ValueError(f"expected {self.noun} such as {self.examples}, got {value!r}")
+        return ValueError(f"expected {self.noun} such as {self.examples}, got {short_repr(value)}")
 
     def exact(self, value: object) -> Fraction:
         """The exact, non-negative value of ``value`` in SI units."""
@@ -160,7 +171,8 @@ class _Kind:
             unit = self.aliases.get(unit, unit)
             if unit not in self.units:
                 known = ", ".join(self.units)
-                raise ValueError(f"unknown unit {unit!r} in {text!r}; {self.noun} takes {known}")
+                shown = f"{short_repr(unit)} in {short_repr(text)}"
+                raise ValueError(f"unknown unit {shown}; {self.noun} takes {known}")
             factor = self.units[unit]
         return Fraction(match.group("num")) * factor
 

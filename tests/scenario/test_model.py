@@ -158,9 +158,9 @@ _distributions = st.one_of(
     _seconds.map(lambda v: {"dist": "fixed", "value": v}),
     st.tuples(_seconds, _seconds).map(lambda t: {"dist": "uniform", "low": min(t), "high": max(t)}),
     _seconds.map(lambda v: {"dist": "exponential", "mean": v}),
-    st.tuples(_seconds, st.floats(min_value=1.01, max_value=100)).map(
-        lambda t: {"dist": "lognormal", "median": t[0], "p95": t[0] * t[1]}
-    ),
+    st.tuples(_seconds, st.floats(min_value=1.01, max_value=100))
+    .filter(lambda t: t[0] * t[1] <= 3650 * 86400)  # durations are at most 3650d
+    .map(lambda t: {"dist": "lognormal", "median": t[0], "p95": t[0] * t[1]}),
     st.tuples(st.floats(-10, 10), st.floats(0.01, 5)).map(
         lambda t: {"dist": "lognormal", "mu": t[0], "sigma": t[1]}
     ),
