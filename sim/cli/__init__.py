@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "scenario", "")
             or getattr(args, "sweep", "")
             or getattr(args, "source", "")
-            or "input"
+            or f"vtasim {args.command}"
         )
         print_problems(source, err.problems)
         return 2

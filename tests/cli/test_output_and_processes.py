@@ -189,7 +189,7 @@ def test_export_quote_refuses_unknown_hosts(tmp_path: Path) -> None:
     out = tmp_path / "q"
     base = ["export-quote", "--nonce", "00ff", "--out", str(out)]
     result = vtasim([*base, "--seed", "1", "--host", "nosuch"])
-    assert_clean_refusal(result, "input", "--host", "such as esx-01", "'nosuch'")
+    assert_clean_refusal(result, "vtasim export-quote", "--host", "such as esx-01", "'nosuch'")
     result = vtasim([*base, "--scenario", str(_tiny(tmp_path)), "--host", "esx-03"])
     assert_clean_refusal(result, str(tmp_path / "tiny.yaml"), "--host", "no host 'esx-03'")
     assert not out.exists()
