@@ -22,6 +22,9 @@ scenario format, every default               sim.scenario.model
 units (``5m``, ``8GiB``), distributions       sim.scenario.units, sim.scenario.distributions
 topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
 loading YAML, overrides, JSON Schema          sim.scenario.loading
+bounded, strict YAML reading                  sim.scenario.yaml_safe
+field limits, strict numbers                  sim.scenario.limits, sim.scenario.bounds
+size estimate of a run, its limits            sim.scenario.estimate
 named random streams off one root seed        sim.rng
 TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire
 EK templates, public areas, Qualified Names   sim.domain.tpm_keys
@@ -55,6 +58,7 @@ drift derivations (lapse, refusal, exposure)  sim.analysis.drift
 metric definitions and the summary            sim.analysis.summary
 confidence intervals                          sim.analysis.stats
 run folders (atomic write, load)              sim.analysis.results
+output location checked before a run          sim.analysis.outdir
 summary as text                               sim.analysis.text
 one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
@@ -79,16 +83,24 @@ Notebook use::
     fig = sim.plots.lapse_vs("results/sweeps/interval", x="attestation.interval")
 """
 
-from sim import experiments
-from sim.analysis import results
-from sim.analysis.tables import TABLE_COLUMNS, TABLES
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from sim.errors import ScenarioError, VtasimError
-from sim.experiments.folder import load_sweep_results
-from sim.experiments.spec import load_sweep, parse_sweep
-from sim.experiments.sweep import run_sweep
-from sim.runner import RunOutput, run, simulate, write
-from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 from sim.version import __version__
+
+if TYPE_CHECKING:
+    from sim import experiments
+    from sim import plots as plots
+    from sim.analysis import results
+    from sim.analysis.tables import TABLE_COLUMNS, TABLES
+    from sim.experiments.folder import load_sweep_results
+    from sim.experiments.spec import load_sweep, parse_sweep
+    from sim.experiments.sweep import run_sweep
+    from sim.runner import RunOutput, run, simulate, write
+    from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 
 __all__ = [
     "TABLES",
@@ -112,11 +124,40 @@ __all__ = [
     "write",
 ]
 
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "TABLES": ("sim.analysis.tables", "TABLES"),
+    "TABLE_COLUMNS": ("sim.analysis.tables", "TABLE_COLUMNS"),
+    "RunOutput": ("sim.runner", "RunOutput"),
+    "Scenario": ("sim.scenario", "Scenario"),
+    "experiments": ("sim.experiments", None),
+    "load_scenario": ("sim.scenario", "load_scenario"),
+    "load_sweep": ("sim.experiments.spec", "load_sweep"),
+    "load_sweep_results": ("sim.experiments.folder", "load_sweep_results"),
+    "parse_scenario": ("sim.scenario", "parse_scenario"),
+    "parse_sweep": ("sim.experiments.spec", "parse_sweep"),
+    "plots": ("sim.plots", None),
+    "results": ("sim.analysis.results", None),
+    "run": ("sim.runner", "run"),
+    "run_sweep": ("sim.experiments.sweep", "run_sweep"),
+    "scenario_json_schema": ("sim.scenario", "scenario_json_schema"),
+    "simulate": ("sim.runner", "simulate"),
+    "write": ("sim.runner", "write"),
+}
+"""Public names and where they live. They are imported on first use, so that the
+``vtasim`` command answers a bad scenario file without first loading SimPy, SciPy,
+networkx and matplotlib."""
+
 
 def __getattr__(name: str) -> object:
-    """``sim.plots`` is imported on first use (it pulls in matplotlib)."""
-    if name == "plots":
-        import importlib
+    """Import a public name (``sim.simulate``, ``sim.plots``...) on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
 
-        return importlib.import_module("sim.plots")
-    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

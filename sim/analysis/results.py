@@ -270,14 +270,27 @@ def _sibling(target: Path, tag: str) -> Path:
             return candidate
 
 
-def _check_target(target: Path, overwrite: bool) -> None:
+def check_target(target: Path, overwrite: bool = True, shown: str | None = None) -> None:
     """Raise unless ``target`` is absent, or may be replaced: an empty folder, or an earlier
     run folder (it has a manifest and nothing but run-folder files). A folder of someone's
-    own CSV files is never replaced."""
+    own CSV files is never replaced, nor the current directory or one holding it (replacing
+    it would pull the directory out from under the user's shell). Messages name ``shown``
+    (the path as the user gave it), else ``target``."""
+    shown = str(target) if shown is None else shown
+    try:
+        here: Path | None = Path(os.getcwd())
+    except OSError:  # the current directory was removed
+        here = None
+    if here is not None and (target == here or target in here.parents):
+        raise RunError(
+            f"refusing to write a run folder at {shown!r}: it is the current directory or "
+            f"holds it, and a run folder replaces its target; name a new folder such as "
+            f"{os.path.join(shown, 'run')!r}"
+        )
     if not os.path.lexists(target):
         return
     if not overwrite:
-        raise RunError(f"{target} exists and overwrite is off")
+        raise RunError(f"{shown} exists and overwrite is off")
     entries = list(target.iterdir()) if target.is_dir() and not target.is_symlink() else None
     replaceable = entries is not None and (
         not entries
@@ -292,11 +305,11 @@ def _check_target(target: Path, overwrite: bool) -> None:
         )
     )
     if not replaceable:
-        raise RunError(f"refusing to replace {target}: it is not a run folder")
+        raise RunError(f"refusing to replace {shown}: it is not a run folder")
 
 
-def _swap_in(built: Path, target: Path, overwrite: bool) -> None:
-    _check_target(target, overwrite)
+def _swap_in(built: Path, target: Path, overwrite: bool, shown: str) -> None:
+    check_target(target, overwrite, shown)
     aside = None
     if os.path.lexists(target):
         aside = _sibling(target, "old")
@@ -329,8 +342,10 @@ def write_run(
     ``extra_files`` maps relative paths inside the folder (such as
     ``evidence/esx-01/quote.msg``) to their bytes; they are written with the rest.
     Malformed input raises ``ValueError``/``TypeError`` before anything touches the disk;
-    a target that exists and may not, or must not, be replaced raises ``RunError``.
+    a target that exists and may not, or must not, be replaced raises ``RunError``, and so
+    does a failure to write (a full disk, say), naming ``out_dir`` as given.
     """
+    shown = str(out_dir)
     target = Path(os.path.abspath(out_dir))
     if not target.name:
         raise RunError(f"{out_dir} cannot be a run folder")
@@ -357,18 +372,23 @@ def write_run(
         files[Path(*parts).as_posix()] = bytes(data)
     files[MANIFEST_FILE] = _json_bytes(manifest, "manifest")  # last: it marks completeness
 
-    _check_target(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    built = _sibling(target, "tmp")
-    built.mkdir()
+    check_target(target, overwrite, shown)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        built = _sibling(target, "tmp")
+        built.mkdir()
+    except OSError as exc:
+        raise RunError(f"cannot write the run folder {shown}: {exc.strerror or exc}") from None
     try:
         for name, data in files.items():
             (built / name).parent.mkdir(parents=True, exist_ok=True)
             _write_file(built / name, data)
         _fsync_dir(built)
-        _swap_in(built, target, overwrite)
-    except BaseException:
+        _swap_in(built, target, overwrite, shown)
+    except BaseException as exc:
         shutil.rmtree(built, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise RunError(f"cannot write the run folder {shown}: {exc.strerror or exc}") from exc
         raise
     return target
 

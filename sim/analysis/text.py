@@ -1,8 +1,10 @@
 """Summaries as aligned text: dotted keys, numbers with units chosen from the key names.
 
-Units come from key suffixes: ``_s`` seconds (shown as µs/ms/s/min/h), ``_bytes`` (B to
-TiB), ``_per_s`` rates, ``_bytes_per_s`` byte rates, ``fraction``/``utilisation``/``share``
-as percent, ``count``/``n``/``n_*`` as integers. A statistic leaf (``p95``, ``mean``,
+The text agrees with the keys and with ``summary.json``: ``_s`` values are shown in seconds
+(with hours or minutes in brackets when long: ``7,200 s (2.00 h)``), ``bytes`` values in
+bytes (B to TiB), ``_per_s`` rates per second, ``_bytes_per_s`` byte rates, and fractions
+(``utilisation``, ``ratio``, ``fraction``, ``share``: 0..1 in the JSON) as percent with a
+``%`` sign; ``count``/``n``/``n_*`` as integers. A statistic leaf (``p95``, ``mean``,
 ``max``, ...) takes the unit of the nearest parent key that has one, so
 ``attestation.latency_s.p95`` is shown in seconds.
 """
@@ -21,9 +23,9 @@ _KINDS = tuple(
     for pattern, kind in (
         (r"(?:.*_)?bytes_per_s", "byte_rate"),
         (r".*_per_s", "rate"),
-        (r"(?:.*_)?bytes", "bytes"),
+        (r"(?:.*_)?bytes(?:_.*)?", "bytes"),
         (r".*_s", "seconds"),
-        (r"(?:.*_)?(?:fraction|frac|utili[sz]ation|util|share)", "fraction"),
+        (r"(?:.*_)?(?:fraction|frac|utili[sz]ation|util|share|ratio)", "fraction"),
         (r"n|count|n_.*|.*_count", "count"),
     )
 )
@@ -31,7 +33,7 @@ _STATISTIC = re.compile(
     r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|"
     r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last"
 )
-_TIME_STEPS = ((1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"))
+_LONG_STEPS = ((60.0, "min"), (3600.0, "h"), (86400.0, "d"))
 _BYTE_STEPS = ((1.0, "B"), (2.0**10, "KiB"), (2.0**20, "MiB"), (2.0**30, "GiB"), (2.0**40, "TiB"))
 
 
@@ -59,12 +61,23 @@ def _scaled(x: float, steps: Sequence[tuple[float, str]]) -> tuple[str, str]:
     return _num(x / size), unit
 
 
+def _seconds(value: float) -> tuple[str, str]:
+    """Seconds as seconds (the key's unit), with a longer unit in brackets from 2 minutes."""
+    if value == 0:
+        return "0", "s"
+    text = _num(value) if abs(value) >= 1 else f"{value:.3g}"
+    if abs(value) < 120:
+        return text, "s"
+    longer, unit = _scaled(value, _LONG_STEPS)
+    return text, f"s ({longer} {unit})"
+
+
 def _number(kind: str | None, value: float) -> tuple[str, str]:
     """The number text and unit text of one numeric summary value."""
     if not math.isfinite(value):
         return ("n/a" if math.isnan(value) else str(value)), ""
     if kind == "seconds":
-        return ("0", "s") if value == 0 else _scaled(value, _TIME_STEPS)
+        return _seconds(value)
     if kind in ("bytes", "byte_rate"):
         suffix = "/s" if kind == "byte_rate" else ""
         text, unit = (f"{value:,.0f}", "B") if abs(value) < 1024 else _scaled(value, _BYTE_STEPS)

@@ -2,14 +2,15 @@
 
 ::
 
-    vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet]
+    vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet] [--force]
                         [--export-evidence]
     vtasim sweep SWEEP [--workers N] [--dask ADDRESS | --dask-scheduler-file FILE]
-                       [--out DIR] [--quiet]
+                       [--out DIR] [--quiet] [--force]
     vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR]
-    vtasim validate SCENARIO...
+    vtasim validate SCENARIO... [--force]
     vtasim schema [--out FILE]
-    vtasim export-quote --seed N --host NAME --nonce HEX --out DIR [--pcrs 0,1,...]
+    vtasim export-quote [--seed N] [--scenario FILE] --host NAME --nonce HEX --out DIR
+                        [--pcrs 0,1,...]
     vtasim calibrate {kms,tpm} [--count N] [--budget DURATION] [--out FILE]
     vtasim --version
 
@@ -38,13 +39,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "scenario", "")
             or getattr(args, "sweep", "")
             or getattr(args, "source", "")
-            or "input"
+            or f"vtasim {args.command}"
         )
         print_problems(source, err.problems)
         return 2
     except (VtasimError, ValueError, OSError) as exc:
         print(f"vtasim: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(
+            "vtasim: error: out of memory (see the estimate; a run beyond its limits needs "
+            "--force and the memory it estimates)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         if args.command == "sweep":
             print(

@@ -7,21 +7,22 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from sim.cli.checks import preflight_run, preflight_sweep, print_problems, written_folder
 from sim.errors import Problem, ScenarioError
 
+if TYPE_CHECKING:
+    from sim.runner import RunOutput
 
-def print_problems(source: str, problems: Sequence[Problem]) -> None:
-    for problem in problems:
-        print(f"{source}: {problem}", file=sys.stderr)
+__all__ = ["COMMANDS", "print_problems"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import runner
-    from sim.analysis.summary import headline
-    from sim.analysis.text import format_summary
+    from sim.analysis.outdir import prepare_target
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -35,20 +36,44 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    output = runner.simulate(
-        scenario, seed=args.seed, until=args.until, progress=not args.quiet and sys.stderr.isatty()
-    )
-    extra = None
-    if args.export_evidence:
-        from sim.interop.evidence import evidence_files
+    info = sys.stderr if args.json else sys.stdout
+    est = preflight_run(str(args.scenario), scenario, args.until, args.force, info)
+    seed = scenario.seed if args.seed is None else args.seed
+    out = args.out if args.out is not None else runner.default_out_dir(scenario, seed)
+    target = prepare_target(out, 0 if args.force else est.output_bytes)
+    output: runner.RunOutput | None = None
+    try:
+        output = runner.simulate(
+            scenario,
+            seed=args.seed,
+            until=args.until,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+        extra = None
+        if args.export_evidence:
+            from sim.interop.evidence import evidence_files
 
-        extra = evidence_files(output)
-    folder = runner.write(output, args.out, extra_files=extra)
+            extra = evidence_files(output)
+        runner.write(output, out, extra_files=extra)
+        return _report_run(args, output, target)
+    except KeyboardInterrupt:
+        if written_folder(target, None if output is None else output.manifest):
+            print(f"vtasim: interrupted; the run folder {out} was written", file=sys.stderr)
+        else:
+            print("vtasim: interrupted; no run folder was written", file=sys.stderr)
+        return 130
+
+
+def _report_run(args: argparse.Namespace, output: RunOutput, folder: Path) -> int:
+    """Print the finished run's figures; 1 when an exception ended it."""
+    from sim.analysis.summary import headline
+    from sim.analysis.text import format_summary
+
     if args.json:
         print(json.dumps(output.summary, indent=2, sort_keys=True))
     else:
         print(
-            f"vtasim {scenario.name}  seed {output.seed}  "
+            f"vtasim {output.scenario.name}  seed {output.seed}  "
             f"simulated {output.manifest['sim_time_s']:.0f} s  "
             f"events {output.manifest['events']}  "
             f"wall {output.manifest['wall_time_s']:.1f} s"
@@ -56,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         shown = output.summary if args.full else headline(output.summary)
         print(format_summary(shown))
         print(f"run folder: {folder}")
-        if extra is not None:
+        if getattr(args, "export_evidence", False):
             print(f"evidence: {folder / 'evidence'} ({len(output.estate.hosts)} hosts)")
     if not output.ok:
         exc = output.manifest["exception"]
@@ -71,6 +96,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from sim.experiments.sweep import run_sweep
 
     sweep = load_sweep(args.sweep)
+    preflight_sweep(sweep, args.force)
     if args.dask or args.dask_scheduler_file:
         executor = dask_executor(args.dask, args.dask_scheduler_file)
     else:
@@ -99,6 +125,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
+    from sim.scenario.estimate import estimate, run_warnings
 
     status = 0
     for path in args.scenarios:
@@ -107,12 +134,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except ScenarioError as err:
             print_problems(str(path), err.problems)
             status = 2
-        else:
-            hosts = len(scenario.host_names())
-            print(
-                f"{path}: ok ({scenario.name}: {len(scenario.vcenters)} workload vCenter(s), "
-                f"{hosts} trusted hosts, {scenario.vms.count} VMs)"
-            )
+            continue
+        hosts = len(scenario.host_names())
+        print(
+            f"{path}: ok ({scenario.name}: {len(scenario.vcenters)} workload vCenter(s), "
+            f"{hosts} trusted hosts, {scenario.vms.count} VMs)"
+        )
+        est = estimate(scenario)
+        print(f"  estimate: {est.describe()}")
+        print_problems(str(path), run_warnings(scenario), "warning: ")
+        if not args.force and est.problems():
+            print_problems(str(path), est.problems())
+            status = 2
     return status
 
 
@@ -128,9 +161,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_export_quote(args: argparse.Namespace) -> int:
-    from sim.interop.quote_export import export_quote
+    from sim.interop.quote_export import check_host, export_quote
 
-    written = export_quote(args.seed, args.host, args.nonce, args.out, args.pcrs)
+    seed = args.seed
+    hosts: list[str] | None = None
+    if args.scenario is not None:
+        from sim.scenario import load_scenario
+
+        scenario = load_scenario(args.scenario)
+        hosts = [h for h, _, _ in scenario.host_names()]
+        seed = scenario.seed if seed is None else seed
+    if seed is None:
+        raise ScenarioError([Problem("--seed", "required unless --scenario gives one")])
+    check_host(args.host, hosts)
+    written = export_quote(seed, args.host, args.nonce, args.out, args.pcrs)
     for path in written:
         print(path)
     q = {

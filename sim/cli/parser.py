@@ -17,6 +17,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+_FORCE = "run even when the size estimate is over the documented limits"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vtasim", description="Simulate a trusted vSphere estate.")
     p.add_argument("--version", action="version", version=f"vtasim {__version__}")
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write each host's quote, event logs, report and the issuers' JWKS "
         "under evidence/ in the run folder",
     )
+    r.add_argument("--force", action="store_true", help=_FORCE)
 
     w = sub.add_parser("sweep", help="run (or resume) a sweep of replications")
     w.add_argument("sweep", type=Path)
@@ -69,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="sweep folder (default results/sweeps/<name>)"
     )
     w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--force", action="store_true", help=_FORCE)
 
     pl = sub.add_parser("plot", help="draw a figure from a run or sweep folder")
     pl.add_argument("source", type=Path)
@@ -83,13 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", type=Path, nargs="+")
+    v.add_argument("--force", action="store_true", help="do not check the size estimate's limits")
 
     s = sub.add_parser("schema", help="print the scenario JSON Schema")
     s.add_argument("--out", type=Path, default=None)
 
     e = sub.add_parser("export-quote", help="write a host's TPM quote for tpm2_checkquote")
-    e.add_argument("--seed", type=_seed, required=True)
-    e.add_argument("--host", required=True)
+    e.add_argument("--seed", type=_seed, default=None, help="root seed (default: the scenario's)")
+    e.add_argument("--host", required=True, help="a host name such as esx-07")
+    e.add_argument(
+        "--scenario", type=Path, default=None, help="scenario whose hosts --host must be among"
+    )
     e.add_argument("--nonce", type=_nonce, required=True, help="hex, 1..64 bytes")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--pcrs", type=_pcrs, default=None, help="comma-separated PCR indices")
@@ -135,12 +144,15 @@ def _positive_int(text: str) -> int:
 
 
 def _duration(text: str) -> float:
-    from sim.scenario.units import parse_positive_duration
+    from sim.scenario.units import MAX_DURATION, parse_duration, parse_positive_duration
 
     try:
-        return parse_positive_duration(text)
+        value = parse_positive_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if value > parse_duration(MAX_DURATION):
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_DURATION}, got {text!r}")
+    return value
 
 
 def _nonce(text: str) -> bytes:

@@ -8,6 +8,8 @@ result as it finishes, in any order.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -70,11 +72,37 @@ def _lost(task: RunTask, exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        pass
+    return True
+
+
+def exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """Pool initializer: a daemon thread that ends this worker process as soon as the
+    process that started the pool (``parent``) is gone, or this process was handed to
+    another parent. Without it, a sweep whose parent is killed (``kill -9``, a lost SSH
+    session) leaves its workers running, and waiting on their task queue, for good."""
+    first = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == first and _alive(parent):
+            time.sleep(every)
+        os._exit(1)  # no clean-up: the parent that would collect our result is gone
+
+    threading.Thread(target=watch, name="vtasim-parent-watch", daemon=True).start()
+
+
 def local_executor(workers: int | None = None) -> Executor:
     """Runs tasks in a local process pool (``workers`` processes, default: the cores);
     with one worker, in this process. At most ``workers`` tasks are in flight, so an
     interrupt (Ctrl-C) stops the sweep after the runs in progress; a worker that dies
-    (killed, out of memory) fails its run and the sweep goes on in a fresh pool."""
+    (killed, out of memory) fails its run and the sweep goes on in a fresh pool; a worker
+    whose parent dies exits (see :func:`exit_with_parent`)."""
     n = workers or os.cpu_count() or 1
 
     def run(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any]]]:
@@ -84,7 +112,11 @@ def local_executor(workers: int | None = None) -> Executor:
             return
         todo = list(reversed(tasks))
         while todo:
-            pool = ProcessPoolExecutor(max_workers=min(n, len(todo)))
+            pool = ProcessPoolExecutor(
+                max_workers=min(n, len(todo)),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
             broken = False
             try:
                 running: dict[Future[dict[str, Any]], RunTask] = {}

@@ -32,16 +32,17 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.analysis.summary import HEADLINE_KEYS, is_metric
 from sim.errors import Problem, ScenarioError
 from sim.scenario import Scenario, apply_overrides
+from sim.scenario.bounds import StrictModel
 from sim.scenario.units import Duration, PositiveDuration, parse_duration
+from sim.scenario.yaml_safe import load_yaml_file
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(
     dict.fromkeys(
@@ -57,7 +58,13 @@ DEFAULT_METRICS: tuple[str, ...] = tuple(
 a few more for comparisons."""
 
 
-class _Model(BaseModel):
+MAX_REPLICATIONS = 10_000
+"""Most replications of one cell (fixed, or the maximum of sequential replications)."""
+
+
+class _Model(StrictModel):
+    """Unknown keys forbidden; numbers strict (``replications: "3"`` is an error)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -72,7 +79,7 @@ class Sequential(_Model):
     """Replicate until the 95% CI half-width of ``metric`` is below ``half_width``."""
 
     min: int = Field(default=3, ge=2, le=1000)
-    max: int = Field(default=20, ge=2, le=10000)
+    max: int = Field(default=20, ge=2, le=MAX_REPLICATIONS)
     metric: str
     half_width: float = Field(gt=0, description="in the metric's unit (seconds for *_s)")
     relative: bool = Field(default=False, description="half_width as a fraction of the mean")
@@ -102,8 +109,21 @@ class SweepSpec(_Model):
     warmup: Duration | None = None
     factors: dict[str, list[Any]] = Field(default_factory=dict)
     variants: dict[str, Variant] = Field(default_factory=dict)
-    replications: int | Sequential = 3
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] | Sequential = 3
     metrics: tuple[str, ...] = DEFAULT_METRICS
+
+    @field_validator("replications", mode="before")
+    @classmethod
+    def _replications(cls, v: Any) -> Any:
+        # One clear message instead of one per member of the int | Sequential union.
+        if isinstance(v, dict):
+            return v
+        if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_REPLICATIONS:
+            return v
+        raise ValueError(
+            f"expected a whole number of replications from 1 to at most {MAX_REPLICATIONS}, "
+            "or a mapping {min, max, metric, half_width}"
+        )
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
@@ -181,22 +201,17 @@ def _label(value: Any) -> str:
 
 
 def _load_yaml(path: Path, where: str) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (read by the bounded, strict loader); problems are
+    reported at ``where`` (the sweep field that named the file) with the file's name."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError([Problem(where, f"cannot read {path}: {exc.strerror}")]) from None
-    except UnicodeDecodeError as exc:
+        data = load_yaml_file(path)
+    except ScenarioError as err:
+        if not where:
+            raise
         raise ScenarioError(
-            [
-                Problem(
-                    where,
-                    f"{path}: expected UTF-8 text, found byte "
-                    f"{exc.object[exc.start]:#04x} at offset {exc.start}",
-                )
-            ]
+            Problem(where, f"{path}: {p.path}: {p.message}" if p.path else p.message)
+            for p in err.problems
         ) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(where, f"{path}: malformed YAML: {exc}")]) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(where, f"{path}: expected a YAML mapping")])
     return data

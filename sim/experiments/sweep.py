@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from sim.analysis import results
+from sim.analysis.outdir import prepare_folder
 from sim.analysis.stats import estimate
 from sim.analysis.summary import metric_value
 from sim.experiments.executors import Executor, RunTask, local_executor
@@ -130,9 +131,9 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or resume) ``sweep`` into ``out_dir`` (default ``results/sweeps/<name>``)."""
     sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
-    out = Path(out_dir) if out_dir is not None else Path("results") / "sweeps" / sw.spec.name
-    out = out.resolve()  # workers (Dask ones too) may run in another working directory
-    out.mkdir(parents=True, exist_ok=True)
+    given = Path(out_dir) if out_dir is not None else Path("results") / "sweeps" / sw.spec.name
+    out = given.resolve()  # workers (Dask ones too) may run in another working directory
+    prepare_folder(out, str(given))  # before any run: a bad --out costs no simulated time
     run = executor or local_executor(workers)
     metrics = tuple(
         dict.fromkeys(

@@ -17,11 +17,23 @@ quote over the given nonce and writes:
 
 so that ``tpm2_checkquote -u ak.pub.pem -m quote.msg -s quote.sig -g sha256 -q <nonce>
 -f pcrs.bin`` verifies the quote. The same seed, host and nonce give byte-identical files.
+
+Which hosts: any host of a scenario when one is given (``--scenario``), else a name the
+simulator could give a host: ``esx-`` and its number, zero-padded to at least two digits
+(``esx-07``; ``esx-0042`` in an estate of 1,000 hosts or more; see
+:meth:`sim.scenario.Scenario.host_names`). Anything else (``nosuch``, ``esx-7``) is refused,
+because it would export the identity of a host no simulation has.
+
+The files are written atomically as a set: each goes to a hidden temporary name first and
+is synced; only when all are written are they renamed into place, so a full disk leaves
+the folder as it was, with no empty or cut-off file.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +45,35 @@ from sim.domain.pki import CertificateAuthority, public_pem
 from sim.domain.tcg_log import marshal_log
 from sim.domain.tpm import PCR_COUNT, VirtualTPM
 from sim.domain.tpm_wire import pcr_values_file
+from sim.errors import Problem, RunError, ScenarioError
 from sim.rng import Streams
+from sim.scenario.limits import MAX_HOSTS
+
+_HOST = re.compile(r"esx-([0-9]{2,6})")
+
+
+def check_host(host: str, hosts: Sequence[str] | None = None) -> None:
+    """Raise ScenarioError unless ``host`` is one of ``hosts`` (a scenario's), or, without
+    them, a name the simulator gives a host (``esx-07``...)."""
+    if hosts is not None:
+        if host not in hosts:
+            shown = ", ".join(hosts[:3]) + (", ..." if len(hosts) > 3 else "")
+            raise ScenarioError(
+                [Problem("--host", f"no host {host!r} in the scenario (its hosts: {shown})")]
+            )
+        return
+    match = _HOST.fullmatch(host)
+    if match is None or not 1 <= int(match.group(1)) <= MAX_HOSTS:
+        raise ScenarioError(
+            [
+                Problem(
+                    "--host",
+                    f"expected a host name such as esx-01 or esx-0042 (esx- and a number of at "
+                    f"least two digits, 1 to {MAX_HOSTS:,}), found {host!r}; "
+                    "--scenario FILE checks it against a scenario's hosts",
+                )
+            ]
+        )
 
 
 def boot_host(seed: int, host: str) -> tuple[VirtualTPM, CertificateAuthority]:
@@ -76,13 +116,33 @@ def export_quote(
     selection = tuple(sorted(set(pcrs))) if pcrs is not None else MEASURED_PCRS
     tpm, manufacturer = boot_host(seed, host)
     files = quote_files(tpm, nonce, selection, manufacturer.certificate.public_bytes(Encoding.PEM))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, data in files.items():
-        path = out_dir / name
-        path.write_bytes(data)
-        written.append(path)
-    return written
+    return _write_all(out_dir, files)
+
+
+def _write_all(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write every file under a temporary name, sync it, then rename them all into place;
+    on any failure remove the temporary files and raise RunError naming ``out_dir``."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            tmp = out_dir / f".{name}.tmp-{os.getpid()}"
+            temps.append((tmp, out_dir / name))
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, final in temps:
+            os.replace(tmp, final)
+    except OSError as exc:
+        raise RunError(
+            f"cannot write the quote files to {out_dir}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        for tmp, _ in temps:
+            if tmp.exists():
+                tmp.unlink()
+    return [final for _, final in temps]
 
 
 def _tpm2b(data: bytes) -> bytes:

@@ -37,7 +37,6 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
@@ -50,6 +49,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.scenario.bounds import StrictModel
 from sim.scenario.units import Duration, PositiveDuration, describe_duration, parse_duration
 
 __all__ = [
@@ -66,6 +66,12 @@ __all__ = [
     "make_sampler",
     "parse_distribution",
 ]
+
+MAX_LOG_MU = 20.0
+"""Bound of a log-normal's ``|mu|`` (ln seconds): a median between 2 ns and 15 years."""
+MAX_LOG_SIGMA = 5.0
+"""Bound of a log-normal's ``sigma``: with ``mu`` bounded too, ``exp`` of any draw (and the
+mean, ``exp(mu + sigma**2 / 2)``) stays far from overflow, so no draw is ever infinite."""
 
 _STD_NORMAL = _StdNormal()
 Z95 = _STD_NORMAL.inv_cdf(0.95)
@@ -86,10 +92,10 @@ def _check_q(q: float) -> float:
     return q
 
 
-class _Dist(BaseModel, ABC):
-    """What every timing distribution offers."""
+class _Dist(StrictModel, ABC):
+    """What every timing distribution offers (numbers strict and finite)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dist: str
 
@@ -247,8 +253,8 @@ class LogNormal(_Dist):
     dist: Literal["lognormal"] = "lognormal"
     median: PositiveDuration | None = None
     p95: PositiveDuration | None = None
-    mu: float | None = None
-    sigma: float | None = None
+    mu: float | None = Field(default=None, ge=-MAX_LOG_MU, le=MAX_LOG_MU)
+    sigma: float | None = Field(default=None, gt=0, le=MAX_LOG_SIGMA)
 
     @model_validator(mode="after")
     def _one_form(self) -> LogNormal:
@@ -262,10 +268,13 @@ class LogNormal(_Dist):
                     f"lognormal needs p95 > median, got median={describe_duration(self.median)}"
                     f" and p95={describe_duration(self.p95)}"
                 )
-        elif self.mu is not None and self.sigma is not None:
-            if self.sigma <= 0:
-                raise ValueError(f"lognormal needs sigma > 0, got sigma={self.sigma!r}")
-        else:
+            if self.log_sigma > MAX_LOG_SIGMA:
+                raise ValueError(
+                    f"lognormal needs p95 / median <= {math.exp(MAX_LOG_SIGMA * Z95):,.0f} "
+                    f"(sigma <= {MAX_LOG_SIGMA:g}), got median={describe_duration(self.median)}"
+                    f" and p95={describe_duration(self.p95)}"
+                )
+        elif self.mu is None or self.sigma is None:
             raise ValueError("lognormal needs both median and p95, or both mu and sigma")
         return self
 
@@ -314,7 +323,7 @@ class Empirical(_Dist):
     """Resamples uniformly from measured values (each listed value equally likely)."""
 
     dist: Literal["empirical"] = "empirical"
-    samples: tuple[Duration, ...] = Field(min_length=1)
+    samples: tuple[Duration, ...] = Field(min_length=1, max_length=100_000)
 
     def sample_many(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
         values = np.asarray(self.samples, dtype=np.float64)

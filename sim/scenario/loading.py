@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from sim.errors import Problem, ScenarioError
 from sim.scenario.distributions import UNION_TAGS
+from sim.scenario.limits import limit_problems
 from sim.scenario.model import Scenario
 from sim.scenario.rules import topology_problems
+from sim.scenario.units import short_repr
+from sim.scenario.yaml_safe import load_yaml_file
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:
@@ -33,6 +35,34 @@ def _loc_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
+_PLAIN_MESSAGES = {
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected text",
+    "finite_number": "expected a finite number",
+}
+"""pydantic's wording of a wrong scalar type, as the scenario format says it (with strict
+numbers, ``"8"`` and ``true`` land here)."""
+
+
+_BOUND_WORDS = {
+    "less_than_equal": ("le", "at most"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "greater_than": ("gt", "more than"),
+}
+
+
+def _plain_message(error: Any) -> str:
+    """A readable message for a wrong type or a number out of bounds; '' for others."""
+    kind = str(error.get("type"))
+    if kind in _BOUND_WORDS:
+        key, words = _BOUND_WORDS[kind]
+        return f"expected {words} {error.get('ctx', {}).get(key)!r}"
+    return _PLAIN_MESSAGES.get(kind, "")
+
+
 def problems_from(err: ValidationError) -> list[Problem]:
     """pydantic's errors as problems with dotted field paths and readable messages."""
     errors = err.errors(include_url=False)
@@ -44,14 +74,16 @@ def problems_from(err: ValidationError) -> list[Problem]:
             p.startswith(path + ".") for p in paths if p != path
         ):
             continue
-        msg = re.sub(r"^(Value error|Assertion failed), ", "", str(e.get("msg", "invalid")))
+        msg = _plain_message(e) or re.sub(
+            r"^(Value error|Assertion failed), ", "", str(e.get("msg", "invalid"))
+        )
         found = e.get("input")
         if e.get("type") == "extra_forbidden":
             msg = "unknown key (not part of the scenario format)"
         elif e.get("type") == "missing":
             msg = "required field is missing"
-        elif not isinstance(found, dict | list | tuple) and repr(found) not in msg:
-            msg = f"{msg}; found {found!r}"
+        elif not isinstance(found, dict | list | tuple) and short_repr(found) not in msg:
+            msg = f"{msg}; found {short_repr(found)}"
         out.append(Problem(path, msg))
     return out
 
@@ -67,37 +99,16 @@ def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Sce
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(problems_from(err)) from None
-    problems = topology_problems(scenario)
+    problems = limit_problems(scenario) or topology_problems(scenario)
     if problems:
         raise ScenarioError(problems)
     return scenario
 
 
 def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
-    """Read and validate a YAML scenario file."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError([Problem("", f"cannot read {p}: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            [
-                Problem(
-                    "",
-                    f"{p}: expected UTF-8 text, found byte {exc.object[exc.start]:#04x} "
-                    f"at offset {exc.start}",
-                )
-            ]
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([Problem("", f"{p}: malformed YAML{where}: {problem}")]) from None
-    return parse_scenario(data, overrides)
+    """Read and validate a YAML scenario file (bounded and strict: see
+    :mod:`sim.scenario.yaml_safe`)."""
+    return parse_scenario(load_yaml_file(Path(path)), overrides)
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

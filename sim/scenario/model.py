@@ -14,9 +14,18 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from sim.scenario.bounds import StrictModel
 from sim.scenario.distributions import Distribution, DistributionModel, parse_distribution
+from sim.scenario.limits import (
+    HostMemory,
+    LinkBandwidth,
+    PacketSize,
+    PayloadSize,
+    Period,
+    VmMemory,
+)
 from sim.scenario.units import (
     Bandwidth,
     Duration,
@@ -60,8 +69,9 @@ def _dist(v: Any) -> DistributionModel:
     return parse_distribution(v)
 
 
-class _Model(BaseModel):
-    """Base of every scenario section: frozen, unknown keys forbidden."""
+class _Model(StrictModel):
+    """Base of every scenario section: frozen, unknown keys forbidden, numbers and booleans
+    strict (``"8"`` is not a count, ``true`` not a number) and finite."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -104,7 +114,7 @@ class SiteLink(_Model):
     a: Name
     b: Name
     latency: Distribution = Field(default=_dist("10ms"), description="one-way latency of the link")
-    bandwidth: Bandwidth = Field(default=_bw("10Gbps"))
+    bandwidth: LinkBandwidth = Field(default=_bw("10Gbps"))
 
 
 class Network(_Model):
@@ -114,8 +124,8 @@ class Network(_Model):
     lan_latency: Distribution = Field(
         default=_dist("250us"), description="one-way latency per LAN hop"
     )
-    lan_bandwidth: Bandwidth = Field(default=_bw("25Gbps"), description="site switch fabric")
-    vmotion_nic: Bandwidth = Field(default=_bw("10Gbps"), description="each host's vMotion NIC")
+    lan_bandwidth: LinkBandwidth = Field(default=_bw("25Gbps"), description="site switch fabric")
+    vmotion_nic: LinkBandwidth = Field(default=_bw("10Gbps"), description="each host's vMotion NIC")
     links: tuple[SiteLink, ...] = ()
 
     @model_validator(mode="after")
@@ -201,8 +211,10 @@ class Kms(_Model):
     @field_validator("kmip_version", mode="before")
     @classmethod
     def _version_text(cls, v: Any) -> Any:
-        # YAML reads an unquoted 1.2 as a number.
-        return f"{v:.1f}" if isinstance(v, float | int) and not isinstance(v, bool) else v
+        # YAML reads an unquoted 1.10 as the number 1.1: only text says which was meant.
+        if isinstance(v, float | int) and not isinstance(v, bool):
+            raise ValueError(f'expected a version in quotes, such as "1.2"; found the number {v!r}')
+        return v
 
     @model_validator(mode="after")
     def _outage_servers(self) -> Kms:
@@ -298,7 +310,7 @@ class TrustAuthority(_Model):
 class Attestation(_Model):
     """How trusted hosts attest, and what the attestation service accepts."""
 
-    interval: PositiveDuration = Field(default=_dur("5m"), description="re-attestation period")
+    interval: Period = Field(default=_dur("5m"), description="re-attestation period")
     jitter: Duration = Field(default=_dur("10s"), description="each period adds uniform(0, jitter)")
     report_lifetime: PositiveDuration = Field(
         default=_dur("15m"), description="attestedUntil - attestedAt"
@@ -340,7 +352,7 @@ class Cluster(_Model):
 
     name: Name
     hosts: int = Field(ge=1, le=100_000)
-    host_memory: Size = _size("512GiB")
+    host_memory: HostMemory = _size("512GiB")
 
 
 class VCenter(_Model):
@@ -362,7 +374,7 @@ class VCenter(_Model):
         default=_dist({"dist": "lognormal", "median": "2s", "p95": "10s"}),
         description="delay of a host's status report to its vCenter (host_report)",
     )
-    status_poll_interval: PositiveDuration = Field(
+    status_poll_interval: Period = Field(
         default=_dur("60s"), description="poll period (trust_authority_poll)"
     )
     placement: Literal["first_fit", "least_loaded"] = "least_loaded"
@@ -375,9 +387,9 @@ class VCenter(_Model):
 class EncryptionMix(_Model):
     """Weights of how VMs are encrypted (normalised)."""
 
-    none: float = Field(default=0.5, ge=0)
-    storage_policy: float = Field(default=0.2, ge=0)
-    vtpm: float = Field(default=0.3, ge=0)
+    none: float = Field(default=0.5, ge=0, le=1e6)
+    storage_policy: float = Field(default=0.2, ge=0, le=1e6)
+    vtpm: float = Field(default=0.3, ge=0, le=1e6)
 
     @model_validator(mode="after")
     def _positive(self) -> EncryptionMix:
@@ -389,9 +401,9 @@ class EncryptionMix(_Model):
 class VMotionModeMix(_Model):
     """Weights of the per-VM encrypted vMotion setting (normalised)."""
 
-    disabled: float = Field(default=0.1, ge=0)
-    opportunistic: float = Field(default=0.8, ge=0)
-    required: float = Field(default=0.1, ge=0)
+    disabled: float = Field(default=0.1, ge=0, le=1e6)
+    opportunistic: float = Field(default=0.8, ge=0, le=1e6)
+    required: float = Field(default=0.1, ge=0, le=1e6)
 
     @model_validator(mode="after")
     def _positive(self) -> VMotionModeMix:
@@ -404,7 +416,7 @@ class Vms(_Model):
     """The VM population."""
 
     count: int = Field(default=200, ge=0, le=10_000_000)
-    memory: tuple[Size, ...] = Field(
+    memory: tuple[VmMemory, ...] = Field(
         default=(_size("4GiB"), _size("8GiB"), _size("16GiB")),
         min_length=1,
         description="drawn uniformly",
@@ -450,14 +462,14 @@ class VMotion(_Model):
         default=_size("512MiB"), description="stun when dirty < this"
     )
     switchover_time: Distribution = _dist("300ms")
-    cipher_rate: Bandwidth = Field(
+    cipher_rate: LinkBandwidth = Field(
         default=_bw("4GiB/s"),
         description="AES-256-GCM throughput per stream; caps encrypted streams",
     )
-    payload: Size | Literal["full"] = Field(
+    payload: PayloadSize | Literal["full"] = Field(
         default=_size("1MiB"), description="bytes really encrypted and checked per migration"
     )
-    packet_size: Size = _size("64KiB")
+    packet_size: PacketSize = _size("64KiB")
 
 
 # --------------------------------------------------------------------------- drift & reboots
@@ -486,7 +498,7 @@ class RandomDrift(_Model):
     """Drift arriving at random on every trusted host (Poisson per host)."""
 
     rate: Rate = Field(default=_rate(0.0), description="per host")
-    kinds: tuple[DriftKind, ...] = tuple(DriftKind)
+    kinds: tuple[DriftKind, ...] = Field(default=tuple(DriftKind), min_length=1)
     remediate_after: Distribution | None = None
     reboot_after: Distribution | None = Field(default=None, description=_REBOOT_AFTER_DOC)
     acceptance: Acceptance = Field(default="PartnerSupported", description=_ACCEPTANCE_DOC)
@@ -550,7 +562,7 @@ class Admin(_Model):
 class Metrics(_Model):
     """How the run is measured."""
 
-    sample_interval: PositiveDuration = Field(
+    sample_interval: Period = Field(
         default=_dur("5m"), description="period of the service utilisation / queue time series"
     )
 

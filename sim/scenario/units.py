@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from numbers import Real
@@ -26,7 +27,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from sim.scenario.bounds import Within
+
 __all__ = [
+    "MAX_DURATION",
     "Bandwidth",
     "Duration",
     "PositiveDuration",
@@ -42,6 +46,7 @@ __all__ = [
     "parse_positive_duration",
     "parse_rate",
     "parse_size",
+    "short_repr",
 ]
 
 # Exponents are limited to three digits so that a hostile "1e999999999" cannot make the
@@ -108,6 +113,15 @@ _BANDWIDTH_ALIASES = {
 }
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut short (a hostile value may be megabytes long or deeply nested)."""
+    return _REPR.repr(value)
+
+
 class _Kind:
     """What one kind of quantity accepts, and how it words its errors."""
 
@@ -124,7 +138,7 @@ class _Kind:
         self.aliases = aliases
 
     def expected(self, value: object) -> ValueError:
-        return ValueError(f"expected {self.noun} such as {self.examples}, got {value!r}")
+        return ValueError(f"expected {self.noun} such as {self.examples}, got {short_repr(value)}")
 
     def exact(self, value: object) -> Fraction:
         """The exact, non-negative value of ``value`` in SI units."""
@@ -157,7 +171,8 @@ class _Kind:
             unit = self.aliases.get(unit, unit)
             if unit not in self.units:
                 known = ", ".join(self.units)
-                raise ValueError(f"unknown unit {unit!r} in {text!r}; {self.noun} takes {known}")
+                shown = f"{short_repr(unit)} in {short_repr(text)}"
+                raise ValueError(f"unknown unit {shown}; {self.noun} takes {known}")
             factor = self.units[unit]
         return Fraction(match.group("num")) * factor
 
@@ -353,6 +368,11 @@ def _all_names(units: dict[str, Fraction], aliases: dict[str, str]) -> list[str]
 
 _NON_NEGATIVE = {"type": "number", "minimum": 0}
 
+MAX_DURATION = "3650d"
+"""The longest duration any scenario field accepts (10 years; simulated times stay exact
+to well below a microsecond)."""
+_MAX_DURATION = Within(parse_duration, format_duration, high=MAX_DURATION, noun="a duration")
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -363,6 +383,7 @@ Duration = Annotated[
         "(units us, ms, s, m, h, d).",
         _NON_NEGATIVE,
     ),
+    _MAX_DURATION,
 ]
 
 PositiveDuration = Annotated[
@@ -375,6 +396,7 @@ PositiveDuration = Annotated[
         "5m, 2h or 1d (units us, ms, s, m, h, d).",
         {"type": "number", "exclusiveMinimum": 0},
     ),
+    _MAX_DURATION,
 ]
 
 Size = Annotated[
@@ -387,6 +409,7 @@ Size = Annotated[
         "(binary B, KiB, MiB, GiB, TiB; decimal KB, MB, GB, TB).",
         {"type": "integer", "minimum": 0},
     ),
+    Within(parse_size, format_size, high="1024TiB", noun="a size"),
 ]
 
 Rate = Annotated[
@@ -398,6 +421,14 @@ Rate = Annotated[
         "A rate: events per second as a number, or a string such as 3 per_day, "
         "0.5 per_hour, 2 per_minute or 10 per_second.",
         _NON_NEGATIVE,
+    ),
+    Within(
+        parse_rate,
+        format_rate,
+        low="0.0001 per_day",
+        high="1000000 per_second",
+        zero_ok=True,
+        noun="a rate",
     ),
 ]
 
@@ -411,4 +442,5 @@ Bandwidth = Annotated[
         "25 Gbit/s, 100Mbps) or bytes (1.25GB/s, 500MiB/s) per second.",
         _NON_NEGATIVE,
     ),
+    Within(parse_bandwidth, format_bandwidth, high="1000Tbps", noun="a bandwidth"),
 ]

@@ -297,9 +297,10 @@ def _fail_on(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
 def test_failure_mid_write_leaves_no_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write that fails halfway leaves neither the target nor a temporary folder behind."""
+    """A write that fails halfway leaves neither the target nor a temporary folder behind,
+    and its error names the target as given (not the hidden folder it was built in)."""
     written = _fail_on(monkeypatch, "events.csv")
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(RunError, match=r"cannot write the run folder \S*/seed-1: No space"):
         _write(tmp_path / "seed-1")
     assert written == ["scenario.resolved.yaml", "summary.json"]
     assert list(tmp_path.iterdir()) == []
@@ -312,7 +313,7 @@ def test_failed_overwrite_keeps_previous_folder(
     target = _write(tmp_path / "seed-1")
     before = _snapshot(target)
     _fail_on(monkeypatch, "manifest.json")
-    with pytest.raises(OSError):
+    with pytest.raises(RunError):
         _write(target, summary={"changed": True})
     assert _snapshot(target) == before
     assert _hidden(tmp_path) == []
@@ -332,7 +333,7 @@ def test_failed_swap_restores_previous_folder(
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", rename)
-    with pytest.raises(OSError, match="Input/output"):
+    with pytest.raises(RunError, match="Input/output"):
         _write(target, summary={"changed": True})
     assert _snapshot(target) == before
     assert _hidden(tmp_path) == []
@@ -403,7 +404,8 @@ def test_damaged_files_raise_run_error(tmp_path: Path) -> None:
 
 
 def test_format_summary_units() -> None:
-    """Seconds, bytes, rates, fractions and counts are shown with readable units."""
+    """Seconds (in seconds, as their keys say), bytes, rates, fractions (as %) and counts are
+    shown with their units."""
     text = format_summary(
         {
             "attestation": {"latency_s": {"p50": 0.2013, "p99": 0.0004, "n": 1200}},
@@ -412,7 +414,9 @@ def test_format_summary_units() -> None:
                 "moved_bytes": 3 * 2**30,
                 "stream_bytes_per_s": 200 * 2**20,
                 "migrations_per_s": 0.5,
+                "bytes_transferred": 2**20,
             },
+            "key_requests": {"cache_hit_ratio": 0.25},
             "kms": {"utilisation": 0.125, "keys_released_count": 3.0},
             "drifted": True,
             "topology": "separate-sso",
@@ -420,13 +424,15 @@ def test_format_summary_units() -> None:
         }
     )
     lines = dict(line.split(None, 1) for line in text.splitlines())
-    assert lines["attestation.latency_s.p50"].strip() == "201 ms"
-    assert lines["attestation.latency_s.p99"].strip() == "400 µs"
+    assert lines["attestation.latency_s.p50"].strip() == "0.201 s"
+    assert lines["attestation.latency_s.p99"].strip() == "0.0004 s"
     assert lines["attestation.latency_s.n"].strip() == "1,200"
-    assert lines["lapse.mean_s"].strip() == "1.58 min"
-    assert lines["lapse.max_s"].strip() == "2.00 h"
+    assert lines["lapse.mean_s"].strip() == "95.0 s"
+    assert lines["lapse.max_s"].strip() == "7,200 s (2.00 h)"
     assert lines["lapse.min_s"].strip() == "12.5 s"
     assert lines["vmotion.moved_bytes"].strip() == "3.00 GiB"
+    assert lines["vmotion.bytes_transferred"].strip() == "1.00 MiB"
+    assert lines["key_requests.cache_hit_ratio"].strip() == "25.0 %"
     assert lines["vmotion.stream_bytes_per_s"].strip() == "200 MiB/s"
     assert lines["vmotion.migrations_per_s"].strip() == "0.50 /s"
     assert lines["kms.utilisation"].strip() == "12.5 %"

@@ -118,12 +118,17 @@ def test_schema_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
-    """`validate` on the baseline exits 0 and prints a one-line summary of the estate."""
+    """`validate` on the baseline exits 0 and prints a one-line summary of the estate and
+    the run's size estimate."""
     assert _main(["validate", str(BASELINE)]) == 0
     captured = capsys.readouterr()
-    assert captured.out == (
-        f"{BASELINE}: ok (baseline: 1 workload vCenter(s), 16 trusted hosts, 200 VMs)\n"
-    )
+    ok, estimate = captured.out.splitlines()
+    assert ok == f"{BASELINE}: ok (baseline: 1 workload vCenter(s), 16 trusted hosts, 200 VMs)"
+    assert re.fullmatch(
+        r"  estimate: 24h simulated, 16 hosts, 200 VMs: about 4,5\d\d attestations, "
+        r"\S+ events, \S+ MiB memory, \S+ MiB run folder",
+        estimate,
+    ), estimate
     assert captured.err == ""
 
 
@@ -150,7 +155,9 @@ def test_validate_reports_each_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     missing = tmp_path / "missing.yaml"
     assert _main(["validate", str(bad), str(missing), str(good)]) == 2
     captured = capsys.readouterr()
-    assert captured.out == f"{good}: ok (tiny: 1 workload vCenter(s), 2 trusted hosts, 4 VMs)\n"
+    assert captured.out.splitlines()[0] == (
+        f"{good}: ok (tiny: 1 workload vCenter(s), 2 trusted hosts, 4 VMs)"
+    )
     assert sum(line.startswith(f"{bad}: ") for line in captured.err.splitlines()) == 2
     assert f"{missing}: cannot read {missing}: No such file or directory" in captured.err
 
@@ -321,6 +328,8 @@ def test_run_writes_complete_folder(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert {row["host"] for row in attestations} == {"esx-01", "esx-02"}
 
     stdout = capsys.readouterr().out
+    estimate, stdout = stdout.split("\n", 1)
+    assert estimate.startswith("estimate: 30m simulated, 2 hosts, 4 VMs: about ")
     assert stdout.startswith("vtasim tiny  seed 3  simulated 1800 s  events ")
     assert re.search(r"^attestation\.requests\s+" + str(len(attestations)) + "$", stdout, re.M)
     assert stdout.rstrip().endswith(f"run folder: {out}")

@@ -126,8 +126,33 @@ def test_parsed_model_passes_through() -> None:
         ),
         (
             {"dist": "lognormal", "mu": -1.6, "sigma": 0},
+            ("latency", "lognormal", "sigma"),
+            "greater than 0",
+        ),
+        (
+            {"dist": "lognormal", "mu": 800, "sigma": 1},
+            ("latency", "lognormal", "mu"),
+            "less than or equal to 20",
+        ),
+        (
+            {"dist": "lognormal", "mu": 0, "sigma": 6},
+            ("latency", "lognormal", "sigma"),
+            "less than or equal to 5",
+        ),
+        (
+            {"dist": "lognormal", "median": "1ms", "p95": "1d"},
             ("latency", "lognormal"),
-            "lognormal needs sigma > 0",
+            "p95 / median <= 3,7",
+        ),
+        (
+            {"dist": "lognormal", "mu": "1", "sigma": 1},
+            ("latency", "lognormal", "mu"),
+            "valid number",
+        ),
+        (
+            {"dist": "exponential", "mean": "1e300d"},
+            ("latency", "exponential", "mean"),
+            "at most 3650d",
         ),
         (
             {"dist": "lognormal", "mu": math.nan, "sigma": 1},

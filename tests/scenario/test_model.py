@@ -158,9 +158,9 @@ _distributions = st.one_of(
     _seconds.map(lambda v: {"dist": "fixed", "value": v}),
     st.tuples(_seconds, _seconds).map(lambda t: {"dist": "uniform", "low": min(t), "high": max(t)}),
     _seconds.map(lambda v: {"dist": "exponential", "mean": v}),
-    st.tuples(_seconds, st.floats(min_value=1.01, max_value=100)).map(
-        lambda t: {"dist": "lognormal", "median": t[0], "p95": t[0] * t[1]}
-    ),
+    st.tuples(_seconds, st.floats(min_value=1.01, max_value=100))
+    .filter(lambda t: t[0] * t[1] <= 3650 * 86400)  # durations are at most 3650d
+    .map(lambda t: {"dist": "lognormal", "median": t[0], "p95": t[0] * t[1]}),
     st.tuples(st.floats(-10, 10), st.floats(0.01, 5)).map(
         lambda t: {"dist": "lognormal", "mu": t[0], "sigma": t[1]}
     ),
@@ -170,11 +170,11 @@ _distributions = st.one_of(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    interval=_seconds,
+    interval=_seconds.filter(lambda v: v >= 1),
     jitter=st.floats(min_value=0, max_value=1e5),
-    rate=st.floats(min_value=0, max_value=1e4),
-    bandwidth=st.floats(min_value=1, max_value=1e13),
-    packet=st.integers(min_value=1, max_value=2**40),
+    rate=st.just(0.0) | st.floats(min_value=1e-8, max_value=1e4),
+    bandwidth=st.floats(min_value=125_000, max_value=1e13),
+    packet=st.integers(min_value=1024, max_value=2**24),
     service_time=_distributions,
 )
 def test_resolved_yaml_round_trips_any_values(
@@ -294,10 +294,14 @@ def test_problem_shows_found_value_once() -> None:
     assert message.count("'5 minutes'") == 1
 
 
-def test_unquoted_kmip_version_is_accepted() -> None:
-    """An unquoted KMIP version in YAML (a float to the YAML parser) is accepted."""
-    data = yaml.safe_load("kmip_version: 1.2\n")
-    assert parse_scenario(_minimal(kms=data)).kms.kmip_version == "1.2"
+def test_unquoted_kmip_version_is_refused() -> None:
+    """An unquoted KMIP version (a number to YAML: 1.10 reads as 1.1) is refused with a
+    message asking for quotes; a quoted one is accepted."""
+    found = _by_path(_problems(_minimal(kms=yaml.safe_load("kmip_version: 1.10\n"))))
+    (message,) = found["kms.kmip_version"]
+    assert 'in quotes, such as "1.2"' in message
+    quoted = yaml.safe_load('kmip_version: "1.2"\n')
+    assert parse_scenario(_minimal(kms=quoted)).kms.kmip_version == "1.2"
 
 
 def test_missing_required_fields() -> None:

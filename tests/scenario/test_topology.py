@@ -55,7 +55,7 @@ TOPOLOGY_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "ta-hosts-0": (
         {"trust_authority.hosts": 0},
         "trust_authority.hosts",
-        "greater than or equal to 1",
+        "expected at least 1",
     ),
     "tpm-settings-off": (
         {

@@ -354,7 +354,9 @@ def test_json_schema_documents_string_or_number() -> None:
         kinds = {branch["type"] for branch in props[name]["anyOf"]}
         assert kinds <= {"number", "integer", "string"} and "string" in kinds
         assert props[name]["description"]
-    assert {"type": "number", "exclusiveMinimum": 0} in props["interval"]["anyOf"]
+    assert {"type": "number", "exclusiveMinimum": 0, "maximum": 3650 * 86400.0} in props[
+        "interval"
+    ]["anyOf"]
     pattern = next(b["pattern"] for b in props["timeout"]["anyOf"] if b["type"] == "string")
     for good in ("250ms", "5 m", "1.5h", "0.25", "500µs"):
         assert re.match(pattern, good)
