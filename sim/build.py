@@ -37,9 +37,11 @@ from sim.processes.inventory import Encryption, Vm, VMotionMode, VmPool
 from sim.processes.key_provider import KeyProviders
 from sim.processes.kms import KmsCluster
 from sim.processes.network import Paths, build_graph
+from sim.processes.operations import Operations
+from sim.processes.rotations import Rotations
 from sim.processes.sampling import CapacitySampler, LevelSampler
 from sim.processes.trust_authority import TrustAuthority, TrustNode
-from sim.processes.vcenter import WorkloadVCenter
+from sim.processes.vcenter import VmRules, WorkloadVCenter
 from sim.processes.vmotion import Migrator
 from sim.processes.workload import Workload
 from sim.rng import Streams
@@ -61,6 +63,8 @@ class Estate:
     pool: VmPool
     drift: DriftInjector
     admin: Administrator
+    operations: Operations
+    rotations: Rotations
     workload: Workload
     outages: Outages
     sampler: LevelSampler
@@ -90,13 +94,16 @@ class Estate:
         startup = self.scenario.attestation.startup
         for i, host in enumerate(self.hosts.values()):
             host.start(startup, i)
+        steady = startup == "steady_state" and not self.scenario.setup
         for vc in self.vcenters.values():
-            vc.start(steady_state=startup == "steady_state")
+            vc.start(steady_state=steady)
         for vm in self.pool.running.items:
             self.vcenters[vm.vcenter].start_lifetime(vm)
         self.workload.start()
         self.drift.start()
         self.admin.start()
+        self.operations.start()
+        self.rotations.start()
         self.ta.providers.start()
         self.outages.start()
         self.sampler.start()
@@ -168,9 +175,10 @@ def build_kms(ctx: Context, s: Scenario) -> dict[str, KmsCluster]:
 
 def build_trust_authority(
     ctx: Context, s: Scenario, clusters: dict[str, KmsCluster], policy: Policy
-) -> TrustAuthority:
+) -> tuple[TrustAuthority, CertificateAuthority]:
     """The trust-authority nodes (their KMIP client certificates registered with every KMS),
-    the key providers (primary keys created on their KMS) and the cluster service."""
+    the key providers (primary keys created on their KMS) and the cluster service; and the
+    CA that issues the nodes' certificates."""
     spec = s.trust_authority
     ca = CertificateAuthority.create(ctx.streams.seed_bytes("pki.vta-ca"), f"{spec.name} CA")
     nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts)]
@@ -178,7 +186,9 @@ def build_trust_authority(
         for node in nodes:
             cluster.store.authorize_client(node.kmip_client, spec.name)
     providers = KeyProviders(ctx, spec.key_providers, clusters, nodes[0].kmip_client)
-    return TrustAuthority(ctx, spec, s.attestation, policy, providers, nodes, epoch=s.epoch)
+    ta = TrustAuthority(ctx, spec, s.attestation, policy, providers, nodes, epoch=s.epoch)
+    ta.vcenter_of = {h: vc for h, vc, _ in s.host_names()}
+    return ta, ca
 
 
 def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> Callable[[], str]:
@@ -269,7 +279,7 @@ def build_vcenters(
             ta,
             pool,
             migrator,
-            s.workload.lifetime,
+            VmRules(s.workload.lifetime, s.ha.restart_delay),
         )
         for vc in s.vcenters
     }
@@ -295,7 +305,8 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     image = default_image()
     specs = build_host_specs(ctx, s, manufacturer, image)
     clusters = build_kms(ctx, s)
-    ta = build_trust_authority(ctx, s, clusters, build_policy(s, manufacturer, specs, image))
+    policy = build_policy(s, manufacturer, specs, image)
+    ta, ca = build_trust_authority(ctx, s, clusters, policy)
     hosts = {name: TrustedHost(ctx, spec, s.attestation, ta) for name, spec in specs.items()}
     host_list = list(hosts.values())
     pool = build_vms(ctx, s, host_list, ta.providers)
@@ -305,6 +316,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         return replacement_tpm(ctx.streams, manufacturer, host, drift_id)
 
     drift = DriftInjector(ctx, s.drift, s.reboots, hosts, new_tpm)
+    views = [vc.status for vc in vcenters.values()]
     return Estate(
         scenario=s,
         seed=root,
@@ -317,8 +329,10 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         pool=pool,
         drift=drift,
         admin=Administrator(ctx, s.admin, ta, hosts, drift),
+        operations=Operations(ctx, s, ta, hosts, drift, policy, manufacturer),
+        rotations=Rotations(ctx, s.rotations, ta, clusters, ca),
         workload=Workload(ctx, s.workload, pool, vcenters),
-        outages=Outages(ctx, s.trust_authority.outages, ta, clusters),
+        outages=Outages(ctx, s.trust_authority.outages, ta, clusters, s.network.outages, views),
         sampler=LevelSampler(ctx, s.metrics.sample_interval, s.warmup),
         capacity=build_capacity(ctx, s, host_list, vcenters),
         approved_image=image,

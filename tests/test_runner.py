@@ -83,7 +83,10 @@ def test_a_host_that_goes_down_mid_attestation_gets_no_report() -> None:
     data = dict(
         TINY,
         attestation={"tpm_sign_time": "1s", "startup": "cold_boot"},
-        reboots={"scheduled": [{"at": "500ms", "host": "esx-01"}], "duration": "3m"},
+        reboots={
+            "scheduled": [{"at": "500ms", "host": "esx-01", "kind": "crash"}],
+            "duration": "3m",
+        },
     )
     out = sim.simulate(sim.parse_scenario(data), seed=1)
     early = [r for r in out.tables["reports"] if r["host"] == "esx-01" and r["issued_at"] < 180]

@@ -50,6 +50,7 @@ from typing import Any
 
 from sim.analysis.drift import exposure_by_host, host_trust
 from sim.analysis.intervals import intersect, total
+from sim.analysis.operations import operations_summary
 from sim.analysis.recorder import Recorder, Row
 from sim.analysis.stats import stats
 from sim.analysis.survival import time_to_event
@@ -361,6 +362,7 @@ def summarise(
         },
         "vmotion": _vmotion(rec, warmup),
         "identity": _identity(rec, warmup),
+        "operations": operations_summary(rec, warmup),
         "services": _services(rec, now),
         "safety": {"violations": sum(1 for t in rec.violations if t >= warmup)},
         "warnings": [] if scenario is None else scenario_warnings(scenario),

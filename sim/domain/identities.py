@@ -39,5 +39,14 @@ def replacement_tpm(
 
 def host_platform(streams: Streams, host: str) -> Platform:
     """The server a host runs on: an SMBIOS-style UUID as its hardware id, Secure Boot on."""
-    hw = streams.seed_bytes(f"hardware.{host}", 16).hex()
-    return Platform(hardware_id=f"{hw[:8]}-{hw[8:12]}-{hw[12:16]}-{hw[16:20]}-{hw[20:]}")
+    return Platform(hardware_id=_uuid(streams.seed_bytes(f"hardware.{host}", 16)))
+
+
+def replacement_platform(streams: Streams, host: str, n: int) -> Platform:
+    """The server after the ``n``-th motherboard replacement of ``host``: a new hardware id."""
+    return Platform(hardware_id=_uuid(streams.seed_bytes(f"hardware.{host}.replacement-{n}", 16)))
+
+
+def _uuid(raw: bytes) -> str:
+    hw = raw.hex()
+    return f"{hw[:8]}-{hw[8:12]}-{hw[12:16]}-{hw[16:20]}-{hw[20:]}"

@@ -37,6 +37,7 @@ from sim.plots._common import (
     time_unit,
 )
 from sim.plots.estate import topology
+from sim.plots.operations import capacity_over_time
 from sim.plots.runs import latency_cdf, utilisation_over_time
 from sim.plots.sweeps import (
     exposure_vs,
@@ -52,6 +53,7 @@ __all__ = [
     "KINDS",
     "STYLE",
     "TIME_UNITS",
+    "capacity_over_time",
     "exposure_vs",
     "factor_kind",
     "lapse_vs",
@@ -110,6 +112,7 @@ KINDS: dict[str, Callable[..., Figure]] = {
     "utilisation": utilisation_over_time,
     "topology-comparison": topology_comparison,
     "topology": topology,
+    "capacity": capacity_over_time,
 }
 _ACCEPTS: dict[str, tuple[str, ...]] = {
     "latency-cdf": ("run", "sweep"),
@@ -119,6 +122,7 @@ _ACCEPTS: dict[str, tuple[str, ...]] = {
     "utilisation": ("run",),
     "topology-comparison": ("sweep",),
     "topology": ("run", "scenario"),
+    "capacity": ("run", "sweep"),
 }
 _NOUNS = {
     "run": "a run folder (one simulation, as `vtasim run` writes it)",
@@ -158,10 +162,14 @@ def plot(
     what = _source_kind(source)
     if what not in _ACCEPTS[kind]:
         raise _wrong_source(kind, source, what)
-    if x is not None and kind not in ("latency-cdf", "latency-percentiles", "lapse", "exposure"):
+    if x is not None and kind not in (
+        "latency-cdf", "latency-percentiles", "lapse", "exposure", "capacity"
+    ):  # fmt: skip
         raise ScenarioError([Problem("--x", f"plot kind {kind!r} has no x factor")])
     if kind == "latency-cdf":
         fig = latency_cdf(source, by=x or "variant")  # type: ignore[arg-type]
+    elif kind == "capacity":
+        fig = capacity_over_time(source, by=x)  # type: ignore[arg-type]
     elif kind in ("latency-percentiles", "lapse", "exposure"):
         sw = _load_sweep(source)  # type: ignore[arg-type]
         if x is None:

@@ -24,7 +24,11 @@ from sim.processes.trust_authority import TrustAuthority
 from sim.scenario.model import Admin
 
 IDENTITY_REASONS = frozenset(
-    ("attestation.identity.ek_untrusted", "attestation.identity.ek_not_bound")
+    (
+        "attestation.identity.ek_untrusted",
+        "attestation.identity.ek_not_bound",
+        "attestation.identity.platform_mismatch",
+    )
 )
 """Failures an administrator answers by registering the host's current EK."""
 

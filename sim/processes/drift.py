@@ -24,6 +24,7 @@ import numpy as np
 
 from sim.domain.image import (
     AcceptanceLevel,
+    EsxiImage,
     Platform,
     Vib,
     measure_runtime_driver,
@@ -88,7 +89,7 @@ class DriftInjector:
             for name in self.hosts:
                 env.process(self.random(name, rd, ctx.stream(f"host.{name}.drift")))
         for r in self.reboots.scheduled:
-            env.process(self.reboot_at(r.at, r.host))
+            env.process(self.reboot_at(r.at, r.host, r.kind))
         if self.reboots.rate > 0:
             for name in self.hosts:
                 rng = ctx.stream(f"host.{name}.reboots")
@@ -236,20 +237,32 @@ class DriftInjector:
         self._open[name] = [r for r in self._open[name] if r not in closed]
         return len(closed)
 
+    def adopt_image(self, name: str, image: EsxiImage) -> None:
+        """Host ``name`` was upgraded to ``image``: remediation restores that from now on."""
+        _, platform, tpm = self.baseline[name]
+        self.baseline[name] = (image, platform, tpm)
+
+    def adopt_hardware(self, name: str) -> None:
+        """Host ``name`` was repaired: its current TPM and server are its approved ones."""
+        host = self.hosts[name]
+        self.baseline[name] = (self.baseline[name][0], host.platform, host.tpm)
+
     # --- reboots -------------------------------------------------------------------------
 
-    def reboot_at(self, when: float, host: str) -> Generator[Any, Any, None]:
-        """A planned reboot of ``host`` at ``when``."""
+    def reboot_at(self, when: float, host: str, kind: str = "planned") -> Generator[Any, Any, None]:
+        """A reboot (planned, or a crash) of ``host`` at ``when``."""
         yield self.env.timeout(max(0.0, when - self.env.now))
-        yield from self.hosts[host].reboot(self.reboot_duration(host))
+        yield from self.hosts[host].reboot(self.reboot_duration(host), "reboot", kind)
 
     def random_reboots(
         self, host: str, rate: float, rng: np.random.Generator
     ) -> Generator[Any, Any, None]:
-        """Poisson reboots of ``host`` at ``rate`` per second."""
+        """Poisson reboots of ``host`` at ``rate`` per second, of the scenario's kind."""
+        kind = self.reboots.kind
         while True:
             yield self.env.timeout(float(rng.exponential(1.0 / rate)))
-            yield from self.hosts[host].reboot(self.reboot_duration(host))
+            reason = "crash" if kind == "crash" else "reboot"
+            yield from self.hosts[host].reboot(self.reboot_duration(host), reason, kind)
 
 
 def _unapproved_vib(drift_id: int, acceptance: str) -> Vib:

@@ -27,6 +27,7 @@ from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.host_keys import HeldKey, KeyCache
 from sim.processes.inventory import Vm
+from sim.processes.network import Unreachable
 from sim.processes.services import ServiceDown
 from sim.processes.status_view import StatusReport
 from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
@@ -84,6 +85,11 @@ class TrustedHost:
         self._inflight: simpy.Process | None = None
         self.on_power_off: Callable[[Vm, str], None] = lambda vm, why: None
         self.on_status: Callable[[StatusReport], None] = lambda report: None
+        self.on_maintenance: Callable[[TrustedHost], Generator[Any, Any, None]] = _no_evacuation
+        self.on_crash: Callable[[TrustedHost, list[Vm]], None] = lambda host, vms: None
+        self.maintenance = False
+        self.registered = True
+        self._going_down = False
         self._reports_sent = 0
 
     # --- boot and reboot ----------------------------------------------------------------
@@ -97,6 +103,9 @@ class TrustedHost:
         ``cold_boot``: every host boots now and attests at once; its next period has a
         uniformly random phase."""
         rng = self._startup_rng
+        if not self.registered:  # set up during the run: no attestation until registered
+            self._power_up("start")
+            return
         if startup == "cold_boot":
             self.boot(first_period=float(rng.uniform(0, self.config.interval)))
             return
@@ -115,7 +124,8 @@ class TrustedHost:
         The agent attests at once; its next attestation follows after ``first_period``
         (default: one interval plus jitter)."""
         self._power_up("boot")
-        self._agent = self.env.process(self._agent_loop(True, first_period))
+        if self.registered:
+            self._agent = self.env.process(self._agent_loop(True, first_period))
 
     def _power_up(self, reason: str) -> None:
         for change in self.staged:
@@ -135,11 +145,20 @@ class TrustedHost:
             "host_events", time=self.env.now, host=self.name, event="up", reason=reason
         )
 
-    def reboot(self, duration: float, why: str = "reboot") -> Generator[Any, Any, None]:
-        """Take the host down (its VMs power off), wait, boot again."""
-        if not self.up:
+    def reboot(
+        self, duration: float, why: str = "reboot", kind: str = "planned"
+    ) -> Generator[Any, Any, None]:
+        """Take the host down for ``duration``, then boot it again. A ``planned`` reboot
+        first enters maintenance mode (the vCenter moves the VMs away; what cannot move is
+        powered off); a ``crash`` takes the VMs down with it and vSphere HA restarts them
+        elsewhere. A host already going down or down ignores the call."""
+        if not self.up or self._going_down:
             return
+        self._going_down = True
+        if kind == "planned":
+            yield from self.on_maintenance(self)
         self.up = False
+        self._going_down = False
         self.recorder.add(
             "host_events", time=self.env.now, host=self.name, event="down", reason=why
         )
@@ -147,11 +166,21 @@ class TrustedHost:
             if proc is not None and proc.is_alive:
                 proc.interrupt(why)
         self._agent = self._inflight = None
-        for vm in list(self.vms.values()):
+        vms = list(self.vms.values())
+        for vm in vms:
             self.on_power_off(vm, why)
+        if kind == "crash":
+            self.on_crash(self, vms)
         self._send_status(UNKNOWN)  # not responding
         yield self.env.timeout(duration)
         self.boot()
+        self.maintenance = False
+
+    def begin_attesting(self) -> None:
+        """The host's trusted cluster is registered: its agent starts (attesting at once)."""
+        self.registered = True
+        if self.up and self._agent is None:
+            self._agent = self.env.process(self._agent_loop(True, None))
 
     # --- attestation ---------------------------------------------------------------------
 
@@ -283,7 +312,7 @@ class TrustedHost:
             if outcome is None:
                 return None  # dropped: its deadline had passed when a worker took it
             yield env.timeout(paths.delay(node.name, self.node))
-        except ServiceDown:
+        except (ServiceDown, Unreachable):
             return None
         return outcome
 
@@ -324,6 +353,9 @@ class TrustedHost:
         try:
             yield self.env.timeout(self.paths.delay(self.node, node.name))
             out = yield from self.ta.release_key(node, self.name, self.report, wrapped)
+        except Unreachable:
+            row["reason"] = "kps.unreachable"
+            return False
         except ServiceDown:
             return False
         released = out.material is not None
@@ -339,6 +371,8 @@ class TrustedHost:
             self.recorder.key_released(self.name, self.env.now)
             self.hold_key(vm.name, out.material, self.env.now)
         elif not (out.reason or "").startswith(("kms.", "kps.")):
+            if out.reason == "report.unknown_issuer":  # signed by a retired key: attest anew
+                self.report, self.report_expires = None, float("-inf")
             self.recorder.add(
                 "refusals",
                 time=self.env.now,
@@ -349,7 +383,11 @@ class TrustedHost:
             )
         else:
             row["outcome"] = "failed"
-        yield self.env.timeout(self.paths.delay(node.name, self.node))
+        try:
+            yield self.env.timeout(self.paths.delay(node.name, self.node))
+        except Unreachable:  # the answer cannot come back
+            row.update(outcome="failed", reason="kps.unreachable")
+            return False
         row["latency_s"] = self.env.now - start
         return released
 
@@ -366,3 +404,9 @@ def equilibrium_phase(interval: float, jitter: float, u1: float, u2: float) -> t
     t, j = interval, jitter
     length = math.sqrt(t * t + u1 * ((t + j) ** 2 - t * t)) if j > 0 else t
     return u2 * length, (1.0 - u2) * length
+
+
+def _no_evacuation(host: TrustedHost) -> Generator[Any, Any, None]:
+    """Maintenance mode with no vCenter to move VMs: nothing moves."""
+    host.maintenance = True
+    yield from ()

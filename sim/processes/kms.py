@@ -82,7 +82,7 @@ class KmsCluster:
         for k in range(len(self.servers)):
             i = (start + k) % len(self.servers)
             server, there = self.servers[i], self.nodes[i]
-            if not server.up:  # no answer to the connection attempt
+            if not server.up or not self.paths.reachable(origin, there):  # no answer
                 timeouts += 1
                 yield self.env.timeout(self.spec.connection_timeout)
                 continue

@@ -52,11 +52,11 @@ def build_graph(s: Scenario) -> nx.Graph:
         prefix = "" if k == 0 else f"{kms.name}-"
         for i in range(kms.servers):
             attach(f"kms:{prefix}{i}", "kms", kms.site)
-    site_of = {vc.name: vc.site for vc in s.vcenters}
+    site_of = {(vc.name, c.name): c.site or vc.site for vc in s.vcenters for c in vc.clusters}
     for vc in s.vcenters:
         attach(f"vcenter:{vc.name}", "vcenter", vc.site)
     for host, vc_name, cluster in s.host_names():
-        attach(f"host:{host}", "host", site_of[vc_name], s.network.vmotion_nic)
+        attach(f"host:{host}", "host", site_of[(vc_name, cluster)], s.network.vmotion_nic)
         g.nodes[f"host:{host}"]["cluster"] = cluster
         g.nodes[f"host:{host}"]["vcenter"] = vc_name
     return g
@@ -66,11 +66,16 @@ LINK_BATCH = 32
 """Latency draws per batch of a link's sampler."""
 
 
+class Unreachable(Exception):
+    """No path joins the two nodes while links are cut (a network partition)."""
+
+
 class Paths:
     """Samples message delays and looks up bottleneck bandwidths on the estate graph.
 
     Each link draws its latencies from its own stream, ``link.<a>|<b>`` (end names sorted),
-    so traffic on one link does not shift the delays of another."""
+    so traffic on one link does not shift the delays of another. Links can be cut (network
+    outages); a message between nodes no remaining path joins raises :class:`Unreachable`."""
 
     def __init__(self, graph: nx.Graph, streams: Streams) -> None:
         self.graph = graph
@@ -78,6 +83,28 @@ class Paths:
         self._samplers: dict[tuple[str, str], Callable[[], float]] = {}
         self._paths: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._bottleneck: dict[tuple[str, str], float] = {}
+        self._cut: dict[frozenset[str], int] = {}
+
+    def set_cut(self, edges: list[tuple[str, str]], cut: bool) -> None:
+        """Cut ``edges`` (or restore them); routes are recomputed. Overlapping outages of
+        one link nest: it is restored when the last of them ends."""
+        for a, b in edges:
+            key = frozenset((a, b))
+            count = self._cut.get(key, 0) + (1 if cut else -1)
+            if count > 0:
+                self._cut[key] = count
+            else:
+                self._cut.pop(key, None)
+        self._paths.clear()
+        self._bottleneck.clear()
+
+    def reachable(self, a: str, b: str) -> bool:
+        """Whether a path joins ``a`` and ``b`` now."""
+        try:
+            self.path(a, b)
+        except Unreachable:
+            return False
+        return True
 
     def _sampler(self, edge: tuple[str, str]) -> Callable[[], float]:
         """The latency sampler of ``edge`` (made on first use, shared by both directions)."""
@@ -102,10 +129,19 @@ class Paths:
                 # Endpoints hang off their site switch: compose via the site-level path.
                 edges = [(a, sa), *self.path(sa, sb), (sb, b)] if sa != sb else [(a, sa), (sa, b)]
             else:
-                nodes = nx.shortest_path(self.graph, a, b)
-                edges = list(itertools.pairwise(nodes))
+                edges = self._route(a, b)
             self._paths[key] = edges
         return edges
+
+    def _route(self, a: str, b: str) -> list[tuple[str, str]]:
+        graph: nx.Graph = self.graph
+        if self._cut:
+            graph = nx.restricted_view(self.graph, [], [tuple(k) for k in self._cut])
+        try:
+            nodes = nx.shortest_path(graph, a, b)
+        except nx.NetworkXNoPath:
+            raise Unreachable(f"{a} cannot reach {b}") from None
+        return list(itertools.pairwise(nodes))
 
     def _site_of(self, node: str) -> str:
         data = self.graph.nodes[node]

@@ -24,6 +24,7 @@ from typing import Any
 
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
+from sim.processes.network import Unreachable
 from sim.processes.services import ServiceDown
 from sim.processes.trust_authority import TrustAuthority, TrustNode
 from sim.scenario.model import VCenter
@@ -70,14 +71,23 @@ class StatusView:
     # --- host reports ---------------------------------------------------------------------
 
     def report(self, report: StatusReport) -> None:
-        """A host sends ``report``; it arrives after the propagation delay."""
-        if self.reports_from_hosts:
+        """A host sends ``report``; it arrives after the propagation delay (and is lost when
+        the network cannot carry it)."""
+        if self.reports_from_hosts and self.ctx.paths.reachable(f"host:{report.host}", self.node):
             self.env.process(self._deliver(report))
+
+    def network_changed(self) -> None:
+        """Links were cut or restored: hosts the vCenter cannot reach are ``unknown`` (it
+        loses its connection to them) until they report again."""
+        for host in self.hosts:
+            if not self.ctx.paths.reachable(self.node, f"host:{host}"):
+                self._set(host, UNKNOWN)
 
     def _deliver(self, report: StatusReport) -> Generator[Any, Any, None]:
         stream = f"host.{report.host}.status-propagation"
         yield self.env.timeout(self.ctx.sampler(stream, self.spec.status_propagation)())
-        self._apply(report)
+        if self.ctx.paths.reachable(f"host:{report.host}", self.node):  # else lost on the way
+            self._apply(report)
 
     def _apply(self, report: StatusReport) -> None:
         if report.seq <= self._seq[report.host]:
@@ -101,7 +111,7 @@ class StatusView:
         while True:
             node = self.ta.pick_node()
             if node is not None:
-                with contextlib.suppress(ServiceDown):
+                with contextlib.suppress(ServiceDown, Unreachable):
                     yield from self._poll(node)
             yield self.env.timeout(self.spec.status_poll_interval)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sim.domain.image import EsxiImage
 from sim.domain.key_hierarchy import WrappedKek
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
@@ -77,6 +78,21 @@ class TrustNode:
         """Bring every service of the node up or down."""
         for svc in (self.attestation, self.key_provider, self.status):
             svc.up = up
+
+
+@dataclass
+class SetupState:
+    """What the trust authority has been given so far (all of it when the estate was set
+    up before the run): its state enabled, the workload vCenters whose principal it trusts,
+    and whether a trusted key provider is configured."""
+
+    enabled: bool = True
+    principals: set[str] | None = None  # None: every workload vCenter
+    key_provider: bool = True
+
+    def trusts(self, vcenter: str | None) -> bool:
+        """Whether hosts of ``vcenter`` are served (its principal was imported)."""
+        return self.principals is None or vcenter in self.principals
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,8 @@ class TrustAuthority:
         self.revoked: set[str] = set()
         self.book = StatusBook()
         self.verdict_listeners: list[Callable[[str, Verdict], None]] = []
+        self.setup = SetupState()
+        self.vcenter_of: dict[str, str] = {}
         for node in nodes:
             node.attestation.drop_expired = spec.attestation_service.abandoned == "drop"
         self._nonces: dict[int, tuple[str, bytes]] = {}
@@ -163,7 +181,10 @@ class TrustAuthority:
 
     def targets(self) -> list[TrustNode]:
         """Where one attestation goes: the next node that is up (``fan_out: one``), or
-        every node that is up (``all``); empty when all are down."""
+        every node that is up (``all``); empty when all are down or the trust authority is
+        not enabled yet."""
+        if not self.setup.enabled:
+            return []
         if self.fan_out == "all":
             return [n for n in self.nodes if n.up]
         node = self.pick_node()
@@ -201,7 +222,7 @@ class TrustAuthority:
         )
         try:
             served = yield from node.attestation.serve(
-                lambda: verify(evidence, self.policy, nonce), requester=host, deadline=deadline
+                lambda: self._judge(evidence, nonce), requester=host, deadline=deadline
             )
         except ServiceDown:
             row["outcome"] = "lost"
@@ -282,6 +303,26 @@ class TrustAuthority:
         self.book.delivered(host, self._nonce_seq, jti, expires)
         return token
 
+    def _judge(self, evidence: Evidence, nonce: bytes) -> Verdict:
+        """The verdict on ``evidence``: refused outright for a host whose vCenter's
+        principal the trust authority does not trust, else the verifier's."""
+        if not self.setup.trusts(self.vcenter_of.get(evidence.host_id)):
+            return Verdict(False, ("attestation.setup.principal_not_imported",), None,
+                           evidence.host_id, None, ())  # fmt: skip
+        return verify(evidence, self.policy, nonce)
+
+    def set_images(self, images: tuple[EsxiImage, ...]) -> None:
+        """The approved ESXi base images from now on."""
+        self.policy = replace(self.policy, approved_images=images)
+
+    def import_identities(self, policy: Policy) -> None:
+        """Import the host identities and TPM CA certificates of ``policy``."""
+        self.policy = replace(
+            self.policy,
+            identities=policy.identities,
+            trusted_ca_certs_der=policy.trusted_ca_certs_der,
+        )
+
     def register_identity(self, identity: HostIdentity) -> None:
         """Import (or replace) a host's identity record: its EK is registered from now on."""
         identities = dict(self.policy.identities)
@@ -340,6 +381,8 @@ class TrustAuthority:
             return None
 
         reason = (yield from node.key_provider.serve(check, requester=host)).result
+        if reason is None and not self.setup.key_provider:
+            reason = "kps.no_key_provider"
         if reason is not None:
             return KeyOutcome(None, reason, None, node.name)
         out = yield from self.providers.unwrap(node, wrapped.provider, wrapped.wrapped, host)

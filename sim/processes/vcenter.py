@@ -11,6 +11,7 @@ Provider Service. Running VMs keep running when their host loses attestation.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 import simpy
@@ -26,6 +27,14 @@ from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import VCenter
 
 
+@dataclass(frozen=True)
+class VmRules:
+    """How a vCenter runs its VMs: their lifetime, and vSphere HA's restart delay."""
+
+    lifetime: DistributionModel
+    restart_delay: DistributionModel
+
+
 class WorkloadVCenter:
     """One workload vCenter managing trusted clusters."""
 
@@ -37,7 +46,7 @@ class WorkloadVCenter:
         ta: TrustAuthority,
         pool: VmPool,
         vmotion: Migrator,
-        lifetime: DistributionModel,
+        rules: VmRules,
     ) -> None:
         self.env: simpy.Environment = ctx.env
         self.name = spec.name
@@ -56,11 +65,14 @@ class WorkloadVCenter:
         self.ctx = ctx
         self.placement_rng = ctx.stream(f"vcenter.{spec.name}.placement")
         self.vmotion_keys = ctx.stream(f"vcenter.{spec.name}.vmotion-keys")
-        self.lifetime = lifetime
+        self.rules = rules
+        self.lifetime = rules.lifetime
         self.status = StatusView(ctx, spec, [h.name for h in hosts], ta)
         for h in hosts:
             h.on_power_off = self.power_off
             h.on_status = self.status.report
+            h.on_maintenance = self.evacuate
+            h.on_crash = self.ha_restart
 
     @property
     def view(self) -> dict[str, str]:
@@ -91,7 +103,9 @@ class WorkloadVCenter:
         refusals."""
         out: list[TrustedHost] = []
         for h in self.by_cluster[vm.cluster]:
-            if h.name == exclude or not h.up or h.used_memory + vm.memory > h.memory:
+            if h.name == exclude or not h.up or h.maintenance:
+                continue
+            if h.used_memory + vm.memory > h.memory:
                 continue
             if vm.needs_key and self.view[h.name] != ATTESTED:
                 self.recorder.add(
@@ -113,8 +127,9 @@ class WorkloadVCenter:
             return hosts[0]
         return min(hosts, key=lambda h: h.used_memory / h.memory)
 
-    def power_on(self, vm: Vm) -> Generator[Any, Any, None]:
-        """Place and power on a stopped VM (the key is fetched by the chosen host)."""
+    def power_on(self, vm: Vm, trigger: str = "power_on") -> Generator[Any, Any, dict[str, Any]]:
+        """Place and power on a stopped VM (the key is fetched by the chosen host); the
+        ``placements`` row."""
         now = self.env.now
         host = self._choose(self._candidates(vm))
         row = self.recorder.add(
@@ -122,13 +137,13 @@ class WorkloadVCenter:
             time=now,
             vcenter=self.name,
             vm=vm.name,
-            host=None,
+            trigger=trigger,
             needs_key=vm.needs_key,
             outcome="refused",
             reason="placement.no_eligible_host",
         )
         if host is None:
-            return
+            return row
         row["host"] = host.name
         host.used_memory += vm.memory
         self.pool.stopped.discard(vm)  # reserved while the key is fetched
@@ -142,11 +157,12 @@ class WorkloadVCenter:
                 outcome="failed",
                 reason="placement.key_not_released" if not ok else "placement.host_down",
             )
-            return
+            return row
         row.update(outcome="placed", reason="")
         host.vms[vm.name] = vm
         self.pool.started(vm, host.name)
         self.start_lifetime(vm)
+        return row
 
     def start_lifetime(self, vm: Vm) -> None:
         """Run ``vm`` (just started) for a lifetime drawn from the workload, then power it
@@ -174,8 +190,8 @@ class WorkloadVCenter:
 
     # --- vMotion ---------------------------------------------------------------------------
 
-    def migrate(self, vm: Vm) -> Generator[Any, Any, None]:
-        """A DRS-like move of a running VM to another host of its cluster."""
+    def migrate(self, vm: Vm, trigger: str = "drs") -> Generator[Any, Any, None]:
+        """Move a running VM to another host of its cluster (for DRS or maintenance)."""
         if vm.host is None or vm.migrating:
             return
         src = self._host(vm.host)
@@ -185,6 +201,7 @@ class WorkloadVCenter:
             start=start,
             end=None,
             vm=vm.name,
+            trigger=trigger,
             source=src.name,
             destination=None,
             needs_key=vm.needs_key,
@@ -198,3 +215,47 @@ class WorkloadVCenter:
         dst = candidates[int(self.placement_rng.integers(len(candidates)))]
         row["destination"] = dst.name
         yield from self.vmotion.move(vm, src, dst, row, self.name, self.vmotion_keys)
+
+    # --- maintenance mode and HA -------------------------------------------------------------
+
+    def evacuate(self, host: TrustedHost) -> Generator[Any, Any, None]:
+        """Maintenance mode: no new VM goes to ``host``; its VMs move to other hosts of the
+        cluster by vMotion (encrypted ones only where their key is released); those that
+        cannot move are powered off."""
+        host.maintenance = True
+        moves = [
+            self.env.process(self.migrate(vm, "maintenance"))
+            for vm in list(host.vms.values())
+            if not vm.migrating
+        ]
+        if moves:
+            yield self.env.all_of(moves)
+        while any(vm.migrating for vm in host.vms.values()):
+            yield self.env.timeout(1.0)  # a DRS move of one of its VMs is still under way
+        for vm in list(host.vms.values()):
+            self.power_off(vm, "maintenance")
+
+    def ha_restart(self, host: TrustedHost, vms: list[Vm]) -> None:
+        """vSphere HA: ``host`` crashed; each of its VMs is restarted on another host of the
+        cluster after the restart delay (an encrypted one only on a host seen as attested,
+        once the key is there)."""
+        for vm in vms:
+            self.env.process(self._restart(vm, host.name, self.env.now))
+
+    def _restart(self, vm: Vm, failed: str, crashed_at: float) -> Generator[Any, Any, None]:
+        delay = self.ctx.sampler(f"vm.{vm.name}.ha-restart", self.rules.restart_delay)()
+        yield self.env.timeout(delay)
+        row = self.recorder.add(
+            "ha_restarts", crashed_at=crashed_at, vm=vm.name, host=failed, needs_key=vm.needs_key
+        )
+        if vm.host is not None:  # powered on again meanwhile
+            row.update(outcome="already_running")
+            return
+        placed = yield from self.power_on(vm, "ha_restart")
+        row.update(
+            restarted_on=placed["host"],
+            outcome="restarted" if placed["outcome"] == "placed" else placed["outcome"],
+            reason=placed["reason"],
+        )
+        if placed["outcome"] == "placed":
+            row["latency_s"] = self.env.now - crashed_at

@@ -18,7 +18,8 @@ Concurrent migrations share the links they cross (:mod:`sim.processes.bandwidth`
 stream's rate changes while it runs; :class:`Migrator` follows the iterations in simulated
 time. :func:`precopy` is the same schedule at a constant bandwidth, in closed form, for
 reference. A migration's ``duration_s`` runs from the start of its setup to the end of the
-switch-over; the destination's key fetch before it is recorded as ``key_fetch_s``.
+switch-over; the destination's key fetch before it is recorded as ``key_fetch_s``, and the
+wait for a migration slot on either host (``max_concurrent_per_host``) as ``queued_s``.
 
 Simulated time follows this model, never the wall clock. The encryption itself is real: a
 per-migration 256-bit key and 64-bit nonce from the vCenter's random stream, the payload
@@ -28,11 +29,13 @@ packet by packet with AES-256-GCM, opened and compared at the destination.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import simpy
 
 from sim.domain.stream_cipher import (
     MigrationSecret,
@@ -44,6 +47,7 @@ from sim.domain.stream_cipher import (
 from sim.errors import StreamRejected
 from sim.processes.bandwidth import SharedLinks, Stream
 from sim.processes.context import Context
+from sim.processes.network import Unreachable
 from sim.scenario.model import VMotion
 
 if TYPE_CHECKING:
@@ -157,6 +161,15 @@ class Migrator:
         self.ledger = ledger
         self.links = SharedLinks(ctx.env, ctx.paths)
         self._ids: dict[str, int] = {}
+        self._hosts: dict[str, simpy.Resource] = {}
+
+    def _slots(self, host: TrustedHost) -> simpy.Resource:
+        """The migration slots of ``host`` (``max_concurrent_per_host``)."""
+        slots = self._hosts.get(host.name)
+        if slots is None:
+            slots = simpy.Resource(self.env, self.spec.max_concurrent_per_host)
+            self._hosts[host.name] = slots
+        return slots
 
     def copy(self, vm: Vm, stream: Stream) -> Generator[Any, Any, Precopy]:
         """Pre-copy (or stun-and-copy) ``vm``'s memory over ``stream``; the schedule as
@@ -209,15 +222,24 @@ class Migrator:
                         outcome="failed", reason="vmotion.key_not_released", end=self.env.now
                     )
                     return
-            began = self.env.now
-            setup = self.ctx.sampler(f"vm.{vm.name}.vmotion-setup", self.spec.setup_time, 4)()
-            yield self.env.timeout(setup)
-            cap = self.spec.cipher_rate if vm.migrates_encrypted else float("inf")
-            stream = self.links.open(src.node, dst.node, cap)
-            try:
-                plan = yield from self.copy(vm, stream)
-            finally:
-                self.links.close(stream)
+            queued = self.env.now
+            with contextlib.ExitStack() as slots:
+                for h in sorted((src, dst), key=lambda h: h.name):  # a fixed order: no deadlock
+                    yield slots.enter_context(self._slots(h).request())
+                row["queued_s"] = self.env.now - queued
+                began = self.env.now
+                setup = self.ctx.sampler(f"vm.{vm.name}.vmotion-setup", self.spec.setup_time, 4)()
+                yield self.env.timeout(setup)
+                cap = self.spec.cipher_rate if vm.migrates_encrypted else float("inf")
+                try:
+                    stream = self.links.open(src.node, dst.node, cap)
+                except Unreachable:
+                    row.update(outcome="failed", reason="vmotion.unreachable", end=self.env.now)
+                    return
+                try:
+                    plan = yield from self.copy(vm, stream)
+                finally:
+                    self.links.close(stream)
             if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
                 row.update(outcome="failed", reason="vmotion.host_down", end=self.env.now)
                 return

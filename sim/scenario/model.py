@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from sim.scenario.bounds import StrictModel
+from sim.scenario.common import Name, Section
 from sim.scenario.distributions import Distribution, DistributionModel, parse_distribution
 from sim.scenario.limits import (
     HostMemory,
@@ -25,6 +25,15 @@ from sim.scenario.limits import (
     PayloadSize,
     Period,
     VmMemory,
+)
+from sim.scenario.operations import (
+    BaseImage,
+    Ha,
+    NetworkOutage,
+    Repair,
+    Rotation,
+    SetupStep,
+    Upgrade,
 )
 from sim.scenario.units import (
     Bandwidth,
@@ -37,8 +46,6 @@ from sim.scenario.units import (
     parse_rate,
     parse_size,
 )
-
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 
 
 def _require_unique(names: list[str], what: str) -> None:
@@ -69,11 +76,7 @@ def _dist(v: Any) -> DistributionModel:
     return parse_distribution(v)
 
 
-class _Model(StrictModel):
-    """Base of every scenario section: frozen, unknown keys forbidden, numbers and booleans
-    strict (``"8"`` is not a count, ``true`` not a number) and finite."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+_Model = Section
 
 
 class DriftKind(str, Enum):
@@ -127,6 +130,9 @@ class Network(_Model):
     lan_bandwidth: LinkBandwidth = Field(default=_bw("25Gbps"), description="site switch fabric")
     vmotion_nic: LinkBandwidth = Field(default=_bw("10Gbps"), description="each host's vMotion NIC")
     links: tuple[SiteLink, ...] = ()
+    outages: tuple[NetworkOutage, ...] = Field(
+        default=(), description="WAN links or sites cut off for a while"
+    )
 
     @model_validator(mode="after")
     def _check_sites(self) -> Network:
@@ -286,6 +292,9 @@ class TrustAuthority(_Model):
     key_provider_service: ServiceSpec = ServiceSpec(
         workers=4, service_time=_dist({"dist": "lognormal", "median": "4ms", "p95": "12ms"})
     )
+    base_images: tuple[BaseImage, ...] = Field(
+        default=(), description="approved ESXi images besides the one hosts start with"
+    )
     key_providers: tuple[KeyProvider, ...] = Field(
         default=(KeyProvider(),), min_length=1, description="trusted key providers"
     )
@@ -353,6 +362,9 @@ class Cluster(_Model):
     name: Name
     hosts: int = Field(ge=1, le=100_000)
     host_memory: HostMemory = _size("512GiB")
+    site: Name | None = Field(
+        default=None, description="where its hosts are (default: its vCenter's site)"
+    )
 
 
 class VCenter(_Model):
@@ -470,6 +482,15 @@ class VMotion(_Model):
         default=_size("1MiB"), description="bytes really encrypted and checked per migration"
     )
     packet_size: PacketSize = _size("64KiB")
+    max_concurrent_per_host: int = Field(
+        default=8,
+        ge=1,
+        le=128,
+        description=(
+            "migrations a host takes part in at once, as source or destination (VMware's"
+            " limit on 10 GbE); more wait for a slot"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- drift & reboots
@@ -532,17 +553,26 @@ class Drift(_Model):
         return full
 
 
+RebootKind = Literal["planned", "crash"]
+_KIND_DOC = (
+    "planned: the host enters maintenance mode (its VMs leave by vMotion) and reboots;"
+    " crash: it fails at once and vSphere HA restarts its VMs on other hosts"
+)
+
+
 class ScheduledReboot(_Model):
-    """A planned host reboot."""
+    """A host reboot at a fixed moment."""
 
     at: Duration
     host: Name
+    kind: RebootKind = Field(default="planned", description=_KIND_DOC)
 
 
 class Reboots(_Model):
     """Host reboots: re-measure the boot chain (and apply boot-measured drift)."""
 
     rate: Rate = Field(default=_rate(0.0), description="per host")
+    kind: RebootKind = Field(default="planned", description=_KIND_DOC + " (random reboots)")
     duration: Distribution = _dist("4m")
     scheduled: tuple[ScheduledReboot, ...] = ()
 
@@ -595,6 +625,14 @@ class Scenario(_Model):
     drift: Drift = Drift()
     reboots: Reboots = Reboots()
     admin: Admin = Admin()
+    setup: tuple[SetupStep, ...] = Field(
+        default=(),
+        description="vTA set-up steps during the run (empty: everything set up before it)",
+    )
+    upgrades: tuple[Upgrade, ...] = Field(default=(), description="rolling ESXi upgrades")
+    ha: Ha = Ha()
+    repairs: tuple[Repair, ...] = Field(default=(), description="TPM or motherboard repairs")
+    rotations: tuple[Rotation, ...] = Field(default=(), description="trust-material rotations")
     metrics: Metrics = Metrics()
 
     @field_validator("start_time")

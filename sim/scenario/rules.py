@@ -75,6 +75,16 @@ def topology_problems(s: Scenario) -> list[Problem]:
             out.append(
                 Problem(f"{where}.site", f"expected one of {sorted(sites)}, found {vc.site!r}")
             )
+        for j, c in enumerate(vc.clusters):
+            if c.site is not None and (
+                c.site not in sites or c.site not in _reachable_sites(s, ta.site)
+            ):
+                out.append(
+                    Problem(
+                        f"{where}.clusters.{j}.site",
+                        f"expected a site reachable from the trust authority's, found {c.site!r}",
+                    )
+                )
         names = [c.name for c in vc.clusters]
         for j, n in enumerate(names):
             if n in names[:j]:
@@ -124,6 +134,7 @@ def topology_problems(s: Scenario) -> list[Problem]:
                 )
             )
     out += _key_provider_problems(s)
+    out += _operation_problems(s)
     hosts = {h for h, _, _ in s.host_names()}
     for i, d in enumerate(s.drift.scheduled):
         if d.host not in hosts:
@@ -165,4 +176,56 @@ def _key_provider_problems(s: Scenario) -> list[Problem]:
             out.append(Problem("vms.key_provider", f"expected one of {names}, found {name!r}"))
     if s.vms.key_provider and sum(s.vms.key_provider.values()) <= 0:
         out.append(Problem("vms.key_provider", "expected a positive weight"))
+    return out
+
+
+def cluster_hosts(s: Scenario, cluster: str, vcenter: str | None) -> list[str]:
+    """The hosts of the trusted cluster ``cluster`` (in ``vcenter`` when given)."""
+    return [
+        h for h, vc, cl in s.host_names() if cl == cluster and (vcenter is None or vc == vcenter)
+    ]
+
+
+def _operation_problems(s: Scenario) -> list[Problem]:
+    """Operations name known vCenters, clusters, images, hosts, sites and links."""
+    out: list[Problem] = []
+    vcenters = [vc.name for vc in s.vcenters]
+    for i, step in enumerate(s.setup):
+        if step.vcenter is not None and step.vcenter not in vcenters:
+            out.append(
+                Problem(f"setup.{i}.vcenter", f"expected one of {vcenters}, found {step.vcenter!r}")
+            )
+    images = [b.name for b in s.trust_authority.base_images]
+    for i, name in enumerate(images):
+        if name in images[:i]:
+            out.append(
+                Problem(f"trust_authority.base_images.{i}.name", f"image {name!r} is used twice")
+            )
+    for i, up in enumerate(s.upgrades):
+        hosts = cluster_hosts(s, up.cluster, up.vcenter)
+        if not hosts:
+            out.append(Problem(f"upgrades.{i}.cluster", f"no trusted cluster {up.cluster!r}"))
+        elif up.vcenter is None and len({vc for _, vc, c in s.host_names() if c == up.cluster}) > 1:
+            out.append(
+                Problem(f"upgrades.{i}.vcenter", f"cluster {up.cluster!r} is in several vCenters")
+            )
+        if up.to_image not in images:
+            out.append(
+                Problem(
+                    f"upgrades.{i}.to_image", f"expected one of {images}, found {up.to_image!r}"
+                )
+            )
+    known = {h for h, _, _ in s.host_names()}
+    for i, repair in enumerate(s.repairs):
+        if repair.host not in known:
+            out.append(Problem(f"repairs.{i}.host", f"unknown host {repair.host!r}"))
+    sites = {x.name for x in s.network.sites}
+    links = {frozenset((link.a, link.b)) for link in s.network.links}
+    for i, outage in enumerate(s.network.outages):
+        if outage.site is not None and outage.site not in sites:
+            out.append(Problem(f"network.outages.{i}.site", f"expected one of {sorted(sites)}"))
+        if outage.link is not None and frozenset(outage.link) not in links:
+            out.append(
+                Problem(f"network.outages.{i}.link", f"no network.links entry joins {outage.link}")
+            )
     return out

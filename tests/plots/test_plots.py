@@ -448,6 +448,8 @@ def test_figures_leave_no_global_state(run_dir: Path) -> None:
         ("utilisation", "run"),
         ("topology-comparison", "sweep"),
         ("topology", "run"),
+        ("capacity", "run"),
+        ("capacity", "sweep"),
     ],
 )
 def test_plot_dispatches_every_kind(
@@ -462,6 +464,7 @@ def test_plot_dispatches_every_kind(
         "utilisation",
         "topology-comparison",
         "topology",
+        "capacity",
     }
     out = plots.plot(run_dir if source == "run" else sweep_dir, kind, tmp_path / "f.png")
     assert out == tmp_path / "f.png" and out.stat().st_size > 1000

@@ -100,4 +100,4 @@ def test_warnings_name_what_a_short_run_leaves_out() -> None:
     assert found["drift.scheduled.1"] == (
         "at 6h on esx-02 never happens: the run ends at 2h (--until)"
     )
-    assert "levels table will have no rows" in found["metrics.sample_interval"]
+    assert "levels table will have a single row per series" in found["metrics.sample_interval"]

@@ -1,0 +1,123 @@
+"""Figures of operations: set-up, upgrades, HA restarts, repairs and rotations.
+
+- ``setup.time_to_first_trusted_capacity_s``: from the start of the run to the first moment
+  a workload vCenter sees any host as attested; ``time_to_full_capacity_s``: to the first
+  moment it sees every host as attested at once (None when that never happens).
+- ``upgrades.failed_attestations``: failed verdicts of upgraded hosts between their upgrade
+  reboot and the end of the run whose reasons name the image (``attestation.image.*``).
+- ``ha``: VMs of crashed hosts that vSphere HA restarted, refused (no eligible host), failed
+  (no key) and the restart latency, from the crash to the VM running again.
+- ``repairs.time_to_restore_s``: from a repair taking its host down to the first moment its
+  vCenter sees it as attested again.
+- ``rotations``: key requests refused for a retired signing key (``report.unknown_issuer``),
+  KMS calls refused for an unknown client certificate, attestations refused for an
+  untrusted principal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.analysis.recorder import Recorder, Row
+from sim.analysis.stats import stats
+
+
+def _attested_times(views: list[Row], hosts: int) -> tuple[float | None, float | None]:
+    """First moment any host, and every host, is seen as attested."""
+    attested: set[tuple[str, str]] = set()
+    first = full = None
+    for v in sorted(views, key=lambda r: r["time"]):
+        key = (v["vcenter"], v["host"])
+        if v["status"] == "attested":
+            attested.add(key)
+        else:
+            attested.discard(key)
+        if attested and first is None:
+            first = float(v["time"])
+        if hosts and len(attested) >= hosts and full is None:
+            full = float(v["time"])
+    return first, full
+
+
+def _restore_times(rec: Recorder) -> list[float]:
+    out = []
+    views = rec.tables["status_views"]
+    for op in rec.tables["operations"]:
+        if op["operation"] == "repair" and op["event"] == "host_down":
+            mine = [v for v in views if v["host"] == op["target"] and v["status"] == "attested"]
+            back = [v["time"] for v in mine if v["time"] > op["time"]]
+            if back:
+                out.append(min(back) - op["time"])
+    return out
+
+
+def _upgrade_failures(rec: Recorder) -> int:
+    downs = {
+        op["target"]: op["time"]
+        for op in rec.tables["operations"]
+        if op["operation"] == "upgrade" and op["event"] == "host_down"
+    }
+    return sum(
+        1
+        for v in rec.tables["verdicts"]
+        if v["outcome"] == "fail"
+        and v["host"] in downs
+        and v["verdict_at"] >= downs[v["host"]]
+        and "attestation.image." in (v["reasons"] or "")
+    )
+
+
+def operations_summary(rec: Recorder, warmup: float) -> dict[str, Any]:
+    """The operations figures (see the module doc)."""
+    t = rec.tables
+    ops = t["operations"]
+    setup = [o for o in ops if o["operation"] == "setup"]
+
+    def count(operation: str, event: str) -> int:
+        return sum(1 for o in ops if o["operation"] == operation and o["event"] == event)
+
+    hosts = len({e["host"] for e in t["host_events"]})
+    first, full = _attested_times(t["status_views"], hosts) if setup else (None, None)
+    restarts = [r for r in t["ha_restarts"] if r["crashed_at"] >= warmup]
+    keys = [k for k in t["key_requests"] if k["time"] >= warmup]
+    return {
+        "setup": {
+            "steps_done": sum(1 for o in setup if o["outcome"] == "ok"),
+            "steps_failed": sum(1 for o in setup if o["outcome"] == "failed"),
+            "time_to_first_trusted_capacity_s": first,
+            "time_to_full_capacity_s": full,
+        },
+        "upgrades": {
+            "hosts_upgraded": count("upgrade", "host_up"),
+            "failed_attestations": _upgrade_failures(rec),
+        },
+        "ha": {
+            "restarts": len(restarts),
+            "restarted": sum(1 for r in restarts if r["outcome"] == "restarted"),
+            "refused": sum(1 for r in restarts if r["outcome"] == "refused"),
+            "failed": sum(1 for r in restarts if r["outcome"] == "failed"),
+            "latency_s": stats([r["latency_s"] for r in restarts if r["latency_s"] is not None]),
+        },
+        "repairs": {
+            "count": sum(
+                1 for o in ops if o["operation"] == "repair" and o["event"] == "host_down"
+            ),
+            "time_to_restore_s": stats(_restore_times(rec)),
+        },
+        "rotations": {
+            "events": sum(
+                1 for o in ops if o["operation"] == "rotation" and o["event"] == "rotated"
+            ),
+            "refused_unknown_issuer": sum(
+                1 for k in keys if k["reason"] == "report.unknown_issuer"
+            ),
+            "kms_authentication_failures": sum(
+                1 for k in keys if k["reason"] == "kms.authentication_not_successful"
+            ),
+            "principal_refusals": sum(
+                1
+                for v in t["verdicts"]
+                if "attestation.setup.principal_not_imported" in (v["reasons"] or "")
+            ),
+        },
+    }

@@ -1,0 +1,73 @@
+"""Figures of operations: attested capacity over simulated time, for one run or for the
+cells of a sweep (each cell the mean over its replications, sample by sample)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from sim.analysis import results
+from sim.errors import RunError
+from sim.plots._common import (
+    PathLike,
+    _format_level,
+    _load_sweep,
+    _num,
+    _rows,
+    _source_kind,
+    _styled,
+    _with_unit,
+    time_unit,
+)
+
+
+def _capacity(folder: Path) -> dict[float, float]:
+    rows = _rows(results.load(folder).table("capacity"))
+    return {_num(r["time"]): _num(r["attested_hosts"]) for r in rows}
+
+
+@_styled
+def capacity_over_time(source: PathLike, by: str | None = None) -> Figure:
+    """Hosts their vCenter sees as attested over simulated time (the ``capacity`` table):
+    one line for a run folder; for a sweep folder one line per level of factor ``by``
+    (default: its first factor), the mean over that level's runs at each sample."""
+    path = Path(source)
+    lines: dict[str, dict[float, list[float]]] = {}
+    if _source_kind(path) == "sweep":
+        sweep = _load_sweep(path)
+        factor = by or (sweep.factors[0] if sweep.factors else None)
+        for row in sweep.index:
+            if row["status"] != "ok":
+                continue
+            label = "all runs" if factor is None else _format_level(factor, row[factor])
+            for t, v in _capacity(path / str(row["path"])).items():
+                lines.setdefault(label, {}).setdefault(t, []).append(v)
+        title = f"Attested capacity over time ({sweep.name})"
+        legend = "" if factor is None else factor
+    else:
+        lines["run"] = {t: [v] for t, v in _capacity(path).items()}
+        title, legend = "Attested capacity over time", ""
+    if not any(lines.values()):
+        raise RunError(f"{path}: no capacity samples")
+    end = max(t for series in lines.values() for t in series)
+    unit, div = time_unit(end)
+    fig = Figure(figsize=(8.0, 4.5))
+    ax = fig.subplots()
+    for i, (label, series) in enumerate(lines.items()):
+        ts = sorted(series)
+        ax.step(
+            np.array(ts) / div,
+            [float(np.mean(series[t])) for t in ts],
+            where="post",
+            color=f"C{i % 10}",
+            label=label,
+        )
+    ax.set_xlabel(_with_unit("simulated time", unit))
+    ax.set_ylabel("attested hosts (seen by vCenter)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    if len(lines) > 1 or legend:
+        ax.legend(title=legend or None, loc="lower left")
+    return fig
