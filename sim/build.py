@@ -38,6 +38,7 @@ from sim.processes.network import Paths, build_graph
 from sim.processes.sampling import LevelSampler
 from sim.processes.trust_authority import TrustAuthority, TrustNode
 from sim.processes.vcenter import WorkloadVCenter
+from sim.processes.verifier_poll import FailureNotifier, VerifierPoller
 from sim.processes.vmotion import Migrator
 from sim.processes.workload import Workload
 from sim.rng import Streams
@@ -63,6 +64,8 @@ class Estate:
     outages: Outages
     sampler: LevelSampler
     approved_image: EsxiImage
+    poller: VerifierPoller
+    notifier: FailureNotifier
 
     @property
     def env(self) -> CountingEnvironment:
@@ -81,12 +84,15 @@ class Estate:
 
     def start(self) -> None:
         """Start every process of the estate (at simulated time 0), in a fixed order: hosts
-        (in steady state or booting, per ``attestation.startup``), vCenters, lifetimes of
-        the VMs running at the start, the workload, drift and reboots, outages, the level
-        sampler."""
+        (in steady state or booting, per ``attestation.startup``), the verifier's polling
+        (``initiator: verifier``) and failure notifier (``notification_delay``), vCenters,
+        lifetimes of the VMs running at the start, the workload, drift and reboots,
+        outages, the level sampler."""
         startup = self.scenario.attestation.startup
         for i, host in enumerate(self.hosts.values()):
             host.start(startup, i)
+        self.poller.start()
+        self.notifier.start()
         for vc in self.vcenters.values():
             vc.start(steady_state=startup == "steady_state")
         for vm in self.pool.running.items:
@@ -159,11 +165,11 @@ def build_kms(ctx: Context, s: Scenario) -> KmsCluster:
 def build_trust_authority(
     ctx: Context, s: Scenario, kms: KmsCluster, policy: Policy
 ) -> TrustAuthority:
-    """The trust-authority nodes (their KMIP client certificates registered with the KMS)
-    and the cluster service over them."""
+    """The trust-authority nodes, primary ones then fallback ones (their KMIP client
+    certificates registered with the KMS), and the cluster service over them."""
     spec = s.trust_authority
     ca = CertificateAuthority.create(ctx.streams.seed_bytes("pki.vta-ca"), f"{spec.name} CA")
-    nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts)]
+    nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts + spec.fallback_hosts)]
     for node in nodes:
         kms.store.authorize_client(node.kmip_client, spec.name)
     return TrustAuthority(ctx, spec, s.attestation, policy, kms, nodes, epoch=s.epoch)
@@ -250,6 +256,21 @@ def build_vcenters(
     }
 
 
+def build_regime(
+    ctx: Context,
+    s: Scenario,
+    hosts: dict[str, TrustedHost],
+    ta: TrustAuthority,
+    vcenters: dict[str, WorkloadVCenter],
+) -> tuple[VerifierPoller, FailureNotifier]:
+    """Who initiates attestation (the verifier's poller, idle unless ``initiator:
+    verifier``) and the failure notifier (idle unless ``notification_delay``), which tells
+    each host's vCenter view."""
+    views = {name: vcenters[h.vcenter].status.notified for name, h in hosts.items()}
+    poller = VerifierPoller(ctx, s.attestation, hosts)
+    return poller, FailureNotifier(ctx, s.attestation, ta, views)
+
+
 def build(scenario: Scenario, seed: int | None = None) -> Estate:
     """Construct the estate of ``scenario`` under root ``seed`` (default: the scenario's)."""
     s = scenario
@@ -269,6 +290,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         return replacement_tpm(ctx.streams, manufacturer, host, drift_id)
 
     drift = DriftInjector(ctx, s.drift, s.reboots, hosts, new_tpm)
+    poller, notifier = build_regime(ctx, s, hosts, ta, vcenters)
     return Estate(
         scenario=s,
         seed=root,
@@ -285,4 +307,6 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         outages=Outages(ctx, s.trust_authority.outages, ta),
         sampler=LevelSampler(ctx, s.metrics.sample_interval, s.warmup),
         approved_image=image,
+        poller=poller,
+        notifier=notifier,
     )

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sim.errors import Problem, ScenarioError
 from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.model import Scenario
+from sim.scenario.regimes import expand_regime
 from sim.scenario.rules import topology_problems
 
 
