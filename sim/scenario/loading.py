@@ -59,11 +59,13 @@ def problems_from(err: ValidationError) -> list[Problem]:
 
 def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
-    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first."""
+    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first;
+    then a ``regime`` expands into its preset underneath the explicit settings."""
     if not isinstance(data, dict):
         raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
     if overrides:
         data = apply_overrides(data, overrides)
+    data = expand_regime(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
