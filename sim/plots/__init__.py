@@ -37,6 +37,7 @@ from sim.plots._common import (
     time_unit,
 )
 from sim.plots.estate import topology
+from sim.plots.regimes import regime_comparison
 from sim.plots.runs import latency_cdf, utilisation_over_time
 from sim.plots.sweeps import (
     exposure_vs,
@@ -58,6 +59,7 @@ __all__ = [
     "latency_cdf",
     "metric_vs",
     "percentiles_vs",
+    "regime_comparison",
     "plot",
     "save",
     "time_unit",
