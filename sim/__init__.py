@@ -22,6 +22,7 @@ scenario format, every default               sim.scenario.model
 units (``5m``, ``8GiB``), distributions       sim.scenario.units, sim.scenario.distributions
 topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
 loading YAML, overrides, JSON Schema          sim.scenario.loading
+regime presets (vTA, Keylime, HGS)            sim.scenario.regimes
 named random streams off one root seed        sim.rng
 TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire
 EK templates, public areas, Qualified Names   sim.domain.tpm_keys
@@ -42,6 +43,7 @@ queueing station (c workers, FIFO)            sim.processes.services
 trust authority: attestation, key release     sim.processes.trust_authority
 KMS cluster                                   sim.processes.kms
 trusted host and its agent                    sim.processes.host
+verifier polling, failure notifier            sim.processes.verifier_poll
 workload vCenter: status view, placement      sim.processes.vcenter
 vMotion: pre-copy, encrypted stream           sim.processes.vmotion
 drift, remediation, reboots                   sim.processes.drift
@@ -58,6 +60,7 @@ run folders (atomic write, load)              sim.analysis.results
 summary as text                               sim.analysis.text
 one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
+regimes compared from a sweep                 sim.experiments.comparison, sim.plots.regimes
 quote export for tpm2-tools                   sim.interop.quote_export
 evidence out of a run (--export-evidence)     sim.interop.evidence
 swtpm / tpm2-tools driver                     sim.interop.swtpm

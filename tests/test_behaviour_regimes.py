@@ -14,6 +14,7 @@ adds the agent's request (0.2 ms): its verdict comes ``RTT`` = 55.6 ms after it 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Generator
 from typing import Any
 
@@ -97,7 +98,7 @@ def test_keylime_pull_verifier_drives_the_schedule_at_hosts_per_interval() -> No
     assert {a["trigger"] for a in out.tables["attestations"]} == {"poll"}
     quotes = sorted(v["quoted_at"] for v in out.tables["verdicts"] if v["host"] == "esx-01")
     assert quotes[0] == pytest.approx(QUOTE_AT, abs=1e-9)
-    gaps = [b - a for a, b in zip(quotes, quotes[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(quotes)]
     assert all(g == pytest.approx(period, abs=1e-9) for g in gaps)
     window = (10.0, 60.0)
     arrived = [v for v in out.tables["verdicts"] if window[0] <= v["arrived_at"] < window[1]]
@@ -113,7 +114,7 @@ def test_keylime_pull_detects_a_runtime_drift_half_a_period_plus_quote_latency_l
     failure notifier revokes the host's report 100 ms after the verdict, so the key refusal
     follows the detection by exactly that."""
     hosts = 10
-    out, period, drifts = _pull_estate(hosts, 30)
+    out, period, _ = _pull_estate(hosts, 30)
     rows = sorted(out.tables["drift_events"], key=lambda d: d["host"])
     assert all(d["measured"] == "runtime" for d in rows)
     for i, d in enumerate(rows):
@@ -151,7 +152,8 @@ def test_keylime_push_agents_send_evidence_every_60_s_and_a_notice_revokes() -> 
     assert {a["trigger"] for a in out.tables["attestations"]} == {"periodic"}
     for d in out.tables["drift_events"]:
         quotes = sorted(v["quoted_at"] for v in out.tables["verdicts"] if v["host"] == d["host"])
-        assert all(b - a == pytest.approx(period, abs=1e-9) for a, b in zip(quotes, quotes[1:], strict=False))
+        gaps = [b - a for a, b in itertools.pairwise(quotes)]
+        assert all(g == pytest.approx(period, abs=1e-9) for g in gaps)
         nxt = min(q for q in quotes if q >= d["at"])
         assert d["time_to_detection_s"] == pytest.approx(nxt - d["at"] + TO_VERDICT, abs=1e-6)
         assert 0 < d["time_to_detection_s"] <= period + TO_VERDICT
@@ -179,7 +181,9 @@ def test_boot_measured_regimes_detect_at_the_boot_attestation(regime: str) -> No
     assert d["measured"] == "boot"
     assert d["time_to_lapse_s"] == pytest.approx(900.0)
     assert d["time_to_detection_s"] == pytest.approx(900 + 240 + RTT, abs=1e-6)
-    boot = [a for a in out.tables["attestations"] if a["host"] == "esx-02" and a["trigger"] == "boot"]
+    boot = [
+        a for a in out.tables["attestations"] if a["host"] == "esx-02" and a["trigger"] == "boot"
+    ]
     assert len(boot) == 1 and boot[0]["ok"] is False
 
 
@@ -277,8 +281,14 @@ def test_hgs_falls_back_to_its_fallback_server_only_while_the_primaries_are_down
 
 def test_regime_vta_is_the_model_as_it_was() -> None:
     """``regime: vta`` sets the model's own defaults: the same run, figure for figure."""
-    over = {"duration": "2h", "drift": {"scheduled": [
-        {"at": "30m", "host": "esx-02", "kind": "unapproved_vib", "reboot_after": "10m"}]}}
+    over = {
+        "duration": "2h",
+        "drift": {
+            "scheduled": [
+                {"at": "30m", "host": "esx-02", "kind": "unapproved_vib", "reboot_after": "10m"}
+            ]
+        },
+    }
     plain = _run(over, seed=4)
     with_regime = _run({**over, "regime": "vta"}, seed=4)
     assert plain.summary == with_regime.summary

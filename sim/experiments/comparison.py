@@ -16,9 +16,12 @@ The figures (README, section Attestation regimes; every one is per run, then ave
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from sim.analysis import results
 from sim.analysis.stats import estimate
@@ -81,7 +84,14 @@ def _per_run(folder: Path, row: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def regime_rows(folder: str | Path) -> list[dict[str, Any]]:
+def _order(folder: Path, variant: str) -> int:
+    """The variant's place in the sweep file (``sweep.resolved.yaml``)."""
+    resolved = yaml.safe_load((folder / "sweep.resolved.yaml").read_text(encoding="utf-8"))
+    names = list(resolved["sweep"]["variants"] or {})
+    return names.index(variant) if variant in names else len(names)
+
+
+def regime_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Per variant of the sweep in ``folder`` and figure: ``variant``, ``figure``, ``unit``,
     ``n``, ``mean``, ``ci_low``, ``ci_high`` (95% Student-t over the replications)."""
     path = Path(folder)
@@ -92,7 +102,7 @@ def regime_rows(folder: str | Path) -> list[dict[str, Any]]:
         if row["status"] == "ok":
             per_variant.setdefault(str(row["variant"]), []).append(_per_run(path, row))
     out: list[dict[str, Any]] = []
-    for variant, runs in per_variant.items():
+    for variant, runs in sorted(per_variant.items(), key=lambda kv: _order(path, kv[0])):
         for fig in FIGURES:
             est = estimate([r[fig.name] for r in runs])
             out.append(
@@ -109,7 +119,7 @@ def regime_rows(folder: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def regime_table(folder: str | Path) -> Any:
+def regime_table(folder: str | os.PathLike[str]) -> Any:
     """The comparison as a pandas DataFrame: one row per variant, one column per figure
     (``figure (unit)``), each cell ``mean`` over the replications."""
     import pandas as pd

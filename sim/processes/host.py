@@ -226,8 +226,7 @@ class TrustedHost:
                 if nodes:
                     deadline = self.env.now + cfg.timeout
                     rounds = [
-                        self.env.process(self._round(n, deadline, trigger == "poll"))
-                        for n in nodes
+                        self.env.process(self._round(n, deadline, trigger == "poll")) for n in nodes
                     ]
                     yield self.env.all_of(rounds) | self.env.timeout(cfg.timeout)
                     outcomes = [r.value for r in rounds if r.processed and r.value is not None]

@@ -23,7 +23,7 @@ notifier): each failed verdict reaches the subscribers that long after it. With
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from sim.domain.verifier import Verdict
@@ -67,7 +67,7 @@ class FailureNotifier:
         ctx: Context,
         cfg: Attestation,
         ta: TrustAuthority,
-        views: dict[str, Callable[[str], None]],
+        views: Mapping[str, Callable[[str], None]],
     ) -> None:
         self.ctx = ctx
         self.env = ctx.env

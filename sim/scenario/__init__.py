@@ -4,6 +4,8 @@
 - :mod:`~sim.scenario.distributions`: timing distributions and their samplers;
 - :mod:`~sim.scenario.model`: the sections of a scenario and every default;
 - :mod:`~sim.scenario.rules`: the topology rules vSphere Trust Authority imposes;
+- :mod:`~sim.scenario.regimes`: attestation regime presets (vTA, Keylime, HGS) expanded
+  before validation;
 - :mod:`~sim.scenario.loading`: reading files, overrides, field-path errors, the JSON Schema.
 """
 
