@@ -292,3 +292,26 @@ def test_regime_vta_is_the_model_as_it_was() -> None:
     plain = _run(over, seed=4)
     with_regime = _run({**over, "regime": "vta"}, seed=4)
     assert plain.summary == with_regime.summary
+
+
+def test_scheduled_and_random_drift_may_each_bring_their_own_reboot_delay() -> None:
+    """Two scheduled drifts of one host with different ``reboot_after`` and random drift
+    with a third distribution run side by side (each scheduled drift has its own stream);
+    each scheduled install reboots the host its own delay later."""
+    out = _run(
+        {
+            "duration": "3h",
+            "vcenters": _hosts(1),
+            "drift": {
+                "scheduled": [
+                    {"at": "10m", "host": "esx-01", "kind": "driver_change", "reboot_after": "20m"},
+                    {"at": "1h", "host": "esx-01", "kind": "driver_change", "reboot_after": "5m"},
+                ],
+                "random": {"rate": "24 per_day", "kinds": ["driver_change"],
+                           "reboot_after": {"dist": "uniform", "low": "10m", "high": "20m"}},
+            },
+        }
+    )  # fmt: skip
+    assert out.ok, out.manifest["exception"]
+    downs = [e["time"] for e in out.tables["host_events"] if e["event"] == "down"]
+    assert 1800.0 in downs and 3900.0 in downs
