@@ -120,8 +120,8 @@ def regime_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def regime_table(folder: str | os.PathLike[str]) -> Any:
-    """The comparison as a pandas DataFrame: one row per variant, one column per figure
-    (``figure (unit)``), each cell ``mean`` over the replications."""
+    """The comparison as a pandas DataFrame (needs pandas): one row per variant, one column
+    per figure (``figure (unit)``), each cell ``mean`` over the replications."""
     import pandas as pd
 
     long = pd.DataFrame(regime_rows(folder))
