@@ -25,6 +25,7 @@ loading YAML, overrides, JSON Schema          sim.scenario.loading
 bounded, strict YAML reading                  sim.scenario.yaml_safe
 field limits, strict numbers                  sim.scenario.limits, sim.scenario.bounds
 size estimate of a run, its limits            sim.scenario.estimate
+regime presets (vTA, Keylime, HGS)            sim.scenario.regimes
 named random streams off one root seed        sim.rng
 TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire
 EK templates, public areas, Qualified Names   sim.domain.tpm_keys
@@ -45,6 +46,7 @@ queueing station (c workers, FIFO)            sim.processes.services
 trust authority: attestation, key release     sim.processes.trust_authority
 KMS cluster                                   sim.processes.kms
 trusted host and its agent                    sim.processes.host
+verifier polling, failure notifier            sim.processes.verifier_poll
 workload vCenter: status view, placement      sim.processes.vcenter
 vMotion: pre-copy, encrypted stream           sim.processes.vmotion
 drift, remediation, reboots                   sim.processes.drift
@@ -62,6 +64,7 @@ output location checked before a run          sim.analysis.outdir
 summary as text                               sim.analysis.text
 one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
+regimes compared from a sweep                 sim.experiments.comparison, sim.plots.regimes
 quote export for tpm2-tools                   sim.interop.quote_export
 evidence out of a run (--export-evidence)     sim.interop.evidence
 swtpm / tpm2-tools driver                     sim.interop.swtpm

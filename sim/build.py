@@ -42,6 +42,7 @@ from sim.processes.rotations import Rotations
 from sim.processes.sampling import CapacitySampler, LevelSampler
 from sim.processes.trust_authority import TrustAuthority, TrustNode
 from sim.processes.vcenter import VmRules, WorkloadVCenter
+from sim.processes.verifier_poll import FailureNotifier, VerifierPoller
 from sim.processes.vmotion import Migrator
 from sim.processes.workload import Workload
 from sim.rng import Streams
@@ -70,6 +71,8 @@ class Estate:
     sampler: LevelSampler
     capacity: CapacitySampler
     approved_image: EsxiImage
+    poller: VerifierPoller
+    notifier: FailureNotifier
 
     @property
     def env(self) -> CountingEnvironment:
@@ -88,13 +91,16 @@ class Estate:
 
     def start(self) -> None:
         """Start every process of the estate (at simulated time 0), in a fixed order: hosts
-        (in steady state or booting, per ``attestation.startup``), vCenters, lifetimes of
-        the VMs running at the start, the workload, drift and reboots, outages, the level
-        sampler."""
+        (in steady state or booting, per ``attestation.startup``), the verifier's polling
+        (``initiator: verifier``) and failure notifier (``notification_delay``), vCenters,
+        lifetimes of the VMs running at the start, the workload, drift and reboots,
+        outages, the level sampler."""
         startup = self.scenario.attestation.startup
         for i, host in enumerate(self.hosts.values()):
             host.start(startup, i)
         steady = startup == "steady_state" and not self.scenario.setup
+        self.poller.start()
+        self.notifier.start()
         for vc in self.vcenters.values():
             vc.start(steady_state=steady)
         for vm in self.pool.running.items:
@@ -176,12 +182,13 @@ def build_kms(ctx: Context, s: Scenario) -> dict[str, KmsCluster]:
 def build_trust_authority(
     ctx: Context, s: Scenario, clusters: dict[str, KmsCluster], policy: Policy
 ) -> tuple[TrustAuthority, CertificateAuthority]:
-    """The trust-authority nodes (their KMIP client certificates registered with every KMS),
+    """The trust-authority nodes, primary ones then fallback ones (their KMIP client
+    certificates registered with every KMS),
     the key providers (primary keys created on their KMS) and the cluster service; and the
     CA that issues the nodes' certificates."""
     spec = s.trust_authority
     ca = CertificateAuthority.create(ctx.streams.seed_bytes("pki.vta-ca"), f"{spec.name} CA")
-    nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts)]
+    nodes = [TrustNode(ctx, i, spec, ca) for i in range(spec.hosts + spec.fallback_hosts)]
     for cluster in clusters.values():
         for node in nodes:
             cluster.store.authorize_client(node.kmip_client, spec.name)
@@ -296,6 +303,21 @@ def build_capacity(
     )
 
 
+def build_regime(
+    ctx: Context,
+    s: Scenario,
+    hosts: dict[str, TrustedHost],
+    ta: TrustAuthority,
+    vcenters: dict[str, WorkloadVCenter],
+) -> tuple[VerifierPoller, FailureNotifier]:
+    """Who initiates attestation (the verifier's poller, idle unless ``initiator:
+    verifier``) and the failure notifier (idle unless ``notification_delay``), which tells
+    each host's vCenter view."""
+    views = {name: vcenters[h.vcenter].status.notified for name, h in hosts.items()}
+    poller = VerifierPoller(ctx, s.attestation, hosts)
+    return poller, FailureNotifier(ctx, s.attestation, ta, views)
+
+
 def build(scenario: Scenario, seed: int | None = None) -> Estate:
     """Construct the estate of ``scenario`` under root ``seed`` (default: the scenario's)."""
     s = scenario
@@ -317,6 +339,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
 
     drift = DriftInjector(ctx, s.drift, s.reboots, hosts, new_tpm)
     views = [vc.status for vc in vcenters.values()]
+    poller, notifier = build_regime(ctx, s, hosts, ta, vcenters)
     return Estate(
         scenario=s,
         seed=root,
@@ -336,4 +359,6 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         sampler=LevelSampler(ctx, s.metrics.sample_interval, s.warmup),
         capacity=build_capacity(ctx, s, host_list, vcenters),
         approved_image=image,
+        poller=poller,
+        notifier=notifier,
     )

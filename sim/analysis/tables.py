@@ -72,7 +72,7 @@ TABLES: dict[str, Table] = {
             "one attestation by a host's agent, from nonce request to report, retries included",
             (
                 _c("host", "str", "", "the attesting host"),
-                _c("trigger", "str", "", "boot, periodic or on_demand"),
+                _c("trigger", "str", "", "boot, periodic, on_demand or poll (the verifier's)"),
                 _c("node", "str", "", "trust-authority node that gave the verdict"),
                 _c("requested_at", "float", "s", "the agent asked for a nonce"),
                 _c("verdict_at", "float", "s", "the Attestation Service reached its verdict"),

@@ -1,7 +1,9 @@
 """Experiments: sweep files (:mod:`~sim.experiments.spec`) and running them with
 replications, confidence intervals and local or Dask executors
-(:mod:`~sim.experiments.sweep`) on an executor (:mod:`~sim.experiments.executors`)."""
+(:mod:`~sim.experiments.sweep`) on an executor (:mod:`~sim.experiments.executors`), and
+attestation regimes compared from a sweep folder (:mod:`~sim.experiments.comparison`)."""
 
+from sim.experiments.comparison import regime_rows, regime_table
 from sim.experiments.executors import RunTask, dask_executor, execute, local_executor
 from sim.experiments.folder import SweepTables, load_sweep_results
 from sim.experiments.spec import Cell, Sweep, load_sweep, parse_sweep
@@ -19,5 +21,7 @@ __all__ = [
     "load_sweep_results",
     "local_executor",
     "parse_sweep",
+    "regime_rows",
+    "regime_table",
     "run_sweep",
 ]

@@ -16,13 +16,17 @@ variants:                         # optional named alternatives (each crossed wi
   large: {scenario: ../large.yaml, overrides: {...}}
 replications: 5                   # or {min: 3, max: 20, metric: drift.time_to_lapse_s.mean,
                                   #     half_width: 30s}
+common_random_numbers: false      # optional: true keys seeds by replication only
 metrics: [drift.time_to_lapse_s.mean, attestation.latency_s.p95]   # optional
 ```
 
 Every run is validated before anything runs, so a typo in a factor path is reported with the
 path of the sweep field and of the scenario field. Replication seeds are spawned from the
 sweep's root seed by numpy ``SeedSequence`` keyed by the cell and replication, so each run has
-its own seed and a run's seed does not depend on which other cells exist.
+its own seed and a run's seed does not depend on which other cells exist. With
+``common_random_numbers: true`` they are keyed by the replication only: replication r of
+every cell runs with the same seed, so cells differ by their settings, not by their draws
+(common random numbers, for comparing variants such as attestation regimes).
 """
 
 from __future__ import annotations
@@ -110,6 +114,10 @@ class SweepSpec(_Model):
     factors: dict[str, list[Any]] = Field(default_factory=dict)
     variants: dict[str, Variant] = Field(default_factory=dict)
     replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] | Sequential = 3
+    common_random_numbers: bool = Field(
+        default=False,
+        description="seeds keyed by replication only: every cell's replication r shares one",
+    )
     metrics: tuple[str, ...] = DEFAULT_METRICS
 
     @field_validator("replications", mode="before")
@@ -170,11 +178,13 @@ class Cell:
         digest = hashlib.sha256(repr((self.variant, self.levels)).encode()).hexdigest()[:6]
         return f"{slug}-{digest}"
 
-    def seed(self, root: int, replication: int) -> int:
-        """The seed of replication ``replication`` of this cell under sweep seed ``root``."""
+    def seed(self, root: int, replication: int, common: bool = False) -> int:
+        """The seed of replication ``replication`` of this cell under sweep seed ``root``
+        (``common``: the same for every cell, keyed by the replication only)."""
         key = hashlib.sha256(self.cell_id.encode()).digest()
         words = tuple(int.from_bytes(key[i : i + 4], "big") for i in range(0, 16, 4))
-        seq = np.random.SeedSequence(root, spawn_key=(*words, replication))
+        spawn = (replication,) if common else (*words, replication)
+        seq = np.random.SeedSequence(root, spawn_key=spawn)
         hi, lo = (int(x) for x in seq.generate_state(2, dtype=np.uint32))
         return ((hi << 32) | lo) & (2**63 - 1)
 

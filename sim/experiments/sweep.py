@@ -158,7 +158,7 @@ def run_sweep(
             tasks: list[RunTask] = []
             for cell in pending_cells:
                 for rep in range(reps[cell.cell_id], target):
-                    seed = cell.seed(sw.spec.seed, rep)
+                    seed = cell.seed(sw.spec.seed, rep, sw.spec.common_random_numbers)
                     path = _run_dir(out, cell, rep)
                     resolved = cell.scenario.model_copy(
                         update={"seed": seed, "duration": sw.spec.until or cell.scenario.duration}

@@ -38,6 +38,7 @@ from sim.plots._common import (
 )
 from sim.plots.estate import topology
 from sim.plots.operations import capacity_over_time
+from sim.plots.regimes import regime_comparison
 from sim.plots.runs import latency_cdf, utilisation_over_time
 from sim.plots.sweeps import (
     exposure_vs,
@@ -61,6 +62,7 @@ __all__ = [
     "metric_vs",
     "percentiles_vs",
     "plot",
+    "regime_comparison",
     "save",
     "time_unit",
     "topology",

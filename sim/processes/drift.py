@@ -76,11 +76,13 @@ class DriftInjector:
     def start(self) -> None:
         """Start the scheduled and random drift and reboots of the scenario."""
         env, ctx = self.env, self.ctx
-        for d in self.spec.scheduled:
+        for i, d in enumerate(self.spec.scheduled):
+            # Each scheduled drift draws from its own stream: a stream serves one
+            # distribution, and scheduled and random drift may each bring their own.
             reboot = (
                 None
                 if d.reboot_after is None
-                else self._draw(d.host, "install-reboot", d.reboot_after)
+                else self._draw(d.host, f"install-reboot.scheduled-{i}", d.reboot_after)
             )
             order = DriftOrder(d.kind, d.remediate_after, reboot, d.acceptance)
             env.process(self.at(d.at, d.host, order))

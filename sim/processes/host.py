@@ -4,7 +4,9 @@ The host owns a virtual TPM, the ESXi image it runs and the platform it runs on.
 image and platform are measured into the TPM; the agent then attests (nonce from the
 Attestation Service, a real TPM quote, the event log and its EK/AK identity), again every
 ``interval`` plus a uniform jitter, and on demand when it needs a key and holds no unexpired
-report. Attempts that time out or find no node are retried with exponential back-off.
+report (``on_demand``). Attempts that time out or find no node are retried with exponential
+back-off. With ``initiator: verifier`` the agent schedules nothing itself: the verifier's
+poller (:mod:`sim.processes.verifier_poll`) sends it a nonce, and :meth:`answer_poll` quotes.
 
 Changes that are measured only at boot are *staged* and applied on the next reboot; a reboot
 re-measures the whole boot chain into a reset TPM.
@@ -91,6 +93,8 @@ class TrustedHost:
         self.registered = True
         self._going_down = False
         self._reports_sent = 0
+        self.polled = cfg.initiator == "verifier"
+        self.first_poll = 0.0  # when the verifier first polls this host (polled hosts)
 
     # --- boot and reboot ----------------------------------------------------------------
 
@@ -113,18 +117,22 @@ class TrustedHost:
             self.config.interval, self.config.jitter, float(rng.random()), float(rng.random())
         )
         self._power_up("start")
-        node = self.ta.nodes[index % len(self.ta.nodes)]
+        node = self.ta.primary[index % len(self.ta.primary)]
         self.report = self.ta.held_report(self.name, node, self.image.image_id, age)
         self.report_expires = self.env.now - age + self.ta.report_lifetime
-        self._agent = self.env.process(self._agent_loop(False, residual))
+        if self.polled:
+            self.first_poll = residual
+        else:
+            self._agent = self.env.process(self._agent_loop(False, residual))
 
     def boot(self, first_period: float | None = None) -> None:
         """Apply staged changes, measure the boot chain into a reset TPM, start the agent.
 
         The agent attests at once; its next attestation follows after ``first_period``
-        (default: one interval plus jitter)."""
+        (default: one interval plus jitter). A polled agent (``initiator: verifier``) waits
+        for the verifier's next poll instead."""
         self._power_up("boot")
-        if self.registered:
+        if self.registered and not self.polled:
             self._agent = self.env.process(self._agent_loop(True, first_period))
 
     def _power_up(self, reason: str) -> None:
@@ -179,7 +187,7 @@ class TrustedHost:
     def begin_attesting(self) -> None:
         """The host's trusted cluster is registered: its agent starts (attesting at once)."""
         self.registered = True
-        if self.up and self._agent is None:
+        if self.up and self._agent is None and not self.polled:
             self._agent = self.env.process(self._agent_loop(True, None))
 
     # --- attestation ---------------------------------------------------------------------
@@ -199,17 +207,32 @@ class TrustedHost:
                 if first_period is not None:
                     wait, first_period = first_period, None
                 else:
-                    wait = self.config.interval + self._jitter()
+                    wait = self.period()
                 yield self.env.timeout(wait)
                 yield from self.ensure_attested("periodic")
         except simpy.Interrupt:
             return
 
     def ensure_attested(self, trigger: str) -> Generator[Any, Any, None]:
-        """Attest now, or join the attestation already in flight."""
+        """Attest now, or join the attestation already in flight. An ``on_demand`` request
+        does nothing when the regime has no on-demand attestation (``on_demand: false``)."""
+        if trigger == "on_demand" and not self.config.on_demand:
+            return
         if self._inflight is None or not self._inflight.is_alive:
             self._inflight = self.env.process(self._attest(trigger))
         yield self._inflight
+
+    def answer_poll(self) -> Generator[Any, Any, None]:
+        """The verifier polls this host (``initiator: verifier``): it sends a nonce, the
+        agent quotes, the verifier verifies; attempts time out and are retried with the
+        configured back-off, as the verifier's own retries. Joins an attempt in flight."""
+        if self._inflight is None or not self._inflight.is_alive:
+            self._inflight = self.env.process(self._attest("poll"))
+        yield self._inflight
+
+    def period(self) -> float:
+        """One re-attestation period: ``interval`` plus a draw of the host's jitter."""
+        return self.config.interval + self._jitter()
 
     def _attest(self, trigger: str) -> Generator[Any, Any, None]:
         cfg = self.config
@@ -237,7 +260,9 @@ class TrustedHost:
                 nodes = self.ta.targets()
                 if nodes:
                     deadline = self.env.now + cfg.timeout
-                    rounds = [self.env.process(self._round(n, deadline)) for n in nodes]
+                    rounds = [
+                        self.env.process(self._round(n, deadline, trigger == "poll")) for n in nodes
+                    ]
                     yield self.env.all_of(rounds) | self.env.timeout(cfg.timeout)
                     outcomes = [r.value for r in rounds if r.processed and r.value is not None]
                     if outcomes:
@@ -272,7 +297,7 @@ class TrustedHost:
             newest = max(reports, key=lambda o: o.expires_at or 0.0)
             assert newest.token is not None and newest.expires_at is not None
             self.report, self.report_expires = newest.token, newest.expires_at
-            self._send_status(ATTESTED, newest.expires_at)
+            self._send_status(ATTESTED, newest.expires_at, newest.jti)
         else:
             self._send_status(NOT_ATTESTED)
 
@@ -285,20 +310,31 @@ class TrustedHost:
             return StatusReport(self.name, self._reports_sent, ATTESTED, self.report_expires)
         return StatusReport(self.name, self._reports_sent, NOT_ATTESTED)
 
-    def _send_status(self, status: str, attested_until: float | None = None) -> None:
+    def _send_status(
+        self, status: str, attested_until: float | None = None, jti: str | None = None
+    ) -> None:
         self._reports_sent += 1
-        self.on_status(StatusReport(self.name, self._reports_sent, status, attested_until))
+        self.on_status(StatusReport(self.name, self._reports_sent, status, attested_until, jti))
 
-    def _round(self, node: TrustNode, deadline: float) -> Generator[Any, Any, AttestOutcome | None]:
-        """One attempt: nonce round trip, TPM quote, evidence to the service, answer back."""
+    def _round(
+        self, node: TrustNode, deadline: float, polled: bool = False
+    ) -> Generator[Any, Any, AttestOutcome | None]:
+        """One attempt: nonce round trip (or, ``polled``, the verifier's nonce sent to the
+        agent), TPM quote, evidence to the service, answer back."""
         env, paths = self.env, self.paths
         boot = self.boots
         try:
-            yield env.timeout(paths.delay(self.node, node.name))
-            if not node.up:
-                return None
-            nonce_id, nonce = self.ta.issue_nonce(self.name)
-            yield env.timeout(paths.delay(node.name, self.node))
+            if polled:
+                nonce_id, nonce = self.ta.issue_nonce(self.name)
+                yield env.timeout(paths.delay(node.name, self.node))
+                if not self.up or self.boots != boot:
+                    return None  # the agent is down: the connection is refused
+            else:
+                yield env.timeout(paths.delay(self.node, node.name))
+                if not node.up:
+                    return None
+                nonce_id, nonce = self.ta.issue_nonce(self.name)
+                yield env.timeout(paths.delay(node.name, self.node))
             with self._tpm_lock.request() as turn:  # the TPM runs one command at a time
                 yield turn
                 yield env.timeout(self._tpm_sign_time())

@@ -46,7 +46,7 @@ def build_graph(s: Scenario) -> nx.Graph:
 
     ta = s.trust_authority
     attach(f"vcenter:{ta.vcenter}", "vta-vcenter", ta.site)
-    for i in range(ta.hosts):
+    for i in range(ta.hosts + ta.fallback_hosts):
         attach(f"vta:{i}", "vta", ta.site)
     for k, kms in enumerate((s.kms, *s.kms_clusters)):
         prefix = "" if k == 0 else f"{kms.name}-"

@@ -38,6 +38,7 @@ class StatusReport:
     seq: int
     status: str
     attested_until: float | None = None
+    jti: str | None = None
 
 
 class StatusView:
@@ -89,10 +90,19 @@ class StatusView:
         if self.ctx.paths.reachable(f"host:{report.host}", self.node):  # else lost on the way
             self._apply(report)
 
+    def notified(self, host: str) -> None:
+        """A failure notifier says ``host`` failed attestation: the view turns
+        ``notAttested`` (a later report of a revoked report cannot turn it back)."""
+        if host in self.view:
+            self._set(host, NOT_ATTESTED)
+
     def _apply(self, report: StatusReport) -> None:
         if report.seq <= self._seq[report.host]:
             return  # an older report overtaken by a newer one
         self._seq[report.host] = report.seq
+        if report.jti is not None and report.jti in self.ta.revoked:
+            self._set(report.host, NOT_ATTESTED)  # it vouches for a revoked report
+            return
         self._set(report.host, report.status)
         if report.status == ATTESTED and report.attested_until is not None:
             self._until[report.host] = report.attested_until

@@ -4,12 +4,16 @@
 Every attestation runs the real verifier (:func:`sim.domain.verifier.verify`) on the host's
 real quote and event log, and a passing verdict yields a real ES256 JWT report. Every key
 request runs the real report check (:func:`sim.domain.report.verify_report`) before any key
-leaves the cluster. Requests are spread round-robin over the nodes that are up.
+leaves the cluster. Requests are spread round-robin over the primary nodes that are up;
+fallback nodes (``fallback_hosts``, HGS's fallback server) take requests only while every
+primary node is down.
 
 Host status, as the Attestation Service keeps it: ``unknown`` until the first verdict,
 ``attested`` after a passing one while its report is unexpired, ``notAttested`` after a
 failing one or once the latest report has expired. With ``revocation: push`` a failing
-verdict also revokes the host's unexpired reports at once, on every Key Provider Service.
+verdict also revokes the host's unexpired reports at once, on every Key Provider Service,
+unless a failure notifier delivers revocations later (``deferred_revocation``, see
+:mod:`sim.processes.verifier_poll`).
 """
 
 from __future__ import annotations
@@ -139,6 +143,9 @@ class TrustAuthority:
         self.env = ctx.env
         self.epoch = epoch  # POSIX time of simulated second 0: reports carry wall-clock times
         self.nodes = nodes
+        self.primary = nodes[: spec.hosts]
+        self.fallback = nodes[spec.hosts :]
+        self.deferred_revocation = False  # a notifier revokes after its delay instead
         self.policy = policy
         self.group = spec.name
         self.audience = f"{spec.name}/key-provider"
@@ -162,6 +169,7 @@ class TrustAuthority:
         self._nonces: dict[int, tuple[str, bytes]] = {}
         self._nonce_seq = 0
         self._next = 0
+        self._next_fallback = 0
         self._report_rows: dict[str, dict[str, Any]] = {}
 
     def set_node_up(self, index: int, up: bool) -> None:
@@ -171,22 +179,28 @@ class TrustAuthority:
     # --- routing ---------------------------------------------------------------------
 
     def pick_node(self) -> TrustNode | None:
-        """The next node that is up, round-robin; None when all are down."""
-        for _ in range(len(self.nodes)):
-            node = self.nodes[self._next % len(self.nodes)]
+        """The next primary node that is up, round-robin; while every primary node is down,
+        the next fallback node that is up; None when all are down."""
+        for _ in range(len(self.primary)):
+            node = self.primary[self._next % len(self.primary)]
             self._next += 1
+            if node.up:
+                return node
+        for _ in range(len(self.fallback)):
+            node = self.fallback[self._next_fallback % len(self.fallback)]
+            self._next_fallback += 1
             if node.up:
                 return node
         return None
 
     def targets(self) -> list[TrustNode]:
         """Where one attestation goes: the next node that is up (``fan_out: one``), or
-        every node that is up (``all``); empty when all are down or the trust authority is
-        not enabled yet."""
+        every primary node that is up (``all``; every fallback node that is up while no
+        primary one is); empty when all are down or the trust authority is not enabled yet."""
         if not self.setup.enabled:
             return []
         if self.fan_out == "all":
-            return [n for n in self.nodes if n.up]
+            return [n for n in self.primary if n.up] or [n for n in self.fallback if n.up]
         node = self.pick_node()
         return [] if node is None else [node]
 
@@ -250,13 +264,17 @@ class TrustAuthority:
             jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
             row["jti"] = jti
             return replace(out, token=token, expires_at=expires, jti=jti)
-        if self.revocation == "push":
-            for jti in self.book.take_live(host, now):
-                if jti not in self.revoked:
-                    self.revoked.add(jti)
-                    self._report_rows[jti]["revoked_at"] = now
-                    self.recorder.report_revoked(jti)
+        if self.revocation == "push" and not self.deferred_revocation:
+            self.revoke(self.book.take_live(host, now))
         return out
+
+    def revoke(self, jtis: list[str]) -> None:
+        """Revoke the reports ``jtis`` now, on every Key Provider Service."""
+        for jti in jtis:
+            if jti not in self.revoked:
+                self.revoked.add(jti)
+                self._report_rows[jti]["revoked_at"] = self.env.now
+                self.recorder.report_revoked(jti)
 
     def _issue(
         self, node: TrustNode, host: str, image_id: str, at: float

@@ -4,11 +4,14 @@
 - :mod:`~sim.scenario.distributions`: timing distributions and their samplers;
 - :mod:`~sim.scenario.model`: the sections of a scenario and every default;
 - :mod:`~sim.scenario.rules`: the topology rules vSphere Trust Authority imposes;
+- :mod:`~sim.scenario.regimes`: attestation regime presets (vTA, Keylime, HGS) expanded
+  before validation;
 - :mod:`~sim.scenario.loading`: reading files, overrides, field-path errors, the JSON Schema;
 - :mod:`~sim.scenario.yaml_safe`: YAML read within bounds (size, depth, aliases), strictly;
 - :mod:`~sim.scenario.bounds`, :mod:`~sim.scenario.limits`: the limits that keep every valid
   scenario runnable, and strict numbers;
-- :mod:`~sim.scenario.estimate`: how big a run will be, before it starts.
+- :mod:`~sim.scenario.estimate`: how big a run will be, before it starts;
+- :mod:`~sim.scenario.operations`: set-up, upgrades, HA, repairs, rotations, partitions.
 """
 
 from sim.scenario.loading import (

@@ -19,6 +19,7 @@ from sim.errors import Problem, ScenarioError
 from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.limits import limit_problems
 from sim.scenario.model import Scenario
+from sim.scenario.regimes import expand_regime
 from sim.scenario.rules import topology_problems
 from sim.scenario.units import short_repr
 from sim.scenario.yaml_safe import load_yaml_file
@@ -90,11 +91,13 @@ def problems_from(err: ValidationError) -> list[Problem]:
 
 def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
-    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first."""
+    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first;
+    then a ``regime`` expands into its preset underneath the explicit settings."""
     if not isinstance(data, dict):
         raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
     if overrides:
         data = apply_overrides(data, overrides)
+    data = expand_regime(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:

@@ -302,6 +302,15 @@ class TrustAuthority(_Model):
         default=_dist("2ms"), description="time to answer a vCenter's host-status poll"
     )
     outages: tuple[NodeOutage, ...] = ()
+    fallback_hosts: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description=(
+            "extra attestation and key provider nodes (indices after the primary ones) used"
+            " only while every primary node is down (HGS's fallback server URLs)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_tpm_setting(self) -> TrustAuthority:
@@ -341,6 +350,30 @@ class Attestation(_Model):
         description=(
             "one: each attestation goes to one Trust Authority host (round-robin); all: to"
             " every host that is up, each issuing its own report (not documented by VMware)"
+        ),
+    )
+    initiator: Literal["agent", "verifier"] = Field(
+        default="agent",
+        description=(
+            "agent: each host's agent attests every interval + jitter (vTA, HGS, Keylime's push"
+            " model); verifier: the verifier polls every agent, interval + jitter after its"
+            " previous poll of that agent ended (Keylime's pull model)"
+        ),
+    )
+    on_demand: bool = Field(
+        default=True,
+        description=(
+            "the agent attests at once when it needs a key and holds no unexpired report"
+            " (vTA, HGS); false: the key request goes out with what the host holds"
+        ),
+    )
+    notification_delay: Distribution | None = Field(
+        default=None,
+        description=(
+            "null: a revocation (push) takes effect at once at the Key Provider Services and"
+            " vCenters learn status from the hosts only; a distribution: a notifier delivers"
+            " each failed verdict this long after it to the Key Provider Services (revoking,"
+            " with revocation: push) and to the host's vCenter (Keylime's revocation notifier)"
         ),
     )
     startup: Literal["steady_state", "cold_boot"] = Field(
@@ -600,10 +633,21 @@ class Metrics(_Model):
 # --------------------------------------------------------------------------- scenario
 
 
+RegimeName = Literal["vta", "keylime_pull", "keylime_push", "hgs"]
+"""An attestation regime whose documented parameters a scenario can take as a preset."""
+
+
 class Scenario(_Model):
     """A complete, validated estate and experiment."""
 
     name: Name
+    regime: RegimeName | None = Field(
+        default=None,
+        description=(
+            "an attestation regime preset (see sim.scenario.regimes), expanded before"
+            " validation; explicit settings in the file override it"
+        ),
+    )
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     duration: PositiveDuration = _dur("1d")

@@ -126,11 +126,12 @@ def topology_problems(s: Scenario) -> list[Problem]:
                 )
             )
     for i, outage in enumerate(ta.outages):
-        if outage.node >= ta.hosts:
+        if outage.node >= ta.hosts + ta.fallback_hosts:
             out.append(
                 Problem(
                     f"trust_authority.outages.{i}.node",
-                    f"expected a trust-authority host index below {ta.hosts}, found {outage.node}",
+                    "expected a trust-authority host index below"
+                    f" {ta.hosts + ta.fallback_hosts}, found {outage.node}",
                 )
             )
     out += _key_provider_problems(s)

@@ -318,3 +318,22 @@ def test_dask_executor_reports_a_missing_scheduler_file(tmp_path: Path) -> None:
 
     with pytest.raises(RunError, match="no Dask scheduler file"):
         dask_executor(scheduler_file=str(tmp_path / "nope.json"))
+
+
+def test_common_random_numbers_give_every_cell_the_same_seeds(tmp_path: Path) -> None:
+    """With ``common_random_numbers: true`` replication r of every cell (variants and factor
+    levels) has one seed, distinct across replications; without it cells differ."""
+    variants = {"one": {}, "two": {"overrides": {"vms.count": 4}}}
+    crn = load_sweep(_sweep_file(tmp_path, variants=variants, common_random_numbers=True))
+    seeds = {rep: {c.seed(5, rep, crn.spec.common_random_numbers) for c in crn.cells}
+             for rep in range(3)}  # fmt: skip
+    assert all(len(s) == 1 for s in seeds.values())
+    assert len({next(iter(s)) for s in seeds.values()}) == 3
+    plain = load_sweep(_sweep_file(tmp_path, variants=variants))
+    assert not plain.spec.common_random_numbers
+    assert len({c.seed(5, 0, plain.spec.common_random_numbers) for c in plain.cells}) == 4
+    result = run_sweep(crn, tmp_path / "out", workers=1)
+    by_rep: dict[int, set[int]] = {}
+    for row in result.index:
+        by_rep.setdefault(row["replication"], set()).add(row["seed"])
+    assert all(len(s) == 1 for s in by_rep.values()) and len(by_rep) == 2
