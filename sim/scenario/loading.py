@@ -2,7 +2,8 @@
 
 :func:`load_scenario` and :func:`parse_scenario` turn every problem (malformed YAML included)
 into a :class:`~sim.errors.ScenarioError` whose problems read ``path.to.field: message``;
-:func:`apply_overrides` sets fields by dotted path before validation.
+:func:`apply_overrides` sets fields by dotted path before validation; ``extends`` between
+files is resolved first (:mod:`sim.scenario.compose`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from sim.errors import Problem, ScenarioError
+from sim.scenario.compose import EXTENDS_DESCRIPTION, load_composed, resolve_extends
 from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.limits import limit_problems
 from sim.scenario.model import Scenario
 from sim.scenario.rules import topology_problems
 from sim.scenario.units import short_repr
-from sim.scenario.yaml_safe import load_yaml_file
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:
@@ -88,11 +89,15 @@ def problems_from(err: ValidationError) -> list[Problem]:
     return out
 
 
-def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Scenario:
+def parse_scenario(
+    data: Any, overrides: Mapping[str, Any] | None = None, base_dir: Path | None = None
+) -> Scenario:
     """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
-    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first."""
+    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first; an
+    ``extends`` is resolved against ``base_dir`` (default: the current directory)."""
     if not isinstance(data, dict):
         raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
+    data = resolve_extends(data, Path.cwd() if base_dir is None else base_dir)
     if overrides:
         data = apply_overrides(data, overrides)
     try:
@@ -107,8 +112,8 @@ def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Sce
 
 def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Read and validate a YAML scenario file (bounded and strict: see
-    :mod:`sim.scenario.yaml_safe`)."""
-    return parse_scenario(load_yaml_file(Path(path)), overrides)
+    :mod:`sim.scenario.yaml_safe`; its ``extends`` resolved: :mod:`sim.scenario.compose`)."""
+    return parse_scenario(load_composed(Path(path)), overrides)
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,4 +158,8 @@ def scenario_json_schema() -> dict[str, Any]:
     schema = Scenario.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "vtasim scenario"
+    schema["properties"]["extends"] = {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "description": EXTENDS_DESCRIPTION,
+    }
     return schema

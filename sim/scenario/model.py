@@ -9,12 +9,14 @@ that need the whole estate (topology, references between sections) live in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, field_validator, model_validator
+from typing_extensions import Self
 
 from sim.scenario.bounds import StrictModel
 from sim.scenario.distributions import Distribution, DistributionModel, parse_distribution
@@ -74,6 +76,22 @@ class _Model(StrictModel):
     strict (``"8"`` is not a count, ``true`` not a number) and finite."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with ``update`` (field name -> value), validated like a file: pydantic's
+        own ``model_copy`` sets fields unchecked, which would let an out-of-range value or
+        a broken topology through. A Scenario's copy also passes the topology rules."""
+        if not update:
+            return super().model_copy(deep=deep)
+        return self._validated_copy(update)
+
+    def _validated_copy(self, update: Mapping[str, Any]) -> Self:
+        data = self.model_dump(mode="json", round_trip=True)
+        unknown = sorted(set(update) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no field(s) {', '.join(unknown)}")
+        data.update(update)
+        return type(self).model_validate(data)
 
 
 class DriftKind(str, Enum):
@@ -623,6 +641,23 @@ class Scenario(_Model):
                 for _ in range(cl.hosts):
                     out.append((f"esx-{len(out) + 1:0{width}d}", vc.name, cl.name))
         return out
+
+    def with_overrides(
+        self, overrides: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Scenario:
+        """A copy with fields set by dotted path, validated like a file (ScenarioError naming
+        the path otherwise): ``with_overrides({"attestation.interval": "2m"})`` or
+        ``with_overrides(attestation__interval="2m")`` (``__`` stands for ``.``)."""
+        from sim.scenario.loading import parse_scenario
+
+        merged = {**(overrides or {}), **{k.replace("__", "."): v for k, v in fields.items()}}
+        return parse_scenario(self.model_dump(mode="json", round_trip=True), merged)
+
+    def _validated_copy(self, update: Mapping[str, Any]) -> Scenario:
+        unknown = sorted(set(update) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"Scenario has no field(s) {', '.join(unknown)}")
+        return self.with_overrides(dict(update))
 
     def resolved_yaml(self) -> str:
         """The scenario with every default filled in, as YAML (units kept readable)."""
