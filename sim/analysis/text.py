@@ -118,6 +118,12 @@ def _cell_text(key: str, value: Any) -> tuple[str, str] | str:
     return str(value)
 
 
+def format_value(key: str, value: Any) -> str:
+    """One summary value as text with its unit, as :func:`format_summary` shows it."""
+    cell = _cell_text(key, value)
+    return " ".join(cell).strip() if isinstance(cell, tuple) else cell
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """An aligned text table of a nested summary: dotted keys, numbers with units.
 
