@@ -68,7 +68,7 @@ def simulate(
     """Build and run ``scenario`` (for ``until`` simulated seconds, default its duration)."""
     root = scenario.seed if seed is None else seed
     end = scenario.duration if until is None else until
-    scenario = scenario.model_copy(update={"seed": root, "duration": end})
+    scenario = scenario.for_run(root, end)
     started = time.perf_counter()
     estate = build(scenario, root)
     estate.start()

@@ -147,10 +147,12 @@ def metric_vs(
     metrics: Sequence[str],
     title: str | None = None,
     ylabel: str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> Figure:
     """Mean ± 95% CI band of each of ``metrics`` against factor ``x``: one panel per
-    variant, and in it one line per metric and per combination of the other factors'
-    levels; the legend sits outside the data."""
+    variant, and in it one line per metric (named by ``labels``, default the metric in
+    words) and per combination of the other factors' levels; the legend sits outside the
+    data."""
     sw = _load_sweep(sweep)
     _check_factor(sw, x)
     metrics = list(metrics)
@@ -169,7 +171,7 @@ def metric_vs(
             )
         )
     for ax, (name, part) in zip(axes, facets, strict=True):
-        unit = _draw_vs(ax, part, x, metrics, [_metric_label(m) for m in metrics])
+        unit = _draw_vs(ax, part, x, metrics, labels or [_metric_label(m) for m in metrics])
         if name:
             ax.set_title(f"variant {name}")
     axes[0].set_ylabel(_with_unit(ylabel, unit))
@@ -198,6 +200,7 @@ def percentiles_vs(
         [f"{base}.{p}" for p in percentiles],
         title=f"{_upper_first(name)} percentiles vs {_factor_label(x)}",
         ylabel=name,
+        labels=list(percentiles),
     )
 
 

@@ -653,6 +653,13 @@ class Scenario(_Model):
         merged = {**(overrides or {}), **{k.replace("__", "."): v for k, v in fields.items()}}
         return parse_scenario(self.model_dump(mode="json", round_trip=True), merged)
 
+    def for_run(self, seed: int, duration: float) -> Scenario:
+        """The scenario as one run executes it: its seed and (possibly shortened) duration.
+        The values are validated field by field like a file, but not against the rules
+        that tie schedules to the scenario's own duration: a run may stop early
+        (``--until``), and what it then leaves out is reported as warnings."""
+        return _Model._validated_copy(self, {"seed": seed, "duration": duration})
+
     def _validated_copy(self, update: Mapping[str, Any]) -> Scenario:
         unknown = sorted(set(update) - set(type(self).model_fields))
         if unknown:
