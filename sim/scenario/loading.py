@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import copy
 import re
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from sim.errors import Problem, ScenarioError
+from sim.scenario.bounds import Within
 from sim.scenario.compose import EXTENDS_DESCRIPTION, load_composed, resolve_extends
 from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.limits import limit_problems
@@ -153,11 +155,54 @@ def _index(items: list[Any], key: str, where: str) -> int:
     return int(key)
 
 
+def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Every model class reachable from ``root`` through its fields, by class name."""
+    found: dict[str, type[BaseModel]] = {}
+
+    def visit(tp: Any) -> None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp.__name__ in found:
+                return
+            found[tp.__name__] = tp
+            for info in tp.model_fields.values():
+                visit(info.annotation)
+        for arg in typing.get_args(tp):
+            visit(arg)
+
+    visit(root)
+    return found
+
+
+def _field_hints(schema: dict[str, Any]) -> None:
+    """A field's own description replaces the one its type gives (the unit it accepts and
+    its range): put them back after it, so editors show both."""
+    for name, model in _models(Scenario).items():
+        target = schema if name == "Scenario" else schema.get("$defs", {}).get(name)
+        if target is None:
+            continue
+        for field, info in model.model_fields.items():
+            prop = target.get("properties", {}).get(info.alias or field)
+            if prop is None or not info.description:
+                continue
+            hints = [
+                m.json_schema.get("description", "")
+                for m in info.metadata
+                if isinstance(m, WithJsonSchema) and m.json_schema
+            ]
+            ranges = [m for m in info.metadata if isinstance(m, Within)]
+            if ranges:
+                hints.append(f"Range: {ranges[-1].describe()}.")
+            extra = " ".join(h for h in hints if h)
+            if extra:
+                prop["description"] = f"{info.description.rstrip('.')}. {extra}"
+
+
 def scenario_json_schema() -> dict[str, Any]:
     """The JSON Schema of the scenario format (for editors' YAML validation)."""
     schema = Scenario.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "vtasim scenario"
+    _field_hints(schema)
     schema["properties"]["extends"] = {
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         "description": EXTENDS_DESCRIPTION,
