@@ -163,9 +163,9 @@ def run_sweep(
                 for rep in range(reps[cell.cell_id], target):
                     seed = cell.seed(sw.spec.seed, rep)
                     path = _run_dir(out, cell, rep)
-                    resolved = cell.scenario.model_copy(
-                        update={"seed": seed, "duration": sw.spec.until or cell.scenario.duration}
-                    ).resolved_yaml()
+                    resolved = cell.scenario.for_run(
+                        seed, sw.spec.until or cell.scenario.duration
+                    ).resolved_yaml()  # what the runner records for this run
                     done = _finished(path, seed, resolved, metrics)
                     if done is not None:
                         log.debug("kept the finished run %s", path)
