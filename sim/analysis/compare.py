@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.analysis.catalogue import is_metric
+from sim.analysis.catalogue import is_metric, unit_of
 from sim.analysis.results import is_complete, load_summary
 from sim.analysis.stats import Difference, estimate, welch
 from sim.analysis.summary import HEADLINE_KEYS, metric_value
@@ -95,11 +95,17 @@ def all_keys(a: Side, b: Side) -> list[str]:
     return [k for k in dict.fromkeys(seen) if is_metric(k)]
 
 
+def _whole(key: str, value: float) -> float | int:
+    """A count as an int (shown with thousands separators like the run's own table)."""
+    return int(value) if unit_of(key) == "count" and float(value).is_integer() else value
+
+
 def _side_text(key: str, values: list[float], cell: bool) -> str:
     if not values:
         return "n/a"
     est = estimate(values)
-    text = format_value(key, est.mean)
+    assert est.mean is not None
+    text = format_value(key, _whole(key, est.mean))
     return f"{text} (n={est.n})" if cell else text
 
 
@@ -107,7 +113,7 @@ def _diff_text(key: str, row: Row) -> str:
     d = row.diff
     if d is None:
         return "n/a"
-    text = ("+" if d.diff > 0 else "") + format_value(key, d.diff)
+    text = ("+" if d.diff > 0 else "") + format_value(key, _whole(key, d.diff))
     if d.half_width is not None and d.low is not None and d.high is not None:
         text += f"  [95% CI {format_value(key, d.low)} .. {format_value(key, d.high)}]"
     return text
