@@ -43,7 +43,7 @@ def _png(fig: Figure) -> str:
     """The figure as a base64 PNG data URI."""
     buffer = io.BytesIO()
     with _style():
-        fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+        fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -135,7 +135,7 @@ def _legend_outside(fig: Figure, axes: Sequence[Axes]) -> None:
         fig.legend(
             list(handles.values()),
             list(handles),
-            loc="outside right upper",
+            loc="outside right center",
             title="cell mean ± 95% CI",
         )
 
