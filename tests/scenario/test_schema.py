@@ -68,3 +68,18 @@ def test_shipped_yaml_carries_the_schema_modeline(path: Path) -> None:
     target = (path.parent / first[len(prefix) :]).resolve()
     kind = "sweep" if path.parent.name == "sweeps" else "scenario"
     assert target == (ROOT / "schemas" / f"{kind}.schema.json").resolve()
+
+
+@pytest.mark.parametrize("path", _shipped(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_yaml_validates_against_its_committed_schema(path: Path) -> None:
+    """jsonschema (Draft 2020-12) accepts every shipped file under the schema its modeline
+    names, as an editor would."""
+    import jsonschema
+    import yaml
+
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    schema_path = path.parent / first.split("$schema=", 1)[1]
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+    assert errors == []
