@@ -22,6 +22,7 @@ scenario format, every default               sim.scenario.model
 units (``5m``, ``8GiB``), distributions       sim.scenario.units, sim.scenario.distributions
 topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
 loading YAML, overrides, JSON Schema          sim.scenario.loading
+extends between files, --set assignments      sim.scenario.compose
 bounded, strict YAML reading                  sim.scenario.yaml_safe
 field limits, strict numbers                  sim.scenario.limits, sim.scenario.bounds
 size estimate of a run, its limits            sim.scenario.estimate
@@ -60,11 +61,16 @@ drift derivations (lapse, refusal, exposure)  sim.analysis.drift
 metric definitions and the summary            sim.analysis.summary
 confidence intervals                          sim.analysis.stats
 run folders (atomic write, load)              sim.analysis.results
+DataFrames in declared types, Parquet         sim.analysis.columnar
+metrics catalogue: keys, units, meanings      sim.analysis.catalogue
+two results side by side (vtasim compare)     sim.analysis.compare
 output location checked before a run          sim.analysis.outdir
 summary as text                               sim.analysis.text
 one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
 regimes compared from a sweep                 sim.experiments.comparison, sim.plots.regimes
+notebook API: sim.run, sim.run_sweep          sim.experiments.api
+HTML report of a run or sweep                 sim.plots.report
 quote export for tpm2-tools                   sim.interop.quote_export
 evidence out of a run (--export-evidence)     sim.interop.evidence
 swtpm / tpm2-tools driver                     sim.interop.swtpm
@@ -74,15 +80,15 @@ calibration from PyKMIP and swtpm             sim.interop.calibration, kms_/tpm_
 Notebook use::
 
     import sim
-    scenario = sim.load_scenario("scenarios/baseline.yaml",
-                                 overrides={"attestation.interval": "2m"})
-    out = sim.simulate(scenario, seed=7)          # in memory
-    out.summary["drift"]["time_to_lapse_s"]["mean"]
-    folder = sim.write(out, "results/demo")       # atomic run folder
-    tables = sim.results.load(folder).tables      # pandas DataFrames
+    run = sim.run("scenarios/baseline.yaml", seed=7, attestation__interval="2m")
+    run.summary["drift"]["time_to_lapse_s"]["mean"]   # or run.metric("drift....mean")
+    run.tables["attestations"]                        # pandas DataFrames
+    folder = run.save("results/demo")                 # atomic run folder
+    sim.results.load(folder).tables                   # the same frames, from Parquet
 
     sweep = sim.run_sweep("scenarios/sweeps/interval.yaml", "results/sweeps/interval")
     sweep.cells                                   # per cell and metric: mean, 95% CI
+    sim.results.load_sweep(sweep.path)["attestations"]   # every run, factors as columns
     fig = sim.plots.lapse_vs("results/sweeps/interval", x="attestation.interval")
 """
 
@@ -99,18 +105,20 @@ if TYPE_CHECKING:
     from sim import plots as plots
     from sim.analysis import results
     from sim.analysis.tables import TABLE_COLUMNS, TABLES
+    from sim.experiments.api import Run, SweepRun, run, run_sweep
     from sim.experiments.folder import load_sweep_results
     from sim.experiments.spec import load_sweep, parse_sweep
-    from sim.experiments.sweep import run_sweep
-    from sim.runner import RunOutput, run, simulate, write
+    from sim.runner import RunOutput, simulate, write
     from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 
 __all__ = [
     "TABLES",
     "TABLE_COLUMNS",
+    "Run",
     "RunOutput",
     "Scenario",
     "ScenarioError",
+    "SweepRun",
     "VtasimError",
     "__version__",
     "experiments",
@@ -130,7 +138,9 @@ __all__ = [
 _LAZY: dict[str, tuple[str, str | None]] = {
     "TABLES": ("sim.analysis.tables", "TABLES"),
     "TABLE_COLUMNS": ("sim.analysis.tables", "TABLE_COLUMNS"),
+    "Run": ("sim.experiments.api", "Run"),
     "RunOutput": ("sim.runner", "RunOutput"),
+    "SweepRun": ("sim.experiments.api", "SweepRun"),
     "Scenario": ("sim.scenario", "Scenario"),
     "experiments": ("sim.experiments", None),
     "load_scenario": ("sim.scenario", "load_scenario"),
@@ -140,8 +150,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "parse_sweep": ("sim.experiments.spec", "parse_sweep"),
     "plots": ("sim.plots", None),
     "results": ("sim.analysis.results", None),
-    "run": ("sim.runner", "run"),
-    "run_sweep": ("sim.experiments.sweep", "run_sweep"),
+    "run": ("sim.experiments.api", "run"),
+    "run_sweep": ("sim.experiments.api", "run_sweep"),
     "scenario_json_schema": ("sim.scenario", "scenario_json_schema"),
     "simulate": ("sim.runner", "simulate"),
     "write": ("sim.runner", "write"),

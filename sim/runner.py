@@ -9,6 +9,7 @@ atomically either way (see :mod:`sim.analysis.results`).
 
 from __future__ import annotations
 
+import logging
 import platform
 import time
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from sim.analysis.summary import summarise
 from sim.analysis.tables import TABLE_COLUMNS
 from sim.build import Estate, build
 from sim.scenario import Scenario
+
+log = logging.getLogger(__name__)
 
 _PACKAGES = ("simpy", "numpy", "networkx", "cryptography", "pydantic", "pyyaml", "matplotlib")
 
@@ -68,7 +71,8 @@ def simulate(
     """Build and run ``scenario`` (for ``until`` simulated seconds, default its duration)."""
     root = scenario.seed if seed is None else seed
     end = scenario.duration if until is None else until
-    scenario = scenario.model_copy(update={"seed": root, "duration": end})
+    scenario = scenario.for_run(root, end)
+    log.info("simulating %s, seed %d, %g s of simulated time", scenario.name, root, end)
     started = time.perf_counter()
     estate = build(scenario, root)
     estate.start()
@@ -93,6 +97,7 @@ def simulate(
         if bar is not None:
             bar.close()
     now = float(env.now)
+    log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
     estate.recorder.sample_levels(now)  # the period since the last sample
     finalise_drift(estate.recorder, now, estate.host_vcenter)
     summary = summarise(estate.recorder, now, scenario.warmup, scenario)
@@ -135,6 +140,7 @@ def write(
     """Write ``output`` as a run folder (atomically), with ``extra_files`` (relative path
     -> bytes, such as exported evidence) inside it; return its path."""
     target = Path(out_dir) if out_dir is not None else default_out_dir(output.scenario, output.seed)
+    log.info("writing the run folder %s", target)
     return results.write_run(
         target,
         scenario_yaml=output.scenario.resolved_yaml(),

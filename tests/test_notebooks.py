@@ -95,11 +95,17 @@ def test_notebook_layout(path: Path) -> None:
 def test_notebook_runs_small(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The notebook executes without an error in its small setting, shows PNG figures and
-    writes its sweep folder and figures into the redirected output folder."""
+    """The notebook executes without an error in its small setting, with its output folder
+    given as a string the way papermill injects parameters, shows PNG figures and writes its
+    sweep folder and figures there."""
     out = tmp_path / "out"
-    monkeypatch.setenv("VTASIM_NOTEBOOK_OUT", str(out))
+    monkeypatch.setenv("VTASIM_NOTEBOOK_OUT", str(tmp_path / "not-used"))
     nb = nbformat.read(path, as_version=4)
+    # As papermill does: a cell after the parameters cell sets them, paths as strings.
+    tagged = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = nbformat.v4.new_code_cell(f"OUT = {str(out)!r}")
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(tagged + 1, injected)
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
     )

@@ -64,11 +64,13 @@ def test_dependencies_cover_the_readme() -> None:
 
 
 def test_readme_python_api_snippet_runs(tmp_path: Path) -> None:
-    """The README's Python API snippet runs as written (in a folder with the scenarios)."""
+    """The README's Python API snippet is five lines and runs as written (in a folder with
+    the scenarios)."""
     (snippet,) = _blocks(_section("Python API (for notebooks)"), "python")
+    assert len([line for line in snippet.splitlines() if line.strip()]) == 5
     (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
     done = subprocess.run(
-        [sys.executable, "-c", snippet + "\nprint(type(run.table('attestations')).__name__)"],
+        [sys.executable, "-c", snippet + "\nprint(type(run.tables['attestations']).__name__)"],
         cwd=tmp_path,
         env=env(),
         capture_output=True,

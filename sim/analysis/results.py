@@ -2,8 +2,9 @@
 
 A run folder holds everything one run produced, in plain formats that diff well:
 ``scenario.resolved.yaml`` (verbatim), ``summary.json`` (nested metrics), one ``<table>.csv``
-per table (plus ``<table>.parquet`` when pyarrow is installed) and ``manifest.json`` (seed,
-versions, times, the exception that ended the run). Identical inputs give byte-identical
+and one ``<table>.parquet`` per table (the same values; Parquet is what :func:`load` reads,
+see :mod:`sim.analysis.columnar`) and ``manifest.json`` (seed, versions, times, the
+exception that ended the run). Identical inputs give byte-identical
 files, so two runs of one seed can be compared with ``cmp``.
 
 JSON: sorted keys, indent 2, trailing newline, floats by ``repr`` (shortest round trip).
@@ -212,8 +213,9 @@ def _table_rows(
 
 
 def _parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes | None:
-    """The table as Parquet, or None when pyarrow is not installed."""
-    if not columns or importlib.util.find_spec("pyarrow") is None:
+    """The table as Parquet (None for a table without columns). The bytes depend only on
+    the values (and the pyarrow version): no timestamps are written."""
+    if not columns:
         return None
     pa = importlib.import_module("pyarrow")
     pq = importlib.import_module("pyarrow.parquet")
@@ -461,10 +463,13 @@ def load_summary(path: Path | str) -> dict[str, Any]:
 
 def load(path: Path | str) -> RunResult:
     """Load a complete run folder; ``RunError`` when it is missing, incomplete or damaged.
-    A table the run declares (:data:`sim.analysis.tables.TABLES`) must have the declared
-    columns; its DataFrame carries the column units in ``attrs["units"]``."""
+    Each table is read from its Parquet file when there is one, else from its CSV file. A
+    table the run declares (:data:`sim.analysis.tables.TABLES`) must have the declared
+    columns; its DataFrame has the declared types and carries the column units in
+    ``attrs["units"]``."""
     folder = _complete_folder(path)
-    tables = {p.stem: read_table(p, TABLES.get(p.stem)) for p in sorted(folder.glob("*.csv"))}
+    names = sorted({p.stem for p in (*folder.glob("*.csv"), *folder.glob("*.parquet"))})
+    tables = {name: _load_table(folder, name) for name in names}
     return RunResult(
         path=folder,
         scenario_yaml=_read_text(folder / SCENARIO_FILE),
@@ -472,6 +477,29 @@ def load(path: Path | str) -> RunResult:
         summary=_read_json(folder / SUMMARY_FILE),
         tables=tables,
     )
+
+
+def _load_table(folder: Path, name: str) -> Any:
+    parquet = folder / f"{name}.parquet"
+    if parquet.is_file() and _pandas() is not None:
+        from sim.analysis.columnar import read_parquet
+
+        return read_parquet(parquet, TABLES.get(name))
+    return read_table(folder / f"{name}.csv", TABLES.get(name))
+
+
+def load_sweep(path: Path | str) -> dict[str, Any]:
+    """A sweep folder's run tables, one DataFrame per table kind across all its ok runs,
+    each row led by its run's ``run``, ``cell_id``, ``variant``, factor levels,
+    ``replication`` and ``seed`` (see :func:`sim.analysis.columnar.load_sweep_tables`)."""
+    folder = Path(path)
+    if not (folder / "index.csv").is_file():
+        raise RunError(f"{folder} is not a sweep folder (it has no index.csv)")
+    if _pandas() is None:
+        raise RunError("loading a sweep's tables needs pandas")
+    from sim.analysis.columnar import load_sweep_tables
+
+    return load_sweep_tables(folder, read_table(folder / "index.csv"))
 
 
 def write_table(
@@ -494,8 +522,9 @@ def write_table(
 def read_table(path: Path | str, declared: Table | None = None) -> Any:
     """Read a CSV table written by this module: a pandas DataFrame when pandas is
     installed, else a list of row dicts. With its declaration, the header must hold the
-    declared columns in order (``RunError`` otherwise) and a DataFrame carries the units
-    in ``attrs["units"]``."""
+    declared columns in order (``RunError`` otherwise), the DataFrame has the declared
+    types (:func:`sim.analysis.columnar.typed`) and carries the units in
+    ``attrs["units"]``."""
     p = Path(path)
     cols, rows = _parse_csv(_read_text(p), str(p))
     if declared is not None and tuple(cols) != declared.names:
@@ -508,5 +537,7 @@ def read_table(path: Path | str, declared: Table | None = None) -> Any:
         return [dict(zip(cols, row, strict=True)) for row in rows]
     frame = pd.DataFrame({c: [row[i] for row in rows] for i, c in enumerate(cols)}, columns=cols)
     if declared is not None:
-        frame.attrs["units"] = declared.units
+        from sim.analysis.columnar import typed
+
+        return typed(frame, declared)
     return frame

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _st
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,48 @@ class Estimate:
         }
 
 
-def t_quantile(p: float, dof: int) -> float:
-    """The ``p`` quantile of Student's t with ``dof`` degrees of freedom."""
-    return float(_st.t.ppf(p, dof))
+def t_quantile(p: float, dof: float) -> float:
+    """The ``p`` quantile of Student's t with ``dof`` degrees of freedom (SciPy is imported
+    here, on first use, so that commands that never compute one start fast)."""
+    from scipy import stats as st
+
+    return float(st.t.ppf(p, dof))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``mean(b) - mean(a)`` with Welch's confidence interval (unequal variances)."""
+
+    diff: float
+    half_width: float | None
+    dof: float | None
+    confidence: float = 0.95
+
+    @property
+    def low(self) -> float | None:
+        return None if self.half_width is None else self.diff - self.half_width
+
+    @property
+    def high(self) -> float | None:
+        return None if self.half_width is None else self.diff + self.half_width
+
+
+def welch(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Difference | None:
+    """The difference of means ``b - a`` with Welch's t interval: standard error
+    ``√(s_a²/n_a + s_b²/n_b)``, degrees of freedom by Welch-Satterthwaite. None when either
+    sample is empty; no interval when either has fewer than two values."""
+    ea, eb = estimate(a, confidence), estimate(b, confidence)
+    if ea.mean is None or eb.mean is None:
+        return None
+    diff = eb.mean - ea.mean
+    if ea.std is None or eb.std is None:
+        return Difference(diff, None, None, confidence)
+    va, vb = ea.std**2 / ea.n, eb.std**2 / eb.n
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Difference(diff, 0.0, float(ea.n + eb.n - 2), confidence)
+    dof = (va + vb) ** 2 / (va**2 / (ea.n - 1) + vb**2 / (eb.n - 1))
+    return Difference(diff, t_quantile(0.5 + confidence / 2, dof) * se, dof, confidence)
 
 
 def estimate(values: Sequence[float | None], confidence: float = 0.95) -> Estimate:

@@ -2,7 +2,8 @@
 
 At the end of a run :func:`summarise` turns the recorder's tables and levels into the nested
 summary (``summary.json``). Each reported figure is defined here, once (the README repeats
-these definitions):
+these definitions; every key, with its unit and a one-line definition, is declared in
+:mod:`sim.analysis.catalogue`):
 
 attestation latency
     From the agent starting an attestation (nonce request) to the agent holding the report
@@ -44,10 +45,11 @@ start, requests by their start).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
+from sim.analysis.catalogue import SERVICE_KINDS, is_metric
 from sim.analysis.drift import exposure_by_host, host_trust
 from sim.analysis.intervals import intersect, total
 from sim.analysis.operations import operations_summary
@@ -55,6 +57,8 @@ from sim.analysis.recorder import Recorder, Row
 from sim.analysis.stats import stats
 from sim.analysis.survival import time_to_event
 from sim.scenario.model import Scenario
+
+__all__ = ["HEADLINE_KEYS", "SERVICE_KINDS", "headline", "is_metric", "metric_value", "summarise"]
 
 
 def _services(rec: Recorder, now: float) -> dict[str, Any]:
@@ -367,40 +371,3 @@ def summarise(
         "safety": {"violations": sum(1 for t in rec.violations if t >= warmup)},
         "warnings": [] if scenario is None else scenario_warnings(scenario),
     }
-
-
-SERVICE_KINDS = ("attestation_service", "key_provider_service", "status_service", "kms")
-_SERVICE_FIELDS = ("utilisation", "workers", "mean_queue", "max_queue")
-_PROVIDER_FIELDS = (
-    "kms_gets", "released", "failed", "seconds_ok", "seconds_warning", "seconds_error",
-)  # fmt: skip
-
-
-def _leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            yield from _leaves(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}"
-
-
-def is_metric(path: str) -> bool:
-    """Whether ``path`` names a figure of the summary (``drift.time_to_lapse_s.mean``,
-    ``services.kms.utilisation``, ``services.kms.nodes.0.max_queue``...)."""
-    parts = path.split(".")
-    if parts[0] == "key_providers":
-        return len(parts) == 3 and parts[2] in _PROVIDER_FIELDS
-    if parts[0] == "services":
-        if len(parts) == 3:
-            return parts[1] in SERVICE_KINDS and parts[2] in _SERVICE_FIELDS
-        return (
-            len(parts) == 5
-            and parts[1] in SERVICE_KINDS
-            and parts[2] == "nodes"
-            and parts[3].isdigit()
-            and parts[4] in _SERVICE_FIELDS
-        )
-    return path in _SUMMARY_LEAVES
-
-
-_SUMMARY_LEAVES = frozenset(_leaves(summarise(Recorder(), 1.0, 0.0)))

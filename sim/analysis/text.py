@@ -4,8 +4,9 @@ The text agrees with the keys and with ``summary.json``: ``_s`` values are shown
 (with hours or minutes in brackets when long: ``7,200 s (2.00 h)``), ``bytes`` values in
 bytes (B to TiB), ``_per_s`` rates per second, ``_bytes_per_s`` byte rates, and fractions
 (``utilisation``, ``ratio``, ``fraction``, ``share``: 0..1 in the JSON) as percent with a
-``%`` sign; ``count``/``n``/``n_*`` as integers. A statistic leaf (``p95``, ``mean``,
-``max``, ...) takes the unit of the nearest parent key that has one, so
+``%`` sign (below 1% to two significant digits, so a small share never reads as 0);
+``count``/``n``/``n_*`` as integers. A statistic leaf (``p95``, ``mean``, ``max``, ...)
+takes the unit of the nearest parent key that has one, so
 ``attestation.latency_s.p95`` is shown in seconds.
 """
 
@@ -86,7 +87,9 @@ def _number(kind: str | None, value: float) -> tuple[str, str]:
         return _num(value), "/s"
     if kind == "fraction":
         pct = value * 100
-        return (f"{pct:.2f}" if 0 < abs(pct) < 1 else f"{pct:.1f}"), "%"
+        if 0 < abs(pct) < 1:  # two significant digits: a small share is never shown as 0
+            return f"{pct:.{1 - math.floor(math.log10(abs(pct)))}f}", "%"
+        return f"{pct:.1f}", "%"
     if isinstance(value, int) or (kind == "count" and float(value).is_integer()):
         return f"{int(value):,}", ""
     return (f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"), ""
@@ -116,6 +119,12 @@ def _cell_text(key: str, value: Any) -> tuple[str, str] | str:
             "[" + ", ".join(" ".join(c).strip() if isinstance(c, tuple) else c for c in cells) + "]"
         )
     return str(value)
+
+
+def format_value(key: str, value: Any) -> str:
+    """One summary value as text with its unit, as :func:`format_summary` shows it."""
+    cell = _cell_text(key, value)
+    return " ".join(cell).strip() if isinstance(cell, tuple) else cell
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:

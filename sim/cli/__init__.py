@@ -2,13 +2,18 @@
 
 ::
 
-    vtasim run SCENARIO [--seed N] [--out DIR] [--until DURATION] [--quiet] [--force]
-                        [--export-evidence]
-    vtasim sweep SWEEP [--workers N] [--dask ADDRESS | --dask-scheduler-file FILE]
-                       [--out DIR] [--quiet] [--force]
-    vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR]
-    vtasim validate SCENARIO... [--force]
-    vtasim schema [--out FILE]
+    vtasim [-v|-q] COMMAND ...      (-v/--verbose, -q/--quiet also after the command)
+    vtasim run SCENARIO [--set PATH=VALUE]... [--seed N] [--out DIR] [--until DURATION]
+                        [--force] [--export-evidence] [--json | --full]
+    vtasim sweep SWEEP [--set PATH=VALUE]... [--dry-run] [--workers N]
+                       [--dask ADDRESS | --dask-scheduler-file FILE] [--out DIR] [--force]
+    vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR] [--scale SCALE]
+    vtasim validate SCENARIO_OR_SWEEP... [--set PATH=VALUE]... [--force]
+    vtasim schema [--sweep] [--out FILE]
+    vtasim metrics [PREFIX]
+    vtasim compare RUN_A RUN_B [--full]
+    vtasim report DIR [--out FILE]
+    vtasim completion bash
     vtasim export-quote [--seed N] [--scenario FILE] --host NAME --nonce HEX --out DIR
                         [--pcrs 0,1,...]
     vtasim calibrate {kms,tpm} [--count N] [--budget DURATION] [--out FILE]
@@ -21,6 +26,7 @@ lines without a traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -32,6 +38,7 @@ from sim.errors import ScenarioError, VtasimError
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vtasim`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     try:
         return COMMANDS[args.command](args)
     except ScenarioError as err:
@@ -62,6 +69,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("vtasim: interrupted; no run folder was written", file=sys.stderr)
         return 130
+
+
+_HANDLER = logging.StreamHandler()
+_HANDLER.setFormatter(logging.Formatter("vtasim: %(levelname)s: %(message)s"))
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """Log level of vtasim's loggers (``sim.*``) on stderr: warnings by default, ``-v``
+    info (what is done), ``-vv`` debug (details), ``--quiet`` errors only."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO)[min(verbose, 1)]
+    if verbose >= 2 and not quiet:
+        level = logging.DEBUG
+    logger = logging.getLogger("sim")
+    logger.setLevel(level)
+    _HANDLER.stream = sys.stderr  # the current one (tests swap it)
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
 
 
 if __name__ == "__main__":

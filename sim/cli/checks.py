@@ -48,7 +48,7 @@ def preflight_run(
     return est
 
 
-def preflight_sweep(sweep: Sweep, force: bool) -> None:
+def preflight_sweep(sweep: Sweep, force: bool, prefix: str = "") -> None:
     """Estimate every cell of a sweep, print the total and refuse (ScenarioError) a sweep
     with more than MAX_SWEEP_RUNS runs or a cell whose single run is over a limit."""
     from sim.experiments.spec import Sequential
@@ -61,7 +61,7 @@ def preflight_sweep(sweep: Sweep, force: bool) -> None:
     events = sum(e.events for e in ests) * reps
     biggest = max(ests, key=lambda e: e.events)
     print(
-        f"estimate: {len(sweep.cells)} cells x {reps} replications = {runs:,} runs, about "
+        f"{prefix}estimate: {len(sweep.cells)} cells x {reps} replications = {runs:,} runs, about "
         f"{events:,} events in all; largest run: {biggest.describe()}",
         flush=True,
     )

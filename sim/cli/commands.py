@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.cli import analysis
 from sim.cli.checks import preflight_run, preflight_sweep, print_problems, written_folder
 from sim.errors import Problem, ScenarioError
 
@@ -19,13 +21,28 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "print_problems"]
 
+log = logging.getLogger("sim.cli")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set`` assignments (dotted path -> YAML value)."""
+    from sim.scenario.compose import parse_assignments
+
+    return parse_assignments(getattr(args, "set", None) or [])
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars on a terminal unless ``--quiet``."""
+    return not args.quiet and sys.stderr.isatty()
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import runner
     from sim.analysis.outdir import prepare_target
     from sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(args.scenario, _overrides(args))
+    log.info("loaded %s (%s)", args.scenario, scenario.name)
     if args.until is not None and args.until <= scenario.warmup:
         raise ScenarioError(
             [
@@ -47,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenario,
             seed=args.seed,
             until=args.until,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress=_progress(args),
         )
         extra = None
         if args.export_evidence:
@@ -95,15 +112,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from sim.experiments.spec import load_sweep
     from sim.experiments.sweep import run_sweep
 
-    sweep = load_sweep(args.sweep)
+    sweep = load_sweep(args.sweep, _overrides(args))
+    if args.dry_run:
+        return _dry_run(sweep)
     preflight_sweep(sweep, args.force)
     if args.dask or args.dask_scheduler_file:
         executor = dask_executor(args.dask, args.dask_scheduler_file)
     else:
         executor = local_executor(args.workers)
-    result = run_sweep(
-        sweep, args.out, executor=executor, progress=not args.quiet and sys.stderr.isatty()
-    )
+    result = run_sweep(sweep, args.out, executor=executor, progress=_progress(args))
     ok = len(result.index) - len(result.failed)
     print(
         f"sweep {sweep.spec.name}: {len(sweep.cells)} cells, {ok} runs ok, "
@@ -115,22 +132,49 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
+def _dry_run(sweep: Any) -> int:
+    """``vtasim sweep --dry-run``: the cells (factor levels) and the number of runs."""
+    from sim.experiments.spec import Sequential
+    from sim.scenario.estimate import estimate
+
+    rule = sweep.spec.replications
+    reps = f"{rule.min} to {rule.max}" if isinstance(rule, Sequential) else str(rule)
+    most = rule.max if isinstance(rule, Sequential) else rule
+    for cell in sweep.cells:
+        levels = ", ".join(f"{k}={v}" for k, v in cell.levels) or "(no factors)"
+        variant = f"[{cell.variant}] " if cell.variant else ""
+        est = estimate(cell.scenario, sweep.spec.until)
+        print(f"{cell.cell_id}: {variant}{levels}  ({est.events:,} events per run)")
+    runs = len(sweep.cells) * most
+    print(
+        f"sweep {sweep.spec.name}: {len(sweep.cells)} cells x {reps} replications = "
+        f"{'at most ' if isinstance(rule, Sequential) else ''}{runs:,} runs (nothing run)"
+    )
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from sim.plots import plot
 
-    path = plot(args.source, args.kind, args.out, x=args.x)
+    path = plot(args.source, args.kind, args.out, x=args.x, scale=args.scale)
     print(path)
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from sim.experiments.spec import is_sweep_data
     from sim.scenario import load_scenario
     from sim.scenario.estimate import estimate, run_warnings
+    from sim.scenario.yaml_safe import load_yaml_file
 
+    overrides = _overrides(args)
     status = 0
     for path in args.scenarios:
         try:
-            scenario = load_scenario(path)
+            if is_sweep_data(load_yaml_file(path)):
+                status = max(status, _validate_sweep(path, overrides, args.force))
+                continue
+            scenario = load_scenario(path, overrides)
         except ScenarioError as err:
             print_problems(str(path), err.problems)
             status = 2
@@ -149,10 +193,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    from sim.scenario import scenario_json_schema
+def _validate_sweep(path: Path, overrides: dict[str, Any], force: bool) -> int:
+    """Validate a sweep file: every cell's scenario (ScenarioError otherwise) and, unless
+    ``force``, the size limits of the whole sweep; 0 or 2."""
+    from sim.experiments.spec import load_sweep
 
-    text = json.dumps(scenario_json_schema(), indent=2, sort_keys=True) + "\n"
+    sweep = load_sweep(path, overrides)
+    print(f"{path}: ok (sweep {sweep.spec.name}: {len(sweep.cells)} cells, each valid)")
+    try:
+        preflight_sweep(sweep, force, prefix="  ")
+    except ScenarioError as err:
+        print_problems(str(path), err.problems)
+        return 2
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.sweep:
+        from sim.experiments.spec import sweep_json_schema
+
+        schema = sweep_json_schema()
+    else:
+        from sim.scenario import scenario_json_schema
+
+        schema = scenario_json_schema()
+    text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -223,6 +288,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plot": cmd_plot,
     "validate": cmd_validate,
     "schema": cmd_schema,
+    "metrics": analysis.cmd_metrics,
+    "compare": analysis.cmd_compare,
+    "report": analysis.cmd_report,
+    "completion": analysis.cmd_completion,
     "export-quote": cmd_export_quote,
     "calibrate": cmd_calibrate,
 }

@@ -17,16 +17,57 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+PLOT_KINDS: tuple[str, ...] = (
+    "latency-cdf",
+    "latency-percentiles",
+    "lapse",
+    "exposure",
+    "utilisation",
+    "topology-comparison",
+    "topology",
+    "capacity",
+)
+"""The kinds of ``vtasim plot`` (the keys of :data:`sim.plots.KINDS`; a test keeps them in
+step), listed here so that the parser and shell completion need not import matplotlib."""
+
 _FORCE = "run even when the size estimate is over the documented limits"
+_SET = "set a scenario field, e.g. attestation.interval=2m (value read as YAML; repeatable)"
+
+
+def _logging_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``-v/--verbose`` and ``-q/--quiet``, accepted before or after the subcommand (on a
+    subcommand they default to SUPPRESS so they never reset what the top level set)."""
+    default: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="log more: -v what is done, -vv details",
+        **({"default": 0} if top else default),
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars; log errors only",
+        **default,  # type: ignore[arg-type]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vtasim", description="Simulate a trusted vSphere estate.")
     p.add_argument("--version", action="version", version=f"vtasim {__version__}")
+    _logging_options(p, top=True)
+    common = _Parser(add_help=False)
+    _logging_options(common, top=False)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("run", help="run one scenario and write its run folder")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    r = command("run", "run one scenario and write its run folder")
     r.add_argument("scenario", type=Path)
+    r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
     r.add_argument("--seed", type=_seed, default=None, help="root seed (default: scenario's)")
     r.add_argument(
         "--out", type=Path, default=None, help="run folder (default results/<name>/seed-<N>)"
@@ -37,7 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="simulated time to stop at, e.g. 6h (default: scenario duration)",
     )
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the whole summary as JSON")
     r.add_argument("--full", action="store_true", help="print every summary figure")
     r.add_argument(
@@ -48,8 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--force", action="store_true", help=_FORCE)
 
-    w = sub.add_parser("sweep", help="run (or resume) a sweep of replications")
+    w = command("sweep", "run (or resume) a sweep of replications")
     w.add_argument("sweep", type=Path)
+    w.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
+    w.add_argument(
+        "--dry-run", action="store_true", help="list the cells and the run count; run nothing"
+    )
     w.add_argument(
         "--workers",
         type=_positive_int,
@@ -72,28 +116,49 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--out", type=Path, default=None, help="sweep folder (default results/sweeps/<name>)"
     )
-    w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.add_argument("--force", action="store_true", help=_FORCE)
 
-    pl = sub.add_parser("plot", help="draw a figure from a run or sweep folder")
+    pl = command("plot", "draw a figure from a run or sweep folder")
     pl.add_argument("source", type=Path)
     pl.add_argument(
         "--kind",
         required=True,
-        help="latency-cdf, latency-percentiles, lapse, exposure, utilisation, "
-        "topology-comparison or topology",
+        help=", ".join(PLOT_KINDS),
     )
     pl.add_argument("--out", type=Path, required=True, help="output file (.png or .svg)")
     pl.add_argument("--x", default=None, help="sweep factor for the x axis (dotted path)")
+    pl.add_argument(
+        "--scale",
+        choices=("linear", "log", "ccdf"),
+        default="linear",
+        help="latency-cdf: linear axis, log axis, or the CCDF on log-log axes for the tail",
+    )
 
-    v = sub.add_parser("validate", help="check scenario files")
+    v = command("validate", "check scenario and sweep files (every cell of a sweep)")
     v.add_argument("scenarios", type=Path, nargs="+")
+    v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
     v.add_argument("--force", action="store_true", help="do not check the size estimate's limits")
 
-    s = sub.add_parser("schema", help="print the scenario JSON Schema")
+    s = command("schema", "print the scenario (or sweep) file's JSON Schema")
     s.add_argument("--out", type=Path, default=None)
+    s.add_argument("--sweep", action="store_true", help="the sweep file's schema")
 
-    e = sub.add_parser("export-quote", help="write a host's TPM quote for tpm2_checkquote")
+    m = command("metrics", "list every summary key with its unit and definition")
+    m.add_argument("prefix", nargs="?", default="", help="only keys starting with this")
+
+    cp = command("compare", "headline figures of two runs (or sweep cells) side by side")
+    cp.add_argument("run_a", type=Path, metavar="RUN_A")
+    cp.add_argument("run_b", type=Path, metavar="RUN_B")
+    cp.add_argument("--full", action="store_true", help="every figure, not the headline")
+
+    rp = command("report", "write one self-contained HTML page for a run or sweep folder")
+    rp.add_argument("source", type=Path, metavar="DIR")
+    rp.add_argument("--out", type=Path, default=None, help="output file (default DIR/report.html)")
+
+    cm = command("completion", "print a bash completion script for vtasim")
+    cm.add_argument("shell", choices=("bash",))
+
+    e = command("export-quote", "write a host's TPM quote for tpm2_checkquote")
     e.add_argument("--seed", type=_seed, default=None, help="root seed (default: the scenario's)")
     e.add_argument("--host", required=True, help="a host name such as esx-07")
     e.add_argument(
@@ -103,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--pcrs", type=_pcrs, default=None, help="comma-separated PCR indices")
 
-    c = sub.add_parser("calibrate", help="time a real component and print a distribution")
+    c = command("calibrate", "time a real component and print a distribution")
     c.add_argument("component", choices=("kms", "tpm"), help="kms: PyKMIP; tpm: swtpm/tpmrm0")
     c.add_argument(
         "--count", type=_positive_int, default=100, help="samples per series (default 100)"

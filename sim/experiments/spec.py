@@ -45,6 +45,7 @@ from sim.analysis.summary import HEADLINE_KEYS, is_metric
 from sim.errors import Problem, ScenarioError
 from sim.scenario import Scenario, apply_overrides
 from sim.scenario.bounds import StrictModel
+from sim.scenario.compose import resolve_extends
 from sim.scenario.units import Duration, PositiveDuration, parse_duration
 from sim.scenario.yaml_safe import load_yaml_file
 
@@ -75,16 +76,22 @@ class _Model(StrictModel):
 class Variant(_Model):
     """A named alternative: another scenario file and/or overrides of the base."""
 
-    scenario: str | None = None
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    scenario: str | None = Field(
+        default=None, description="another scenario file, relative to the sweep file"
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="dotted scenario paths set for this variant"
+    )
 
 
 class Sequential(_Model):
     """Replicate until the 95% CI half-width of ``metric`` is below ``half_width``."""
 
-    min: int = Field(default=3, ge=2, le=1000)
-    max: int = Field(default=20, ge=2, le=MAX_REPLICATIONS)
-    metric: str
+    min: int = Field(default=3, ge=2, le=1000, description="replications every cell gets")
+    max: int = Field(
+        default=20, ge=2, le=MAX_REPLICATIONS, description="most replications of one cell"
+    )
+    metric: str = Field(description="dotted summary key whose CI half-width decides")
     half_width: float = Field(gt=0, description="in the metric's unit (seconds for *_s)")
     relative: bool = Field(default=False, description="half_width as a fraction of the mean")
 
@@ -105,20 +112,36 @@ class Sequential(_Model):
 class SweepSpec(_Model):
     """A validated sweep file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    description: str = ""
-    base: str
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    until: PositiveDuration | None = None
-    warmup: Duration | None = None
-    factors: dict[str, list[Any]] = Field(default_factory=dict)
-    variants: dict[str, Variant] = Field(default_factory=dict)
-    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] | Sequential = 3
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the sweep's name (its folder)"
+    )
+    description: str = Field(default="", description="what the sweep is for, in words")
+    base: str = Field(description="the base scenario file, relative to the sweep file")
+    seed: int = Field(
+        default=0, ge=0, le=2**63 - 1, description="root seed every run's seed is spawned from"
+    )
+    until: PositiveDuration | None = Field(
+        default=None, description="shorten every run to this simulated time"
+    )
+    warmup: Duration | None = Field(
+        default=None, description="leave out records before this in every run"
+    )
+    factors: dict[str, list[Any]] = Field(
+        default_factory=dict, description="dotted scenario path -> its levels (a full grid)"
+    )
+    variants: dict[str, Variant] = Field(
+        default_factory=dict, description="named alternatives, each crossed with the grid"
+    )
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] | Sequential = Field(
+        default=3, description="runs per cell, or a sequential rule {min, max, metric, half_width}"
+    )
     common_random_numbers: bool = Field(
         default=False,
         description="seeds keyed by replication only: every cell's replication r shares one",
     )
-    metrics: tuple[str, ...] = DEFAULT_METRICS
+    metrics: tuple[str, ...] = Field(
+        default=DEFAULT_METRICS, description="dotted summary keys recorded per run"
+    )
 
     @field_validator("replications", mode="before")
     @classmethod
@@ -224,12 +247,27 @@ def _load_yaml(path: Path, where: str) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(where, f"{path}: expected a YAML mapping")])
+    if where:  # a scenario file: resolve its extends
+        try:
+            resolved: dict[str, Any] = resolve_extends(data, path.parent, (path,))
+        except ScenarioError as err:
+            raise ScenarioError(
+                Problem(where, f"{path}: {p.path}: {p.message}") for p in err.problems
+            ) from None
+        return resolved
     return data
 
 
-def parse_sweep(data: Any, base_dir: Path, path: Path | None = None) -> Sweep:
+def parse_sweep(
+    data: Any,
+    base_dir: Path,
+    path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Sweep:
     """Validate a sweep mapping and expand it into cells (scenario files relative to
-    ``base_dir``). Every problem of every cell is reported at once."""
+    ``base_dir``, their ``extends`` resolved). ``overrides`` (dotted path -> value, such as
+    ``--set``) apply to every cell after its variant's overrides; a factor cannot be
+    overridden. Every problem of every cell is reported at once."""
     from sim.scenario import parse_scenario, problems_from
 
     if not isinstance(data, dict):
@@ -238,6 +276,11 @@ def parse_sweep(data: Any, base_dir: Path, path: Path | None = None) -> Sweep:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(problems_from(err)) from None
+    fixed = sorted(set(overrides or {}) & set(spec.factors))
+    if fixed:
+        raise ScenarioError(
+            [Problem(f, "is a factor of the sweep; --set cannot fix it") for f in fixed]
+        )
     base = _load_yaml(base_dir / spec.base, "base")
     variants = spec.variants or {"": Variant()}
     names = list(spec.factors)
@@ -249,14 +292,15 @@ def parse_sweep(data: Any, base_dir: Path, path: Path | None = None) -> Sweep:
         if variant.scenario is not None:
             source = _load_yaml(base_dir / variant.scenario, f"{where}.scenario")
         for combo in itertools.product(*(spec.factors[n] for n in names)):
-            overrides: dict[str, Any] = dict(variant.overrides)
-            overrides.update(zip(names, combo, strict=True))
+            changes: dict[str, Any] = dict(variant.overrides)
+            changes.update(overrides or {})
+            changes.update(zip(names, combo, strict=True))
             if spec.warmup is not None:
-                overrides["warmup"] = spec.warmup
+                changes["warmup"] = spec.warmup
             if spec.until is not None:  # so the run-length rules (warm-up, drift) apply
-                overrides["duration"] = spec.until
+                changes["duration"] = spec.until
             try:
-                data_i = apply_overrides(source, overrides)
+                data_i = apply_overrides(source, changes)
                 scenario = parse_scenario(data_i)
             except ScenarioError as err:
                 label = ", ".join(f"{n}={v!r}" for n, v in zip(names, combo, strict=True))
@@ -273,7 +317,21 @@ def parse_sweep(data: Any, base_dir: Path, path: Path | None = None) -> Sweep:
     return Sweep(spec, path, tuple(cells))
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read, validate and expand a sweep file."""
+def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Sweep:
+    """Read, validate and expand a sweep file (``overrides`` as in :func:`parse_sweep`)."""
     p = Path(path)
-    return parse_sweep(_load_yaml(p, ""), p.parent, p)
+    return parse_sweep(_load_yaml(p, ""), p.parent, p, overrides)
+
+
+def is_sweep_data(data: Any) -> bool:
+    """Whether a parsed YAML mapping is a sweep file (it names a ``base`` scenario) rather
+    than a scenario."""
+    return isinstance(data, dict) and "base" in data and "vcenters" not in data
+
+
+def sweep_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the sweep file format (``vtasim schema --sweep``)."""
+    schema = SweepSpec.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vtasim sweep"
+    return schema

@@ -20,6 +20,7 @@ scenario and seed, so results are the same whichever executor ran them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from sim.analysis.summary import metric_value
 from sim.experiments.executors import Executor, RunTask, local_executor
 from sim.experiments.folder import CELL_COLUMNS
 from sim.experiments.spec import Cell, Sequential, Sweep, load_sweep
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- sweep runs
 
@@ -160,11 +163,12 @@ def run_sweep(
                 for rep in range(reps[cell.cell_id], target):
                     seed = cell.seed(sw.spec.seed, rep, sw.spec.common_random_numbers)
                     path = _run_dir(out, cell, rep)
-                    resolved = cell.scenario.model_copy(
-                        update={"seed": seed, "duration": sw.spec.until or cell.scenario.duration}
-                    ).resolved_yaml()
+                    resolved = cell.scenario.for_run(
+                        seed, sw.spec.until or cell.scenario.duration
+                    ).resolved_yaml()  # what the runner records for this run
                     done = _finished(path, seed, resolved, metrics)
                     if done is not None:
+                        log.debug("kept the finished run %s", path)
                         rows[(cell.cell_id, rep)] = _row(cell, rep, seed, path, out, done, metrics)
                         if bar is not None:
                             bar.update(1)
@@ -182,6 +186,7 @@ def run_sweep(
                     )
                 reps[cell.cell_id] = target
             by_id = {c.cell_id: c for c in sw.cells}
+            log.info("sweep %s: starting %d runs", sw.spec.name, len(tasks))
             for task, result in run(tasks):
                 cell = by_id[task.cell_id]
                 rows[(task.cell_id, task.replication)] = _row(

@@ -151,11 +151,16 @@ def _wrong_source(kind: str, source: Any, what: str) -> RunError:
 
 
 def plot(
-    source: PathLike | results.RunResult | Scenario, kind: str, out: PathLike, x: str | None = None
+    source: PathLike | results.RunResult | Scenario,
+    kind: str,
+    out: PathLike,
+    x: str | None = None,
+    scale: str = "linear",
 ) -> Path:
     """Draw figure ``kind`` from ``source`` and save it to ``out`` (.png or .svg). ``x``
     is the factor for the sweep kinds (default: the sweep's first factor); for
-    ``latency-cdf`` on a sweep it names a factor to group by."""
+    ``latency-cdf`` on a sweep it names a factor to group by, and ``scale`` (``linear``,
+    ``log``, ``ccdf``) picks its axes."""
     if kind not in KINDS:
         raise ScenarioError(
             [Problem("--kind", f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}")]
@@ -164,12 +169,14 @@ def plot(
     what = _source_kind(source)
     if what not in _ACCEPTS[kind]:
         raise _wrong_source(kind, source, what)
+    if scale != "linear" and kind != "latency-cdf":
+        raise ScenarioError([Problem("--scale", f"plot kind {kind!r} has no scale choice")])
     if x is not None and kind not in (
         "latency-cdf", "latency-percentiles", "lapse", "exposure", "capacity"
     ):  # fmt: skip
         raise ScenarioError([Problem("--x", f"plot kind {kind!r} has no x factor")])
     if kind == "latency-cdf":
-        fig = latency_cdf(source, by=x or "variant")  # type: ignore[arg-type]
+        fig = latency_cdf(source, by=x or "variant", scale=scale)  # type: ignore[arg-type]
     elif kind == "capacity":
         fig = capacity_over_time(source, by=x)  # type: ignore[arg-type]
     elif kind in ("latency-percentiles", "lapse", "exposure"):

@@ -163,6 +163,39 @@ def _common_kind(metrics: Sequence[str]) -> str | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
+_WORDS = {
+    "vmotion": "vMotion",
+    "kms": "KMS",
+    "kms_clusters": "KMS clusters",
+    "vms": "VMs",
+    "vcenters": "vCenters",
+    "trust_authority": "Trust Authority",
+    "tpm": "TPM",
+    "ek": "EK",
+    "vib": "VIB",
+    "vibs": "VIBs",
+    "esxi": "ESXi",
+    "wan": "WAN",
+}
+"""Scenario and summary words as a reader writes them."""
+_SINGULAR = {
+    "vcenters": "vCenter",
+    "clusters": "cluster",
+    "sites": "site",
+    "links": "link",
+    "kms_clusters": "KMS cluster",
+    "providers": "key provider",
+    "scheduled": "scheduled event",
+}
+
+
+def _words(part: str) -> str:
+    """One dotted-path part in words (``vmotion`` -> ``vMotion``, ``bytes_x`` -> ``bytes x``)."""
+    if part in _WORDS:
+        return _WORDS[part]
+    return " ".join(_WORDS.get(w, w) for w in part.split("_"))
+
+
 def _metric_label(metric: str) -> str:
     """``drift.time_to_lapse_s.mean`` -> ``time to lapse (mean)``."""
     parts = metric.split(".")
@@ -171,7 +204,7 @@ def _metric_label(metric: str) -> str:
         parts = [_SERVICES.get(parts[1], parts[1]), *parts[2:]]
     elif parts[0] == "drift" and len(parts) > 1:
         parts = [p for p in parts[1:] if p != "exposure"] or parts
-    words = " ".join(p.removesuffix("_s").replace("_", " ") for p in parts)
+    words = " ".join(p if p in _SERVICES.values() else _words(p.removesuffix("_s")) for p in parts)
     return f"{words} ({stat})" if stat else words
 
 
@@ -209,7 +242,20 @@ def _format_level(factor: str, value: Any) -> str:
 
 
 def _factor_label(factor: str) -> str:
-    return factor.replace(".", " ").replace("_", " ")
+    """A factor's dotted path in words: ``vcenters.0.clusters.0.hosts`` -> ``hosts per
+    cluster``, ``attestation.interval`` -> ``attestation interval``, ``kms.servers`` ->
+    ``KMS servers``."""
+    parts = factor.split(".")
+    last = parts[-1]
+    if len(parts) >= 3 and parts[-2].isdigit():
+        owner = _SINGULAR.get(parts[-3], _words(parts[-3]).removesuffix("s"))
+        return f"{_words(last)} per {owner}"
+    named = [p for p in parts if not p.isdigit()]
+    if last == "count" and len(named) > 1:  # vms.count -> VMs
+        return _words(named[-2])
+    if len(named) == 1:
+        return _words(last)
+    return f"{_words(named[-2])} {_words(last)}"
 
 
 # --------------------------------------------------------------------------- sources

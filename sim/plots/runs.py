@@ -36,6 +36,9 @@ from sim.scenario.units import (
 
 # --------------------------------------------------------------------------- runs
 
+SCALES = ("linear", "log", "ccdf")
+"""The axis choices of :func:`latency_cdf`."""
+
 
 def _warmup(scenario_yaml: str) -> float:
     try:
@@ -95,18 +98,27 @@ def _pooled(sw: _Sweep, by: str, metric: str) -> dict[str, list[float]]:
 
 @_styled
 def latency_cdf(
-    source: PathLike | results.RunResult | _Sweep, by: str = "variant", metric: str = "latency_s"
+    source: PathLike | results.RunResult | _Sweep,
+    by: str = "variant",
+    metric: str = "latency_s",
+    scale: str = "linear",
 ) -> Figure:
     """Empirical CDF of attestation ``metric`` (successful attestations after the warm-up):
     one curve for a run folder; for a sweep folder one per group of its ok runs, pooled
-    (``by``: ``variant`` (per cell when there is one variant), ``cell`` or a factor)."""
+    (``by``: ``variant`` (per cell when there is one variant), ``cell`` or a factor).
+    ``scale``: ``linear``; ``log`` (a log time axis); ``ccdf`` (the fraction above x on
+    log-log axes, which shows the tail the CDF squeezes against 1)."""
+    if scale not in SCALES:
+        raise ScenarioError(
+            [Problem("--scale", f"expected one of {', '.join(SCALES)}, found {scale!r}")]
+        )
     if _source_kind(source) == "sweep":
         sw = _load_sweep(source)  # type: ignore[arg-type]
         groups = _pooled(sw, by, metric)
         where = f"sweep {sw.name}"
     else:
         run = _load_run(source)  # type: ignore[arg-type]
-        where = f"{run.manifest.get('scenario', run.path.name)} seed {run.manifest.get('seed')}"
+        where = str(run.manifest.get("scenario", run.path.name))
         groups = {
             where: _attestation_values(
                 run.table("attestations"), metric, _warmup(run.scenario_yaml)
@@ -120,18 +132,27 @@ def latency_cdf(
     for label, values in groups.items():
         if values:
             xs = np.sort(np.asarray(values)) / div
-            ax.step(
-                xs,
-                np.arange(1, len(xs) + 1) / len(xs),
-                where="post",
-                label=f"{label} (n={len(xs)})",
-            )
+            ranks = np.arange(1, len(xs) + 1) / len(xs)
+            # The CCDF at each value is the fraction strictly above it; its last point (0)
+            # cannot be drawn on a log axis and is left out.
+            ys = ranks if scale != "ccdf" else 1.0 - ranks
+            keep = slice(None) if scale != "ccdf" else slice(0, len(xs) - 1)
+            ax.step(xs[keep], ys[keep], where="post", label=f"{label} (n={len(xs)})")
     name = {"latency_s": "attestation latency"}.get(metric, _metric_label(metric))
     ax.set_xlabel(_with_unit(name, unit))
-    ax.set_ylabel("fraction of attestations ≤ x")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"{_upper_first(name)}, empirical CDF ({where})")
-    ax.legend(loc="lower right")
+    if scale == "ccdf":
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylabel("fraction of attestations > x")
+        kind = "complementary CDF (tail)"
+    else:
+        if scale == "log":
+            ax.set_xscale("log")
+        ax.set_ylabel("fraction of attestations ≤ x")
+        ax.set_ylim(0, 1.02)
+        kind = "empirical CDF"
+    ax.set_title(f"{_upper_first(name)}, {kind} ({where})")
+    ax.legend(loc="lower left" if scale == "ccdf" else "lower right")
     return fig
 
 
@@ -171,6 +192,7 @@ def utilisation_over_time(run: PathLike | results.RunResult) -> Figure:
                     color=f"C{i % 10}",
                     label=_SERVICES.get(kind, kind),
                 )
+        _mark_drift(ax, rr, div)
         ax.legend(loc="upper right")
         ax.set_ylim(bottom=0)
     top.set_ylabel("utilisation (%)")
@@ -178,11 +200,28 @@ def utilisation_over_time(run: PathLike | results.RunResult) -> Figure:
     bottom.set_ylabel("queue length (requests)")
     bottom.set_title("Queue length, mean over nodes")
     bottom.set_xlabel(_with_unit("simulated time", unit))
-    fig.suptitle(
-        f"Service load over time ({rr.manifest.get('scenario', rr.path.name)} "
-        f"seed {rr.manifest.get('seed')})"
-    )
+    fig.suptitle(f"Service load over time ({rr.manifest.get('scenario', rr.path.name)})")
     return fig
+
+
+def _mark_drift(ax: Any, rr: results.RunResult, div: float) -> None:
+    """Shade each drift window (from the drift to its remediation or the run's end)."""
+    if "drift_events" not in rr.tables:
+        return
+    windows = [
+        (_num(r["at"]), _num(r["window_end"]))
+        for r in _rows(rr.table("drift_events"))
+        if r["outcome"] != "blocked" and r["window_end"] is not None
+    ]
+    for i, (start, end) in enumerate(sorted(windows)):
+        ax.axvspan(
+            start / div,
+            max(end, start) / div,
+            color="0.5",
+            alpha=0.12,
+            linewidth=0,
+            label="drift window" if i == 0 else None,
+        )
 
 
 # --------------------------------------------------------------------------- topology

@@ -97,7 +97,7 @@ class _Dist(StrictModel, ABC):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dist: str
+    dist: str = Field(description="the distribution's name")
 
     @abstractmethod
     def sample_many(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
@@ -128,7 +128,7 @@ class _Dist(StrictModel, ABC):
 class Fixed(_Dist):
     """Always the same value."""
 
-    dist: Literal["fixed"] = "fixed"
+    dist: Literal["fixed"] = Field(default="fixed", description="always the same value")
     value: Duration
 
     def sample_many(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
@@ -148,7 +148,7 @@ class Fixed(_Dist):
 class Uniform(_Dist):
     """Uniform on ``[low, high]``."""
 
-    dist: Literal["uniform"] = "uniform"
+    dist: Literal["uniform"] = Field(default="uniform", description="uniform between low and high")
     low: Duration
     high: Duration
 
@@ -177,7 +177,10 @@ class Uniform(_Dist):
 class Exponential(_Dist):
     """Exponential with the given mean (memoryless inter-arrival or service times)."""
 
-    dist: Literal["exponential"] = "exponential"
+    dist: Literal["exponential"] = Field(
+        default="exponential",
+        description="exponential with the given mean",
+    )
     mean_value: PositiveDuration = Field(alias="mean")
 
     def sample_many(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
@@ -202,7 +205,7 @@ class Normal(_Dist):
     :meth:`mean` and :meth:`quantile` describe the truncated one.
     """
 
-    dist: Literal["normal"] = "normal"
+    dist: Literal["normal"] = Field(default="normal", description="normal, truncated at 0")
     mean_value: Duration = Field(alias="mean")
     std: PositiveDuration
 
@@ -250,11 +253,27 @@ class LogNormal(_Dist):
     ``z95`` the standard normal 95th percentile.
     """
 
-    dist: Literal["lognormal"] = "lognormal"
-    median: PositiveDuration | None = None
-    p95: PositiveDuration | None = None
-    mu: float | None = Field(default=None, ge=-MAX_LOG_MU, le=MAX_LOG_MU)
-    sigma: float | None = Field(default=None, gt=0, le=MAX_LOG_SIGMA)
+    dist: Literal["lognormal"] = Field(
+        default="lognormal",
+        description="log-normal, by median and p95 or by mu and sigma",
+    )
+    median: PositiveDuration | None = Field(default=None, description="the median (with p95)")
+    p95: PositiveDuration | None = Field(
+        default=None,
+        description="the 95th percentile (with median)",
+    )
+    mu: float | None = Field(
+        default=None,
+        ge=-MAX_LOG_MU,
+        le=MAX_LOG_MU,
+        description="mean of the underlying normal, log-seconds (with sigma)",
+    )
+    sigma: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_LOG_SIGMA,
+        description="standard deviation of the underlying normal (with mu)",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> LogNormal:
@@ -322,8 +341,15 @@ class LogNormal(_Dist):
 class Empirical(_Dist):
     """Resamples uniformly from measured values (each listed value equally likely)."""
 
-    dist: Literal["empirical"] = "empirical"
-    samples: tuple[Duration, ...] = Field(min_length=1, max_length=100_000)
+    dist: Literal["empirical"] = Field(
+        default="empirical",
+        description="resampled from measured values",
+    )
+    samples: tuple[Duration, ...] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="the measured values, drawn with equal probability",
+    )
 
     def sample_many(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
         values = np.asarray(self.samples, dtype=np.float64)

@@ -2,27 +2,30 @@
 
 :func:`load_scenario` and :func:`parse_scenario` turn every problem (malformed YAML included)
 into a :class:`~sim.errors.ScenarioError` whose problems read ``path.to.field: message``;
-:func:`apply_overrides` sets fields by dotted path before validation.
+:func:`apply_overrides` sets fields by dotted path before validation; ``extends`` between
+files is resolved first (:mod:`sim.scenario.compose`).
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from sim.errors import Problem, ScenarioError
+from sim.scenario.bounds import Within
+from sim.scenario.compose import EXTENDS_DESCRIPTION, load_composed, resolve_extends
 from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.limits import limit_problems
 from sim.scenario.model import Scenario
 from sim.scenario.regimes import expand_regime
 from sim.scenario.rules import topology_problems
 from sim.scenario.units import short_repr
-from sim.scenario.yaml_safe import load_yaml_file
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:
@@ -89,12 +92,16 @@ def problems_from(err: ValidationError) -> list[Problem]:
     return out
 
 
-def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Scenario:
+def parse_scenario(
+    data: Any, overrides: Mapping[str, Any] | None = None, base_dir: Path | None = None
+) -> Scenario:
     """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
-    problem. ``overrides`` sets fields by dotted path (``attestation.interval``) first;
-    then a ``regime`` expands into its preset underneath the explicit settings."""
+    problem. An ``extends`` is resolved first, against ``base_dir`` (default: the current
+    directory); ``overrides`` then set fields by dotted path (``attestation.interval``); last,
+    a ``regime`` expands into its preset underneath the explicit settings."""
     if not isinstance(data, dict):
         raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
+    data = resolve_extends(data, Path.cwd() if base_dir is None else base_dir)
     if overrides:
         data = apply_overrides(data, overrides)
     data = expand_regime(data)
@@ -110,8 +117,8 @@ def parse_scenario(data: Any, overrides: Mapping[str, Any] | None = None) -> Sce
 
 def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Read and validate a YAML scenario file (bounded and strict: see
-    :mod:`sim.scenario.yaml_safe`)."""
-    return parse_scenario(load_yaml_file(Path(path)), overrides)
+    :mod:`sim.scenario.yaml_safe`; its ``extends`` resolved: :mod:`sim.scenario.compose`)."""
+    return parse_scenario(load_composed(Path(path)), overrides)
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,9 +158,56 @@ def _index(items: list[Any], key: str, where: str) -> int:
     return int(key)
 
 
+def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Every model class reachable from ``root`` through its fields, by class name."""
+    found: dict[str, type[BaseModel]] = {}
+
+    def visit(tp: Any) -> None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp.__name__ in found:
+                return
+            found[tp.__name__] = tp
+            for info in tp.model_fields.values():
+                visit(info.annotation)
+        for arg in typing.get_args(tp):
+            visit(arg)
+
+    visit(root)
+    return found
+
+
+def _field_hints(schema: dict[str, Any]) -> None:
+    """A field's own description replaces the one its type gives (the unit it accepts and
+    its range): put them back after it, so editors show both."""
+    for name, model in _models(Scenario).items():
+        target = schema if name == "Scenario" else schema.get("$defs", {}).get(name)
+        if target is None:
+            continue
+        for field, info in model.model_fields.items():
+            prop = target.get("properties", {}).get(info.alias or field)
+            if prop is None or not info.description:
+                continue
+            hints = [
+                m.json_schema.get("description", "")
+                for m in info.metadata
+                if isinstance(m, WithJsonSchema) and m.json_schema
+            ]
+            ranges = [m for m in info.metadata if isinstance(m, Within)]
+            if ranges:
+                hints.append(f"Range: {ranges[-1].describe()}.")
+            extra = " ".join(h for h in hints if h)
+            if extra:
+                prop["description"] = f"{info.description.rstrip('.')}. {extra}"
+
+
 def scenario_json_schema() -> dict[str, Any]:
     """The JSON Schema of the scenario format (for editors' YAML validation)."""
     schema = Scenario.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "vtasim scenario"
+    _field_hints(schema)
+    schema["properties"]["extends"] = {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "description": EXTENDS_DESCRIPTION,
+    }
     return schema

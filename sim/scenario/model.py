@@ -9,6 +9,7 @@ that need the whole estate (topology, references between sections) live in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
@@ -108,28 +109,38 @@ Acceptance = Literal["CommunitySupported", "PartnerSupported", "VMwareAccepted",
 class Site(_Model):
     """A data-centre site; hosts and services in one site talk over its LAN."""
 
-    name: Name
+    name: Name = Field(
+        description="the site's name, referred to by vCenters, the trust authority and the KMS",
+    )
 
 
 class SiteLink(_Model):
     """A WAN link between two sites."""
 
-    a: Name
-    b: Name
+    a: Name = Field(description="one site of the link")
+    b: Name = Field(description="the other site of the link")
     latency: Distribution = Field(default=_dist("10ms"), description="one-way latency of the link")
-    bandwidth: LinkBandwidth = Field(default=_bw("10Gbps"))
+    bandwidth: LinkBandwidth = Field(
+        default=_bw("10Gbps"), description="bandwidth of the link in each direction"
+    )
 
 
 class Network(_Model):
     """Sites, the LAN inside each site and the WAN links between sites."""
 
-    sites: tuple[Site, ...] = (Site(name="dc1"),)
+    sites: tuple[Site, ...] = Field(
+        default=(Site(name="dc1"),),
+        description="the data-centre sites; hosts and services in one site share its LAN",
+    )
     lan_latency: Distribution = Field(
         default=_dist("250us"), description="one-way latency per LAN hop"
     )
     lan_bandwidth: LinkBandwidth = Field(default=_bw("25Gbps"), description="site switch fabric")
     vmotion_nic: LinkBandwidth = Field(default=_bw("10Gbps"), description="each host's vMotion NIC")
-    links: tuple[SiteLink, ...] = ()
+    links: tuple[SiteLink, ...] = Field(
+        default=(),
+        description="WAN links between sites (every pair of sites that talk needs a path)",
+    )
     outages: tuple[NetworkOutage, ...] = Field(
         default=(), description="WAN links or sites cut off for a while"
     )
@@ -155,8 +166,13 @@ class Network(_Model):
 class ServiceSpec(_Model):
     """A queueing service: a number of parallel workers and a service-time distribution."""
 
-    workers: int = Field(default=4, ge=1, le=4096)
-    service_time: Distribution = _dist("10ms")
+    workers: int = Field(
+        default=4, ge=1, le=4096, description="requests one node serves at once (its worker pool)"
+    )
+    service_time: Distribution = Field(
+        default=_dist("10ms"),
+        description="time one worker spends on one request",
+    )
 
 
 class AttestationServiceSpec(ServiceSpec):
@@ -194,8 +210,10 @@ class Kms(_Model):
     which authenticates with its client certificate (no passwords)."""
 
     name: Name = Field(default="kms", description="the cluster's name (key providers refer to it)")
-    servers: int = Field(default=2, ge=1, le=64)
-    site: Name = "dc1"
+    servers: int = Field(
+        default=2, ge=1, le=64, description="KMIP servers in the cluster (active-active)"
+    )
+    site: Name = Field(default="dc1", description="site the KMS servers are in")
     workers: int = Field(default=8, ge=1, le=4096, description="concurrent requests per server")
     service_time: Distribution = Field(
         default=_dist({"dist": "lognormal", "median": "8.6ms", "p95": "15.7ms"}),
@@ -204,7 +222,10 @@ class Kms(_Model):
             " loopback (vtasim calibrate kms)"
         ),
     )
-    kmip_version: Literal["1.1", "1.2", "1.3", "1.4", "2.0"] = "1.1"
+    kmip_version: Literal["1.1", "1.2", "1.3", "1.4", "2.0"] = Field(
+        default="1.1",
+        description="KMIP protocol version the key provider speaks to the KMS",
+    )
     connection_timeout: PositiveDuration = Field(
         default=_dur("30s"),
         description=(
@@ -212,7 +233,10 @@ class Kms(_Model):
             " (PowerCLI's ConnectionTimeOutSeconds)"
         ),
     )
-    outages: tuple[KmsOutage, ...] = ()
+    outages: tuple[KmsOutage, ...] = Field(
+        default=(),
+        description="scheduled outages of KMS servers",
+    )
 
     @field_validator("kmip_version", mode="before")
     @classmethod
@@ -248,24 +272,36 @@ class KeyProvider(_Model):
     """A trusted key provider: a KMS cluster and the primary key on it that wraps the KEKs
     the Key Provider Service makes (VMware: the KMS holds only the primary key)."""
 
-    name: Name = "tkp"
+    name: Name = Field(
+        default="tkp",
+        description="the trusted key provider's name, referred to by vms.key_provider",
+    )
     kms: Name = Field(default="kms", description="the KMS cluster (kms.name or kms_clusters)")
     primary_key_id: Name = Field(default="primary-key", description="the primary key's KMIP Name")
     primary_key_cache_ttl: Duration = Field(
         default=_dur("1h"),
         description="each Key Provider Service node keeps the primary key this long; 0: never",
     )
-    primary_key_events: tuple[PrimaryKeyEvent, ...] = ()
+    primary_key_events: tuple[PrimaryKeyEvent, ...] = Field(
+        default=(),
+        description="scheduled changes of the provider's primary key on the KMS",
+    )
 
 
 class TrustAuthority(_Model):
     """The vSphere Trust Authority cluster: its own vCenter and its ESXi hosts, each running
     the Attestation Service and the Key Provider Service, and its TPM 2.0 settings."""
 
-    name: Name = "vta"
-    vcenter: Name = "vta-vcenter"
-    site: Name = "dc1"
-    sso_domain: Name = "vsphere.local"
+    name: Name = Field(default="vta", description="the Trust Authority cluster's name")
+    vcenter: Name = Field(
+        default="vta-vcenter",
+        description="name of the vCenter that manages the Trust Authority cluster",
+    )
+    site: Name = Field(default="dc1", description="site the Trust Authority hosts are in")
+    sso_domain: Name = Field(
+        default="vsphere.local",
+        description="SSO domain of the Trust Authority's vCenter",
+    )
     hosts: int = Field(
         default=3,
         ge=1,
@@ -286,11 +322,17 @@ class TrustAuthority(_Model):
             " another server (or a new one in the same server) does not pass"
         ),
     )
-    attestation_service: AttestationServiceSpec = AttestationServiceSpec(
-        workers=4, service_time=_dist({"dist": "lognormal", "median": "15ms", "p95": "40ms"})
+    attestation_service: AttestationServiceSpec = Field(
+        default=AttestationServiceSpec(
+            workers=4, service_time=_dist({"dist": "lognormal", "median": "15ms", "p95": "40ms"})
+        ),
+        description="the Attestation Service on each Trust Authority host",
     )
-    key_provider_service: ServiceSpec = ServiceSpec(
-        workers=4, service_time=_dist({"dist": "lognormal", "median": "4ms", "p95": "12ms"})
+    key_provider_service: ServiceSpec = Field(
+        default=ServiceSpec(
+            workers=4, service_time=_dist({"dist": "lognormal", "median": "4ms", "p95": "12ms"})
+        ),
+        description="the Key Provider Service on each Trust Authority host",
     )
     base_images: tuple[BaseImage, ...] = Field(
         default=(), description="approved ESXi images besides the one hosts start with"
@@ -301,7 +343,10 @@ class TrustAuthority(_Model):
     status_service_time: Distribution = Field(
         default=_dist("2ms"), description="time to answer a vCenter's host-status poll"
     )
-    outages: tuple[NodeOutage, ...] = ()
+    outages: tuple[NodeOutage, ...] = Field(
+        default=(),
+        description="scheduled outages of Trust Authority nodes",
+    )
     fallback_hosts: int = Field(
         default=0,
         ge=0,
@@ -337,14 +382,33 @@ class Attestation(_Model):
         default="none",
         description="push: a failed re-attestation revokes the host's unexpired reports",
     )
-    timeout: PositiveDuration = _dur("10s")
-    max_retries: int = Field(default=5, ge=0, le=100)
-    backoff: Duration = _dur("2s")
-    backoff_multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
-    max_backoff: Duration = _dur("60s")
-    tpm_sign_time: Distribution = _dist({"dist": "lognormal", "median": "200ms", "p95": "600ms"})
-    min_acceptance: Acceptance = "PartnerSupported"
-    require_secure_boot: bool = True
+    timeout: PositiveDuration = Field(
+        default=_dur("10s"),
+        description="how long the agent waits for an answer before retrying",
+    )
+    max_retries: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="retries of a failed or timed-out attestation before the agent gives up",
+    )
+    backoff: Duration = Field(default=_dur("2s"), description="wait before the first retry")
+    backoff_multiplier: float = Field(
+        default=2.0, ge=1.0, le=10.0, description="factor the wait grows by after each retry"
+    )
+    max_backoff: Duration = Field(default=_dur("60s"), description="longest wait between retries")
+    tpm_sign_time: Distribution = Field(
+        default=_dist({"dist": "lognormal", "median": "200ms", "p95": "600ms"}),
+        description="time the host's TPM takes to sign a quote",
+    )
+    min_acceptance: Acceptance = Field(
+        default="PartnerSupported",
+        description="lowest VIB acceptance level the attestation policy accepts",
+    )
+    require_secure_boot: bool = Field(
+        default=True,
+        description="whether a host booted without Secure Boot fails attestation",
+    )
     fan_out: Literal["one", "all"] = Field(
         default="one",
         description=(
@@ -392,9 +456,12 @@ class Attestation(_Model):
 class Cluster(_Model):
     """A trusted cluster of ESXi hosts managed by a workload vCenter."""
 
-    name: Name
-    hosts: int = Field(ge=1, le=100_000)
-    host_memory: HostMemory = _size("512GiB")
+    name: Name = Field(description="the cluster's name, unique within its vCenter")
+    hosts: int = Field(ge=1, le=100_000, description="trusted ESXi hosts in the cluster")
+    host_memory: HostMemory = Field(
+        default=_size("512GiB"),
+        description="memory of each host, for placement and attested capacity",
+    )
     site: Name | None = Field(
         default=None, description="where its hosts are (default: its vCenter's site)"
     )
@@ -403,10 +470,16 @@ class Cluster(_Model):
 class VCenter(_Model):
     """A workload vCenter: polls host attestation status and places VMs."""
 
-    name: Name
-    site: Name = "dc1"
-    sso_domain: Name = "vsphere.local"
-    linked_mode_with: tuple[Name, ...] = ()
+    name: Name = Field(description="the workload vCenter's name")
+    site: Name = Field(default="dc1", description="site the vCenter and its hosts are in")
+    sso_domain: Name = Field(
+        default="vsphere.local",
+        description="SSO domain of the vCenter (not the Trust Authority's, or shared with it)",
+    )
+    linked_mode_with: tuple[Name, ...] = Field(
+        default=(),
+        description="vCenters this one is in Enhanced Linked Mode with",
+    )
     status_source: Literal["host_report", "trust_authority_poll"] = Field(
         default="host_report",
         description=(
@@ -422,8 +495,13 @@ class VCenter(_Model):
     status_poll_interval: Period = Field(
         default=_dur("60s"), description="poll period (trust_authority_poll)"
     )
-    placement: Literal["first_fit", "least_loaded"] = "least_loaded"
-    clusters: tuple[Cluster, ...] = Field(min_length=1)
+    placement: Literal["first_fit", "least_loaded"] = Field(
+        default="least_loaded",
+        description="how a VM's host is chosen among the eligible ones",
+    )
+    clusters: tuple[Cluster, ...] = Field(
+        min_length=1, description="the trusted clusters the vCenter manages"
+    )
 
 
 # --------------------------------------------------------------------------- VMs & workload
@@ -432,9 +510,18 @@ class VCenter(_Model):
 class EncryptionMix(_Model):
     """Weights of how VMs are encrypted (normalised)."""
 
-    none: float = Field(default=0.5, ge=0, le=1e6)
-    storage_policy: float = Field(default=0.2, ge=0, le=1e6)
-    vtpm: float = Field(default=0.3, ge=0, le=1e6)
+    none: float = Field(
+        default=0.5, ge=0, le=1e6, description="relative weight of VMs without encryption"
+    )
+    storage_policy: float = Field(
+        default=0.2,
+        ge=0,
+        le=1e6,
+        description="relative weight of VMs encrypted by a storage policy (need a key)",
+    )
+    vtpm: float = Field(
+        default=0.3, ge=0, le=1e6, description="relative weight of VMs with a vTPM (need a key)"
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> EncryptionMix:
@@ -446,9 +533,24 @@ class EncryptionMix(_Model):
 class VMotionModeMix(_Model):
     """Weights of the per-VM encrypted vMotion setting (normalised)."""
 
-    disabled: float = Field(default=0.1, ge=0, le=1e6)
-    opportunistic: float = Field(default=0.8, ge=0, le=1e6)
-    required: float = Field(default=0.1, ge=0, le=1e6)
+    disabled: float = Field(
+        default=0.1,
+        ge=0,
+        le=1e6,
+        description="relative weight of VMs whose vMotion is never encrypted",
+    )
+    opportunistic: float = Field(
+        default=0.8,
+        ge=0,
+        le=1e6,
+        description="relative weight of VMs encrypted when both hosts support it",
+    )
+    required: float = Field(
+        default=0.1,
+        ge=0,
+        le=1e6,
+        description="relative weight of VMs whose vMotion must be encrypted",
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> VMotionModeMix:
@@ -460,16 +562,26 @@ class VMotionModeMix(_Model):
 class Vms(_Model):
     """The VM population."""
 
-    count: int = Field(default=200, ge=0, le=10_000_000)
+    count: int = Field(
+        default=200, ge=0, le=10_000_000, description="virtual machines in the estate"
+    )
     memory: tuple[VmMemory, ...] = Field(
         default=(_size("4GiB"), _size("8GiB"), _size("16GiB")),
         min_length=1,
         description="drawn uniformly",
     )
     dirty_rate: Bandwidth = Field(default=_bw("64MiB/s"), description="guest page-dirtying rate")
-    initially_running: float = Field(default=0.8, ge=0, le=1)
-    encryption: EncryptionMix = EncryptionMix()
-    vmotion_mode: VMotionModeMix = VMotionModeMix()
+    initially_running: float = Field(
+        default=0.8, ge=0, le=1, description="fraction of the VMs powered on at the start"
+    )
+    encryption: EncryptionMix = Field(
+        default=EncryptionMix(),
+        description="how the VMs are encrypted (relative weights)",
+    )
+    vmotion_mode: VMotionModeMix = Field(
+        default=VMotionModeMix(),
+        description="encrypted vMotion setting of the VMs (relative weights)",
+    )
     key_provider: dict[Name, float] = Field(
         default_factory=dict,
         description="weights of the key providers encrypted VMs use (empty: the first)",
@@ -494,19 +606,33 @@ class Workload(_Model):
     power_on_rate: Rate = Field(
         default=_rate("60 per_hour"), description="power-ons of stopped VMs"
     )
-    lifetime: Distribution = _dist({"dist": "exponential", "mean": "8h"})
+    lifetime: Distribution = Field(
+        default=_dist({"dist": "exponential", "mean": "8h"}),
+        description="how long a powered-on VM runs before it is powered off",
+    )
     migration_rate: Rate = Field(default=_rate("60 per_hour"), description="DRS-like migrations")
 
 
 class VMotion(_Model):
     """Pre-copy vMotion model and the real encrypted sample stream."""
 
-    setup_time: Distribution = _dist("1s")
-    max_iterations: int = Field(default=8, ge=1, le=100)
+    setup_time: Distribution = Field(
+        default=_dist("1s"),
+        description="time to set up a migration before the pre-copy",
+    )
+    max_iterations: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="most pre-copy iterations before the switch-over is forced",
+    )
     switchover_threshold: Size = Field(
         default=_size("512MiB"), description="stun when dirty < this"
     )
-    switchover_time: Distribution = _dist("300ms")
+    switchover_time: Distribution = Field(
+        default=_dist("300ms"),
+        description="time the VM is stunned for the switch-over",
+    )
     cipher_rate: LinkBandwidth = Field(
         default=_bw("4GiB/s"),
         description="AES-256-GCM throughput per stream; caps encrypted streams",
@@ -514,7 +640,10 @@ class VMotion(_Model):
     payload: PayloadSize | Literal["full"] = Field(
         default=_size("1MiB"), description="bytes really encrypted and checked per migration"
     )
-    packet_size: PacketSize = _size("64KiB")
+    packet_size: PacketSize = Field(
+        default=_size("64KiB"),
+        description="size of one encrypted stream packet",
+    )
     max_concurrent_per_host: int = Field(
         default=8,
         ge=1,
@@ -540,10 +669,13 @@ _REBOOT_AFTER_DOC = "the change reboots the host this long after it (most VIB in
 class ScheduledDrift(_Model):
     """One drift at a fixed moment on a named host."""
 
-    at: Duration
-    host: Name
-    kind: DriftKind
-    remediate_after: PositiveDuration | None = None
+    at: Duration = Field(description="when the drift happens")
+    host: Name = Field(description="the drifting host, e.g. esx-02")
+    kind: DriftKind = Field(description="what changes on the host")
+    remediate_after: PositiveDuration | None = Field(
+        default=None,
+        description="time from the drift to its remediation (none: never)",
+    )
     reboot_after: Distribution | None = Field(default=None, description=_REBOOT_AFTER_DOC)
     acceptance: Acceptance = Field(default="PartnerSupported", description=_ACCEPTANCE_DOC)
 
@@ -552,8 +684,15 @@ class RandomDrift(_Model):
     """Drift arriving at random on every trusted host (Poisson per host)."""
 
     rate: Rate = Field(default=_rate(0.0), description="per host")
-    kinds: tuple[DriftKind, ...] = Field(default=tuple(DriftKind), min_length=1)
-    remediate_after: Distribution | None = None
+    kinds: tuple[DriftKind, ...] = Field(
+        default=tuple(DriftKind),
+        min_length=1,
+        description="kinds of drift drawn from, with equal probability",
+    )
+    remediate_after: Distribution | None = Field(
+        default=None,
+        description="time from a drift to its remediation (none: never)",
+    )
     reboot_after: Distribution | None = Field(default=None, description=_REBOOT_AFTER_DOC)
     acceptance: Acceptance = Field(default="PartnerSupported", description=_ACCEPTANCE_DOC)
 
@@ -568,10 +707,17 @@ class Drift(_Model):
     it loads, and a build change, Secure Boot off or a TPM swap forces an immediate reboot.
     """
 
-    scheduled: tuple[ScheduledDrift, ...] = ()
-    random: RandomDrift = RandomDrift()
+    scheduled: tuple[ScheduledDrift, ...] = Field(
+        default=(),
+        description="drift events at given times on given hosts",
+    )
+    random: RandomDrift = Field(
+        default=RandomDrift(),
+        description="drift events drawn at random on every host",
+    )
     measured_at: dict[DriftKind, Literal["runtime", "boot"]] = Field(
-        default_factory=lambda: {DriftKind(k): v for k, v in DEFAULT_MEASURED_AT.items()}
+        default_factory=lambda: {DriftKind(k): v for k, v in DEFAULT_MEASURED_AT.items()},
+        description="per drift kind: measured at runtime (at once) or at the next boot",
     )
 
     @field_validator("measured_at")
@@ -596,8 +742,8 @@ _KIND_DOC = (
 class ScheduledReboot(_Model):
     """A host reboot at a fixed moment."""
 
-    at: Duration
-    host: Name
+    at: Duration = Field(description="when the host reboots")
+    host: Name = Field(description="the host that reboots")
     kind: RebootKind = Field(default="planned", description=_KIND_DOC)
 
 
@@ -606,8 +752,14 @@ class Reboots(_Model):
 
     rate: Rate = Field(default=_rate(0.0), description="per host")
     kind: RebootKind = Field(default="planned", description=_KIND_DOC + " (random reboots)")
-    duration: Distribution = _dist("4m")
-    scheduled: tuple[ScheduledReboot, ...] = ()
+    duration: Distribution = Field(
+        default=_dist("4m"),
+        description="how long a reboot keeps the host down",
+    )
+    scheduled: tuple[ScheduledReboot, ...] = Field(
+        default=(),
+        description="reboots at given times on given hosts",
+    )
 
 
 class Admin(_Model):
@@ -640,7 +792,9 @@ RegimeName = Literal["vta", "keylime_pull", "keylime_push", "hgs"]
 class Scenario(_Model):
     """A complete, validated estate and experiment."""
 
-    name: Name
+    name: Name = Field(
+        description="the scenario's name (its run folders are results/<name>/seed-<N>)",
+    )
     regime: RegimeName | None = Field(
         default=None,
         description=(
@@ -648,36 +802,52 @@ class Scenario(_Model):
             " validation; explicit settings in the file override it"
         ),
     )
-    description: str = ""
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    duration: PositiveDuration = _dur("1d")
+    description: str = Field(default="", description="what the scenario is for, in words")
+    seed: int = Field(
+        default=0, ge=0, le=2**63 - 1, description="root seed every random stream is derived from"
+    )
+    duration: PositiveDuration = Field(
+        default=_dur("1d"),
+        description="simulated time a run covers",
+    )
     warmup: Duration = Field(default=_dur("0s"), description="records before this are not counted")
     start_time: datetime = Field(
         default=datetime(2024, 1, 1, tzinfo=timezone.utc),
         description="UTC wall-clock time of simulated second 0 (anchors report timestamps)",
     )
-    network: Network = Network()
-    trust_authority: TrustAuthority = TrustAuthority()
-    kms: Kms = Kms()
+    network: Network = Field(default=Network(), description="sites, LAN latency and WAN links")
+    trust_authority: TrustAuthority = Field(
+        default=TrustAuthority(),
+        description="the vSphere Trust Authority cluster and its services",
+    )
+    kms: Kms = Field(default=Kms(), description="the KMIP key server cluster")
     kms_clusters: tuple[Kms, ...] = Field(default=(), description="further KMS clusters")
-    attestation: Attestation = Attestation()
-    vcenters: tuple[VCenter, ...] = Field(min_length=1)
-    hosts: Hosts = Hosts()
-    vms: Vms = Vms()
-    workload: Workload = Workload()
-    vmotion: VMotion = VMotion()
-    drift: Drift = Drift()
-    reboots: Reboots = Reboots()
-    admin: Admin = Admin()
+    attestation: Attestation = Field(
+        default=Attestation(),
+        description="how and how often hosts attest",
+    )
+    vcenters: tuple[VCenter, ...] = Field(
+        min_length=1, description="the workload vCenters and their trusted clusters"
+    )
+    hosts: Hosts = Field(default=Hosts(), description="settings shared by every trusted host")
+    vms: Vms = Field(default=Vms(), description="the virtual machines and their encryption")
+    workload: Workload = Field(default=Workload(), description="power-ons and migrations over time")
+    vmotion: VMotion = Field(
+        default=VMotion(),
+        description="the vMotion and encrypted-stream model",
+    )
+    drift: Drift = Field(default=Drift(), description="drift injected on trusted hosts")
+    reboots: Reboots = Field(default=Reboots(), description="host reboots")
+    admin: Admin = Field(default=Admin(), description="what administrators do (EK registration)")
     setup: tuple[SetupStep, ...] = Field(
         default=(),
         description="vTA set-up steps during the run (empty: everything set up before it)",
     )
     upgrades: tuple[Upgrade, ...] = Field(default=(), description="rolling ESXi upgrades")
-    ha: Ha = Ha()
+    ha: Ha = Field(default=Ha(), description="vSphere HA restarts after host crashes")
     repairs: tuple[Repair, ...] = Field(default=(), description="TPM or motherboard repairs")
     rotations: tuple[Rotation, ...] = Field(default=(), description="trust-material rotations")
-    metrics: Metrics = Metrics()
+    metrics: Metrics = Field(default=Metrics(), description="how the run is measured")
 
     @field_validator("start_time")
     @classmethod
@@ -705,6 +875,30 @@ class Scenario(_Model):
                 for _ in range(cl.hosts):
                     out.append((f"esx-{len(out) + 1:0{width}d}", vc.name, cl.name))
         return out
+
+    def with_overrides(
+        self, overrides: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Scenario:
+        """A copy with fields set by dotted path, validated like a file (ScenarioError naming
+        the path otherwise): ``with_overrides({"attestation.interval": "2m"})`` or
+        ``with_overrides(attestation__interval="2m")`` (``__`` stands for ``.``)."""
+        from sim.scenario.loading import parse_scenario
+
+        merged = {**(overrides or {}), **{k.replace("__", "."): v for k, v in fields.items()}}
+        return parse_scenario(self.model_dump(mode="json", round_trip=True), merged)
+
+    def for_run(self, seed: int, duration: float) -> Scenario:
+        """The scenario as one run executes it: its seed and (possibly shortened) duration.
+        The values are validated field by field like a file, but not against the rules
+        that tie schedules to the scenario's own duration: a run may stop early
+        (``--until``), and what it then leaves out is reported as warnings."""
+        return _Model._validated_copy(self, {"seed": seed, "duration": duration})
+
+    def _validated_copy(self, update: Mapping[str, Any]) -> Scenario:
+        unknown = sorted(set(update) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"Scenario has no field(s) {', '.join(unknown)}")
+        return self.with_overrides(dict(update))
 
     def resolved_yaml(self) -> str:
         """The scenario with every default filled in, as YAML (units kept readable)."""

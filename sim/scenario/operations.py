@@ -96,8 +96,10 @@ class Repair(Section):
     (and, for a motherboard, a new server identity)."""
 
     at: Duration
-    host: Name
-    part: Literal["tpm", "motherboard"] = "tpm"
+    host: Name = Field(description="the host repaired")
+    part: Literal["tpm", "motherboard"] = Field(
+        default="tpm", description="the part replaced: tpm, or motherboard (new identity too)"
+    )
     duration: Distribution = Field(default=dist("2h"), description="the host is down this long")
 
 
@@ -127,8 +129,12 @@ class Rotation(Section):
 class NetworkOutage(Section):
     """A WAN link (``link: [a, b]``) or a whole site (``site``) cut off for a while."""
 
-    link: tuple[Name, Name] | None = None
-    site: Name | None = None
+    link: tuple[Name, Name] | None = Field(
+        default=None, description="the WAN link cut, as its two sites (or give site)"
+    )
+    site: Name | None = Field(
+        default=None, description="the site cut off from every other (or give link)"
+    )
     at: Duration
     duration: PositiveDuration = Field(default=dur("1h"))
 

@@ -393,8 +393,13 @@ def test_incomplete_or_missing_folder_raises_run_error(tmp_path: Path) -> None:
 
 
 def test_damaged_files_raise_run_error(tmp_path: Path) -> None:
-    """A truncated summary or a ragged CSV is reported as a RunError naming the file."""
+    """A truncated summary, a damaged Parquet file or (without Parquet) a ragged CSV is
+    reported as a RunError naming the file."""
     target = _write(tmp_path / "run")
+    (target / "events.parquet").write_bytes(b"PAR1 cut short")
+    with pytest.raises(RunError, match=r"events\.parquet"):
+        load(target)
+    (target / "events.parquet").unlink()
     (target / "events.csv").write_text("a,b\n1\n")
     with pytest.raises(RunError, match=r"events\.csv: row 1 has 1 cells"):
         load(target)

@@ -95,12 +95,26 @@ def means(cells: list[dict[str, Any]], variant: str, metric: str) -> tuple[list[
 
 
 def assert_labelled(fig: Figure) -> None:
-    """Every axes has a title, a y label and a legend (on it or on the figure); the bottom
-    one an x label."""
-    for ax in fig.axes:
-        assert ax.get_title() and ax.get_ylabel()
+    """Every axes has a title, a y label (unless it shares the y axis of the panel to its
+    left) and a legend (on it or on the figure); the bottom one an x label; no axis label
+    is a raw dotted path or snake_case."""
+    for i, ax in enumerate(fig.axes):
+        shared = i > 0 and ax.get_shared_y_axes().joined(ax, fig.axes[i - 1])
+        assert ax.get_title() and (ax.get_ylabel() or shared)
         assert ax.get_legend() is not None or fig.legends
+        for label in (ax.get_xlabel(), ax.get_ylabel()):
+            assert "_" not in label and not re.search(r"\w\.\w", label), label
     assert fig.axes[-1].get_xlabel()
+
+
+def assert_bands_clipped(fig: Figure, upper: float = np.inf) -> None:
+    """Every CI band of every panel lies within [0, upper] in the plotted unit."""
+    bands = [c for ax in fig.axes for c in ax.collections]
+    assert bands
+    for band in bands:
+        for path in band.get_paths():
+            ys = path.vertices[:, 1]
+            assert ys.min() >= 0.0 and ys.max() <= upper
 
 
 def ok_latencies(run: results.RunResult, warmup: float = 0.0) -> list[float]:
@@ -225,42 +239,49 @@ def test_utilisation_over_time_is_the_node_mean_of_the_levels(run_dir: Path) -> 
 # --------------------------------------------------------------------------- sweeps
 
 
-def test_percentiles_vs_draws_cell_means_with_ci_bands(
+def test_percentiles_vs_draws_one_panel_per_variant_with_ci_bands(
     sweep_dir: Path, cells: list[dict[str, Any]]
 ) -> None:
-    """A line and a band per variant x percentile; y-data are the cell means, x the levels."""
+    """One panel per variant, a line and a band per percentile with n in the legend; the
+    legend sits outside the panels; y-data are the cell means, x the levels with discrete
+    ticks at them; the axes are named in words."""
     fig = plots.percentiles_vs(sweep_dir, "attestation.interval")
-    (ax,) = fig.axes
-    lines = {ln.get_label(): ln for ln in ax.get_lines()}
-    assert sorted(lines) == sorted(
-        f"{v}: {p}" for v in ("one", "two-kms") for p in ("p50", "p95", "p99")
-    )
-    assert len(ax.collections) == 6
-    y_unit, x_unit = unit_of(ax.get_ylabel()), unit_of(ax.get_xlabel())
-    assert x_unit == 60.0
-    for variant in ("one", "two-kms"):
+    assert [ax.get_title() for ax in fig.axes] == ["variant one", "variant two-kms"]
+    assert fig.legends and all(ax.get_legend() is None for ax in fig.axes)
+    assert fig.axes[0].get_xlabel() == "attestation interval (min)"
+    assert fig.axes[0].get_ylabel().startswith("attestation latency (")
+    for ax, variant in zip(fig.axes, ("one", "two-kms"), strict=True):
+        lines = {ln.get_label(): ln for ln in ax.get_lines()}
+        assert sorted(lines) == [f"{p} (n=2)" for p in ("p50", "p95", "p99")]
+        assert len(ax.collections) == 3
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["2m", "10m"]
+        y_unit, x_unit = unit_of(fig.axes[0].get_ylabel()), unit_of(ax.get_xlabel())
+        assert x_unit == 60.0
         for p in ("p50", "p95", "p99"):
             xs, ys, _, _ = means(cells, variant, f"attestation.latency_s.{p}")
-            line = lines[f"{variant}: {p}"]
+            line = lines[f"{p} (n=2)"]
             np.testing.assert_allclose(line.get_xdata(), np.array(xs) / x_unit)
             np.testing.assert_allclose(line.get_ydata(), np.array(ys) / y_unit)
+    assert "seed" not in fig.get_suptitle()
     assert_labelled(fig)
+    assert_bands_clipped(fig)
 
 
-def test_metric_vs_band_spans_the_confidence_interval(
+def test_metric_vs_band_spans_the_confidence_interval_clipped_at_zero(
     sweep_dir: Path, cells: list[dict[str, Any]]
 ) -> None:
-    """The band around each line runs from ci_low to ci_high of the cells."""
+    """The band around each line runs from ci_low to ci_high of the cells, cut at 0."""
     fig = plots.metric_vs(sweep_dir, "attestation.interval", ["attestation.requests"])
-    ax = fig.axes[0]
-    assert [ln.get_label() for ln in ax.get_lines()] == ["one", "two-kms"]
-    for line, band, variant in zip(ax.get_lines(), ax.collections, ("one", "two-kms"), strict=True):
+    for ax, variant in zip(fig.axes, ("one", "two-kms"), strict=True):
+        ((line,), (band,)) = ax.get_lines(), ax.collections
+        assert line.get_label() == "attestation requests (n=2)"
         _, ys, lo, hi = means(cells, variant, "attestation.requests")
         np.testing.assert_allclose(line.get_ydata(), ys)
         band_y = band.get_paths()[0].vertices[:, 1]
         for bound in (*lo, *hi):
-            assert np.isclose(band_y, bound).any()
-    assert ax.get_ylabel().startswith("attestation requests")
+            assert np.isclose(band_y, max(bound, 0.0)).any()
+    assert fig.axes[0].get_ylabel().startswith("attestation requests")
+    assert_bands_clipped(fig)
     with pytest.raises(RunError, match="did not record"):
         plots.metric_vs(sweep_dir, "attestation.interval", ["no.such.metric"])
     with pytest.raises(ScenarioError, match="not a factor"):
@@ -268,22 +289,53 @@ def test_metric_vs_band_spans_the_confidence_interval(
 
 
 def test_lapse_and_exposure_vs_the_interval(sweep_dir: Path, cells: list[dict[str, Any]]) -> None:
-    """Lapse: 4 metrics x 2 variants in time units; exposure: 3 counts x 2 variants."""
+    """Lapse: 4 metrics per variant panel in time units; exposure: 3 counts per panel."""
     lapse = plots.lapse_vs(sweep_dir)
+    assert len(lapse.axes) == 2
     ax = lapse.axes[0]
-    assert len(ax.get_lines()) == 8 and len(ax.collections) == 8
-    line = next(ln for ln in ax.get_lines() if ln.get_label() == "one: time to lapse (mean)")
+    assert len(ax.get_lines()) == 4 and len(ax.collections) == 4
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("time to lapse (mean)"))
     _, ys, _, _ = means(cells, "one", "drift.time_to_lapse_s.mean")
     np.testing.assert_allclose(line.get_ydata(), np.array(ys) / unit_of(ax.get_ylabel()))
     assert_labelled(lapse)
+    assert_bands_clipped(lapse)
     exposure = plots.exposure_vs(sweep_dir)
-    ax = exposure.axes[0]
-    assert len(ax.get_lines()) == 6
-    line = next(ln for ln in ax.get_lines() if ln.get_label() == "two-kms: keys released")
+    ax = exposure.axes[1]
+    assert len(ax.get_lines()) == 3
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("keys released"))
     np.testing.assert_allclose(
         line.get_ydata(), means(cells, "two-kms", "drift.exposure.keys_released")[1]
     )
     assert_labelled(exposure)
+
+
+def test_bands_of_fractions_stay_within_0_and_100_percent(tmp_path: Path) -> None:
+    """A utilisation CI reaching past 0 or 1 is drawn from 0% to 100% at most."""
+    rows = [
+        {
+            "cell_id": f"c{i}",
+            "variant": "",
+            "kms.servers": k,
+            "runs": 2,
+            "metric": "services.kms.utilisation",
+            "n": 2,
+            "mean": m,
+            "std": 0.5,
+            "ci_half_width": 2.0,
+            "ci_low": m - 2.0,
+            "ci_high": m + 2.0,
+        }
+        for i, (k, m) in enumerate(((1, 0.1), (2, 0.9)))
+    ]
+    results.write_table(tmp_path / "cells.csv", rows)
+    results.write_table(tmp_path / "index.csv", [{"run": "c0/rep-0", "status": "ok"}])
+    fig = plots.metric_vs(tmp_path, "kms.servers", ["services.kms.utilisation"])
+    assert fig.axes[0].get_xlabel() == "KMS servers"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "2"]
+    assert fig.axes[0].get_ylabel() == "KMS utilisation (%)"
+    assert_bands_clipped(fig, upper=100.0)
+    band = fig.axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == 0.0 and band.max() == 100.0
 
 
 def test_topology_comparison_bars_are_cell_means(
@@ -334,7 +386,7 @@ def test_categorical_and_second_factor_lines(tmp_path: Path) -> None:
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "push"]
     lines = ax.get_lines()
-    assert [ln.get_label() for ln in lines] == ["servers=1", "servers=2"]
+    assert [ln.get_label() for ln in lines] == ["servers=1 (n=2)", "servers=2 (n=2)"]
     np.testing.assert_allclose(lines[0].get_xdata(), [0, 1])
     np.testing.assert_allclose(lines[1].get_ydata(), [3.0, 4.0])  # minutes
     assert ax.get_ylabel().endswith("(min)")
@@ -494,3 +546,50 @@ def test_plot_refuses_wrong_kinds_sources_and_options(
     with pytest.raises(ScenarioError):
         plots.plot(sweep_dir, "lapse", tmp_path / "f.jpg")
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- readability
+
+
+def test_latency_cdf_offers_log_axis_and_ccdf(run_dir: Path) -> None:
+    """``log`` puts the latency on a log axis; ``ccdf`` plots the fraction above x on
+    log-log axes and equals 1 - CDF; neither names the seed."""
+    cdf = plots.latency_cdf(run_dir)
+    log = plots.latency_cdf(run_dir, scale="log")
+    tail = plots.latency_cdf(run_dir, scale="ccdf")
+    assert log.axes[0].get_xscale() == "log" and log.axes[0].get_yscale() == "linear"
+    assert tail.axes[0].get_xscale() == "log" and tail.axes[0].get_yscale() == "log"
+    assert tail.axes[0].get_ylabel() == "fraction of attestations > x"
+    (line,), (tail_line,) = cdf.axes[0].get_lines(), tail.axes[0].get_lines()
+    n = len(tail_line.get_ydata())
+    np.testing.assert_allclose(tail_line.get_ydata(), 1.0 - line.get_ydata()[:n])
+    for fig in (cdf, log, tail):
+        assert "seed" not in fig.axes[0].get_title()
+    with pytest.raises(ScenarioError, match="--scale"):
+        plots.latency_cdf(run_dir, scale="cubic")
+
+
+def test_utilisation_figure_marks_drift_windows(run_dir: Path) -> None:
+    """Each drift window of the run is shaded on both panels and named in the legend."""
+    run = results.load(run_dir)
+    drift = run.table("drift_events")
+    fig = plots.utilisation_over_time(run_dir)
+    unit = unit_of(fig.axes[1].get_xlabel())
+    for ax in fig.axes:
+        spans = list(ax.patches)
+        assert len(spans) == len(drift) == 1
+        start, width = spans[0].get_x(), spans[0].get_width()  # type: ignore[attr-defined]
+        assert np.isclose(start, drift["at"].iloc[0] / unit)
+        assert np.isclose(start + width, drift["window_end"].iloc[0] / unit)
+        assert "drift window" in ax.get_legend_handles_labels()[1]
+    assert "seed" not in fig.get_suptitle()
+
+
+def test_labels_say_vmotion_and_name_factors_in_words() -> None:
+    """Metric and factor paths become words as a reader writes them."""
+    from sim.plots._common import _factor_label, _metric_label
+
+    assert _metric_label("vmotion.duration_s.mean") == "vMotion duration (mean)"
+    assert _factor_label("vcenters.0.clusters.0.hosts") == "hosts per cluster"
+    assert _factor_label("kms.servers") == "KMS servers"
+    assert _factor_label("vms.count") == "VMs"

@@ -431,7 +431,7 @@ def test_json_schema_structure() -> None:
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"name", "vcenters"}
-    assert set(schema["properties"]) == set(Scenario.model_fields)
+    assert set(schema["properties"]) == {*Scenario.model_fields, "extends"}
     for name in ("Attestation", "VCenter", "Cluster", "TrustAuthority", "Fixed", "LogNormal"):
         assert schema["$defs"][name]["additionalProperties"] is False, name
 

@@ -1,0 +1,302 @@
+"""The metrics catalogue: every key of a run's summary, declared once with its unit and a
+one-line definition.
+
+Everything that names summary keys derives from :data:`CATALOGUE`: :func:`is_metric` (which
+dotted paths a sweep may record), ``vtasim metrics`` (the list a user reads), the README's
+metric reference (rendered by :func:`markdown`; a test keeps it in step) and the test that
+every leaf of real run summaries matches exactly one entry and every entry occurs.
+
+An entry's key is a dotted path whose parts may be placeholders for the dynamic parts of a
+summary: ``<kind>`` a service kind (:data:`SERVICE_KINDS`), ``<i>`` a node index, ``<name>``
+a key provider's name. A group of statistics (``count``, ``mean``, ``p50``...) is declared in
+one line by :func:`_stats` or :func:`_times`. Adding a summary key is adding one line here.
+
+Units: ``s`` seconds of simulated time, ``B`` bytes, ``/s`` per second of simulated time,
+``fraction`` a number from 0 to 1 (shown as percent), ``count`` a whole number of things,
+``hosts``/``VMs`` a number of them (a mean of counts may be fractional), ``text`` a list of
+sentences (not a figure).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+SERVICE_KINDS: tuple[str, ...] = (
+    "attestation_service",
+    "key_provider_service",
+    "status_service",
+    "kms",
+)
+"""The service kinds under ``services.<kind>``."""
+
+_PLACEHOLDERS = {
+    "<kind>": "(?:" + "|".join(SERVICE_KINDS) + ")",
+    "<i>": "[0-9]+",
+    "<name>": "[A-Za-z0-9][A-Za-z0-9_-]*",
+}
+
+UNITS: dict[str, str] = {
+    "s": "seconds of simulated time",
+    "B": "bytes",
+    "/s": "per second of simulated time",
+    "fraction": "0 to 1 (shown as percent)",
+    "count": "a whole number",
+    "hosts": "hosts",
+    "VMs": "virtual machines",
+    "workers": "workers",
+    "requests": "requests (a time-weighted mean may be fractional)",
+    "text": "sentences (not a figure)",
+}
+"""Every unit an entry may have, in words."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One summary key (or key pattern), its unit and its definition."""
+
+    key: str
+    unit: str
+    meaning: str
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"metric {self.key}: unknown unit {self.unit!r}")
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the key holds a figure (a number, or null when undefined)."""
+        return self.unit != "text"
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """The regular expression a concrete dotted key must match in full."""
+        return _compile(self.key)
+
+
+@cache
+def _compile(key: str) -> re.Pattern[str]:
+    parts = [_PLACEHOLDERS.get(p, re.escape(p)) for p in key.split(".")]
+    return re.compile(r"\.".join(parts))
+
+
+_STAT_WORDS = {
+    "count": ("count", "how many values"),
+    "mean": ("", "mean"),
+    "p50": ("", "median"),
+    "p95": ("", "95th percentile"),
+    "p99": ("", "99th percentile"),
+    "max": ("", "maximum"),
+}
+_KM_WORDS = {
+    "censored": ("count", "drifts censored (no event within their window)"),
+    "km_median": ("", "Kaplan-Meier median (null when survival never falls to 0.5)"),
+    "km_restricted_mean": ("", "Kaplan-Meier restricted mean up to km_horizon"),
+    "km_horizon": ("", "largest observed time, event or censoring"),
+}
+
+
+def _m(key: str, unit: str, meaning: str) -> tuple[Metric, ...]:
+    """One key."""
+    return (Metric(key, unit, meaning),)
+
+
+def _stats(key: str, unit: str, meaning: str) -> tuple[Metric, ...]:
+    """count, mean, p50, p95, p99 and max of one run's values (see ``stats``)."""
+    return tuple(
+        Metric(f"{key}.{leaf}", own or unit, f"{meaning}: {words}")
+        for leaf, (own, words) in _STAT_WORDS.items()
+    )
+
+
+def _times(key: str, meaning: str) -> tuple[Metric, ...]:
+    """A right-censored time to event: the statistics plus the Kaplan-Meier figures."""
+    extra = tuple(
+        Metric(f"{key}.{leaf}", own or "s", f"{meaning}: {words}")
+        for leaf, (own, words) in _KM_WORDS.items()
+    )
+    return _stats(key, "s", meaning) + extra
+
+
+def _spread(key: str, unit: str, meaning: str) -> tuple[Metric, ...]:
+    """min, mean and max over the capacity samples after the warm-up."""
+    return tuple(
+        Metric(f"{key}.{leaf}", unit, f"{meaning}: {words}")
+        for leaf, words in (("min", "minimum"), ("mean", "mean"), ("max", "maximum"))
+    )
+
+
+_DRIFT = "from a drift event"
+CATALOGUE: tuple[Metric, ...] = (
+    # attestation
+    *_m("attestation.requests", "count", "attestations started by agents after the warm-up"),
+    *_m("attestation.succeeded", "count", "attestations that ended with a report"),
+    *_m("attestation.failed", "count", "attestations that ended without a report"),
+    *_m("attestation.unfinished", "count", "attestations still in flight at the end"),
+    *_stats("attestation.latency_s", "s", "nonce request to report held, retries included"),
+    *_stats("attestation.verdict_latency_s", "s", "nonce request to the service's verdict"),
+    *_stats("attestation.queue_wait_s", "s", "request reaching a service to a worker taking it"),
+    *_m("attestation.verdicts.reached", "count", "verdicts reached (pass or fail)"),
+    *_m("attestation.verdicts.passed", "count", "verdicts that passed"),
+    *_m("attestation.verdicts.failed", "count", "verdicts that failed"),
+    *_m("attestation.verdicts.stale", "count", "verdicts after a newer attempt was judged"),
+    *_m("attestation.verdicts.delivered", "count", "verdicts delivered to a waiting agent"),
+    *_m("attestation.verdicts.dropped", "count", "requests dropped after their deadline"),
+    *_m("attestation.verdicts.lost", "count", "requests lost with a node that went down"),
+    *_m("attestation.verdicts.unfinished", "count", "requests still queued at the end"),
+    *_m("attestation.verdicts.throughput_per_s", "/s", "verdicts reached per second"),
+    *_m("attestation.verdicts.goodput_per_s", "/s", "verdicts delivered per second"),
+    # keys
+    *_m("key_requests.requests", "count", "key requests to a Key Provider Service"),
+    *_m("key_requests.released", "count", "key requests answered with the key"),
+    *_m("key_requests.refused", "count", "key requests refused for the host's trust"),
+    *_m("key_requests.failed", "count", "key requests failed for availability"),
+    *_m("key_requests.host_cache_hits", "count", "keys a host already held (no request)"),
+    *_m("key_requests.cache_hit_ratio", "fraction", "primary key found in the node's cache"),
+    *_m("key_requests.kms_gets", "count", "KMIP Get operations sent to the KMS"),
+    *_m("key_requests.kms_timeouts", "count", "KMS servers that did not answer in time"),
+    *_stats("key_requests.latency_s", "s", "key request to key released"),
+    *_m("key_providers.<name>.kms_gets", "count", "KMIP Gets of the provider's primary key"),
+    *_m("key_providers.<name>.released", "count", "keys the provider released"),
+    *_m("key_providers.<name>.failed", "count", "key requests to the provider that failed"),
+    *_m("key_providers.<name>.seconds_ok", "s", "time the provider's health was OK"),
+    *_m("key_providers.<name>.seconds_warning", "s", "time its health was WARNING"),
+    *_m("key_providers.<name>.seconds_error", "s", "time its health was ERROR"),
+    # capacity
+    *_spread("capacity.attested_hosts", "hosts", "hosts up that their vCenter sees attested"),
+    *_spread("capacity.encrypted_vm_slots", "VMs", "VMs of mean size fitting attested hosts"),
+    *_m("capacity.min_attested_duration_s", "s", "time attested hosts stayed at their minimum"),
+    # drift
+    *_m("drift.events", "count", "drift events after the warm-up (blocked installs excluded)"),
+    *_m("drift.blocked", "count", "VIB installs refused by the acceptance level"),
+    *_m("drift.detected", "count", "drifts with a failed verdict within their window"),
+    *_m("drift.lapsed", "count", "drifts whose host lapsed within their window"),
+    *_m("drift.censored", "count", "drifts whose host did not lapse within their window"),
+    *_times("drift.unmeasured_s", f"{_DRIFT} to the first quote measuring it"),
+    *_times("drift.time_to_detection_s", f"{_DRIFT} to the first failed verdict"),
+    *_times("drift.time_to_lapse_s", f"{_DRIFT} to the host no longer being trusted"),
+    *_times("drift.time_to_refusal_s", f"{_DRIFT} to key or placement refusal (earlier)"),
+    *_times("drift.time_to_key_refusal_s", f"{_DRIFT} to the host holding no report"),
+    *_times("drift.time_to_vcenter_refusal_s", f"{_DRIFT} to vCenter's view leaving attested"),
+    *_times("drift.time_to_first_refused_s", f"{_DRIFT} to the first refused request"),
+    *_m("drift.exposure.keys_released", "count", "keys released to drifted hosts in windows"),
+    *_m("drift.exposure.power_ons", "count", "keyed power-ons on drifted hosts in windows"),
+    *_m("drift.exposure.migrations_in", "count", "keyed migrations to drifted hosts"),
+    *_m("drift.exposure.keys_resident", "count", "distinct VM keys held by drifted hosts"),
+    *_m("drift.routine_gaps.count", "count", "gaps without a report outside drift windows"),
+    *_m("drift.routine_gaps.total_s", "s", "total length of the routine gaps"),
+    *_m("drift.routine_gaps.fraction", "fraction", "routine gaps as a share of hosts' up time"),
+    *_m("drift.routine_gaps.longest_s", "s", "longest routine gap"),
+    # operations
+    *_m("operations.setup.steps_done", "count", "vTA set-up steps that succeeded"),
+    *_m("operations.setup.steps_failed", "count", "vTA set-up steps that failed"),
+    *_m(
+        "operations.setup.time_to_first_trusted_capacity_s",
+        "s",
+        "run start to the first host its vCenter sees attested (null without set-up steps)",
+    ),
+    *_m(
+        "operations.setup.time_to_full_capacity_s",
+        "s",
+        "run start to every host seen attested (null without set-up or if never)",
+    ),
+    *_m("operations.upgrades.hosts_upgraded", "count", "hosts back up on the new ESXi build"),
+    *_m(
+        "operations.upgrades.failed_attestations",
+        "count",
+        "failed verdicts citing the image on upgraded hosts (build not yet imported)",
+    ),
+    *_m("operations.ha.restarts", "count", "VMs HA tried to restart after a host crash"),
+    *_m("operations.ha.restarted", "count", "HA restarts that powered the VM on"),
+    *_m("operations.ha.refused", "count", "HA restarts refused (no eligible attested host)"),
+    *_m("operations.ha.failed", "count", "HA restarts failed (key not released, or host down)"),
+    *_stats("operations.ha.latency_s", "s", "host crash to the VM powered on again"),
+    *_m("operations.repairs.count", "count", "TPM or motherboard repairs"),
+    *_stats("operations.repairs.time_to_restore_s", "s", "repair start to attested again"),
+    *_m("operations.rotations.events", "count", "trust-material rotations done"),
+    *_m(
+        "operations.rotations.refused_unknown_issuer",
+        "count",
+        "key requests refused because the report's signer is no longer trusted",
+    ),
+    *_m(
+        "operations.rotations.kms_authentication_failures",
+        "count",
+        "key requests failed on the KMS client certificate",
+    ),
+    *_m(
+        "operations.rotations.principal_refusals",
+        "count",
+        "verdicts refused because the vCenter principal was not imported",
+    ),
+    # placements and vMotion
+    *_m("placements.requests", "count", "placements (power-ons) requested"),
+    *_m("placements.placed", "count", "placements that found a host"),
+    *_m("placements.refused", "count", "placements refused for attestation status"),
+    *_m("placements.failed", "count", "placements failed for capacity or availability"),
+    *_m("vmotion.requests", "count", "vMotion migrations requested"),
+    *_m("vmotion.completed", "count", "vMotion migrations completed"),
+    *_m("vmotion.refused", "count", "vMotion migrations refused (destination not attested)"),
+    *_m("vmotion.failed", "count", "vMotion migrations failed"),
+    *_m("vmotion.encrypted", "count", "completed vMotion migrations that were encrypted"),
+    *_stats("vmotion.duration_s", "s", "vMotion setup to the end of switch-over"),
+    *_stats("vmotion.encrypted_duration_s", "s", "duration of encrypted vMotions"),
+    *_stats("vmotion.plain_duration_s", "s", "duration of unencrypted vMotions"),
+    *_m("vmotion.bytes_transferred", "B", "bytes sent by the pre-copy model"),
+    *_m("vmotion.encrypted_payload_bytes", "B", "bytes really sealed with AES-256-GCM"),
+    # identity
+    *_m("identity.ek_registrations", "count", "new EKs registered by an administrator"),
+    *_stats("identity.time_to_restore_s", "s", "TPM swap to the first passing verdict"),
+    # load
+    *_m("services.<kind>.utilisation", "fraction", "busy workers / workers, mean over nodes"),
+    *_m("services.<kind>.workers", "workers", "workers over all nodes of the kind"),
+    *_m("services.<kind>.mean_queue", "requests", "time-weighted queue, mean over nodes"),
+    *_m("services.<kind>.max_queue", "requests", "longest queue on any node"),
+    *_m("services.<kind>.nodes.<i>.utilisation", "fraction", "one node's utilisation"),
+    *_m("services.<kind>.nodes.<i>.workers", "workers", "one node's workers"),
+    *_m("services.<kind>.nodes.<i>.mean_queue", "requests", "one node's time-weighted queue"),
+    *_m("services.<kind>.nodes.<i>.max_queue", "requests", "one node's longest queue"),
+    # safety and warnings
+    *_m("safety.violations", "count", "keys released against an expired or revoked report"),
+    *_m("warnings", "text", "settings that make the figures easy to misread, in words"),
+)
+"""Every summary key, in the order ``vtasim metrics`` lists them."""
+
+
+def matches(path: str) -> list[Metric]:
+    """The catalogue entries a concrete dotted key matches (exactly one for a summary key)."""
+    return [m for m in CATALOGUE if m.pattern.fullmatch(path)]
+
+
+def lookup(path: str) -> Metric | None:
+    """The catalogue entry of a concrete dotted key, or None."""
+    found = matches(path)
+    return found[0] if found else None
+
+
+def is_metric(path: str) -> bool:
+    """Whether ``path`` names a figure of the summary (``drift.time_to_lapse_s.mean``,
+    ``services.kms.utilisation``, ``services.kms.nodes.0.max_queue``...)."""
+    entry = lookup(path)
+    return entry is not None and entry.numeric
+
+
+def unit_of(path: str) -> str:
+    """The unit of a concrete dotted key ('' when the catalogue has no such key)."""
+    entry = lookup(path)
+    return "" if entry is None else entry.unit
+
+
+def listing() -> str:
+    """``vtasim metrics``: one aligned line per key: key, unit, definition."""
+    width = max(len(m.key) for m in CATALOGUE)
+    unit_width = max(len(m.unit) for m in CATALOGUE)
+    return "".join(f"{m.key:<{width}}  {m.unit:<{unit_width}}  {m.meaning}\n" for m in CATALOGUE)
+
+
+def markdown() -> str:
+    """The README's metric reference: one table row per key."""
+    out = ["| key | unit | definition |", "|---|---|---|"]
+    out += [f"| `{m.key}` | {m.unit} | {m.meaning} |" for m in CATALOGUE]
+    return "\n".join(out) + "\n"
