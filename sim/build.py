@@ -11,6 +11,7 @@ a fixed order. Identities are derived from the root seed by name (``tpm.esx-01``
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -199,10 +200,19 @@ def build_trust_authority(
 
 
 def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> Callable[[], str]:
+    """Draws of a name with probability proportional to its weight: the draws
+    ``rng.choice(len(names), p=p)`` makes (one uniform variate, located in the normalised
+    cumulative weights, as numpy does), without numpy's per-call checks and set-up."""
     names = list(weights)
     p = np.array([weights[n] for n in names], dtype=float)
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(f"weights {weights!r} are not a distribution")
     p = p / p.sum()
-    return lambda: names[int(rng.choice(len(names), p=p))]
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    bounds = cdf.tolist()
+    uniform = rng.random
+    return lambda: names[bisect_right(bounds, uniform())]
 
 
 def build_vms(

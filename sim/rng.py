@@ -10,14 +10,16 @@ shift the numbers any other stream produces. Streams are numpy ``Generator`` obj
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import numpy as np
+
+_WORDS = struct.Struct(">4I")
 
 
 def _name_key(name: str) -> tuple[int, ...]:
     """A stable spawn key for a stream name: four 32-bit words of SHA-256(name)."""
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    return tuple(int.from_bytes(digest[i : i + 4], "big") for i in range(0, 16, 4))
+    return _WORDS.unpack_from(hashlib.sha256(name.encode("utf-8")).digest())
 
 
 class Streams:
@@ -50,3 +52,36 @@ class Streams:
         any stream. Use them to derive long-lived identities (TPM keys, CA keys)."""
         words = self.sequence(name).generate_state((n + 3) // 4, dtype=np.uint32)
         return b"".join(int(w).to_bytes(4, "big") for w in words)[:n]
+
+
+class ByteSource:
+    """Random bytes from one generator, drawn ``chunk`` bytes at a time.
+
+    ``take(n)`` returns exactly what ``generator.bytes(n)`` would at that point of the
+    stream: numpy draws whole 32-bit words (``ceil(n / 4)`` of them) and drops the unused
+    tail of the last one, and consecutive calls continue the same word sequence, so a
+    buffer of words gives the same bytes as many small calls (a test checks this) for far
+    less overhead per nonce or secret. The generator must serve nothing but bytes."""
+
+    __slots__ = ("_buffer", "_chunk", "_generator", "_pos")
+
+    def __init__(self, generator: np.random.Generator, chunk: int = 4096) -> None:
+        if chunk < 4 or chunk % 4:
+            raise ValueError("chunk must be a positive multiple of 4 bytes")
+        self._generator = generator
+        self._chunk = chunk
+        self._buffer = b""
+        self._pos = 0
+
+    def take(self, n: int) -> bytes:
+        """The next ``n`` random bytes (``n`` >= 1)."""
+        if n < 1:
+            raise ValueError("at least one byte")
+        need = (n + 3) // 4 * 4
+        pos = self._pos
+        if pos + need > len(self._buffer):
+            rest = self._buffer[pos:]
+            self._buffer = rest + self._generator.bytes(max(self._chunk, need - len(rest)))
+            pos = 0
+        self._pos = pos + need
+        return self._buffer[pos : pos + n]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sim.rng import Streams
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.rng import ByteSource, Streams
 
 
 def test_same_seed_and_name_same_numbers() -> None:
@@ -32,3 +37,25 @@ def test_seed_bytes_do_not_advance_streams() -> None:
     assert a.seed_bytes("tpm.esx-01") == b.seed_bytes("tpm.esx-01")
     a.seed_bytes("x")
     assert a.stream("x").random() == b.stream("x").random()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=60),
+    chunk=st.sampled_from([4, 8, 64, 4096]),
+)
+def test_byte_source_gives_what_generator_bytes_gives(sizes: list[int], chunk: int) -> None:
+    """ByteSource.take(n) returns, call after call, exactly the bytes of successive
+    generator.bytes(n) calls (numpy draws whole 32-bit words and drops the tail)."""
+    plain = np.random.Generator(np.random.PCG64(11))
+    buffered = ByteSource(np.random.Generator(np.random.PCG64(11)), chunk)
+    for n in sizes:
+        assert buffered.take(n) == plain.bytes(n)
+
+
+def test_byte_source_refuses_nonsense() -> None:
+    """No bytes for n < 1; the chunk must be whole words."""
+    with pytest.raises(ValueError):
+        ByteSource(np.random.default_rng(0)).take(0)
+    with pytest.raises(ValueError):
+        ByteSource(np.random.default_rng(0), chunk=6)

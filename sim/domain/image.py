@@ -40,7 +40,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sim.domain import boot_events
@@ -271,22 +271,39 @@ def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
         raise ValueError("measure_boot needs a freshly reset TPM (its event log is not empty)")
     _measure(tpm, "firmware", {"firmware": platform.firmware}, "CRTM version")
     _measure(tpm, "hardware", {"hardware_id": platform.hardware_id}, "platform identity")
-    for variable in secure_boot_variables(platform.secure_boot):
-        tpm.measure(
-            SECURE_BOOT_PCR,
-            EventType.EV_EFI_VARIABLE_DRIVER_CONFIG,
-            variable.marshal(),
-            f"UEFI variable {variable.name}",
+    for measurement in _boot_chain(platform.secure_boot, image):
+        tpm.measure(*measurement)
+
+
+@lru_cache(maxsize=256)
+def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[tuple[int, int, bytes, str], ...]:
+    """The measurements of a boot after the platform's own (PCR, event type, data,
+    description): the same for every host with this Secure Boot setting and image, so they
+    are encoded once."""
+    out: list[tuple[int, int, bytes, str]] = []
+
+    def add(kind: str, payload: dict[str, Any], description: str) -> None:
+        out.append((*encode_measurement(kind, payload), description))
+
+    for variable in secure_boot_variables(secure_boot):
+        out.append(
+            (
+                SECURE_BOOT_PCR,
+                EventType.EV_EFI_VARIABLE_DRIVER_CONFIG,
+                variable.marshal(),
+                f"UEFI variable {variable.name}",
+            )
         )
     for pcr in PRE_OS_PCRS:
-        tpm.measure(pcr, EventType.EV_SEPARATOR, SEPARATOR_DATA, "separator")
-    _measure(tpm, "esxi", {"version": image.version, "build": image.build}, f"ESXi {image.version}")
+        out.append((pcr, EventType.EV_SEPARATOR, SEPARATOR_DATA, "separator"))
+    add("esxi", {"version": image.version, "build": image.build}, f"ESXi {image.version}")
     for module in image.boot_modules:
-        _measure(tpm, "boot_module", {"name": module}, f"boot module {module}")
+        add("boot_module", {"name": module}, f"boot module {module}")
     for vib in image.vibs:
-        _measure(tpm, "vib", {"phase": "boot", **vib.to_json()}, f"VIB {vib.name}")
+        add("vib", {"phase": "boot", **vib.to_json()}, f"VIB {vib.name}")
     for driver in image.drivers:
-        _measure(tpm, "driver", {"phase": "boot", "name": driver}, f"driver {driver}")
+        add("driver", {"phase": "boot", "name": driver}, f"driver {driver}")
+    return tuple(out)
 
 
 def measure_runtime_vib(tpm: VirtualTPM, vib: Vib) -> Event:
@@ -313,9 +330,16 @@ def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
 
 def _decode(event: Event) -> dict[str, Any]:
     try:
-        return decode_event(event)
+        return _decoded(event)
     except ValueError as exc:
         raise _Malformed(str(exc)) from exc
+
+
+@lru_cache(maxsize=1 << 16)
+def _decoded(event: Event) -> dict[str, Any]:
+    """``decode_event``, memoised: hosts booting one image log equal events (read-only
+    result: the reader only looks at it)."""
+    return decode_event(event)
 
 
 def _vib_from(obj: dict[str, Any]) -> Vib:

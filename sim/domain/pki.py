@@ -79,7 +79,7 @@ def verify(public_key: ec.EllipticCurvePublicKey, signature_der: bytes, data: by
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         return False
     try:
-        public_key.verify(signature_der, data, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(signature_der, data, _ECDSA)
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True

@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 ALGORITHM = "ES256"
 _COORDINATE_BYTES = 32
 _SIGNATURE_BYTES = 2 * _COORDINATE_BYTES
+_ES256 = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+"""ECDSA over SHA-256; RFC 6979 nonces when signing (verification is the same either way)."""
 _B64URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 
 REPORT_MALFORMED = "report.malformed"
@@ -277,9 +279,7 @@ class ReportSigner:
         )
         payload_segment = b64url_encode(canonical_json(claims.to_json_dict()))
         signing_input = f"{self._header_segment}.{payload_segment}".encode("ascii")
-        der = self._private_key.sign(
-            signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
-        )
+        der = self._private_key.sign(signing_input, _ES256)
         r, s = decode_dss_signature(der)
         raw = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
         return f"{self._header_segment}.{payload_segment}.{b64url_encode(raw)}"
@@ -324,7 +324,7 @@ def _signature_valid(
     r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
     s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
     try:
-        public_key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(encode_dss_signature(r, s), signing_input, _ES256)
     except InvalidSignature:
         return False
     return True

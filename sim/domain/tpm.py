@@ -28,8 +28,10 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property, lru_cache
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -37,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from sim.domain.credential import Credential, activate_credential
-from sim.domain.pki import CertificateAuthority, derive_p256_key, sign, verify
+from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der, sign, verify
 from sim.domain.tpm_keys import ak_qualified_name, ecc_ek_public_area
 from sim.domain.tpm_wire import (
     TPM_ALG_SHA256,
@@ -134,9 +136,33 @@ class Event:
         if len(self.digest) != DIGEST_SIZE:
             raise ValueError(f"event digest must be {DIGEST_SIZE} bytes")
 
+    def __hash__(self) -> int:
+        # Logs are hashed whole (the verifier memoises its reading of a log): the fields
+        # never change, so the hash is computed once per event.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.pcr, self.event_type, self.digest, self.data, self.description))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, object]:
+        # The cached hash is only valid in this process (str and bytes hashes are salted).
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+
     @classmethod
     def create(cls, pcr: int, event_type: int, data: bytes, description: str) -> Event:
-        """The event a measurement of ``data`` into ``pcr`` produces."""
+        """The event a measurement of ``data`` into ``pcr`` produces. Events are immutable,
+        so equal measurements share one object (hosts booting the same image log the same
+        events: one copy in memory, and a verifier's memoised reading of them is reused)."""
+        if cls is Event and type(pcr) is int and type(data) is bytes and type(description) is str:
+            return _created(pcr, int(event_type), data, description)
+        return cls._make(pcr, event_type, data, description)
+
+    @classmethod
+    def _make(cls, pcr: int, event_type: int, data: bytes, description: str) -> Event:
         digest = _ZERO if event_type == EventType.EV_NO_ACTION else hashlib.sha256(data).digest()
         return cls(pcr, int(event_type), digest, bytes(data), description)
 
@@ -169,6 +195,12 @@ class Event:
             bytes.fromhex(_str_field(obj, "data")),
             _str_field(obj, "description"),
         )
+
+
+@lru_cache(maxsize=1 << 16)
+def _created(pcr: int, event_type: int, data: bytes, description: str) -> Event:
+    """The shared :class:`Event` of one measurement (see :meth:`Event.create`)."""
+    return Event._make(pcr, event_type, data, description)
 
 
 def composite_digest(values: Sequence[bytes], selection: Iterable[int]) -> bytes:
@@ -261,6 +293,7 @@ class VirtualTPM:
         self._ak_qualified_name = ak_qualified_name(self._ek_public_area, self._ak_public_area)
         self._bank = PcrBank()
         self._log: list[Event] = []
+        self._log_view: tuple[Event, ...] | None = None
         self._clock_ms = 0
         self._reset_count = 0
         self._restart_count = 0
@@ -290,6 +323,21 @@ class VirtualTPM:
         """The attestation key's public half (it verifies quotes)."""
         return self._ak.public_key()
 
+    @cached_property
+    def ek_public_der(self) -> bytes:
+        """The EK's SubjectPublicKeyInfo (DER), as an agent sends it with every quote."""
+        return public_der(self._ek.public_key())
+
+    @cached_property
+    def ak_public_der(self) -> bytes:
+        """The AK's SubjectPublicKeyInfo (DER)."""
+        return public_der(self._ak.public_key())
+
+    @cached_property
+    def ek_certificate_der(self) -> bytes:
+        """The EK certificate (DER)."""
+        return self._ek_certificate.public_bytes(serialization.Encoding.DER)
+
     @property
     def ak_public_area(self) -> bytes:
         """The AK's TPMT_PUBLIC bytes."""
@@ -318,8 +366,11 @@ class VirtualTPM:
 
     @property
     def event_log(self) -> tuple[Event, ...]:
-        """The events measured since the last restart, in order."""
-        return tuple(self._log)
+        """The events measured since the last restart, in order (one tuple object until the
+        log changes)."""
+        if self._log_view is None:
+            self._log_view = tuple(self._log)
+        return self._log_view
 
     @property
     def pcrs(self) -> tuple[bytes, ...]:
@@ -347,6 +398,7 @@ class VirtualTPM:
         if event.extends:
             self._bank.extend(pcr, event.digest)
         self._log.append(event)
+        self._log_view = None
         return event
 
     def extend_unlogged(self, pcr: int, digest: bytes) -> bytes:
@@ -363,6 +415,7 @@ class VirtualTPM:
         """A host reboot (TPM Reset): PCRs to reset values, log cleared, resetCount + 1."""
         self._bank.reset()
         self._log.clear()
+        self._log_view = None
         self._reset_count += 1
         self._restart_count = 0
 

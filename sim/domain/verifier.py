@@ -48,13 +48,15 @@ AK-binding checks are memoised on their bytes.
 from __future__ import annotations
 
 import hmac
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from sim.domain.credential import enroll_ak
 from sim.domain.identity_checks import (
@@ -72,16 +74,16 @@ from sim.domain.image import (
     Vib,
     reconstruct,
 )
-from sim.domain.pki import (
-    public_der,
-)
-from sim.domain.tpm import Event, Quote, VirtualTPM, composite_digest, replay, verify_quote
+from sim.domain.pki import public_der
+from sim.domain.pki import verify as pki_verify
+from sim.domain.tpm import Event, Quote, VirtualTPM, composite_digest, replay
 from sim.domain.tpm_wire import (
     TPM_ALG_SHA256,
     AttestInfo,
     ecc_public_area,
     object_name,
     parse_attest,
+    parse_signature,
 )
 
 
@@ -113,9 +115,9 @@ def collect_evidence(
         host_id=host_id,
         quote=tpm.quote(nonce, selection),
         event_log=tpm.event_log,
-        ak_public_der=public_der(tpm.ak_public),
-        ek_public_der=public_der(tpm.ek_public),
-        ek_certificate_der=tpm.ek_certificate.public_bytes(serialization.Encoding.DER),
+        ak_public_der=tpm.ak_public_der,
+        ek_public_der=tpm.ek_public_der,
+        ek_certificate_der=tpm.ek_certificate_der,
         ak_public_area=tpm.ak_public_area,
         ek_public_area=tpm.ek_public_area,
     )
@@ -160,6 +162,9 @@ class _PolicyIndex:
     all_drivers: frozenset[str]
 
 
+_POLICY_SERIALS = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class Policy:
     """What the Attestation Service accepts. Bad configuration (an unparseable CA
@@ -194,6 +199,11 @@ class Policy:
             if key != ident.host_id:
                 raise ValueError(f"identity of {ident.host_id!r} filed under {key!r}")
         _ = self._index  # parse now, so bad configuration fails here
+        object.__setattr__(self, "serial", next(_POLICY_SERIALS))
+
+    serial: int = field(init=False, default=0, compare=False, repr=False)
+    """A number no other policy in this process has: verdicts memoised per policy are
+    keyed by it (a policy's id could be reused once it is gone)."""
 
     @cached_property
     def _index(self) -> _PolicyIndex:
@@ -365,14 +375,57 @@ def _image_reasons(
     return reasons, base
 
 
+class _LogReading:
+    """What a log says (the measured state, or reasons) and the PCRs it replays to, with
+    the image verdicts already reached on it, per policy (by the policy's serial)."""
+
+    __slots__ = ("measured", "pcrs", "verdicts")
+
+    def __init__(self, events: tuple[Event, ...]) -> None:
+        measured = reconstruct(events)
+        self.measured: MeasuredState | tuple[str, ...] = (
+            measured if isinstance(measured, MeasuredState) else tuple(measured)
+        )
+        self.pcrs = replay(events)
+        self.verdicts: dict[int, tuple[tuple[str, ...], tuple[str, ...], EsxiImage | None]] = {}
+
+    def image_verdict(
+        self, state: MeasuredState, policy: Policy
+    ) -> tuple[tuple[str, ...], tuple[str, ...], EsxiImage | None]:
+        """:func:`_image_reasons` of this log's state under ``policy`` (reasons, details,
+        the approved image compared with), reached once per policy."""
+        found = self.verdicts.get(policy.serial)
+        if found is None:
+            details: list[str] = []
+            reasons, base = _image_reasons(state, policy, details)
+            found = self.verdicts[policy.serial] = (tuple(reasons), tuple(details), base)
+        return found
+
+
 @lru_cache(maxsize=16384)
-def _read_log(
-    events: tuple[Event, ...],
-) -> tuple[MeasuredState | tuple[str, ...], tuple[bytes, ...]]:
-    """The measured state (or reasons) and replayed PCRs of a log; hosts re-attest with
-    the same log between reboots, so this is memoised on the (immutable) events."""
-    measured = reconstruct(events)
-    return (measured if isinstance(measured, MeasuredState) else tuple(measured)), replay(events)
+def _read_log(events: tuple[Event, ...]) -> _LogReading:
+    """The reading of a log; hosts re-attest with the same log between reboots, so this is
+    memoised on the (immutable) events."""
+    return _LogReading(events)
+
+
+_RECENT_LOGS: dict[int, tuple[tuple[Event, ...], _LogReading]] = {}
+_RECENT_LIMIT = 16384
+
+
+def _reading(events: tuple[Event, ...]) -> _LogReading:
+    """:func:`_read_log`, first by the identity of the tuple: an agent sends the very same
+    log object until its TPM measures something new, which spares hashing every event of
+    it on each attestation. The entry holds the tuple, so its id cannot be reused while
+    the entry exists."""
+    hit = _RECENT_LOGS.get(id(events))
+    if hit is not None and hit[0] is events:
+        return hit[1]
+    reading = _read_log(events)
+    if len(_RECENT_LOGS) >= _RECENT_LIMIT:
+        _RECENT_LOGS.clear()
+    _RECENT_LOGS[id(events)] = (events, reading)
+    return reading
 
 
 def _replay_matches(pcr_values: tuple[bytes, ...], info: AttestInfo) -> bool:
@@ -394,11 +447,12 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
         reasons.append("attestation.quote.malformed")
     else:
         ak = load_key(evidence.ak_public_der)
-        if ak is None or not verify_quote(ak, evidence.quote):
+        if ak is None or not _signature_valid(ak, evidence.quote):
             reasons.append("attestation.quote.bad_signature")
         reasons += _quote_reasons(evidence, info, nonce)
     reasons += _identity_reasons(evidence, policy)
-    measured, pcr_values = _read_log(tuple(evidence.event_log))
+    reading = _reading(tuple(evidence.event_log))
+    measured = reading.measured
     identity = policy.identities.get(evidence.host_id) if policy.bind_tpm_to_server else None
     if isinstance(measured, MeasuredState):
         if identity is not None and measured.hardware_id != identity.hardware_id:
@@ -406,14 +460,15 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
             details.append(f"measured hardware {measured.hardware_id!r}")
     else:
         reasons += measured
-    if info is not None and not _replay_matches(pcr_values, info):
+    if info is not None and not _replay_matches(reading.pcrs, info):
         reasons.append("attestation.eventlog.replay_mismatch")
     measured_id = None
     base = None
     if isinstance(measured, MeasuredState):
         measured_id = measured.image.image_id
-        image_reasons, base = _image_reasons(measured, policy, details)
+        image_reasons, image_details, base = reading.image_verdict(measured, policy)
         reasons += image_reasons
+        details += image_details
     approved_id = base.image_id if base is not None and not reasons else None
     return Verdict(
         ok=not reasons,
@@ -423,3 +478,14 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
         approved_image_id=approved_id,
         details=tuple(details),
     )
+
+
+def _signature_valid(ak: ec.EllipticCurvePublicKey, quote: Quote) -> bool:
+    """The quote's TPMT_SIGNATURE is the AK's over its TPMS_ATTEST (whose well-formedness
+    the caller has checked): :func:`~sim.domain.tpm.verify_quote` without parsing the
+    attest structure a second time."""
+    try:
+        r, s = parse_signature(quote.signature)
+    except ValueError:
+        return False
+    return pki_verify(ak, encode_dss_signature(r, s), quote.attest)

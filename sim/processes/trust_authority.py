@@ -34,6 +34,7 @@ from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
 from sim.processes.key_provider import KeyProviders
 from sim.processes.services import Service, ServiceDown
+from sim.rng import ByteSource
 from sim.scenario.model import Attestation
 from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
 
@@ -155,7 +156,7 @@ class TrustAuthority:
         self.providers = providers
         self.paths = ctx.paths
         self.recorder = ctx.recorder
-        self._nonce_bytes = ctx.stream("vta.nonces").bytes
+        self._nonce_bytes = ByteSource(ctx.stream("vta.nonces")).take
         self.issuers: dict[str, TrustedIssuer] = {
             n.signer.service_id: n.signer.trusted_issuer() for n in nodes
         }

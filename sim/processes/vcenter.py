@@ -23,6 +23,7 @@ from sim.processes.inventory import Vm, VmPool
 from sim.processes.status_view import StatusReport, StatusView
 from sim.processes.trust_authority import TrustAuthority
 from sim.processes.vmotion import Migrator
+from sim.rng import ByteSource
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import VCenter
 
@@ -64,7 +65,7 @@ class WorkloadVCenter:
         self.vmotion = vmotion
         self.ctx = ctx
         self.placement_rng = ctx.stream(f"vcenter.{spec.name}.placement")
-        self.vmotion_keys = ctx.stream(f"vcenter.{spec.name}.vmotion-keys")
+        self.vmotion_keys = ByteSource(ctx.stream(f"vcenter.{spec.name}.vmotion-keys")).take
         self.rules = rules
         self.lifetime = rules.lifetime
         self.status = StatusView(ctx, spec, [h.name for h in hosts], ta)

@@ -34,7 +34,6 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import simpy
 
 from sim.domain.stream_cipher import (
@@ -205,10 +204,10 @@ class Migrator:
         dst: TrustedHost,
         row: dict[str, Any],
         owner: str,
-        rng: np.random.Generator,
+        random_bytes: Callable[[int], bytes],
     ) -> Generator[Any, Any, None]:
-        """Migrate ``vm`` from ``src`` to ``dst`` for vCenter ``owner`` (whose stream ``rng``
-        draws the migration secret), filling in the ``migrations`` row ``row``."""
+        """Migrate ``vm`` from ``src`` to ``dst`` for vCenter ``owner`` (whose stream's
+        ``random_bytes`` draw the migration secret), filling in the ``migrations`` row."""
         vm.migrating = True
         epoch = vm.epoch
         boots = (src.boots, dst.boots)
@@ -251,7 +250,7 @@ class Migrator:
                     f"{owner}-m{self._ids[owner]}",
                     min(size, vm.memory),
                     int(self.spec.packet_size),
-                    rng.bytes,
+                    random_bytes,
                     self.ledger,
                 )
                 if not check.intact:

@@ -486,3 +486,20 @@ def test_marshalling_rejects_values_that_do_not_fit() -> None:
     p384 = ec.derive_private_key(7, ec.SECP384R1()).public_key()
     with pytest.raises(ValueError):
         ecc_public_area(p384)
+
+
+def test_equal_measurements_share_one_event_and_survive_pickling() -> None:
+    """Event.create gives one shared object per measurement (hosts booting one image log the
+    same events); a pickled event is equal, hashes equally and carries no stale hash."""
+    import pickle
+
+    a = Event.create(10, EventType.EV_EVENT_TAG, b"payload", "VIB x")
+    b = Event.create(10, EventType.EV_EVENT_TAG, b"payload", "VIB x")
+    assert a is b
+    assert a.digest_matches_data()
+    copy = pickle.loads(pickle.dumps(a))
+    assert copy == a and hash(copy) == hash(a)
+    forged = Event(a.pcr, a.event_type, a.digest, b"other payload", a.description)
+    assert not forged.digest_matches_data()
+    with pytest.raises(ValueError):
+        Event.create(True, EventType.EV_EVENT_TAG, b"payload", "bool is not a PCR index")  # type: ignore[arg-type]

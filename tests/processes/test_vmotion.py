@@ -119,7 +119,7 @@ def _move(estate: Any, vm: Any, src: str, dst: str) -> dict[str, Any]:
     row["destination"] = dst
     migrator = estate.vcenters["vc"].vmotion
     estate.env.process(
-        migrator.move(vm, hosts[src], hosts[dst], row, "vc", np.random.default_rng(0))
+        migrator.move(vm, hosts[src], hosts[dst], row, "vc", np.random.default_rng(0).bytes)
     )
     return row
 
