@@ -9,14 +9,18 @@ atomically either way (see :mod:`sim.analysis.results`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from simpy import Environment
 
 from sim.analysis import results
 from sim.analysis.drift import finalise_drift
@@ -74,28 +78,12 @@ def simulate(
     scenario = scenario.for_run(root, end)
     log.info("simulating %s, seed %d, %g s of simulated time", scenario.name, root, end)
     started = time.perf_counter()
-    estate = build(scenario, root)
-    estate.start()
+    with _lenient_collector():
+        estate = build(scenario, root)
+        estate.start()
+        gc.freeze()  # the built estate lives all run: keep the collector from rescanning it
+        error, stops = _advance(estate.env, scenario, end, progress)
     env = estate.env
-    error: BaseException | None = None
-    bar: Any = None
-    stops = 0
-    try:
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=round(end), unit="sim-s", desc=scenario.name, leave=False)
-        steps = 100 if progress else 1
-        for k in range(1, steps + 1):
-            env.run(until=end * k / steps)
-            stops += 1
-            if bar is not None:
-                bar.update(round(end * k / steps) - bar.n)
-    except Exception as exc:  # recorded in the manifest; the caller decides the exit code
-        error = exc
-    finally:
-        if bar is not None:
-            bar.close()
     now = float(env.now)
     log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
     estate.recorder.sample_levels(now)  # the period since the last sample
@@ -116,6 +104,55 @@ def simulate(
         },
     }
     return RunOutput(scenario, root, manifest, summary, estate.recorder.tables, estate)
+
+
+@contextmanager
+def _lenient_collector() -> Iterator[None]:
+    """Collect cyclic garbage less often while the estate is built and run, and restore the
+    collector's settings (and unfreeze what was frozen) afterwards.
+
+    A run allocates millions of short-lived containers and frees almost none of them through
+    the cycle collector, so the default first-generation threshold (700) makes it rescan a
+    growing heap for nothing (about a tenth of the run time). Collection timing never
+    affects results: the model keeps no finalisers or weak references.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(_GEN0_THRESHOLD, 10, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+_GEN0_THRESHOLD = 10_000
+
+
+def _advance(
+    env: Environment, scenario: Scenario, end: float, progress: bool
+) -> tuple[BaseException | None, int]:
+    """Run ``env`` to ``end`` (in 100 steps behind a progress bar when ``progress``);
+    the exception that stopped it (or None) and how many ``run`` calls completed."""
+    error: BaseException | None = None
+    bar: Any = None
+    stops = 0
+    try:
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=round(end), unit="sim-s", desc=scenario.name, leave=False)
+        steps = 100 if progress else 1
+        for k in range(1, steps + 1):
+            env.run(until=end * k / steps)
+            stops += 1
+            if bar is not None:
+                bar.update(round(end * k / steps) - bar.n)
+    except Exception as exc:  # recorded in the manifest; the caller decides the exit code
+        error = exc
+    finally:
+        if bar is not None:
+            bar.close()
+    return error, stops
 
 
 def _stop_events(chunks: int, finished: bool) -> int:

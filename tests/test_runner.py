@@ -91,3 +91,14 @@ def test_a_host_that_goes_down_mid_attestation_gets_no_report() -> None:
     out = sim.simulate(sim.parse_scenario(data), seed=1)
     early = [r for r in out.tables["reports"] if r["host"] == "esx-01" and r["issued_at"] < 180]
     assert early == []
+
+
+def test_simulate_restores_the_garbage_collector() -> None:
+    """The run collects less often and freezes the built estate; afterwards the caller's
+    collector settings are back and nothing stays frozen."""
+    import gc
+
+    before = gc.get_threshold()
+    sim.simulate(sim.parse_scenario(TINY), seed=2)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -35,6 +35,7 @@ try:  # CFB lives in "decrepit" from cryptography 47 on; the TPM still uses it
 except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.modes import CFB  # type: ignore[assignment,unused-ignore]
 
+from sim.domain.opcount import count
 from sim.domain.pki import derive_p256_key
 from sim.domain.tpm_keys import parse_public_area
 from sim.domain.tpm_wire import FIXED_TPM, RESTRICTED, SIGN_ENCRYPT, object_name
@@ -135,6 +136,7 @@ def make_credential(
         if not isinstance(ek_public.curve, ec.SECP256R1):
             raise ValueError("ECC EKs must be on NIST P-256")
         ephemeral = derive_p256_key(ephemeral_seed, "make-credential")
+        count("ecdh")
         z = ephemeral.exchange(ec.ECDH(), ek_public)
         point = ephemeral.public_key()
         seed = kdfe(z, b"IDENTITY", _x(point), _x(ek_public), _DIGEST_BITS)
@@ -142,6 +144,7 @@ def make_credential(
         secret = b"".join(struct.pack(">H", 32) + v.to_bytes(32, "big") for v in (nums.x, nums.y))
     elif isinstance(ek_public, rsa.RSAPublicKey):
         seed = hashlib.sha256(b"vtasim/make-credential" + ephemeral_seed).digest()
+        count("rsa_oaep_encrypt")
         secret = ek_public.encrypt(seed, _oaep())
     else:
         raise ValueError("the EK must be an ECC P-256 or RSA key")
@@ -168,10 +171,12 @@ def activate_credential(
                 raise ValueError("secret is not a P-256 TPMS_ECC_POINT")
             x, y = int.from_bytes(raw[2:34], "big"), int.from_bytes(raw[36:], "big")
             point = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+            count("ecdh")
             z = ek_private.exchange(ec.ECDH(), point)
             ek_x = _x(ek_private.public_key())
             seed = kdfe(z, b"IDENTITY", _x(point), ek_x, _DIGEST_BITS)
         else:
+            count("rsa_oaep_decrypt")
             seed = ek_private.decrypt(credential.secret, _oaep())
     except (ValueError, TypeError) as exc:
         raise ValueError("credential secret does not open with this EK") from exc

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from sim.domain.opcount import count
+
 KEY_BYTES = 32
 """Primary keys and KEKs are AES-256 keys."""
 
@@ -46,6 +48,7 @@ def wrap_kek(primary_key: bytes, kek: bytes) -> bytes:
     """``kek`` wrapped with ``primary_key`` (AES key wrap, RFC 3394): 40 bytes."""
     if len(primary_key) != KEY_BYTES or len(kek) != KEY_BYTES:
         raise ValueError("primary key and KEK must be 32 bytes")
+    count("aes_key_wrap")
     return aes_key_wrap(primary_key, kek)
 
 
@@ -54,6 +57,7 @@ def unwrap_kek(primary_key: bytes, wrapped: bytes) -> bytes | None:
     key, tampered or truncated wrapped KEK)."""
     if len(primary_key) != KEY_BYTES:
         return None
+    count("aes_key_unwrap")
     try:
         return aes_key_unwrap(primary_key, wrapped)
     except (InvalidUnwrap, ValueError):

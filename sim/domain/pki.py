@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from sim.domain.opcount import count
+
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 """The order n of the NIST P-256 base point."""
 
@@ -71,6 +73,7 @@ def derive_p256_key(seed: bytes, label: str) -> ec.EllipticCurvePrivateKey:
 
 def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """The DER-encoded deterministic (RFC 6979) ECDSA-SHA256 signature of ``data``."""
+    count("ecdsa_sign")
     return key.sign(data, _ECDSA)
 
 
@@ -78,6 +81,7 @@ def verify(public_key: ec.EllipticCurvePublicKey, signature_der: bytes, data: by
     """True if ``signature_der`` is a valid ECDSA-SHA256 signature of ``data``; never raises."""
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         return False
+    count("ecdsa_verify")
     try:
         public_key.verify(signature_der, data, _ECDSA)
     except (InvalidSignature, ValueError, TypeError):
@@ -144,6 +148,7 @@ class CertificateAuthority:
             ]
         )
         public = key.public_key()
+        count("x509_sign")
         certificate = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -283,6 +288,7 @@ class CertificateAuthority:
         )
         for extension in extra:
             builder = builder.add_extension(extension, critical=False)
+        count("x509_sign")
         return builder.sign(self._key, hashes.SHA256(), ecdsa_deterministic=True)
 
 
@@ -365,6 +371,7 @@ def chains_to(cert: x509.Certificate, ca_certs: Sequence[x509.Certificate]) -> b
     for ca in ca_certs:
         if cert.issuer != ca.subject or not _is_ca(ca):
             continue
+        count("ecdsa_verify")
         try:
             cert.verify_directly_issued_by(ca)
         except (InvalidSignature, ValueError, TypeError):

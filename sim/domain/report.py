@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from sim.domain.opcount import count
+
 ALGORITHM = "ES256"
 _COORDINATE_BYTES = 32
 _SIGNATURE_BYTES = 2 * _COORDINATE_BYTES
@@ -279,6 +281,7 @@ class ReportSigner:
         )
         payload_segment = b64url_encode(canonical_json(claims.to_json_dict()))
         signing_input = f"{self._header_segment}.{payload_segment}".encode("ascii")
+        count("ecdsa_sign")
         der = self._private_key.sign(signing_input, _ES256)
         r, s = decode_dss_signature(der)
         raw = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
@@ -323,6 +326,7 @@ def _signature_valid(
 ) -> bool:
     r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
     s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
+    count("ecdsa_verify")
     try:
         public_key.verify(encode_dss_signature(r, s), signing_input, _ES256)
     except InvalidSignature:

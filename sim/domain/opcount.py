@@ -1,0 +1,52 @@
+"""Counts of the cryptographic operations the model performs, by kind.
+
+The benchmarks set the simulator's speed against the machine's own cryptography rates; to
+do that honestly they must know how many signatures, verifications, AES-GCM packets and key
+wraps a run really performs, not assume a per-attestation model. Every call site in
+:mod:`sim.domain` that invokes :mod:`cryptography` adds one to its kind here. The counts are
+process-wide, never feed back into the model, and cost one dictionary update per operation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+#: The kinds counted: public-key operations, AEAD packets (and their bytes), key wraps.
+KINDS = (
+    "ecdsa_sign",
+    "ecdsa_verify",
+    "x509_sign",
+    "ecdh",
+    "rsa_oaep_encrypt",
+    "rsa_oaep_decrypt",
+    "aesgcm_seal",
+    "aesgcm_seal_bytes",
+    "aesgcm_open",
+    "aesgcm_open_bytes",
+    "aes_key_wrap",
+    "aes_key_unwrap",
+)
+
+_COUNTS: Counter[str] = Counter()
+
+
+def count(kind: str, n: int = 1) -> None:
+    """Add ``n`` operations of ``kind`` (one of :data:`KINDS`)."""
+    _COUNTS[kind] += n
+
+
+def count_packet(kind: str, payload_bytes: int) -> None:
+    """One AEAD packet of ``kind`` (``aesgcm_seal`` or ``aesgcm_open``) and its payload
+    bytes, counted as ``kind`` and ``kind_bytes`` in one call (a stream does this per packet)."""
+    _COUNTS[kind] += 1
+    _COUNTS[kind + "_bytes"] += payload_bytes
+
+
+def snapshot() -> dict[str, int]:
+    """The counts so far, every kind present (0 when never seen)."""
+    return {kind: _COUNTS[kind] for kind in KINDS}
+
+
+def reset() -> None:
+    """Forget every count (a benchmark calls this before the run it measures)."""
+    _COUNTS.clear()
