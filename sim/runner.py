@@ -78,7 +78,7 @@ def simulate(
     scenario = scenario.for_run(root, end)
     log.info("simulating %s, seed %d, %g s of simulated time", scenario.name, root, end)
     started = time.perf_counter()
-    with _lenient_collector():
+    with lenient_collector():
         estate = build(scenario, root)
         estate.start()
         gc.freeze()  # the built estate lives all run: keep the collector from rescanning it
@@ -107,7 +107,7 @@ def simulate(
 
 
 @contextmanager
-def _lenient_collector() -> Iterator[None]:
+def lenient_collector() -> Iterator[None]:
     """Collect cyclic garbage less often while the estate is built and run, and restore the
     collector's settings (and unfreeze what was frozen) afterwards.
 

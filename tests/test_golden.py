@@ -1,10 +1,10 @@
 """Golden files: every shipped scenario runs and reproduces its recorded summary.
 
 A golden summary is the summary.json of a run of the shipped scenario with its own seed
-(``large.yaml`` shortened to 20 simulated minutes to keep the suite fast). Integers and
-strings must match exactly and floats to 1e-9 relative, so any change of model behaviour
-shows up here. Regenerate deliberately with ``VTASIM_UPDATE_GOLDEN=1 pytest tests/test_golden.py``
-and review the diff.
+(``large.yaml`` shortened to 20 simulated minutes and ``xlarge.yaml`` to one, to keep the
+suite fast). Integers and strings must match exactly and floats to 1e-9 relative, so any
+change of model behaviour shows up here. Regenerate deliberately with
+``VTASIM_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
-SHORTENED = {"large": 1200.0, "metastable": 1800.0}
+SHORTENED = {"large": 1200.0, "metastable": 1800.0, "xlarge": 60.0}
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
 
 

@@ -25,7 +25,12 @@ import simpy
 from sim.analysis.recorder import Recorder
 from sim.processes.network import Paths
 from sim.rng import Streams
-from sim.scenario.distributions import DistributionModel, Fixed, make_sampler
+from sim.scenario.distributions import (
+    DistributionModel,
+    Fixed,
+    make_parked_sampler,
+    make_sampler,
+)
 
 ENTITY_BATCH = 32
 """Draws per batch of a sampler. Streams belong to single entities (one host, one VM, one
@@ -71,6 +76,9 @@ class Context:
         if entry is None:
             if isinstance(dist, Fixed):  # no draws: spare the stream
                 entry = (dist, repeat(dist.value).__next__)
+            elif batch <= ENTITY_BATCH and not self.streams.has(stream):
+                parked = self.streams.park(stream)  # an entity's stream: keep it small
+                entry = (dist, make_parked_sampler(dist, parked.draw, batch))
             else:
                 entry = (dist, make_sampler(dist, self.streams.stream(stream), batch))
             self._samplers[stream] = entry

@@ -445,3 +445,26 @@ def make_sampler(
             yield dist.sample_many(rng, batch).tolist()
 
     return chain.from_iterable(batches()).__next__
+
+
+def make_parked_sampler(
+    dist: DistributionModel,
+    draw: Callable[[Callable[[np.random.Generator], list[float]]], list[float]],
+    batch: int,
+) -> Callable[[], float]:
+    """Like :func:`make_sampler`, for a stream reached through ``draw`` (a parked stream's
+    :meth:`~sim.rng.ParkedStream.draw`): the same draws, batch by batch, lazily."""
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch!r}")
+    if isinstance(dist, Fixed):
+        return repeat(dist.value).__next__
+
+    def one_batch(rng: np.random.Generator) -> list[float]:
+        values: list[float] = dist.sample_many(rng, batch).tolist()
+        return values
+
+    def batches() -> Iterator[list[float]]:
+        while True:
+            yield draw(one_batch)
+
+    return chain.from_iterable(batches()).__next__

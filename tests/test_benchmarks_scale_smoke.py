@@ -1,0 +1,124 @@
+"""Smoke tests of benchmarks/scale.py: the scaled estates, the fitted exponents, the day
+projection and the report, on tiny sizes. No test asserts a speed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load() -> ModuleType:
+    path = ROOT / "benchmarks" / "scale.py"
+    spec = importlib.util.spec_from_file_location("vtasim_bench_scale", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+scale = _load()
+
+
+@pytest.mark.parametrize("hosts", [1, 49, 50, 120, 1000, 10000])
+def test_scaled_estate_has_the_asked_hosts_and_proportional_load(hosts: int) -> None:
+    """xlarge.yaml scaled to N hosts has N hosts, 10 N VMs and 2 N power-ons an hour."""
+    sc = load_scenario(scale.XLARGE, scale.scaled_overrides(hosts))
+    assert len(sc.host_names()) == hosts
+    assert sc.vms.count == 10 * hosts
+    assert sc.workload.power_on_rate == pytest.approx(2 * hosts / 3600)
+    assert len(sc.vcenters) == min(4, math.ceil(hosts / 50))
+
+
+def test_unscaled_overrides_reproduce_the_shipped_xlarge_estate() -> None:
+    """At 10,000 hosts the overrides describe the shipped scenario itself."""
+    shipped = load_scenario(scale.XLARGE)
+    scaled = load_scenario(scale.XLARGE, scale.scaled_overrides(10_000))
+    assert scaled.host_names() == shipped.host_names()
+    assert scaled.vms == shipped.vms and scaled.workload == shipped.workload
+
+
+@given(k=st.floats(0.2, 2.5), c=st.floats(1e-3, 1e3))
+def test_fitted_exponent_recovers_a_power_law(k: float, c: float) -> None:
+    """For y = c x^k the fitted log-log slope is k."""
+    xs = [100.0, 1000.0, 10000.0]
+    assert scale.fit_exponent(xs, [c * x**k for x in xs]) == pytest.approx(k, rel=1e-9)
+
+
+def test_fitted_exponent_needs_two_points() -> None:
+    assert scale.fit_exponent([100.0], [1.0]) is None
+    assert scale.fit_exponent([100.0, 100.0], [1.0, 2.0]) is None
+
+
+def test_day_projection_extends_the_second_half() -> None:
+    """A run whose second half costs 1 CPU-s and 1 MiB per 100 simulated s projects a day
+    as the measured run plus the rest of the day at that rate."""
+    row = {
+        "sim_time_s": 200.0,
+        "build_cpu_s": 5.0,
+        "first_half_cpu_s": 3.0,
+        "second_half_cpu_s": 1.0,
+        "analysis_cpu_s": 0.0,
+        "rss_half_bytes": 100 * 2**20,
+        "rss_end_bytes": 101 * 2**20,
+    }
+    day = scale.day_projection(row)
+    assert day["cpu_s"] == pytest.approx(9.0 + (86400 - 200) / 100)
+    assert day["peak_rss_bytes"] == pytest.approx(101 * 2**20 + (86400 - 200) / 100 * 2**20)
+
+
+def test_main_measures_sizes_and_a_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command line runs each size in its own process, fits exponents, runs the sweep
+    and prints and writes every figure."""
+    out = tmp_path / "scale.json"
+    code = scale.main(
+        [
+            "--sizes", "3", "6",
+            "--until", "5m",
+            "--sweep-runs", "2",
+            "--sweep-hosts", "3",
+            "--sweep-until", "5m",
+            "--json", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    rows = report["sizes"]
+    assert [r["hosts"] for r in rows] == [3, 6]
+    for r in rows:
+        assert r["sim_time_s"] == 300.0 and r["exception"] is None
+        assert r["events"] > 0 and r["attestations"] > 0
+        assert r["cpu_s"] == pytest.approx(
+            r["build_cpu_s"] + r["first_half_cpu_s"] + r["second_half_cpu_s"] + r["analysis_cpu_s"]
+        )
+        assert r["peak_rss_bytes"] >= r["rss_end_bytes"] > 0
+    assert set(report["exponents"]) == {
+        "wall_s",
+        "cpu_s",
+        "run_cpu_s",
+        "events",
+        "rss_growth_bytes",
+    }
+    sweep = report["sweep"]
+    assert sweep["runs"] == 2 and sweep["failed_runs"] == 0
+    assert sweep["efficiency"] == pytest.approx(
+        sweep["worker_cpu_s"] / (sweep["workers"] * sweep["wall_s"])
+    )
+    printed = capsys.readouterr().out
+    for heading in ("SCALE", "GROWTH EXPONENTS", "ONE SIMULATED DAY", "SWEEP"):
+        assert heading in printed
