@@ -75,6 +75,7 @@ class SharedLinks:
         self.env = env
         self.paths = paths
         self.streams: list[Stream] = []
+        self._capacity: dict[Link, float] = {}  # link bandwidths never change in a run
 
     def open(self, src: str, dst: str, cap: float = math.inf) -> Stream:
         """Start a stream from network node ``src`` to ``dst`` (its rate is set at once)."""
@@ -111,11 +112,14 @@ class SharedLinks:
             s.since = now
 
     def _reallocate(self) -> None:
-        capacity = {
-            link: float(self.paths.graph.edges[link]["bandwidth"])
-            for s in self.streams
-            for link in s.links
-        }
+        known, edges = self._capacity, self.paths.graph.edges
+        capacity = {}
+        for s in self.streams:
+            for link in s.links:
+                bandwidth = known.get(link)
+                if bandwidth is None:
+                    bandwidth = known[link] = float(edges[link]["bandwidth"])
+                capacity[link] = bandwidth
         for i, rate in max_min_rates(self.streams, capacity).items():
             s = self.streams[i]
             if rate != s.rate:
