@@ -28,6 +28,7 @@ field limits, strict numbers                  sim.scenario.limits, sim.scenario.
 size estimate of a run, its limits            sim.scenario.estimate
 regime presets (vTA, Keylime, HGS)            sim.scenario.regimes
 named random streams off one root seed        sim.rng
+counts of the cryptographic operations done   sim.domain.opcount
 TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire
 EK templates, public areas, Qualified Names   sim.domain.tpm_keys
 MakeCredential / ActivateCredential           sim.domain.credential

@@ -342,6 +342,13 @@ def _decoded(event: Event) -> dict[str, Any]:
     return decode_event(event)
 
 
+@lru_cache(maxsize=1 << 16)
+def _vib_of(event: Event) -> Vib:
+    """The VIB a (decodable) VIB event names, memoised like :func:`_decoded`; a malformed
+    one raises every time (exceptions are not cached)."""
+    return _vib_from(_decode(event))
+
+
 def _vib_from(obj: dict[str, Any]) -> Vib:
     try:
         level = AcceptanceLevel.parse(_field(obj, "acceptance", str))
@@ -402,7 +409,7 @@ class _LogReader:
             if phase == "boot" and target["runtime"]:
                 raise _Malformed(f"boot-phase {kind} after a runtime {kind}")
             if kind == "vib":
-                self.vibs[phase].append(_vib_from(obj))
+                self.vibs[phase].append(_vib_of(event))
             else:
                 self.drivers[phase].append(_field(obj, "name", str))
 

@@ -173,7 +173,8 @@ class Event:
 
     def digest_matches_data(self) -> bool:
         """Whether the digest is what measuring the data gives (a verifier's check)."""
-        return self == Event.create(self.pcr, self.event_type, self.data, self.description)
+        measured = Event.create(self.pcr, self.event_type, self.data, self.description)
+        return measured is self or self == measured
 
     def to_json(self) -> dict[str, int | str]:
         """A JSON-ready dict: pcr, event_type (int), digest and data (hex), description."""
@@ -241,12 +242,16 @@ class PcrBank:
 
 
 def replay(events: Iterable[Event]) -> tuple[bytes, ...]:
-    """The 24 PCR values an event log leads to from the reset values."""
-    bank = PcrBank()
+    """The 24 PCR values an event log leads to from the reset values (what
+    :meth:`PcrBank.extend` gives, without its checks: an :class:`Event` is checked when
+    made, so its index and digest size are valid)."""
+    values = list(RESET_VALUES)
+    sha256 = hashlib.sha256
     for event in events:
-        if event.extends:
-            bank.extend(event.pcr, event.digest)
-    return bank.values
+        if event.event_type != EventType.EV_NO_ACTION:
+            pcr = event.pcr
+            values[pcr] = sha256(values[pcr] + event.digest).digest()
+    return tuple(values)
 
 
 @dataclass(frozen=True)
