@@ -33,6 +33,7 @@ from sim.processes.network import Unreachable
 from sim.processes.services import ServiceDown
 from sim.processes.status_view import StatusReport
 from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
+from sim.scenario.distributions import Uniform
 from sim.scenario.model import Attestation
 
 
@@ -74,9 +75,11 @@ class TrustedHost:
         self.recorder = ctx.recorder
         self.config = cfg
         self._tpm_sign_time = ctx.sampler(f"host.{spec.name}.tpm-sign", cfg.tpm_sign_time)
-        jitter_rng = ctx.stream(f"host.{spec.name}.jitter")
+        # Batched uniform draws: the same numbers as one ``uniform(0, jitter)`` per call.
         self._jitter: Callable[[], float] = (
-            (lambda: float(jitter_rng.uniform(0.0, cfg.jitter))) if cfg.jitter > 0 else lambda: 0.0
+            ctx.sampler(f"host.{spec.name}.jitter", Uniform(low=0.0, high=cfg.jitter))
+            if cfg.jitter > 0
+            else lambda: 0.0
         )
         self._startup_rng = ctx.stream(f"host.{spec.name}.startup")
         self._tpm_lock = simpy.Resource(ctx.env, capacity=1)
