@@ -11,14 +11,92 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
 _T = TypeVar("_T")
 
 _WORDS = struct.Struct(">4I")
+
+# numpy's SeedSequence (hash mixing of 32-bit words) and PCG64 seeding, in integers: the
+# constants of numpy/random/bit_generator.pyx and pcg64.h.
+_M32 = 0xFFFFFFFF
+_M128 = (1 << 128) - 1
+_POOL = 4
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
+
+
+def _uint32_words(n: int) -> list[int]:
+    """An integer as SeedSequence reads it: 32-bit words, least significant first."""
+    if n == 0:
+        return [0]
+    out = []
+    while n > 0:
+        out.append(n & _M32)
+        n >>= 32
+    return out
+
+
+def _mixed_seed(seed: int) -> tuple[tuple[int, ...], int]:
+    """SeedSequence's entropy pool after mixing in the root seed's words (padded to the
+    pool size, as numpy does when a spawn key follows), and the running hash constant:
+    the part of every stream's seeding that its name does not change."""
+    run = _uint32_words(seed)
+    run += [0] * (_POOL - len(run))
+    h = _INIT_A
+
+    def hashmix(value: int) -> int:
+        nonlocal h
+        value ^= h
+        h = (h * _MULT_A) & _M32
+        value = (value * h) & _M32
+        return value ^ (value >> 16)
+
+    pool = [hashmix(run[i]) for i in range(_POOL)]
+    for src in range(_POOL):
+        for dst in range(_POOL):
+            if src != dst:
+                pool[dst] = _mix(pool[dst], hashmix(pool[src]))
+    for word in run[_POOL:]:
+        for dst in range(_POOL):
+            pool[dst] = _mix(pool[dst], hashmix(word))
+    return tuple(pool), h
+
+
+def _mix(x: int, y: int) -> int:
+    r = (_MIX_L * x - _MIX_R * y) & _M32
+    return r ^ (r >> 16)
+
+
+def _pcg64_state(mixed: tuple[tuple[int, ...], int], key: tuple[int, ...]) -> tuple[int, int]:
+    """(state, inc) of ``PCG64(SeedSequence(seed, spawn_key=key))``, from the seed's
+    :func:`_mixed_seed`; a test checks it against numpy for many seeds and keys."""
+    pool_t, h = mixed
+    pool = list(pool_t)
+    for k in key:
+        for word in _uint32_words(k):
+            for dst in range(_POOL):
+                value = word ^ h
+                h = (h * _MULT_A) & _M32
+                value = (value * h) & _M32
+                pool[dst] = _mix(pool[dst], value ^ (value >> 16))
+    out = []
+    hb = _INIT_B
+    for i in range(8):
+        value = pool[i % _POOL] ^ hb
+        hb = (hb * _MULT_B) & _M32
+        value = (value * hb) & _M32
+        out.append(value ^ (value >> 16))
+    seed128 = (out[0] | out[1] << 32) << 64 | (out[2] | out[3] << 32)
+    seq128 = (out[4] | out[5] << 32) << 64 | (out[6] | out[7] << 32)
+    inc = ((seq128 << 1) | 1) & _M128
+    state = ((inc + seed128) * _PCG_MULT + inc) & _M128
+    return state, inc
 
 
 def _name_key(name: str) -> tuple[int, ...]:
@@ -36,6 +114,7 @@ class Streams:
         self._streams: dict[str, np.random.Generator] = {}
         self._parked: set[str] = set()
         self._scratch: np.random.Generator | None = None
+        self._mixed = _mixed_seed(self.seed)
 
     def sequence(self, name: str) -> np.random.SeedSequence:
         """The SeedSequence of stream ``name`` (for spawning child seeds)."""
@@ -60,7 +139,8 @@ class Streams:
         self._parked.add(name)
         if self._scratch is None:
             self._scratch = np.random.Generator(np.random.PCG64(0))
-        return ParkedStream(np.random.PCG64(self.sequence(name)).state, self._scratch)
+        state, inc = _pcg64_state(self._mixed, _name_key(name))
+        return ParkedStream(state, inc, self._scratch)
 
     def has(self, name: str) -> bool:
         """True once ``name`` is in use, as a generator or parked."""
@@ -89,9 +169,8 @@ class ParkedStream:
 
     __slots__ = ("_scratch", "_state")
 
-    def __init__(self, state: Mapping[str, Any], scratch: np.random.Generator) -> None:
-        inner = state["state"]
-        self._state = (inner["state"], inner["inc"], state["has_uint32"], state["uinteger"])
+    def __init__(self, state: int, inc: int, scratch: np.random.Generator) -> None:
+        self._state = (state, inc, 0, 0)  # a fresh PCG64 holds no buffered half-word
         self._scratch = scratch
 
     def draw(self, fn: Callable[[np.random.Generator], _T]) -> _T:
