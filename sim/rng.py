@@ -5,6 +5,12 @@ draws from its own named stream. A stream's state depends only on the root seed 
 name, never on the order in which streams are created, so adding a new stream does not
 shift the numbers any other stream produces. Streams are numpy ``Generator`` objects
 (PCG64) seeded by ``numpy.random.SeedSequence(root_seed, spawn_key=hash(name))``.
+
+An estate has hundreds of thousands of small per-entity streams (one per VM and purpose);
+those are *parked* (:class:`ParkedStream`): kept as their bare PCG64 state and drawn through
+one shared scratch generator, seeded by the same SeedSequence arithmetic done in integers.
+They give exactly the numbers their own generator would. Bytes for nonces and keys come in
+buffered chunks (:class:`ByteSource`), again exactly as ``Generator.bytes`` would give them.
 """
 
 from __future__ import annotations
