@@ -23,7 +23,6 @@ Derivations used below (``T`` the re-attestation interval, ``L`` one attestation
 
 from __future__ import annotations
 
-import copy
 import math
 from functools import cache
 from typing import Any
@@ -34,6 +33,7 @@ from scipy import stats as sps
 
 from sim.runner import RunOutput, simulate
 from sim.scenario import parse_scenario
+from tests.designed import merge
 
 LAN = 0.0001
 HOST_TO_VTA = 2 * LAN  # host -> site switch -> trust-authority node
@@ -73,15 +73,8 @@ BASE: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _run(over: dict[str, Any], seed: int = 1) -> RunOutput:
-    return simulate(parse_scenario(_merge(BASE, over)), seed=seed)
+    return simulate(parse_scenario(merge(BASE, over)), seed=seed)
 
 
 def _rtt(out: RunOutput) -> float:

@@ -9,7 +9,6 @@ service times (attestation 5 ms), no jitter. An attestation's verdict comes ``RT
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -20,6 +19,7 @@ from scipy import stats as sps
 from sim.cli import main
 from sim.runner import RunOutput, simulate
 from sim.scenario import parse_scenario
+from tests.designed import merge
 
 RTT = 0.0006 + 0.05 + 0.005
 HOP_BACK = 0.0002
@@ -46,15 +46,8 @@ BASE: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _run(over: dict[str, Any], seed: int = 1) -> RunOutput:
-    return simulate(parse_scenario(_merge(BASE, over)), seed=seed)
+    return simulate(parse_scenario(merge(BASE, over)), seed=seed)
 
 
 def _verdicts(out: RunOutput, host: str) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ no jitter. A key release that needs the KMS pays host -> node (0.2 ms), the KPS 
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -19,6 +18,7 @@ from sim.build import build
 from sim.domain.key_hierarchy import WrappedKek, unwrap_kek
 from sim.runner import RunOutput, simulate
 from sim.scenario import parse_scenario
+from tests.designed import merge
 
 BASE: dict[str, Any] = {
     "name": "keys",
@@ -39,15 +39,8 @@ BASE: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _run(over: dict[str, Any], seed: int = 1) -> RunOutput:
-    return simulate(parse_scenario(_merge(BASE, over)), seed=seed)
+    return simulate(parse_scenario(merge(BASE, over)), seed=seed)
 
 
 def _kps(out: RunOutput) -> list[dict[str, Any]]:
@@ -60,7 +53,7 @@ def _kps(out: RunOutput) -> list[dict[str, Any]]:
 def test_kek_is_wrapped_with_the_primary_key_on_the_kms() -> None:
     """Each encrypted VM carries a 40-byte RFC 3394 wrapped KEK that only its provider's
     primary key (held on the KMS) unwraps; the KMS holds no per-VM key."""
-    estate = build(parse_scenario(_merge(BASE, {"vms": {"count": 5}})), seed=2)
+    estate = build(parse_scenario(merge(BASE, {"vms": {"count": 5}})), seed=2)
     providers = estate.ta.providers
     primary = providers.primary_key("tkp")
     wrapped = [vm.wrapped_kek for vm in estate.pool.vms]
@@ -159,7 +152,7 @@ def test_a_reboot_empties_the_key_cache_unless_keys_persist() -> None:
     over = {"duration": "3h", "vms": {"count": 20},
             "reboots": {"scheduled": [{"at": "1h", "host": "esx-01"}]}}  # fmt: skip
     for persistence in (False, True):
-        out = _run(_merge(over, {"hosts": {"key_persistence": persistence}}))
+        out = _run(merge(over, {"hosts": {"key_persistence": persistence}}))
         before = {
             k["vm"]
             for k in out.tables["key_requests"]

@@ -8,7 +8,6 @@ RTT = 0.6 ms + 50 ms + 5 ms after it starts and the host holds it 0.2 ms later.
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from sim.runner import RunOutput, simulate
 from sim.scenario import load_scenario, parse_scenario
 from tests.conftest import ROOT
+from tests.designed import merge
 
 RTT = 0.0006 + 0.05 + 0.005
 HOP = 0.0002
@@ -41,15 +41,8 @@ BASE: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _run(over: dict[str, Any], seed: int = 1) -> RunOutput:
-    return simulate(parse_scenario(_merge(BASE, over)), seed=seed)
+    return simulate(parse_scenario(merge(BASE, over)), seed=seed)
 
 
 def _steps(*names_at: tuple[str, str]) -> list[dict[str, str]]:

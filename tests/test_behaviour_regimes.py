@@ -13,7 +13,6 @@ adds the agent's request (0.2 ms): its verdict comes ``RTT`` = 55.6 ms after it 
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Generator
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 from sim.build import build
 from sim.runner import RunOutput, simulate
 from sim.scenario import parse_scenario
+from tests.designed import merge
 
 HOP = 0.0002
 SIGN = 0.05
@@ -51,15 +51,8 @@ BASE: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _run(over: dict[str, Any], seed: int = 1) -> RunOutput:
-    return simulate(parse_scenario(_merge(BASE, over)), seed=seed)
+    return simulate(parse_scenario(merge(BASE, over)), seed=seed)
 
 
 def _hosts(n: int) -> list[dict[str, Any]]:
@@ -213,7 +206,7 @@ def _key_request_without_report(regime: str) -> RunOutput:
     """A host whose report expired (lifetime 1 min, steady state) asks for a VM's key at
     30 min, straight from the host (no placement in between)."""
     scenario = parse_scenario(
-        _merge(
+        merge(
             BASE,
             {
                 "regime": regime,

@@ -10,7 +10,6 @@ starts (queueing aside).
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from sim.runner import RunOutput, simulate
 from sim.scenario import load_scenario, parse_scenario
 from tests.conftest import ROOT
+from tests.designed import merge
 
 TO_VERDICT = 0.0006 + 0.05  # hops before the verdict, and the quote, without service time
 
@@ -46,15 +46,8 @@ BASE: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _run(over: dict[str, Any], seed: int = 1) -> RunOutput:
-    return simulate(parse_scenario(_merge(BASE, over)), seed=seed)
+    return simulate(parse_scenario(merge(BASE, over)), seed=seed)
 
 
 def test_a_late_failed_verdict_is_the_lapse_though_no_agent_received_it() -> None:
