@@ -33,9 +33,23 @@ def _reachable_sites(s: Scenario, start: str) -> set[str]:
 
 def topology_problems(s: Scenario) -> list[Problem]:
     """Every way the estate departs from a topology vSphere Trust Authority supports."""
+    sites = {x.name for x in s.network.sites}
+    return [
+        *_vcenter_name_problems(s),
+        *_vcenter_problems(s, sites),
+        *_sso_problems(s),
+        *_site_problems(s, sites),
+        *_trust_authority_outage_problems(s),
+        *_key_provider_problems(s),
+        *_operation_problems(s),
+        *_schedule_problems(s),
+    ]
+
+
+def _vcenter_name_problems(s: Scenario) -> list[Problem]:
+    """Workload vCenter names unique, and none of them the trust authority's vCenter."""
     out: list[Problem] = []
     ta = s.trust_authority
-    sites = {x.name for x in s.network.sites}
     vc_names = [vc.name for vc in s.vcenters]
     for i, name in enumerate(vc_names):
         if name in vc_names[:i]:
@@ -48,6 +62,14 @@ def topology_problems(s: Scenario) -> list[Problem]:
                     "(unsupported topology)",
                 )
             )
+    return out
+
+
+def _vcenter_problems(s: Scenario, sites: set[str]) -> list[Problem]:
+    """Per workload vCenter: linked mode only within one SSO domain and never with the
+    trust authority's vCenter, a known site, clusters on reachable sites with unique names."""
+    out: list[Problem] = []
+    ta = s.trust_authority
     by_name = {vc.name: vc for vc in s.vcenters}
     for i, vc in enumerate(s.vcenters):
         where = f"vcenters.{i}"
@@ -91,15 +113,29 @@ def topology_problems(s: Scenario) -> list[Problem]:
                 out.append(
                     Problem(f"{where}.clusters.{j}.name", f"cluster name {n!r} is used twice")
                 )
+    return out
+
+
+def _sso_problems(s: Scenario) -> list[Problem]:
+    """One SSO domain shared by the trust authority and every workload vCenter, or none."""
+    ta = s.trust_authority
     shared = [vc.name for vc in s.vcenters if vc.sso_domain == ta.sso_domain]
     if shared and len(shared) != len(s.vcenters):
-        out.append(
+        return [
             Problem(
                 "trust_authority.sso_domain",
                 f"{ta.sso_domain!r} is shared with some workload vCenters ({', '.join(shared)}) "
                 "but not all; supported layouts are one shared SSO domain or separate domains",
             )
-        )
+        ]
+    return []
+
+
+def _site_problems(s: Scenario, sites: set[str]) -> list[Problem]:
+    """The trust authority and KMS clusters on known sites; every vCenter and KMS site with
+    a network path to the trust authority's."""
+    out: list[Problem] = []
+    ta = s.trust_authority
     kms_sites = [("kms.site", s.kms.site)] + [
         (f"kms_clusters.{i}.site", k.site) for i, k in enumerate(s.kms_clusters)
     ]
@@ -125,17 +161,27 @@ def topology_problems(s: Scenario) -> list[Problem]:
                     f"trust authority's site {ta.site!r}",
                 )
             )
-    for i, outage in enumerate(ta.outages):
-        if outage.node >= ta.hosts + ta.fallback_hosts:
-            out.append(
-                Problem(
-                    f"trust_authority.outages.{i}.node",
-                    "expected a trust-authority host index below"
-                    f" {ta.hosts + ta.fallback_hosts}, found {outage.node}",
-                )
-            )
-    out += _key_provider_problems(s)
-    out += _operation_problems(s)
+    return out
+
+
+def _trust_authority_outage_problems(s: Scenario) -> list[Problem]:
+    """Outages name existing trust-authority hosts (fallback hosts included)."""
+    ta = s.trust_authority
+    return [
+        Problem(
+            f"trust_authority.outages.{i}.node",
+            "expected a trust-authority host index below"
+            f" {ta.hosts + ta.fallback_hosts}, found {outage.node}",
+        )
+        for i, outage in enumerate(ta.outages)
+        if outage.node >= ta.hosts + ta.fallback_hosts
+    ]
+
+
+def _schedule_problems(s: Scenario) -> list[Problem]:
+    """Scheduled drift and reboots on known hosts within the run, VMs that fit the smallest
+    host, a warm-up shorter than the run."""
+    out: list[Problem] = []
     hosts = {h for h, _, _ in s.host_names()}
     for i, d in enumerate(s.drift.scheduled):
         if d.host not in hosts:
