@@ -4,6 +4,7 @@ a one-line error with exit code 2)."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -54,7 +55,11 @@ def _logging_options(parser: argparse.ArgumentParser, top: bool) -> None:
     )
 
 
+_Command = Callable[[str, str], argparse.ArgumentParser]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``vtasim`` parser: global options and one subcommand per job."""
     p = _Parser(prog="vtasim", description="Simulate a trusted vSphere estate.")
     p.add_argument("--version", action="version", version=f"vtasim {__version__}")
     _logging_options(p, top=True)
@@ -65,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
 
+    for add in (_run, _sweep, _plot, _files_and_metrics, _export_quote, _calibrate):
+        add(command)
+    return p
+
+
+def _run(command: _Command) -> None:
+    """The arguments of ``vtasim run``."""
     r = command("run", "run one scenario and write its run folder")
     r.add_argument("scenario", type=Path)
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
@@ -88,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--force", action="store_true", help=_FORCE)
 
+
+def _sweep(command: _Command) -> None:
+    """The arguments of ``vtasim sweep``."""
     w = command("sweep", "run (or resume) a sweep of replications")
     w.add_argument("sweep", type=Path)
     w.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
@@ -118,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--force", action="store_true", help=_FORCE)
 
+
+def _plot(command: _Command) -> None:
+    """The arguments of ``vtasim plot``."""
     pl = command("plot", "draw a figure from a run or sweep folder")
     pl.add_argument("source", type=Path)
     pl.add_argument(
@@ -134,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="latency-cdf: linear axis, log axis, or the CCDF on log-log axes for the tail",
     )
 
+
+def _files_and_metrics(command: _Command) -> None:
+    """The arguments of ``validate``, ``schema``, ``metrics``, ``compare``, ``report`` and
+    ``completion``."""
     v = command("validate", "check scenario and sweep files (every cell of a sweep)")
     v.add_argument("scenarios", type=Path, nargs="+")
     v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
@@ -158,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     cm = command("completion", "print a bash completion script for vtasim")
     cm.add_argument("shell", choices=("bash",))
 
+
+def _export_quote(command: _Command) -> None:
+    """The arguments of ``vtasim export-quote``."""
     e = command("export-quote", "write a host's TPM quote for tpm2_checkquote")
     e.add_argument("--seed", type=_seed, default=None, help="root seed (default: the scenario's)")
     e.add_argument("--host", required=True, help="a host name such as esx-07")
@@ -168,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--pcrs", type=_pcrs, default=None, help="comma-separated PCR indices")
 
+
+def _calibrate(command: _Command) -> None:
+    """The arguments of ``vtasim calibrate``."""
     c = command("calibrate", "time a real component and print a distribution")
     c.add_argument("component", choices=("kms", "tpm"), help="kms: PyKMIP; tpm: swtpm/tpmrm0")
     c.add_argument(
@@ -185,7 +213,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="measurement file (default results/calibration/<component>.json)",
     )
-    return p
 
 
 def _seed(text: str) -> int:
