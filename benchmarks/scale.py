@@ -137,19 +137,18 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
 
 def _child(hosts: int, until: float, scenario: Path) -> dict[str, Any]:
     """:func:`measure_size` in a fresh interpreter (its own peak RSS)."""
-    cmd = [
-        sys.executable,
-        __file__,
-        "--child",
-        str(hosts),
-        "--until",
-        repr(until),
-        "--scenario",
-        str(scenario),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    args = ["--child", str(hosts), "--until", repr(until), "--scenario", str(scenario)]
+    return _in_fresh_process(args, f"{hosts} hosts")
+
+
+def _in_fresh_process(args: list[str], what: str) -> dict[str, Any]:
+    """Run this script with ``args`` in a new interpreter and read the JSON line it prints
+    last; a failed child raises with the end of its stderr."""
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"{hosts} hosts: exit {done.returncode}\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"{what}: exit {done.returncode}\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -231,23 +230,8 @@ def measure_sweep(runs: int, workers: int, until: float, hosts: int = 1000) -> d
     """``runs`` replications of the ``hosts``-host estate as one sweep on ``workers``
     local processes (in a fresh interpreter, so only this sweep's workers count as its
     children): CPU efficiency = the workers' CPU ÷ (workers × wall)."""
-    cmd = [
-        sys.executable,
-        __file__,
-        "--child-sweep",
-        str(runs),
-        "--workers",
-        str(workers),
-        "--until",
-        repr(until),
-        "--sweep-hosts",
-        str(hosts),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"sweep: exit {done.returncode}\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    args = ["--child-sweep", str(runs), "--workers", str(workers), "--until", repr(until)]
+    return _in_fresh_process([*args, "--sweep-hosts", str(hosts)], "sweep")
 
 
 def _sweep_in_process(runs: int, workers: int, until: float, hosts: int) -> dict[str, Any]:

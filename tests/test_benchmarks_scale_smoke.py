@@ -3,12 +3,9 @@ projection and the report, on tiny sizes. No test asserts a speed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,21 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.scenario import load_scenario
+from tests.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    path = ROOT / "benchmarks" / "scale.py"
-    spec = importlib.util.spec_from_file_location("vtasim_bench_scale", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-scale = _load()
+scale = load_script("benchmarks/scale.py", "vtasim_bench_scale")
 
 
 @pytest.mark.parametrize("hosts", [1, 49, 50, 120, 1000, 10000])

@@ -6,12 +6,9 @@ asserts a speed: wall-clock figures depend on the machine and its load.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.scenario import Scenario, load_scenario
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -38,17 +36,7 @@ TINY_OVERRIDE_ARGS = [
 BUDGET = 0.01
 
 
-def _load_bench() -> ModuleType:
-    path = ROOT / "benchmarks" / "run.py"
-    spec = importlib.util.spec_from_file_location("vtasim_bench_run", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script("benchmarks/run.py", "vtasim_bench_run")
 
 
 @pytest.fixture(scope="module")

@@ -22,21 +22,11 @@ from sim.analysis.results import is_complete
 from sim.analysis.tables import TABLE_COLUMNS
 from sim.cli import main
 from sim.scenario import load_scenario, scenario_json_schema
+from tests.cli.clitools import TINY
 from tests.conftest import ROOT
 
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 
-TINY = """\
-name: tiny
-seed: 3
-duration: 30m
-vcenters:
-  - name: vc-a
-    clusters:
-      - {name: cl-a, hosts: 2}
-vms:
-  count: 4
-"""
 
 BAD = """\
 name: bad
