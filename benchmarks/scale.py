@@ -80,11 +80,14 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
     """Run the estate scaled to ``hosts`` for ``until`` simulated seconds in this process
     (call it in a fresh one), the way :func:`sim.runner.simulate` does, timing its phases:
     build and start, the first and the second half of simulated time, and the analysis
-    (summary). The second half's rates are the steady state a projection extends."""
+    (summary) with the writing of the run folder (into a temporary folder). The second
+    half's rates are the steady state a projection extends."""
     import gc
 
     from sim.analysis.drift import finalise_drift
+    from sim.analysis.results import write_run
     from sim.analysis.summary import summarise
+    from sim.analysis.tables import TABLE_COLUMNS
     from sim.build import build
     from sim.runner import lenient_collector
     from sim.scenario import load_scenario
@@ -109,7 +112,12 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
     rec = estate.recorder
     rec.sample_levels(until)
     finalise_drift(rec, until, estate.host_vcenter)
-    summarise(rec, until, sc.warmup, sc)
+    summary = summarise(rec, until, sc.warmup, sc)
+    with tempfile.TemporaryDirectory() as folder:
+        write_run(
+            Path(folder) / "run", scenario_yaml=sc.resolved_yaml(), manifest={"hosts": hosts},
+            summary=summary, tables=rec.tables, columns=TABLE_COLUMNS,
+        )  # fmt: skip
     mark()
     (w0, c0, r0), (_, c1, r1), (_, c2, r2), (_, c3, r3), (w4, c4, _) = marks
     return {
@@ -188,18 +196,23 @@ def exponents(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
 def day_projection(row: Mapping[str, Any]) -> dict[str, float]:
     """One simulated day at this size, from a shorter run: the build, then the second
     half's CPU and RSS growth per simulated second (past the start-up burst) extended to a
-    day, and the analysis scaled with simulated time (it reads every record)."""
+    day, and the analysis and writing scaled with simulated time (they read every record;
+    so does the memory they add above the run's own, a conservative reading since the
+    records themselves are read a chunk at a time)."""
     half = row["sim_time_s"] / 2
     rest = DAY_S - row["sim_time_s"]
     cpu_rate = row["second_half_cpu_s"] / half
     rss_rate = max(row["rss_end_bytes"] - row["rss_half_bytes"], 0) / half
+    analysis_rss = max(row["peak_rss_bytes"] - row["rss_end_bytes"], 0)
     return {
         "cpu_s": row["build_cpu_s"]
         + row["first_half_cpu_s"]
         + row["second_half_cpu_s"]
         + cpu_rate * rest
         + row["analysis_cpu_s"] * DAY_S / row["sim_time_s"],
-        "peak_rss_bytes": row["rss_end_bytes"] + rss_rate * rest,
+        "peak_rss_bytes": row["rss_end_bytes"]
+        + rss_rate * rest
+        + analysis_rss * DAY_S / row["sim_time_s"],
     }
 
 

@@ -24,6 +24,7 @@ from simpy import Environment
 
 from sim.analysis import results
 from sim.analysis.drift import finalise_drift
+from sim.analysis.recorded import RecordedTable
 from sim.analysis.summary import summarise
 from sim.analysis.tables import TABLE_COLUMNS
 from sim.build import Estate, build
@@ -57,7 +58,7 @@ class RunOutput:
     seed: int
     manifest: dict[str, Any]
     summary: dict[str, Any]
-    tables: dict[str, list[dict[str, Any]]]
+    tables: dict[str, RecordedTable]
     estate: Estate
 
     @property

@@ -50,7 +50,8 @@ def test_fitted_exponent_needs_two_points() -> None:
 
 def test_day_projection_extends_the_second_half() -> None:
     """A run whose second half costs 1 CPU-s and 1 MiB per 100 simulated s projects a day
-    as the measured run plus the rest of the day at that rate."""
+    as the measured run plus the rest of the day at that rate; memory the analysis adds
+    above the run's grows with simulated time."""
     row = {
         "sim_time_s": 200.0,
         "build_cpu_s": 5.0,
@@ -59,10 +60,14 @@ def test_day_projection_extends_the_second_half() -> None:
         "analysis_cpu_s": 0.0,
         "rss_half_bytes": 100 * 2**20,
         "rss_end_bytes": 101 * 2**20,
+        "peak_rss_bytes": 101 * 2**20,
     }
     day = scale.day_projection(row)
     assert day["cpu_s"] == pytest.approx(9.0 + (86400 - 200) / 100)
     assert day["peak_rss_bytes"] == pytest.approx(101 * 2**20 + (86400 - 200) / 100 * 2**20)
+    analysed = scale.day_projection({**row, "peak_rss_bytes": 103 * 2**20})
+    extra = 2 * 2**20 * 86400 / 200
+    assert analysed["peak_rss_bytes"] == pytest.approx(day["peak_rss_bytes"] + extra)
 
 
 def test_main_measures_sizes_and_a_sweep(

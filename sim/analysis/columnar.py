@@ -93,7 +93,12 @@ def read_parquet(path: Path, declared: Table | None = None) -> pd.DataFrame:
 
 def frame_of(rows: Sequence[Mapping[str, Any]], declared: Table) -> pd.DataFrame:
     """In-memory rows (a run's recorded table) as the DataFrame loading gives."""
-    data = {name: [r.get(name) for r in rows] for name in declared.names}
+    columns = getattr(rows, "columns", None)  # a recorded table: read column by column
+    data = (
+        columns(*declared.names)
+        if callable(columns)
+        else {name: [r.get(name) for r in rows] for name in declared.names}
+    )
     raw = pd.DataFrame(
         {k: pd.Series(v, dtype=object) for k, v in data.items()}, columns=list(declared.names)
     )

@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sim.analysis.intervals import Span, contains, first_outside, subtract, union
-from sim.analysis.recorder import Recorder, Row
+from sim.analysis.recorder import Recorder
+
+Row = Mapping[str, Any]
+"""A recorded row as the derivations read it."""
 
 _HOST_TABLES = (
     "key_cache",
@@ -54,17 +58,22 @@ def _first(times: Iterable[float], after: float, before: float = math.inf) -> fl
 def held_spans(reports: Sequence[Row], downs: Sequence[float]) -> list[Span]:
     """Where the host holds an unexpired, unrevoked report: from each report's delivery to
     its expiry, revocation or the host's next going down (``downs``), merged."""
-    spans = []
-    for r in reports:
-        start = r["delivered_at"]
-        if start is None:
-            continue
-        end = float(r["expires_at"])
-        if r["revoked_at"] is not None:
-            end = min(end, float(r["revoked_at"]))
-        lost = _first(downs, start)
-        spans.append((float(start), end if lost is None else min(end, lost)))
-    return union(spans)
+    return union(
+        _held_span(r["delivered_at"], r["expires_at"], r["revoked_at"], downs)
+        for r in reports
+        if r["delivered_at"] is not None
+    )
+
+
+def _held_span(
+    delivered: float, expires: float, revoked: float | None, downs: Sequence[float]
+) -> Span:
+    """One delivered report's held span: to its expiry, revocation or the next going down."""
+    end = float(expires)
+    if revoked is not None:
+        end = min(end, float(revoked))
+    lost = _first(downs, delivered)
+    return (float(delivered), end if lost is None else min(end, lost))
 
 
 def _coverage_end(reports: Sequence[Row], t0: float, downs: Sequence[float] = ()) -> float:
@@ -124,9 +133,27 @@ def _up_spans(events: Sequence[Row], end: float) -> list[Span]:
 
 def host_trust(rec: Recorder, end: float) -> dict[str, HostTrust]:
     """Per host: the spans it held a report, was up and had a drift open, and its routine
-    gaps (up, no report held, no drift open)."""
+    gaps (up, no report held, no drift open). Hosts come in the order they first appear in
+    the host tables; the reports are read column by column, each host's held spans merged
+    as they come, so no table is held in memory."""
     t = rec.tables
-    by_host = _by_host(rec)
+    events: dict[str, list[Row]] = defaultdict(list)
+    for e in t["host_events"]:
+        events[e["host"]].append(e)
+    downs = {
+        host: sorted(e["time"] for e in rows if e["event"] == "down")
+        for host, rows in events.items()
+    }
+    held: dict[str, list[Span]] = defaultdict(list)
+    for host, delivered, expires, revoked in t["reports"].select(
+        "host", "delivered_at", "expires_at", "revoked_at"
+    ):
+        if host is None or delivered is None:
+            continue
+        spans = held[host]
+        spans.append(_held_span(delivered, expires, revoked, downs.get(host, ())))
+        if len(spans) >= _MERGE_AT:
+            held[host] = union(spans)
     windows: dict[str, list[Span]] = defaultdict(list)
     for d in t["drift_events"]:
         if d["outcome"] == "blocked":
@@ -134,29 +161,60 @@ def host_trust(rec: Recorder, end: float) -> dict[str, HostTrust]:
         close = d["remediated_at"] if d["remediated_at"] is not None else end
         windows[d["host"]].append((d["at"], close))
     out: dict[str, HostTrust] = {}
-    for host, rows in by_host.items():
-        downs = sorted(e["time"] for e in rows["host_events"] if e["event"] == "down")
-        held = held_spans(rows["reports"], downs)
-        up = _up_spans(rows["host_events"], end)
+    for host in _host_order(rec):
+        mine = union(held.get(host, ()))
+        up = _up_spans(events.get(host, ()), end)
         drift = union(windows.get(host, []))
-        gaps = subtract(subtract(up, held), drift)
-        out[host] = HostTrust(held, up, drift, gaps)
+        gaps = subtract(subtract(up, mine), drift)
+        out[host] = HostTrust(mine, up, drift, gaps)
     return out
 
 
-def _by_host(rec: Recorder) -> dict[str, dict[str, list[Row]]]:
+_MERGE_AT = 64
+"""Merge a host's held spans whenever this many have gathered (union is associative, so
+the result is the union of all of them at once)."""
+
+
+def _host_order(rec: Recorder) -> dict[str, None]:
+    """Every host in the host tables, in the order it first appears in them."""
+    order: dict[str, None] = {}
+    for name in _HOST_TABLES:
+        for chunk in rec.tables[name].chunks(_HOST_COLUMNS & set(rec.tables[name].names)):
+            for host in _hosts(chunk):
+                if host is not None and host not in order:
+                    order[host] = None
+    return order
+
+
+_HOST_COLUMNS = {"host", "destination"}
+
+
+def _hosts(chunk: dict[str, list[Any]]) -> list[str | None]:
+    """Each row's host in a chunk of columns: its ``host``, else its ``destination``."""
+    hosts, destinations = chunk.get("host"), chunk.get("destination")
+    if destinations is None:
+        return [h or None for h in hosts] if hosts is not None else []
+    if hosts is None:
+        return list(destinations)
+    return [h or d for h, d in zip(hosts, destinations, strict=True)]
+
+
+def _by_host(rec: Recorder, hosts: Container[str]) -> dict[str, dict[str, list[Row]]]:
+    """The rows of the host tables that concern ``hosts``, per host and table (a row's host
+    is its ``host``, else its ``destination``)."""
     by_host: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for name in _HOST_TABLES:
-        for row in rec.tables[name]:
-            host = row.get("host") or row.get("destination")
-            if host is not None:
-                by_host[host][name].append(row)
+        for chunk in rec.tables[name].chunks():
+            names = list(chunk)
+            for i, host in enumerate(_hosts(chunk)):
+                if host is not None and host in hosts:
+                    by_host[host][name].append({n: chunk[n][i] for n in names})
     return by_host
 
 
 def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> None:
     """Fill the derived columns of every drift event from the other tables."""
-    by_host = _by_host(rec)
+    by_host = _by_host(rec, {d["host"] for d in rec.tables["drift_events"]})
     for d in rec.tables["drift_events"]:
         if d["outcome"] == "blocked":
             continue
@@ -255,10 +313,10 @@ def keys_held(events: Sequence[Row], spans: Sequence[Span]) -> set[str]:
 def exposure_by_host(rec: Recorder, end: float, warmup: float) -> dict[str, dict[str, int]]:
     """Per drifted host, the exposure over the union of its drift windows that start at or
     after ``warmup`` (overlapping drifts of one host count each event once)."""
-    by_host = _by_host(rec)
     windows: dict[str, list[Span]] = defaultdict(list)
     for d in rec.tables["drift_events"]:
         if d["at"] >= warmup and d["outcome"] != "blocked":
             close = d["remediated_at"] if d["remediated_at"] is not None else end
             windows[d["host"]].append((d["at"], close))
+    by_host = _by_host(rec, windows)
     return {h: exposure(by_host[h], h, union(spans)) for h, spans in windows.items()}

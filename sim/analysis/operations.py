@@ -16,13 +16,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from sim.analysis.recorder import Recorder, Row
 from sim.analysis.stats import stats
 
 
-def _attested_times(views: list[Row], hosts: int) -> tuple[float | None, float | None]:
+def _attested_times(views: Iterable[Row], hosts: int) -> tuple[float | None, float | None]:
     """First moment any host, and every host, is seen as attested."""
     attested: set[tuple[str, str]] = set()
     first = full = None
@@ -57,13 +59,17 @@ def _upgrade_failures(rec: Recorder) -> int:
         for op in rec.tables["operations"]
         if op["operation"] == "upgrade" and op["event"] == "host_down"
     }
+    if not downs:
+        return 0
     return sum(
         1
-        for v in rec.tables["verdicts"]
-        if v["outcome"] == "fail"
-        and v["host"] in downs
-        and v["verdict_at"] >= downs[v["host"]]
-        and "attestation.image." in (v["reasons"] or "")
+        for host, outcome, verdict_at, reasons in rec.tables["verdicts"].select(
+            "host", "outcome", "verdict_at", "reasons"
+        )
+        if outcome == "fail"
+        and host in downs
+        and verdict_at >= downs[host]
+        and "attestation.image." in (reasons or "")
     )
 
 
@@ -79,7 +85,9 @@ def operations_summary(rec: Recorder, warmup: float) -> dict[str, Any]:
     hosts = len({e["host"] for e in t["host_events"]})
     first, full = _attested_times(t["status_views"], hosts) if setup else (None, None)
     restarts = [r for r in t["ha_restarts"] if r["crashed_at"] >= warmup]
-    keys = [k for k in t["key_requests"] if k["time"] >= warmup]
+    reasons = Counter(
+        reason for time, reason in t["key_requests"].select("time", "reason") if time >= warmup
+    )
     return {
         "setup": {
             "steps_done": sum(1 for o in setup if o["outcome"] == "ok"),
@@ -108,16 +116,12 @@ def operations_summary(rec: Recorder, warmup: float) -> dict[str, Any]:
             "events": sum(
                 1 for o in ops if o["operation"] == "rotation" and o["event"] == "rotated"
             ),
-            "refused_unknown_issuer": sum(
-                1 for k in keys if k["reason"] == "report.unknown_issuer"
-            ),
-            "kms_authentication_failures": sum(
-                1 for k in keys if k["reason"] == "kms.authentication_not_successful"
-            ),
+            "refused_unknown_issuer": reasons["report.unknown_issuer"],
+            "kms_authentication_failures": reasons["kms.authentication_not_successful"],
             "principal_refusals": sum(
                 1
-                for v in t["verdicts"]
-                if "attestation.setup.principal_not_imported" in (v["reasons"] or "")
+                for (why,) in t["verdicts"].select("reasons")
+                if "attestation.setup.principal_not_imported" in (why or "")
             ),
         },
     }

@@ -3,9 +3,10 @@
 Processes add rows through :meth:`Recorder.add`, which lays each row out in the column order
 declared in :mod:`sim.analysis.tables` and refuses a column the table does not declare; a
 caller may fill in fields of a row it added later (an attempt's verdict, a report's
-revocation). Levels (busy workers, queue lengths) are integrated over time. The recorder also
-keeps the ground truth for the safety invariant, independent of the Key Provider Service. It
-knows nothing of SimPy.
+revocation). Each table is a :class:`~sim.analysis.recorded.RecordedTable`, which keeps its
+older rows in column chunks on disk. Levels (busy workers, queue lengths) are integrated
+over time. The recorder also keeps the ground truth for the safety invariant, independent
+of the Key Provider Service. It knows nothing of SimPy.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.analysis.recorded import RecordedTable, Row
 from sim.analysis.tables import TABLES
 
-Row = dict[str, Any]
+__all__ = ["Level", "Recorder", "Row"]
 
 
-_NAMES = {name: t.names for name, t in TABLES.items()}
+def _tables() -> dict[str, RecordedTable]:
+    return {name: RecordedTable(name, t.names) for name, t in TABLES.items()}
 
 
 @dataclass
@@ -62,7 +65,7 @@ class Level:
 class Recorder:
     """Collects rows per table and time-weighted levels; knows nothing of SimPy."""
 
-    tables: dict[str, list[Row]] = field(default_factory=lambda: {name: [] for name in TABLES})
+    tables: dict[str, RecordedTable] = field(default_factory=_tables)
     levels: dict[str, Level] = field(default_factory=dict)
     capacities: dict[str, int] = field(default_factory=dict)
     violations: list[float] = field(default_factory=list)
@@ -73,14 +76,7 @@ class Recorder:
     def add(self, table: str, **values: Any) -> Row:
         """Append one row to ``table`` and return it (callers may fill fields later).
         Columns not given are None; a column the table does not declare is an error."""
-        names = _NAMES[table]
-        row: Row = dict.fromkeys(names)
-        row.update(values)
-        if len(row) != len(names):
-            unknown = sorted(set(values) - set(names))
-            raise KeyError(f"table {table} declares no column {', '.join(unknown)}")
-        self.tables[table].append(row)
-        return row
+        return self.tables[table].append(values)
 
     def level(self, series: str, capacity: int = 0) -> Level:
         """The level named ``series`` (created on first use)."""

@@ -171,6 +171,20 @@ def _parse_csv(text: str, where: str) -> tuple[list[str], list[list[Scalar]]]:
     return header or [], records
 
 
+def _streamed_columns(name: str, table: Any, columns: Mapping[str, Sequence[str]]) -> list[str]:
+    """The columns to write of a chunked table: ``columns[name]`` when given (the same
+    names as the table's, perhaps in another order), else the table's own."""
+    own = list(table.names)
+    given = columns.get(name)
+    if given is None:
+        return own
+    if len(set(given)) != len(given) or set(given) != set(own):
+        raise ValueError(f"table {name!r}: columns {list(given)} do not match its keys {own}")
+    if not own:
+        raise ValueError(f"table {name!r}: rows without columns cannot be written")
+    return list(given)
+
+
 def _table_rows(
     name: str, table: Any, given: Sequence[str] | None
 ) -> tuple[list[str], list[list[Scalar]]]:
@@ -212,6 +226,32 @@ def _table_rows(
     return cols, rows
 
 
+_BASIC = (str, int, float, bool, type(None))
+
+
+def _fits_int64(values: Sequence[Scalar]) -> bool:
+    return all(-(2**63) <= v < 2**63 for v in values if isinstance(v, int))
+
+
+def _arrow_array(values: Sequence[Scalar], kinds: set[type], fits: bool) -> Any:
+    """One Parquet column: typed by the kinds of value the whole column holds (``kinds``)
+    and whether its integers all fit in 64 bits (``fits``)."""
+    pa = importlib.import_module("pyarrow")
+    if not kinds:
+        return pa.nulls(len(values))
+    if kinds == {int} and not fits:
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if kinds in ({bool}, {int}):
+        return pa.array(values, type=pa.bool_() if bool in kinds else pa.int64())
+    if kinds <= {int, float}:
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    # mixed kinds: the CSV text of each cell
+    return pa.array(
+        [v if v is None or isinstance(v, str) else _encode_cell(v) for v in values],
+        type=pa.string(),
+    )
+
+
 def _parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes | None:
     """The table as Parquet (None for a table without columns). The bytes depend only on
     the values (and the pyarrow version): no timestamps are written."""
@@ -223,28 +263,94 @@ def _parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> 
     for i in range(len(columns)):
         values = [row[i] for row in rows]
         kinds = {type(v) for v in values if v is not None}
-        if not kinds:
-            arrays.append(pa.nulls(len(values)))
-        elif kinds == {int} and not all(
-            -(2**63) <= v < 2**63 for v in values if isinstance(v, int)
-        ):
-            arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
-        elif kinds in ({bool}, {int}):
-            arrays.append(pa.array(values, type=pa.bool_() if bool in kinds else pa.int64()))
-        elif kinds <= {int, float}:
-            arrays.append(
-                pa.array([None if v is None else float(v) for v in values], type=pa.float64())
-            )
-        else:  # mixed kinds: the CSV text of each cell
-            arrays.append(
-                pa.array(
-                    [v if v is None or isinstance(v, str) else _encode_cell(v) for v in values],
-                    type=pa.string(),
-                )
-            )
+        arrays.append(_arrow_array(values, kinds, _fits_int64(values)))
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), sink)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _chunked(table: Any) -> bool:
+    """Is ``table`` a recorded table read chunk by chunk (has ``names`` and ``chunks``)?"""
+    return hasattr(table, "chunks") and hasattr(table, "names")
+
+
+def _plain_columns(
+    where: str, cols: Sequence[str], chunk: Mapping[str, Any], first: int
+) -> list[list[Scalar]]:
+    """One chunk's columns as plain scalars, checked like :func:`_table_rows` checks rows."""
+    out = []
+    for c in cols:
+        values = [v if type(v) in _BASIC else _plain(v) for v in chunk[c]]
+        for i, v in enumerate(values):
+            if not isinstance(v, _BASIC):
+                raise TypeError(
+                    f"{where}: row {first + i} column {c!r} holds a "
+                    f"{type(chunk[c][i]).__name__}; use str, int, float, bool, None"
+                )
+        out.append(values)
+    return out
+
+
+PARQUET_ROW_GROUP = 1024 * 1024
+"""Rows per Parquet row group: pyarrow's default, so a streamed table smaller than this is
+written byte for byte as :func:`_parquet_bytes` would write it."""
+
+
+def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) -> None:
+    """Write a chunked table's CSV and Parquet files into ``folder`` chunk by chunk, holding
+    at most one Parquet row group of it in memory (the column types come from a first pass
+    over its values)."""
+    where = f"table {name!r}"
+    kinds: list[set[type]] = [set() for _ in cols]
+    fits = [True] * len(cols)
+    first = 0
+    for chunk in table.chunks(cols):
+        columns = _plain_columns(where, cols, chunk, first)
+        for i, values in enumerate(columns):
+            kinds[i].update(type(v) for v in values if v is not None)
+            fits[i] = fits[i] and _fits_int64(values)
+        first += len(columns[0]) if columns else 0
+    pa = importlib.import_module("pyarrow")
+    pq = importlib.import_module("pyarrow.parquet")
+    pending: list[list[Any]] = [[] for _ in cols]  # per column: Arrow arrays, one a chunk
+    held = 0  # rows in ``pending``
+    with open(folder / f"{name}.csv", "xb") as csv, open(folder / f"{name}.parquet", "xb") as out:
+        writer: Any = None
+
+        def flush(rows: int) -> None:
+            nonlocal writer, held
+            arrays = []
+            for i, parts in enumerate(pending):
+                whole = pa.concat_arrays(parts) if parts else _arrow_array([], kinds[i], fits[i])
+                arrays.append(whole.slice(0, rows))
+                pending[i] = [whole.slice(rows)] if len(whole) > rows else []
+            held -= rows
+            batch = pa.Table.from_arrays(arrays, names=list(cols)).combine_chunks()
+            if writer is None:
+                writer = pq.ParquetWriter(out, batch.schema)
+            writer.write_table(batch)
+
+        csv.write(("".join([",".join(_quote_text(c) for c in cols), "\n"])).encode("utf-8"))
+        first = 0
+        for chunk in table.chunks(cols):
+            columns = _plain_columns(where, cols, chunk, first)
+            size = len(columns[0]) if columns else 0
+            first += size
+            text = "".join(
+                ",".join(_encode_cell(v) for v in row) + "\n" for row in zip(*columns, strict=True)
+            )
+            csv.write(text.encode("utf-8"))
+            for i, values in enumerate(columns):
+                pending[i].append(_arrow_array(values, kinds[i], fits[i]))
+            held += size
+            while held >= PARQUET_ROW_GROUP:
+                flush(PARQUET_ROW_GROUP)
+        if held or writer is None:
+            flush(held)
+        writer.close()
+        for handle in (csv, out):
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -340,10 +446,14 @@ def write_run(
 ) -> Path:
     """Write one run folder atomically and return its absolute path.
 
-    A table is a list of row dicts with the same keys, or a dict of equally long columns.
+    A table is a list of row dicts with the same keys, a dict of equally long columns, or a
+    recorded table read chunk by chunk (see :mod:`sim.analysis.recorded`), which is written
+    straight into the folder without holding it in memory.
     ``extra_files`` maps relative paths inside the folder (such as
     ``evidence/esx-01/quote.msg``) to their bytes; they are written with the rest.
-    Malformed input raises ``ValueError``/``TypeError`` before anything touches the disk;
+    Malformed input raises ``ValueError``/``TypeError`` before anything touches the disk
+    (a recorded table's values are checked as they are written, and a bad one removes the
+    half-built folder);
     a target that exists and may not, or must not, be replaced raises ``RunError``, and so
     does a failure to write (a full disk, say), naming ``out_dir`` as given.
     """
@@ -359,9 +469,13 @@ def write_run(
         SCENARIO_FILE: scenario_yaml.encode("utf-8"),
         SUMMARY_FILE: _json_bytes(summary, "summary"),
     }
+    streamed: dict[str, tuple[Any, list[str]]] = {}
     for name in sorted(tables):
         if not _TABLE_NAME.fullmatch(name):
             raise ValueError(f"table name {name!r} is not a plain file name")
+        if _chunked(tables[name]):
+            streamed[name] = (tables[name], _streamed_columns(name, tables[name], columns))
+            continue
         cols, rows = _table_rows(name, tables[name], columns.get(name))
         files[f"{name}.csv"] = _render_csv(cols, rows)
         parquet = _parquet_bytes(cols, rows)
@@ -383,6 +497,9 @@ def write_run(
         raise RunError(f"cannot write the run folder {shown}: {exc.strerror or exc}") from None
     try:
         for name, data in files.items():
+            if name == MANIFEST_FILE:  # last: it marks completeness
+                for table_name, (table, cols) in streamed.items():
+                    _write_streamed(built, table_name, table, cols)
             (built / name).parent.mkdir(parents=True, exist_ok=True)
             _write_file(built / name, data)
         _fsync_dir(built)

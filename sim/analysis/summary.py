@@ -45,7 +45,7 @@ start, requests by their start).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import pairwise
 from typing import Any
 
@@ -144,77 +144,129 @@ def metric_value(summary: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def _col(rows: Iterable[Row], name: str) -> list[float]:
+def _col(rows: Iterable[Mapping[str, Any]], name: str) -> list[float]:
     return [r[name] for r in rows if r[name] is not None]
 
 
 def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
-    att = [a for a in rec.tables["attestations"] if a["requested_at"] >= warmup]
-    done = [a for a in att if a["completed_at"] is not None]
-    ver = [v for v in rec.tables["verdicts"] if v["arrived_at"] >= warmup]
-    reached = [v for v in ver if v["outcome"] in ("pass", "fail")]
-    delivered = sum(1 for v in reached if v["delivered_at"] is not None)
+    requests = done = succeeded = 0
+    latency: list[float] = []
+    verdict_latency: list[float] = []
+    for requested, completed, ok, lat, vlat in rec.tables["attestations"].select(
+        "requested_at", "completed_at", "ok", "latency_s", "verdict_latency_s"
+    ):
+        if requested < warmup:
+            continue
+        requests += 1
+        if completed is None:
+            continue
+        done += 1
+        if ok:
+            succeeded += 1
+            if lat is not None:
+                latency.append(lat)
+        if vlat is not None:
+            verdict_latency.append(vlat)
+    count: dict[str | None, int] = dict.fromkeys(("pass", "fail", "dropped", "lost", None), 0)
+    stale_n = delivered = 0
+    waits: list[float] = []
+    for arrived, started, outcome, stale, delivered_at in rec.tables["verdicts"].select(
+        "arrived_at", "started_at", "outcome", "stale", "delivered_at"
+    ):
+        if arrived < warmup:
+            continue
+        if started is not None:
+            waits.append(started - arrived)
+        if outcome in count:
+            count[outcome] += 1
+        if outcome in ("pass", "fail"):
+            stale_n += 1 if stale else 0
+            delivered += 0 if delivered_at is None else 1
+    reached = count["pass"] + count["fail"]
     span = max(now - warmup, 1e-12)
     return {
-        "requests": len(att),
-        "succeeded": sum(1 for a in done if a["ok"]),
-        "failed": sum(1 for a in done if not a["ok"]),
-        "unfinished": len(att) - len(done),
-        "latency_s": stats(_col((a for a in done if a["ok"]), "latency_s")),
-        "verdict_latency_s": stats(_col(done, "verdict_latency_s")),
-        "queue_wait_s": stats(
-            [v["started_at"] - v["arrived_at"] for v in ver if v["started_at"] is not None]
-        ),
+        "requests": requests,
+        "succeeded": succeeded,
+        "failed": done - succeeded,
+        "unfinished": requests - done,
+        "latency_s": stats(latency),
+        "verdict_latency_s": stats(verdict_latency),
+        "queue_wait_s": stats(waits),
         "verdicts": {
-            "reached": len(reached),
-            "passed": sum(1 for v in reached if v["outcome"] == "pass"),
-            "failed": sum(1 for v in reached if v["outcome"] == "fail"),
-            "stale": sum(1 for v in reached if v["stale"]),
+            "reached": reached,
+            "passed": count["pass"],
+            "failed": count["fail"],
+            "stale": stale_n,
             "delivered": delivered,
-            "dropped": sum(1 for v in ver if v["outcome"] == "dropped"),
-            "lost": sum(1 for v in ver if v["outcome"] == "lost"),
-            "unfinished": sum(1 for v in ver if v["outcome"] is None),
-            "throughput_per_s": len(reached) / span,
+            "dropped": count["dropped"],
+            "lost": count["lost"],
+            "unfinished": count[None],
+            "throughput_per_s": reached / span,
             "goodput_per_s": delivered / span,
         },
     }
 
 
 def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
-    rows = [k for k in rec.tables["key_requests"] if k["time"] >= warmup]
-    keys = [k for k in rows if k["outcome"] != "host_cache"]
-    reached = [k for k in keys if k["cache_hit"] is not None]
+    count = dict.fromkeys(("released", "refused", "failed"), 0)
+    rows = requests = reached = hits = gets = timeouts = 0
+    latency: list[float] = []
+    for time, outcome, cache_hit, kms_get, kms_timeouts, lat in rec.tables["key_requests"].select(
+        "time", "outcome", "cache_hit", "kms_get", "kms_timeouts", "latency_s"
+    ):
+        if time < warmup:
+            continue
+        rows += 1
+        if outcome == "host_cache":
+            continue
+        requests += 1
+        if outcome in count:
+            count[outcome] += 1
+        if cache_hit is not None:
+            reached += 1
+            hits += 1 if cache_hit else 0
+        gets += 1 if kms_get else 0
+        timeouts += kms_timeouts or 0
+        if outcome == "released" and lat is not None:
+            latency.append(lat)
     return {
-        "requests": len(keys),
-        "released": sum(1 for k in keys if k["outcome"] == "released"),
-        "refused": sum(1 for k in keys if k["outcome"] == "refused"),
-        "failed": sum(1 for k in keys if k["outcome"] == "failed"),
-        "host_cache_hits": len(rows) - len(keys),
-        "cache_hit_ratio": sum(1 for k in reached if k["cache_hit"]) / max(1, len(reached)),
-        "kms_gets": sum(1 for k in keys if k["kms_get"]),
-        "kms_timeouts": sum(k["kms_timeouts"] or 0 for k in keys),
-        "latency_s": stats(_col((k for k in keys if k["outcome"] == "released"), "latency_s")),
+        "requests": requests,
+        "released": count["released"],
+        "refused": count["refused"],
+        "failed": count["failed"],
+        "host_cache_hits": rows - requests,
+        "cache_hit_ratio": hits / max(1, reached),
+        "kms_gets": gets,
+        "kms_timeouts": timeouts,
+        "latency_s": stats(latency),
     }
 
 
 def _key_providers(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
     """Per key provider: KMS Gets of its primary key, releases and failures, and the
     seconds its health spent OK, WARNING and ERROR after the warm-up."""
-    keys = [k for k in rec.tables["key_requests"] if k["time"] >= warmup]
     health: dict[str, list[Row]] = defaultdict(list)
     for row in rec.tables["provider_health"]:
         health[row["provider"]].append(row)
+    counts: dict[str, dict[str, int]] = {
+        name: {"kms_gets": 0, "released": 0, "failed": 0} for name in health
+    }
+    for time, provider, outcome, kms_get in rec.tables["key_requests"].select(
+        "time", "provider", "outcome", "kms_get"
+    ):
+        mine = counts.get(provider) if time >= warmup else None
+        if mine is not None:
+            mine["kms_gets"] += 1 if kms_get else 0
+            if outcome in ("released", "failed"):
+                mine[outcome] += 1
     out: dict[str, Any] = {}
     for name, changes in health.items():
         seconds = {"OK": 0.0, "WARNING": 0.0, "ERROR": 0.0}
         for row, nxt in zip(changes, [*changes[1:], None], strict=True):
             end = now if nxt is None else nxt["time"]
             seconds[row["state"]] += max(0.0, end - max(row["time"], warmup))
-        mine = [k for k in keys if k["provider"] == name]
         out[name] = {
-            "kms_gets": sum(1 for k in mine if k["kms_get"]),
-            "released": sum(1 for k in mine if k["outcome"] == "released"),
-            "failed": sum(1 for k in mine if k["outcome"] == "failed"),
+            **counts[name],
             "seconds_ok": seconds["OK"],
             "seconds_warning": seconds["WARNING"],
             "seconds_error": seconds["ERROR"],
@@ -283,8 +335,9 @@ def _drift(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
 def _routine_gaps(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
     """Time hosts spent up but holding no report while no drift of theirs was open."""
     after = [(warmup, now)]
-    gaps = [g for h in host_trust(rec, now).values() for g in intersect(h.gaps, after)]
-    up = sum(total(intersect(h.up, after)) for h in host_trust(rec, now).values())
+    trust = host_trust(rec, now)
+    gaps = [g for h in trust.values() for g in intersect(h.gaps, after)]
+    up = sum(total(intersect(h.up, after)) for h in trust.values())
     spent = total(gaps)
     return {
         "count": len(gaps),
@@ -298,30 +351,47 @@ def _identity(rec: Recorder, warmup: float) -> dict[str, Any]:
     """EK registrations, and the time from a TPM swap taking effect to the host's first
     passing verdict after its new EK was registered."""
     events = [e for e in rec.tables["identity_events"] if e["time"] >= warmup]
+    hosts = {e["host"] for e in events}
+    passes: dict[str, list[float]] = defaultdict(list)
+    if hosts:
+        for host, outcome, verdict_at in rec.tables["verdicts"].select(
+            "host", "outcome", "verdict_at"
+        ):
+            if outcome == "pass" and host in hosts:
+                passes[host].append(verdict_at)
+    drifts = list(rec.tables["drift_events"]) if hosts else []
     restore = []
     for e in events:
         swaps = [
-            d for d in rec.tables["drift_events"]
+            d for d in drifts
             if d["host"] == e["host"] and d["kind"] == "tpm_swap"
             and d["effective_at"] is not None and d["effective_at"] <= e["time"]
         ]  # fmt: skip
-        passed = [
-            v["verdict_at"] for v in rec.tables["verdicts"]
-            if v["host"] == e["host"] and v["outcome"] == "pass" and v["verdict_at"] >= e["time"]
-        ]  # fmt: skip
+        passed = [t for t in passes.get(e["host"], ()) if t >= e["time"]]
         if swaps and passed:
             restore.append(min(passed) - max(d["effective_at"] for d in swaps))
     return {"ek_registrations": len(events), "time_to_restore_s": stats(restore)}
 
 
 def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
-    mig = [m for m in rec.tables["migrations"] if m["start"] >= warmup]
-    ok = [m for m in mig if m["outcome"] == "completed"]
+    requests = refused = failed = 0
+    ok: list[dict[str, Any]] = []
+    for start, outcome, encrypted, duration, sent, payload in rec.tables["migrations"].select(
+        "start", "outcome", "encrypted", "duration_s", "bytes_transferred", "payload_bytes"
+    ):
+        if start < warmup:
+            continue
+        requests += 1
+        refused += 1 if outcome == "refused" else 0
+        failed += 1 if outcome == "failed" else 0
+        if outcome == "completed":
+            ok.append({"encrypted": encrypted, "duration_s": duration,
+                       "bytes_transferred": sent, "payload_bytes": payload})  # fmt: skip
     return {
-        "requests": len(mig),
+        "requests": requests,
         "completed": len(ok),
-        "refused": sum(1 for m in mig if m["outcome"] == "refused"),
-        "failed": sum(1 for m in mig if m["outcome"] == "failed"),
+        "refused": refused,
+        "failed": failed,
         "encrypted": sum(1 for m in ok if m["encrypted"]),
         "duration_s": stats(_col(ok, "duration_s")),
         "encrypted_duration_s": stats(_col((m for m in ok if m["encrypted"]), "duration_s")),
@@ -351,19 +421,20 @@ def summarise(
     rec: Recorder, now: float, warmup: float, scenario: Scenario | None = None
 ) -> dict[str, Any]:
     """The run's summary: every figure under a stable key."""
-    pl = [p for p in rec.tables["placements"] if p["time"] >= warmup]
+    placed = dict.fromkeys(("placed", "refused", "failed"), 0)
+    requests = 0
+    for time, outcome in rec.tables["placements"].select("time", "outcome"):
+        if time >= warmup:
+            requests += 1
+            if outcome in placed:
+                placed[outcome] += 1
     return {
         "attestation": _attestation(rec, now, warmup),
         "key_requests": _key_requests(rec, warmup),
         "key_providers": _key_providers(rec, now, warmup),
         "capacity": _capacity(rec, warmup),
         "drift": _drift(rec, now, warmup),
-        "placements": {
-            "requests": len(pl),
-            "placed": sum(1 for p in pl if p["outcome"] == "placed"),
-            "refused": sum(1 for p in pl if p["outcome"] == "refused"),
-            "failed": sum(1 for p in pl if p["outcome"] == "failed"),
-        },
+        "placements": {"requests": requests, **placed},
         "vmotion": _vmotion(rec, warmup),
         "identity": _identity(rec, warmup),
         "operations": operations_summary(rec, warmup),

@@ -4,7 +4,8 @@ Everything that touches a table derives from :data:`TABLES`: the recorder builds
 the declared column order (and refuses undeclared columns), the run-folder writer writes the
 declared columns, the reader checks a folder's header against them and attaches the units,
 and the README's table reference is rendered by :func:`markdown` (a test keeps it in step).
-A later change of storage (columns instead of row dicts) touches the recorder alone.
+Rows are stored by :class:`~sim.analysis.recorded.RecordedTable` (column chunks spilled to
+disk), which only the recorder creates.
 
 Types are those of the values a run records: ``str``, ``int``, ``float`` or ``bool``; every
 column may hold ``None`` (a value not known yet, or not applicable). Units: ``s`` seconds of
