@@ -24,7 +24,7 @@ from simpy import Environment
 
 from sim.analysis import results
 from sim.analysis.drift import finalise_drift
-from sim.analysis.recorded import RecordedTable
+from sim.analysis.recorded import RecordedTable, spilling_into
 from sim.analysis.summary import summarise
 from sim.analysis.tables import TABLE_COLUMNS
 from sim.build import Estate, build
@@ -72,14 +72,17 @@ def simulate(
     seed: int | None = None,
     until: float | None = None,
     progress: bool = False,
+    spill_dir: Path | str | None = None,
 ) -> RunOutput:
-    """Build and run ``scenario`` (for ``until`` simulated seconds, default its duration)."""
+    """Build and run ``scenario`` (for ``until`` simulated seconds, default its duration).
+    Older records are kept on disk in column chunks: in ``spill_dir`` (an existing folder,
+    such as where the run folder will be written), else in the system's temporary folder."""
     root = scenario.seed if seed is None else seed
     end = scenario.duration if until is None else until
     scenario = scenario.for_run(root, end)
     log.info("simulating %s, seed %d, %g s of simulated time", scenario.name, root, end)
     started = time.perf_counter()
-    with lenient_collector():
+    with lenient_collector(), spilling_into(spill_dir):
         estate = build(scenario, root)
         estate.start()
         gc.freeze()  # the built estate lives all run: keep the collector from rescanning it
@@ -199,7 +202,10 @@ def run(
     write_folder: bool = True,
 ) -> RunOutput:
     """Simulate ``scenario`` and (by default) write its run folder."""
-    output = simulate(scenario, seed=seed, until=until, progress=progress)
+    chosen = scenario.seed if seed is None else seed
+    target = Path(out_dir) if out_dir is not None else default_out_dir(scenario, chosen)
+    spill = target.absolute().parent if write_folder else None
+    output = simulate(scenario, seed=seed, until=until, progress=progress, spill_dir=spill)
     if write_folder:
         write(output, out_dir)
     return output

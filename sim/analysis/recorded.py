@@ -18,14 +18,35 @@ what the analysis and the run-folder writer use to stay within bounded memory.
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any, overload
 
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 4096
 """Rows per sealed chunk: small enough to keep the pending dicts a few megabytes, large
 enough that pickling and reading back cost little per row."""
+
+
+_spill_dir: str | None = None
+
+
+@contextmanager
+def spilling_into(folder: Path | str | None) -> Iterator[None]:
+    """Tables that seal their first chunk inside this block spill into ``folder`` (when it
+    is an existing folder) instead of the system's temporary folder: a long run's records
+    then go to the disk its run folder is written to, not to a ``/tmp`` that may be small
+    or held in memory."""
+    global _spill_dir
+    saved = _spill_dir
+    _spill_dir = str(folder) if folder is not None and os.path.isdir(folder) else None
+    try:
+        yield
+    finally:
+        _spill_dir = saved
 
 
 class Row(dict[str, Any]):
@@ -121,7 +142,7 @@ class RecordedTable(Sequence[Row]):
         blob = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
         if self._spill is None:
             # lives as long as the table; closed (and deleted) with it
-            self._spill = tempfile.TemporaryFile(prefix="vtasim-records-")  # noqa: SIM115
+            self._spill = tempfile.TemporaryFile(prefix=".vtasim-records-", dir=_spill_dir)  # noqa: SIM115
         spill = self._spill
         offset = spill.seek(0, 2)
         spill.write(blob)

@@ -65,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             until=args.until,
             progress=_progress(args),
+            spill_dir=target.parent,
         )
         extra = None
         if args.export_evidence:

@@ -41,7 +41,8 @@ def execute(task: RunTask) -> dict[str, Any]:
 
     try:
         scenario = parse_scenario(task.scenario)
-        out = simulate(scenario, seed=task.seed, until=task.until)
+        spill = Path(task.out_dir).absolute().parent
+        out = simulate(scenario, seed=task.seed, until=task.until, spill_dir=spill)
         write(out, task.out_dir)
         exc = out.manifest["exception"]
         return {

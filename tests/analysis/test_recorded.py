@@ -5,6 +5,7 @@ is byte for byte the one written from plain row dicts."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,19 @@ def test_a_shipped_run_is_the_same_whatever_the_chunk_size(
         assert (sealed > 0) == (chunk == 3)
         folders.append(_hashed(write(out, tmp_path / f"chunk-{chunk}")))
     assert folders[0] == folders[1]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the file")
+def test_records_spill_into_the_given_folder_and_leave_nothing_there(tmp_path: Path) -> None:
+    with recorded.spilling_into(tmp_path):
+        table = RecordedTable("t", NAMES, chunk_rows=1)
+        table.extend([{"n": 1}, {"n": 2}])
+    assert table._spill is not None
+    where = os.readlink(f"/proc/self/fd/{table._spill.fileno()}")
+    assert where.startswith(str(tmp_path)) and where.endswith("(deleted)")
+    assert list(tmp_path.iterdir()) == []  # unnamed: nothing to clean up
+    with recorded.spilling_into(tmp_path / "missing"):  # not a folder: the system's
+        other = RecordedTable("t", NAMES, chunk_rows=1)
+        other.extend([{"n": 1}, {"n": 2}])
+    assert other._spill is not None
+    assert not os.readlink(f"/proc/self/fd/{other._spill.fileno()}").startswith(str(tmp_path))
