@@ -38,6 +38,8 @@ def test_stream_packets_and_their_payload_bytes_are_counted() -> None:
     counts = opcount.snapshot()
     assert counts["aesgcm_seal"] == counts["aesgcm_open"] == len(packets) == 4
     assert counts["aesgcm_seal_bytes"] == counts["aesgcm_open_bytes"] == len(payload)
+    opcount.reset()  # the streams' in-place tallies are forgotten too
+    assert set(opcount.snapshot().values()) == {0}
 
 
 def test_key_wraps_are_counted_and_reset_forgets() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable
 
@@ -116,7 +115,7 @@ def test_any_flipped_ciphertext_byte_fails_authentication(data: st.DataObject) -
     opener = StreamOpener(_secret(), "vm-42/mig-1")
     if which == 1:
         opener.open(packets[0])
-    bad = dataclasses.replace(packets[which], ciphertext=_flip(packets[which].ciphertext, pos))
+    bad = packets[which]._replace(ciphertext=_flip(packets[which].ciphertext, pos))
     assert _reject(opener, bad) == STREAM_AUTH_FAILED
     assert opener.packets == which
 
@@ -125,7 +124,7 @@ def test_wrong_key_and_truncated_tag_fail_authentication() -> None:
     """A receiver with another key, or a packet cut short, cannot authenticate it."""
     packet = _packets(1)[0]
     assert _reject(StreamOpener(_secret(b"other"), "vm-42/mig-1"), packet) == STREAM_AUTH_FAILED
-    short = dataclasses.replace(packet, ciphertext=packet.ciphertext[:10])
+    short = packet._replace(ciphertext=packet.ciphertext[:10])
     assert _reject(StreamOpener(_secret(), "vm-42/mig-1"), short) == STREAM_AUTH_FAILED
 
 
@@ -182,10 +181,10 @@ def test_cross_migration_splice_is_rejected() -> None:
     opener = StreamOpener(_secret(b"m1"), "mig-A")
     opener.open(ours[0])
     assert _reject(opener, theirs[1]) == STREAM_WRONG_MIGRATION
-    relabelled = dataclasses.replace(theirs[1], migration_id="mig-A")
+    relabelled = theirs[1]._replace(migration_id="mig-A")
     assert _reject(opener, relabelled) == STREAM_AUTH_FAILED
     same_key_other_id = _packets(2, seed=b"m1", mid="mig-C")
-    assert _reject(opener, dataclasses.replace(same_key_other_id[1], migration_id="mig-A")) == (
+    assert _reject(opener, same_key_other_id[1]._replace(migration_id="mig-A")) == (
         STREAM_AUTH_FAILED
     )
     opener.open(ours[1])
@@ -197,9 +196,9 @@ def test_header_edits_fail_authentication() -> None:
     packets = _packets(4)
     opener = StreamOpener(_secret(), "vm-42/mig-1")
     opener.open(packets[0])
-    assert _reject(opener, dataclasses.replace(packets[1], final=True)) == STREAM_AUTH_FAILED
-    assert _reject(opener, dataclasses.replace(packets[2], index=1)) == STREAM_AUTH_FAILED
-    assert _reject(opener, dataclasses.replace(packets[3], final=False)) == STREAM_AUTH_FAILED
+    assert _reject(opener, packets[1]._replace(final=True)) == STREAM_AUTH_FAILED
+    assert _reject(opener, packets[2]._replace(index=1)) == STREAM_AUTH_FAILED
+    assert _reject(opener, packets[3]._replace(final=False)) == STREAM_AUTH_FAILED
     wire = bytearray(packets[1].to_bytes())
     wire[1] ^= 0x01
     assert _reject(opener, Packet.from_bytes(bytes(wire))) == STREAM_AUTH_FAILED
