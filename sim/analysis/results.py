@@ -230,7 +230,9 @@ _BASIC = (str, int, float, bool, type(None))
 
 
 def _fits_int64(values: Sequence[Scalar]) -> bool:
-    return all(-(2**63) <= v < 2**63 for v in values if isinstance(v, int))
+    """Do all the integers (bools included) among ``values`` fit in 64 bits?"""
+    ints = [v for v in values if type(v) is int]  # bools always fit
+    return not ints or (min(ints) >= -(2**63) and max(ints) < 2**63)
 
 
 def _arrow_array(values: Sequence[Scalar], kinds: set[type], fits: bool) -> Any:
@@ -274,20 +276,54 @@ def _chunked(table: Any) -> bool:
     return hasattr(table, "chunks") and hasattr(table, "names")
 
 
+_BASIC_TYPES = frozenset(_BASIC)
+
+
 def _plain_columns(
     where: str, cols: Sequence[str], chunk: Mapping[str, Any], first: int
 ) -> list[list[Scalar]]:
     """One chunk's columns as plain scalars, checked like :func:`_table_rows` checks rows."""
     out = []
     for c in cols:
-        values = [v if type(v) in _BASIC else _plain(v) for v in chunk[c]]
+        given = chunk[c]
+        if set(map(type, given)) <= _BASIC_TYPES:  # the usual case: nothing to unwrap
+            out.append(list(given))
+            continue
+        values = [v if type(v) in _BASIC else _plain(v) for v in given]
         for i, v in enumerate(values):
             if not isinstance(v, _BASIC):
                 raise TypeError(
                     f"{where}: row {first + i} column {c!r} holds a "
-                    f"{type(chunk[c][i]).__name__}; use str, int, float, bool, None"
+                    f"{type(given[i]).__name__}; use str, int, float, bool, None"
                 )
         out.append(values)
+    return out
+
+
+def _encode_column(values: Sequence[Scalar]) -> list[str]:
+    """Each value's CSV cell, as :func:`_encode_cell` writes it, a whole column at a time
+    (a text's quoting is worked out once per distinct text: names and outcomes repeat)."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return list(map(float.__repr__, values))
+    if kinds <= {str, type(None)}:  # a text never equals None: one cell per distinct value
+        cells: dict[Scalar, str] = {v: _quote_text(str(v)) for v in set(values) if v is not None}
+        cells[None] = ""
+        return list(map(cells.__getitem__, values))
+    if kinds <= {float, type(None)}:
+        return ["" if v is None else float.__repr__(v) for v in values]
+    texts: dict[str, str] = {}
+    out = []
+    for v in values:
+        if type(v) is float:
+            out.append(float.__repr__(v))
+        elif type(v) is str:
+            cell = texts.get(v)
+            if cell is None:
+                cell = texts[v] = _quote_text(v)
+            out.append(cell)
+        else:
+            out.append(_encode_cell(v))
     return out
 
 
@@ -307,8 +343,9 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
     for chunk in table.chunks(cols):
         columns = _plain_columns(where, cols, chunk, first)
         for i, values in enumerate(columns):
-            kinds[i].update(type(v) for v in values if v is not None)
-            fits[i] = fits[i] and _fits_int64(values)
+            seen = set(map(type, values))
+            kinds[i].update(seen - {type(None)})
+            fits[i] = fits[i] and (int not in seen or _fits_int64(values))
         first += len(columns[0]) if columns else 0
     pa = importlib.import_module("pyarrow")
     pq = importlib.import_module("pyarrow.parquet")
@@ -336,9 +373,8 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
             columns = _plain_columns(where, cols, chunk, first)
             size = len(columns[0]) if columns else 0
             first += size
-            text = "".join(
-                ",".join(_encode_cell(v) for v in row) + "\n" for row in zip(*columns, strict=True)
-            )
+            cells = [_encode_column(values) for values in columns]
+            text = "".join(map("%s\n".__mod__, map(",".join, zip(*cells, strict=True))))
             csv.write(text.encode("utf-8"))
             for i, values in enumerate(columns):
                 pending[i].append(_arrow_array(values, kinds[i], fits[i]))
