@@ -195,10 +195,12 @@ def exponents(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
 
 def day_projection(row: Mapping[str, Any]) -> dict[str, float]:
     """One simulated day at this size, from a shorter run: the build, then the second
-    half's CPU and RSS growth per simulated second (past the start-up burst) extended to a
-    day, and the analysis and writing scaled with simulated time (they read every record;
-    so does the memory they add above the run's own, a conservative reading since the
-    records themselves are read a chunk at a time)."""
+    half's CPU and RSS growth per simulated second extended to a day, and the analysis and
+    writing's CPU scaled with simulated time (they read every record). The memory the
+    analysis and writing add above the run's is added once: they read the records a chunk
+    at a time, and most of it is fixed (pyarrow). The RSS figure is an upper bound: a short
+    run's second half still grows with the estate settling (VMs powering on, key caches
+    filling), which slows down as the day goes on."""
     half = row["sim_time_s"] / 2
     rest = DAY_S - row["sim_time_s"]
     cpu_rate = row["second_half_cpu_s"] / half
@@ -210,9 +212,7 @@ def day_projection(row: Mapping[str, Any]) -> dict[str, float]:
         + row["second_half_cpu_s"]
         + cpu_rate * rest
         + row["analysis_cpu_s"] * DAY_S / row["sim_time_s"],
-        "peak_rss_bytes": row["rss_end_bytes"]
-        + rss_rate * rest
-        + analysis_rss * DAY_S / row["sim_time_s"],
+        "peak_rss_bytes": row["rss_end_bytes"] + rss_rate * rest + analysis_rss,
     }
 
 
