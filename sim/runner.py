@@ -82,17 +82,18 @@ def simulate(
     scenario = scenario.for_run(root, end)
     log.info("simulating %s, seed %d, %g s of simulated time", scenario.name, root, end)
     started = time.perf_counter()
-    with lenient_collector(), spilling_into(spill_dir):
-        estate = build(scenario, root)
-        estate.start()
-        gc.freeze()  # the built estate lives all run: keep the collector from rescanning it
-        error, stops = _advance(estate.env, scenario, end, progress)
-    env = estate.env
-    now = float(env.now)
-    log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
-    estate.recorder.sample_levels(now)  # the period since the last sample
-    finalise_drift(estate.recorder, now, estate.host_vcenter)
-    summary = summarise(estate.recorder, now, scenario.warmup, scenario)
+    with spilling_into(spill_dir):
+        with lenient_collector():
+            estate = build(scenario, root)
+            estate.start()
+            gc.freeze()  # the built estate lives all run: keep the collector from rescanning it
+            error, stops = _advance(estate.env, scenario, end, progress)
+        env = estate.env
+        now = float(env.now)
+        log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
+        estate.recorder.sample_levels(now)  # the period since the last sample
+        finalise_drift(estate.recorder, now, estate.host_vcenter)
+        summary = summarise(estate.recorder, now, scenario.warmup, scenario)
     manifest = {
         "scenario": scenario.name,
         "seed": root,

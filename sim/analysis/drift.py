@@ -145,6 +145,7 @@ def host_trust(rec: Recorder, end: float) -> dict[str, HostTrust]:
         for host, rows in events.items()
     }
     held: dict[str, list[Span]] = defaultdict(list)
+    merged: dict[str, int] = {}  # per host: spans left by its last merge
     for host, delivered, expires, revoked in t["reports"].select(
         "host", "delivered_at", "expires_at", "revoked_at"
     ):
@@ -152,8 +153,9 @@ def host_trust(rec: Recorder, end: float) -> dict[str, HostTrust]:
             continue
         spans = held[host]
         spans.append(_held_span(delivered, expires, revoked, downs.get(host, ())))
-        if len(spans) >= _MERGE_AT:
+        if len(spans) >= max(_MERGE_AT, 2 * merged.get(host, 0)):
             held[host] = union(spans)
+            merged[host] = len(held[host])
     windows: dict[str, list[Span]] = defaultdict(list)
     for d in t["drift_events"]:
         if d["outcome"] == "blocked":
@@ -171,8 +173,9 @@ def host_trust(rec: Recorder, end: float) -> dict[str, HostTrust]:
 
 
 _MERGE_AT = 64
-"""Merge a host's held spans whenever this many have gathered (union is associative, so
-the result is the union of all of them at once)."""
+"""Merge a host's held spans once this many have gathered, and again whenever they have
+doubled since (union is associative, so the result is the union of all of them at once;
+doubling keeps a host with many disjoint spans from being merged over and over)."""
 
 
 def _host_order(rec: Recorder) -> dict[str, None]:

@@ -42,14 +42,22 @@ def _attested_times(views: Iterable[Row], hosts: int) -> tuple[float | None, flo
 
 
 def _restore_times(rec: Recorder) -> list[float]:
+    repairs = [
+        op
+        for op in rec.tables["operations"]
+        if op["operation"] == "repair" and op["event"] == "host_down"
+    ]
+    targets = {op["target"] for op in repairs}
+    attested: dict[str, list[float]] = {}  # per repaired host: when a view saw it attested
+    if targets:
+        for host, status, time in rec.tables["status_views"].select("host", "status", "time"):
+            if status == "attested" and host in targets:
+                attested.setdefault(host, []).append(time)
     out = []
-    views = rec.tables["status_views"]
-    for op in rec.tables["operations"]:
-        if op["operation"] == "repair" and op["event"] == "host_down":
-            mine = [v for v in views if v["host"] == op["target"] and v["status"] == "attested"]
-            back = [v["time"] for v in mine if v["time"] > op["time"]]
-            if back:
-                out.append(min(back) - op["time"])
+    for op in repairs:
+        back = [t for t in attested.get(op["target"], ()) if t > op["time"]]
+        if back:
+            out.append(min(back) - op["time"])
     return out
 
 

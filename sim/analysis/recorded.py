@@ -50,29 +50,50 @@ def spilling_into(folder: Path | str | None) -> Iterator[None]:
 
 
 class Row(dict[str, Any]):
-    """One recorded row: a dict whose changes reach its table once the row was sealed."""
+    """One recorded row: a dict of its table's columns. Setting a column the table does not
+    declare is a ``KeyError``; once the row is sealed, each change also reaches its table
+    (a patch); columns cannot be removed. A copy or a pickle of a row is a plain dict."""
 
     __slots__ = ("_home",)
 
-    _home: tuple[RecordedTable, int] | None
+    _home: tuple[RecordedTable, int | None]  # its table, and its index once sealed
 
     def __setitem__(self, key: str, value: Any) -> None:
-        home = self._home
-        if home is not None:
-            home[0].patch(home[1], key, value)
+        table, index = self._home
+        if index is None:
+            table.check_column(key)
+        else:
+            table.patch(index, key, value)
         dict.__setitem__(self, key, value)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        """Like ``dict.update``; a sealed row passes every change to its table."""
-        if self._home is None:
-            dict.update(self, *args, **kwargs)
-            return
+        """Like ``dict.update``, column by column (see the class docstring)."""
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Like ``dict.setdefault`` (every declared column is always present)."""
+        if key not in self:
+            self[key] = default
+        return self[key]
 
-def _row(template: dict[str, Any], home: tuple[RecordedTable, int] | None) -> Row:
-    row = Row(template)
+    def __ior__(self, other: Any) -> Row:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def _keeps_columns(self, *_: Any) -> Any:
+        raise TypeError("a recorded row keeps every column of its table")
+
+    __delitem__ = pop = popitem = clear = _keeps_columns
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return dict, (dict(self),)
+
+
+def _row(
+    values: Iterable[tuple[str, Any]] | Mapping[str, Any], home: tuple[RecordedTable, int | None]
+) -> Row:
+    row = Row(values)
     row._home = home
     return row
 
@@ -99,7 +120,7 @@ class RecordedTable(Sequence[Row]):
     def append(self, values: Mapping[str, Any]) -> Row:
         """Add one row (columns not given are None) and return it; a column the table does
         not declare is a ``KeyError``."""
-        row = _row(self._template, None)
+        row = _row(self._template, (self, None))
         dict.update(row, values)
         if len(row) != len(self.names):
             unknown = sorted(set(values) - set(self.names))
@@ -127,10 +148,14 @@ class RecordedTable(Sequence[Row]):
         for column, value in changes.items():
             self.patch(index, column, value)
 
-    def patch(self, index: int, column: str, value: Any) -> None:
-        """Change ``column`` of the sealed row ``index`` to ``value``."""
+    def check_column(self, column: str) -> None:
+        """A ``KeyError`` unless the table declares ``column``."""
         if column not in self._template:
             raise KeyError(f"table {self.name} declares no column {column}")
+
+    def patch(self, index: int, column: str, value: Any) -> None:
+        """Change ``column`` of the sealed row ``index`` to ``value``."""
+        self.check_column(column)
         chunk, at = divmod(index, self._chunk_rows)
         self._patches.setdefault(chunk, {}).setdefault(at, {})[column] = value
 
@@ -169,18 +194,26 @@ class RecordedTable(Sequence[Row]):
 
     def chunks(self, names: Iterable[str] | None = None) -> Iterator[dict[str, list[Any]]]:
         """The table as successive chunks of columns (name -> values, in row order), every
-        declared column or only ``names``."""
+        declared column or only ``names``; rows added while it is read are read too."""
         wanted = self.names if names is None else tuple(names)
         for name in wanted:
             if name not in self._template:
                 raise KeyError(f"table {self.name} has no column {name!r}")
-        position = {name: i for i, name in enumerate(self.names)}
-        for k in range(len(self._chunks)):
-            columns = self._sealed(k)
-            yield {name: columns[position[name]] for name in wanted}
-        pending = list(self._pending)
-        if pending:
-            yield {name: [r[name] for r in pending] for name in wanted}
+        where = {name: i for i, name in enumerate(self.names)}
+        size, position = self._chunk_rows, 0
+        while True:
+            sealed = len(self._chunks) * size
+            if position < sealed:
+                k, at = divmod(position, size)
+                columns = self._sealed(k)
+                yield {name: columns[where[name]][at:] for name in wanted}
+                position = (k + 1) * size
+            elif position - sealed < len(self._pending):
+                rows = self._pending[position - sealed :]
+                yield {name: [r[name] for r in rows] for name in wanted}
+                position += len(rows)
+            else:
+                return
 
     def select(self, *names: str) -> Iterator[tuple[Any, ...]]:
         """The values of columns ``names`` row by row, as tuples (no row dicts built)."""
@@ -199,14 +232,22 @@ class RecordedTable(Sequence[Row]):
         return len(self._chunks) * self._chunk_rows + len(self._pending)
 
     def __iter__(self) -> Iterator[Row]:
-        size = self._chunk_rows
-        for k in range(len(self._chunks)):
-            columns = self._sealed(k)
-            for i, values in enumerate(zip(*columns, strict=True)):
-                row = Row(zip(self.names, values, strict=True))
-                row._home = (self, k * size + i)
-                yield row
-        yield from list(self._pending)
+        size, position = self._chunk_rows, 0
+        while True:  # by position, so rows added (and chunks sealed) meanwhile are read too
+            sealed = len(self._chunks) * size
+            if position < sealed:
+                k, at = divmod(position, size)
+                columns = self._sealed(k)
+                for i in range(at, size):
+                    yield _row(
+                        zip(self.names, [c[i] for c in columns], strict=True), (self, k * size + i)
+                    )
+                position = (k + 1) * size
+            elif position - sealed < len(self._pending):
+                yield self._pending[position - sealed]
+                position += 1
+            else:
+                return
 
     @overload
     def __getitem__(self, index: int) -> Row: ...
@@ -225,9 +266,7 @@ class RecordedTable(Sequence[Row]):
         if index >= sealed:
             return self._pending[index - sealed]
         k, at = divmod(index, self._chunk_rows)
-        row = Row(zip(self.names, [column[at] for column in self._sealed(k)], strict=True))
-        row._home = (self, index)
-        return row
+        return _row(zip(self.names, [c[at] for c in self._sealed(k)], strict=True), (self, index))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):

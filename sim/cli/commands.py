@@ -57,7 +57,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     est = preflight_run(str(args.scenario), scenario, args.until, args.force, info)
     seed = scenario.seed if args.seed is None else args.seed
     out = args.out if args.out is not None else runner.default_out_dir(scenario, seed)
-    target = prepare_target(out, 0 if args.force else est.output_bytes)
+    # the folder, and beside it while it is written the run's records spilled in column
+    # chunks (about as big): room for both
+    target = prepare_target(out, 0 if args.force else 2 * est.output_bytes)
     output: runner.RunOutput | None = None
     try:
         output = runner.simulate(

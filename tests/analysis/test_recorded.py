@@ -80,16 +80,56 @@ def test_sealed_rows_leave_memory_and_changes_reach_the_file() -> None:
         table[5]
 
 
-def test_unknown_columns_are_refused_on_append_and_after_sealing() -> None:
+def test_unknown_columns_are_refused_on_append_pending_and_sealed() -> None:
     table = RecordedTable("t", NAMES, chunk_rows=1)
     with pytest.raises(KeyError, match="declares no column colour"):
         table.append({"colour": "red"})
     row = table.append({"time": 1.0})
+    with pytest.raises(KeyError, match="declares no column colour"):
+        row.update(colour="red")  # still pending
     table.append({"time": 2.0})
     with pytest.raises(KeyError, match="declares no column colour"):
-        row["colour"] = "red"
+        row["colour"] = "red"  # sealed
+    with pytest.raises(KeyError, match="declares no column colour"):
+        table.update(0, colour="red")
+    assert list(table) == [_full({"time": 1.0}), _full({"time": 2.0})]
     with pytest.raises(KeyError, match="no column 'colour'"):
         list(table.select("colour"))
+
+
+def test_rows_added_while_reading_are_read_too() -> None:
+    """Like a list: a reader sees rows appended meanwhile, even as chunks are sealed."""
+    table = RecordedTable("t", NAMES, chunk_rows=2)
+    table.extend({"n": i} for i in range(5))
+    seen = []
+    for row in table:
+        seen.append(row["n"])
+        if row["n"] < 3:
+            table.append({"n": 10 + row["n"]})
+    assert seen == [0, 1, 2, 3, 4, 10, 11, 12]
+    got = []
+    for chunk in table.chunks(["n"]):
+        got.extend(chunk["n"])
+        if len(table) == 8:  # once, while the first chunk is being read
+            table.extend({"n": 20 + k} for k in range(4))
+    assert got == [0, 1, 2, 3, 4, 10, 11, 12, 20, 21, 22, 23]
+
+
+def test_a_row_copies_and_pickles_as_a_plain_dict_and_keeps_its_columns() -> None:
+    import copy
+
+    table = RecordedTable("t", NAMES, chunk_rows=1)
+    row = table.append({"n": 1})
+    table.append({"n": 2})  # row 0 is sealed now
+    for twin in (copy.copy(row), pickle.loads(pickle.dumps(row)), row.copy()):
+        assert type(twin) is dict and twin == _full({"n": 1})
+        twin["n"] = 99  # a copy is the caller's own
+    assert table[0]["n"] == 1
+    for remove in (lambda r: r.pop("n"), lambda r: r.clear(), lambda r: r.__delitem__("n")):
+        with pytest.raises(TypeError, match="keeps every column"):
+            remove(row)
+    row |= {"n": 3}
+    assert row.setdefault("n", 7) == 3 and table[0]["n"] == 3
 
 
 def _folder(tmp: Path, name: str, table: Any) -> dict[str, bytes]:
