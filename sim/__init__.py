@@ -58,6 +58,7 @@ level time series, warm-up                    sim.processes.sampling
 wiring the estate                             sim.build
 table declarations (columns, units)           sim.analysis.tables
 recording rows and levels                     sim.analysis.recorder
+records in column chunks spilled to disk      sim.analysis.recorded
 drift derivations (lapse, refusal, exposure)  sim.analysis.drift
 metric definitions and the summary            sim.analysis.summary
 confidence intervals                          sim.analysis.stats
