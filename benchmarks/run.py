@@ -249,6 +249,7 @@ def vmotion_stream_vs_raw(
     packets = max(1, -(-payload // packet_size))
     size = payload
     source = ByteSource(np.random.default_rng(0)).take
+    received = bytearray()  # kept from one migration to the next, as the Migrator does
 
     def raw() -> None:
         for i in range(packets):
@@ -257,7 +258,9 @@ def vmotion_stream_vs_raw(
             aead.decrypt(iv, aead.encrypt(iv, data, aad), aad)
 
     def stream(k: int) -> None:
-        check = encrypted_transfer(f"bench-m{k}", size, packet_size, source, NonceLedger())
+        check = encrypted_transfer(
+            f"bench-m{k}", size, packet_size, source, NonceLedger(), received=received
+        )
         if not check.intact:
             raise RuntimeError(f"benchmark stream rejected: {check.reason}")
 

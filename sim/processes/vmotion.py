@@ -34,7 +34,7 @@ import hashlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import simpy
 
@@ -101,9 +101,12 @@ def precopy(
     )
 
 
-@dataclass(frozen=True)
-class StreamCheck:
-    """What the destination saw of the encrypted sample stream."""
+STREAM_CORRUPT = "vmotion.stream.corrupt"
+
+
+class StreamCheck(NamedTuple):
+    """What the destination saw of the encrypted sample stream (a named tuple: one is
+    made per migration, for less than a frozen dataclass costs)."""
 
     payload_bytes: int
     packets: int
@@ -130,41 +133,37 @@ def encrypted_transfer(
     random_bytes: Callable[[int], bytes],
     ledger: NonceLedger,
     tamper: Callable[[bytes], bytes] | None = None,
+    received: bytearray | None = None,
 ) -> StreamCheck:
     """Seal ``payload_size`` bytes of synthetic pages (:func:`synthetic_pages`) under a
     fresh migration secret drawn from ``random_bytes``, open them at the destination and
     check they arrive intact. Every packet is authenticated (GCM) and ordered by the
-    opener, which rejects any altered, replayed or missing one; the opened bytes are also
-    compared with those sent for the first and the final packet, which checks the
-    receive buffer's handling without a full copy's comparison per packet. ``tamper``
-    (tests only) may alter each packet's wire bytes in flight."""
+    opener, which rejects any altered, replayed or missing one, so each opened packet is
+    the one sealed; the receive buffer is also compared with the final packet's pages,
+    which checks the buffer's handling (the final packet may be shorter) without a
+    comparison per packet. The sealer seals each packet as the opener asks for it, so
+    one ciphertext is alive at a time. ``tamper`` (tests only) may alter each packet's
+    wire bytes in flight. ``received`` is the destination's receive buffer, which a
+    caller may keep from one migration to the next (its content is overwritten)."""
     secret = MigrationSecret.generate(random_bytes)
     sealer = StreamSealer(secret, migration_id, ledger)
     opener = StreamOpener(secret, migration_id)
-    sent = 0
-    packets = 0
-    page_source = synthetic_pages(min(packet_size, max(payload_size, 1)))
-    received = bytearray(len(page_source))  # one receive buffer for the whole stream
+    pages = synthetic_pages(min(packet_size, max(payload_size, 1)))
+    whole, rest = divmod(payload_size, packet_size)
+    chunks = [pages] * whole + ([pages[:rest]] if rest or not whole else [])
+    if received is None:
+        received = bytearray(len(pages))  # one receive buffer for the whole stream
+    packets = sealer.seal_all(chunks)  # sealed one at a time, as the opener asks
+    if tamper is not None:
+        packets = (Packet.from_bytes(tamper(packet.to_bytes())) for packet in packets)
     try:
-        while sent < payload_size or packets == 0:
-            n = min(packet_size, payload_size - sent)
-            chunk = page_source[:n]
-            final = sent + n >= payload_size
-            packet = sealer.seal(chunk, final=final)
-            if tamper is not None:
-                packet = Packet.from_bytes(tamper(packet.to_bytes()))
-            opener.open_into(packet, received)
-            del packet  # free the ciphertext before the next is sealed: a warmer cache
-            if (final or packets == 0) and received != chunk:
-                return StreamCheck(sent, packets, False, "vmotion.stream.corrupt")
-            sent += n
-            packets += 1
-            if final:
-                break
+        opener.receive_into(packets, received)
         opener.close()
     except StreamRejected as exc:
-        return StreamCheck(sent, packets, False, exc.reason)
-    return StreamCheck(sent, packets, True, None)
+        return StreamCheck(opener.bytes_received, opener.packets, False, exc.reason)
+    if received != chunks[-1]:
+        return StreamCheck(opener.bytes_received, opener.packets, False, STREAM_CORRUPT)
+    return StreamCheck(opener.bytes_received, opener.packets, True, None)
 
 
 class Migrator:
@@ -182,6 +181,7 @@ class Migrator:
         self.links = SharedLinks(ctx.env, ctx.paths)
         self._ids: dict[str, int] = {}
         self._hosts: dict[str, simpy.Resource] = {}
+        self._received = bytearray()  # the sample streams' receive buffer, reused
 
     def _slots(self, host: TrustedHost) -> simpy.Resource:
         """The migration slots of ``host`` (``max_concurrent_per_host``)."""
@@ -273,6 +273,7 @@ class Migrator:
                     int(self.spec.packet_size),
                     random_bytes,
                     self.ledger,
+                    received=self._received,
                 )
                 if not check.intact:
                     row.update(outcome="failed", reason=check.reason, end=self.env.now)

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.domain import opcount
 from sim.domain.stream_cipher import (
     STREAM_AFTER_FINAL,
     STREAM_AUTH_FAILED,
@@ -257,3 +258,64 @@ def test_secret_lengths_are_validated() -> None:
         MigrationSecret(bytes(32), bytes(12))
     with pytest.raises(ValueError):
         MigrationSecret.generate(lambda n: bytes(n + 1))
+
+
+def test_seal_all_and_seal_share_one_counter() -> None:
+    """A seal() between two packets of seal_all takes the next index, and seal_all goes on
+    after it: no IV is used twice, whichever way the packets are asked for."""
+    secret = _secret()
+    sealer = StreamSealer(secret, "mig", NonceLedger())
+    stream = sealer.seal_all([b"a", b"b", b"c"])
+    first = next(stream)
+    middle = sealer.seal(b"x")
+    rest = list(stream)
+    assert [p.index for p in (first, middle, *rest)] == [0, 1, 2, 3]
+    assert [p.final for p in (first, middle, *rest)] == [False, False, False, True]
+    opener = StreamOpener(secret, "mig")
+    assert [opener.open(p) for p in (first, middle, *rest)] == [b"a", b"x", b"b", b"c"]
+    with pytest.raises(CryptoMisuseError):
+        sealer.seal(b"after")
+
+
+def test_seal_all_without_final_leaves_the_stream_open() -> None:
+    sealer = StreamSealer(_secret(), "mig", NonceLedger())
+    assert [p.final for p in sealer.seal_all([b"a", b"b"], final=False)] == [False, False]
+    assert sealer.seal(b"c", final=True).index == 2
+
+
+def test_receive_into_keeps_its_state_and_counts_after_a_rejection() -> None:
+    """A rejected packet stops receive_into; the packets before it stay accepted, the
+    counts include the rejected one (it was opened), and the stream can go on."""
+    secret = _secret()
+    packets = encrypt_stream(secret, "mig", bytes(range(64)), 16, NonceLedger())
+    forged = packets[2]._replace(ciphertext=_flip(packets[2].ciphertext, 0))
+    opener = StreamOpener(secret, "mig")
+    before = opcount.snapshot()
+    buffer = bytearray(b"stale contents, longer than one packet")
+    with pytest.raises(StreamRejected) as info:
+        opener.receive_into([packets[0], packets[1], forged, packets[3]], buffer)
+    assert info.value.reason == STREAM_AUTH_FAILED
+    assert (opener.packets, opener.bytes_received, opener.finished) == (2, 32, False)
+    after = opcount.snapshot()
+    assert after["aesgcm_open"] - before["aesgcm_open"] == 3
+    assert after["aesgcm_open_bytes"] - before["aesgcm_open_bytes"] == 48
+    opener.receive_into(packets[2:], buffer)
+    assert bytes(buffer) == bytes(range(48, 64)) and opener.finished
+    opener.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=8), st.binary(max_size=50))
+def test_receive_into_resizes_one_buffer_to_each_payload(
+    payloads: list[bytes], stale: bytes
+) -> None:
+    """Whatever the buffer held and however the payload sizes vary, after each packet
+    the buffer is exactly that packet's payload."""
+    secret = _secret()
+    sealer = StreamSealer(secret, "mig", NonceLedger())
+    opener = StreamOpener(secret, "mig")
+    buffer = bytearray(stale)
+    for packet, payload in zip(sealer.seal_all(payloads), payloads, strict=True):
+        opener.receive_into([packet], buffer)
+        assert bytes(buffer) == payload
+    opener.close()

@@ -88,6 +88,33 @@ def test_encrypted_transfer_never_reuses_a_key_and_nonce() -> None:
         encrypted_transfer("b", 1024, 512, np.random.default_rng(3).bytes, ledger)
 
 
+def test_encrypted_transfer_counts_the_packets_before_a_tampered_one() -> None:
+    """A stream rejected at packet k reports the k packets (and their bytes) the
+    destination accepted before it."""
+    rng = np.random.default_rng(4)
+    seen = [0]
+
+    def third(wire: bytes) -> bytes:
+        seen[0] += 1
+        return wire[:-1] + bytes([wire[-1] ^ 1]) if seen[0] == 3 else wire
+
+    check = encrypted_transfer("m4", 5 * 1000, 1000, rng.bytes, NonceLedger(), third)
+    assert (check.intact, check.reason) == (False, "vmotion.stream.auth_failed")
+    assert (check.packets, check.payload_bytes) == (2, 2000)
+
+
+def test_encrypted_transfer_reuses_one_receive_buffer_across_sizes() -> None:
+    """One receive buffer kept across migrations of different payload and packet sizes
+    (as the Migrator keeps it) ends each intact, holding its final packet."""
+    rng = np.random.default_rng(5)
+    buffer = bytearray()
+    for k, (size, packet) in enumerate([(3000, 1024), (100, 4096), (0, 64), (5000, 5000)]):
+        check = encrypted_transfer(f"m{k}", size, packet, rng.bytes, NonceLedger(), received=buffer)
+        assert check.intact and check.payload_bytes == size
+        assert check.packets == max(1, -(-size // packet))
+        assert len(buffer) == (size - 1) % packet + 1 if size else len(buffer) == 0
+
+
 # --------------------------------------------------------------------------- in an estate
 
 NIC = 10e9 / 8  # 10 Gbps in bytes/s
