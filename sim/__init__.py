@@ -63,6 +63,7 @@ drift derivations (lapse, refusal, exposure)  sim.analysis.drift
 metric definitions and the summary            sim.analysis.summary
 confidence intervals                          sim.analysis.stats
 run folders (atomic write, load)              sim.analysis.results
+run-folder values: JSON, CSV, Parquet cells   sim.analysis.cells
 DataFrames in declared types, Parquet         sim.analysis.columnar
 metrics catalogue: keys, units, meanings      sim.analysis.catalogue
 two results side by side (vtasim compare)     sim.analysis.compare

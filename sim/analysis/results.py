@@ -32,7 +32,6 @@ import importlib
 import importlib.util
 import itertools
 import json
-import math
 import os
 import re
 import shutil
@@ -42,6 +41,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sim.analysis.cells import (
+    arrow_array,
+    encode_column,
+    fits_int64,
+    json_bytes,
+    parquet_bytes,
+    parse_csv,
+    plain_columns,
+    quote_text,
+    render_csv,
+    table_rows,
+)
 from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError
 
@@ -50,125 +61,9 @@ SUMMARY_FILE = "summary.json"
 MANIFEST_FILE = "manifest.json"
 _REQUIRED = (SCENARIO_FILE, SUMMARY_FILE, MANIFEST_FILE)
 
-Scalar = str | int | float | bool | None
 
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
-_INT = re.compile(r"-?[0-9]+")
-_FLOAT = re.compile(r"-?(?:[0-9]+\.[0-9]+(?:e[+-][0-9]+)?|[0-9]+e[+-][0-9]+|inf|nan)")
-_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"')
-_BARE = re.compile(r'[^,"\n]*')
-_SPECIAL = re.compile(r'[,"\r\n]')
 _names = itertools.count()
-
-
-def _plain(value: Any) -> Any:
-    """Unwrap numpy scalars, and subclasses (enums) of the built-in scalar types."""
-    if hasattr(value, "item") and not isinstance(value, (str, int, float)):
-        value = value.item()
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float)):
-        return int(value) if isinstance(value, int) else float(value)
-    return str.__str__(value) if isinstance(value, str) else value
-
-
-def _jsonable(value: Any, where: str) -> Any:
-    """A JSON-ready copy of ``value``: str keys, lists, finite floats or None."""
-    value = _plain(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int)):
-        return value
-    if isinstance(value, BaseException):
-        kind = type(value)
-        return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(value)}
-    if isinstance(value, Mapping):
-        bad = [k for k in value if not isinstance(k, str)]
-        if bad:
-            raise TypeError(f"{where}: keys {bad!r} are not strings")
-        return {str.__str__(k): _jsonable(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    raise TypeError(f"{where}: {type(value).__name__} cannot be written as JSON")
-
-
-def _json_bytes(value: Mapping[str, Any], where: str) -> bytes:
-    text = json.dumps(
-        _jsonable(value, where), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False
-    )
-    return (text + "\n").encode("utf-8")
-
-
-def _decode_bare(raw: str) -> Scalar:
-    """The value of an unquoted cell."""
-    if raw in ("", "true", "false"):
-        return None if raw == "" else raw == "true"
-    try:
-        if _INT.fullmatch(raw):
-            return int(raw)
-        if _FLOAT.fullmatch(raw):
-            return float(raw)
-    except ValueError:  # integers beyond Python's digit limit stay text
-        pass
-    return raw
-
-
-def _quote_text(text: str) -> str:
-    if _SPECIAL.search(text) or not isinstance(_decode_bare(text), str):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def _encode_cell(value: Scalar) -> str:
-    if value is None or isinstance(value, bool):
-        return "" if value is None else ("true" if value else "false")
-    if isinstance(value, int):
-        return int.__repr__(value)
-    return float.__repr__(value) if isinstance(value, float) else _quote_text(value)
-
-
-def _render_csv(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes:
-    if not columns:
-        return b""
-    lines = [",".join(_quote_text(c) for c in columns)]
-    lines.extend(",".join(_encode_cell(v) for v in row) for row in rows)
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def _parse_csv(text: str, where: str) -> tuple[list[str], list[list[Scalar]]]:
-    """Parse what ``_render_csv`` writes: a header of names, then rows of typed cells."""
-    header: list[str] | None = None
-    records: list[list[Scalar]] = []
-    pos, end = 0, len(text)
-    while pos < end:
-        row: list[Scalar] = []
-        while True:
-            quoted = _QUOTED.match(text, pos)
-            if quoted:
-                row.append(quoted.group(1).replace('""', '"'))
-                pos = quoted.end()
-            else:
-                bare = _BARE.match(text, pos)
-                assert bare is not None  # the pattern matches the empty string
-                row.append(bare.group() if header is None else _decode_bare(bare.group()))
-                pos = bare.end()
-            if pos < end and text[pos] == ",":
-                pos += 1
-            elif pos >= end or text[pos] == "\n":
-                pos += 1
-                break
-            else:
-                raise RunError(f"{where}: malformed CSV at character {pos}")
-        if header is None:
-            header = [str(c) for c in row]
-        elif len(row) != len(header):
-            raise RunError(
-                f"{where}: row {len(records) + 1} has {len(row)} cells, "
-                f"the header has {len(header)}"
-            )
-        else:
-            records.append(row)
-    return header or [], records
 
 
 def _streamed_columns(name: str, table: Any, columns: Mapping[str, Sequence[str]]) -> list[str]:
@@ -185,151 +80,14 @@ def _streamed_columns(name: str, table: Any, columns: Mapping[str, Sequence[str]
     return list(given)
 
 
-def _table_rows(
-    name: str, table: Any, given: Sequence[str] | None
-) -> tuple[list[str], list[list[Scalar]]]:
-    """Columns and typed rows of one table given as row dicts or as a dict of columns."""
-    where = f"table {name!r}"
-    if isinstance(table, Mapping):
-        cols = list(table)
-        data = [list(table[c]) for c in cols]
-        if len({len(d) for d in data}) > 1:
-            raise ValueError(f"{where}: columns have different lengths")
-        records = [dict(zip(cols, cells, strict=True)) for cells in zip(*data, strict=True)]
-    else:
-        records = [dict(r) for r in table]
-        cols = list(records[0]) if records else []
-    if given is not None:
-        if len(set(given)) != len(given) or (cols and set(given) != set(cols)):
-            raise ValueError(f"{where}: columns {list(given)} do not match its keys {cols}")
-        cols = list(given)
-    if not all(isinstance(c, str) for c in cols):
-        raise TypeError(f"{where}: column names must be strings, got {cols!r}")
-    if records and not cols:
-        raise ValueError(f"{where}: rows without columns cannot be written")
-    rows: list[list[Scalar]] = []
-    for i, record in enumerate(records):
-        if set(record) != set(cols):
-            raise ValueError(f"{where}: row {i} has keys {sorted(record)}, expected {cols}")
-        row = [_plain(record[c]) for c in cols]
-        bad = [
-            c
-            for c, v in zip(cols, row, strict=True)
-            if v is not None and not isinstance(v, (str, int, float))
-        ]
-        if bad:
-            raise TypeError(
-                f"{where}: row {i} column {bad[0]!r} holds a "
-                f"{type(record[bad[0]]).__name__}; use str, int, float, bool, None"
-            )
-        rows.append(row)
-    return cols, rows
-
-
-_BASIC = (str, int, float, bool, type(None))
-
-
-def _fits_int64(values: Sequence[Scalar]) -> bool:
-    """Do all the integers (bools included) among ``values`` fit in 64 bits?"""
-    ints = [v for v in values if type(v) is int]  # bools always fit
-    return not ints or (min(ints) >= -(2**63) and max(ints) < 2**63)
-
-
-def _arrow_array(values: Sequence[Scalar], kinds: set[type], fits: bool) -> Any:
-    """One Parquet column: typed by the kinds of value the whole column holds (``kinds``)
-    and whether its integers all fit in 64 bits (``fits``)."""
-    pa = importlib.import_module("pyarrow")
-    if not kinds:
-        return pa.nulls(len(values))
-    if kinds == {int} and not fits:
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-    if kinds in ({bool}, {int}):
-        return pa.array(values, type=pa.bool_() if bool in kinds else pa.int64())
-    if kinds <= {int, float}:
-        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
-    # mixed kinds: the CSV text of each cell
-    return pa.array(
-        [v if v is None or isinstance(v, str) else _encode_cell(v) for v in values],
-        type=pa.string(),
-    )
-
-
-def _parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes | None:
-    """The table as Parquet (None for a table without columns). The bytes depend only on
-    the values (and the pyarrow version): no timestamps are written."""
-    if not columns:
-        return None
-    pa = importlib.import_module("pyarrow")
-    pq = importlib.import_module("pyarrow.parquet")
-    arrays = []
-    for i in range(len(columns)):
-        values = [row[i] for row in rows]
-        kinds = {type(v) for v in values if v is not None}
-        arrays.append(_arrow_array(values, kinds, _fits_int64(values)))
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), sink)
-    return bytes(sink.getvalue().to_pybytes())
-
-
 def _chunked(table: Any) -> bool:
     """Is ``table`` a recorded table read chunk by chunk (has ``names`` and ``chunks``)?"""
     return hasattr(table, "chunks") and hasattr(table, "names")
 
 
-_BASIC_TYPES = frozenset(_BASIC)
-
-
-def _plain_columns(
-    where: str, cols: Sequence[str], chunk: Mapping[str, Any], first: int
-) -> list[list[Scalar]]:
-    """One chunk's columns as plain scalars, checked like :func:`_table_rows` checks rows."""
-    out = []
-    for c in cols:
-        given = chunk[c]
-        if set(map(type, given)) <= _BASIC_TYPES:  # the usual case: nothing to unwrap
-            out.append(list(given))
-            continue
-        values = [v if type(v) in _BASIC else _plain(v) for v in given]
-        for i, v in enumerate(values):
-            if not isinstance(v, _BASIC):
-                raise TypeError(
-                    f"{where}: row {first + i} column {c!r} holds a "
-                    f"{type(given[i]).__name__}; use str, int, float, bool, None"
-                )
-        out.append(values)
-    return out
-
-
-def _encode_column(values: Sequence[Scalar]) -> list[str]:
-    """Each value's CSV cell, as :func:`_encode_cell` writes it, a whole column at a time
-    (a text's quoting is worked out once per distinct text: names and outcomes repeat)."""
-    kinds = set(map(type, values))
-    if kinds == {float}:
-        return list(map(float.__repr__, values))
-    if kinds <= {str, type(None)}:  # a text never equals None: one cell per distinct value
-        cells: dict[Scalar, str] = {v: _quote_text(str(v)) for v in set(values) if v is not None}
-        cells[None] = ""
-        return list(map(cells.__getitem__, values))
-    if kinds <= {float, type(None)}:
-        return ["" if v is None else float.__repr__(v) for v in values]
-    texts: dict[str, str] = {}
-    out = []
-    for v in values:
-        if type(v) is float:
-            out.append(float.__repr__(v))
-        elif type(v) is str:
-            cell = texts.get(v)
-            if cell is None:
-                cell = texts[v] = _quote_text(v)
-            out.append(cell)
-        else:
-            out.append(_encode_cell(v))
-    return out
-
-
 PARQUET_ROW_GROUP = 1024 * 1024
 """Rows per Parquet row group: pyarrow's default, so a streamed table smaller than this is
-written byte for byte as :func:`_parquet_bytes` would write it."""
+written byte for byte as :func:`parquet_bytes` would write it."""
 
 
 def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) -> None:
@@ -341,11 +99,11 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
     fits = [True] * len(cols)
     first = 0
     for chunk in table.chunks(cols):
-        columns = _plain_columns(where, cols, chunk, first)
+        columns = plain_columns(where, cols, chunk, first)
         for i, values in enumerate(columns):
             seen = set(map(type, values))
             kinds[i].update(seen - {type(None)})
-            fits[i] = fits[i] and (int not in seen or _fits_int64(values))
+            fits[i] = fits[i] and (int not in seen or fits_int64(values))
         first += len(columns[0]) if columns else 0
     pa = importlib.import_module("pyarrow")
     pq = importlib.import_module("pyarrow.parquet")
@@ -358,7 +116,7 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
             nonlocal writer, held
             arrays = []
             for i, parts in enumerate(pending):
-                whole = pa.concat_arrays(parts) if parts else _arrow_array([], kinds[i], fits[i])
+                whole = pa.concat_arrays(parts) if parts else arrow_array([], kinds[i], fits[i])
                 arrays.append(whole.slice(0, rows))
                 pending[i] = [whole.slice(rows)] if len(whole) > rows else []
             held -= rows
@@ -367,17 +125,17 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
                 writer = pq.ParquetWriter(out, batch.schema)
             writer.write_table(batch)
 
-        csv.write(("".join([",".join(_quote_text(c) for c in cols), "\n"])).encode("utf-8"))
+        csv.write(("".join([",".join(quote_text(c) for c in cols), "\n"])).encode("utf-8"))
         first = 0
         for chunk in table.chunks(cols):
-            columns = _plain_columns(where, cols, chunk, first)
+            columns = plain_columns(where, cols, chunk, first)
             size = len(columns[0]) if columns else 0
             first += size
-            cells = [_encode_column(values) for values in columns]
+            cells = [encode_column(values) for values in columns]
             text = "".join(map("%s\n".__mod__, map(",".join, zip(*cells, strict=True))))
             csv.write(text.encode("utf-8"))
             for i, values in enumerate(columns):
-                pending[i].append(_arrow_array(values, kinds[i], fits[i]))
+                pending[i].append(arrow_array(values, kinds[i], fits[i]))
             held += size
             while held >= PARQUET_ROW_GROUP:
                 flush(PARQUET_ROW_GROUP)
@@ -503,7 +261,7 @@ def write_run(
         raise ValueError(f"columns given for tables that do not exist: {unknown}")
     files = {
         SCENARIO_FILE: scenario_yaml.encode("utf-8"),
-        SUMMARY_FILE: _json_bytes(summary, "summary"),
+        SUMMARY_FILE: json_bytes(summary, "summary"),
     }
     streamed: dict[str, tuple[Any, list[str]]] = {}
     for name in sorted(tables):
@@ -512,9 +270,9 @@ def write_run(
         if _chunked(tables[name]):
             streamed[name] = (tables[name], _streamed_columns(name, tables[name], columns))
             continue
-        cols, rows = _table_rows(name, tables[name], columns.get(name))
-        files[f"{name}.csv"] = _render_csv(cols, rows)
-        parquet = _parquet_bytes(cols, rows)
+        cols, rows = table_rows(name, tables[name], columns.get(name))
+        files[f"{name}.csv"] = render_csv(cols, rows)
+        parquet = parquet_bytes(cols, rows)
         if parquet is not None:
             files[f"{name}.parquet"] = parquet
     for rel, data in sorted((extra_files or {}).items()):
@@ -522,7 +280,7 @@ def write_run(
         if not parts or Path(rel).is_absolute() or ".." in parts or rel in (*files, MANIFEST_FILE):
             raise ValueError(f"extra file {rel!r} is not a new relative path in the folder")
         files[Path(*parts).as_posix()] = bytes(data)
-    files[MANIFEST_FILE] = _json_bytes(manifest, "manifest")  # last: it marks completeness
+    files[MANIFEST_FILE] = json_bytes(manifest, "manifest")  # last: it marks completeness
 
     check_target(target, overwrite, shown)
     try:
@@ -661,10 +419,10 @@ def write_table(
     """Write one CSV table atomically (a temporary sibling renamed over ``path``), in the
     run folder's CSV dialect; returns the path."""
     target = Path(path)
-    cols, data = _table_rows(target.stem, rows, columns)
+    cols, data = table_rows(target.stem, rows, columns)
     tmp = _sibling(target, "tmp")
     try:
-        _write_file(tmp, _render_csv(cols, data))
+        _write_file(tmp, render_csv(cols, data))
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -679,7 +437,7 @@ def read_table(path: Path | str, declared: Table | None = None) -> Any:
     types (:func:`sim.analysis.columnar.typed`) and carries the units in
     ``attrs["units"]``."""
     p = Path(path)
-    cols, rows = _parse_csv(_read_text(p), str(p))
+    cols, rows = parse_csv(_read_text(p), str(p))
     if declared is not None and tuple(cols) != declared.names:
         raise RunError(
             f"{p}: columns {cols} differ from the declared {list(declared.names)} "

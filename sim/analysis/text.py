@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sim.analysis.results import _plain
+from sim.analysis.cells import plain
 
 _KINDS = tuple(
     (re.compile(pattern), kind)
@@ -106,7 +106,7 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, 
 
 def _cell_text(key: str, value: Any) -> tuple[str, str] | str:
     """(number, unit) for a numeric value, else its text."""
-    value = _plain(value)
+    value = plain(value)
     if value is None or isinstance(value, bool):
         return "n/a" if value is None else ("yes" if value else "no")
     if isinstance(value, (int, float)):

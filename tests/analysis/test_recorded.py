@@ -231,20 +231,3 @@ def test_records_spill_into_the_given_folder_and_leave_nothing_there(tmp_path: P
 cells = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=5)
 )
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        st.lists(cells, max_size=30),
-        st.lists(st.floats(), max_size=30),
-        st.lists(st.one_of(st.none(), st.floats()), max_size=30),
-        st.lists(
-            st.one_of(st.none(), st.sampled_from(["a", "1", "1.5", "", "x,y", 'q"'])), max_size=30
-        ),
-    )
-)
-def test_a_column_encodes_cell_by_cell(values: list[Any]) -> None:
-    """The writer's column-at-a-time CSV cells are exactly the cell-by-cell ones, whatever
-    mix of kinds a column holds (its fast paths for floats and texts included)."""
-    assert results._encode_column(values) == [results._encode_cell(v) for v in values]

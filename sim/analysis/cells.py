@@ -1,0 +1,280 @@
+"""Run-folder values: plain scalars, JSON, CSV cells and Parquet columns.
+
+What a run folder may hold in a cell is a :data:`Scalar` (text, integer, float, boolean or
+nothing); numpy scalars and enums are unwrapped to one first (:func:`plain`). This module
+turns such values into the bytes of the folder's files and back, and nothing else: the
+folder itself (atomic writing, loading, streaming recorded tables) is
+:mod:`sim.analysis.results`, which documents the formats.
+
+JSON: sorted keys, indent 2, trailing newline, floats by ``repr``; non-finite floats become
+``null`` and an exception ``{"type", "message"}`` (:func:`json_bytes`). CSV: a cell is bare
+when it reads back as what it is, else quoted (:func:`encode_cell`, :func:`encode_column`,
+:func:`parse_csv`). Parquet: a column is typed by the kinds of value it holds
+(:func:`arrow_array`), so a column that mixes kinds is the text of its CSV cells.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sim.errors import RunError
+
+Scalar = str | int | float | bool | None
+
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?(?:[0-9]+\.[0-9]+(?:e[+-][0-9]+)?|[0-9]+e[+-][0-9]+|inf|nan)")
+_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"')
+_BARE = re.compile(r'[^,"\n]*')
+_SPECIAL = re.compile(r'[,"\r\n]')
+
+
+def plain(value: Any) -> Any:
+    """Unwrap numpy scalars, and subclasses (enums) of the built-in scalar types."""
+    if hasattr(value, "item") and not isinstance(value, (str, int, float)):
+        value = value.item()
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return int(value) if isinstance(value, int) else float(value)
+    return str.__str__(value) if isinstance(value, str) else value
+
+
+def jsonable(value: Any, where: str) -> Any:
+    """A JSON-ready copy of ``value``: str keys, lists, finite floats or None."""
+    value = plain(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, BaseException):
+        kind = type(value)
+        return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(value)}
+    if isinstance(value, Mapping):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"{where}: keys {bad!r} are not strings")
+        return {str.__str__(k): jsonable(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise TypeError(f"{where}: {type(value).__name__} cannot be written as JSON")
+
+
+def json_bytes(value: Mapping[str, Any], where: str) -> bytes:
+    text = json.dumps(
+        jsonable(value, where), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False
+    )
+    return (text + "\n").encode("utf-8")
+
+
+def decode_bare(raw: str) -> Scalar:
+    """The value of an unquoted cell."""
+    if raw in ("", "true", "false"):
+        return None if raw == "" else raw == "true"
+    try:
+        if _INT.fullmatch(raw):
+            return int(raw)
+        if _FLOAT.fullmatch(raw):
+            return float(raw)
+    except ValueError:  # integers beyond Python's digit limit stay text
+        pass
+    return raw
+
+
+def quote_text(text: str) -> str:
+    if _SPECIAL.search(text) or not isinstance(decode_bare(text), str):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def encode_cell(value: Scalar) -> str:
+    if value is None or isinstance(value, bool):
+        return "" if value is None else ("true" if value else "false")
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return float.__repr__(value) if isinstance(value, float) else quote_text(value)
+
+
+def render_csv(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes:
+    if not columns:
+        return b""
+    lines = [",".join(quote_text(c) for c in columns)]
+    lines.extend(",".join(encode_cell(v) for v in row) for row in rows)
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def parse_csv(text: str, where: str) -> tuple[list[str], list[list[Scalar]]]:
+    """Parse what ``render_csv`` writes: a header of names, then rows of typed cells."""
+    header: list[str] | None = None
+    records: list[list[Scalar]] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        row: list[Scalar] = []
+        while True:
+            quoted = _QUOTED.match(text, pos)
+            if quoted:
+                row.append(quoted.group(1).replace('""', '"'))
+                pos = quoted.end()
+            else:
+                bare = _BARE.match(text, pos)
+                assert bare is not None  # the pattern matches the empty string
+                row.append(bare.group() if header is None else decode_bare(bare.group()))
+                pos = bare.end()
+            if pos < end and text[pos] == ",":
+                pos += 1
+            elif pos >= end or text[pos] == "\n":
+                pos += 1
+                break
+            else:
+                raise RunError(f"{where}: malformed CSV at character {pos}")
+        if header is None:
+            header = [str(c) for c in row]
+        elif len(row) != len(header):
+            raise RunError(
+                f"{where}: row {len(records) + 1} has {len(row)} cells, "
+                f"the header has {len(header)}"
+            )
+        else:
+            records.append(row)
+    return header or [], records
+
+
+def table_rows(
+    name: str, table: Any, given: Sequence[str] | None
+) -> tuple[list[str], list[list[Scalar]]]:
+    """Columns and typed rows of one table given as row dicts or as a dict of columns."""
+    where = f"table {name!r}"
+    if isinstance(table, Mapping):
+        cols = list(table)
+        data = [list(table[c]) for c in cols]
+        if len({len(d) for d in data}) > 1:
+            raise ValueError(f"{where}: columns have different lengths")
+        records = [dict(zip(cols, cells, strict=True)) for cells in zip(*data, strict=True)]
+    else:
+        records = [dict(r) for r in table]
+        cols = list(records[0]) if records else []
+    if given is not None:
+        if len(set(given)) != len(given) or (cols and set(given) != set(cols)):
+            raise ValueError(f"{where}: columns {list(given)} do not match its keys {cols}")
+        cols = list(given)
+    if not all(isinstance(c, str) for c in cols):
+        raise TypeError(f"{where}: column names must be strings, got {cols!r}")
+    if records and not cols:
+        raise ValueError(f"{where}: rows without columns cannot be written")
+    rows: list[list[Scalar]] = []
+    for i, record in enumerate(records):
+        if set(record) != set(cols):
+            raise ValueError(f"{where}: row {i} has keys {sorted(record)}, expected {cols}")
+        row = [plain(record[c]) for c in cols]
+        bad = [
+            c
+            for c, v in zip(cols, row, strict=True)
+            if v is not None and not isinstance(v, (str, int, float))
+        ]
+        if bad:
+            raise TypeError(
+                f"{where}: row {i} column {bad[0]!r} holds a "
+                f"{type(record[bad[0]]).__name__}; use str, int, float, bool, None"
+            )
+        rows.append(row)
+    return cols, rows
+
+
+_BASIC = (str, int, float, bool, type(None))
+
+
+def fits_int64(values: Sequence[Scalar]) -> bool:
+    """Do all the integers (bools included) among ``values`` fit in 64 bits?"""
+    ints = [v for v in values if type(v) is int]  # bools always fit
+    return not ints or (min(ints) >= -(2**63) and max(ints) < 2**63)
+
+
+def arrow_array(values: Sequence[Scalar], kinds: set[type], fits: bool) -> Any:
+    """One Parquet column: typed by the kinds of value the whole column holds (``kinds``)
+    and whether its integers all fit in 64 bits (``fits``)."""
+    pa = importlib.import_module("pyarrow")
+    if not kinds:
+        return pa.nulls(len(values))
+    if kinds == {int} and not fits:
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if kinds in ({bool}, {int}):
+        return pa.array(values, type=pa.bool_() if bool in kinds else pa.int64())
+    if kinds <= {int, float}:
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    # mixed kinds: the CSV text of each cell
+    return pa.array(
+        [v if v is None or isinstance(v, str) else encode_cell(v) for v in values],
+        type=pa.string(),
+    )
+
+
+def parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes | None:
+    """The table as Parquet (None for a table without columns). The bytes depend only on
+    the values (and the pyarrow version): no timestamps are written."""
+    if not columns:
+        return None
+    pa = importlib.import_module("pyarrow")
+    pq = importlib.import_module("pyarrow.parquet")
+    arrays = []
+    for i in range(len(columns)):
+        values = [row[i] for row in rows]
+        kinds = {type(v) for v in values if v is not None}
+        arrays.append(arrow_array(values, kinds, fits_int64(values)))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+_BASIC_TYPES = frozenset(_BASIC)
+
+
+def plain_columns(
+    where: str, cols: Sequence[str], chunk: Mapping[str, Any], first: int
+) -> list[list[Scalar]]:
+    """One chunk's columns as plain scalars, checked like :func:`table_rows` checks rows."""
+    out = []
+    for c in cols:
+        given = chunk[c]
+        if set(map(type, given)) <= _BASIC_TYPES:  # the usual case: nothing to unwrap
+            out.append(list(given))
+            continue
+        values = [v if type(v) in _BASIC else plain(v) for v in given]
+        for i, v in enumerate(values):
+            if not isinstance(v, _BASIC):
+                raise TypeError(
+                    f"{where}: row {first + i} column {c!r} holds a "
+                    f"{type(given[i]).__name__}; use str, int, float, bool, None"
+                )
+        out.append(values)
+    return out
+
+
+def encode_column(values: Sequence[Scalar]) -> list[str]:
+    """Each value's CSV cell, as :func:`encode_cell` writes it, a whole column at a time
+    (a text's quoting is worked out once per distinct text: names and outcomes repeat)."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return list(map(float.__repr__, values))
+    if kinds <= {str, type(None)}:  # a text never equals None: one cell per distinct value
+        cells: dict[Scalar, str] = {v: quote_text(str(v)) for v in set(values) if v is not None}
+        cells[None] = ""
+        return list(map(cells.__getitem__, values))
+    if kinds <= {float, type(None)}:
+        return ["" if v is None else float.__repr__(v) for v in values]
+    texts: dict[str, str] = {}
+    out = []
+    for v in values:
+        if type(v) is float:
+            out.append(float.__repr__(v))
+        elif type(v) is str:
+            cell = texts.get(v)
+            if cell is None:
+                cell = texts[v] = quote_text(v)
+            out.append(cell)
+        else:
+            out.append(encode_cell(v))
+    return out
