@@ -37,6 +37,16 @@ ENTITY_BATCH = 32
 link), of which an estate has many, so batches stay small to keep memory in bounds."""
 
 
+def call_later(env: simpy.Environment, delay: float, action: Callable[[], None]) -> None:
+    """Run ``action`` after ``delay`` simulated seconds.
+
+    For a fire-and-forget step (a message that arrives, a timer that expires) this is one
+    ``Timeout`` with the call attached, where a process doing the same costs three events
+    (its start, the timeout, its end) and a generator. An exception in ``action`` ends the
+    run, as one in an unwatched process would."""
+    env.timeout(delay).callbacks.append(lambda _event: action())
+
+
 class CountingEnvironment(simpy.Environment):
     """A SimPy environment that counts the events it processes."""
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
-from sim.processes.context import Context
+from sim.processes.context import Context, call_later
 from sim.processes.network import Unreachable
 from sim.processes.services import ServiceDown
 from sim.processes.trust_authority import TrustAuthority, TrustNode
@@ -75,7 +76,9 @@ class StatusView:
         """A host sends ``report``; it arrives after the propagation delay (and is lost when
         the network cannot carry it)."""
         if self.reports_from_hosts and self.ctx.paths.reachable(f"host:{report.host}", self.node):
-            self.env.process(self._deliver(report))
+            stream = f"host.{report.host}.status-propagation"
+            delay = self.ctx.sampler(stream, self.spec.status_propagation)()
+            call_later(self.env, delay, partial(self._arrive, report))
 
     def network_changed(self) -> None:
         """Links were cut or restored: hosts the vCenter cannot reach are ``unknown`` (it
@@ -84,9 +87,7 @@ class StatusView:
             if not self.ctx.paths.reachable(self.node, f"host:{host}"):
                 self._set(host, UNKNOWN)
 
-    def _deliver(self, report: StatusReport) -> Generator[Any, Any, None]:
-        stream = f"host.{report.host}.status-propagation"
-        yield self.env.timeout(self.ctx.sampler(stream, self.spec.status_propagation)())
+    def _arrive(self, report: StatusReport) -> None:
         if self.ctx.paths.reachable(f"host:{report.host}", self.node):  # else lost on the way
             self._apply(report)
 
@@ -106,10 +107,10 @@ class StatusView:
         self._set(report.host, report.status)
         if report.status == ATTESTED and report.attested_until is not None:
             self._until[report.host] = report.attested_until
-            self.env.process(self._expire(report.host, report.seq, report.attested_until))
+            delay = max(0.0, report.attested_until - self.env.now)
+            call_later(self.env, delay, partial(self._expire, report.host, report.seq))
 
-    def _expire(self, host: str, seq: int, until: float) -> Generator[Any, Any, None]:
-        yield self.env.timeout(max(0.0, until - self.env.now))
+    def _expire(self, host: str, seq: int) -> None:
         if self._seq[host] == seq and self.view[host] == ATTESTED:
             self._set(host, NOT_ATTESTED)
 
