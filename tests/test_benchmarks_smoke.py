@@ -125,6 +125,9 @@ def test_ratios_follow_their_definitions(report: dict[str, Any]) -> None:
     assert r["vmotion_stream_vs_raw"] == pytest.approx(
         stream["stream_bytes_per_s"] / stream["raw_bytes_per_s"]
     )
+    assert r["vmotion_stream_vs_same_calls"] == pytest.approx(
+        stream["stream_bytes_per_s"] / stream["same_calls_bytes_per_s"]
+    )
     assert stream["bytes_per_round"] == 2**20  # the baseline's vmotion.payload
     assert all(v > 0 and math.isfinite(v) for v in r.values())
 
@@ -198,6 +201,7 @@ def test_crypto_share_scales_with_counts_and_machine_speed(
     assert faster["signs_per_attestation"] == base["signs_per_attestation"] == 2
     assert base["crypto_share_total"] == pytest.approx(base["pk_crypto_share"])
     assert base["vmotion_stream_vs_raw"] is None
+    assert base["vmotion_stream_vs_same_calls"] is None
 
 
 def test_main_prints_the_table_and_writes_json(

@@ -118,6 +118,16 @@ def _numeric_date(value: float) -> int | float:
     return float(value)
 
 
+_json_text = json.encoder.encode_basestring_ascii
+"""A text as ``json.dumps(..., ensure_ascii=True)`` writes it, quotes included."""
+
+
+def _json_date(value: float) -> str:
+    """A NumericDate as ``json.dumps`` writes :func:`_numeric_date`'s value."""
+    number = _numeric_date(value)
+    return int.__repr__(number) if type(number) is int else float.__repr__(number)
+
+
 def _as_number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -174,6 +184,23 @@ class ReportClaims:
             "attestedAt": _numeric_date(self.attested_at),
             "attestedUntil": _numeric_date(self.attested_until),
         }
+
+    def to_json(self) -> bytes:
+        """The claims set as :func:`canonical_json` writes it, written out directly: an
+        Attestation Service signs a report per attestation, and a general JSON encoder
+        sorting eleven keys each time costs a few percent of a run. Anything but one
+        audience and texts falls back to :func:`canonical_json` (a property test checks
+        the two agree)."""
+        texts = (self.issuer, self.host_id, self.jti, self.group, self.image_id)
+        if len(self.audience) != 1 or not all(type(t) is str for t in (*texts, *self.audience)):
+            return canonical_json(self.to_json_dict())
+        q, n = _json_text, _json_date
+        return (
+            f'{{"attestedAt":{n(self.attested_at)},"attestedUntil":{n(self.attested_until)},'
+            f'"aud":{q(self.audience[0])},"exp":{n(self.expires_at)},"group":{q(self.group)},'
+            f'"iat":{n(self.issued_at)},"image_id":{q(self.image_id)},"iss":{q(self.issuer)},'
+            f'"jti":{q(self.jti)},"nbf":{n(self.not_before)},"sub":{q(self.host_id)}}}'
+        ).encode("ascii")
 
     @classmethod
     def from_json_dict(cls, claims: Mapping[str, Any]) -> ReportClaims | None:
@@ -279,7 +306,7 @@ class ReportSigner:
             attested_at=issued_at,
             attested_until=expires_at,
         )
-        payload_segment = b64url_encode(canonical_json(claims.to_json_dict()))
+        payload_segment = b64url_encode(claims.to_json())
         signing_input = f"{self._header_segment}.{payload_segment}".encode("ascii")
         count("ecdsa_sign")
         der = self._private_key.sign(signing_input, _ES256)

@@ -256,21 +256,23 @@ class TrustAuthority:
             outcome="pass" if verdict.ok else "fail",
             reasons=" ".join(verdict.reasons),
         )
-        out = AttestOutcome(None, None, None, verdict, node.name, served.waited, now, nonce_id, row)
+        waited = served.waited
         if not self.book.judge(host, nonce_id, verdict.ok):
             # A newer attempt of this host was judged first (this one was abandoned by its
             # agent and finished late): it must not overwrite the newer verdict.
             row["stale"] = True
-            return out
+            return AttestOutcome(None, None, None, verdict, node.name, waited, now, nonce_id, row)
         for listener in self.verdict_listeners:
             listener(host, verdict)
         if verdict.ok:
             jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
             row["jti"] = jti
-            return replace(out, token=token, expires_at=expires, jti=jti)
+            return AttestOutcome(
+                token, expires, jti, verdict, node.name, waited, now, nonce_id, row
+            )
         if self.revocation == "push" and not self.deferred_revocation:
             self.revoke(self.book.take_live(host, now))
-        return out
+        return AttestOutcome(None, None, None, verdict, node.name, waited, now, nonce_id, row)
 
     def revoke(self, jtis: list[str]) -> None:
         """Revoke the reports ``jtis`` now, on every Key Provider Service."""

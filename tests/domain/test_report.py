@@ -19,6 +19,7 @@ from sim.domain.report import (
     REPORT_REVOKED,
     REPORT_UNKNOWN_ISSUER,
     REPORT_WRONG_AUDIENCE,
+    ReportClaims,
     ReportSigner,
     TrustedIssuer,
     b64url_decode,
@@ -259,3 +260,38 @@ def test_joserfc_verifies_our_tokens_and_we_verify_joserfc_tokens() -> None:
     theirs = jwt.encode({"alg": "ES256", "kid": SIGNER.key_id}, claims, private)
     assert _verify(theirs) == ()
     assert jose.__name__ == "joserfc"
+
+
+_dates = st.one_of(
+    st.floats(-1e18, 1e18, allow_nan=False),
+    st.integers(-(2**60), 2**60).map(float),
+    st.sampled_from([0.0, -0.0, 1.5, 2.0**53, 2.0**53 + 2, 1e-300, 1.7e9 + 0.25]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=12), min_size=5, max_size=5),
+    audience=st.lists(st.text(max_size=6), min_size=1, max_size=3),
+    dates=st.lists(_dates, min_size=5, max_size=5),
+)
+def test_claims_written_out_equal_the_canonical_json(
+    texts: list[str], audience: list[str], dates: list[float]
+) -> None:
+    """The claims' direct JSON writer gives exactly canonical_json's bytes (sorted keys,
+    ASCII escapes, integral dates as integers), for any texts, audiences and dates."""
+    issuer, host, jti, group, image = texts
+    claims = ReportClaims(
+        issuer,
+        host,
+        tuple(audience),
+        dates[0],
+        dates[1],
+        dates[2],
+        jti,
+        group,
+        image,
+        dates[3],
+        dates[4],
+    )
+    assert claims.to_json() == canonical_json(claims.to_json_dict())
