@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import simpy
 
@@ -126,6 +127,36 @@ def synthetic_pages(size: int) -> bytes:
     return b"".join(blocks)[:size]
 
 
+class _Chunks(Sequence[bytes]):
+    """A payload of ``size`` bytes cut into packets of ``packet`` bytes of ``pages``: as
+    many whole packets as fit, then the rest (a payload of 0 bytes is one empty packet).
+    Held as counts, not as a list: a full migration of a large VM is millions of packets."""
+
+    def __init__(self, pages: bytes, size: int, packet: int) -> None:
+        self._pages = pages
+        self._whole, rest = divmod(size, packet)
+        self._tail = [pages[:rest]] if rest or not self._whole else []
+        self.last = self._tail[0] if self._tail else pages
+
+    def __len__(self) -> int:
+        return self._whole + len(self._tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return chain(repeat(self._pages, self._whole), self._tail)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        k = index + len(self) if index < 0 else index
+        if not 0 <= k < len(self):
+            raise IndexError(index)
+        return self._pages if k < self._whole else self._tail[0]
+
+
 def encrypted_transfer(
     migration_id: str,
     payload_size: int,
@@ -149,8 +180,7 @@ def encrypted_transfer(
     sealer = StreamSealer(secret, migration_id, ledger)
     opener = StreamOpener(secret, migration_id)
     pages = synthetic_pages(min(packet_size, max(payload_size, 1)))
-    whole, rest = divmod(payload_size, packet_size)
-    chunks = [pages] * whole + ([pages[:rest]] if rest or not whole else [])
+    chunks = _Chunks(pages, payload_size, packet_size)
     if received is None:
         received = bytearray(len(pages))  # one receive buffer for the whole stream
     packets = sealer.seal_all(chunks)  # sealed one at a time, as the opener asks
@@ -161,7 +191,7 @@ def encrypted_transfer(
         opener.close()
     except StreamRejected as exc:
         return StreamCheck(opener.bytes_received, opener.packets, False, exc.reason)
-    if received != chunks[-1]:
+    if received != chunks.last:
         return StreamCheck(opener.bytes_received, opener.packets, False, STREAM_CORRUPT)
     return StreamCheck(opener.bytes_received, opener.packets, True, None)
 

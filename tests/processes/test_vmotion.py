@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.domain.stream_cipher import NonceLedger
-from sim.processes.vmotion import encrypted_transfer, precopy
+from sim.processes.vmotion import _Chunks, encrypted_transfer, precopy
 
 GiB = 2**30
 MiB = 2**20
@@ -196,3 +196,17 @@ def test_dirtying_faster_than_the_nic_stuns_and_copies() -> None:
     assert row["mode"] == "stun_and_copy" and row["iterations"] == 0
     assert row["downtime_s"] == pytest.approx(8 * GiB / NIC + 0.3)
     assert row["duration_s"] == pytest.approx(1.0 + 8 * GiB / NIC + 0.3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 5000), st.integers(1, 700))
+def test_packet_chunks_are_the_payload_cut_into_packets(size: int, packet: int) -> None:
+    """The stream's packets, held as counts, are the payload cut into whole packets and a
+    rest: lengths, order, indexing and the last one as a plain list of slices gives them."""
+    pages = bytes(range(256)) * 3
+    pages = pages[: min(packet, max(size, 1))]
+    expected = [pages[: min(packet, size - i)] for i in range(0, size, packet)] or [b""]
+    chunks = _Chunks(pages, size, packet)
+    assert len(chunks) == len(expected) and list(chunks) == expected
+    assert chunks.last == expected[-1] == chunks[-1] and chunks[0] == expected[0]
+    assert list(chunks[1:3]) == expected[1:3]
