@@ -83,6 +83,7 @@ class Paths:
         self._samplers: dict[tuple[str, str], Callable[[], float]] = {}
         self._paths: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._bottleneck: dict[tuple[str, str], float] = {}
+        self._delays: dict[tuple[str, str], tuple[Callable[[], float], ...]] = {}
         self._cut: dict[frozenset[str], int] = {}
 
     def set_cut(self, edges: list[tuple[str, str]], cut: bool) -> None:
@@ -97,6 +98,7 @@ class Paths:
                 self._cut.pop(key, None)
         self._paths.clear()
         self._bottleneck.clear()
+        self._delays.clear()
 
     def reachable(self, a: str, b: str) -> bool:
         """Whether a path joins ``a`` and ``b`` now."""
@@ -148,9 +150,18 @@ class Paths:
         return node if data["kind"] == "site" else f"site:{data['site']}"
 
     def delay(self, a: str, b: str) -> float:
-        """One sampled one-way delay from ``a`` to ``b`` in seconds."""
-        samplers = self._samplers
-        return sum((samplers.get(e) or self._sampler(e))() for e in self.path(a, b))
+        """One sampled one-way delay from ``a`` to ``b`` in seconds: the sum of a draw of
+        each link's latency along the path, in path order (the path's samplers are kept
+        with it; every message takes one)."""
+        links = self._delays.get((a, b))
+        if links is None:
+            samplers = self._samplers
+            links = tuple(samplers.get(e) or self._sampler(e) for e in self.path(a, b))
+            self._delays[(a, b)] = links
+        total: float = 0  # an int for an empty path, as sum() gives
+        for draw in links:
+            total += draw()
+        return total
 
     def bottleneck(self, a: str, b: str) -> float:
         """The smallest bandwidth (bytes/s) along the path from ``a`` to ``b``."""
