@@ -256,23 +256,24 @@ class TrustAuthority:
             outcome="pass" if verdict.ok else "fail",
             reasons=" ".join(verdict.reasons),
         )
-        waited = served.waited
+        token: str | None = None
+        expires: float | None = None
+        jti: str | None = None
         if not self.book.judge(host, nonce_id, verdict.ok):
             # A newer attempt of this host was judged first (this one was abandoned by its
             # agent and finished late): it must not overwrite the newer verdict.
             row["stale"] = True
-            return AttestOutcome(None, None, None, verdict, node.name, waited, now, nonce_id, row)
-        for listener in self.verdict_listeners:
-            listener(host, verdict)
-        if verdict.ok:
-            jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
-            row["jti"] = jti
-            return AttestOutcome(
-                token, expires, jti, verdict, node.name, waited, now, nonce_id, row
-            )
-        if self.revocation == "push" and not self.deferred_revocation:
-            self.revoke(self.book.take_live(host, now))
-        return AttestOutcome(None, None, None, verdict, node.name, waited, now, nonce_id, row)
+        else:
+            for listener in self.verdict_listeners:
+                listener(host, verdict)
+            if verdict.ok:
+                jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
+                row["jti"] = jti
+            elif self.revocation == "push" and not self.deferred_revocation:
+                self.revoke(self.book.take_live(host, now))
+        return AttestOutcome(
+            token, expires, jti, verdict, node.name, served.waited, now, nonce_id, row
+        )
 
     def revoke(self, jtis: list[str]) -> None:
         """Revoke the reports ``jtis`` now, on every Key Provider Service."""
