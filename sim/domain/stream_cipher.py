@@ -366,10 +366,7 @@ def encrypt_stream(
         raise ValueError("packet_size must be positive")
     sealer = StreamSealer(secret, migration_id, ledger)
     chunks = [payload[i : i + packet_size] for i in range(0, len(payload), packet_size)]
-    if not chunks:
-        chunks = [b""]
-    last = len(chunks) - 1
-    return [sealer.seal(chunk, final=i == last) for i, chunk in enumerate(chunks)]
+    return list(sealer.seal_all(chunks or [b""]))
 
 
 def decrypt_stream(secret: MigrationSecret, migration_id: str, packets: Iterable[Packet]) -> bytes:
