@@ -217,6 +217,7 @@ class PcrBank:
 
     def __init__(self) -> None:
         self._values = list(RESET_VALUES)
+        self._composites: dict[tuple[int, ...], bytes] = {}
 
     def extend(self, index: int, digest: bytes) -> bytes:
         """PCR[index] := SHA-256(PCR[index] || digest); returns the new value."""
@@ -225,11 +226,13 @@ class PcrBank:
             raise ValueError(f"extend digest must be {DIGEST_SIZE} bytes, got {len(digest)}")
         new = hashlib.sha256(self._values[index] + digest).digest()
         self._values[index] = new
+        self._composites.clear()
         return new
 
     def reset(self) -> None:
         """All PCRs back to their reset values."""
         self._values = list(RESET_VALUES)
+        self._composites.clear()
 
     @property
     def values(self) -> tuple[bytes, ...]:
@@ -237,8 +240,13 @@ class PcrBank:
         return tuple(self._values)
 
     def composite_digest(self, selection: Iterable[int]) -> bytes:
-        """SHA-256 over the selected PCR values in index order."""
-        return composite_digest(self._values, selection)
+        """SHA-256 over the selected PCR values in index order (kept until a PCR changes:
+        a host quotes the same PCRs every attestation between boots)."""
+        key = normalize_selection(selection)
+        found = self._composites.get(key)
+        if found is None:
+            found = self._composites[key] = composite_digest(self._values, key)
+        return found
 
 
 def replay(events: Iterable[Event]) -> tuple[bytes, ...]:

@@ -15,6 +15,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -79,6 +80,22 @@ def normalize_selection(selection: Iterable[int]) -> tuple[int, ...]:
 
     ValueError if it is empty or an index is outside 0..23.
     """
+    if type(selection) is tuple:  # the usual form: quoted selections repeat
+        found = _NORMALIZED.get(selection)
+        if found is not None:
+            return found
+        indices = _normalized(selection)
+        if len(_NORMALIZED) < 256:
+            _NORMALIZED[selection] = indices
+        return indices
+    return _normalized(selection)
+
+
+_NORMALIZED: dict[tuple[int, ...], tuple[int, ...]] = {}
+"""Normalised forms of the tuples :func:`normalize_selection` has seen (a few per run)."""
+
+
+def _normalized(selection: Iterable[int]) -> tuple[int, ...]:
     indices = tuple(sorted(set(selection)))
     if not indices:
         raise ValueError("empty PCR selection")
@@ -97,7 +114,10 @@ def selection_bitmap(selection: Iterable[int]) -> bytes:
     return bytes(bitmap)
 
 
+@lru_cache(maxsize=256)
 def _bitmap_indices(bitmap: bytes) -> tuple[int, ...]:
+    """The PCR indices a selection bitmap sets, ascending (memoised: a verifier parses the
+    same few bitmaps on every quote)."""
     return tuple(i for i in range(8 * len(bitmap)) if bitmap[i // 8] >> (i % 8) & 1)
 
 

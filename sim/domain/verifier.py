@@ -379,7 +379,7 @@ class _LogReading:
     """What a log says (the measured state, or reasons) and the PCRs it replays to, with
     the image verdicts already reached on it, per policy (by the policy's serial)."""
 
-    __slots__ = ("measured", "pcrs", "verdicts")
+    __slots__ = ("composites", "measured", "pcrs", "verdicts")
 
     def __init__(self, events: tuple[Event, ...]) -> None:
         measured = reconstruct(events)
@@ -387,6 +387,7 @@ class _LogReading:
             measured if isinstance(measured, MeasuredState) else tuple(measured)
         )
         self.pcrs = replay(events)
+        self.composites: dict[tuple[int, ...], bytes] = {}
         self.verdicts: dict[int, tuple[tuple[str, ...], tuple[str, ...], EsxiImage | None]] = {}
 
     def image_verdict(
@@ -428,14 +429,20 @@ def _reading(events: tuple[Event, ...]) -> _LogReading:
     return reading
 
 
-def _replay_matches(pcr_values: tuple[bytes, ...], info: AttestInfo) -> bool:
+def _replay_matches(reading: _LogReading, info: AttestInfo) -> bool:
+    """Whether the PCRs the log replays to give the quote's pcrDigest (the composite of a
+    log's PCRs is kept per selection: the log's host quotes the same PCRs each time)."""
     pcrs = info.sha256_pcrs()
-    try:
-        return bool(pcrs) and hmac.compare_digest(
-            composite_digest(pcr_values, pcrs), info.pcr_digest
-        )
-    except ValueError:
+    if not pcrs:
         return False
+    composite = reading.composites.get(pcrs)
+    if composite is None:
+        try:
+            composite = composite_digest(reading.pcrs, pcrs)
+        except ValueError:
+            return False
+        reading.composites[pcrs] = composite
+    return hmac.compare_digest(composite, info.pcr_digest)
 
 
 def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
@@ -460,7 +467,7 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
             details.append(f"measured hardware {measured.hardware_id!r}")
     else:
         reasons += measured
-    if info is not None and not _replay_matches(reading.pcrs, info):
+    if info is not None and not _replay_matches(reading, info):
         reasons.append("attestation.eventlog.replay_mismatch")
     measured_id = None
     base = None

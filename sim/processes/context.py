@@ -92,6 +92,6 @@ class Context:
             else:
                 entry = (dist, make_sampler(dist, self.streams.stream(stream), batch))
             self._samplers[stream] = entry
-        elif entry[0] != dist:
+        elif entry[0] is not dist and entry[0] != dist:  # models compare slowly: same object first
             raise ValueError(f"stream {stream!r} already serves another distribution")
         return entry[1]

@@ -155,11 +155,48 @@ def test_composite_digest_is_sha256_of_selected_values_in_index_order(sel: list[
 
 @pytest.mark.parametrize("bad", [[], [24], [-1], [0, 99]])
 def test_selections_must_be_non_empty_and_in_range(bad: list[int]) -> None:
-    """Empty selections and indices outside 0..23 raise ValueError."""
-    with pytest.raises(ValueError):
-        normalize_selection(bad)
-    with pytest.raises(ValueError):
-        PcrBank().composite_digest(bad)
+    """Empty selections and indices outside 0..23 raise ValueError, as lists and as tuples
+    (which are remembered once normalised), every time they are given."""
+    for _ in range(2):
+        for form in (bad, tuple(bad)):
+            with pytest.raises(ValueError):
+                normalize_selection(form)
+            with pytest.raises(ValueError):
+                PcrBank().composite_digest(form)
+
+
+@given(selections)
+def test_normalized_tuples_equal_normalized_lists(sel: list[int]) -> None:
+    """A tuple selection, normalised once or again from memory, equals the list's form."""
+    expected = tuple(sorted(set(sel)))
+    assert normalize_selection(sel) == expected
+    assert normalize_selection(tuple(sel)) == expected
+    assert normalize_selection(tuple(sel)) == expected
+
+
+steps = st.lists(
+    st.one_of(  # few PCRs and selections, so queries repeat around changes
+        st.tuples(st.just("extend"), st.sampled_from([0, 7, 10, 23]), digests),
+        st.tuples(st.just("quote"), st.sampled_from([(0,), (7, 0), (10,), tuple(range(24))])),
+        st.just(("reset",)),
+    ),
+    max_size=40,
+)
+
+
+@given(steps)
+def test_remembered_composites_follow_every_change(ops: list[tuple[object, ...]]) -> None:
+    """However extends, resets and composite queries interleave, the bank's composite is
+    the digest of its current values: a remembered composite never outlives a change."""
+    bank = PcrBank()
+    for op in ops:
+        if op[0] == "extend":
+            bank.extend(op[1], op[2])  # type: ignore[arg-type]
+        elif op[0] == "reset":
+            bank.reset()
+        else:
+            sel = op[1]
+            assert bank.composite_digest(sel) == composite_digest(bank.values, sel)  # type: ignore[arg-type]
 
 
 @given(event_specs)

@@ -281,6 +281,22 @@ def _vib_index(events: tuple[Event, ...]) -> int:
     return next(i for i, e in enumerate(events) if e.pcr == 10 and b'"esx-base"' in e.data)
 
 
+def test_a_log_seen_before_is_replayed_against_each_new_quote() -> None:
+    """The verifier keeps a log's PCR composite once computed, and the TPM keeps its own
+    until a PCR changes: an unlogged extend after a passing quote makes the next quote, sent
+    with the very same log object, fail replay."""
+    tpm = boot()
+    first = collect_evidence("esx-01", tpm, NONCE)
+    assert verify(first, POLICY, NONCE).ok
+    assert verify(first, POLICY, NONCE).ok  # the composite now comes from the memo
+    tpm.extend_unlogged(10, bytes(32))
+    second = collect_evidence("esx-01", tpm, NONCE)
+    assert second.quote != first.quote
+    forged = dataclasses.replace(second, event_log=first.event_log)
+    assert forged.event_log is first.event_log
+    assert reasons(forged) == ("attestation.eventlog.replay_mismatch",)
+
+
 def test_edited_event_data_is_a_digest_mismatch() -> None:
     """Changing a VIB event's data without its digest is a digest mismatch, and only that."""
     events = GENUINE.event_log
