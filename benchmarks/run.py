@@ -432,6 +432,21 @@ def measure_simulation(
     return result
 
 
+def hosts_alone(scenario: Scenario) -> Scenario:
+    """``scenario`` with no VMs and no workload (no power-ons, no migrations): its hosts'
+    attestations, drift and faults are what is left. Timed like the full run, it shows how
+    much of the gap to the public-key-crypto-bound rate the attestation path itself leaves,
+    and how much the VMs around it add."""
+    return scenario.model_copy(
+        update={
+            "vms": scenario.vms.model_copy(update={"count": 0}),
+            "workload": scenario.workload.model_copy(
+                update={"power_on_rate": 0.0, "migration_rate": 0.0}
+            ),
+        }
+    )
+
+
 PRICED_AS = {
     "ecdsa_sign": "ecdsa_sign",
     "x509_sign": "ecdsa_sign",
@@ -458,11 +473,19 @@ def crypto_seconds(limits: Mapping[str, Measurement], ops: Mapping[str, int]) ->
     return out
 
 
+def pk_crypto_share(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> float:
+    """The counted public-key operations of a run at this machine's bare rates, as a share
+    of the run's wall time: its attestations/s ÷ the public-key-crypto-bound rate."""
+    seconds = crypto_seconds(limits, sim["crypto_ops"])
+    return sum(seconds[k] for k in PUBLIC_KEY_KINDS) / float(sim["wall_s"])
+
+
 def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[str, float | None]:
     """The simulator's rates divided by the machine's (definitions in the README); None
-    where a ratio is undefined (no attestations to divide by)."""
+    where a ratio is undefined (no attestations to divide by, no hosts-alone run)."""
     ops = sim["crypto_ops"]
     seconds = crypto_seconds(limits, ops)
+    alone = sim.get("hosts_alone")
     wall = float(sim["wall_s"])
     attestations = int(sim["attestations"])
     pk_s = sum(seconds[k] for k in PUBLIC_KEY_KINDS)
@@ -478,6 +501,11 @@ def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[st
         "verifies_per_attestation": per_att(ops["ecdsa_verify"]),
         "pk_crypto_s_per_attestation": per_att(pk_s),
         "pk_crypto_share": pk_s / wall,
+        "pk_crypto_share_hosts_alone": (
+            None
+            if alone is None or alone["exception"] is not None or not alone["attestations"]
+            else pk_crypto_share(limits, alone)
+        ),
         "aead_crypto_share": aead_s / wall,
         "key_wrap_crypto_share": wrap_s / wall,
         "crypto_share_total": (pk_s + aead_s + wrap_s) / wall,
@@ -498,6 +526,7 @@ _RATIO_LABELS = {
     "verifies_per_attestation": "ECDSA verifications per attestation (counted)",
     "pk_crypto_s_per_attestation": "public-key crypto per attestation (counted ops)",
     "pk_crypto_share": "attestations/s ÷ public-key-crypto-bound rate",
+    "pk_crypto_share_hosts_alone": "  the same, hosts alone (no VMs, no workload)",
     "aead_crypto_share": "crypto share: vMotion AES-GCM (counted bytes)",
     "key_wrap_crypto_share": "crypto share: AES key wrap/unwrap (counted)",
     "crypto_share_total": "crypto share: all counted crypto (fraction of wall)",
@@ -558,6 +587,18 @@ def render(report: Mapping[str, Any]) -> str:
                 f"{_mib(s['tracemalloc_peak_bytes'])} (traced run {s['tracemalloc_wall_s']:.2f} s)",
             )
         )
+    alone = s.get("hosts_alone")
+    if alone is not None:
+        rows.append(
+            (
+                "hosts alone (no VMs, no workload)",
+                f"{alone['wall_s']:.2f} s, {alone['attestations']:,} attestations, "
+                f"{alone['events']:,} events"
+                + (
+                    "" if alone["exception"] is None else f" (FAILED: {alone['exception']['type']})"
+                ),
+            )
+        )
     if s["exception"] is not None:
         rows.append(("RUN FAILED", f"{s['exception']['type']}: {s['exception']['message']}"))
     lines += [f"  {k:<40} {v}" for k, v in rows]
@@ -598,8 +639,10 @@ def run_benchmarks(
     processes: int = DEFAULT_PROCESSES,
     seed: int | None = None,
     heap: bool = False,
+    alone: bool = True,
 ) -> dict[str, Any]:
-    """Machine limits, the simulator's figures and the ratios between them, as one dict."""
+    """Machine limits, the simulator's figures and the ratios between them, as one dict;
+    with ``alone``, the scenario's hosts are also timed on their own (:func:`hosts_alone`)."""
     limits = measure_limits(budget, scenario.vmotion.packet_size, processes)
     payload = scenario.vmotion.payload
     stream = vmotion_stream_vs_raw(
@@ -608,6 +651,8 @@ def run_benchmarks(
         VMOTION_FULL_BYTES if payload == "full" else int(payload),
     )
     sim = {**measure_simulation(scenario, until, seed, heap), "vmotion_stream": stream}
+    if alone:
+        sim["hosts_alone"] = measure_simulation(hosts_alone(scenario), until, seed)
     return {
         "machine": {
             "summary": f"{_cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
@@ -673,6 +718,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="run once more under cProfile and print the top N functions",
     )
+    p.add_argument(
+        "--no-hosts-alone",
+        dest="alone",
+        action="store_false",
+        help="skip the extra run of the scenario's hosts without VMs or workload",
+    )
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
     if args.budget <= 0 or args.processes < 1:
@@ -683,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.scenario}: {exc}", file=sys.stderr)
         return 2
     report = run_benchmarks(
-        scenario, args.until, args.budget, args.processes, args.seed, args.tracemalloc
+        scenario, args.until, args.budget, args.processes, args.seed, args.tracemalloc, args.alone
     )
     print(render(report))
     if args.json is not None:

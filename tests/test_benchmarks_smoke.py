@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ TINY_OVERRIDE_ARGS = [
     "drift.scheduled=[]",
 ]
 BUDGET = 0.01
+ALONE_ROW = r"hosts alone \(no VMs, no workload\)\s+[\d.]+ s, [\d,]+ attestations"
 
 
 bench = load_script("benchmarks/run.py", "vtasim_bench_run")
@@ -128,8 +130,33 @@ def test_ratios_follow_their_definitions(report: dict[str, Any]) -> None:
     assert r["vmotion_stream_vs_same_calls"] == pytest.approx(
         stream["stream_bytes_per_s"] / stream["same_calls_bytes_per_s"]
     )
+    alone = s["hosts_alone"]
+    alone_ops = alone["crypto_ops"]
+    alone_pk_s = (
+        (alone_ops["ecdsa_sign"] + alone_ops["x509_sign"]) * sign_s
+        + alone_ops["ecdsa_verify"] * verify_s
+        + alone_ops["ecdh"] / lim["ecdh"]["rate"]
+    )
+    assert r["pk_crypto_share_hosts_alone"] == pytest.approx(alone_pk_s / alone["wall_s"])
     assert stream["bytes_per_round"] == 2**20  # the baseline's vmotion.payload
     assert all(v > 0 and math.isfinite(v) for v in r.values())
+
+
+def test_hosts_alone_keeps_the_hosts_and_drops_the_vms(
+    tiny: Scenario, report: dict[str, Any]
+) -> None:
+    """The extra run keeps every host and its attestation settings and has no VMs, no
+    placements or migrations and so no key requests; the full run had some."""
+    bare = bench.hosts_alone(tiny)
+    assert bare.host_names() == tiny.host_names()
+    assert bare.attestation == tiny.attestation and bare.seed == tiny.seed
+    assert bare.vms.count == 0
+    assert bare.workload.power_on_rate == bare.workload.migration_rate == 0.0
+    alone, full = report["simulation"]["hosts_alone"], report["simulation"]
+    assert alone["exception"] is None and alone["hosts"] == full["hosts"] == 3
+    assert alone["vms"] == 0 and alone["migrations"] == 0 and alone["key_requests"] == 0
+    assert alone["attestations"] > 0 and full["key_requests"] > 0
+    assert alone["crypto_ops"]["aesgcm_seal_bytes"] == 0
 
 
 def test_crypto_is_counted_not_assumed(report: dict[str, Any]) -> None:
@@ -152,6 +179,7 @@ def test_render_labels_every_section_and_ratio(report: dict[str, Any]) -> None:
     for label in bench._RATIO_LABELS.values():
         assert label in text
     assert "SimPy raw events, 50 processes" in text
+    assert re.search(ALONE_ROW, text)
 
 
 def _limits(sign: float, verify: float, seal: float) -> dict[str, Any]:
@@ -201,6 +229,7 @@ def test_crypto_share_scales_with_counts_and_machine_speed(
     assert faster["signs_per_attestation"] == base["signs_per_attestation"] == 2
     assert base["crypto_share_total"] == pytest.approx(base["pk_crypto_share"])
     assert base["vmotion_stream_vs_raw"] is None
+    assert base["pk_crypto_share_hosts_alone"] is None
     assert base["vmotion_stream_vs_same_calls"] is None
 
 
@@ -220,6 +249,7 @@ def test_main_prints_the_table_and_writes_json(
             "--processes",
             "10",
             "--tracemalloc",
+            "--no-hosts-alone",
             "--json",
             str(out),
             *TINY_OVERRIDE_ARGS,
@@ -231,6 +261,10 @@ def test_main_prints_the_table_and_writes_json(
     assert set(data) == {"machine", "budget_s", "limits", "simulation", "ratios"}
     assert data["simulation"]["hosts"] == 3
     assert data["simulation"]["tracemalloc_peak_bytes"] > 0
+    assert "hosts_alone" not in data["simulation"]
+    assert data["ratios"]["pk_crypto_share_hosts_alone"] is None
+    assert re.search(ALONE_ROW, printed) is None
+    assert re.search(r"hosts alone \(no VMs, no workload\)\s+n/a", printed)
     assert "tracemalloc peak" in printed
     assert data["limits"]["aesgcm_seal"]["bytes_per_op"] == 64 * 1024
     assert f"{data['simulation']['events']:,}" in printed
