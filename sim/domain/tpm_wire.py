@@ -428,7 +428,7 @@ def parse_pcr_values_file(data: bytes) -> dict[int, dict[int, bytes]]:
         if not 0 < size <= _TSS_PCR_SELECT_MAX:
             raise ValueError(f"PCR values file: sizeofSelect {size}")
         bitmap = data[off + 3 : off + 3 + size]
-        wanted.extend((alg, i) for i in _bitmap_indices(bitmap))
+        wanted.extend((alg, i) for i in _bitmap_indices(bytes(bitmap)))
     (list_count,) = struct.unpack_from("<I", data, _TSS_SELECTION_SIZE)
     if len(data) != _TSS_SELECTION_SIZE + 4 + list_count * _TSS_DIGEST_LIST_SIZE:
         raise ValueError("PCR values file: length does not match its digest list count")

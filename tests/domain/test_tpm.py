@@ -496,6 +496,7 @@ def test_pcr_values_file_round_trips_and_has_the_tss_layout(sel: list[int]) -> N
     lists = (len(order) + 7) // 8
     assert len(data) == 132 + 4 + 532 * lists
     assert parse_pcr_values_file(data) == {TPM_ALG_SHA256: {i: values[i] for i in order}}
+    assert parse_pcr_values_file(bytearray(data)) == parse_pcr_values_file(data)
     assert pcr_values_raw(sel, values) == b"".join(values[i] for i in order)
 
 
