@@ -473,11 +473,10 @@ def crypto_seconds(limits: Mapping[str, Measurement], ops: Mapping[str, int]) ->
     return out
 
 
-def pk_crypto_share(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> float:
-    """The counted public-key operations of a run at this machine's bare rates, as a share
-    of the run's wall time: its attestations/s ÷ the public-key-crypto-bound rate."""
-    seconds = crypto_seconds(limits, sim["crypto_ops"])
-    return sum(seconds[k] for k in PUBLIC_KEY_KINDS) / float(sim["wall_s"])
+def pk_seconds(limits: Mapping[str, Measurement], ops: Mapping[str, int]) -> float:
+    """Seconds this machine needs for the counted public-key operations."""
+    seconds = crypto_seconds(limits, ops)
+    return sum(seconds[k] for k in PUBLIC_KEY_KINDS)
 
 
 def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[str, float | None]:
@@ -488,7 +487,7 @@ def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[st
     alone = sim.get("hosts_alone")
     wall = float(sim["wall_s"])
     attestations = int(sim["attestations"])
-    pk_s = sum(seconds[k] for k in PUBLIC_KEY_KINDS)
+    pk_s = pk_seconds(limits, ops)
     aead_s = seconds["aesgcm_seal"] + seconds["aesgcm_open"]
     wrap_s = seconds["aes_key_wrap"] + seconds["aes_key_unwrap"]
     att_rate = float(sim["attestations_per_s"])
@@ -504,7 +503,7 @@ def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[st
         "pk_crypto_share_hosts_alone": (
             None
             if alone is None or alone["exception"] is not None or not alone["attestations"]
-            else pk_crypto_share(limits, alone)
+            else pk_seconds(limits, alone["crypto_ops"]) / float(alone["wall_s"])
         ),
         "aead_crypto_share": aead_s / wall,
         "key_wrap_crypto_share": wrap_s / wall,
