@@ -7,7 +7,8 @@ Layout of a sweep folder::
     <out>/runs/<cell id>/rep-<r>/  one run folder per run (see sim.analysis.results)
     <out>/index.csv                one row per run: variant, factors, replication, seed,
                                    status, error, headline metrics
-    <out>/cells.csv                one row per cell and metric: n, mean, std, CI
+    <out>/cells.csv                one row per cell and metric: n, mean, std, CI and how
+                                   the CI was made (ci_method)
 
 The run folders are the source of truth: each is written atomically, so an interrupted
 sweep loses no finished run and leaves no half-written folder, and running the same sweep
@@ -31,7 +32,7 @@ import yaml
 
 from sim.analysis import results
 from sim.analysis.outdir import prepare_folder
-from sim.analysis.stats import estimate
+from sim.analysis.stats import estimate, nonneg_estimate
 from sim.analysis.summary import metric_value
 from sim.experiments.executors import Executor, RunTask, local_executor
 from sim.experiments.folder import CELL_COLUMNS
@@ -247,7 +248,9 @@ def _row(
 def cell_table(
     sw: Sweep, index: list[dict[str, Any]], metrics: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """One row per (cell, metric): the mean and 95% CI over the cell's successful runs."""
+    """One row per (cell, metric): the mean and 95% CI over the cell's successful runs
+    (every summary figure is non-negative, so the interval is one that stays non-negative:
+    ``ci_method`` names it, see :func:`sim.analysis.stats.nonneg_estimate`)."""
     out: list[dict[str, Any]] = []
     for cell in sw.cells:
         runs = [r for r in index if r["cell_id"] == cell.cell_id and r["status"] == "ok"]
@@ -255,7 +258,7 @@ def cell_table(
         base.update(factor_levels(cell))
         base["runs"] = len(runs)
         for m in metrics:
-            est = estimate([r[m] for r in runs])
+            est = nonneg_estimate([r[m] for r in runs])
             out.append({**base, "metric": m, **est.as_row()})
     return out
 

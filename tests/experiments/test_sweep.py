@@ -337,3 +337,25 @@ def test_common_random_numbers_give_every_cell_the_same_seeds(tmp_path: Path) ->
     for row in result.index:
         by_rep.setdefault(row["replication"], set()).add(row["seed"])
     assert all(len(s) == 1 for s in by_rep.values()) and len(by_rep) == 2
+
+
+def test_cells_csv_interval_of_a_time_never_goes_below_zero(tmp_path: Path) -> None:
+    """Times of 10 s and 2,000 s: Student's t gives 1,005 - 12.706 * 995 < 0 s; cells.csv
+    gives the log-scale interval instead (positive, method named), and the bootstrap for a
+    count that includes 0."""
+    from sim.experiments.folder import CELL_COLUMNS
+    from sim.experiments.sweep import cell_table
+
+    sw = load_sweep(_sweep_file(tmp_path))
+    cell = sw.cells[0]
+    metrics = ["drift.time_to_lapse_s.mean", "attestation.requests"]
+    index = [
+        {"cell_id": cell.cell_id, "status": "ok", metrics[0]: t, metrics[1]: n}
+        for t, n in ((10.0, 0), (2000.0, 7))
+    ]
+    rows = {r["metric"]: r for r in cell_table(sw, index, metrics) if r["cell_id"] == cell.cell_id}
+    time = rows[metrics[0]]
+    assert estimate([10.0, 2000.0]).low < 0  # what cells.csv used to show
+    assert time["ci_method"] == "log-t" and 0 < time["ci_low"] < 10.0 < time["ci_high"]
+    assert rows[metrics[1]]["ci_method"] == "bootstrap" and rows[metrics[1]]["ci_low"] >= 0
+    assert "ci_method" in CELL_COLUMNS
