@@ -58,7 +58,15 @@ from sim.analysis.stats import stats
 from sim.analysis.survival import time_to_event
 from sim.scenario.model import Scenario
 
-__all__ = ["HEADLINE_KEYS", "SERVICE_KINDS", "headline", "is_metric", "metric_value", "summarise"]
+__all__ = [
+    "HEADLINE_KEYS",
+    "SERVICE_KINDS",
+    "censoring_view",
+    "headline",
+    "is_metric",
+    "metric_value",
+    "summarise",
+]
 
 
 def _services(rec: Recorder, now: float) -> dict[str, Any]:
@@ -120,18 +128,53 @@ HEADLINE_KEYS: tuple[str, ...] = (
 
 
 def headline(summary: dict[str, Any]) -> dict[str, Any]:
-    """The subset of a summary that ``vtasim run`` prints (same nesting and keys)."""
+    """The subset of a summary that ``vtasim run`` prints (same nesting and keys). A
+    duration that may not end (a time-to-event group) is shown with its censoring: the
+    number censored, the Kaplan-Meier median and restricted mean beside the mean over the
+    events, and words where a figure has no value (``all 3 censored``)."""
     out: dict[str, Any] = {}
     for dotted in HEADLINE_KEYS:
-        value = metric_value(summary, dotted)
-        if value is None:
+        parent, leaf = dotted.rsplit(".", 1)
+        group = metric_value(summary, parent)
+        if isinstance(group, dict) and "censored" in group and "km_median" in group:
+            for name, value in censoring_view(group).items():
+                if name == leaf or name not in ("mean", "p95", "p50", "p99", "max"):
+                    _put(out, f"{parent}.{name}", value)
             continue
-        *parents, leaf = dotted.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
+        _put(out, dotted, metric_value(summary, dotted))
     return out
+
+
+def censoring_view(group: dict[str, Any]) -> dict[str, Any]:
+    """A time-to-event group as it is shown: ``mean`` over the events (``all N censored``
+    when no event happened), ``censored``, ``km_median`` (``not reached (k of N censored)``
+    when survival never fell to one half, ``all N censored`` without events) and
+    ``km_restricted_mean``; empty when there were no observations at all."""
+    events, censored = int(group.get("count") or 0), int(group.get("censored") or 0)
+    if events + censored == 0:
+        return {}
+    view = dict(group)
+    everything = f"all {censored} censored"
+    if group.get("mean") is None:
+        view["mean"] = everything
+    if group.get("km_median") is None:
+        view["km_median"] = (
+            f"not reached ({censored} of {events + censored} censored)" if events else everything
+        )
+    view.pop("km_horizon", None)
+    view.pop("count", None)
+    return view
+
+
+def _put(out: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``value`` at a dotted path of ``out`` (nothing when it is None)."""
+    if value is None:
+        return
+    *parents, leaf = dotted.split(".")
+    target = out
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[leaf] = value
 
 
 def metric_value(summary: dict[str, Any], dotted: str) -> Any:

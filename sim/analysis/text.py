@@ -31,7 +31,8 @@ _KINDS = tuple(
     )
 )
 _STATISTIC = re.compile(
-    r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|"
+    r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|km_median|"
+    r"km_restricted_mean|km_horizon|"
     r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last"
 )
 _LONG_STEPS = ((60.0, "min"), (3600.0, "h"), (86400.0, "d"))

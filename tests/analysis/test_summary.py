@@ -289,3 +289,26 @@ def test_summary_excludes_warmup_and_headline_is_a_subset() -> None:
     head = headline(summary)
     assert head["attestation"]["requests"] == 2
     assert math.isclose(head["attestation"]["latency_s"]["p50"], 1.0)
+
+
+def test_headline_shows_censoring_beside_every_duration() -> None:
+    """A time to refusal with events shows censored count and Kaplan-Meier figures beside
+    the mean; one with every drift censored reads 'all 3 censored', not nothing."""
+    from sim.analysis.text import format_summary
+
+    refused = {"count": 2, "mean": 100.0, "p50": 100.0, "p95": 150.0, "p99": 150.0,
+               "max": 150.0, "censored": 1, "km_median": 150.0,
+               "km_restricted_mean": 180.0, "km_horizon": 400.0}  # fmt: skip
+    lapse = {"count": 0, "mean": None, "p50": None, "p95": None, "p99": None, "max": None,
+             "censored": 3, "km_median": None, "km_restricted_mean": 400.0,
+             "km_horizon": 400.0}  # fmt: skip
+    head = headline({"drift": {"time_to_refusal_s": refused, "time_to_lapse_s": lapse}})
+    shown = head["drift"]["time_to_refusal_s"]
+    assert shown == {"mean": 100.0, "p95": 150.0, "censored": 1, "km_median": 150.0,
+                     "km_restricted_mean": 180.0}  # fmt: skip
+    assert head["drift"]["time_to_lapse_s"]["mean"] == "all 3 censored"
+    assert head["drift"]["time_to_lapse_s"]["km_median"] == "all 3 censored"
+    lines = {ln.split()[0]: " ".join(ln.split()[1:]) for ln in format_summary(head).splitlines()}
+    assert lines["drift.time_to_refusal_s.km_median"] == "150 s (2.50 min)"
+    assert lines["drift.time_to_refusal_s.censored"] == "1"
+    assert lines["drift.time_to_lapse_s.mean"] == "all 3 censored"
