@@ -11,7 +11,9 @@
     vtasim validate SCENARIO_OR_SWEEP... [--set PATH=VALUE]... [--force]
     vtasim schema [--sweep] [--out FILE]
     vtasim metrics [PREFIX]
-    vtasim compare RUN_A RUN_B [--full]
+    vtasim compare RUN_A RUN_B [--full] [--metric KEY] [--format FORMAT]
+    vtasim compare SWEEP_DIR --metric KEY [--baseline CELL] [--best lowest|highest]
+                             [--format text|markdown|csv|json]
     vtasim report DIR [--out FILE]
     vtasim completion bash
     vtasim export-quote [--seed N] [--scenario FILE] --host NAME --nonce HEX --out DIR

@@ -28,11 +28,35 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sim.analysis.compare import all_keys, compare, load_side, render
+    """Two sides compared, or (one sweep folder and ``--metric``) its cells ranked."""
+    from sim.analysis.tabular import render
+    from sim.errors import Problem, ScenarioError
 
-    a, b = load_side(args.run_a), load_side(args.run_b)
-    rows = compare(a, b, all_keys(a, b) if args.full else None)
-    print(render(a, b, rows), end="")
+    if args.run_b is None:
+        from sim.experiments.ranking import rank, ranking_table
+
+        if args.metric is None:
+            raise ScenarioError(
+                [Problem("--metric", "ranking a sweep's cells needs the summary key to rank on")]
+            )
+        table = ranking_table(rank(args.run_a, args.metric, args.baseline, args.best))
+    else:
+        from sim.analysis.compare import all_keys, compare, load_side
+        from sim.analysis.compare_view import comparison_table
+
+        for option in ("baseline", "best"):
+            if getattr(args, option) is not None:
+                raise ScenarioError(
+                    [Problem(f"--{option}", "applies to ranking one sweep folder's cells")]
+                )
+        a, b = load_side(args.run_a), load_side(args.run_b)
+        keys = [args.metric] if args.metric else (all_keys(a, b) if args.full else None)
+        if args.metric and args.metric not in all_keys(a, b):
+            from sim.experiments.ranking import unknown_metric
+
+            raise unknown_metric(args.metric, all_keys(a, b))
+        table = comparison_table(compare(a, b, keys))
+    print(render(table, args.format), end="")
     return 0
 
 

@@ -168,10 +168,35 @@ def _files_and_metrics(command: _Command) -> None:
     m = command("metrics", "list every summary key with its unit and definition")
     m.add_argument("prefix", nargs="?", default="", help="only keys starting with this")
 
-    cp = command("compare", "headline figures of two runs (or sweep cells) side by side")
-    cp.add_argument("run_a", type=Path, metavar="RUN_A")
-    cp.add_argument("run_b", type=Path, metavar="RUN_B")
+    cp = command(
+        "compare",
+        "decision figures of two runs (or sweep cells) side by side, or a sweep's cells "
+        "ranked on one metric",
+    )
+    cp.add_argument("run_a", type=Path, metavar="RUN_A_OR_SWEEP")
+    cp.add_argument("run_b", type=Path, metavar="RUN_B", nargs="?", default=None)
     cp.add_argument("--full", action="store_true", help="every figure, not the headline")
+    cp.add_argument(
+        "--format",
+        choices=("text", "markdown", "csv", "json"),
+        default="text",
+        help="output format (default text)",
+    )
+    cp.add_argument(
+        "--metric", default=None, metavar="KEY", help="rank a sweep's cells on this summary key"
+    )
+    cp.add_argument(
+        "--baseline",
+        default=None,
+        metavar="CELL",
+        help="ranking: compare every cell with this cell id or variant (default: the best)",
+    )
+    cp.add_argument(
+        "--best",
+        choices=("lowest", "highest"),
+        default=None,
+        help="ranking: which end is best (default: by the metric, lowest for times and failures)",
+    )
 
     rp = command("report", "write one self-contained HTML page for a run or sweep folder")
     rp.add_argument("source", type=Path, metavar="DIR")

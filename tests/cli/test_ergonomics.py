@@ -120,18 +120,18 @@ def test_metrics_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None
 def test_compare_two_runs_and_two_sweep_cells(
     sweep_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Two runs: values and B - A; two cells: means with n and a Welch CI of the difference."""
+    """Two runs: values and B - A; two cells (own seeds): means with a Welch CI."""
     cells = sorted(p for p in (sweep_dir / "runs").iterdir())
     a, b = cells[0] / "rep-0", cells[1] / "rep-0"
-    assert main(["compare", str(a), str(b)]) == 0
+    assert main(["compare", str(a), str(b), "--full"]) == 0
     out = capsys.readouterr().out.splitlines()
     row = next(ln for ln in out if ln.startswith("attestation.requests "))
     va = json.loads((a / "summary.json").read_text())["attestation"]["requests"]
     vb = json.loads((b / "summary.json").read_text())["attestation"]["requests"]
-    assert row.split()[1:4] == [str(va), str(vb), f"{vb - va:+d}" if vb != va else "0"]
+    assert row.split()[1:4] == [f"{va:,}", f"{vb:,}", f"{vb - va:+,d}" if vb != va else "0"]
     assert main(["compare", str(cells[0]), str(cells[1])]) == 0
     text = capsys.readouterr().out
-    assert "(n=2)" in text and "95% CI" in text and "Welch" in text
+    assert "test: Welch t" in text and "95% CI" in text
     assert main(["compare", str(a), str(sweep_dir)]) == 2
 
 
