@@ -21,6 +21,8 @@ from sim.analysis.text import format_value
 
 MARK = "*"
 """Marks a difference whose 95% interval excludes 0."""
+INTERVAL = "95% interval >= 0: t on the log scale if every value > 0, else bootstrap"
+"""How a side's interval is made, as the notes say it."""
 
 
 def _whole(key: str, value: float) -> float | int:
@@ -126,11 +128,10 @@ def notes(cells: bool) -> list[str]:
     if not cells:
         return ["figures of one run each: no interval (compare sweep cells for one)"]
     return [
-        "A, B: means over the runs [95% interval that stays non-negative: t on the log scale "
-        "when every value is positive, else a percentile bootstrap]",
-        f"B - A: difference [95% CI]; {MARK} the CI excludes 0; change: (B - A) / |A|",
-        "censored: drifts whose event did not happen within their window (mean of per-run "
-        "counts, of all drifts); km_*: Kaplan-Meier median and restricted mean",
+        f"A, B: means over the runs [{INTERVAL}]",
+        f"B - A [95% CI]: {MARK} the CI excludes 0; change: (B - A) / |A|",
+        "censored: drifts without their event in their window, of all drifts (per run); "
+        "km_*: Kaplan-Meier",
     ]
 
 

@@ -29,6 +29,7 @@ from sim.analysis.compare import (
     summary_keys,
 )
 from sim.analysis.compare_view import (
+    INTERVAL,
     MARK,
     change_text,
     diff_record,
@@ -195,10 +196,8 @@ def ranking_table(r: Ranking) -> Table:
         "test": "paired t" if r.paired else "Welch t",
     }
     notes = [
-        "mean: over the cell's runs [95% interval that stays non-negative: t on the log "
-        "scale when every value is positive, else a percentile bootstrap]",
-        f"vs reference: cell - reference [95% CI]; {MARK} the CI excludes 0; "
-        "change: (cell - reference) / |reference|",
+        f"mean: over the cell's runs [{INTERVAL}]",
+        f"vs reference [95% CI]: {MARK} the CI excludes 0; change: (cell - ref) / |ref|",
     ]
     columns = ["rank", "cell", "variant", "runs", "mean", "vs reference [95% CI]", "change"]
     return Table(title, columns, cells, records, notes, meta, right=(0, 3, 4, 6))
