@@ -206,9 +206,11 @@ def bootstrap_interval(xs: Sequence[float], confidence: float = 0.95) -> tuple[f
 
 
 def nonneg_estimate(values: Sequence[float | None], confidence: float = 0.95) -> Estimate:
-    """Mean of non-negative values with an interval that stays non-negative: the log-scale
-    t interval (:func:`log_t_interval`) when every value is positive, else the percentile
-    bootstrap (:func:`bootstrap_interval`); no interval when every value is the same
+    """Mean of non-negative values with an interval that stays non-negative and holds the
+    mean: the log-scale t interval (:func:`log_t_interval`) when every value is positive
+    and that interval holds the sample mean (values far from log-normal can put it beside
+    the mean), else the percentile bootstrap (:func:`bootstrap_interval`, widened to the
+    mean in the rare case its resamples miss it); no interval when every value is the same
     (``method`` :data:`NO_VARIATION`: the mean is exact, low = high = mean) or with one value.
     ``half_width`` stays Student's t half-width (the sequential replication rule's
     criterion). A sample with a negative value is not a non-negative figure: it keeps
@@ -219,11 +221,11 @@ def nonneg_estimate(values: Sequence[float | None], confidence: float = 0.95) ->
         return base
     if base.std == 0 or min(xs) == max(xs):
         return Estimate(base.n, base.mean, 0.0, 0.0, base.mean, base.mean, confidence, NO_VARIATION)
-    if min(xs) > 0:
-        low, high = log_t_interval(xs, confidence)
-        method = LOG_T_METHOD
-    else:
+    method = LOG_T_METHOD
+    low, high = log_t_interval(xs, confidence) if min(xs) > 0 else (math.inf, -math.inf)
+    if not low <= base.mean <= high:
         low, high = bootstrap_interval(xs, confidence)
+        low, high = min(low, base.mean), max(high, base.mean)
         method = BOOTSTRAP_METHOD
     return Estimate(base.n, base.mean, base.std, base.half_width, low, high, confidence, method)
 

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from sim.analysis import results
-from sim.analysis.stats import estimate
+from sim.analysis.stats import nonneg_estimate
 from sim.errors import RunError
 from sim.scenario import load_scenario
 
@@ -93,7 +93,9 @@ def _order(folder: Path, variant: str) -> int:
 
 def regime_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Per variant of the sweep in ``folder`` and figure: ``variant``, ``figure``, ``unit``,
-    ``n``, ``mean``, ``ci_low``, ``ci_high`` (95% Student-t over the replications)."""
+    ``n``, ``mean``, ``ci_low``, ``ci_high`` (a 95% interval over the replications that stays
+    non-negative, as every figure is; ``ci_method`` names it, see
+    :func:`sim.analysis.stats.nonneg_estimate`)."""
     path = Path(folder)
     index = results.read_table(path / "index.csv")
     rows = index.to_dict("records") if hasattr(index, "to_dict") else list(index)
@@ -104,7 +106,7 @@ def regime_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for variant, runs in sorted(per_variant.items(), key=lambda kv: _order(path, kv[0])):
         for fig in FIGURES:
-            est = estimate([r[fig.name] for r in runs])
+            est = nonneg_estimate([r[fig.name] for r in runs])
             out.append(
                 {
                     "variant": variant,
@@ -114,6 +116,7 @@ def regime_rows(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
                     "mean": est.mean,
                     "ci_low": est.low,
                     "ci_high": est.high,
+                    "ci_method": est.method,
                 }
             )
     return out

@@ -83,6 +83,16 @@ def test_log_t_interval_by_hand() -> None:
     assert est.mean == pytest.approx((1 + math.e + math.e**2) / 3)
 
 
+def test_log_t_beside_the_mean_falls_back_to_the_bootstrap() -> None:
+    """900 runs at 100 and 100 at 0.001 (mean about 90): the logs are far from normal and
+    the log-scale interval lies wholly above 6,000; the bootstrap is used instead."""
+    values = [100.0] * 900 + [0.001] * 100
+    est = nonneg_estimate(values)
+    assert est.method == BOOTSTRAP_METHOD
+    assert est.low is not None and est.high is not None
+    assert est.low <= 90.0001 <= est.high
+
+
 def test_bootstrap_with_zeros_is_reproducible_and_within_the_values() -> None:
     """Values with a 0 take the percentile bootstrap from the named stream: the same
     interval every time, inside [min, max], around the mean."""
@@ -111,9 +121,9 @@ def test_equal_values_are_exact() -> None:
     )
 )
 def test_nonneg_interval_never_goes_below_zero(values: list[float]) -> None:
-    """For any non-negative sample the interval's lower bound is at least 0 and below its
-    upper bound."""
+    """For any non-negative sample the interval's lower bound is at least 0 and the
+    interval holds the mean."""
     est = nonneg_estimate(values)
-    assert est.low is not None and est.high is not None
+    assert est.low is not None and est.high is not None and est.mean is not None
     assert est.low >= 0.0
-    assert est.low <= est.high
+    assert est.low <= est.mean <= est.high
