@@ -124,15 +124,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         executor = local_executor(args.workers)
     result = run_sweep(sweep, args.out, executor=executor, progress=_progress(args))
-    ok = len(result.index) - len(result.failed)
-    print(
-        f"sweep {sweep.spec.name}: {len(sweep.cells)} cells, {ok} runs ok, "
-        f"{len(result.failed)} failed"
-    )
+    _sweep_overview(sweep, result)
     for row in result.failed:
         print(f"  failed {row['run']}: {row['error']}", file=sys.stderr)
     print(f"sweep folder: {result.path}")
     return 0 if not result.failed else 1
+
+
+def _sweep_overview(sweep: Any, result: Any) -> None:
+    """What the sweep did (runs kept from an earlier sweep, run now, failed) and each
+    cell's mean and interval of a few decision figures."""
+    from sim.analysis.tabular import render
+    from sim.experiments.overview import overview_table
+
+    ok = len(result.index) - len(result.failed)
+    ran = len(result.index) - result.kept
+    print(
+        f"sweep {sweep.spec.name}: {len(sweep.cells)} cells, {ok} runs ok "
+        f"({result.kept} kept from an earlier sweep, {ran} run now), "
+        f"{len(result.failed)} failed"
+    )
+    metrics = list(dict.fromkeys(str(r["metric"]) for r in result.cells))
+    if result.cells and ok:
+        print(render(overview_table(result.cells, metrics), "text"), end="")
 
 
 def _dry_run(sweep: Any) -> int:

@@ -50,6 +50,8 @@ class SweepResult:
     path: Path
     index: list[dict[str, Any]]
     cells: list[dict[str, Any]]
+    kept: int = 0
+    """Runs whose finished folder was kept from an earlier sweep (the others ran now)."""
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -153,6 +155,7 @@ def run_sweep(
     )
     _write_resolved(sw, out)
     rows: dict[tuple[str, int], dict[str, Any]] = {}
+    kept = 0
     reps = {c.cell_id: 0 for c in sw.cells}
     pending_cells = list(sw.cells)
     target = sw.initial_replications
@@ -170,6 +173,7 @@ def run_sweep(
                     done = _finished(path, seed, resolved, metrics)
                     if done is not None:
                         log.debug("kept the finished run %s", path)
+                        kept += 1
                         rows[(cell.cell_id, rep)] = _row(cell, rep, seed, path, out, done, metrics)
                         if bar is not None:
                             bar.update(1)
@@ -209,7 +213,7 @@ def run_sweep(
         index = [rows[k] for k in sorted(rows, key=lambda k: (_cell_order(sw, k[0]), k[1]))]
         cells = cell_table(sw, index, metrics)
         _write_tables(sw, out, index, cells, metrics)
-    return SweepResult(out, index, cells)
+    return SweepResult(out, index, cells, kept)
 
 
 def _cell_order(sw: Sweep, cell_id: str) -> int:

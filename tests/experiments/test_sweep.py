@@ -250,8 +250,15 @@ def test_cli_sweep_then_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     lapse = [f"drift.time_to_{m}_s.{s}" for m in ("lapse", "refusal") for s in ("mean", "p95")]
     path = _sweep_file(tmp_path, metrics=lapse)
     out = tmp_path / "out"
-    assert cli.main(["sweep", str(path), "--workers", "1", "--out", str(out), "--quiet"]) == 0
-    assert "4 runs ok, 0 failed" in capsys.readouterr().out
+    argv = ["sweep", str(path), "--workers", "1", "--out", str(out), "--quiet"]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "4 runs ok (0 kept from an earlier sweep, 4 run now), 0 failed" in text
+    header = next(ln for ln in text.splitlines() if ln.startswith("cell "))
+    assert header.split()[3:] == ["drift.time_to_refusal_s.mean", *lapse[:2]]
+    assert sum(1 for ln in text.splitlines() if ln.startswith("interval=")) == 2  # the cells
+    assert cli.main(argv) == 0  # again: every finished run is kept
+    assert "4 runs ok (4 kept from an earlier sweep, 0 run now)" in capsys.readouterr().out
     png = tmp_path / "lapse.png"
     assert cli.main(["plot", str(out), "--kind", "lapse", "--out", str(png)]) == 0
     assert png.stat().st_size > 1000
