@@ -26,7 +26,7 @@ import pandas as pd
 
 from sim.analysis import results
 from sim.analysis.columnar import frame_of
-from sim.analysis.summary import HEADLINE_KEYS, metric_value
+from sim.analysis.summary import headline, metric_value
 from sim.analysis.tables import TABLES
 from sim.analysis.text import format_value
 from sim.experiments.spec import Sweep, load_sweep
@@ -91,12 +91,14 @@ class Run:
         return write(self.output, out)
 
     def headline(self) -> pd.DataFrame:
-        """The headline figures: one row per key with its value and the value as text."""
-        keys = [k for k in HEADLINE_KEYS if self.metric(k) is not None]
+        """The headline figures, as ``vtasim run`` prints them (durations with their
+        censoring): one row per key with its value and the value as text."""
+        shown = _dotted(headline(self.summary))
+        keys = list(shown)
         table: pd.DataFrame = pd.DataFrame(
             {
-                "value": [self.metric(k) for k in keys],
-                "shown": [format_value(k, self.metric(k)) for k in keys],
+                "value": [shown[k] for k in keys],
+                "shown": [format_value(k, shown[k]) for k in keys],
             },
             index=pd.Index(keys, name="figure"),
         )
@@ -122,6 +124,17 @@ class Run:
             f"<p>{html.escape(repr(self))}</p>"
             f"<table><tr><th>figure</th><th>value</th></tr>{body}</table>"
         )
+
+
+def _dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted key -> leaf, in its order."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def run(

@@ -31,6 +31,8 @@ def test_run_validates_overrides_and_returns_frames(tiny: Path, tmp_path: Path) 
     assert isinstance(run.tables["attestations"], pd.DataFrame)
     text = repr(run)
     assert text.startswith("<Run tiny seed 4: 1800 s simulated") and len(text) < 200
+    head = run.headline()
+    assert head.loc["attestation.requests", "value"] == run.metric("attestation.requests")
     page = run._repr_html_()
     assert "<table>" in page and len(page) < 5000
     folder = run.save(tmp_path / "run")
