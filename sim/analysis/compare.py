@@ -238,7 +238,7 @@ class Comparison:
     def test(self) -> str:
         """The test in words, as the output states it."""
         if not (self.a.is_cell and self.b.is_cell):
-            return "single runs: differences without an interval"
+            return "a single run on one side or both: differences without an interval"
         if self.paired:
             return (
                 f"paired t on the per-seed differences ({len(self.a.seeds)} pairs: the cells "

@@ -89,7 +89,13 @@ def _cells(folder: Path) -> list[tuple[str, str]]:
     cells = doc.get("cells") if isinstance(doc, dict) else None
     if not isinstance(cells, list):
         raise RunError(f"{shown(path)}: expected a list under 'cells'")
-    return [(str(c.get("cell_id")), str(c.get("variant") or "")) for c in cells]
+    out = []
+    for c in cells:
+        cid = str(c.get("cell_id")) if isinstance(c, dict) else ""
+        if cid in ("", ".", "..") or Path(cid).name != cid:
+            raise RunError(f"{shown(path)}: {cid!r} is not a cell id (one folder name)")
+        out.append((cid, str(c.get("variant") or "")))
+    return out
 
 
 def unknown_metric(given: str, keys: list[str]) -> ScenarioError:
@@ -117,11 +123,12 @@ def rank(
     id or a variant name) is the reference, else the best cell; ``best`` is ``lowest`` or
     ``highest`` (default by :func:`higher_is_better`). An unknown metric or baseline is a
     ScenarioError naming the closest ones."""
-    found = [
-        (cid, variant, load_side(folder / "runs" / cid))
-        for cid, variant in _cells(folder)
-        if (folder / "runs" / cid).is_dir()
-    ]
+    found = []
+    for cid, variant in _cells(folder):
+        try:
+            found.append((cid, variant, load_side(folder / "runs" / cid)))
+        except RunError:  # no finished run yet (an interrupted sweep): not ranked
+            continue
     if not found:
         raise RunError(f"{shown(folder)}: no cell of the sweep has a finished run")
     keys = summary_keys([s for _, _, side in found for s in side.summaries])

@@ -61,6 +61,7 @@ def _sweep(root: Path, cells: dict[str, list[float]], common: bool = True) -> Pa
         seeds = SEEDS if common else tuple(s + 100 * i for s in SEEDS)
         _cell(root / "runs" / f"{name}-abc", seeds, p95, [10, 20, 30])
         listed.append({"cell_id": f"{name}-abc", "variant": name, "levels": {}})
+    listed.append({"cell_id": "not-run-yet", "variant": "later", "levels": {}})  # no runs
     doc = {"sweep": {"common_random_numbers": common}, "cells": listed}
     (root / "sweep.resolved.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     return root
@@ -169,7 +170,8 @@ def test_sweep_cells_ranked_on_a_metric(tmp_path: Path, capsys: pytest.CaptureFi
 def test_ranking_mistakes_exit_2_with_suggestions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An unknown metric or baseline names the closest ones; no --metric is an error."""
+    """An unknown metric or baseline names the closest ones; no --metric is an error; a
+    cell id that is not one folder name is refused."""
     root = _sweep(tmp_path / "sw", {"fast": [0.5, 0.6, 0.7], "slow": [0.9, 1.0, 1.1]})
     assert main(["compare", str(root), "--metric", "attestation.latency_s.p59"]) == 2
     err = capsys.readouterr().err
@@ -178,3 +180,8 @@ def test_ranking_mistakes_exit_2_with_suggestions(
     assert "did you mean 'fast'" in capsys.readouterr().err
     assert main(["compare", str(root)]) == 2
     assert "--metric" in capsys.readouterr().err
+    doc = yaml.safe_load((root / "sweep.resolved.yaml").read_text())
+    doc["cells"][0]["cell_id"] = "../outside"
+    (root / "sweep.resolved.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert main(["compare", str(root), "--metric", "safety.violations"]) == 2
+    assert "'../outside' is not a cell id" in capsys.readouterr().err
