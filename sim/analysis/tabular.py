@@ -4,8 +4,9 @@ table for notes and papers, CSV and JSON for programs.
 A :class:`Table` holds both what a reader sees (``cells``: formatted text, with units) and
 what a program reads (``records``: the raw numbers, one dict per row, the same keys in every
 row). Text and Markdown show the cells with the title and notes; CSV writes the records
-under a header row; JSON writes ``meta``, the records as ``rows`` and the notes. Non-finite
-numbers become empty CSV cells and JSON ``null``.
+under a header row (booleans ``true``/``false``, nothing as an empty cell); JSON writes
+``meta``, the records as ``rows`` and the notes. Non-finite numbers become empty CSV cells
+and JSON ``null``.
 """
 
 from __future__ import annotations
@@ -79,13 +80,22 @@ def _markdown(t: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _csv_cell(value: Any) -> Any:
+    """None as an empty cell, booleans as ``true``/``false`` (as the run folders write)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _csv(t: Table) -> str:
     out = io.StringIO()
     columns = list(t.records[0]) if t.records else list(t.meta.get("columns", ()))
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for record in t.records:
-        writer.writerow({k: "" if v is None else v for k, v in _finite(record).items()})
+        writer.writerow({k: _csv_cell(v) for k, v in _finite(record).items()})
     return out.getvalue()
 
 

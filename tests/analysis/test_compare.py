@@ -138,6 +138,7 @@ def test_every_format_parses(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {"key", "a_mean", "b_mean", "diff", "diff_ci_low", "test"} <= set(rows[0])
     assert float(rows[0]["a_mean"]) == pytest.approx(0.1)  # attestation.latency_s.p50
+    assert rows[0]["no_variation"] == "true" and rows[0]["excludes_zero"] == "false"
     assert main(["compare", str(a), str(b), "--format", "markdown"]) == 0
     md = capsys.readouterr().out.splitlines()
     assert "| figure | A | B | B - A [95% CI] | change |" in md
