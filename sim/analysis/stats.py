@@ -80,6 +80,10 @@ def t_quantile(p: float, dof: float) -> float:
     return float(st.t.ppf(p, dof))
 
 
+NOISE = 1e-9
+"""Relative spread below which values are taken as equal (floating-point noise: sums of
+the same times in another order differ in the last digits)."""
+
 WELCH = "Welch t"
 PAIRED = "paired t"
 SINGLE = "single runs"
@@ -135,7 +139,9 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> D
         return Difference(diff, None, None, confidence, SINGLE, n)
     va, vb = ea.std**2 / ea.n, eb.std**2 / eb.n
     se = math.sqrt(va + vb)
-    if se == 0:
+    scale = max(abs(ea.mean), abs(eb.mean))
+    if se <= NOISE * scale:
+        diff = 0.0 if abs(diff) <= NOISE * scale else diff
         return Difference(diff, None, None, confidence, WELCH, n, no_variation=True)
     dof = (va + vb) ** 2 / (va**2 / (ea.n - 1) + vb**2 / (eb.n - 1))
     return Difference(diff, t_quantile(0.5 + confidence / 2, dof) * se, dof, confidence, WELCH, n)
@@ -147,15 +153,18 @@ def paired(
     """The mean of the per-pair differences ``b - a`` with the Student-t interval
     ``d̄ ± t(1 - α/2, n - 1) · s_d / √n`` over the ``n`` pairs where both are defined (the
     interval of ``scipy.stats.ttest_rel(b, a)``). None without a pair; no interval with one
-    pair, nor when every difference is the same (``no_variation``)."""
-    diffs = _finite([b - a for a, b in pairs if a is not None and b is not None])
-    est = estimate(diffs, confidence)
+    pair, nor when every difference is the same (``no_variation``; differences within
+    :data:`NOISE` of the values' magnitude are floating-point noise: the same, or 0)."""
+    both = [(a, b) for a, b in pairs if a is not None and b is not None]
+    est = estimate(_finite([b - a for a, b in both]), confidence)
     if est.mean is None:
         return None
     if est.std is None:
         return Difference(est.mean, None, None, confidence, PAIRED, est.n)
-    if est.std == 0:
-        return Difference(est.mean, None, None, confidence, PAIRED, est.n, no_variation=True)
+    scale = max(abs(v) for pair in both for v in pair)
+    if est.std <= NOISE * scale:
+        diff = 0.0 if abs(est.mean) <= NOISE * scale else est.mean
+        return Difference(diff, None, None, confidence, PAIRED, est.n, no_variation=True)
     return Difference(est.mean, est.half_width, est.n - 1.0, confidence, PAIRED, est.n)
 
 
@@ -219,7 +228,7 @@ def nonneg_estimate(values: Sequence[float | None], confidence: float = 0.95) ->
     xs = _finite(values)
     if base.std is None or base.mean is None or min(xs) < 0:
         return base
-    if base.std == 0 or min(xs) == max(xs):
+    if max(xs) - min(xs) <= NOISE * max(xs):
         return Estimate(base.n, base.mean, 0.0, 0.0, base.mean, base.mean, confidence, NO_VARIATION)
     method = LOG_T_METHOD
     low, high = log_t_interval(xs, confidence) if min(xs) > 0 else (math.inf, -math.inf)

@@ -66,6 +66,14 @@ def test_constant_differences_have_no_interval_but_say_no_variation() -> None:
     assert w is not None and w.no_variation and w.diff == 2.0 and w.half_width is None
 
 
+def test_floating_point_noise_counts_as_no_variation() -> None:
+    """Equal figures summed in another order (8.54088255507395 against 8.540882555074404)
+    differ by 5e-14: no difference and no interval, not a 1e-13-wide one."""
+    d = paired([(4.9, 4.9), (8.54088255507395, 8.540882555074404), (15.8, 15.8)])
+    assert d is not None and d.no_variation and d.diff == 0.0
+    assert nonneg_estimate([8.54088255507395, 8.540882555074404]).method == NO_VARIATION
+
+
 def test_pairs_with_an_undefined_side_are_left_out() -> None:
     """A pair where either run left the figure undefined does not count."""
     d = paired([(1.0, 2.0), (None, 5.0), (2.0, None), (3.0, 5.0)])
