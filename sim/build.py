@@ -305,8 +305,10 @@ def build_vcenters(
 def build_capacity(
     ctx: Context, s: Scenario, hosts: list[TrustedHost], vcenters: dict[str, WorkloadVCenter]
 ) -> CapacitySampler:
-    """The attested-capacity sampler, reading each host's status from its vCenter's view."""
+    """The capacity sampler (for plots), reading each host's status from its vCenter's
+    view; and the exact capacity tracker's slot size and start of statistics."""
     mean_vm = sum(s.vms.memory) / len(s.vms.memory)
+    ctx.recorder.capacity.configure(mean_vm, s.warmup)
     vcenter_of = {h.name: vcenters[h.vcenter] for h in hosts}
     return CapacitySampler(
         ctx, s.metrics.sample_interval, hosts, lambda h: vcenter_of[h].view[h], mean_vm

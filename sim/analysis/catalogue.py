@@ -35,6 +35,7 @@ _PLACEHOLDERS = {
     "<kind>": "(?:" + "|".join(SERVICE_KINDS) + ")",
     "<i>": "[0-9]+",
     "<name>": "[A-Za-z0-9][A-Za-z0-9_-]*",
+    "<n>": "[0-9]+",
 }
 
 UNITS: dict[str, str] = {
@@ -120,11 +121,36 @@ def _times(key: str, meaning: str) -> tuple[Metric, ...]:
 
 
 def _spread(key: str, unit: str, meaning: str) -> tuple[Metric, ...]:
-    """min, mean and max over the capacity samples after the warm-up."""
+    """min, mean and max over the capacity samples after the warm-up (sampled figures)."""
     return tuple(
-        Metric(f"{key}.{leaf}", unit, f"{meaning}: {words}")
+        Metric(f"{key}.{leaf}", unit, f"{meaning}, sampled every metrics.sample_interval: {words}")
         for leaf, words in (("min", "minimum"), ("mean", "mean"), ("max", "maximum"))
     )
+
+
+_STEP_WORDS = {
+    "min": ("", "exact minimum (held for a positive time)"),
+    "min_at_s": ("s", "when the exact minimum was first reached"),
+    "min_duration_s": ("s", "total time at the exact minimum"),
+    "min_longest_s": ("s", "longest uninterrupted time at the exact minimum"),
+    "mean": ("", "exact time-weighted mean"),
+    "max": ("", "exact maximum"),
+}
+
+
+def _steps(key: str, unit: str, meaning: str, levels: bool = True) -> tuple[Metric, ...]:
+    """Exact figures of a step function updated at every change (not sampled); with
+    ``levels`` also the time below ``capacity.threshold_hosts`` and at each level."""
+    out = tuple(
+        Metric(f"{key}.{leaf}", own or unit, f"{meaning}: {words}")
+        for leaf, (own, words) in _STEP_WORDS.items()
+    )
+    if levels:
+        out += (
+            Metric(f"{key}.below_threshold_s", "s", f"{meaning}: exact time below threshold"),
+            Metric(f"{key}.time_at_level_s.<n>", "s", f"{meaning}: exact time at <n> of them"),
+        )
+    return out
 
 
 _DRIFT = "from a drift event"
@@ -164,9 +190,13 @@ CATALOGUE: tuple[Metric, ...] = (
     *_m("key_providers.<name>.seconds_warning", "s", "time its health was WARNING"),
     *_m("key_providers.<name>.seconds_error", "s", "time its health was ERROR"),
     # capacity
-    *_spread("capacity.attested_hosts", "hosts", "hosts up that their vCenter sees attested"),
-    *_spread("capacity.encrypted_vm_slots", "VMs", "VMs of mean size fitting attested hosts"),
-    *_m("capacity.min_attested_duration_s", "s", "time attested hosts stayed at their minimum"),
+    *_m("capacity.hosts", "hosts", "trusted hosts in the estate"),
+    *_m("capacity.threshold_hosts", "hosts", "capacity.threshold in whole hosts (rounded up)"),
+    *_steps("capacity.attested_hosts", "hosts", "hosts up that their vCenter sees attested"),
+    *_steps("capacity.usable_hosts", "hosts", "attested hosts not in maintenance mode"),
+    *_steps("capacity.encrypted_vm_slots", "VMs", "VMs of mean size fitting usable hosts", False),
+    *_spread("capacity.sampled.attested_hosts", "hosts", "attested hosts"),
+    *_spread("capacity.sampled.encrypted_vm_slots", "VMs", "encrypted-VM slots"),
     # drift
     *_m("drift.events", "count", "drift events after the warm-up (blocked installs excluded)"),
     *_m("drift.blocked", "count", "VIB installs refused by the acceptance level"),

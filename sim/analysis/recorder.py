@@ -5,8 +5,9 @@ declared in :mod:`sim.analysis.tables` and refuses a column the table does not d
 caller may fill in fields of a row it added later (an attempt's verdict, a report's
 revocation). Each table is a :class:`~sim.analysis.recorded.RecordedTable`, which keeps its
 older rows in column chunks on disk. Levels (busy workers, queue lengths) are integrated
-over time. The recorder also keeps the ground truth for the safety invariant, independent
-of the Key Provider Service. It knows nothing of SimPy.
+over time, and capacity is tracked exactly at every change (:mod:`sim.analysis.capacity`).
+The recorder also keeps the ground truth for the safety invariant, independent of the Key
+Provider Service. It knows nothing of SimPy.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.analysis.capacity import CapacityTracker
 from sim.analysis.recorded import RecordedTable, Row
 from sim.analysis.tables import TABLES
 
@@ -68,6 +70,7 @@ class Recorder:
     tables: dict[str, RecordedTable] = field(default_factory=_tables)
     levels: dict[str, Level] = field(default_factory=dict)
     capacities: dict[str, int] = field(default_factory=dict)
+    capacity: CapacityTracker = field(default_factory=CapacityTracker)  # exact, per change
     violations: list[float] = field(default_factory=list)
     _latest_report: dict[str, tuple[str, float]] = field(default_factory=dict)
     _revoked: set[str] = field(default_factory=set)

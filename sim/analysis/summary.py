@@ -46,7 +46,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from itertools import pairwise
 from typing import Any
 
 from sim.analysis.catalogue import SERVICE_KINDS, is_metric
@@ -317,10 +316,13 @@ def _key_providers(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
     return out
 
 
-def _capacity(rec: Recorder, warmup: float) -> dict[str, Any]:
-    """Attested capacity over the samples after the warm-up: minimum, mean and maximum of
-    the attested hosts and encrypted-VM slots, and how long the attested hosts stayed at
-    their minimum (sample periods starting at it)."""
+def _capacity(rec: Recorder, now: float, warmup: float, threshold: float) -> dict[str, Any]:
+    """Capacity after the warm-up. Exact (from the step functions updated at every change):
+    attested hosts, usable hosts and encrypted-VM slots with their time-weighted mean, true
+    minimum (when first reached, how long in all and in its longest stretch), maximum, and
+    for the host counts the time below ``threshold`` and at each level. Sampled (under
+    ``sampled``, from the ``capacity`` table kept for plots): minimum, mean and maximum of
+    the samples, which can miss a change between two samples."""
     rows = [r for r in rec.tables["capacity"] if r["time"] >= warmup]
 
     def spread(column: str) -> dict[str, float | None]:
@@ -329,14 +331,12 @@ def _capacity(rec: Recorder, warmup: float) -> dict[str, Any]:
             return {"min": None, "mean": None, "max": None}
         return {"min": min(values), "mean": sum(values) / len(values), "max": max(values)}
 
-    low = min((r["attested_hosts"] for r in rows), default=None)
-    at_min = sum(
-        nxt["time"] - row["time"] for row, nxt in pairwise(rows) if row["attested_hosts"] == low
-    )
     return {
-        "attested_hosts": spread("attested_hosts"),
-        "encrypted_vm_slots": spread("encrypted_vm_slots"),
-        "min_attested_duration_s": float(at_min),
+        **rec.capacity.summary(now, threshold),
+        "sampled": {
+            "attested_hosts": spread("attested_hosts"),
+            "encrypted_vm_slots": spread("encrypted_vm_slots"),
+        },
     }
 
 
@@ -466,6 +466,7 @@ def summarise(
     """The run's summary: every figure under a stable key."""
     placed = dict.fromkeys(("placed", "refused", "failed"), 0)
     requests = 0
+    threshold = 1.0 if scenario is None else scenario.capacity.threshold
     for time, outcome in rec.tables["placements"].select("time", "outcome"):
         if time >= warmup:
             requests += 1
@@ -475,7 +476,7 @@ def summarise(
         "attestation": _attestation(rec, now, warmup),
         "key_requests": _key_requests(rec, warmup),
         "key_providers": _key_providers(rec, now, warmup),
-        "capacity": _capacity(rec, warmup),
+        "capacity": _capacity(rec, now, warmup, threshold),
         "drift": _drift(rec, now, warmup),
         "placements": {"requests": requests, **placed},
         "vmotion": _vmotion(rec, warmup),

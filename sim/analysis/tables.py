@@ -296,14 +296,14 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "capacity",
-            "attested capacity, sampled every metrics.sample_interval",
+            "capacity sampled every metrics.sample_interval, for plots (summary figures are exact)",
             (
                 _c("time", "float", "s", "the sample"),
                 _c("hosts_up", "int", "", "hosts that are up"),
                 _c("attested_hosts", "int", "", "hosts up that their vCenter sees as attested"),
                 _c("holding_report", "int", "", "hosts up that hold an unexpired report"),
                 _c("free_memory_attested", "int", "B", "free memory on the attested hosts"),
-                _c("encrypted_vm_slots", "int", "", "VMs of mean size that fit there"),
+                _c("encrypted_vm_slots", "int", "", "VMs of mean size fitting usable hosts"),
             ),
         ),
         Table(

@@ -1,6 +1,8 @@
 """The measurement processes: the periodic sample of every level (the ``levels`` time
 series), the end of the warm-up, when the levels' summary statistics restart, and the
-attested-capacity time series (``capacity``)."""
+attested-capacity time series (``capacity``), a sample for plots: the summary's capacity
+figures come from the exact step functions of :mod:`sim.analysis.capacity`, which the hosts
+and vCenter views update at every change."""
 
 from __future__ import annotations
 
@@ -40,9 +42,10 @@ class LevelSampler:
 
 
 class CapacitySampler:
-    """Samples attested capacity every ``every`` seconds into the ``capacity`` table: the
+    """Samples capacity every ``every`` seconds into the ``capacity`` table (for plots): the
     hosts that are up, those their vCenter sees as attested, those holding a report, the
-    free memory on the attested hosts and how many VMs of mean size would fit there."""
+    free memory on the attested hosts and how many VMs of mean size would fit on the usable
+    ones (attested and not in maintenance mode)."""
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class CapacitySampler:
         up = [h for h in self.hosts if h.up]
         attested = [h for h in up if self.views(h.name) == ATTESTED]
         free = [max(0, h.memory - h.used_memory) for h in attested]
+        usable = [max(0, h.memory - h.used_memory) for h in attested if not h.maintenance]
         self.recorder.add(
             "capacity",
             time=self.env.now,
@@ -75,7 +79,7 @@ class CapacitySampler:
             attested_hosts=len(attested),
             holding_report=sum(1 for h in up if h.has_valid_report),
             free_memory_attested=int(sum(free)),
-            encrypted_vm_slots=int(sum(f // self.vm_memory for f in free)),
+            encrypted_vm_slots=int(sum(f // self.vm_memory for f in usable)),
         )
 
     def _sampler(self) -> Generator[Any, Any, None]:

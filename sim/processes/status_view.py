@@ -137,6 +137,7 @@ class StatusView:
     def _set(self, host: str, status: str) -> None:
         if status != self.view[host]:
             self.view[host] = status
+            self.ctx.recorder.capacity.view(self.env.now, host, status == ATTESTED)
             self.ctx.recorder.add(
                 "status_views", time=self.env.now, vcenter=self.name, host=host, status=status
             )

@@ -782,6 +782,20 @@ class Metrics(_Model):
     )
 
 
+class Capacity(_Model):
+    """How capacity is judged (modelling choice)."""
+
+    threshold: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description=(
+            "fraction of the trusted hosts (rounded up to whole hosts) below which the time"
+            " attested and usable capacity spent is reported (1: time below full capacity)"
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- scenario
 
 
@@ -848,6 +862,9 @@ class Scenario(_Model):
     repairs: tuple[Repair, ...] = Field(default=(), description="TPM or motherboard repairs")
     rotations: tuple[Rotation, ...] = Field(default=(), description="trust-material rotations")
     metrics: Metrics = Field(default=Metrics(), description="how the run is measured")
+    capacity: Capacity = Field(
+        default=Capacity(), description="how attested and usable capacity are judged"
+    )
 
     @field_validator("start_time")
     @classmethod
