@@ -147,7 +147,7 @@ def _steps(key: str, unit: str, meaning: str, levels: bool = True) -> tuple[Metr
     )
     if levels:
         out += (
-            Metric(f"{key}.below_threshold_s", "s", f"{meaning}: exact time below threshold"),
+            Metric(f"{key}.below_threshold_s", "s", f"{meaning}: exact time below threshold_hosts"),
             Metric(f"{key}.time_at_level_s.<n>", "s", f"{meaning}: exact time at <n> of them"),
         )
     return out
