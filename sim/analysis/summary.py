@@ -322,7 +322,8 @@ def _capacity(rec: Recorder, now: float, warmup: float, threshold: float) -> dic
     minimum (when first reached, how long in all and in its longest stretch), maximum, and
     for the host counts the time below ``threshold`` and at each level. Sampled (under
     ``sampled``, from the ``capacity`` table kept for plots): minimum, mean and maximum of
-    the samples, which can miss a change between two samples."""
+    the samples, which can miss a change between two samples. The exact figures start at
+    the scenario's warm-up, set when the estate is built (the tracker keeps no history)."""
     rows = [r for r in rec.tables["capacity"] if r["time"] >= warmup]
 
     def spread(column: str) -> dict[str, float | None]:

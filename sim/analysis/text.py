@@ -33,8 +33,8 @@ _KINDS = tuple(
 _STATISTIC = re.compile(
     r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|km_median|"
     r"km_restricted_mean|km_horizon|"
-    r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last"
-)
+    r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last|[0-9]+"
+)  # a number: a level of its parent (``time_at_level_s.12`` is in seconds)
 _LONG_STEPS = ((60.0, "min"), (3600.0, "h"), (86400.0, "d"))
 _BYTE_STEPS = ((1.0, "B"), (2.0**10, "KiB"), (2.0**20, "MiB"), (2.0**30, "GiB"), (2.0**40, "TiB"))
 

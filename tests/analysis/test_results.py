@@ -477,3 +477,11 @@ def test_extra_files_are_written_inside_the_folder(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="extra file"):
             _write(tmp_path / "seed-2", extra_files={bad: b""})
         assert not (tmp_path / "seed-2").exists()
+
+
+def test_a_level_key_takes_the_unit_of_its_parent() -> None:
+    """A numeric leaf (a capacity level) is shown in its parent's unit: time at 12 hosts of
+    150 s reads as seconds."""
+    text = format_summary({"capacity": {"usable_hosts": {"time_at_level_s": {"12": 150.0}}}})
+    line = text.splitlines()[0].split(None, 1)
+    assert line == ["capacity.usable_hosts.time_at_level_s.12", "150 s (2.50 min)"]
