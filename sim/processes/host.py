@@ -27,6 +27,7 @@ from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
+from sim.processes.host_capacity import CapacityState
 from sim.processes.host_keys import HeldKey, KeyCache
 from sim.processes.inventory import Vm
 from sim.processes.network import Unreachable
@@ -52,7 +53,7 @@ class HostSpec:
     key_persistence: bool = False
 
 
-class TrustedHost:
+class TrustedHost(CapacityState):
     """One trusted ESXi host with its agent process."""
 
     def __init__(self, ctx: Context, spec: HostSpec, cfg: Attestation, ta: TrustAuthority) -> None:
@@ -62,15 +63,12 @@ class TrustedHost:
         self.vcenter = spec.vcenter
         self.cluster = spec.cluster
         self.memory = spec.memory
-        self._capacity = ctx.recorder.capacity
-        self._capacity.add_host(spec.name, spec.memory)
-        self._used_memory = 0
+        self.track_capacity(ctx.recorder.capacity)
         self.vms: dict[str, Vm] = {}
         self.tpm = spec.tpm
         self.platform = spec.platform
         self.image = spec.image
         self.staged: list[Callable[[], None]] = []
-        self._up = False
         self.boots = 0
         self.ta = ta
         self.paths = ctx.paths
@@ -94,44 +92,11 @@ class TrustedHost:
         self.on_status: Callable[[StatusReport], None] = lambda report: None
         self.on_maintenance: Callable[[TrustedHost], Generator[Any, Any, None]] = _no_evacuation
         self.on_crash: Callable[[TrustedHost, list[Vm]], None] = lambda host, vms: None
-        self._maintenance = False
         self.registered = True
         self._going_down = False
         self._reports_sent = 0
         self.polled = cfg.initiator == "verifier"
         self.first_poll = 0.0  # when the verifier first polls this host (polled hosts)
-
-    # --- the state capacity is made of (each change is told to the capacity tracker) --------
-
-    @property
-    def up(self) -> bool:
-        """Whether the host is up (booted, not down for a reboot, repair or crash)."""
-        return self._up
-
-    @up.setter
-    def up(self, value: bool) -> None:
-        self._up = value
-        self._capacity.host_up(self.env.now, self.name, value)
-
-    @property
-    def maintenance(self) -> bool:
-        """Whether the host is in maintenance mode (evacuating or evacuated: no new VMs)."""
-        return self._maintenance
-
-    @maintenance.setter
-    def maintenance(self, value: bool) -> None:
-        self._maintenance = value
-        self._capacity.maintenance(self.env.now, self.name, value)
-
-    @property
-    def used_memory(self) -> int:
-        """Memory of the VMs on the host plus reservations for VMs arriving or starting."""
-        return self._used_memory
-
-    @used_memory.setter
-    def used_memory(self, value: int) -> None:
-        self._used_memory = value
-        self._capacity.memory_in_use(self.env.now, self.name, value)
 
     # --- boot and reboot ----------------------------------------------------------------
 

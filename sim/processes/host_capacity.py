@@ -1,0 +1,61 @@
+"""The part of a trusted host's state that capacity is made of: whether it is up, whether it
+is in maintenance mode, and the memory in use on it.
+
+Each is a property whose setter tells the run's
+:class:`~sim.analysis.capacity.CapacityTracker` at once, so the exact capacity step
+functions change where the state changes, with no polling and no SimPy event. The fourth
+input, the vCenter's view of the host, is told by the view itself
+(:mod:`sim.processes.status_view`).
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from sim.analysis.capacity import CapacityTracker
+
+
+class CapacityState:
+    """Up, maintenance mode and memory in use of one host, reported to the tracker."""
+
+    env: simpy.Environment
+    name: str
+    memory: int
+
+    def track_capacity(self, tracker: CapacityTracker) -> None:
+        """Join ``tracker`` (down, not in maintenance mode, no memory in use)."""
+        self._capacity = tracker
+        self._up = False
+        self._maintenance = False
+        self._used_memory = 0
+        tracker.add_host(self.name, self.memory)
+
+    @property
+    def up(self) -> bool:
+        """Whether the host is up (booted, not down for a reboot, repair or crash)."""
+        return self._up
+
+    @up.setter
+    def up(self, value: bool) -> None:
+        self._up = value
+        self._capacity.host_up(self.env.now, self.name, value)
+
+    @property
+    def maintenance(self) -> bool:
+        """Whether the host is in maintenance mode (evacuating or evacuated: no new VMs)."""
+        return self._maintenance
+
+    @maintenance.setter
+    def maintenance(self, value: bool) -> None:
+        self._maintenance = value
+        self._capacity.maintenance(self.env.now, self.name, value)
+
+    @property
+    def used_memory(self) -> int:
+        """Memory of the VMs on the host plus reservations for VMs arriving or starting."""
+        return self._used_memory
+
+    @used_memory.setter
+    def used_memory(self, value: int) -> None:
+        self._used_memory = value
+        self._capacity.memory_in_use(self.env.now, self.name, value)
