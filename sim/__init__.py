@@ -48,16 +48,19 @@ queueing station (c workers, FIFO)            sim.processes.services
 trust authority: attestation, key release     sim.processes.trust_authority
 KMS cluster                                   sim.processes.kms
 trusted host and its agent                    sim.processes.host
+a host's capacity state (up, maintenance)    sim.processes.host_capacity
 verifier polling, failure notifier            sim.processes.verifier_poll
 workload vCenter: status view, placement      sim.processes.vcenter
 vMotion: pre-copy, encrypted stream           sim.processes.vmotion
 drift, remediation, reboots                   sim.processes.drift
 node outages                                  sim.processes.faults
 power-ons and migrations                      sim.processes.workload
-level time series, warm-up                    sim.processes.sampling
+level and capacity samples, warm-up           sim.processes.sampling
 wiring the estate                             sim.build
 table declarations (columns, units)           sim.analysis.tables
 recording rows and levels                     sim.analysis.recorder
+exact step-function statistics                sim.analysis.steps
+attested and usable capacity, exactly         sim.analysis.capacity
 records in column chunks spilled to disk      sim.analysis.recorded
 drift derivations (lapse, refusal, exposure)  sim.analysis.drift
 metric definitions and the summary            sim.analysis.summary
