@@ -51,7 +51,7 @@ class CapacityTracker:
         self.vm_memory = 1.0
         self.attested = StepFunction()
         self.usable = StepFunction()
-        self.slots = StepFunction()
+        self.slots = StepFunction(levels=False)  # too many levels to keep each
 
     @property
     def hosts(self) -> int:
@@ -102,8 +102,12 @@ class CapacityTracker:
         """The memory in use on the host (VMs and reservations) became ``used`` at ``now``."""
         host = self._host(name)
         host.in_use = used
-        if host.share[1]:  # only a usable host's free memory counts
-            self._refresh(now, host)
+        attested, usable, slots = host.share
+        if usable:  # only a usable host's free memory counts
+            now_slots = int(max(0, host.memory - used) // self.vm_memory)
+            if now_slots != slots:
+                host.share = (attested, usable, now_slots)
+                self.slots.set(now, self.slots.value + now_slots - slots)
 
     def _refresh(self, now: float, host: _Host) -> None:
         attested = 1 if host.up and host.attested else 0

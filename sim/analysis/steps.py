@@ -20,28 +20,40 @@ __all__ = ["StepFunction"]
 
 
 class StepFunction:
-    """Time-weighted statistics of an integer-valued step function from ``start`` on."""
+    """Time-weighted statistics of an integer-valued step function from ``start`` on; with
+    ``levels`` also the time at each level (and so below a threshold)."""
 
     __slots__ = (
+        "_area",
         "_at_level",
+        "_max",
         "_min",
         "_min_at",
         "_min_longest",
-        "_stretch",
+        "_min_total",
+        "_run_from",
+        "_run_to",
+        "_run_value",
+        "_span",
         "since",
         "start",
         "value",
     )
 
-    def __init__(self, value: int = 0, start: float = 0.0, since: float = 0.0) -> None:
+    def __init__(
+        self, value: int = 0, start: float = 0.0, since: float = 0.0, levels: bool = True
+    ) -> None:
         self.value = value
         self.start = start
         self.since = since
-        self._at_level: dict[int, float] = {}
+        self._at_level: dict[int, float] | None = {} if levels else None
+        self._span = self._area = 0.0
+        self._max: int | None = None
         self._min: int | None = None
-        self._min_at = 0.0
-        self._min_longest = 0.0
-        self._stretch: tuple[int, float, float] | None = None  # value, from, to
+        self._min_at = self._min_total = self._min_longest = 0.0
+        # the current uninterrupted stretch at one value: the value, from, to
+        self._run_value: int | None = None
+        self._run_from = self._run_to = 0.0
 
     def set(self, now: float, value: int) -> None:
         """The function takes ``value`` at ``now`` (``now`` never goes back)."""
@@ -59,56 +71,65 @@ class StepFunction:
     def _commit(self, until: float) -> None:
         """Credit the current value for the time from ``since`` (clipped to ``start``) to
         ``until``, and move ``since`` there."""
-        low = max(self.since, self.start)
+        low = self.since if self.since > self.start else self.start
         self.since = until
         if until <= low:
             return
-        value = self.value
-        self._at_level[value] = self._at_level.get(value, 0.0) + (until - low)
-        stretch = self._stretch
-        if stretch is not None and stretch[0] == value and stretch[2] == low:
-            stretch = (value, stretch[1], until)
-        else:
-            stretch = (value, low, until)
-        self._stretch = stretch
-        length = until - stretch[1]
-        if self._min is None or value < self._min:
-            self._min, self._min_at, self._min_longest = value, stretch[1], length
-        elif value == self._min and length > self._min_longest:
-            self._min_longest = length
+        value, length = self.value, until - low
+        self._span += length
+        self._area += value * length
+        if self._at_level is not None:
+            self._at_level[value] = self._at_level.get(value, 0.0) + length
+        if self._max is None or value > self._max:
+            self._max = value
+        if self._run_value != value or self._run_to != low:
+            self._run_value, self._run_from = value, low
+        self._run_to = until
+        least = self._min
+        if least is None or value < least:
+            self._min, self._min_at = value, self._run_from
+            self._min_total = self._min_longest = length
+        elif value == least:
+            self._min_total += length
+            run = until - self._run_from
+            if run > self._min_longest:
+                self._min_longest = run
 
     def _settled(self, now: float) -> StepFunction:
         """A copy with the current value credited up to ``now`` (this one is unchanged)."""
-        twin = StepFunction(self.value, self.start, self.since)
-        twin._at_level = dict(self._at_level)
-        twin._min, twin._min_at = self._min, self._min_at
-        twin._min_longest, twin._stretch = self._min_longest, self._stretch
+        twin = StepFunction(self.value, self.start, self.since, self._at_level is not None)
+        for name in StepFunction.__slots__:
+            setattr(twin, name, getattr(self, name))
+        if self._at_level is not None:
+            twin._at_level = dict(self._at_level)
         if now > twin.since:
             twin._commit(now)
         return twin
 
     def time_at_levels(self, now: float) -> dict[int, float]:
-        """Seconds spent at each level from ``start`` to ``now``, by level."""
-        return dict(sorted(self._settled(now)._at_level.items()))
+        """Seconds spent at each level from ``start`` to ``now``, by level (empty when
+        levels are not kept)."""
+        return dict(sorted((self._settled(now)._at_level or {}).items()))
 
     def summary(self, now: float, threshold: int | None = None) -> dict[str, Any]:
         """From ``start`` to ``now``: ``min``, ``min_at_s`` (when it was first reached),
         ``min_duration_s`` (total time at it), ``min_longest_s`` (its longest uninterrupted
-        stretch), ``mean`` (time-weighted), ``max``; with a ``threshold`` also
-        ``below_threshold_s`` (time at a level below it) and ``time_at_level_s`` (seconds at
-        each level, keyed by the level as text). All None/empty when no time has passed."""
+        stretch), ``mean`` (time-weighted), ``max``; with a ``threshold`` (and levels kept)
+        also ``below_threshold_s`` (time at a level below it) and ``time_at_level_s``
+        (seconds at each level, keyed by the level as text). None/empty when no time has
+        passed."""
         twin = self._settled(now)
-        levels = twin._at_level
-        span = math.fsum(levels.values())
+        passed = twin._span > 0
         out: dict[str, Any] = {
             "min": twin._min,
-            "min_at_s": twin._min_at if levels else None,
-            "min_duration_s": levels[twin._min] if twin._min is not None else None,
-            "min_longest_s": twin._min_longest if levels else None,
-            "mean": math.fsum(k * t for k, t in levels.items()) / span if span > 0 else None,
-            "max": max(levels) if levels else None,
+            "min_at_s": twin._min_at if passed else None,
+            "min_duration_s": twin._min_total if passed else None,
+            "min_longest_s": twin._min_longest if passed else None,
+            "mean": twin._area / twin._span if passed else None,
+            "max": twin._max,
         }
-        if threshold is not None:
+        levels = twin._at_level
+        if threshold is not None and levels is not None:
             out["below_threshold_s"] = math.fsum(t for k, t in levels.items() if k < threshold)
             out["time_at_level_s"] = {str(k): levels[k] for k in sorted(levels)}
         return out
