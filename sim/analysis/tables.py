@@ -132,7 +132,7 @@ TABLES: dict[str, Table] = {
                 _c("outcome", "str", "", "host_cache, released, refused (trust) or failed"),
                 _c("reason", "str", "", "dotted reason of a refusal or failure"),
                 _c("cache_hit", "bool", "", "the primary key came from the node's cache"),
-                _c("kms_get", "bool", "", "the node fetched the primary key from the KMS"),
+                _c("kms_get", "bool", "", "it sent its node's KMIP Get (false: hit, or waited)"),
                 _c("kms_timeouts", "int", "", "KMS servers that did not answer on the way"),
                 _c("latency_s", "float", "s", "need to answer, on-demand attestation included"),
             ),

@@ -401,7 +401,7 @@ class TrustedHost:
         row.update(
             node=out.node,
             cache_hit=out.cache_hit,
-            kms_get=None if out.cache_hit is None else not out.cache_hit,
+            kms_get=out.kms_get,
             kms_timeouts=out.kms_timeouts,
             outcome="released" if released else "refused",
             reason=out.reason or "",
