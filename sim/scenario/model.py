@@ -594,8 +594,8 @@ class Hosts(_Model):
     key_persistence: bool = Field(
         default=False,
         description=(
-            "vSphere 7.0 U2+: keys a host obtained survive its reboots, sealed in its TPM to"
-            " its Secure Boot state (a changed state or TPM drops them)"
+            "vSphere 7.0 U2+: keys a host obtained survive its reboots, sealed in its TPM"
+            " (another TPM, or Secure Boot off for keys sealed with it on, drops them)"
         ),
     )
 
