@@ -268,6 +268,7 @@ def _swap(ta: dict[str, Any], admin: dict[str, Any] | None = None) -> RunOutput:
             "duration": "2h",
             "trust_authority": ta,
             "admin": admin or {},
+            "hosts": {"secure_configuration": "none"},  # boots at once on the new TPM
             "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
             "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}]},
         }
@@ -303,6 +304,32 @@ def test_a_registered_key_restores_trust_without_another_reboot() -> None:
     assert restore["mean"] == pytest.approx(3 * (600 + RTT + HOP_BACK) + RTT, abs=1e-6)
     assert not any(e["event"] == "down" and e["time"] > 1500
                    for e in out.tables["host_events"] if e["host"] == "esx-03")  # fmt: skip
+
+
+def test_in_tpm_mode_a_swapped_tpm_keeps_the_host_down_until_recovery() -> None:
+    """Secure ESXi configuration in TPM mode, recovery 30 min, a genuine TPM (certificate
+    validation only, no binding): swapped at 5 min, the reboot at 20 min (4 min) tries to
+    boot on the new TPM at 1440 s and cannot; the configuration is recovered 1800 s later,
+    so the host is up at 3240 s and its boot verdict passes at 3240 + RTT. The configuration
+    is then sealed to the new TPM: a reboot at 90 min is up again after its 4 min."""
+    out = _run({
+        "duration": "2h",
+        "trust_authority": {"require_endorsement_keys": False,
+                            "require_certificate_validation": True, "bind_tpm_to_server": False},
+        "hosts": {"secure_configuration": "tpm", "configuration_recovery": "30m"},
+        "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
+        "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}, {"at": "90m", "host": "esx-03"}],
+                    "duration": "4m"},
+    })  # fmt: skip
+    events = [(e["time"], e["event"]) for e in out.tables["host_events"] if e["host"] == "esx-03"]
+    assert events == [(0, "up"), (1200, "down"), (1440, "config_recovery"), (3240, "up"),
+                      (5400, "down"), (5640, "up")]  # fmt: skip
+    (d,) = out.tables["drift_events"]
+    assert d["effective_at"] == pytest.approx(1440)
+    after = [v for v in _verdicts(out, "esx-03") if v["verdict_at"] > 1200]
+    assert after[0]["outcome"] == "pass"
+    assert after[0]["verdict_at"] == pytest.approx(3240 + RTT, abs=1e-9)
+    assert sum(1 for e in out.tables["host_events"] if e["event"] == "config_recovery") == 1
 
 
 def test_validate_refuses_both_tpm_settings_off(tmp_path: Any, capsys: Any) -> None:

@@ -203,7 +203,7 @@ TABLES: dict[str, Table] = {
             (
                 _c("time", "float", "s", "the event"),
                 _c("host", "str", "", "the host"),
-                _c("event", "str", "", "up or down"),
+                _c("event", "str", "", "up, down, or config_recovery (TPM mode, new TPM)"),
                 _c("reason", "str", "", "boot, reboot, drift or remediation"),
             ),
         ),
