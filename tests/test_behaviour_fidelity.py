@@ -367,3 +367,19 @@ def test_fan_out_all_attests_against_every_node() -> None:
     att = every.tables["attestations"][0]
     assert set(att["node"].split()) == {"vta:0", "vta:1", "vta:2"}
     assert all(h.has_valid_report for h in every.estate.hosts.values())
+
+
+def test_the_vsphere_client_shows_unknown_and_not_attested_as_failed() -> None:
+    """The vSphere Client has Passed and Failed only: every status_views row maps attested
+    to Passed, notAttested and unknown to Failed. esx-03 gets an unapproved VIB measured at
+    runtime at 15 min (its next verdict fails: notAttested) and reboots at 30 min (down:
+    unknown), so all three states occur."""
+    out = _run({
+        "duration": "1h",
+        "drift": {"measured_at": {"unapproved_vib": "runtime"},
+                  "scheduled": [{"at": "15m", "host": "esx-03", "kind": "unapproved_vib"}]},
+        "reboots": {"scheduled": [{"at": "30m", "host": "esx-03"}]},
+    })  # fmt: skip
+    views = out.tables["status_views"]
+    shown = {(v["status"], v["client_status"]) for v in views}
+    assert shown == {("attested", "Passed"), ("notAttested", "Failed"), ("unknown", "Failed")}

@@ -195,6 +195,7 @@ TABLES: dict[str, Table] = {
                 _c("vcenter", "str", "", "the vCenter"),
                 _c("host", "str", "", "the host"),
                 _c("status", "str", "", "attested, notAttested or unknown"),
+                _c("client_status", "str", "", "as the vSphere Client shows it: Passed or Failed"),
             ),
         ),
         Table(
