@@ -205,7 +205,7 @@ TABLES: dict[str, Table] = {
                 _c("time", "float", "s", "the event"),
                 _c("host", "str", "", "the host"),
                 _c("event", "str", "", "up, down, or config_recovery (TPM mode, new TPM)"),
-                _c("reason", "str", "", "boot, reboot, drift or remediation"),
+                _c("reason", "str", "", "boot, reboot, drift, remediation; tpm_changed (recovery)"),
             ),
         ),
         Table(
