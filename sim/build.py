@@ -143,6 +143,7 @@ def build_host_specs(
             host_platform(ctx.streams, name),
             image,
             s.hosts.key_persistence,
+            s.hosts.configuration_recovery if s.hosts.secure_configuration == "tpm" else None,
         )
         for name, vc_name, cl_name in s.host_names()
     }

@@ -350,6 +350,7 @@ def test_swapped_tpm_fails_attestation_after_reboot(mode: str) -> None:
                 "require_certificate_validation": mode == "require_certificate_validation",
                 "bind_tpm_to_server": True,
             },
+            "hosts": {"secure_configuration": "none"},  # boots at once on the new TPM
             "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
             "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}]},
         },

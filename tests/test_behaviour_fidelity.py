@@ -268,6 +268,7 @@ def _swap(ta: dict[str, Any], admin: dict[str, Any] | None = None) -> RunOutput:
             "duration": "2h",
             "trust_authority": ta,
             "admin": admin or {},
+            "hosts": {"secure_configuration": "none"},  # boots at once on the new TPM
             "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
             "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}]},
         }
@@ -305,6 +306,32 @@ def test_a_registered_key_restores_trust_without_another_reboot() -> None:
                    for e in out.tables["host_events"] if e["host"] == "esx-03")  # fmt: skip
 
 
+def test_in_tpm_mode_a_swapped_tpm_keeps_the_host_down_until_recovery() -> None:
+    """Secure ESXi configuration in TPM mode, recovery 30 min, a genuine TPM (certificate
+    validation only, no binding): swapped at 5 min, the reboot at 20 min (4 min) tries to
+    boot on the new TPM at 1440 s and cannot; the configuration is recovered 1800 s later,
+    so the host is up at 3240 s and its boot verdict passes at 3240 + RTT. The configuration
+    is then sealed to the new TPM: a reboot at 90 min is up again after its 4 min."""
+    out = _run({
+        "duration": "2h",
+        "trust_authority": {"require_endorsement_keys": False,
+                            "require_certificate_validation": True, "bind_tpm_to_server": False},
+        "hosts": {"secure_configuration": "tpm", "configuration_recovery": "30m"},
+        "drift": {"scheduled": [{"at": "5m", "host": "esx-03", "kind": "tpm_swap"}]},
+        "reboots": {"scheduled": [{"at": "20m", "host": "esx-03"}, {"at": "90m", "host": "esx-03"}],
+                    "duration": "4m"},
+    })  # fmt: skip
+    events = [(e["time"], e["event"]) for e in out.tables["host_events"] if e["host"] == "esx-03"]
+    assert events == [(0, "up"), (1200, "down"), (1440, "config_recovery"), (3240, "up"),
+                      (5400, "down"), (5640, "up")]  # fmt: skip
+    (d,) = out.tables["drift_events"]
+    assert d["effective_at"] == pytest.approx(1440)
+    after = [v for v in _verdicts(out, "esx-03") if v["verdict_at"] > 1200]
+    assert after[0]["outcome"] == "pass"
+    assert after[0]["verdict_at"] == pytest.approx(3240 + RTT, abs=1e-9)
+    assert sum(1 for e in out.tables["host_events"] if e["event"] == "config_recovery") == 1
+
+
 def test_validate_refuses_both_tpm_settings_off(tmp_path: Any, capsys: Any) -> None:
     """Both TPM settings false is a bad scenario: exit 2 and the field path."""
     f = tmp_path / "s.yaml"
@@ -340,3 +367,19 @@ def test_fan_out_all_attests_against_every_node() -> None:
     att = every.tables["attestations"][0]
     assert set(att["node"].split()) == {"vta:0", "vta:1", "vta:2"}
     assert all(h.has_valid_report for h in every.estate.hosts.values())
+
+
+def test_the_vsphere_client_shows_unknown_and_not_attested_as_failed() -> None:
+    """The vSphere Client has Passed and Failed only: every status_views row maps attested
+    to Passed, notAttested and unknown to Failed. esx-03 gets an unapproved VIB measured at
+    runtime at 15 min (its next verdict fails: notAttested) and reboots at 30 min (down:
+    unknown), so all three states occur."""
+    out = _run({
+        "duration": "1h",
+        "drift": {"measured_at": {"unapproved_vib": "runtime"},
+                  "scheduled": [{"at": "15m", "host": "esx-03", "kind": "unapproved_vib"}]},
+        "reboots": {"scheduled": [{"at": "30m", "host": "esx-03"}]},
+    })  # fmt: skip
+    views = out.tables["status_views"]
+    shown = {(v["status"], v["client_status"]) for v in views}
+    assert shown == {("attested", "Passed"), ("notAttested", "Failed"), ("unknown", "Failed")}

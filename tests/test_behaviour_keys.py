@@ -266,3 +266,31 @@ def test_a_full_trust_authority_outage_as_operators_see_it() -> None:
     late = [c["attested_hosts"] for c in capacity if 1800 + 3600 < c["time"] < 9000]
     assert min(before) == 4 and max(late) == 0
     assert out.summary["capacity"]["attested_hosts"]["min"] == 0
+
+
+def test_keys_sealed_with_secure_boot_off_survive_turning_it_on() -> None:
+    """The seal is one-way. Secure Boot not required, persistence on: esx-01 reboots into
+    Secure Boot off at 1 h 1 min (every key it held was sealed with it on: all dropped,
+    seal_mismatch), keeps attesting and obtains keys sealed with it off, then remediation at
+    2 h 1 min reboots it with Secure Boot on: none of those keys is dropped, and a VM whose
+    key it obtained with Secure Boot off powers on there again from its key cache."""
+    out = _run({
+        "duration": "4h", "vms": {"count": 20}, "hosts": {"key_persistence": True},
+        "attestation": {"require_secure_boot": False},
+        "drift": {"scheduled": [{"at": "1h", "host": "esx-01", "kind": "secure_boot_off",
+                                 "reboot_after": "1m", "remediate_after": "61m"}]},
+    })  # fmt: skip
+    ups = sorted(e["time"] for e in out.tables["host_events"]
+                 if e["host"] == "esx-01" and e["event"] == "up" and e["time"] > 3600)  # fmt: skip
+    off_boot, on_boot = ups[0], ups[1]
+    assert on_boot > 7260 > off_boot > 3660
+    cache = [e for e in out.tables["key_cache"] if e["host"] == "esx-01"]
+    held_on = {e["vm"] for e in cache if e["event"] == "added" and e["time"] < 3660}
+    sealed_off = {e["vm"] for e in cache if e["event"] == "added" and off_boot <= e["time"] < 7260}
+    drops = [e for e in cache if e["event"] == "dropped"]
+    assert held_on and sealed_off
+    assert {e["vm"] for e in drops if e["time"] == off_boot} == held_on  # on -> off: lost
+    assert not [e for e in drops if e["time"] >= on_boot]  # off -> on: kept
+    mine = [k for k in out.tables["key_requests"] if k["host"] == "esx-01"]
+    later = [k for k in mine if k["time"] > on_boot and k["vm"] in sealed_off]
+    assert later and all(k["outcome"] == "host_cache" for k in later)

@@ -179,20 +179,28 @@ def test_a_host_crash_makes_a_key_burst_of_encrypted_vms_minus_cache_hits() -> N
 # --------------------------------------------------------------------------- 4. repairs
 
 
-def test_a_tpm_repair_restores_capacity_after_registration_and_the_next_attestation() -> None:
-    """A TPM replaced in esx-02 at 1 h (down 1 h, no VMs to move): the boot attestation at
-    2 h fails (new EK untrusted); the administrator registers the EK 30 min later; the
-    third attestation after the boot passes: restore = 3600 + 3 (600 + RTT + hop) + RTT +
-    hop + 1 s."""
+@pytest.mark.parametrize("mode,recovery", [("none", 0.0), ("tpm", 3600.0)])
+def test_a_tpm_repair_restores_capacity_after_registration_and_the_next_attestation(
+    mode: str, recovery: float
+) -> None:
+    """A TPM replaced in esx-02 at 1 h (down 1 h, no VMs to move). Not in TPM mode: the boot
+    attestation at 2 h fails (new EK untrusted); the administrator registers the EK 30 min
+    later; the third attestation after the boot passes: restore = 3600 + 3 (600 + RTT +
+    hop) + RTT + hop + 1 s. In TPM mode the host cannot boot at 2 h: it stays down for the
+    configuration's recovery (default 1 h), so everything after comes 3600 s later."""
     out = _run({
-        "duration": "4h",
+        "duration": "5h",
         "trust_authority": {"require_endorsement_keys": True},
         "admin": {"ek_registration_delay": "30m"},
+        "hosts": {"secure_configuration": mode},
         "repairs": [{"at": "1h", "host": "esx-02", "part": "tpm", "duration": "1h"}],
     })  # fmt: skip
     restore = out.summary["operations"]["repairs"]["time_to_restore_s"]
-    expected = 3600 + 3 * (600 + RTT + HOP) + RTT + HOP + PROPAGATION
+    expected = 3600 + recovery + 3 * (600 + RTT + HOP) + RTT + HOP + PROPAGATION
     assert restore["count"] == 1 and restore["mean"] == pytest.approx(expected, abs=1e-6)
+    events = [(e["time"], e["event"]) for e in out.tables["host_events"] if e["host"] == "esx-02"]
+    recovering = [(7200.0, "config_recovery")] if mode == "tpm" else []
+    assert events == [(0, "up"), (3600.0, "down"), *recovering, (7200.0 + recovery, "up")]
 
 
 def test_a_new_motherboard_with_binding_fails_until_registered() -> None:

@@ -129,3 +129,23 @@ def test_steady_state_views_start_attested_so_no_placement_is_refused_at_first()
     first = [p for p in out.tables["placements"] if p["time"] < 60]
     refused = [r for r in out.tables["refusals"] if r["time"] < 60]
     assert refused == [] and all(p["outcome"] == "placed" for p in first)
+
+
+def test_removing_one_host_leaves_every_other_hosts_message_delays() -> None:
+    """Random LAN latency, no VMs, one trust node: without esx-06 the other five hosts send
+    and receive the same messages, and each pair's link draws come from its own streams,
+    so all 115 of their attestation timings stay (formerly all 115 moved, by up to 8 ms:
+    the shared link streams handed each host the draws esx-06 no longer took)."""
+    quiet = {
+        "network.lan_latency": {"dist": "lognormal", "median": "0.25ms", "p95": "1ms"},
+        "vms.initially_running": 0,
+        "workload.power_on_rate": 0,
+        "workload.migration_rate": 0,
+        "trust_authority.hosts": 1,
+    }
+    six = _run(quiet)
+    five = _run({**quiet, "vcenters": [{"name": "vc", "clusters": [{"name": "c", "hosts": 5}]}]})
+    timings = [_attestation_times(six, f"esx-0{i}") for i in range(1, 6)]
+    assert sum(map(len, timings)) == 115
+    assert timings == [_attestation_times(five, f"esx-0{i}") for i in range(1, 6)]
+    assert len({round(b - a, 9) for host in timings for a, b in host}) > 100  # delays do vary

@@ -57,6 +57,9 @@ from sim.analysis.stats import stats
 from sim.analysis.survival import time_to_event
 from sim.scenario.model import Scenario
 
+KMS_UNANSWERED = "kms.unavailable"
+"""The reason of a KMIP Get that no KMS server answered (every server timed out)."""
+
 __all__ = [
     "HEADLINE_KEYS",
     "SERVICE_KINDS",
@@ -250,12 +253,17 @@ def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
 
 
 def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
+    """Key requests after the warm-up. ``cache_hit_ratio`` is node cache hits over primary-key
+    lookups (requests that passed the report check: hits, misses that sent a Get, misses
+    that waited for the Get in flight); None with no lookup. ``kms_gets`` counts the Gets a
+    KMS server answered; ``kms_gets_unanswered`` those no server answered (every server
+    timed out: ``kms.unavailable``)."""
     count = dict.fromkeys(("released", "refused", "failed"), 0)
-    rows = requests = reached = hits = gets = timeouts = 0
+    rows = requests = lookups = hits = waits = gets = unanswered = timeouts = 0
     latency: list[float] = []
-    for time, outcome, cache_hit, kms_get, kms_timeouts, lat in rec.tables["key_requests"].select(
-        "time", "outcome", "cache_hit", "kms_get", "kms_timeouts", "latency_s"
-    ):
+    for time, outcome, reason, cache_hit, kms_get, kms_timeouts, lat in rec.tables[
+        "key_requests"
+    ].select("time", "outcome", "reason", "cache_hit", "kms_get", "kms_timeouts", "latency_s"):
         if time < warmup:
             continue
         rows += 1
@@ -265,9 +273,13 @@ def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
         if outcome in count:
             count[outcome] += 1
         if cache_hit is not None:
-            reached += 1
+            lookups += 1
             hits += 1 if cache_hit else 0
-        gets += 1 if kms_get else 0
+            waits += 1 if not cache_hit and kms_get is False else 0
+        if kms_get:
+            answered = reason != KMS_UNANSWERED
+            gets += 1 if answered else 0
+            unanswered += 0 if answered else 1
         timeouts += kms_timeouts or 0
         if outcome == "released" and lat is not None:
             latency.append(lat)
@@ -277,28 +289,30 @@ def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
         "refused": count["refused"],
         "failed": count["failed"],
         "host_cache_hits": rows - requests,
-        "cache_hit_ratio": hits / max(1, reached),
+        "cache_hit_ratio": hits / lookups if lookups else None,
+        "primary_key_waits": waits,
         "kms_gets": gets,
+        "kms_gets_unanswered": unanswered,
         "kms_timeouts": timeouts,
         "latency_s": stats(latency),
     }
 
 
 def _key_providers(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
-    """Per key provider: KMS Gets of its primary key, releases and failures, and the
-    seconds its health spent OK, WARNING and ERROR after the warm-up."""
+    """Per key provider: KMS Gets of its primary key a server answered, releases and
+    failures, and the seconds its health spent OK, WARNING and ERROR after the warm-up."""
     health: dict[str, list[Row]] = defaultdict(list)
     for row in rec.tables["provider_health"]:
         health[row["provider"]].append(row)
     counts: dict[str, dict[str, int]] = {
         name: {"kms_gets": 0, "released": 0, "failed": 0} for name in health
     }
-    for time, provider, outcome, kms_get in rec.tables["key_requests"].select(
-        "time", "provider", "outcome", "kms_get"
+    for time, provider, outcome, reason, kms_get in rec.tables["key_requests"].select(
+        "time", "provider", "outcome", "reason", "kms_get"
     ):
         mine = counts.get(provider) if time >= warmup else None
         if mine is not None:
-            mine["kms_gets"] += 1 if kms_get else 0
+            mine["kms_gets"] += 1 if kms_get and reason != KMS_UNANSWERED else 0
             if outcome in ("released", "failed"):
                 mine[outcome] += 1
     out: dict[str, Any] = {}

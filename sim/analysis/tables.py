@@ -132,7 +132,7 @@ TABLES: dict[str, Table] = {
                 _c("outcome", "str", "", "host_cache, released, refused (trust) or failed"),
                 _c("reason", "str", "", "dotted reason of a refusal or failure"),
                 _c("cache_hit", "bool", "", "the primary key came from the node's cache"),
-                _c("kms_get", "bool", "", "the node fetched the primary key from the KMS"),
+                _c("kms_get", "bool", "", "it sent its node's KMIP Get (false: hit, or waited)"),
                 _c("kms_timeouts", "int", "", "KMS servers that did not answer on the way"),
                 _c("latency_s", "float", "s", "need to answer, on-demand attestation included"),
             ),
@@ -195,6 +195,7 @@ TABLES: dict[str, Table] = {
                 _c("vcenter", "str", "", "the vCenter"),
                 _c("host", "str", "", "the host"),
                 _c("status", "str", "", "attested, notAttested or unknown"),
+                _c("client_status", "str", "", "as the vSphere Client shows it: Passed or Failed"),
             ),
         ),
         Table(
@@ -203,8 +204,8 @@ TABLES: dict[str, Table] = {
             (
                 _c("time", "float", "s", "the event"),
                 _c("host", "str", "", "the host"),
-                _c("event", "str", "", "up or down"),
-                _c("reason", "str", "", "boot, reboot, drift or remediation"),
+                _c("event", "str", "", "up, down, or config_recovery (TPM mode, new TPM)"),
+                _c("reason", "str", "", "boot, reboot, drift, remediation; tpm_changed (recovery)"),
             ),
         ),
         Table(

@@ -13,6 +13,11 @@ it changes nothing. A host's status:
 A report its agent never received (the agent gave up waiting) never makes a host attested,
 while a failed verdict counts whether or not it reached the agent: the service knows it.
 Pure bookkeeping; no SimPy.
+
+The vSphere Client shows a trusted host's attestation as Passed or Failed only
+(:func:`client_status`): ``attested`` is Passed; ``notAttested`` is Failed; ``unknown`` is
+Failed too, since VMware shows a host "not able to attest with any Attestation Service" as
+Failed, and a host no verdict or report vouches for is in that case.
 """
 
 from __future__ import annotations
@@ -22,6 +27,14 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 
 ATTESTED, NOT_ATTESTED, UNKNOWN = "attested", "notAttested", "unknown"
+PASSED, FAILED = "Passed", "Failed"
+
+
+def client_status(status: str) -> str:
+    """How the vSphere Client shows the model's ``status``: Passed for ``attested``, Failed
+    for ``notAttested`` and for ``unknown`` (not able to attest with any Attestation
+    Service)."""
+    return PASSED if status == ATTESTED else FAILED
 
 
 @dataclass

@@ -9,7 +9,8 @@ back-off. With ``initiator: verifier`` the agent schedules nothing itself: the v
 poller (:mod:`sim.processes.verifier_poll`) sends it a nonce, and :meth:`answer_poll` quotes.
 
 Changes that are measured only at boot are *staged* and applied on the next reboot; a reboot
-re-measures the whole boot chain into a reset TPM.
+re-measures the whole boot chain into a reset TPM; in TPM mode a new TPM first costs the
+recovery of the secure configuration (:mod:`sim.processes.secure_config`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from sim.processes.host_capacity import CapacityState
 from sim.processes.host_keys import HeldKey, KeyCache
 from sim.processes.inventory import Vm
 from sim.processes.network import Unreachable
+from sim.processes.secure_config import SecureConfiguration
 from sim.processes.services import ServiceDown
 from sim.processes.status_view import StatusReport
 from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
-from sim.scenario.distributions import Uniform
+from sim.scenario.distributions import DistributionModel, Uniform
 from sim.scenario.model import Attestation
 
 
@@ -51,6 +53,7 @@ class HostSpec:
     platform: Platform
     image: EsxiImage
     key_persistence: bool = False
+    config_recovery: DistributionModel | None = None  # TPM mode's recovery; None: not TPM mode
 
 
 class TrustedHost(CapacityState):
@@ -84,6 +87,11 @@ class TrustedHost(CapacityState):
         self._startup_rng = ctx.stream(f"host.{spec.name}.startup")
         self._tpm_lock = simpy.Resource(ctx.env, capacity=1)
         self.key_cache = KeyCache(spec.name, spec.key_persistence, ctx.recorder)
+        recovery, stream = spec.config_recovery, f"host.{spec.name}.config-recovery"
+        self.secure_config = SecureConfiguration(
+            public_der(spec.tpm.ek_public),
+            None if recovery is None else lambda: ctx.sampler(stream, recovery)(),
+        )
         self.report: str | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
@@ -183,6 +191,16 @@ class TrustedHost(CapacityState):
             self.on_crash(self, vms)
         self._send_status(UNKNOWN)  # not responding
         yield self.env.timeout(duration)
+        for change in self.staged:  # the new hardware is in before the boot is tried
+            change()
+        self.staged = []
+        recovery = self.secure_config.recovery(public_der(self.tpm.ek_public))
+        if recovery is not None:  # TPM mode, new TPM: cannot boot until recovered
+            self.recorder.add(
+                "host_events", time=self.env.now, host=self.name, event="config_recovery",
+                reason="tpm_changed",
+            )  # fmt: skip
+            yield self.env.timeout(recovery)
         self.boot()
         self.maintenance = False
 
@@ -400,7 +418,7 @@ class TrustedHost(CapacityState):
         row.update(
             node=out.node,
             cache_hit=out.cache_hit,
-            kms_get=None if out.cache_hit is None else not out.cache_hit,
+            kms_get=out.kms_get,
             kms_timeouts=out.kms_timeouts,
             outcome="released" if released else "refused",
             reason=out.reason or "",

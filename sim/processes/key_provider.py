@@ -3,10 +3,20 @@
 Each key provider is a KMS cluster and a primary key on it (created and activated over KMIP
 when the estate is set up). The Key Provider Service on every trust-authority node keeps a
 copy of each primary key for ``primary_key_cache_ttl`` and asks the provider's KMS (a KMIP
-Get) only when its copy has expired, so KMS load follows the number of nodes and the TTL,
-not the number of VMs or requests. A key release unwraps the VM's KEK (AES key wrap) with
-the primary key; a primary key that is Deactivated, Compromised or Destroyed on the KMS
-makes the Get, and so the release, fail with its KMIP reason once the cached copy expires.
+Get) only when its copy has expired. Misses at one node while that node's Get is in flight
+wait for it and share its answer (single flight, a modelling choice: VMware does not say
+how concurrent misses behave), so a burst of N misses makes one Get, not N. A TTL of 0
+keeps no copy and no Get is shared: every unwrap makes its own.
+
+KMS load is therefore bounded by the nodes and the TTL, not the number of VMs or requests:
+a node's successful Gets are more than a TTL apart, so at most ``nodes x ceil(duration /
+ttl)`` Gets return the key. The bound is reached under dense load; with Poisson requests at
+rate ``lam`` per node, each cycle is the TTL plus a mean ``1 / lam`` wait for the next
+request (renewal), so Gets ~ ``nodes x duration / (ttl + 1 / lam)``.
+
+A key release unwraps the VM's KEK (AES key wrap) with the primary key; a primary key that
+is Deactivated, Compromised or Destroyed on the KMS makes the Get, and so the release, fail
+with its KMIP reason once the cached copy expires.
 
 The providers' health follows their KMS clusters (``OK`` / ``WARNING`` / ``ERROR``): every
 change is a ``provider_health`` row; primary-key events and KMS outages are ``kms_events``.
@@ -15,8 +25,10 @@ change is a ``provider_health`` row; primary-key events and KMS outages are ``km
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+import simpy
 
 from sim.domain.key_hierarchy import unwrap_kek
 from sim.domain.kmip import RevocationReason
@@ -31,13 +43,24 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Unwrapped:
     """The outcome of an unwrap at one node: the KEK (None on failure), the failure's
-    dotted reason, whether the primary key came from the node's cache, and how many KMS
-    servers timed out on the way."""
+    dotted reason, whether the primary key came from the node's cache, whether this unwrap
+    sent the node's KMIP Get (False for a cache hit and for a miss that waited for the Get
+    already in flight), and how many KMS servers timed out on the way."""
 
     kek: bytes | None
     reason: str | None
     cache_hit: bool
     kms_timeouts: int = 0
+    kms_get: bool = False
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A node's Get of a primary key as its waiters share it: the key material (None on
+    failure) and the failure's dotted reason."""
+
+    material: bytes | None
+    reason: str | None
 
 
 class KeyProviders:
@@ -62,6 +85,7 @@ class KeyProviders:
             assert resp.unique_identifier is not None
             self.primary_uid[p.name] = resp.unique_identifier
         self._health: dict[str, str] = {}
+        self._in_flight: dict[tuple[str, str], simpy.Event] = {}
 
     @property
     def default(self) -> str:
@@ -81,31 +105,66 @@ class KeyProviders:
         self, node: TrustNode, provider: str, wrapped: bytes, host: str
     ) -> Generator[Any, Any, Unwrapped]:
         """Unwrap ``wrapped`` for ``host`` at ``node``: the primary key from the node's cache,
-        or fetched from the provider's KMS when the cached copy expired."""
+        or, when the cached copy expired, from the node's Get in flight or a new one."""
         spec = self.specs[provider]
-        now = self.env.now
         cached = node.primary_cache.get(provider)
-        timeouts = 0
-        if cached is not None and now - cached[1] < spec.primary_key_cache_ttl:
-            material, hit = cached[0], True
-        else:
-            call = yield from self.clusters[spec.kms].get(
-                node.name, node.kmip_client, self.primary_uid[provider], host
-            )
-            timeouts = call.timeouts
-            resp = call.response
-            if resp is None:
-                return Unwrapped(None, "kms.unavailable", False, timeouts)
-            if not resp.ok or resp.key_material is None:
-                why = resp.reason.name.lower() if resp.reason else "no_key_material"
-                return Unwrapped(None, f"kms.{why}", False, timeouts)
-            material, hit = resp.key_material, False
-            if spec.primary_key_cache_ttl > 0:
-                node.primary_cache[provider] = (material, self.env.now)
+        if cached is not None and self.env.now - cached[1] < spec.primary_key_cache_ttl:
+            return self._unwrapped(cached[0], wrapped, hit=True)
+        shared = spec.primary_key_cache_ttl > 0
+        pending = self._in_flight.get((node.name, provider)) if shared else None
+        if pending is not None:  # single flight: wait for the Get already on its way
+            fetched: _Fetched = yield pending
+            if fetched.material is None:
+                return Unwrapped(None, fetched.reason, False)
+            return self._unwrapped(fetched.material, wrapped, hit=False)
+        key, done = (node.name, provider), self.env.event()
+        if shared:
+            self._in_flight[key] = done
+        try:
+            fetched, timeouts = yield from self._get(node, provider, host)
+        except Exception:  # waiters learn the outcome even if this unwrap broke off
+            self._settle(key, done, _Fetched(None, "kms.unavailable"))
+            raise
+        self._settle(key, done, fetched)
+        if fetched.material is None:
+            return Unwrapped(None, fetched.reason, False, timeouts, kms_get=True)
+        return replace(
+            self._unwrapped(fetched.material, wrapped, hit=False),
+            kms_timeouts=timeouts,
+            kms_get=True,
+        )
+
+    def _settle(self, key: tuple[str, str], done: simpy.Event, fetched: _Fetched) -> None:
+        """The Get of ``key`` (node, provider) is over: hand its outcome to its waiters."""
+        if self._in_flight.get(key) is done:
+            del self._in_flight[key]
+        done.succeed(fetched)
+
+    def _get(
+        self, node: TrustNode, provider: str, host: str
+    ) -> Generator[Any, Any, tuple[_Fetched, int]]:
+        """The node's KMIP Get of ``provider``'s primary key; a key that came back is kept
+        in the node's cache (TTL > 0). Returns the outcome and the servers that timed out."""
+        spec = self.specs[provider]
+        call = yield from self.clusters[spec.kms].get(
+            node.name, node.kmip_client, self.primary_uid[provider], host
+        )
+        resp = call.response
+        if resp is None:
+            return _Fetched(None, "kms.unavailable"), call.timeouts
+        if not resp.ok or resp.key_material is None:
+            why = resp.reason.name.lower() if resp.reason else "no_key_material"
+            return _Fetched(None, f"kms.{why}"), call.timeouts
+        if spec.primary_key_cache_ttl > 0:
+            node.primary_cache[provider] = (resp.key_material, self.env.now)
+        return _Fetched(resp.key_material, None), call.timeouts
+
+    @staticmethod
+    def _unwrapped(material: bytes, wrapped: bytes, hit: bool) -> Unwrapped:
         kek = unwrap_kek(material, wrapped)
         if kek is None:
-            return Unwrapped(None, "kps.unwrap_failed", hit, timeouts)
-        return Unwrapped(kek, None, hit, timeouts)
+            return Unwrapped(None, "kps.unwrap_failed", hit)
+        return Unwrapped(kek, None, hit)
 
     # --- events and health -----------------------------------------------------------------
 

@@ -8,7 +8,8 @@ carries a latency distribution and a bandwidth. A message takes the shortest pat
 hops; WAN links enter the graph sorted by site names, so among equally short routes the one
 through the first site by name is taken, whatever order the file lists the links in); its
 one-way delay is the sum of one latency sample per edge; a vMotion stream is limited by the
-path's bottleneck bandwidth. Each link samples its latencies from its own named stream.
+path's bottleneck bandwidth. Each link samples the latencies of the messages from one node to
+another from its own named stream, so one host's traffic never shifts another's delays.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import networkx as nx
 
 from sim.rng import Streams
 from sim.scenario import Scenario
-from sim.scenario.distributions import Fixed, make_sampler
+from sim.scenario.distributions import Fixed, make_parked_sampler
 
 
 def build_graph(s: Scenario) -> nx.Graph:
@@ -63,7 +64,7 @@ def build_graph(s: Scenario) -> nx.Graph:
 
 
 LINK_BATCH = 32
-"""Latency draws per batch of a link's sampler."""
+"""Latency draws per batch of a link's sampler (one per link, sender and receiver)."""
 
 
 class Unreachable(Exception):
@@ -73,14 +74,19 @@ class Unreachable(Exception):
 class Paths:
     """Samples message delays and looks up bottleneck bandwidths on the estate graph.
 
-    Each link draws its latencies from its own stream, ``link.<a>|<b>`` (end names sorted),
-    so traffic on one link does not shift the delays of another. Links can be cut (network
-    outages); a message between nodes no remaining path joins raises :class:`Unreachable`."""
+    A message from ``src`` to ``dst`` draws its latency on each link of its path from the
+    stream ``link.<a>|<b>:<src>><dst>`` (link ends sorted): common random numbers per link
+    and per sender and receiver, so neither traffic on another link nor another pair's
+    messages on the same link (another host's, or a trust node's replies to another host)
+    shift its delays. A link shared by every sender would hand each host the draws other
+    hosts left, and one changed host would move every other host's timings. Links can be
+    cut (network outages); a message between nodes no remaining path joins raises
+    :class:`Unreachable`."""
 
     def __init__(self, graph: nx.Graph, streams: Streams) -> None:
         self.graph = graph
         self._streams = streams
-        self._samplers: dict[tuple[str, str], Callable[[], float]] = {}
+        self._samplers: dict[tuple[str, str, str, str], Callable[[], float]] = {}
         self._paths: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._bottleneck: dict[tuple[str, str], float] = {}
         self._delays: dict[tuple[str, str], tuple[Callable[[], float], ...]] = {}
@@ -108,15 +114,19 @@ class Paths:
             return False
         return True
 
-    def _sampler(self, edge: tuple[str, str]) -> Callable[[], float]:
-        """The latency sampler of ``edge`` (made on first use, shared by both directions)."""
+    def _sampler(self, edge: tuple[str, str], src: str, dst: str) -> Callable[[], float]:
+        """The latency sampler of ``edge`` for messages from ``src`` to ``dst`` (made on first
+        use; kept when routes change, so a restored route continues its streams)."""
         a, b = sorted(edge)
         dist = self.graph.edges[a, b]["latency"]
         if isinstance(dist, Fixed):
-            sampler: Callable[[], float] = repeat(dist.value).__next__
-        else:
-            sampler = make_sampler(dist, self._streams.stream(f"link.{a}|{b}"), LINK_BATCH)
-        self._samplers[(a, b)] = self._samplers[(b, a)] = sampler
+            return repeat(dist.value).__next__
+        key = (a, b, src, dst)
+        sampler = self._samplers.get(key)
+        if sampler is None:
+            parked = self._streams.park(f"link.{a}|{b}:{src}>{dst}")
+            sampler = make_parked_sampler(dist, parked.draw, LINK_BATCH)
+            self._samplers[key] = sampler
         return sampler
 
     def path(self, a: str, b: str) -> list[tuple[str, str]]:
@@ -151,12 +161,11 @@ class Paths:
 
     def delay(self, a: str, b: str) -> float:
         """One sampled one-way delay from ``a`` to ``b`` in seconds: the sum of a draw of
-        each link's latency along the path, in path order (the path's samplers are kept
-        with it; every message takes one)."""
+        each link's latency along the path, in path order, from the link's stream for
+        messages from ``a`` to ``b`` (the path's samplers are kept with it)."""
         links = self._delays.get((a, b))
         if links is None:
-            samplers = self._samplers
-            links = tuple(samplers.get(e) or self._sampler(e) for e in self.path(a, b))
+            links = tuple(self._sampler(e, a, b) for e in self.path(a, b))
             self._delays[(a, b)] = links
         total: float = 0  # an int for an empty path, as sum() gives
         for draw in links:

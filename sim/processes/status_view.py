@@ -10,6 +10,10 @@ failed verdict reports ``notAttested``; an attestation that reached no Attestati
 reports ``unknown``; a host that goes down is ``unknown`` (not responding) until it reports
 again. Reports that arrive out of order are ignored.
 
+The vSphere Client shows only Passed or Failed: ``attested`` is Passed, ``notAttested`` and
+``unknown`` are Failed (VMware: a host "not able to attest with any Attestation Service" is
+Failed). Each ``status_views`` row carries both (``status`` and ``client_status``).
+
 ``trust_authority_poll`` (the earlier model, kept as an option): the vCenter polls the trust
 authority's status endpoint every ``status_poll_interval``; between polls the view may be
 stale by up to one interval.
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
+from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN, client_status
 from sim.processes.context import Context, call_later
 from sim.processes.network import Unreachable
 from sim.processes.services import ServiceDown
@@ -139,5 +143,6 @@ class StatusView:
             self.view[host] = status
             self.ctx.recorder.capacity.view(self.env.now, host, status == ATTESTED)
             self.ctx.recorder.add(
-                "status_views", time=self.env.now, vcenter=self.name, host=host, status=status
-            )
+                "status_views", time=self.env.now, vcenter=self.name, host=host, status=status,
+                client_status=client_status(status),
+            )  # fmt: skip

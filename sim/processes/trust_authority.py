@@ -120,13 +120,16 @@ class AttestOutcome:
 class KeyOutcome:
     """The Key Provider Service's answer to a key request: the KEK (None when refused or
     failed), the dotted reason, whether the primary key came from the node's cache, and how
-    many KMS servers timed out on the way."""
+    many KMS servers timed out on the way; ``kms_get``: this request sent the node's KMIP Get
+    (None: it never reached the primary key; False: a cache hit, or a miss that waited for
+    the node's Get in flight)."""
 
     material: bytes | None
     reason: str | None
     cache_hit: bool | None
     node: str
     kms_timeouts: int = 0
+    kms_get: bool | None = None
 
 
 class TrustAuthority:
@@ -418,11 +421,12 @@ class TrustAuthority:
         if reason is not None:
             return KeyOutcome(None, reason, None, node.name)
         out = yield from self.providers.unwrap(node, wrapped.provider, wrapped.wrapped, host)
+        seen = (out.cache_hit, node.name, out.kms_timeouts, out.kms_get)
         if out.kek is None:
-            return KeyOutcome(None, out.reason, out.cache_hit, node.name, out.kms_timeouts)
+            return KeyOutcome(None, out.reason, *seen)
         # The token was valid when checked; re-check at the moment of release so a
         # revocation pushed while the KMS answered still stops the key.
         late = check()
         if late is not None:
-            return KeyOutcome(None, late, out.cache_hit, node.name, out.kms_timeouts)
-        return KeyOutcome(out.kek, None, out.cache_hit, node.name, out.kms_timeouts)
+            return KeyOutcome(None, late, *seen)
+        return KeyOutcome(out.kek, None, *seen)

@@ -429,3 +429,26 @@ def test_equal_routes_are_chosen_by_name_not_link_order() -> None:
     }
     assert len(routes) == 1
     assert ("site:dc4", "site:dc2") in routes.pop()
+
+
+def test_each_sender_and_receiver_draw_their_own_link_latencies() -> None:
+    """A message's latency on each link is the next draw of that link's stream for its
+    sender and receiver, so esx-02's messages and the replies to it, interleaved or not,
+    leave esx-01's delays as they were (formerly every sender took the link's next draw)."""
+    s = _two_sites(lan_latency={"dist": "exponential", "mean": "1ms"})
+    alone, mixed = _paths(s, 3), _paths(s, 3)
+    own = [alone.delay("host:esx-01", "site:dc1") for _ in range(40)]
+    seen = []
+    for _ in range(40):
+        mixed.delay("host:esx-02", "site:dc1")
+        mixed.delay("site:dc1", "host:esx-02")
+        seen.append(mixed.delay("host:esx-01", "site:dc1"))
+    assert seen == own
+    # By hand: host:esx-01 hangs off site:dc2 (its vCenter's site), then the WAN link is
+    # fixed 5 ms; the LAN hop's draw k is draw k of the stream named for the link ends
+    # (sorted) and the message's sender and receiver, 32 draws to a batch.
+    lan = s.network.lan_latency
+    name = "link.host:esx-01|site:dc2:host:esx-01>site:dc1"
+    stream = Streams(3).stream(name)
+    draws = [*lan.sample_many(stream, 32), *lan.sample_many(stream, 32)]
+    assert own == pytest.approx([d + 0.005 for d in draws[:40]], abs=1e-15)
