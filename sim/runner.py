@@ -15,7 +15,7 @@ import platform
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ from simpy import Environment
 
 from sim.analysis import results
 from sim.analysis.drift import finalise_drift
+from sim.analysis.durations import DURATIONS_FILE, collect, durations_json
 from sim.analysis.recorded import RecordedTable, spilling_into
 from sim.analysis.summary import summarise
+from sim.analysis.survival import Durations
 from sim.analysis.tables import TABLE_COLUMNS
 from sim.build import Estate, build
 from sim.scenario import Scenario
@@ -60,6 +62,8 @@ class RunOutput:
     summary: dict[str, Any]
     tables: dict[str, RecordedTable]
     estate: Estate
+    durations: Mapping[str, Durations] = field(default_factory=dict)
+    """The survival data of every time-to-event figure (``durations.json``)."""
 
     @property
     def ok(self) -> bool:
@@ -93,7 +97,8 @@ def simulate(
         log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
         estate.recorder.sample_levels(now)  # the period since the last sample
         finalise_drift(estate.recorder, now, estate.host_vcenter)
-        summary = summarise(estate.recorder, now, scenario.warmup, scenario)
+        durations = collect(estate.recorder, now, scenario.warmup)
+        summary = summarise(estate.recorder, now, scenario.warmup, scenario, durations)
     manifest = {
         "scenario": scenario.name,
         "seed": root,
@@ -108,7 +113,7 @@ def simulate(
             "message": str(error),
         },
     }
-    return RunOutput(scenario, root, manifest, summary, estate.recorder.tables, estate)
+    return RunOutput(scenario, root, manifest, summary, estate.recorder.tables, estate, durations)
 
 
 @contextmanager
@@ -179,8 +184,9 @@ def write(
     out_dir: Path | str | None = None,
     extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
-    """Write ``output`` as a run folder (atomically), with ``extra_files`` (relative path
-    -> bytes, such as exported evidence) inside it; return its path."""
+    """Write ``output`` as a run folder (atomically), with its survival data
+    (``durations.json``) and ``extra_files`` (relative path -> bytes, such as exported
+    evidence) inside it; return its path."""
     target = Path(out_dir) if out_dir is not None else default_out_dir(output.scenario, output.seed)
     log.info("writing the run folder %s", target)
     return results.write_run(
@@ -190,7 +196,7 @@ def write(
         summary=output.summary,
         tables=output.tables,
         columns=TABLE_COLUMNS,
-        extra_files=extra_files,
+        extra_files={DURATIONS_FILE: durations_json(output.durations), **(extra_files or {})},
     )
 
 

@@ -91,10 +91,12 @@ _STAT_WORDS = {
     "max": ("", "maximum"),
 }
 _KM_WORDS = {
-    "censored": ("count", "drifts censored (no event within their window)"),
+    "censored": ("count", "observations censored (no event in the time watched)"),
     "km_median": ("", "Kaplan-Meier median (null when survival never falls to 0.5)"),
-    "km_restricted_mean": ("", "Kaplan-Meier restricted mean up to km_horizon"),
-    "km_horizon": ("", "largest observed time, event or censoring"),
+    "km_median_ci_low": ("", "low end of the KM median's 95% Brookmeyer-Crowley interval"),
+    "km_median_ci_high": ("", "high end of that interval (null: open above)"),
+    "km_restricted_mean": ("", "Kaplan-Meier restricted mean up to km_horizon (null: unknown)"),
+    "km_horizon": ("", "the restricted mean's horizon, metrics.rmst_horizon"),
 }
 
 
@@ -112,7 +114,8 @@ def _stats(key: str, unit: str, meaning: str) -> tuple[Metric, ...]:
 
 
 def _times(key: str, meaning: str) -> tuple[Metric, ...]:
-    """A right-censored time to event: the statistics plus the Kaplan-Meier figures."""
+    """A right-censored time to event: the statistics of the events that happened plus the
+    censoring count and the Kaplan-Meier figures (see :mod:`sim.analysis.survival`)."""
     extra = tuple(
         Metric(f"{key}.{leaf}", own or "s", f"{meaning}: {words}")
         for leaf, (own, words) in _KM_WORDS.items()
@@ -209,6 +212,11 @@ CATALOGUE: tuple[Metric, ...] = (
     *_m("drift.detected", "count", "drifts with a failed verdict within their window"),
     *_m("drift.lapsed", "count", "drifts whose host lapsed within their window"),
     *_m("drift.censored", "count", "drifts whose host did not lapse within their window"),
+    *_m(
+        "drift.not_measured",
+        "count",
+        "drifts never measured: boot-measured, no reboot before the end (nor remediation)",
+    ),
     *_times("drift.unmeasured_s", f"{_DRIFT} to the first quote measuring it"),
     *_times("drift.time_to_detection_s", f"{_DRIFT} to the first failed verdict"),
     *_times("drift.time_to_lapse_s", f"{_DRIFT} to the host no longer being trusted"),
@@ -247,9 +255,9 @@ CATALOGUE: tuple[Metric, ...] = (
     *_m("operations.ha.restarted", "count", "HA restarts that powered the VM on"),
     *_m("operations.ha.refused", "count", "HA restarts refused (no eligible attested host)"),
     *_m("operations.ha.failed", "count", "HA restarts failed (key not released, or host down)"),
-    *_stats("operations.ha.latency_s", "s", "host crash to the VM powered on again"),
+    *_times("operations.ha.latency_s", "host crash to the VM powered on again"),
     *_m("operations.repairs.count", "count", "TPM or motherboard repairs"),
-    *_stats("operations.repairs.time_to_restore_s", "s", "repair start to attested again"),
+    *_times("operations.repairs.time_to_restore_s", "repair start to attested again"),
     *_m("operations.rotations.events", "count", "trust-material rotations done"),
     *_m(
         "operations.rotations.refused_unknown_issuer",
@@ -283,7 +291,7 @@ CATALOGUE: tuple[Metric, ...] = (
     *_m("vmotion.encrypted_payload_bytes", "B", "bytes really sealed with AES-256-GCM"),
     # identity
     *_m("identity.ek_registrations", "count", "new EKs registered by an administrator"),
-    *_stats("identity.time_to_restore_s", "s", "TPM swap to the first passing verdict"),
+    *_times("identity.time_to_restore_s", "TPM swap taking effect to the first passing verdict"),
     # load
     *_m("services.<kind>.utilisation", "fraction", "busy workers / workers, mean over nodes"),
     *_m("services.<kind>.workers", "workers", "workers over all nodes of the kind"),

@@ -6,9 +6,10 @@
 - ``upgrades.failed_attestations``: failed verdicts of upgraded hosts between their upgrade
   reboot and the end of the run whose reasons name the image (``attestation.image.*``).
 - ``ha``: VMs of crashed hosts that vSphere HA restarted, refused (no eligible host), failed
-  (no key) and the restart latency, from the crash to the VM running again.
+  (no key) and the restart latency, from the crash to the VM running again (censored at the
+  end of the run for a VM that never ran again, see :mod:`sim.analysis.durations`).
 - ``repairs.time_to_restore_s``: from a repair taking its host down to the first moment its
-  vCenter sees it as attested again.
+  vCenter sees it as attested again (censored at the end of the run when it never does).
 - ``rotations``: key requests refused for a retired signing key (``report.unknown_issuer``),
   KMS calls refused for an unknown client certificate, attestations refused for an
   untrusted principal.
@@ -17,11 +18,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sim.analysis.recorder import Recorder, Row
-from sim.analysis.stats import stats
+from sim.analysis.survival import Durations
 
 
 def _attested_times(views: Iterable[Row], hosts: int) -> tuple[float | None, float | None]:
@@ -41,7 +42,9 @@ def _attested_times(views: Iterable[Row], hosts: int) -> tuple[float | None, flo
     return first, full
 
 
-def _restore_times(rec: Recorder) -> list[float]:
+def restore_durations(rec: Recorder, now: float) -> Durations:
+    """From each repair taking its host down to the first moment a vCenter sees the host
+    as attested again; censored at the end of the run when it never does."""
     repairs = [
         op
         for op in rec.tables["operations"]
@@ -53,12 +56,33 @@ def _restore_times(rec: Recorder) -> list[float]:
         for host, status, time in rec.tables["status_views"].select("host", "status", "time"):
             if status == "attested" and host in targets:
                 attested.setdefault(host, []).append(time)
-    out = []
+    ended: list[float] = []
+    censored: list[float] = []
     for op in repairs:
         back = [t for t in attested.get(op["target"], ()) if t > op["time"]]
         if back:
-            out.append(min(back) - op["time"])
-    return out
+            ended.append(min(back) - op["time"])
+        else:
+            censored.append(now - op["time"])
+    return Durations.of(ended, censored)
+
+
+def ha_latencies(rec: Recorder, now: float, warmup: float) -> Durations:
+    """From a crash to each VM HA restarted running again; a restart that did not end with
+    the VM running (refused, failed, still waiting) is censored at the end of the run. A VM
+    that was running again before HA tried (``already_running``) is not counted."""
+    ended: list[float] = []
+    censored: list[float] = []
+    for crashed_at, outcome, latency in rec.tables["ha_restarts"].select(
+        "crashed_at", "outcome", "latency_s"
+    ):
+        if crashed_at < warmup or outcome == "already_running":
+            continue
+        if latency is not None:
+            ended.append(latency)
+        else:
+            censored.append(now - crashed_at)
+    return Durations.of(ended, censored)
 
 
 def _upgrade_failures(rec: Recorder) -> int:
@@ -81,8 +105,11 @@ def _upgrade_failures(rec: Recorder) -> int:
     )
 
 
-def operations_summary(rec: Recorder, warmup: float) -> dict[str, Any]:
-    """The operations figures (see the module doc)."""
+def operations_summary(
+    rec: Recorder, warmup: float, times: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The operations figures (see the module doc); ``times`` holds the time-to-event
+    figures ``ha.latency_s`` and ``repairs.time_to_restore_s``."""
     t = rec.tables
     ops = t["operations"]
     setup = [o for o in ops if o["operation"] == "setup"]
@@ -112,13 +139,13 @@ def operations_summary(rec: Recorder, warmup: float) -> dict[str, Any]:
             "restarted": sum(1 for r in restarts if r["outcome"] == "restarted"),
             "refused": sum(1 for r in restarts if r["outcome"] == "refused"),
             "failed": sum(1 for r in restarts if r["outcome"] == "failed"),
-            "latency_s": stats([r["latency_s"] for r in restarts if r["latency_s"] is not None]),
+            "latency_s": times["ha.latency_s"],
         },
         "repairs": {
             "count": sum(
                 1 for o in ops if o["operation"] == "repair" and o["event"] == "host_down"
             ),
-            "time_to_restore_s": stats(_restore_times(rec)),
+            "time_to_restore_s": times["repairs.time_to_restore_s"],
         },
         "rotations": {
             "events": sum(

@@ -1,7 +1,8 @@
 """The run folder: write a finished run atomically, load it back into tables.
 
 A run folder holds everything one run produced, in plain formats that diff well:
-``scenario.resolved.yaml`` (verbatim), ``summary.json`` (nested metrics), one ``<table>.csv``
+``scenario.resolved.yaml`` (verbatim), ``summary.json`` (nested metrics), ``durations.json``
+(the survival data of every time-to-event figure), one ``<table>.csv``
 and one ``<table>.parquet`` per table (the same values; Parquet is what :func:`load` reads,
 see :mod:`sim.analysis.columnar`) and ``manifest.json`` (seed, versions, times, the
 exception that ended the run). Identical inputs give byte-identical
@@ -59,6 +60,8 @@ from sim.errors import RunError
 SCENARIO_FILE = "scenario.resolved.yaml"
 SUMMARY_FILE = "summary.json"
 MANIFEST_FILE = "manifest.json"
+DURATIONS_FILE = "durations.json"
+"""The run's survival data (see :mod:`sim.analysis.durations`)."""
 _REQUIRED = (SCENARIO_FILE, SUMMARY_FILE, MANIFEST_FILE)
 
 
@@ -199,7 +202,7 @@ def check_target(target: Path, overwrite: bool = True, shown: str | None = None)
         or (
             (target / MANIFEST_FILE).is_file()
             and all(
-                (e.name in _REQUIRED or e.suffix in (".csv", ".parquet"))
+                (e.name in (*_REQUIRED, DURATIONS_FILE) or e.suffix in (".csv", ".parquet"))
                 and e.is_file()
                 and not e.is_symlink()
                 for e in entries

@@ -50,12 +50,13 @@ from typing import Any
 
 from sim.analysis.catalogue import SERVICE_KINDS, is_metric
 from sim.analysis.drift import exposure_by_host, host_trust
+from sim.analysis.durations import DRIFT_TIMES, DURATION_METRICS, collect
 from sim.analysis.intervals import intersect, total
 from sim.analysis.operations import operations_summary
 from sim.analysis.recorder import Recorder, Row
 from sim.analysis.stats import stats
-from sim.analysis.survival import time_to_event
-from sim.scenario.model import Scenario
+from sim.analysis.survival import Durations, time_to_event
+from sim.scenario.model import Metrics, Scenario
 
 KMS_UNANSWERED = "kms.unavailable"
 """The reason of a KMIP Get that no KMS server answered (every server timed out)."""
@@ -163,8 +164,8 @@ def censoring_view(group: dict[str, Any]) -> dict[str, Any]:
         view["km_median"] = (
             f"not reached ({censored} of {events + censored} censored)" if events else everything
         )
-    view.pop("km_horizon", None)
-    view.pop("count", None)
+    for shown_elsewhere in ("km_horizon", "count", "km_median_ci_low", "km_median_ci_high"):
+        view.pop(shown_elsewhere, None)  # the median's interval: in the summary, cells.csv
     return view
 
 
@@ -355,19 +356,9 @@ def _capacity(rec: Recorder, now: float, warmup: float, threshold: float) -> dic
     }
 
 
-TIME_TO_EVENT = (
-    "unmeasured_s",
-    "time_to_detection_s",
-    "time_to_lapse_s",
-    "time_to_refusal_s",
-    "time_to_key_refusal_s",
-    "time_to_vcenter_refusal_s",
-    "time_to_first_refused_s",
-)
-"""The drift columns reported as right-censored time-to-event figures."""
-
-
-def _drift(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
+def _drift(
+    rec: Recorder, now: float, warmup: float, times: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
     rows = [d for d in rec.tables["drift_events"] if d["at"] >= warmup]
     drift = [d for d in rows if d["outcome"] != "blocked"]
     out: dict[str, Any] = {
@@ -376,11 +367,12 @@ def _drift(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
         "detected": sum(1 for d in drift if d["detected_at"] is not None),
         "lapsed": sum(1 for d in drift if d["lapse_at"] is not None),
         "censored": sum(1 for d in drift if d["lapse_at"] is None),
+        "not_measured": sum(
+            1 for d in drift if d["effective_at"] is None and d["remediated_at"] is None
+        ),
     }
-    for name in TIME_TO_EVENT:
-        events = [d[name] for d in drift if d[name] is not None]
-        censored = [d["window_end"] - d["at"] for d in drift if d[name] is None]
-        out[name] = time_to_event(events, censored)
+    for name in DRIFT_TIMES:
+        out[name] = times[f"drift.{name}"]
     totals = {"keys_released": 0, "power_ons": 0, "migrations_in": 0, "keys_resident": 0}
     for counts in exposure_by_host(rec, now, warmup).values():
         for key, value in counts.items():
@@ -405,30 +397,11 @@ def _routine_gaps(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
     }
 
 
-def _identity(rec: Recorder, warmup: float) -> dict[str, Any]:
+def _identity(rec: Recorder, warmup: float, restore: dict[str, Any]) -> dict[str, Any]:
     """EK registrations, and the time from a TPM swap taking effect to the host's first
-    passing verdict after its new EK was registered."""
-    events = [e for e in rec.tables["identity_events"] if e["time"] >= warmup]
-    hosts = {e["host"] for e in events}
-    passes: dict[str, list[float]] = defaultdict(list)
-    if hosts:
-        for host, outcome, verdict_at in rec.tables["verdicts"].select(
-            "host", "outcome", "verdict_at"
-        ):
-            if outcome == "pass" and host in hosts:
-                passes[host].append(verdict_at)
-    drifts = list(rec.tables["drift_events"]) if hosts else []
-    restore = []
-    for e in events:
-        swaps = [
-            d for d in drifts
-            if d["host"] == e["host"] and d["kind"] == "tpm_swap"
-            and d["effective_at"] is not None and d["effective_at"] <= e["time"]
-        ]  # fmt: skip
-        passed = [t for t in passes.get(e["host"], ()) if t >= e["time"]]
-        if swaps and passed:
-            restore.append(min(passed) - max(d["effective_at"] for d in swaps))
-    return {"ek_registrations": len(events), "time_to_restore_s": stats(restore)}
+    passing verdict after it (``restore``, see :mod:`sim.analysis.durations`)."""
+    registrations = sum(1 for (t,) in rec.tables["identity_events"].select("time") if t >= warmup)
+    return {"ek_registrations": registrations, "time_to_restore_s": restore}
 
 
 def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
@@ -476,9 +449,20 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
 
 
 def summarise(
-    rec: Recorder, now: float, warmup: float, scenario: Scenario | None = None
+    rec: Recorder,
+    now: float,
+    warmup: float,
+    scenario: Scenario | None = None,
+    durations: Mapping[str, Durations] | None = None,
 ) -> dict[str, Any]:
-    """The run's summary: every figure under a stable key."""
+    """The run's summary: every figure under a stable key. ``durations`` is the run's
+    survival data when the caller derived it already (:func:`sim.analysis.durations.collect`);
+    restricted means are taken at the scenario's ``metrics.rmst_horizon`` (its default
+    without a scenario)."""
+    data = collect(rec, now, warmup) if durations is None else durations
+    horizon = (scenario.metrics if scenario is not None else Metrics()).rmst_horizon
+    times = {key: time_to_event(data[key], horizon) for key in DURATION_METRICS}
+    ops = {k.removeprefix("operations."): v for k, v in times.items() if k.startswith("op")}
     placed = dict.fromkeys(("placed", "refused", "failed"), 0)
     requests = 0
     threshold = 1.0 if scenario is None else scenario.capacity.threshold
@@ -492,11 +476,11 @@ def summarise(
         "key_requests": _key_requests(rec, warmup),
         "key_providers": _key_providers(rec, now, warmup),
         "capacity": _capacity(rec, now, warmup, threshold),
-        "drift": _drift(rec, now, warmup),
+        "drift": _drift(rec, now, warmup, times),
         "placements": {"requests": requests, **placed},
         "vmotion": _vmotion(rec, warmup),
-        "identity": _identity(rec, warmup),
-        "operations": operations_summary(rec, warmup),
+        "identity": _identity(rec, warmup, times["identity.time_to_restore_s"]),
+        "operations": operations_summary(rec, warmup, ops),
         "services": _services(rec, now),
         "safety": {"violations": sum(1 for t in rec.violations if t >= warmup)},
         "warnings": [] if scenario is None else scenario_warnings(scenario),

@@ -32,7 +32,7 @@ _KINDS = tuple(
 )
 _STATISTIC = re.compile(
     r"p[0-9]+|q[0-9]+|mean|median|min|max|std|stdev|sd|sum|total|km_median|"
-    r"km_restricted_mean|km_horizon|"
+    r"km_median_ci_low|km_median_ci_high|km_restricted_mean|km_horizon|"
     r"ci_?(?:low|high|lo|hi)|low|high|lo|hi|first|last|[0-9]+"
 )  # a number: a level of its parent (``time_at_level_s.12`` is in seconds)
 _LONG_STEPS = ((60.0, "min"), (3600.0, "h"), (86400.0, "d"))
@@ -147,3 +147,21 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         else f"{key:<{key_width}}  {cell}"
         for key, cell in rows
     )
+
+
+def headline_notes(summary: Mapping[str, Any]) -> list[str]:
+    """Sentences the headline adds below its figures, for what its figures leave out: the
+    drifts never measured (boot-measured, and no reboot of their host before the end), whose
+    lapse the headline therefore cannot show."""
+    drift = summary.get("drift")
+    unmeasured = drift.get("not_measured") if isinstance(drift, Mapping) else None
+    if not unmeasured:
+        return []
+    noun = "drift" if unmeasured == 1 else "drifts"
+    return [f"{unmeasured} {noun} not measured: boot-measured, no reboot before the end"]
+
+
+def format_headline(summary: Mapping[str, Any], shown: Mapping[str, Any]) -> str:
+    """``shown`` (the headline or the whole of ``summary``) as :func:`format_summary`
+    writes it, followed by the :func:`headline_notes` of ``summary``."""
+    return "\n".join([format_summary(shown), *headline_notes(summary)])

@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _report_run(args: argparse.Namespace, output: RunOutput, folder: Path) -> int:
     """Print the finished run's figures; 1 when an exception ended it."""
     from sim.analysis.summary import headline
-    from sim.analysis.text import format_summary
+    from sim.analysis.text import format_headline
 
     if args.json:
         print(json.dumps(output.summary, indent=2, sort_keys=True))
@@ -99,7 +99,7 @@ def _report_run(args: argparse.Namespace, output: RunOutput, folder: Path) -> in
             f"wall {output.manifest['wall_time_s']:.1f} s"
         )
         shown = output.summary if args.full else headline(output.summary)
-        print(format_summary(shown))
+        print(format_headline(output.summary, shown))
         print(f"run folder: {folder}")
         if getattr(args, "export_evidence", False):
             print(f"evidence: {folder / 'evidence'} ({len(output.estate.hosts)} hosts)")

@@ -7,8 +7,8 @@ Layout of a sweep folder::
     <out>/runs/<cell id>/rep-<r>/  one run folder per run (see sim.analysis.results)
     <out>/index.csv                one row per run: variant, factors, replication, seed,
                                    status, error, headline metrics
-    <out>/cells.csv                one row per cell and metric: n, mean, std, CI and how
-                                   the CI was made (ci_method)
+    <out>/cells.csv                one row per cell and metric: estimator, n, estimate, CI
+                                   and how the CI was made (ci_method)
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from typing import Any
 from sim.analysis import results
 
 CELL_COLUMNS: tuple[str, ...] = (
-    "cell_id", "variant", "runs", "metric", "n", "mean", "std", "ci_half_width", "ci_low",
-    "ci_high", "ci_method",
+    "cell_id", "variant", "runs", "metric", "estimator", "n", "censored", "mean", "std",
+    "ci_half_width", "ci_low", "ci_high", "ci_method",
 )  # fmt: skip
-"""The columns of ``cells.csv`` other than the factor columns (which follow ``variant``)."""
+"""The columns of ``cells.csv`` other than the factor columns (which follow ``variant``).
+``estimator`` says how ``mean`` was found: ``mean over runs`` (``n`` runs, Student-t
+interval) or ``pooled Kaplan-Meier`` (``n`` observations pooled over the runs, ``censored``
+of them censored; see :mod:`sim.experiments.pooled`)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sim.analysis.compare import Figure, shown
 from sim.analysis.compare_view import INTERVAL, side_text
 from sim.analysis.stats import Estimate
 from sim.analysis.tabular import Table
+from sim.experiments.pooled import POOLED
 
 PREFERRED: tuple[str, ...] = (
     "attestation.latency_s.p95",
@@ -63,6 +64,10 @@ def overview_table(cells: Sequence[dict[str, Any]], recorded: Sequence[str]) -> 
         )
         records.append({"cell_id": cell_id, **{m: rows[m]["mean"] for m in figs}})
     notes = [f"means over the runs [{INTERVAL}]"]
+    if any(
+        rows.get(m, {}).get("estimator") == POOLED for rows in by_cell.values() for m in metrics
+    ):
+        notes.append("Kaplan-Meier figures (km_*): one estimate pooled over the runs' observations")
     if len(by_cell) > MOST_CELLS:
         notes.append(f"... {len(by_cell) - MOST_CELLS} more cells in cells.csv")
     notes.append("rank the cells on any summary key: vtasim compare SWEEP_DIR --metric KEY")

@@ -1,5 +1,6 @@
 """Run a sweep: replications of every cell on a local process pool or a Dask cluster,
-resumable, with per-cell means and 95% confidence intervals.
+resumable, with per-cell means and 95% confidence intervals (Kaplan-Meier figures pooled
+over the replications' observations).
 
 Layout of a sweep folder::
 
@@ -7,8 +8,8 @@ Layout of a sweep folder::
     <out>/runs/<cell id>/rep-<r>/  one run folder per run (see sim.analysis.results)
     <out>/index.csv                one row per run: variant, factors, replication, seed,
                                    status, error, headline metrics
-    <out>/cells.csv                one row per cell and metric: n, mean, std, CI and how
-                                   the CI was made (ci_method)
+    <out>/cells.csv                one row per cell and metric: estimator, n, estimate, CI
+                                   and how the CI was made (ci_method)
 
 The run folders are the source of truth: each is written atomically, so an interrupted
 sweep loses no finished run and leaves no half-written folder, and running the same sweep
@@ -31,11 +32,13 @@ from typing import Any
 import yaml
 
 from sim.analysis import results
+from sim.analysis.durations import DURATIONS_FILE
 from sim.analysis.outdir import prepare_folder
 from sim.analysis.stats import estimate, nonneg_estimate
 from sim.analysis.summary import metric_value
 from sim.experiments.executors import Executor, RunTask, local_executor
 from sim.experiments.folder import CELL_COLUMNS
+from sim.experiments.pooled import MEAN_OVER_RUNS, pooled_metric, pooled_row, run_durations
 from sim.experiments.spec import Cell, Sequential, Sweep, load_sweep
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ def _finished(
 ) -> dict[str, Any] | None:
     """The result of a complete, error-free run folder of exactly this scenario and seed
     (an edited base scenario or factor makes old runs stale), else None."""
-    if not results.is_complete(path):
+    if not results.is_complete(path) or not (path / DURATIONS_FILE).is_file():
         return None
     try:
         manifest = json.loads((path / results.MANIFEST_FILE).read_text())
@@ -211,7 +214,7 @@ def run_sweep(
         if bar is not None:
             bar.close()
         index = [rows[k] for k in sorted(rows, key=lambda k: (_cell_order(sw, k[0]), k[1]))]
-        cells = cell_table(sw, index, metrics)
+        cells = cell_table(sw, index, metrics, out)
         _write_tables(sw, out, index, cells, metrics)
     return SweepResult(out, index, cells, kept)
 
@@ -250,21 +253,32 @@ def _row(
 
 
 def cell_table(
-    sw: Sweep, index: list[dict[str, Any]], metrics: Sequence[str]
+    sw: Sweep, index: list[dict[str, Any]], metrics: Sequence[str], out: Path
 ) -> list[dict[str, Any]]:
-    """One row per (cell, metric): the mean and 95% CI over the cell's successful runs
-    (every summary figure is non-negative, so the interval is one that stays non-negative:
-    ``ci_method`` names it, see :func:`sim.analysis.stats.nonneg_estimate`)."""
-    out: list[dict[str, Any]] = []
+    """One row per (cell, metric) over the cell's successful runs: the mean of the runs'
+    values with a 95% interval that stays non-negative (``ci_method`` names it, see
+    :func:`sim.analysis.stats.nonneg_estimate`), or for a Kaplan-Meier figure one estimate
+    pooled over the runs' observations (read from their folders under ``out``, see
+    :mod:`sim.experiments.pooled`)."""
+    rows: list[dict[str, Any]] = []
+    pooled = any(pooled_metric(m) for m in metrics)
     for cell in sw.cells:
         runs = [r for r in index if r["cell_id"] == cell.cell_id and r["status"] == "ok"]
         base: dict[str, Any] = {"cell_id": cell.cell_id, "variant": cell.variant}
         base.update(factor_levels(cell))
         base["runs"] = len(runs)
+        parts = run_durations(out, runs) if pooled else []
         for m in metrics:
+            found = pooled_metric(m)
+            if found is not None:
+                horizon = cell.scenario.metrics.rmst_horizon
+                rows.append({**base, "metric": m, **pooled_row(parts, *found, horizon)})
+                continue
             est = nonneg_estimate([r[m] for r in runs])
-            out.append({**base, "metric": m, **est.as_row()})
-    return out
+            rows.append(
+                {**base, "metric": m, "estimator": MEAN_OVER_RUNS, "censored": None} | est.as_row()
+            )
+    return rows
 
 
 def _write_tables(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sim.errors import Problem
 from sim.scenario.limits import total_hosts
 from sim.scenario.units import describe_duration, format_size
+from sim.scenario.unmeasured import unmeasured_drift
 
 if TYPE_CHECKING:
     from sim.scenario.model import Scenario
@@ -238,8 +239,9 @@ def estimate(s: Scenario, until: float | None = None) -> Estimate:
 def run_warnings(s: Scenario, until: float | None = None) -> list[Problem]:
     """Things in ``s`` that a run for ``until`` seconds (default: its duration) silently
     leaves out: scheduled drift, reboots and outages at or after the end (a run stops
-    before anything due at its last instant), and a sampling period so long that the
-    ``levels`` table gets no row."""
+    before anything due at its last instant), drift that can never be measured (measured at
+    boot, and nothing reboots its host before the end: :mod:`sim.scenario.unmeasured`), and
+    a sampling period so long that the ``levels`` table gets no row."""
     t = s.duration if until is None else until
     end = describe_duration(t)
     why = f"the run ends at {end}" + (" (--until)" if until is not None else "")
@@ -257,6 +259,7 @@ def run_warnings(s: Scenario, until: float | None = None) -> list[Problem]:
             out.append(
                 Problem(where, f"at {describe_duration(at)} on {target} never happens: {why}")
             )
+    out += unmeasured_drift(s, t)
     if s.metrics.sample_interval >= t:
         out.append(
             Problem(

@@ -795,6 +795,14 @@ class Metrics(_Model):
     sample_interval: Period = Field(
         default=_dur("5m"), description="period of the service utilisation / queue time series"
     )
+    rmst_horizon: PositiveDuration = Field(
+        default=_dur("2h"),
+        description=(
+            "horizon of every Kaplan-Meier restricted mean (km_restricted_mean): the mean"
+            " time to event with times capped here, fixed before the run so that runs and"
+            " sweep cells estimate the same quantity (a modelling choice)"
+        ),
+    )
 
 
 class Capacity(_Model):

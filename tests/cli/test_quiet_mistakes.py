@@ -30,6 +30,11 @@ def test_until_warns_about_each_dropped_entry(tmp_path: Path) -> None:
         "the run ends at 2h (--until)",
         f"{scenario}: warning: reboots.scheduled.0: at 3h on esx-01 never happens: "
         "the run ends at 2h (--until)",
+        # the reboot that would have measured the boot-measured VIB at 1h is dropped too
+        f"{scenario}: warning: drift.scheduled.0: the 'unapproved_vib' drift on 'esx-01' at "
+        "60m is measured at boot and nothing reboots 'esx-01' before the end (2h): it will "
+        "never be measured (censored, no detection or lapse); give it reboot_after, "
+        "schedule a reboot, or set drift.measured_at.unapproved_vib: runtime",
     ]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["drift"]["events"] == 1

@@ -20,6 +20,8 @@ ESTATE = {
     "vms": {"count": 6},
     "workload": {"power_on_rate": "60 per_hour", "migration_rate": "30 per_hour"},
     "drift": {"scheduled": [{"at": "3m", "host": "esx-01", "kind": "driver_change"}]},
+    # the drift's window is 7 minutes: restricted means at a horizon within it are known
+    "metrics": {"rmst_horizon": "5m"},
 }
 METRICS = [
     "attestation.verdicts.reached",
