@@ -56,8 +56,10 @@ node outages                                  sim.processes.faults
 power-ons and migrations                      sim.processes.workload
 level time series, warm-up                    sim.processes.sampling
 wiring the estate                             sim.build
-table declarations (columns, units)           sim.analysis.tables
-recording rows and levels                     sim.analysis.recorder
+record types, one per table (columns, units) sim.analysis.records
+table declarations derived from them          sim.analysis.tables
+writing records once, open work, levels       sim.analysis.recorder
+work in progress (drafts) until its record    sim.processes.drafts
 records in column chunks spilled to disk      sim.analysis.recorded
 drift derivations (lapse, refusal, exposure)  sim.analysis.drift
 metric definitions and the summary            sim.analysis.summary

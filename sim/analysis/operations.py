@@ -112,6 +112,7 @@ def operations_summary(rec: Recorder, warmup: float) -> dict[str, Any]:
             "restarted": sum(1 for r in restarts if r["outcome"] == "restarted"),
             "refused": sum(1 for r in restarts if r["outcome"] == "refused"),
             "failed": sum(1 for r in restarts if r["outcome"] == "failed"),
+            "unfinished": sum(1 for r in restarts if r["outcome"] == "unfinished"),
             "latency_s": stats([r["latency_s"] for r in restarts if r["latency_s"] is not None]),
         },
         "repairs": {

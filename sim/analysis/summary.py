@@ -34,6 +34,12 @@ censored drift
     Every drift time is taken within the drift's own window, from the drift to its
     remediation or the end of the run; a drift whose host did not lapse within it is
     censored (no lapse time).
+unfinished
+    Work still running at the end of the run (a migration in pre-copy, a placement or key
+    request waiting for a key, an attestation or a verdict under way, an HA restart): written
+    with outcome ``unfinished`` and ``elapsed_s``, never counted as refused or failed. Every
+    count of requests includes it; ``refused`` and ``failed`` do not, and ``unfinished``
+    stands beside them.
 safety violations
     Keys released to a host whose latest issued report was expired or revoked at the moment of
     release (the model must keep this at 0).
@@ -54,6 +60,7 @@ from sim.analysis.drift import exposure_by_host, host_trust
 from sim.analysis.intervals import intersect, total
 from sim.analysis.operations import operations_summary
 from sim.analysis.recorder import Recorder, Row
+from sim.analysis.records import UNFINISHED
 from sim.analysis.stats import stats
 from sim.analysis.survival import time_to_event
 from sim.scenario.model import Scenario
@@ -210,7 +217,7 @@ def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
                 latency.append(lat)
         if vlat is not None:
             verdict_latency.append(vlat)
-    count: dict[str | None, int] = dict.fromkeys(("pass", "fail", "dropped", "lost", None), 0)
+    count = dict.fromkeys(("pass", "fail", "dropped", "lost", UNFINISHED), 0)
     stale_n = delivered = 0
     waits: list[float] = []
     for arrived, started, outcome, stale, delivered_at in rec.tables["verdicts"].select(
@@ -243,7 +250,7 @@ def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
             "delivered": delivered,
             "dropped": count["dropped"],
             "lost": count["lost"],
-            "unfinished": count[None],
+            "unfinished": count[UNFINISHED],
             "throughput_per_s": reached / span,
             "goodput_per_s": delivered / span,
         },
@@ -251,7 +258,7 @@ def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
 
 
 def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
-    count = dict.fromkeys(("released", "refused", "failed"), 0)
+    count = dict.fromkeys(("released", "refused", "failed", UNFINISHED), 0)
     rows = requests = reached = hits = gets = timeouts = 0
     latency: list[float] = []
     for time, outcome, cache_hit, kms_get, kms_timeouts, lat in rec.tables["key_requests"].select(
@@ -277,6 +284,7 @@ def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
         "released": count["released"],
         "refused": count["refused"],
         "failed": count["failed"],
+        "unfinished": count[UNFINISHED],
         "host_cache_hits": rows - requests,
         "cache_hit_ratio": hits / max(1, reached),
         "kms_gets": gets,
@@ -305,9 +313,9 @@ def _key_providers(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, changes in health.items():
         seconds = {"OK": 0.0, "WARNING": 0.0, "ERROR": 0.0}
-        for row, nxt in zip(changes, [*changes[1:], None], strict=True):
+        for change, nxt in zip(changes, [*changes[1:], None], strict=True):
             end = now if nxt is None else nxt["time"]
-            seconds[row["state"]] += max(0.0, end - max(row["time"], warmup))
+            seconds[change["state"]] += max(0.0, end - max(change["time"], warmup))
         out[name] = {
             **counts[name],
             "seconds_ok": seconds["OK"],
@@ -417,7 +425,7 @@ def _identity(rec: Recorder, warmup: float) -> dict[str, Any]:
 
 
 def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
-    requests = refused = failed = 0
+    requests = refused = failed = unfinished = 0
     ok: list[dict[str, Any]] = []
     for start, outcome, encrypted, duration, sent, payload in rec.tables["migrations"].select(
         "start", "outcome", "encrypted", "duration_s", "bytes_transferred", "payload_bytes"
@@ -427,6 +435,7 @@ def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
         requests += 1
         refused += 1 if outcome == "refused" else 0
         failed += 1 if outcome == "failed" else 0
+        unfinished += 1 if outcome == UNFINISHED else 0
         if outcome == "completed":
             ok.append({"encrypted": encrypted, "duration_s": duration,
                        "bytes_transferred": sent, "payload_bytes": payload})  # fmt: skip
@@ -435,6 +444,7 @@ def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
         "completed": len(ok),
         "refused": refused,
         "failed": failed,
+        "unfinished": unfinished,
         "encrypted": sum(1 for m in ok if m["encrypted"]),
         "duration_s": stats(_col(ok, "duration_s")),
         "encrypted_duration_s": stats(_col((m for m in ok if m["encrypted"]), "duration_s")),
@@ -464,7 +474,7 @@ def summarise(
     rec: Recorder, now: float, warmup: float, scenario: Scenario | None = None
 ) -> dict[str, Any]:
     """The run's summary: every figure under a stable key."""
-    placed = dict.fromkeys(("placed", "refused", "failed"), 0)
+    placed = dict.fromkeys(("placed", "refused", "failed", UNFINISHED), 0)
     requests = 0
     for time, outcome in rec.tables["placements"].select("time", "outcome"):
         if time >= warmup:
