@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.analysis.recorder import Recorder
 from sim.analysis.records import HostEvent
@@ -165,3 +167,23 @@ def test_the_end_of_run_step_writes_open_work_once_in_the_order_it_was_opened() 
     assert rows == [("b", 1.0, "reboot"), ("a", 9.0, "unfinished"), ("c", 9.0, "unfinished")]
     with pytest.raises(RuntimeError, match="already"):
         rec.end_of_run(10.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.booleans(), max_size=30), st.randoms(use_true_random=False))
+def test_every_opened_draft_is_written_exactly_once(closes: list[bool], rnd: Any) -> None:
+    """Whatever drafts are closed, and in whatever order, each opened draft is written once:
+    when closed, or by the end-of-run step."""
+    rec = Recorder()
+    works = [_Work(f"h{i}") for i in range(len(closes))]
+    for work in works:
+        rec.opened(work)
+    closing = [w for w, close in zip(works, closes, strict=True) if close]
+    rnd.shuffle(closing)
+    for work in closing:
+        rec.closed(work, HostEvent(time=1.0, host=work.host, event="down", reason="done"))
+    rec.end_of_run(2.0)
+    hosts = sorted(r["host"] for r in rec.tables["host_events"])
+    assert hosts == sorted(w.host for w in works)
+    open_at_end = [r["host"] for r in rec.tables["host_events"] if r["reason"] == "unfinished"]
+    assert open_at_end == [w.host for w, close in zip(works, closes, strict=True) if not close]
