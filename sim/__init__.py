@@ -57,8 +57,10 @@ node outages                                  sim.processes.faults
 power-ons and migrations                      sim.processes.workload
 level and capacity samples, warm-up           sim.processes.sampling
 wiring the estate                             sim.build
-table declarations (columns, units)           sim.analysis.tables
-recording rows and levels                     sim.analysis.recorder
+record types, one per table (columns, units) sim.analysis.records
+table declarations derived from them          sim.analysis.tables
+writing records once, open work, levels       sim.analysis.recorder
+work in progress (drafts) until its record    sim.processes.drafts
 exact step-function statistics                sim.analysis.steps
 attested and usable capacity, exactly         sim.analysis.capacity
 records in column chunks spilled to disk      sim.analysis.recorded

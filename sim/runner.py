@@ -95,6 +95,7 @@ def simulate(
         env = estate.env
         now = float(env.now)
         log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
+        estate.recorder.end_of_run(now)  # work still running is written ``unfinished``
         estate.recorder.sample_levels(now)  # the period since the last sample
         finalise_drift(estate.recorder, now, estate.host_vcenter)
         durations = collect(estate.recorder, now, scenario.warmup)

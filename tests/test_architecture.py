@@ -99,3 +99,74 @@ def test_subsystem_builders_are_short() -> None:
         if isinstance(node, ast.FunctionDef) and node.end_lineno is not None:
             length = node.end_lineno - node.lineno + 1
             assert length < 60, f"{node.name} has {length} lines"
+
+
+_RECORDER_CALLS = ("add", "write", "opened", "closed")
+
+
+def _is_recorder_call(node: ast.AST) -> bool:
+    """``<...recorder>.add(...)`` (or write, opened, closed)."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _RECORDER_CALLS
+        and "recorder" in ast.unparse(node.func.value)
+    )
+
+
+def _row_patches(path: Path) -> list[str]:
+    """Places in ``path`` that could change a recorded row after it was written: touching a
+    table (``.tables``), keeping what a recorder call returns, or assigning into / updating a
+    name bound to it or called ``row``."""
+    out: list[str] = []
+    tree = ast.parse(path.read_text())
+    held: set[str] = {"row"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "tables":
+            out.append(f"{path.name}:{node.lineno} touches .tables")
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_recorder_call(node.value):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            held.update(t.id for t in targets if isinstance(t, ast.Name))
+            out.append(f"{path.name}:{node.lineno} keeps a recorded row")
+    for node in ast.walk(tree):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for t in targets:
+            if isinstance(t, ast.Subscript) and ast.unparse(t.value).split(".")[-1] in held:
+                out.append(f"{path.name}:{node.lineno} assigns into a recorded row")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("update", "setdefault", "patch")
+            and ast.unparse(node.func.value).split(".")[-1] in held
+        ):
+            out.append(f"{path.name}:{node.lineno} updates a recorded row")
+    return sorted(set(out))
+
+
+def test_processes_never_patch_a_recorded_row() -> None:
+    """Code under sim/processes writes each record once: it never touches a table, keeps a
+    row, assigns into a row or calls a table's or a row's update."""
+    patches = [p for f in _python_files("processes") for p in _row_patches(f)]
+    assert patches == []
+
+
+def test_the_row_patch_check_can_fail(tmp_path: Path) -> None:
+    """The check above flags each way of patching a row that the recorder used to allow."""
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "def f(self, jti):\n"
+        '    row = self.recorder.add("migrations", start=0.0)\n'
+        '    row["outcome"] = "completed"\n'
+        "    row.update(end=1.0)\n"
+        '    self.ctx.recorder.tables["reports"].update(3, revoked_at=1.0)\n'
+    )
+    assert _row_patches(bad) == [
+        "bad.py:2 keeps a recorded row",
+        "bad.py:3 assigns into a recorded row",
+        "bad.py:4 updates a recorded row",
+        "bad.py:5 touches .tables",
+    ]

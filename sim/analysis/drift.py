@@ -1,7 +1,7 @@
 """Drift derivations: what followed each drift event, from the other tables.
 
-At the end of a run :func:`finalise_drift` fills the derived columns of every
-``drift_events`` row within the drift's own window (from the drift to its remediation or the
+At the end of a run :func:`finalise_drift` writes the ``drift_events`` record of every drift,
+its derived columns taken within the drift's own window (from the drift to its remediation or the
 end of the run), and :func:`host_trust` derives, per host, the spans in which it held a valid
 report, the drift windows and the routine gaps. The definitions (see :mod:`sim.analysis.summary`):
 
@@ -30,6 +30,7 @@ from typing import Any
 
 from sim.analysis.intervals import Span, contains, first_outside, subtract, union
 from sim.analysis.recorder import Recorder
+from sim.analysis.records import DriftEvent
 
 Row = Mapping[str, Any]
 """A recorded row as the derivations read it."""
@@ -216,19 +217,29 @@ def _by_host(rec: Recorder, hosts: Container[str]) -> dict[str, dict[str, list[R
 
 
 def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> None:
-    """Fill the derived columns of every drift event from the other tables."""
-    by_host = _by_host(rec, {d["host"] for d in rec.tables["drift_events"]})
-    for d in rec.tables["drift_events"]:
-        if d["outcome"] == "blocked":
+    """Write the ``drift_events`` record of every drift the injector reported
+    (``rec.drifts``), in drift order, with the columns derived from the other tables."""
+    by_host = _by_host(rec, {d.host for d in rec.drifts})
+    for d in rec.drifts:
+        facts: dict[str, Any] = {
+            "id": d.id, "host": d.host, "kind": d.kind, "at": d.at, "measured": d.measured,
+            "outcome": d.outcome, "effective_at": d.effective_at,
+            "remediated_at": d.remediated_at,
+        }  # fmt: skip
+        if d.outcome == "blocked":
+            zero: dict[str, Any] = dict.fromkeys(
+                ("keys_released", "power_ons", "migrations_in", "keys_resident"), 0
+            )
+            rec.write(DriftEvent(**facts, **zero))
             continue
-        h, at = d["host"], d["at"]
-        win_end = d["remediated_at"] if d["remediated_at"] is not None else end
+        h, at = d.host, d.at
+        win_end = d.remediated_at if d.remediated_at is not None else end
         rows = by_host[h]
         verdicts = rows["verdicts"]
         quoted = None
-        if d["effective_at"] is not None:
+        if d.effective_at is not None:
             quotes = (v["quoted_at"] for v in verdicts if v["quoted_at"] is not None)
-            quoted = _first(quotes, d["effective_at"], win_end)
+            quoted = _first(quotes, d.effective_at, win_end)
         detected = _first(
             (v["verdict_at"] for v in verdicts if v["outcome"] == "fail" and not v["stale"]),
             at,
@@ -245,22 +256,25 @@ def finalise_drift(rec: Recorder, end: float, host_vcenter: dict[str, str]) -> N
         refusals = [x for x in (view_at, key_refusal) if x is not None]
         refusal = min(refusals) if refusals else None
         first_refused = _first((r["time"] for r in rows["refusals"]), at, win_end)
-        window = [(at, win_end)]
-        d.update(
-            window_end=win_end,
-            unmeasured_s=_since(quoted, at),
-            detected_at=detected,
-            lapse_at=lapse,
-            key_refusal_at=key_refusal,
-            vcenter_refusal_at=view_at,
-            first_refused_at=first_refused,
-            time_to_detection_s=_since(detected, at),
-            time_to_lapse_s=_since(lapse, at),
-            time_to_key_refusal_s=_since(key_refusal, at),
-            time_to_vcenter_refusal_s=_since(view_at, at),
-            time_to_refusal_s=_since(refusal, at),
-            time_to_first_refused_s=_since(first_refused, at),
-            **exposure(rows, h, window),
+        exposed: dict[str, Any] = exposure(rows, h, [(at, win_end)])
+        rec.write(
+            DriftEvent(
+                **facts,
+                window_end=win_end,
+                unmeasured_s=_since(quoted, at),
+                detected_at=detected,
+                lapse_at=lapse,
+                key_refusal_at=key_refusal,
+                vcenter_refusal_at=view_at,
+                first_refused_at=first_refused,
+                time_to_detection_s=_since(detected, at),
+                time_to_lapse_s=_since(lapse, at),
+                time_to_key_refusal_s=_since(key_refusal, at),
+                time_to_vcenter_refusal_s=_since(view_at, at),
+                time_to_refusal_s=_since(refusal, at),
+                time_to_first_refused_s=_since(first_refused, at),
+                **exposed,
+            )
         )
 
 

@@ -139,6 +139,7 @@ def operations_summary(
             "restarted": sum(1 for r in restarts if r["outcome"] == "restarted"),
             "refused": sum(1 for r in restarts if r["outcome"] == "refused"),
             "failed": sum(1 for r in restarts if r["outcome"] == "failed"),
+            "unfinished": sum(1 for r in restarts if r["outcome"] == "unfinished"),
             "latency_s": times["ha.latency_s"],
         },
         "repairs": {

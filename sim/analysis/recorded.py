@@ -2,18 +2,18 @@
 live in memory as row dicts.
 
 A run of 10,000 hosts for a day records millions of rows; as Python dicts (about 770 bytes
-each) they would take gigabytes. A :class:`RecordedTable` keeps only its newest rows as
-dicts (:class:`Row`): once ``2 * chunk_rows`` are pending it seals the oldest ``chunk_rows``
-into one chunk of columns (one list of values per declared column, in row order), pickles it
-to an unnamed temporary file and forgets the dicts. Pickling keeps every value exactly as
-recorded (an ``int`` stays an ``int`` in a ``float`` column), so a table read back is the
-table recorded.
+each) they would take gigabytes. A :class:`RecordedTable` keeps only its newest rows, as
+tuples of values in the declared column order: once ``2 * chunk_rows`` are pending it seals
+the oldest ``chunk_rows`` into one chunk of columns (one list of values per declared column,
+in row order), pickles it to an unnamed temporary file and forgets the tuples. Pickling keeps
+every value exactly as recorded (an ``int`` stays an ``int`` in a ``float`` column), so a
+table read back is the table recorded.
 
-Processes may still fill in fields of a row they hold after it was sealed (a report's
-revocation, say): a sealed :class:`Row` passes each change to its table as a patch, applied
-whenever the chunk is read. Readers take rows (:meth:`RecordedTable.__iter__`, a sequence of
-dicts) or columns (:meth:`RecordedTable.columns`, :meth:`RecordedTable.chunks`), which is
-what the analysis and the run-folder writer use to stay within bounded memory.
+A row, once appended, never changes: records are written once, when their outcome is known
+(see :mod:`sim.analysis.records`), so there is nothing to patch. Readers take rows
+(:meth:`RecordedTable.__iter__`, a sequence of fresh dicts: changing one changes nothing) or
+columns (:meth:`RecordedTable.columns`, :meth:`RecordedTable.chunks`), which is what the
+analysis and the run-folder writer use to stay within bounded memory.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, overload
 
 CHUNK_ROWS = 4096
-"""Rows per sealed chunk: small enough to keep the pending dicts a few megabytes, large
+"""Rows per sealed chunk: small enough to keep the pending rows a few megabytes, large
 enough that pickling and reading back cost little per row."""
 
 
@@ -49,57 +49,8 @@ def spilling_into(folder: Path | str | None) -> Iterator[None]:
         _spill_dir = saved
 
 
-class Row(dict[str, Any]):
-    """One recorded row: a dict of its table's columns. Setting a column the table does not
-    declare is a ``KeyError``; once the row is sealed, each change also reaches its table
-    (a patch); columns cannot be removed. A copy or a pickle of a row is a plain dict."""
-
-    __slots__ = ("_home",)
-
-    _home: tuple[RecordedTable, int | None]  # its table, and its index once sealed
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        table, index = self._home
-        if index is None:
-            table.check_column(key)
-        else:
-            table.patch(index, key, value)
-        dict.__setitem__(self, key, value)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        """Like ``dict.update``, column by column (see the class docstring)."""
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        """Like ``dict.setdefault`` (every declared column is always present)."""
-        if key not in self:
-            self[key] = default
-        return self[key]
-
-    def __ior__(self, other: Any) -> Row:  # type: ignore[override,misc]
-        self.update(other)
-        return self
-
-    def _keeps_columns(self, *_: Any) -> Any:
-        raise TypeError("a recorded row keeps every column of its table")
-
-    __delitem__ = pop = popitem = clear = _keeps_columns
-
-    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
-        return dict, (dict(self),)
-
-
-def _row(
-    values: Iterable[tuple[str, Any]] | Mapping[str, Any], home: tuple[RecordedTable, int | None]
-) -> Row:
-    row = Row(values)
-    row._home = home
-    return row
-
-
-class RecordedTable(Sequence[Row]):
-    """The rows of one table in insertion order: newest as :class:`Row` dicts, older ones as
+class RecordedTable(Sequence[dict[str, Any]]):
+    """The rows of one table in the order they were written: newest as tuples, older ones as
     pickled column chunks in a temporary file (see the module docstring)."""
 
     def __init__(self, name: str, names: Sequence[str], chunk_rows: int | None = None) -> None:
@@ -108,27 +59,29 @@ class RecordedTable(Sequence[Row]):
             raise ValueError("chunk_rows must be at least 1")
         self.name = name
         self.names: tuple[str, ...] = tuple(names)
-        self._template: dict[str, Any] = dict.fromkeys(self.names)
+        self._where = {name: i for i, name in enumerate(self.names)}
         self._chunk_rows = chunk_rows
-        self._pending: list[Row] = []
+        self._pending: list[tuple[Any, ...]] = []
         self._chunks: list[tuple[int, int]] = []  # (offset, size) of each pickled chunk
-        self._patches: dict[int, dict[int, dict[str, Any]]] = {}  # chunk -> row -> changes
         self._spill: IO[bytes] | None = None
 
     # --- writing ----------------------------------------------------------------------
 
-    def append(self, values: Mapping[str, Any]) -> Row:
-        """Add one row (columns not given are None) and return it; a column the table does
-        not declare is a ``KeyError``."""
-        row = _row(self._template, (self, None))
-        dict.update(row, values)
-        if len(row) != len(self.names):
-            unknown = sorted(set(values) - set(self.names))
-            raise KeyError(f"table {self.name} declares no column {', '.join(unknown)}")
-        self._pending.append(row)
+    def append_values(self, values: tuple[Any, ...]) -> None:
+        """Add one row given as its values in the declared column order."""
+        if len(values) != len(self.names):
+            raise ValueError(f"table {self.name} has {len(self.names)} columns, not {len(values)}")
+        self._pending.append(values)
         if len(self._pending) >= 2 * self._chunk_rows:
             self._seal()
-        return row
+
+    def append(self, values: Mapping[str, Any]) -> None:
+        """Add one row given by column (columns not given are None); a column the table
+        does not declare is a ``KeyError``."""
+        unknown = [name for name in values if name not in self._where]
+        if unknown:
+            raise KeyError(f"table {self.name} declares no column {', '.join(sorted(unknown))}")
+        self.append_values(tuple(values.get(name) for name in self.names))
 
     def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Add each of ``rows`` (see :meth:`append`)."""
@@ -139,31 +92,11 @@ class RecordedTable(Sequence[Row]):
         self.extend(rows)
         return self
 
-    def update(self, index: int, **changes: Any) -> None:
-        """Change columns of row ``index`` (pending or sealed) without holding the row."""
-        sealed = len(self._chunks) * self._chunk_rows
-        if index >= sealed:
-            self._pending[index - sealed].update(changes)
-            return
-        for column, value in changes.items():
-            self.patch(index, column, value)
-
-    def check_column(self, column: str) -> None:
-        """A ``KeyError`` unless the table declares ``column``."""
-        if column not in self._template:
-            raise KeyError(f"table {self.name} declares no column {column}")
-
-    def patch(self, index: int, column: str, value: Any) -> None:
-        """Change ``column`` of the sealed row ``index`` to ``value``."""
-        self.check_column(column)
-        chunk, at = divmod(index, self._chunk_rows)
-        self._patches.setdefault(chunk, {}).setdefault(at, {})[column] = value
-
     def _seal(self) -> None:
         """Move the oldest ``chunk_rows`` pending rows into a pickled chunk of columns."""
         size = self._chunk_rows
         rows, self._pending = self._pending[:size], self._pending[size:]
-        columns = [[r[name] for r in rows] for name in self.names]
+        columns = [list(column) for column in zip(*rows, strict=True)]
         blob = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
         if self._spill is None:
             # lives as long as the table; closed (and deleted) with it
@@ -171,25 +104,16 @@ class RecordedTable(Sequence[Row]):
         spill = self._spill
         offset = spill.seek(0, 2)
         spill.write(blob)
-        base = len(self._chunks) * size
         self._chunks.append((offset, len(blob)))
-        for i, row in enumerate(rows):
-            row._home = (self, base + i)
 
     # --- reading ----------------------------------------------------------------------
 
     def _sealed(self, k: int) -> list[list[Any]]:
-        """Chunk ``k``'s columns with its patches applied."""
+        """Chunk ``k``'s columns."""
         assert self._spill is not None
         offset, size = self._chunks[k]
         self._spill.seek(offset)
         columns: list[list[Any]] = pickle.loads(self._spill.read(size))
-        patches = self._patches.get(k)
-        if patches:
-            where = {name: i for i, name in enumerate(self.names)}
-            for at, changes in patches.items():
-                for name, value in changes.items():
-                    columns[where[name]][at] = value
         return columns
 
     def chunks(self, names: Iterable[str] | None = None) -> Iterator[dict[str, list[Any]]]:
@@ -197,9 +121,9 @@ class RecordedTable(Sequence[Row]):
         declared column or only ``names``; rows added while it is read are read too."""
         wanted = self.names if names is None else tuple(names)
         for name in wanted:
-            if name not in self._template:
+            if name not in self._where:
                 raise KeyError(f"table {self.name} has no column {name!r}")
-        where = {name: i for i, name in enumerate(self.names)}
+        where = self._where
         size, position = self._chunk_rows, 0
         while True:
             sealed = len(self._chunks) * size
@@ -210,7 +134,7 @@ class RecordedTable(Sequence[Row]):
                 position = (k + 1) * size
             elif position - sealed < len(self._pending):
                 rows = self._pending[position - sealed :]
-                yield {name: [r[name] for r in rows] for name in wanted}
+                yield {name: [r[where[name]] for r in rows] for name in wanted}
                 position += len(rows)
             else:
                 return
@@ -231,31 +155,29 @@ class RecordedTable(Sequence[Row]):
     def __len__(self) -> int:
         return len(self._chunks) * self._chunk_rows + len(self._pending)
 
-    def __iter__(self) -> Iterator[Row]:
-        size, position = self._chunk_rows, 0
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        names, size, position = self.names, self._chunk_rows, 0
         while True:  # by position, so rows added (and chunks sealed) meanwhile are read too
             sealed = len(self._chunks) * size
             if position < sealed:
                 k, at = divmod(position, size)
                 columns = self._sealed(k)
                 for i in range(at, size):
-                    yield _row(
-                        zip(self.names, [c[i] for c in columns], strict=True), (self, k * size + i)
-                    )
+                    yield dict(zip(names, [c[i] for c in columns], strict=True))
                 position = (k + 1) * size
             elif position - sealed < len(self._pending):
-                yield self._pending[position - sealed]
+                yield dict(zip(names, self._pending[position - sealed], strict=True))
                 position += 1
             else:
                 return
 
     @overload
-    def __getitem__(self, index: int) -> Row: ...
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[Row]: ...
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
 
-    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(index, slice):
             return list(self)[index]
         n = len(self)
@@ -264,9 +186,9 @@ class RecordedTable(Sequence[Row]):
         index %= n
         sealed = len(self._chunks) * self._chunk_rows
         if index >= sealed:
-            return self._pending[index - sealed]
+            return dict(zip(self.names, self._pending[index - sealed], strict=True))
         k, at = divmod(index, self._chunk_rows)
-        return _row(zip(self.names, [c[at] for c in self._sealed(k)], strict=True), (self, index))
+        return dict(zip(self.names, [c[at] for c in self._sealed(k)], strict=True))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
@@ -280,7 +202,7 @@ class RecordedTable(Sequence[Row]):
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (to another process) as plain rows: the spill file stays here."""
-        return {"name": self.name, "names": self.names, "rows": [dict(r) for r in self]}
+        return {"name": self.name, "names": self.names, "rows": list(self)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["name"], state["names"])  # type: ignore[misc]

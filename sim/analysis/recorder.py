@@ -1,29 +1,79 @@
-"""The recorder: rows per declared table and time-weighted levels, filled in by the processes.
+"""The recorder: the records of every table and time-weighted levels, written by the processes.
 
-Processes add rows through :meth:`Recorder.add`, which lays each row out in the column order
-declared in :mod:`sim.analysis.tables` and refuses a column the table does not declare; a
-caller may fill in fields of a row it added later (an attempt's verdict, a report's
-revocation). Each table is a :class:`~sim.analysis.recorded.RecordedTable`, which keeps its
-older rows in column chunks on disk. Levels (busy workers, queue lengths) are integrated
-over time, and capacity is tracked exactly at every change (:mod:`sim.analysis.capacity`).
-The recorder also keeps the ground truth for the safety invariant, independent of the Key
+Processes write each record once, when its outcome is known (:meth:`Recorder.write`, a
+frozen record of :mod:`sim.analysis.records`; :meth:`Recorder.add` builds one from a table
+name and its columns). Nothing changes a record after it is written. Work in progress is
+the state of the component doing it, a *draft* (:class:`OpenWork`) that the component
+registers with :meth:`Recorder.opened` and replaces by its record with
+:meth:`Recorder.closed`. The run's one end-of-run step, :meth:`Recorder.end_of_run`, writes
+every draft still open: work still running is written ``unfinished`` with its elapsed time,
+and a report whose life has not ended as it stands.
+
+Each table is a :class:`~sim.analysis.recorded.RecordedTable`, which keeps its older rows in
+column chunks on disk. Levels (busy workers, queue lengths) are integrated over time, and
+capacity is tracked exactly at every change (:mod:`sim.analysis.capacity`). The recorder
+also keeps the ground truth for the safety invariant, independent of the Key
 Provider Service. It knows nothing of SimPy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from operator import attrgetter
+from typing import Any, Protocol
 
 from sim.analysis.capacity import CapacityTracker
-from sim.analysis.recorded import RecordedTable, Row
+from sim.analysis.recorded import RecordedTable
 from sim.analysis.tables import TABLES
 
-__all__ = ["Level", "Recorder", "Row"]
+__all__ = ["DriftDraft", "Level", "OpenWork", "Recorder", "Row"]
+
+Row = Mapping[str, Any]
+"""A recorded row as readers see it (a fresh dict per read)."""
+
+
+class OpenWork(Protocol):
+    """A draft: work a component has started and not finished (a migration in pre-copy, a
+    key request waiting on the KMS) or a record whose life has not ended (a report before
+    its expiry). The component owns it; if the run ends first, the recorder writes what
+    :meth:`at_end_of_run` gives."""
+
+    def at_end_of_run(self, end: float) -> Any:
+        """The record of this work as it stands at the end of the run, ``end``: work still
+        running with outcome ``unfinished`` and ``elapsed_s = end - start``."""
+        ...
+
+
+@dataclass(slots=True, eq=False)
+class DriftDraft:
+    """What the drift injector knows of one drift event: when it took effect and when
+    remediation closed its window. Its ``drift_events`` record is written once, at the end of
+    the run, when the derived columns are known (:func:`sim.analysis.drift.finalise_drift`)."""
+
+    id: int
+    host: str
+    kind: str
+    at: float
+    measured: str
+    outcome: str = "applied"
+    effective_at: float | None = None
+    remediated_at: float | None = None
 
 
 def _tables() -> dict[str, RecordedTable]:
     return {name: RecordedTable(name, t.names) for name, t in TABLES.items()}
+
+
+def _writers(
+    tables: dict[str, RecordedTable],
+) -> dict[type, tuple[RecordedTable, Callable[[Any], tuple[Any, ...]]]]:
+    """Per record type: its table, and the getter of its values in column order."""
+    return {
+        t.record: (tables[name], attrgetter(*t.names))
+        for name, t in TABLES.items()
+        if t.record is not None
+    }
 
 
 @dataclass
@@ -72,14 +122,57 @@ class Recorder:
     capacities: dict[str, int] = field(default_factory=dict)
     capacity: CapacityTracker = field(default_factory=CapacityTracker)  # exact, per change
     violations: list[float] = field(default_factory=list)
+    drifts: list[DriftDraft] = field(default_factory=list)
     _latest_report: dict[str, tuple[str, float]] = field(default_factory=dict)
     _revoked: set[str] = field(default_factory=set)
     _sampled: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _open: dict[OpenWork, None] = field(default_factory=dict)
+    _ended: bool = False
 
-    def add(self, table: str, **values: Any) -> Row:
-        """Append one row to ``table`` and return it (callers may fill fields later).
-        Columns not given are None; a column the table does not declare is an error."""
-        return self.tables[table].append(values)
+    def __post_init__(self) -> None:
+        self._write = _writers(self.tables)
+
+    def write(self, record: Any) -> None:
+        """Write ``record`` (a frozen record of :mod:`sim.analysis.records`) to its table,
+        once: nothing changes it afterwards."""
+        table, values = self._write[type(record)]
+        table.append_values(values(record))
+
+    def add(self, table: str, **values: Any) -> None:
+        """Write one record of ``table`` from its columns (columns not given are None; a
+        column the table does not declare is a ``TypeError``)."""
+        record = TABLES[table].record
+        assert record is not None
+        self.write(record(**values))
+
+    # --- open work -------------------------------------------------------------------
+
+    def opened(self, work: OpenWork) -> None:
+        """A component started ``work`` (a draft it owns): if the run ends before
+        :meth:`closed`, :meth:`end_of_run` writes it."""
+        self._open[work] = None
+
+    def closed(self, work: OpenWork, record: Any) -> None:
+        """``work`` ended: write its ``record`` (once) and forget the draft."""
+        del self._open[work]
+        self.write(record)
+
+    @property
+    def open_work(self) -> int:
+        """How many drafts are open."""
+        return len(self._open)
+
+    def end_of_run(self, end: float) -> int:
+        """The run ended at ``end``: write every open draft's record (work still running is
+        ``unfinished``), in the order the drafts were opened; how many were written. Called
+        once, by the runner, before the analysis."""
+        if self._ended:
+            raise RuntimeError("end_of_run was called already")
+        self._ended = True
+        drafts, self._open = list(self._open), {}
+        for work in drafts:
+            self.write(work.at_end_of_run(end))
+        return len(drafts)
 
     def level(self, series: str, capacity: int = 0) -> Level:
         """The level named ``series`` (created on first use)."""
@@ -99,9 +192,7 @@ class Recorder:
             total = lv.integral_at(now)
             last = self._sampled.get(name)
             if last is not None and now > last[0]:
-                rows.append(
-                    {"time": now, "series": name, "value": (total - last[1]) / (now - last[0])}
-                )
+                rows.append_values((now, name, (total - last[1]) / (now - last[0])))
             self._sampled[name] = (now, total)
 
     # --- ground truth for the safety invariant ---------------------------------------

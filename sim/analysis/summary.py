@@ -34,6 +34,12 @@ censored drift
     Every drift time is taken within the drift's own window, from the drift to its
     remediation or the end of the run; a drift whose host did not lapse within it is
     censored (no lapse time).
+unfinished
+    Work still running at the end of the run (a migration in pre-copy, a placement or key
+    request waiting for a key, an attestation or a verdict under way, an HA restart): written
+    with outcome ``unfinished`` and ``elapsed_s``, never counted as refused or failed. Every
+    count of requests includes it; ``refused`` and ``failed`` do not, and ``unfinished``
+    stands beside them.
 safety violations
     Keys released to a host whose latest issued report was expired or revoked at the moment of
     release (the model must keep this at 0).
@@ -54,6 +60,7 @@ from sim.analysis.durations import DRIFT_TIMES, DURATION_METRICS, collect
 from sim.analysis.intervals import intersect, total
 from sim.analysis.operations import operations_summary
 from sim.analysis.recorder import Recorder, Row
+from sim.analysis.records import UNFINISHED
 from sim.analysis.stats import stats
 from sim.analysis.survival import Durations, time_to_event
 from sim.scenario.model import Metrics, Scenario
@@ -213,7 +220,7 @@ def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
                 latency.append(lat)
         if vlat is not None:
             verdict_latency.append(vlat)
-    count: dict[str | None, int] = dict.fromkeys(("pass", "fail", "dropped", "lost", None), 0)
+    count = dict.fromkeys(("pass", "fail", "dropped", "lost", UNFINISHED), 0)
     stale_n = delivered = 0
     waits: list[float] = []
     for arrived, started, outcome, stale, delivered_at in rec.tables["verdicts"].select(
@@ -246,7 +253,7 @@ def _attestation(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
             "delivered": delivered,
             "dropped": count["dropped"],
             "lost": count["lost"],
-            "unfinished": count[None],
+            "unfinished": count[UNFINISHED],
             "throughput_per_s": reached / span,
             "goodput_per_s": delivered / span,
         },
@@ -259,7 +266,7 @@ def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
     that waited for the Get in flight); None with no lookup. ``kms_gets`` counts the Gets a
     KMS server answered; ``kms_gets_unanswered`` those no server answered (every server
     timed out: ``kms.unavailable``)."""
-    count = dict.fromkeys(("released", "refused", "failed"), 0)
+    count = dict.fromkeys(("released", "refused", "failed", UNFINISHED), 0)
     rows = requests = lookups = hits = waits = gets = unanswered = timeouts = 0
     latency: list[float] = []
     for time, outcome, reason, cache_hit, kms_get, kms_timeouts, lat in rec.tables[
@@ -289,6 +296,7 @@ def _key_requests(rec: Recorder, warmup: float) -> dict[str, Any]:
         "released": count["released"],
         "refused": count["refused"],
         "failed": count["failed"],
+        "unfinished": count[UNFINISHED],
         "host_cache_hits": rows - requests,
         "cache_hit_ratio": hits / lookups if lookups else None,
         "primary_key_waits": waits,
@@ -319,9 +327,9 @@ def _key_providers(rec: Recorder, now: float, warmup: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, changes in health.items():
         seconds = {"OK": 0.0, "WARNING": 0.0, "ERROR": 0.0}
-        for row, nxt in zip(changes, [*changes[1:], None], strict=True):
+        for change, nxt in zip(changes, [*changes[1:], None], strict=True):
             end = now if nxt is None else nxt["time"]
-            seconds[row["state"]] += max(0.0, end - max(row["time"], warmup))
+            seconds[change["state"]] += max(0.0, end - max(change["time"], warmup))
         out[name] = {
             **counts[name],
             "seconds_ok": seconds["OK"],
@@ -405,7 +413,7 @@ def _identity(rec: Recorder, warmup: float, restore: dict[str, Any]) -> dict[str
 
 
 def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
-    requests = refused = failed = 0
+    requests = refused = failed = unfinished = 0
     ok: list[dict[str, Any]] = []
     for start, outcome, encrypted, duration, sent, payload in rec.tables["migrations"].select(
         "start", "outcome", "encrypted", "duration_s", "bytes_transferred", "payload_bytes"
@@ -415,6 +423,7 @@ def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
         requests += 1
         refused += 1 if outcome == "refused" else 0
         failed += 1 if outcome == "failed" else 0
+        unfinished += 1 if outcome == UNFINISHED else 0
         if outcome == "completed":
             ok.append({"encrypted": encrypted, "duration_s": duration,
                        "bytes_transferred": sent, "payload_bytes": payload})  # fmt: skip
@@ -423,6 +432,7 @@ def _vmotion(rec: Recorder, warmup: float) -> dict[str, Any]:
         "completed": len(ok),
         "refused": refused,
         "failed": failed,
+        "unfinished": unfinished,
         "encrypted": sum(1 for m in ok if m["encrypted"]),
         "duration_s": stats(_col(ok, "duration_s")),
         "encrypted_duration_s": stats(_col((m for m in ok if m["encrypted"]), "duration_s")),
@@ -463,7 +473,7 @@ def summarise(
     horizon = (scenario.metrics if scenario is not None else Metrics()).rmst_horizon
     times = {key: time_to_event(data[key], horizon) for key in DURATION_METRICS}
     ops = {k.removeprefix("operations."): v for k, v in times.items() if k.startswith("op")}
-    placed = dict.fromkeys(("placed", "refused", "failed"), 0)
+    placed = dict.fromkeys(("placed", "refused", "failed", UNFINISHED), 0)
     requests = 0
     threshold = 1.0 if scenario is None else scenario.capacity.threshold
     for time, outcome in rec.tables["placements"].select("time", "outcome"):

@@ -10,8 +10,10 @@ off, a changed driver or a swapped TPM. Whether the change is *measured at runti
 - boot: the change is staged and takes effect at the host's next reboot.
 
 Remediation restores the host's approved image, platform and TPM and reboots it. Each drift
-event is one ``drift_events`` row; its derived columns are filled in by
-:func:`sim.analysis.drift.finalise_drift` at the end of the run.
+event is a draft the injector hands to the recorder (:class:`sim.analysis.recorder.DriftDraft`)
+and keeps up to date (when it took effect, when remediation closed it); its ``drift_events``
+record is written once, with the derived columns, by :func:`sim.analysis.drift.finalise_drift`
+at the end of the run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.recorder import DriftDraft
 from sim.domain.image import (
     AcceptanceLevel,
     EsxiImage,
@@ -71,7 +74,7 @@ class DriftInjector:
         self.new_tpm = new_tpm
         self.baseline = {n: (h.image, h.platform, h.tpm) for n, h in hosts.items()}
         self._count = 0
-        self._open: dict[str, list[dict[str, Any]]] = {n: [] for n in hosts}
+        self._open: dict[str, list[DriftDraft]] = {n: [] for n in hosts}
 
     def start(self) -> None:
         """Start the scheduled and random drift and reboots of the scenario."""
@@ -134,35 +137,24 @@ class DriftInjector:
         drift_id = self._count
         host, kind = self.hosts[name], order.kind
         measured = self.measured_at[kind]
-        row = self.recorder.add(
-            "drift_events",
-            id=drift_id,
-            host=name,
-            kind=kind.value,
-            at=self.env.now,
-            measured=measured,
-            outcome="applied",
-            keys_released=0,
-            power_ons=0,
-            migrations_in=0,
-            keys_resident=0,
-        )
+        draft = DriftDraft(drift_id, name, kind.value, self.env.now, measured)
+        self.recorder.drifts.append(draft)
         vib = _unapproved_vib(drift_id, order.acceptance)
         if kind is DriftKind.UNAPPROVED_VIB and install_blocked(vib, host.platform):
-            row["outcome"] = "blocked"  # nothing changes on the host
+            draft.outcome = "blocked"  # nothing changes on the host
             return
-        self._open[name].append(row)
+        self._open[name].append(draft)
         change = self._change(host, kind, drift_id, vib)
 
         def staged() -> None:
             change()
-            if row["effective_at"] is None:
-                row["effective_at"] = self.env.now
+            if draft.effective_at is None:
+                draft.effective_at = self.env.now
 
         if measured == "runtime" and kind in RUNTIME_MEASURABLE and host.up:
             change()
             self._measure_runtime(host, kind, drift_id, vib)
-            row["effective_at"] = self.env.now
+            draft.effective_at = self.env.now
         else:
             host.staged.append(staged)
             if measured == "runtime":
@@ -170,7 +162,7 @@ class DriftInjector:
         if order.reboot_after is not None:
             self.env.process(self._install_reboot(name, order.reboot_after))
         if order.remediate_after is not None:
-            self.env.process(self._remediate(name, row, order.remediate_after))
+            self.env.process(self._remediate(name, draft, order.remediate_after))
 
     def _install_reboot(self, name: str, after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
@@ -209,9 +201,9 @@ class DriftInjector:
         else:
             measure_runtime_driver(host.tpm, _driver(drift_id))
 
-    def _remediate(self, name: str, row: dict[str, Any], after: float) -> Generator[Any, Any, None]:
+    def _remediate(self, name: str, draft: DriftDraft, after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
-        if row["remediated_at"] is not None:
+        if draft.remediated_at is not None:
             return  # an earlier remediation of this host already restored it
         host = self.hosts[name]
         image, platform, tpm = self.baseline[name]
@@ -221,8 +213,8 @@ class DriftInjector:
 
         # Restoring the approved state undoes every drift of the host, staged ones too.
         host.staged = [restore]
-        for open_row in self._open[name]:
-            open_row["remediated_at"] = self.env.now
+        for open_drift in self._open[name]:
+            open_drift.remediated_at = self.env.now
         self._open[name] = []
         yield from host.reboot(self.reboot_duration(name), "remediation")
 
@@ -233,9 +225,9 @@ class DriftInjector:
         host = self.hosts[name]
         image, platform, _ = self.baseline[name]
         self.baseline[name] = (image, platform, host.tpm)
-        closed = [r for r in self._open[name] if r["kind"] == DriftKind.TPM_SWAP.value]
-        for row in closed:
-            row["remediated_at"] = self.env.now
+        closed = [d for d in self._open[name] if d.kind == DriftKind.TPM_SWAP.value]
+        for draft in closed:
+            draft.remediated_at = self.env.now
         self._open[name] = [r for r in self._open[name] if r not in closed]
         return len(closed)
 

@@ -28,6 +28,7 @@ from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
+from sim.processes.drafts import Attempt, AttestationDraft, KeyRequestDraft
 from sim.processes.host_capacity import CapacityState
 from sim.processes.host_keys import HeldKey, KeyCache
 from sim.processes.inventory import Vm
@@ -257,61 +258,53 @@ class TrustedHost(CapacityState):
     def _attest(self, trigger: str) -> Generator[Any, Any, None]:
         cfg = self.config
         start = self.env.now
-        row = self.recorder.add(
-            "attestations",
-            host=self.name,
-            trigger=trigger,
-            node=None,
-            requested_at=start,
-            verdict_at=None,
-            completed_at=None,
-            ok=None,
-            reasons="",
-            attempts=0,
-            queue_wait_s=None,
-            latency_s=None,
-            verdict_latency_s=None,
-        )
+        draft = AttestationDraft(self.name, trigger, start)
+        self.recorder.opened(draft)
         delay = cfg.backoff
         outcomes: list[AttestOutcome] = []
         try:
             for attempt in range(1, cfg.max_retries + 2):
-                row["attempts"] = attempt
+                draft.attempts = attempt
                 nodes = self.ta.targets()
                 if nodes:
                     deadline = self.env.now + cfg.timeout
-                    rounds = [
-                        self.env.process(self._round(n, deadline, trigger == "poll")) for n in nodes
-                    ]
-                    yield self.env.all_of(rounds) | self.env.timeout(cfg.timeout)
-                    outcomes = [r.value for r in rounds if r.processed and r.value is not None]
+                    waiting = Attempt()
+                    try:
+                        rounds = [
+                            self.env.process(self._round(n, deadline, waiting, trigger == "poll"))
+                            for n in nodes
+                        ]
+                        yield self.env.all_of(rounds) | self.env.timeout(cfg.timeout)
+                        outcomes = [r.value for r in rounds if r.processed and r.value is not None]
+                        for outcome in outcomes:
+                            self.ta.delivered(outcome, self.env.now)
+                    finally:  # taken what came back, timed out, or the host went down
+                        self.ta.attempt_over(waiting)
                     if outcomes:
                         break
                 if attempt <= cfg.max_retries:
                     yield self.env.timeout(delay)
                     delay = min(delay * cfg.backoff_multiplier, cfg.max_backoff)
-        except simpy.Interrupt:
+        except simpy.Interrupt:  # the host went down: the attestation ends without an answer
+            self.recorder.closed(draft, draft.record(self.env.now, False, "attestation.host_down"))
             return
         now = self.env.now
-        row["completed_at"] = now
-        row["latency_s"] = now - start
         if not outcomes:
-            row["ok"] = False
-            row["reasons"] = "attestation.unavailable"
+            self.recorder.closed(draft, draft.record(now, False, "attestation.unavailable"))
             self._send_status(UNKNOWN)
             return
         first = min(outcomes, key=lambda o: o.verdict_at)
         failed = [o for o in outcomes if not o.verdict.ok]
-        row.update(
+        record = draft.record(
+            now,
+            not failed,
+            " ".join(dict.fromkeys(r for o in failed for r in o.verdict.reasons)),
             node=" ".join(o.node for o in outcomes),
             verdict_at=first.verdict_at,
-            ok=not failed,
-            reasons=" ".join(dict.fromkeys(r for o in failed for r in o.verdict.reasons)),
             queue_wait_s=max(o.queue_wait for o in outcomes),
             verdict_latency_s=max(o.verdict_at for o in outcomes) - start,
         )
-        for outcome in outcomes:
-            self.ta.delivered(outcome, now)
+        self.recorder.closed(draft, record)
         reports = [o for o in outcomes if o.token is not None and o.expires_at is not None]
         if reports and not failed:
             newest = max(reports, key=lambda o: o.expires_at or 0.0)
@@ -337,10 +330,11 @@ class TrustedHost(CapacityState):
         self.on_status(StatusReport(self.name, self._reports_sent, status, attested_until, jti))
 
     def _round(
-        self, node: TrustNode, deadline: float, polled: bool = False
+        self, node: TrustNode, deadline: float, attempt: Attempt, polled: bool = False
     ) -> Generator[Any, Any, AttestOutcome | None]:
-        """One attempt: nonce round trip (or, ``polled``, the verifier's nonce sent to the
-        agent), TPM quote, evidence to the service, answer back."""
+        """One round of ``attempt`` at ``node``: nonce round trip (or, ``polled``, the
+        verifier's nonce sent to the agent), TPM quote, evidence to the service, answer
+        back."""
         env, paths = self.env, self.paths
         boot = self.boots
         try:
@@ -364,7 +358,9 @@ class TrustedHost(CapacityState):
                 evidence = collect_evidence(self.name, self.tpm, nonce)
             quoted_at = env.now
             yield env.timeout(paths.delay(self.node, node.name))
-            outcome = yield from self.ta.attest(node, evidence, nonce_id, quoted_at, deadline)
+            outcome = yield from self.ta.attest(
+                node, evidence, nonce_id, quoted_at, deadline, attempt
+            )
             if outcome is None:
                 return None  # dropped: its deadline had passed when a worker took it
             yield env.timeout(paths.delay(node.name, self.node))
@@ -382,7 +378,7 @@ class TrustedHost(CapacityState):
     def obtain_key(self, vm: Vm, purpose: str) -> Generator[Any, Any, bool]:
         """Make ``vm``'s key available here: from the host's key cache, else from the Key
         Provider Service (attesting first if the agent holds no unexpired report). Records
-        the request; True when the host has the key."""
+        the request once answered (or at the end of the run); True when the host has the key."""
         start = self.env.now
         if vm.name in self.key_cache:
             self.recorder.add(
@@ -390,46 +386,44 @@ class TrustedHost(CapacityState):
                 outcome="host_cache", reason="", latency_s=0.0,
             )  # fmt: skip
             return True
+        wrapped = vm.wrapped_kek
+        draft = KeyRequestDraft(
+            start, self.name, vm.name, purpose, None if wrapped is None else wrapped.provider
+        )
+        recorder = self.recorder
+        recorder.opened(draft)
         if not self.has_valid_report:
             yield from self.ensure_attested("on_demand")
-        wrapped = vm.wrapped_kek
-        row = self.recorder.add(
-            "key_requests",
-            time=start,
-            host=self.name,
-            vm=vm.name,
-            purpose=purpose,
-            provider=None if wrapped is None else wrapped.provider,
-            outcome="failed",
-            reason="kps.unavailable",
-        )
         node = self.ta.pick_node()
         if node is None or wrapped is None:
+            recorder.closed(draft, draft.record("failed", "kps.unavailable"))
             return False
+        draft.node = node.name
         try:
             yield self.env.timeout(self.paths.delay(self.node, node.name))
             out = yield from self.ta.release_key(node, self.name, self.report, wrapped)
         except Unreachable:
-            row["reason"] = "kps.unreachable"
+            recorder.closed(draft, draft.record("failed", "kps.unreachable"))
             return False
         except ServiceDown:
+            recorder.closed(draft, draft.record("failed", "kps.unavailable"))
             return False
         released = out.material is not None
-        row.update(
-            node=out.node,
-            cache_hit=out.cache_hit,
-            kms_get=out.kms_get,
-            kms_timeouts=out.kms_timeouts,
-            outcome="released" if released else "refused",
-            reason=out.reason or "",
-        )
+        reason = out.reason or ""
+        answer = {
+            "node": out.node,
+            "cache_hit": out.cache_hit,
+            "kms_get": out.kms_get,
+            "kms_timeouts": out.kms_timeouts,
+        }
+        outcome = "released" if released else "refused"
         if out.material is not None:
-            self.recorder.key_released(self.name, self.env.now)
+            recorder.key_released(self.name, self.env.now)
             self.hold_key(vm.name, out.material, self.env.now)
-        elif not (out.reason or "").startswith(("kms.", "kps.")):
+        elif not reason.startswith(("kms.", "kps.")):
             if out.reason == "report.unknown_issuer":  # signed by a retired key: attest anew
                 self.report, self.report_expires = None, float("-inf")
-            self.recorder.add(
+            recorder.add(
                 "refusals",
                 time=self.env.now,
                 host=self.name,
@@ -438,13 +432,14 @@ class TrustedHost(CapacityState):
                 reason=out.reason,
             )
         else:
-            row["outcome"] = "failed"
+            outcome = "failed"
         try:
             yield self.env.timeout(self.paths.delay(node.name, self.node))
         except Unreachable:  # the answer cannot come back
-            row.update(outcome="failed", reason="kps.unreachable")
+            recorder.closed(draft, draft.record("failed", "kps.unreachable", **answer))
             return False
-        row["latency_s"] = self.env.now - start
+        record = draft.record(outcome, reason, latency_s=self.env.now - start, **answer)
+        recorder.closed(draft, record)
         return released
 
 

@@ -18,7 +18,7 @@ unless a failure notifier delivers revocations later (``deferred_revocation``, s
 
 from __future__ import annotations
 
-from array import array
+from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +33,7 @@ from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import Evidence, HostIdentity, Policy, Verdict, verify
 from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
+from sim.processes.drafts import Attempt, ReportDraft, VerdictDraft
 from sim.processes.key_provider import KeyProviders
 from sim.processes.services import Service, ServiceDown
 from sim.rng import ByteSource
@@ -113,7 +114,7 @@ class AttestOutcome:
     queue_wait: float
     verdict_at: float
     nonce_id: int
-    row: dict[str, Any]
+    draft: VerdictDraft
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,12 @@ class TrustAuthority:
         self._nonce_seq = 0
         self._next = 0
         self._next_fallback = 0
-        # node name -> the ``reports`` row of each report it issued (jti "<node>-<k>" at k-1):
-        # eight bytes a report, where a dict of rows would hold every row for the whole run
-        self._report_index: dict[str, array[int]] = {}
+        # reports whose record is not written yet, by jti, and in the order they were issued
+        # (which is the order they expire in, but for those held from before the run)
+        self._reports: dict[str, ReportDraft] = {}
+        self._report_queue: deque[ReportDraft] = deque()
+        # an agent takes a verdict (and its report) at most this long after it was reached
+        self._delivery_window = attestation.timeout
 
     def set_node_up(self, index: int, up: bool) -> None:
         """Bring trust-authority node ``index`` up or down (an outage)."""
@@ -223,74 +227,94 @@ class TrustAuthority:
         return self._nonce_seq, nonce
 
     def attest(
-        self, node: TrustNode, evidence: Evidence, nonce_id: int, quoted_at: float, deadline: float
+        self,
+        node: TrustNode,
+        evidence: Evidence,
+        nonce_id: int,
+        quoted_at: float,
+        deadline: float,
+        attempt: Attempt,
     ) -> Generator[Any, Any, AttestOutcome | None]:
         """Queue at the node's Attestation Service, verify for real, sign a report. Every
-        request is a ``verdicts`` row; None when it was dropped past its ``deadline``."""
+        request is a ``verdicts`` record (see :meth:`attempt_over`); None when it was
+        dropped past its ``deadline``."""
         host = evidence.host_id
         issued_to, nonce = self._nonces.pop(nonce_id, ("", b""))
         if issued_to != host:
             nonce = b""
-        row = self.recorder.add(
-            "verdicts",
-            host=host,
-            node=node.name,
-            nonce=nonce_id,
-            quoted_at=quoted_at,
-            arrived_at=self.env.now,
-            deadline=deadline,
-            stale=False,
-        )
+        draft = VerdictDraft(host, node.name, nonce_id, quoted_at, self.env.now, deadline, attempt)
+        self.recorder.opened(draft)
+        attempt.verdicts.append(draft)
         try:
             served = yield from node.attestation.serve(
                 lambda: self._judge(evidence, nonce), requester=host, deadline=deadline
             )
         except ServiceDown:
-            row["outcome"] = "lost"
+            draft.outcome = "lost"
+            self._write_verdict(draft)
             raise
-        row["started_at"] = row["arrived_at"] + served.waited
+        draft.started_at = draft.arrived_at + served.waited
         if served.dropped:
-            row["outcome"] = "dropped"
+            draft.outcome = "dropped"
+            self._write_verdict(draft)
             return None
         verdict: Verdict = served.result
         now = self.env.now
-        row.update(
-            verdict_at=now,
-            outcome="pass" if verdict.ok else "fail",
-            reasons=" ".join(verdict.reasons),
-        )
+        draft.verdict_at = now
+        draft.outcome = "pass" if verdict.ok else "fail"
+        draft.reasons = " ".join(verdict.reasons)
         token: str | None = None
         expires: float | None = None
         jti: str | None = None
         if not self.book.judge(host, nonce_id, verdict.ok):
             # A newer attempt of this host was judged first (this one was abandoned by its
             # agent and finished late): it must not overwrite the newer verdict.
-            row["stale"] = True
+            draft.stale = True
         else:
             for listener in self.verdict_listeners:
                 listener(host, verdict)
             if verdict.ok:
                 jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
-                row["jti"] = jti
+                draft.jti = jti
             elif self.revocation == "push" and not self.deferred_revocation:
                 self.revoke(self.book.take_live(host, now))
+        if attempt.over:  # its agent stopped waiting: it will never take this verdict
+            self._write_verdict(draft)
         return AttestOutcome(
-            token, expires, jti, verdict, node.name, served.waited, now, nonce_id, row
+            token, expires, jti, verdict, node.name, served.waited, now, nonce_id, draft
         )
 
+    def _write_verdict(self, draft: VerdictDraft, delivered_at: float | None = None) -> None:
+        """Write ``draft``'s record, once."""
+        if not draft.written:
+            draft.written = True
+            self.recorder.closed(draft, draft.record(delivered_at))
+
+    def attempt_over(self, attempt: Attempt) -> None:
+        """The agent stopped waiting for ``attempt`` (it took what had come back, timed out
+        or went down): verdicts it did not take are written undelivered, now or once reached."""
+        attempt.over = True
+        for draft in attempt.verdicts:
+            if draft.outcome is not None:
+                self._write_verdict(draft)
+
     def revoke(self, jtis: list[str]) -> None:
-        """Revoke the reports ``jtis`` now, on every Key Provider Service."""
+        """Revoke the reports ``jtis`` now, on every Key Provider Service (a report revoked
+        after its expiry keeps no ``revoked_at``: its life had ended)."""
+        now = self.env.now
         for jti in jtis:
             if jti not in self.revoked:
                 self.revoked.add(jti)
-                self._report_update(jti, revoked_at=self.env.now)
+                draft = self._reports.get(jti)
+                if draft is not None and now < draft.expires_at:
+                    draft.revoked_at = now
                 self.recorder.report_revoked(jti)
 
     def _issue(
         self, node: TrustNode, host: str, image_id: str, at: float
     ) -> tuple[str, float, str]:
-        """Sign a report for ``host`` attested at ``at`` by ``node`` and record it; its jti,
-        expiry and token."""
+        """Sign a report for ``host`` attested at ``at`` by ``node`` and open its record;
+        its jti, expiry and token."""
         node.issued += 1
         jti = f"{node.name}-{node.issued}"
         expires = at + self.report_lifetime
@@ -298,34 +322,32 @@ class TrustAuthority:
             host, image_id, self.audience, self.epoch + at, self.report_lifetime, jti
         )
         self.book.issued(host, jti, expires, self.env.now)
-        reports = self.recorder.tables["reports"]
-        self._report_index.setdefault(node.name, array("q")).append(len(reports))
-        reports.append(
-            {
-                "jti": jti,
-                "host": host,
-                "node": node.name,
-                "issued_at": at,
-                "expires_at": expires,
-                "image_id": image_id,
-            }
-        )
+        self._close_reports(self.env.now)
+        draft = ReportDraft(jti, host, node.name, at, expires, image_id)
+        self._reports[jti] = draft
+        self._report_queue.append(draft)
+        self.recorder.opened(draft)
         self.recorder.report_issued(jti, host, expires)
         return jti, expires, token
 
-    def _report_update(self, jti: str, **changes: float) -> None:
-        """Fill in columns of report ``jti``'s row."""
-        node, _, k = jti.rpartition("-")
-        self.recorder.tables["reports"].update(self._report_index[node][int(k) - 1], **changes)
+    def _close_reports(self, now: float) -> None:
+        """Write the records of the reports whose life has ended by ``now``: expired, and
+        past the time their agent could still take them. Reports are issued in the order
+        they expire in (those held from before the run aside, which only wait a little
+        longer at the head), so the oldest are checked, no more."""
+        queue, window = self._report_queue, self._delivery_window
+        while queue and queue[0].expires_at <= now and queue[0].issued_at + window < now:
+            draft = queue.popleft()
+            del self._reports[draft.jti]
+            self.recorder.closed(draft, draft.record())
 
     def delivered(self, outcome: AttestOutcome, now: float) -> None:
         """The agent received ``outcome`` at ``now``: from then on the host holds its report."""
-        outcome.row["delivered_at"] = now
-        if outcome.jti is not None and outcome.expires_at is not None and not outcome.row["stale"]:
-            self._report_update(outcome.jti, delivered_at=now)
-            self.book.delivered(
-                outcome.row["host"], outcome.nonce_id, outcome.jti, outcome.expires_at
-            )
+        draft = outcome.draft
+        self._write_verdict(draft, now)
+        if outcome.jti is not None and outcome.expires_at is not None and not draft.stale:
+            self._reports[outcome.jti].delivered_at = now
+            self.book.delivered(draft.host, outcome.nonce_id, outcome.jti, outcome.expires_at)
 
     def held_report(self, host: str, node: TrustNode, image_id: str, age: float) -> str:
         """A report ``node`` issued to ``host`` ``age`` seconds before now, which the host
@@ -333,7 +355,7 @@ class TrustAuthority:
         self._nonce_seq += 1
         at = self.env.now - age
         jti, expires, token = self._issue(node, host, image_id, at)
-        self._report_update(jti, delivered_at=at)
+        self._reports[jti].delivered_at = at
         self.book.judge(host, self._nonce_seq, True)
         self.book.delivered(host, self._nonce_seq, jti, expires)
         return token

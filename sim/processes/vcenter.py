@@ -16,8 +16,10 @@ from typing import Any
 
 import simpy
 
+from sim.analysis.records import Placement
 from sim.processes.attestation_status import ATTESTED
 from sim.processes.context import Context
+from sim.processes.drafts import HaRestartDraft, MigrationDraft, PlacementDraft
 from sim.processes.host import TrustedHost
 from sim.processes.inventory import Vm, VmPool
 from sim.processes.status_view import StatusReport, StatusView
@@ -128,24 +130,18 @@ class WorkloadVCenter:
             return hosts[0]
         return min(hosts, key=lambda h: h.used_memory / h.memory)
 
-    def power_on(self, vm: Vm, trigger: str = "power_on") -> Generator[Any, Any, dict[str, Any]]:
+    def power_on(self, vm: Vm, trigger: str = "power_on") -> Generator[Any, Any, Placement]:
         """Place and power on a stopped VM (the key is fetched by the chosen host); the
-        ``placements`` row."""
+        ``placements`` record, written once its outcome is known."""
         now = self.env.now
         host = self._choose(self._candidates(vm))
-        row = self.recorder.add(
-            "placements",
-            time=now,
-            vcenter=self.name,
-            vm=vm.name,
-            trigger=trigger,
-            needs_key=vm.needs_key,
-            outcome="refused",
-            reason="placement.no_eligible_host",
-        )
+        draft = PlacementDraft(now, self.name, vm.name, trigger, vm.needs_key)
         if host is None:
-            return row
-        row["host"] = host.name
+            record = draft.record("refused", "placement.no_eligible_host")
+            self.recorder.write(record)
+            return record
+        draft.host = host.name
+        self.recorder.opened(draft)
         host.used_memory += vm.memory
         self.pool.stopped.discard(vm)  # reserved while the key is fetched
         ok = True
@@ -154,16 +150,16 @@ class WorkloadVCenter:
         if not ok or not host.up:
             host.used_memory -= vm.memory
             self.pool.stopped.add(vm)
-            row.update(
-                outcome="failed",
-                reason="placement.key_not_released" if not ok else "placement.host_down",
-            )
-            return row
-        row.update(outcome="placed", reason="")
+            reason = "placement.key_not_released" if not ok else "placement.host_down"
+            record = draft.record("failed", reason)
+            self.recorder.closed(draft, record)
+            return record
+        record = draft.record("placed", "")
+        self.recorder.closed(draft, record)
         host.vms[vm.name] = vm
         self.pool.started(vm, host.name)
         self.start_lifetime(vm)
-        return row
+        return record
 
     def start_lifetime(self, vm: Vm) -> None:
         """Run ``vm`` (just started) for a lifetime drawn from the workload, then power it
@@ -196,26 +192,17 @@ class WorkloadVCenter:
         if vm.host is None or vm.migrating:
             return
         src = self._host(vm.host)
-        start = self.env.now
-        row = self.recorder.add(
-            "migrations",
-            start=start,
-            end=None,
-            vm=vm.name,
-            trigger=trigger,
-            source=src.name,
-            destination=None,
-            needs_key=vm.needs_key,
-            encrypted=vm.migrates_encrypted,
-            outcome="refused",
-            reason="vmotion.no_eligible_host",
+        draft = MigrationDraft(
+            self.env.now, vm.name, trigger, src.name, vm.needs_key, vm.migrates_encrypted
         )
         candidates = self._candidates(vm, exclude=src.name)
         if not candidates:
+            self.recorder.write(draft.record(self.env.now, "refused", "vmotion.no_eligible_host"))
             return
         dst = candidates[int(self.placement_rng.integers(len(candidates)))]
-        row["destination"] = dst.name
-        yield from self.vmotion.move(vm, src, dst, row, self.name, self.vmotion_keys)
+        draft.destination = dst.name
+        self.recorder.opened(draft)
+        yield from self.vmotion.move(vm, src, dst, draft, self.name, self.vmotion_keys)
 
     # --- maintenance mode and HA -------------------------------------------------------------
 
@@ -244,19 +231,19 @@ class WorkloadVCenter:
             self.env.process(self._restart(vm, host.name, self.env.now))
 
     def _restart(self, vm: Vm, failed: str, crashed_at: float) -> Generator[Any, Any, None]:
+        draft = HaRestartDraft(crashed_at, vm.name, failed, vm.needs_key)
+        self.recorder.opened(draft)
         delay = self.ctx.sampler(f"vm.{vm.name}.ha-restart", self.rules.restart_delay)()
         yield self.env.timeout(delay)
-        row = self.recorder.add(
-            "ha_restarts", crashed_at=crashed_at, vm=vm.name, host=failed, needs_key=vm.needs_key
-        )
         if vm.host is not None:  # powered on again meanwhile
-            row.update(outcome="already_running")
+            self.recorder.closed(draft, draft.record("already_running"))
             return
         placed = yield from self.power_on(vm, "ha_restart")
-        row.update(
-            restarted_on=placed["host"],
-            outcome="restarted" if placed["outcome"] == "placed" else placed["outcome"],
-            reason=placed["reason"],
+        restarted = placed.outcome == "placed"
+        record = draft.record(
+            "restarted" if restarted else placed.outcome,
+            restarted_on=placed.host,
+            reason=placed.reason,
+            latency_s=self.env.now - crashed_at if restarted else None,
         )
-        if placed["outcome"] == "placed":
-            row["latency_s"] = self.env.now - crashed_at
+        self.recorder.closed(draft, record)

@@ -49,6 +49,7 @@ from sim.domain.stream_cipher import (
 from sim.errors import StreamRejected
 from sim.processes.bandwidth import SharedLinks, Stream
 from sim.processes.context import Context
+from sim.processes.drafts import MigrationDraft
 from sim.processes.network import Unreachable
 from sim.scenario.model import VMotion
 
@@ -253,30 +254,33 @@ class Migrator:
         vm: Vm,
         src: TrustedHost,
         dst: TrustedHost,
-        row: dict[str, Any],
+        draft: MigrationDraft,
         owner: str,
         random_bytes: Callable[[int], bytes],
     ) -> Generator[Any, Any, None]:
         """Migrate ``vm`` from ``src`` to ``dst`` for vCenter ``owner`` (whose stream's
-        ``random_bytes`` draw the migration secret), filling in the ``migrations`` row."""
+        ``random_bytes`` draw the migration secret); ``draft`` is the migration so far (open
+        with the recorder), closed with its record once the outcome is known."""
         vm.migrating = True
         epoch = vm.epoch
         boots = (src.boots, dst.boots)
         dst.used_memory += vm.memory
+        recorder = self.ctx.recorder
+        completed = False
         try:
             if vm.needs_key:
                 ok = yield from dst.obtain_key(vm, "vmotion")
-                row["key_fetch_s"] = self.env.now - row["start"]
+                draft.key_fetch_s = self.env.now - draft.start
                 if not ok:
-                    row.update(
-                        outcome="failed", reason="vmotion.key_not_released", end=self.env.now
+                    recorder.closed(
+                        draft, draft.record(self.env.now, "failed", "vmotion.key_not_released")
                     )
                     return
             queued = self.env.now
             with contextlib.ExitStack() as slots:
                 for h in sorted((src, dst), key=lambda h: h.name):  # a fixed order: no deadlock
                     yield slots.enter_context(self._slots(h).request())
-                row["queued_s"] = self.env.now - queued
+                draft.queued_s = self.env.now - queued
                 began = self.env.now
                 setup = self.ctx.sampler(f"vm.{vm.name}.vmotion-setup", self.spec.setup_time, 4)()
                 yield self.env.timeout(setup)
@@ -284,14 +288,16 @@ class Migrator:
                 try:
                     stream = self.links.open(src.node, dst.node, cap)
                 except Unreachable:
-                    row.update(outcome="failed", reason="vmotion.unreachable", end=self.env.now)
+                    recorder.closed(
+                        draft, draft.record(self.env.now, "failed", "vmotion.unreachable")
+                    )
                     return
                 try:
                     plan = yield from self.copy(vm, stream)
                 finally:
                     self.links.close(stream)
             if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
-                row.update(outcome="failed", reason="vmotion.host_down", end=self.env.now)
+                recorder.closed(draft, draft.record(self.env.now, "failed", "vmotion.host_down"))
                 return
             payload = 0
             if vm.migrates_encrypted:
@@ -306,27 +312,34 @@ class Migrator:
                     received=self._received,
                 )
                 if not check.intact:
-                    row.update(outcome="failed", reason=check.reason, end=self.env.now)
+                    reason = check.reason or STREAM_CORRUPT
+                    recorder.closed(draft, draft.record(self.env.now, "failed", reason))
                     return
                 payload = check.payload_bytes
             src.vms.pop(vm.name, None)
             src.used_memory -= vm.memory
             dst.vms[vm.name] = vm
             vm.host = dst.name
-            row.update(
-                outcome="completed",
-                reason="",
-                end=self.env.now,
-                duration_s=self.env.now - began,
-                downtime_s=plan.downtime,
-                mode=plan.mode,
-                iterations=plan.iterations,
-                bytes_transferred=plan.bytes_transferred,
-                payload_bytes=payload,
-                bandwidth_Bps=plan.bytes_transferred / plan.sending if plan.sending > 0 else None,
+            completed = True
+            recorder.closed(
+                draft,
+                draft.record(
+                    self.env.now,
+                    "completed",
+                    "",
+                    duration_s=self.env.now - began,
+                    downtime_s=plan.downtime,
+                    mode=plan.mode,
+                    iterations=plan.iterations,
+                    bytes_transferred=plan.bytes_transferred,
+                    payload_bytes=payload,
+                    bandwidth_Bps=plan.bytes_transferred / plan.sending
+                    if plan.sending > 0
+                    else None,
+                ),
             )
         finally:
             if vm.epoch == epoch:  # a VM powered off and on again may be moving anew
                 vm.migrating = False
-            if row["outcome"] != "completed":
+            if not completed:
                 dst.used_memory -= vm.memory

@@ -14,7 +14,7 @@ import yaml
 
 from sim.analysis import results
 from sim.analysis.columnar import frame_of
-from sim.analysis.tables import TABLES, Table, _c
+from sim.analysis.tables import TABLES, Column, Table
 from sim.runner import simulate, write
 from sim.scenario import parse_scenario
 
@@ -61,7 +61,7 @@ def test_declared_types_with_missing_values() -> None:
     table = Table(
         "t",
         "test",
-        (_c("i", "int", "", ""), _c("b", "bool", "", ""), _c("s", "str", "", "")),
+        (Column("i", "int", "", ""), Column("b", "bool", "", ""), Column("s", "str", "", "")),
     )
     rows: list[dict[str, Any]] = [
         {"i": 1, "b": True, "s": ""},

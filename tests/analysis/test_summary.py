@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.analysis.drift import _coverage_end, finalise_drift
-from sim.analysis.recorder import Level, Recorder
+from sim.analysis.recorder import DriftDraft, Level, Recorder
 from sim.analysis.summary import headline, stats, summarise
 
 
@@ -75,27 +76,35 @@ def test_coverage_end_is_uncovered_and_every_earlier_instant_covered(
             assert any(r["issued_at"] <= t < r["expires_at"] for r in reports)
 
 
-def _drift(rec: Recorder, at: float, host: str = "h", remediated: float | None = None) -> dict:
-    return rec.add(
-        "drift_events",
-        id=len(rec.tables["drift_events"]) + 1,
-        host=host,
-        kind="unapproved_vib",
-        at=at,
-        measured="runtime",
-        outcome="applied",
-        effective_at=at,
-        remediated_at=remediated,
-        keys_released=0,
-        power_ons=0,
-        migrations_in=0,
+def _put(rec: Recorder, table: str, **values: Any) -> None:
+    """A row of ``table`` as a run would have written it (only the columns a test needs)."""
+    rec.tables[table].append(values)
+
+
+class _Written:
+    """The ``drift_events`` record of drift ``id``, read once finalise_drift wrote it."""
+
+    def __init__(self, rec: Recorder, drift_id: int) -> None:
+        self.rec, self.id = rec, drift_id
+
+    def __getitem__(self, column: str) -> Any:
+        (row,) = [r for r in self.rec.tables["drift_events"] if r["id"] == self.id]
+        return row[column]
+
+
+def _drift(rec: Recorder, at: float, host: str = "h", remediated: float | None = None) -> _Written:
+    drift_id = len(rec.drifts) + 1
+    rec.drifts.append(
+        DriftDraft(drift_id, host, "unapproved_vib", at, "runtime", "applied", at, remediated)
     )
+    return _Written(rec, drift_id)
 
 
 def _verdict(
     rec: Recorder, nonce: int, at: float, ok: bool, delivered: float | None, stale: bool = False
 ) -> None:
-    rec.add(
+    _put(
+        rec,
         "verdicts",
         host="h",
         node="vta:0",
@@ -110,7 +119,7 @@ def _verdict(
 
 
 def _view(rec: Recorder, t: float, status: str, vcenter: str = "vc") -> None:
-    rec.add("status_views", time=t, vcenter=vcenter, host="h", status=status)
+    _put(rec, "status_views", time=t, vcenter=vcenter, host="h", status=status)
 
 
 def test_finalise_drift_derives_every_time_by_hand() -> None:
@@ -123,13 +132,13 @@ def test_finalise_drift_derives_every_time_by_hand() -> None:
     _view(rec, 10.0, "attested")
     _view(rec, 450.0, "notAttested")
     _view(rec, 460.0, "notAttested", vcenter="other")
-    rec.add("refusals", time=500.0, host="h", vm="v", kind="placement", reason="x")
-    rec.add("key_requests", time=50.0, host="h", outcome="released")
-    rec.add("key_requests", time=420.0, host="h", outcome="released")
-    rec.add("key_requests", time=950.0, host="h", outcome="refused")
-    rec.add("placements", time=300.0, host="h", outcome="placed", needs_key=True)
-    rec.add("placements", time=310.0, host="h", outcome="placed", needs_key=False)
-    rec.add("migrations", end=330.0, destination="h", outcome="completed", needs_key=True)
+    _put(rec, "refusals", time=500.0, host="h", vm="v", kind="placement", reason="x")
+    _put(rec, "key_requests", time=50.0, host="h", outcome="released")
+    _put(rec, "key_requests", time=420.0, host="h", outcome="released")
+    _put(rec, "key_requests", time=950.0, host="h", outcome="refused")
+    _put(rec, "placements", time=300.0, host="h", outcome="placed", needs_key=True)
+    _put(rec, "placements", time=310.0, host="h", outcome="placed", needs_key=False)
+    _put(rec, "migrations", end=330.0, destination="h", outcome="completed", needs_key=True)
     row = _drift(rec, 200.0)
     finalise_drift(rec, 3600.0, {"h": "vc"})
     assert row["detected_at"] == 400.0 and row["time_to_detection_s"] == 200.0
@@ -219,7 +228,7 @@ def test_exposure_of_overlapping_drifts_counts_each_event_once() -> None:
     rec.tables["reports"] += [_report("a", 0, 10_000)]
     _view(rec, 1.0, "attested")
     for t in (150.0, 250.0, 350.0):
-        rec.add("key_requests", time=t, host="h", outcome="released")
+        _put(rec, "key_requests", time=t, host="h", outcome="released")
     first, second = _drift(rec, 100.0, remediated=400.0), _drift(rec, 200.0, remediated=500.0)
     finalise_drift(rec, 1000.0, {"h": "vc"})
     assert (first["keys_released"], second["keys_released"]) == (3, 2)
@@ -231,7 +240,7 @@ def test_routine_gaps_are_uncovered_up_time_outside_drift_windows() -> None:
     """Reports [0, 250) and [300, 550) on a host up from 0 to 1000 with a drift window
     [600, 700): gaps [250, 300), [550, 600) and [700, 1000)."""
     rec = Recorder()
-    rec.add("host_events", time=0.0, host="h", event="up", reason="start")
+    _put(rec, "host_events", time=0.0, host="h", event="up", reason="start")
     rec.tables["reports"] += [_report("a", 0, 250), _report("b", 300, 550)]
     _view(rec, 1.0, "attested")
     _drift(rec, 600.0, remediated=700.0)

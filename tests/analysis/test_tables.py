@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
 
 import pytest
 
 from sim.analysis import results
 from sim.analysis.recorder import Recorder
+from sim.analysis.records import HostEvent, Placement
 from sim.analysis.tables import TABLE_COLUMNS, TABLES, Column, markdown
 from sim.errors import RunError
 from tests.conftest import ROOT
@@ -29,19 +31,37 @@ def test_readme_table_reference_is_rendered_from_the_declarations() -> None:
     assert found.group(1) == markdown()
 
 
-def test_recorder_lays_rows_out_in_declared_order_with_missing_columns_empty() -> None:
-    """add() returns a row keyed by every declared column, in order, unset ones None."""
+def test_recorder_lays_records_out_in_declared_order_with_missing_columns_empty() -> None:
+    """A written record reads back keyed by every declared column, in order, unset ones None."""
     rec = Recorder()
-    row = rec.add("refusals", reason="x", time=1.0)
-    assert tuple(row) == TABLE_COLUMNS["refusals"]
-    assert row == {"time": 1.0, "host": None, "vm": None, "kind": None, "reason": "x"}
-    assert rec.tables["refusals"] == [row]
+    rec.add("host_events", event="up", time=1.0, host="h", reason="boot")
+    rec.write(Placement(time=2.0, vcenter="vc", vm="v", trigger="power_on", needs_key=True,
+                        outcome="refused"))  # fmt: skip
+    (row,) = rec.tables["host_events"]
+    assert tuple(row) == TABLE_COLUMNS["host_events"]
+    assert row == {"time": 1.0, "host": "h", "event": "up", "reason": "boot"}
+    (placed,) = rec.tables["placements"]
+    assert tuple(placed) == TABLE_COLUMNS["placements"]
+    assert placed["host"] is None and placed["elapsed_s"] is None and placed["needs_key"] is True
 
 
-def test_recorder_refuses_an_undeclared_column() -> None:
-    """A column the table does not declare is an error naming it."""
-    with pytest.raises(KeyError, match="no column colour"):
-        Recorder().add("refusals", time=1.0, colour="red")
+def test_recorder_refuses_an_undeclared_column_and_a_record_is_frozen() -> None:
+    """A column the table does not declare is an error naming it; a record cannot change."""
+    with pytest.raises(TypeError, match="colour"):
+        Recorder().add("refusals", time=1.0, host="h", vm="v", kind="k", reason="r", colour="x")
+    record = HostEvent(time=1.0, host="h", event="up", reason="boot")
+    with pytest.raises(FrozenInstanceError):
+        record.event = "down"  # type: ignore[misc]
+
+
+def test_every_table_is_declared_by_its_record_type() -> None:
+    """Each table's columns are its record type's fields, in order, with their annotations."""
+    for name, table in TABLES.items():
+        assert table.record is not None and table.record.table == name  # type: ignore[attr-defined]
+        assert table.names == tuple(f.name for f in fields(table.record))
+    assert TABLES["migrations"].column("elapsed_s").unit == "s"
+    assert TABLES["migrations"].column("iterations").type == "int"
+    assert TABLES["placements"].column("needs_key").type == "bool"
 
 
 def test_every_declared_column_has_a_known_type_and_a_meaning() -> None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.domain.stream_cipher import NonceLedger
+from sim.processes.drafts import MigrationDraft
 from sim.processes.vmotion import _Chunks, encrypted_transfer, precopy
 
 GiB = 2**30
@@ -136,19 +137,31 @@ def _estate(**vms: Any) -> Any:
     return estate
 
 
-def _move(estate: Any, vm: Any, src: str, dst: str) -> dict[str, Any]:
-    """Put ``vm`` on ``src`` and start moving it to ``dst`` now; the migrations row."""
+class _Recorded:
+    """The ``migrations`` record of the migration of ``vm``, read once it is written."""
+
+    def __init__(self, estate: Any, vm: str) -> None:
+        self.estate, self.vm = estate, vm
+
+    def __getitem__(self, column: str) -> Any:
+        (row,) = [r for r in self.estate.recorder.tables["migrations"] if r["vm"] == self.vm]
+        return row[column]
+
+
+def _move(estate: Any, vm: Any, src: str, dst: str) -> _Recorded:
+    """Put ``vm`` on ``src`` and start moving it to ``dst`` now; its migrations record."""
     hosts = estate.hosts
     hosts[src].vms[vm.name] = vm
     hosts[src].used_memory += vm.memory
     estate.pool.started(vm, src)
-    row = estate.recorder.add("migrations", start=estate.env.now, vm=vm.name, source=src)
-    row["destination"] = dst
+    draft = MigrationDraft(estate.env.now, vm.name, "drs", src, vm.needs_key,
+                           vm.migrates_encrypted, destination=dst)  # fmt: skip
+    estate.recorder.opened(draft)
     migrator = estate.vcenters["vc"].vmotion
     estate.env.process(
-        migrator.move(vm, hosts[src], hosts[dst], row, "vc", np.random.default_rng(0).bytes)
+        migrator.move(vm, hosts[src], hosts[dst], draft, "vc", np.random.default_rng(0).bytes)
     )
-    return row
+    return _Recorded(estate, vm.name)
 
 
 def test_two_migrations_out_of_one_host_share_its_nic() -> None:
