@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats as st
 
 from sim.analysis.stats import stats
 
@@ -33,6 +32,8 @@ def kaplan_meier(
     estimated survival S just after each."""
     if not events:
         return [], []
+    from scipy import stats as st  # on first use: `vtasim validate` never needs SciPy
+
     data = st.CensoredData(uncensored=np.asarray(events, float), right=np.asarray(censored, float))
     sf = st.ecdf(data).sf
     times: list[float] = []
