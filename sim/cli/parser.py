@@ -185,9 +185,9 @@ def _files_and_metrics(command: _Command) -> None:
     cp.add_argument("--full", action="store_true", help="every figure, not the headline")
     cp.add_argument(
         "--format",
-        choices=("text", "markdown", "csv", "json"),
+        choices=("text", "markdown", "latex", "csv", "json"),
         default="text",
-        help="output format (default text)",
+        help="output format (default text; markdown and latex for papers)",
     )
     cp.add_argument(
         "--metric", default=None, metavar="KEY", help="rank a sweep's cells on this summary key"
