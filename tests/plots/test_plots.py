@@ -27,6 +27,7 @@ from tests.plots.test_readability import fake_sweep
 
 TINY: dict[str, Any] = {
     "name": "plots-tiny",
+    "description": "Three hosts & one <drift> at 10m",
     "seed": 3,
     "duration": "1h",
     "network": {"sites": [{"name": "dc1"}]},
