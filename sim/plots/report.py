@@ -33,7 +33,15 @@ from sim.analysis.summary import HEADLINE_KEYS, metric_value
 from sim.analysis.text import format_value
 from sim.errors import RunError, ScenarioError
 from sim.experiments.ranking import rank, ranking_table
-from sim.plots._common import PathLike, _format_level, _load_sweep, _source_kind, _style, _Sweep
+from sim.plots._common import (
+    PathLike,
+    _factor_label,
+    _format_level,
+    _load_sweep,
+    _source_kind,
+    _style,
+    _Sweep,
+)
 from sim.plots.estate import topology
 from sim.plots.runs import latency_cdf, utilisation_over_time
 from sim.plots.sweeps import lapse_vs, percentiles_vs, topology_comparison
@@ -232,8 +240,13 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
     )
     makers: list[tuple[str, Callable[[], Figure]]] = []
     for x in sw.factors[:2]:
-        makers.append((f"Attestation latency vs {x}", functools.partial(percentiles_vs, sw, x)))
-        makers.append((f"Time to lapse and refusal vs {x}", functools.partial(lapse_vs, sw, x)))
+        factor = _factor_label(x)
+        makers.append(
+            (f"Attestation latency vs {factor}", functools.partial(percentiles_vs, sw, x))
+        )
+        makers.append(
+            (f"Time to lapse and refusal vs {factor}", functools.partial(lapse_vs, sw, x))
+        )
     if len(sw.variants) > 1 or not sw.factors:
         makers.append(("Variants compared", lambda: topology_comparison(sw)))
     makers.append(("Attestation latency (CDF, pooled runs)", lambda: latency_cdf(sw)))

@@ -213,8 +213,9 @@ def metric_vs(
     chosen = [r for r in sw.cells if r["metric"] in metrics]
     if not _has_data(chosen):
         raise RunError(
-            f"sweep {sw.name} has no values of {', '.join(metrics)} in any cell "
-            "(no run recorded them)"
+            f"sweep {sw.name} has no values of {', '.join(metrics)} in any cell (no run "
+            "recorded them; a time whose event did not happen before a run ended is censored: "
+            "see the .censored and .km_* figures in vtasim compare)"
         )
     fig = Figure(figsize=(min(4.2 * len(facets), 16.0) + 3.0, 4.5))
     axes = list(np.ravel(fig.subplots(1, len(facets), sharey=True, squeeze=False)))
