@@ -68,7 +68,7 @@ def _figures(makers: list[tuple[str, Callable[[], Figure]]]) -> list[str]:
     for title, make in makers:
         try:
             uri = _png(make())
-        except (RunError, ScenarioError) as exc:
+        except (RunError, ScenarioError, OSError) as exc:  # OSError: a run folder gone
             out.append(f"<h3>{html.escape(title)}</h3><p>not drawn: {html.escape(str(exc))}</p>")
             continue
         out.append(f'<h3>{html.escape(title)}</h3><img alt="{html.escape(title)}" src="{uri}">')

@@ -7,8 +7,11 @@ import html
 import re
 from pathlib import Path
 
+import pytest
+
 from sim.plots.report import render
 from tests.plots.test_plots import run_dir, sweep_dir  # noqa: F401  (fixtures)
+from tests.plots.test_readability import fake_sweep
 
 
 def sections(page: str) -> list[str]:
@@ -76,3 +79,26 @@ def test_run_report_shows_description_settings_and_matching_units(
     counts = [u for k, v, u in headline if k == "attestation.requests"]
     assert counts == ["count"]
     assert sections(page)[-1] == "Scenario settings"
+
+
+@pytest.mark.parametrize("reps,variants", [(2, 2), (20, 3)])
+def test_sweep_report_of_cells_without_run_folders(
+    tmp_path: Path, reps: int, variants: int
+) -> None:
+    """A sweep folder holding only its tables (runs deleted or not copied) still gets its
+    page: the answer says why nothing was ranked, the figures from the tables are drawn, the
+    pooled CDF (which needs the runs) is listed as not drawn, and the tables come last."""
+    page = render(fake_sweep(tmp_path / "s", reps, variants))
+    assert sections(page) == [
+        "Answer",
+        "Figures",
+        "Settings that differ between cells",
+        "Cell means",
+    ]
+    assert "<h2>Answer</h2>\n<p>not ranked: " in page  # the reason, e.g. no cells or runs
+    assert page.count('src="data:image/png;base64,') == 3  # percentiles, lapse, variants
+    assert "<h3>Attestation latency (CDF, pooled runs)</h3><p>not drawn: " in page
+    means = rows_of(page, "Cell means")
+    assert len(means) == variants * 4 * 12  # 4 intervals, 12 metrics
+    assert {r[6] for r in means if r[3]} == {str(reps)}  # n of every cell with a mean
+    assert {r[1] for r in means} == {f"attestation.interval={i}" for i in ("1m", "2m", "5m", "10m")}
