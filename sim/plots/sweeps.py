@@ -91,12 +91,15 @@ def _series(
     return tuple(np.array(c, dtype=float) for c in zip(*pts, strict=True))
 
 
-def _draw_vs(ax: Axes, sw: _Sweep, x: str, metrics: Sequence[str], labels: Sequence[str]) -> str:
+def _draw_vs(
+    ax: Axes, sw: _Sweep, x: str, metrics: Sequence[str], labels: Sequence[str], ribbons: bool
+) -> str:
     """Cell means of ``metrics`` against factor ``x`` with their 95% CIs (ribbons or error
-    bars, by :func:`_ribbons`); returns the y unit. Series without data are not drawn (so
-    the legend lists only what is visible). Intervals come from the cells (non-negative for
-    non-negative quantities) and are clipped to the physical range (a fraction is at most
-    100%); each label says how many runs a mean is over."""
+    bars, as ``ribbons`` says: decided once per figure by :func:`_ribbons`); returns the y
+    unit. Series without data are not drawn (so the legend lists only what is visible).
+    Intervals come from the cells (non-negative for non-negative quantities) and are
+    clipped to the physical range (a fraction is at most 100%); each label says how many
+    runs a mean is over."""
     others = [f for f in sw.factors if f != x]
     groups: dict[tuple[str, tuple[Any, ...]], list[dict[str, Any]]] = {}
     for r in sw.cells:
@@ -111,7 +114,6 @@ def _draw_vs(ax: Axes, sw: _Sweep, x: str, metrics: Sequence[str], labels: Seque
     if not y_unit and len({unit_of(m) for m in metrics}) == 1:
         y_unit = unit_of(metrics[0])  # counts say so
     upper = 1.0 if kind == "fraction" else math.inf
-    ribbons = _ribbons(chosen, numeric, len(levels))
     styles = ("-", "--", ":", "-.")
     markers = ("o", "s", "^", "D", "v")
     for gi, ((variant, combo), rows) in enumerate(groups.items()):
@@ -227,14 +229,17 @@ def metric_vs(
                 _common_kind(metrics) or "", "value"
             )
         )
+    levels = {r[x] for r in sw.cells}
+    ribbons = _ribbons(chosen, all(_is_number(v) for v in levels), len(levels))
     unit = ""
     for ax, (name, part) in zip(axes, facets, strict=True):
-        unit = _draw_vs(ax, part, x, metrics, labels or [_metric_label(m) for m in metrics])
+        unit = _draw_vs(
+            ax, part, x, metrics, labels or [_metric_label(m) for m in metrics], ribbons
+        )
         if name:
             ax.set_title(f"variant {plain(name)}")
     axes[0].set_ylabel(_with_unit(ylabel, unit))
-    ribbons = _ribbons(chosen, True, len({r[x] for r in sw.cells}))
-    shape = "bands" if ribbons and all(_is_number(r[x]) for r in sw.cells) else "bars"
+    shape = "bands" if ribbons else "bars"
     _legend_outside(fig, axes, f"cell mean, {shape}: 95% CI")
     missing = [m for m in metrics if not _has_data([r for r in chosen if r["metric"] == m])]
     notes = [f"variant {', '.join(empty)}: no values, not drawn" if empty else ""]
