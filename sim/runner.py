@@ -86,20 +86,28 @@ def simulate(
     scenario = scenario.for_run(root, end)
     log.info("simulating %s, seed %d, %g s of simulated time", scenario.name, root, end)
     started = time.perf_counter()
-    with spilling_into(spill_dir):
-        with lenient_collector():
-            estate = build(scenario, root)
-            estate.start()
-            gc.freeze()  # the built estate lives all run: keep the collector from rescanning it
-            error, stops = _advance(estate.env, scenario, end, progress)
-        env = estate.env
-        now = float(env.now)
-        log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
-        estate.recorder.end_of_run(now)  # work still running is written ``unfinished``
-        estate.recorder.sample_levels(now)  # the period since the last sample
-        finalise_drift(estate.recorder, now, estate.host_vcenter)
-        durations = collect(estate.recorder, now, scenario.warmup)
-        summary = summarise(estate.recorder, now, scenario.warmup, scenario, durations)
+    bar = _progress_bar(scenario, end) if progress else None
+    try:
+        with spilling_into(spill_dir):
+            with lenient_collector():
+                _stage(bar, scenario, "building the estate")
+                estate = build(scenario, root)
+                estate.start()
+                gc.freeze()  # the estate lives all run: keep the collector from rescanning it
+                _stage(bar, scenario, None)
+                error, stops = _advance(estate.env, end, bar)
+            env = estate.env
+            now = float(env.now)
+            log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
+            _stage(bar, scenario, "summarising")
+            estate.recorder.end_of_run(now)  # work still running is written ``unfinished``
+            estate.recorder.sample_levels(now)  # the period since the last sample
+            finalise_drift(estate.recorder, now, estate.host_vcenter)
+            durations = collect(estate.recorder, now, scenario.warmup)
+            summary = summarise(estate.recorder, now, scenario.warmup, scenario, durations)
+    finally:
+        if bar is not None:
+            bar.close()
     manifest = {
         "scenario": scenario.name,
         "seed": root,
@@ -139,20 +147,27 @@ def lenient_collector() -> Iterator[None]:
 _GEN0_THRESHOLD = 10_000
 
 
-def _advance(
-    env: Environment, scenario: Scenario, end: float, progress: bool
-) -> tuple[BaseException | None, int]:
-    """Run ``env`` to ``end`` (in 100 steps behind a progress bar when ``progress``);
-    the exception that stopped it (or None) and how many ``run`` calls completed."""
+def _progress_bar(scenario: Scenario, end: float) -> Any:
+    """A progress bar over the run's simulated seconds, shown from before the estate is
+    built (its stage in the description), so a long build does not look like a stall."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=round(end), unit="sim-s", desc=scenario.name, leave=False)
+
+
+def _stage(bar: Any, scenario: Scenario, stage: str | None) -> None:
+    """Name the stage the run is in (building, summarising) on ``bar``; None: simulating."""
+    if bar is not None:
+        bar.set_description(f"{scenario.name}: {stage}" if stage else scenario.name)
+
+
+def _advance(env: Environment, end: float, bar: Any) -> tuple[BaseException | None, int]:
+    """Run ``env`` to ``end`` (in 100 steps advancing ``bar`` when there is one); the
+    exception that stopped it (or None) and how many ``run`` calls completed."""
     error: BaseException | None = None
-    bar: Any = None
     stops = 0
     try:
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=round(end), unit="sim-s", desc=scenario.name, leave=False)
-        steps = 100 if progress else 1
+        steps = 100 if bar is not None else 1
         for k in range(1, steps + 1):
             env.run(until=end * k / steps)
             stops += 1
@@ -160,9 +175,6 @@ def _advance(
                 bar.update(round(end * k / steps) - bar.n)
     except Exception as exc:  # recorded in the manifest; the caller decides the exit code
         error = exc
-    finally:
-        if bar is not None:
-            bar.close()
     return error, stops
 
 

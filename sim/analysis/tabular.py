@@ -1,5 +1,5 @@
-"""One table in four formats, for ``vtasim compare``: aligned text for a terminal, a Markdown
-table for notes and papers, CSV and JSON for programs.
+"""One table in five formats, for ``vtasim compare``: aligned text for a terminal, a Markdown
+table for notes, a LaTeX table (booktabs) for papers, CSV and JSON for programs.
 
 A :class:`Table` holds both what a reader sees (``cells``: formatted text, with units) and
 what a program reads (``records``: the raw numbers, one dict per row, the same keys in every
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMATS: tuple[str, ...] = ("text", "markdown", "csv", "json")
+FORMATS: tuple[str, ...] = ("text", "markdown", "latex", "csv", "json")
 """The formats of :func:`render`."""
 
 
@@ -80,6 +80,46 @@ def _markdown(t: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "−": "-",
+}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as LaTeX prints it literally (its special characters escaped, ± as math)."""
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def _latex(t: Table) -> str:
+    """A ``table`` float with a booktabs ``tabular``: the title as the caption, the notes
+    under the rule (needs the booktabs package)."""
+    spec = "".join("r" if i in t.right else "l" for i in range(len(t.columns)))
+    lines = [r"\begin{table}[ht]", r"\centering", r"\small"]
+    if t.title:
+        lines.append(r"\caption{" + latex_escape("; ".join(t.title)) + "}")
+    lines += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    lines.append(" & ".join(latex_escape(c) for c in t.columns) + r" \\")
+    lines.append(r"\midrule")
+    lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in t.cells]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\footnotesize " + latex_escape(n) for n in t.notes]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
 def _csv_cell(value: Any) -> Any:
     """None as an empty cell, booleans as ``true``/``false`` (as the run folders write)."""
     if value is None:
@@ -110,6 +150,8 @@ def render(table: Table, fmt: str) -> str:
         return _text(table)
     if fmt == "markdown":
         return _markdown(table)
+    if fmt == "latex":
+        return _latex(table)
     if fmt == "csv":
         return _csv(table)
     if fmt == "json":

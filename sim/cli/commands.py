@@ -173,7 +173,7 @@ def _dry_run(sweep: Any) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from sim.plots import plot
 
-    path = plot(args.source, args.kind, args.out, x=args.x, scale=args.scale)
+    path = plot(args.source, args.kind, args.out, x=args.x, scale=args.scale, fmt=args.format)
     print(path)
     return 0
 

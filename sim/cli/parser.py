@@ -31,6 +31,9 @@ PLOT_KINDS: tuple[str, ...] = (
 """The kinds of ``vtasim plot`` (the keys of :data:`sim.plots.KINDS`; a test keeps them in
 step), listed here so that the parser and shell completion need not import matplotlib."""
 
+PLOT_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+"""The file formats of ``vtasim plot`` (:data:`sim.plots.FORMATS`)."""
+
 _FORCE = "run even when the size estimate is over the documented limits"
 _SET = "set a scenario field, e.g. attestation.interval=2m (value read as YAML; repeatable)"
 
@@ -139,11 +142,15 @@ def _plot(command: _Command) -> None:
     pl = command("plot", "draw a figure from a run or sweep folder")
     pl.add_argument("source", type=Path)
     pl.add_argument(
-        "--kind",
-        required=True,
-        help=", ".join(PLOT_KINDS),
+        "--kind", required=True, choices=PLOT_KINDS, metavar="KIND", help=", ".join(PLOT_KINDS)
     )
-    pl.add_argument("--out", type=Path, required=True, help="output file (.png or .svg)")
+    pl.add_argument("--out", type=Path, required=True, help="output file (.png, .svg or .pdf)")
+    pl.add_argument(
+        "--format",
+        choices=PLOT_FORMATS,
+        default=None,
+        help="png, svg or pdf (default: by the --out suffix; a missing suffix is added)",
+    )
     pl.add_argument("--x", default=None, help="sweep factor for the x axis (dotted path)")
     pl.add_argument(
         "--scale",
@@ -178,9 +185,9 @@ def _files_and_metrics(command: _Command) -> None:
     cp.add_argument("--full", action="store_true", help="every figure, not the headline")
     cp.add_argument(
         "--format",
-        choices=("text", "markdown", "csv", "json"),
+        choices=("text", "markdown", "latex", "csv", "json"),
         default="text",
-        help="output format (default text)",
+        help="output format (default text; markdown and latex for papers)",
     )
     cp.add_argument(
         "--metric", default=None, metavar="KEY", help="rank a sweep's cells on this summary key"

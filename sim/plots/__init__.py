@@ -9,8 +9,8 @@ means of ``cells.csv`` with their 95% confidence intervals as bands or error bar
 read the run folder's tables.
 
 :func:`plot` is the dispatcher behind ``vtasim plot``: it checks the kind and that the source
-is the right sort of folder, draws, and :func:`save` writes the file atomically (PNG or SVG;
-identical data give byte-identical SVG).
+is the right sort of folder, draws, and :func:`save` writes the file atomically (PNG, SVG or
+PDF; identical data give byte-identical SVG).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from sim.scenario import Scenario
 
 __all__ = [
     "COMPARISON_METRICS",
+    "FORMATS",
     "KINDS",
     "STYLE",
     "TIME_UNITS",
@@ -60,6 +61,7 @@ __all__ = [
     "lapse_vs",
     "latency_cdf",
     "metric_vs",
+    "out_path",
     "percentiles_vs",
     "plot",
     "regime_comparison",
@@ -73,15 +75,23 @@ __all__ = [
 # --------------------------------------------------------------------------- output
 
 
+FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+"""The file formats :func:`save` writes, chosen by the output file's suffix."""
+
+
 def save(fig: Figure, path: PathLike) -> Path:
-    """Write ``fig`` as PNG or SVG (by the extension, 150 dpi) atomically, creating parent
-    folders; SVG output carries no date and fixed ids, so identical data give identical
-    bytes."""
+    """Write ``fig`` as PNG, SVG or PDF (by the extension, 150 dpi for PNG) atomically,
+    creating parent folders; SVG and PDF output carry no date and SVG fixed ids, so
+    identical data give identical bytes."""
     target = Path(path)
     fmt = _out_format(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    metadata: dict[str, Any] = {
+        "png": {"Software": None},
+        "svg": {"Date": None},
+        "pdf": {"CreationDate": None, "ModDate": None, "Producer": None},
+    }[fmt]
     try:
         with _style():
             fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata, bbox_inches="tight")
@@ -91,14 +101,33 @@ def save(fig: Figure, path: PathLike) -> Path:
     return target
 
 
+def out_path(out: PathLike, fmt: str | None = None) -> Path:
+    """The file to write: ``out``, with ``.fmt`` added when ``fmt`` is given and ``out`` has
+    no suffix; a suffix that names another format than ``fmt`` is refused."""
+    target = Path(out)
+    if fmt is None:
+        return target
+    if fmt not in FORMATS:
+        raise ScenarioError(
+            [Problem("--format", f"expected one of {', '.join(FORMATS)}, found {fmt!r}")]
+        )
+    if not target.suffix:
+        return target.with_name(f"{target.name}.{fmt}")
+    if target.suffix.lower().lstrip(".") != fmt:
+        raise ScenarioError(
+            [Problem("--format", f"{fmt} does not match the output file {target.name}")]
+        )
+    return target
+
+
 def _out_format(target: Path) -> str:
     fmt = target.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg"):
+    if fmt not in FORMATS:
         raise ScenarioError(
             [
                 Problem(
                     "--out",
-                    f"{target}: write a figure as .png or .svg, "
+                    f"{target}: write a figure as .png, .svg or .pdf (or pass --format), "
                     f"not {target.suffix or 'no extension'}",
                 )
             ]
@@ -156,8 +185,10 @@ def plot(
     out: PathLike,
     x: str | None = None,
     scale: str = "linear",
+    fmt: str | None = None,
 ) -> Path:
-    """Draw figure ``kind`` from ``source`` and save it to ``out`` (.png or .svg). ``x``
+    """Draw figure ``kind`` from ``source`` and save it to ``out`` (.png, .svg or .pdf; with
+    ``fmt``, that format, its suffix added to an ``out`` without one). ``x``
     is the factor for the sweep kinds (default: the sweep's first factor); for
     ``latency-cdf`` on a sweep it names a factor to group by, and ``scale`` (``linear``,
     ``log``, ``ccdf``) picks its axes."""
@@ -165,7 +196,8 @@ def plot(
         raise ScenarioError(
             [Problem("--kind", f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}")]
         )
-    _out_format(Path(out))
+    out = out_path(out, fmt)
+    _out_format(out)
     what = _source_kind(source)
     if what not in _ACCEPTS[kind]:
         raise _wrong_source(kind, source, what)

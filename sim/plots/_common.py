@@ -208,6 +208,12 @@ def _metric_label(metric: str) -> str:
     return f"{words} ({stat})" if stat else words
 
 
+def plain(text: object) -> str:
+    """``text`` as matplotlib should show it: a ``$`` in a scenario, variant or sweep name
+    is a dollar sign, not the start of mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -352,6 +358,8 @@ def _check_metrics(sw: _Sweep, metrics: Sequence[str]) -> None:
 
 
 def _group_label(sw: _Sweep, variant: str, levels: Sequence[tuple[str, Any]]) -> str:
+    """A legend label: the variant (when there are several) and each factor in words at its
+    level as the scenario writes it (``attestation interval=1m``, never ``60.0``)."""
     parts = [variant] if variant and len(sw.variants) > 1 else []
-    parts += [f"{f.rsplit('.', 1)[-1]}={_format_level(f, v)}" for f, v in levels]
-    return ", ".join(parts)
+    parts += [f"{_factor_label(f)}={_format_level(f, v)}" for f, v in levels]
+    return plain(", ".join(parts))

@@ -12,6 +12,7 @@ from sim.analysis import results
 from sim.errors import RunError
 from sim.plots._common import (
     PathLike,
+    _factor_label,
     _format_level,
     _load_sweep,
     _num,
@@ -19,6 +20,7 @@ from sim.plots._common import (
     _source_kind,
     _styled,
     _with_unit,
+    plain,
     time_unit,
 )
 
@@ -41,14 +43,19 @@ def capacity_over_time(source: PathLike, by: str | None = None) -> Figure:
         for row in sweep.index:
             if row["status"] != "ok":
                 continue
-            label = "all runs" if factor is None else _format_level(factor, row[factor])
+            label = "all runs" if factor is None else plain(_format_level(factor, row[factor]))
             for t, v in _capacity(path / str(row["path"])).items():
                 lines.setdefault(label, {}).setdefault(t, []).append(v)
-        title = f"Attested capacity over time ({sweep.name})"
-        legend = "" if factor is None else factor
+        runs = sum(1 for row in sweep.index if row["status"] == "ok")
+        title = (
+            f"Attested capacity over time, sweep {plain(sweep.name)}\n"
+            f"mean over the runs of each level ({runs} runs in all)"
+        )
+        legend = "" if factor is None else _factor_label(factor)
     else:
         lines["run"] = {t: [v] for t, v in _capacity(path).items()}
-        title, legend = "Attested capacity over time", ""
+        name = results.load(path).manifest.get("scenario", path.name)
+        title, legend = f"Attested capacity over time, run of {plain(name)}", ""
     if not any(lines.values()):
         raise RunError(f"{path}: no capacity samples")
     end = max(t for series in lines.values() for t in series)
@@ -65,9 +72,9 @@ def capacity_over_time(source: PathLike, by: str | None = None) -> Figure:
             label=label,
         )
     ax.set_xlabel(_with_unit("simulated time", unit))
-    ax.set_ylabel("attested hosts (seen by vCenter)")
+    ax.set_ylabel("attested hosts seen by vCenter (hosts)")
     ax.set_ylim(bottom=0)
     ax.set_title(title)
     if len(lines) > 1 or legend:
-        ax.legend(title=legend or None, loc="lower left")
+        fig.legend(title=legend or None, loc="outside right center")
     return fig

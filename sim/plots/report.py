@@ -1,12 +1,15 @@
 """One self-contained HTML page for a run or a sweep folder (``vtasim report DIR``).
 
-The page holds the headline table (a run's headline figures; a sweep's cell means with their
-95% confidence intervals and n) and the standard figures of the folder embedded as base64
-PNG, so it can be mailed or archived as one file: no script, no style sheet or image
-outside it. A figure that cannot be drawn for this folder (a sweep without factors has no
-figure against a factor) is listed with the reason instead of failing the page. The page
-is written atomically: ``<sweep>/report.html`` for a sweep, ``<run>.report.html`` beside a
-run folder unless told otherwise.
+A sweep's page opens with the answer (its cells ranked on the first metric it records, each
+with its difference from the best and a 95% interval, as ``vtasim compare SWEEP --metric``
+prints it), then the figures, then the settings that differ between cells, then the full
+table of cell means with their intervals last. A run's page shows the scenario's description,
+its headline figures, its figures and its key settings as the scenario writes them. Figures
+are embedded as base64 PNG, so it can be mailed or archived as one file: no script, no style
+sheet or image outside it. A figure that cannot be drawn for this folder (a sweep without
+factors has no figure against a factor) is listed with the reason instead of failing the
+page. The page is written atomically: ``<sweep>/report.html`` for a sweep,
+``<run>.report.html`` beside a run folder unless told otherwise.
 """
 
 from __future__ import annotations
@@ -18,18 +21,31 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import yaml
 from matplotlib.figure import Figure
 
 from sim.analysis import results
 from sim.analysis.catalogue import unit_of
+from sim.analysis.compare import DECISION_KEYS
 from sim.analysis.summary import HEADLINE_KEYS, metric_value
 from sim.analysis.text import format_value
 from sim.errors import RunError, ScenarioError
-from sim.plots._common import PathLike, _load_sweep, _source_kind, _style
+from sim.experiments.ranking import rank, ranking_table
+from sim.plots._common import (
+    PathLike,
+    _factor_label,
+    _format_level,
+    _load_sweep,
+    _source_kind,
+    _style,
+    _Sweep,
+)
 from sim.plots.estate import topology
 from sim.plots.runs import latency_cdf, utilisation_over_time
 from sim.plots.sweeps import lapse_vs, percentiles_vs, topology_comparison
+from sim.scenario.units import format_duration
 
 _CSS = (
     "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
@@ -52,7 +68,7 @@ def _figures(makers: list[tuple[str, Callable[[], Figure]]]) -> list[str]:
     for title, make in makers:
         try:
             uri = _png(make())
-        except (RunError, ScenarioError) as exc:
+        except (RunError, ScenarioError, OSError) as exc:  # OSError: a run folder gone
             out.append(f"<h3>{html.escape(title)}</h3><p>not drawn: {html.escape(str(exc))}</p>")
             continue
         out.append(f'<h3>{html.escape(title)}</h3><img alt="{html.escape(title)}" src="{uri}">')
@@ -67,17 +83,56 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _unit_shown(key: str, value_text: str) -> str:
+    """The unit column beside a formatted value: empty when the value already carries its
+    unit (``0.0026 %``, ``60.0 s``), so a percentage is never labelled a fraction."""
+    tail = value_text.rsplit(" ", 1)[-1] if " " in value_text else ""
+    if value_text.endswith("%") or (tail and not tail.replace(".", "").isdigit()):
+        return ""
+    return unit_of(key)
+
+
+_SETTINGS = ("duration", "warmup", "seed", "attestation", "kms", "vms", "trust_authority")
+"""The scenario's top-level fields shown as its key settings (scalars, one level deep)."""
+
+
+def _settings_rows(doc: dict[str, Any]) -> list[list[str]]:
+    """Key settings of a scenario document as the scenario writes them (``5m``, not 300):
+    its scalar top-level fields of :data:`_SETTINGS` and their scalar members."""
+    rows = []
+    for field in _SETTINGS:
+        value = doc.get(field)
+        if isinstance(value, dict):
+            rows += [
+                [f"{field}.{k}", str(v)] for k, v in value.items() if not isinstance(v, dict | list)
+            ]
+        elif value is not None and not isinstance(value, list):
+            rows.append([field, str(value)])
+    vcenters = [v for v in doc.get("vcenters") or [] if isinstance(v, dict)]
+    clusters = [c for v in vcenters for c in v.get("clusters") or [] if isinstance(c, dict)]
+    hosts = sum(int(c.get("hosts", 0)) for c in clusters if isinstance(c.get("hosts"), int))
+    rows.append(
+        ["estate", f"{len(vcenters)} vCenter(s), {len(clusters)} cluster(s), {hosts} hosts"]
+    )
+    return rows
+
+
 def _run_page(folder: Path) -> tuple[str, list[str]]:
     run = results.load(folder)
-    rows = [
-        [key, format_value(key, metric_value(run.summary, key)), unit_of(key)]
-        for key in HEADLINE_KEYS
-        if metric_value(run.summary, key) is not None
-    ]
+    rows = []
+    for key in HEADLINE_KEYS:
+        value = metric_value(run.summary, key)
+        if value is not None:
+            text = format_value(key, value)
+            rows.append([key, text, _unit_shown(key, text)])
     m = run.manifest
+    doc = yaml.safe_load(run.scenario_yaml) or {}
+    doc = doc if isinstance(doc, dict) else {}
     title = f"Run {m.get('scenario', folder.name)}, seed {m.get('seed')}"
-    intro = (
-        f"<p>Simulated {m.get('sim_time_s', 0):.0f} s, {m.get('events')} events; "
+    description = str(doc.get("description") or "").strip()
+    intro = (f"<p>{html.escape(description)}</p>" if description else "") + (
+        f"<p>Simulated {html.escape(format_duration(float(m.get('sim_time_s', 0))))}, "
+        f"{html.escape(str(m.get('events')))} events; "
         f"folder <code>{html.escape(str(folder))}</code>.</p>"
     )
     parts = [intro, "<h2>Headline figures</h2>", _table(["figure", "value", "unit"], rows)]
@@ -89,7 +144,69 @@ def _run_page(folder: Path) -> tuple[str, list[str]]:
             ("Estate topology", lambda: topology(run)),
         ]
     )
+    parts += ["<h2>Scenario settings</h2>", _table(["setting", "as written"], _settings_rows(doc))]
     return title, parts
+
+
+def _headline_metric(sw: _Sweep) -> str | None:
+    """The metric the sweep report answers on: the first decision figure of ``vtasim
+    compare`` (latency percentiles, time to refusal, exposure, capacity, failures) that the
+    sweep records with a value in some cell, else the first recorded metric with one."""
+    candidates = [k for k in DECISION_KEYS if k in sw.metrics] + sw.metrics
+    return next(
+        (m for m in candidates if any(r["mean"] is not None for r in sw.cells if r["metric"] == m)),
+        None,
+    )
+
+
+def _answer(sw: _Sweep) -> list[str]:
+    """The sweep's cells ranked on its headline metric, with each cell's difference from
+    the best and its 95% interval (``vtasim compare SWEEP --metric KEY``)."""
+    metric = _headline_metric(sw)
+    if metric is None:
+        return ["<p>No cell recorded a value of any metric: nothing to rank.</p>"]
+    try:
+        table = ranking_table(rank(sw.path, metric))
+    except (RunError, ScenarioError) as exc:
+        return [f"<p>not ranked: {html.escape(str(exc))}</p>"]
+    top = table.cells[0] if table.cells else []
+    lead = (
+        f"<p><strong>Best on {html.escape(metric)}: cell {html.escape(top[1])} "
+        f"({html.escape(top[4])}).</strong></p>"
+        if top
+        else ""
+    )
+    lines = "".join(f"{html.escape(t)}<br>" for t in table.title)
+    lines += html.escape(f"another figure: vtasim compare {sw.path} --metric KEY")
+    notes = "".join(f"{html.escape(n)}<br>" for n in table.notes)
+    return [
+        lead,
+        f"<p>{lines}</p>",
+        _table(list(table.columns), [list(r) for r in table.cells]),
+        f"<p><small>{notes}</small></p>",
+    ]
+
+
+def _differing(sw: _Sweep) -> list[list[str]]:
+    """Per cell, the settings that differ between cells: its variant's overrides and each
+    factor's level, as the sweep file writes them."""
+    overrides: dict[str, str] = {}
+    resolved = sw.path / "sweep.resolved.yaml"
+    if resolved.is_file():
+        doc = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
+        variants = (doc.get("sweep") or {}).get("variants") or {} if isinstance(doc, dict) else {}
+        for name, spec in variants.items() if isinstance(variants, dict) else ():
+            sets = (spec or {}).get("overrides") or {} if isinstance(spec, dict) else {}
+            overrides[str(name)] = ", ".join(f"{k}={v}" for k, v in sets.items()) or "-"
+    rows, seen = [], set()
+    for r in sw.cells:
+        if r["cell_id"] in seen:
+            continue
+        seen.add(r["cell_id"])
+        variant = str(r["variant"] or "")
+        levels = [_format_level(f, r[f]) for f in sw.factors]
+        rows.append([str(r["cell_id"]), variant or "-", overrides.get(variant, "-"), *levels])
+    return rows
 
 
 def _sweep_page(folder: Path) -> tuple[str, list[str]]:
@@ -98,26 +215,54 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
     for r in sw.cells:
         mean, half = r["mean"], r["ci_half_width"]
         key = str(r["metric"])
-        ci = "" if half is None else f"± {format_value(key, half)}"
-        levels = ", ".join(f"{f}={r[f]}" for f in sw.factors)
+        low, high = r.get("ci_low"), r.get("ci_high")
+        ci = (
+            f"{format_value(key, low)} .. {format_value(key, high)}"
+            if low is not None and high is not None
+            else ("" if half is None else f"± {format_value(key, half)}")
+        )
+        levels = ", ".join(f"{f}={_format_level(f, r[f])}" for f in sw.factors)
         rows.append(
-            [str(r["variant"] or "") or "-", levels, key, format_value(key, mean), ci, str(r["n"])]
+            [
+                str(r["variant"] or "") or "-",
+                levels,
+                key,
+                "" if mean is None else format_value(key, mean),
+                ci,
+                str(r.get("ci_method") or ""),
+                str(r["n"]),
+            ]
         )
     failed = sum(1 for r in sw.index if r["status"] != "ok")
     intro = (
         f"<p>{len({r['cell_id'] for r in sw.cells})} cells, {len(sw.index)} runs "
         f"({failed} failed); factors: {html.escape(', '.join(sw.factors) or 'none')}.</p>"
     )
-    header = ["variant", "levels", "metric", "mean", "95% CI", "n"]
-    parts = [intro, "<h2>Cell means</h2>", _table(header, rows), "<h2>Figures</h2>"]
     makers: list[tuple[str, Callable[[], Figure]]] = []
     for x in sw.factors[:2]:
-        makers.append((f"Attestation latency vs {x}", functools.partial(percentiles_vs, sw, x)))
-        makers.append((f"Time to lapse and refusal vs {x}", functools.partial(lapse_vs, sw, x)))
+        factor = _factor_label(x)
+        makers.append(
+            (f"Attestation latency vs {factor}", functools.partial(percentiles_vs, sw, x))
+        )
+        makers.append(
+            (f"Time to lapse and refusal vs {factor}", functools.partial(lapse_vs, sw, x))
+        )
     if len(sw.variants) > 1 or not sw.factors:
         makers.append(("Variants compared", lambda: topology_comparison(sw)))
     makers.append(("Attestation latency (CDF, pooled runs)", lambda: latency_cdf(sw)))
-    return f"Sweep {sw.name}", [*parts, *_figures(makers)]
+    header = ["variant", "levels", "metric", "mean", "95% CI", "interval", "n"]
+    parts = [
+        intro,
+        "<h2>Answer</h2>",
+        *_answer(sw),
+        "<h2>Figures</h2>",
+        *_figures(makers),
+        "<h2>Settings that differ between cells</h2>",
+        _table(["cell", "variant", "variant overrides", *sw.factors], _differing(sw)),
+        "<h2>Cell means</h2>",
+        _table(header, rows),
+    ]
+    return f"Sweep {sw.name}", parts
 
 
 def render(source: PathLike) -> str:

@@ -16,6 +16,7 @@ from sim.plots._common import (
     _SERVICES,
     PathLike,
     _columns,
+    _factor_label,
     _format_level,
     _group_label,
     _load_run,
@@ -28,6 +29,7 @@ from sim.plots._common import (
     _Sweep,
     _upper_first,
     _with_unit,
+    plain,
     time_unit,
 )
 from sim.scenario.units import (
@@ -86,7 +88,7 @@ def _pooled(sw: _Sweep, by: str, metric: str) -> dict[str, list[float]]:
         elif by == "variant":
             key = str(r["variant"] or "")
         else:
-            key = f"{by.rsplit('.', 1)[-1]}={_format_level(by, r[by])}"
+            key = f"{_factor_label(by)}={plain(_format_level(by, r[by]))}"
         folder = sw.path / str(r["path"])
         warmup = _warmup((folder / results.SCENARIO_FILE).read_text(encoding="utf-8"))
         values = _attestation_values(
@@ -115,10 +117,10 @@ def latency_cdf(
     if _source_kind(source) == "sweep":
         sw = _load_sweep(source)  # type: ignore[arg-type]
         groups = _pooled(sw, by, metric)
-        where = f"sweep {sw.name}"
+        where = f"sweep {plain(sw.name)}"
     else:
         run = _load_run(source)  # type: ignore[arg-type]
-        where = str(run.manifest.get("scenario", run.path.name))
+        where = plain(run.manifest.get("scenario", run.path.name))
         groups = {
             where: _attestation_values(
                 run.table("attestations"), metric, _warmup(run.scenario_yaml)
@@ -151,8 +153,11 @@ def latency_cdf(
         ax.set_ylabel("fraction of attestations ≤ x")
         ax.set_ylim(0, 1.02)
         kind = "empirical CDF"
-    ax.set_title(f"{_upper_first(name)}, {kind} ({where})")
-    ax.legend(loc="lower left" if scale == "ccdf" else "lower right")
+    total = sum(len(v) for v in groups.values())
+    ax.set_title(
+        f"{_upper_first(name)}, {kind}, {where}\n{total} successful attestations after the warm-up"
+    )
+    fig.legend(loc="outside right center", title="runs pooled" if len(groups) > 1 else None)
     return fig
 
 
@@ -193,14 +198,16 @@ def utilisation_over_time(run: PathLike | results.RunResult) -> Figure:
                     label=_SERVICES.get(kind, kind),
                 )
         _mark_drift(ax, rr, div)
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         ax.set_ylim(bottom=0)
     top.set_ylabel("utilisation (%)")
     top.set_title("Utilisation: busy workers / workers, mean over nodes")
     bottom.set_ylabel("queue length (requests)")
     bottom.set_title("Queue length, mean over nodes")
     bottom.set_xlabel(_with_unit("simulated time", unit))
-    fig.suptitle(f"Service load over time ({rr.manifest.get('scenario', rr.path.name)})")
+    fig.suptitle(
+        f"Service load over time, run of {plain(rr.manifest.get('scenario', rr.path.name))}"
+    )
     return fig
 
 

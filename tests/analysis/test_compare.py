@@ -142,6 +142,15 @@ def test_every_format_parses(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["compare", str(a), str(b), "--format", "markdown"]) == 0
     md = capsys.readouterr().out.splitlines()
     assert "| figure | A | B | B - A [95% CI] | change |" in md
+    assert main(["compare", str(a), str(b), "--format", "latex"]) == 0
+    tex = capsys.readouterr().out.splitlines()
+    assert tex[0] == r"\begin{table}[ht]" and tex[-1] == r"\end{table}"
+    assert r"figure & A & B & B - A [95\% CI] & change \\" in tex
+    body = tex[tex.index(r"\midrule") + 1 : tex.index(r"\bottomrule")]
+    md_rows = [ln for ln in md if ln.startswith("| ")][1:]  # the header row left out
+    assert len(body) == len(md_rows)  # one LaTeX row per Markdown row
+    assert all(ln.endswith(r" \\") and ln.count(" & ") == 4 for ln in body)
+    assert any(r"drift.exposure.keys\_released" in ln for ln in body)  # _ escaped
 
 
 def test_sweep_cells_ranked_on_a_metric(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

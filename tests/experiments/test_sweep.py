@@ -259,10 +259,15 @@ def test_cli_sweep_then_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert sum(1 for ln in text.splitlines() if ln.startswith("interval=")) == 2  # the cells
     assert cli.main(argv) == 0  # again: every finished run is kept
     assert "4 runs ok (4 kept from an earlier sweep, 0 run now)" in capsys.readouterr().out
-    png = tmp_path / "lapse.png"
-    assert cli.main(["plot", str(out), "--kind", "lapse", "--out", str(png)]) == 0
+    png = tmp_path / "cdf.png"
+    assert cli.main(["plot", str(out), "--kind", "latency-cdf", "--out", str(png)]) == 0
     assert png.stat().st_size > 1000
-    assert cli.main(["plot", str(out), "--kind", "nope", "--out", str(png)]) == 2
+    # no drift lapsed within these 1-hour runs (every time censored): refused, not drawn empty
+    assert cli.main(["plot", str(out), "--kind", "lapse", "--out", str(tmp_path / "l.png")]) == 2
+    assert "censored" in capsys.readouterr().err and not (tmp_path / "l.png").exists()
+    with pytest.raises(SystemExit) as exit_:  # argparse refuses it before any loading
+        cli.main(["plot", str(out), "--kind", "nope", "--out", str(png)])
+    assert exit_.value.code == 2
     assert "--kind" in capsys.readouterr().err
 
 

@@ -23,9 +23,11 @@ from sim.experiments.folder import load_sweep_results
 from sim.experiments.sweep import run_sweep
 from sim.runner import simulate, write
 from sim.scenario import parse_scenario
+from tests.plots.test_readability import fake_sweep
 
 TINY: dict[str, Any] = {
     "name": "plots-tiny",
+    "description": "Three hosts & one <drift> at 10m",
     "seed": 3,
     "duration": "1h",
     "network": {"sites": [{"name": "dc1"}]},
@@ -270,14 +272,15 @@ def test_percentiles_vs_draws_one_panel_per_variant_with_ci_bands(
 def test_metric_vs_band_spans_the_confidence_interval_clipped_at_zero(
     sweep_dir: Path, cells: list[dict[str, Any]]
 ) -> None:
-    """The band around each line runs from ci_low to ci_high of the cells, cut at 0."""
+    """The interval around each line (error bars at 2 replications) runs from ci_low to
+    ci_high of the cells, cut at 0."""
     fig = plots.metric_vs(sweep_dir, "attestation.interval", ["attestation.requests"])
     for ax, variant in zip(fig.axes, ("one", "two-kms"), strict=True):
         ((line,), (band,)) = ax.get_lines(), ax.collections
         assert line.get_label() == "attestation requests (n=2)"
         _, ys, lo, hi = means(cells, variant, "attestation.requests")
         np.testing.assert_allclose(line.get_ydata(), ys)
-        band_y = band.get_paths()[0].vertices[:, 1]
+        band_y = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
         for bound in (*lo, *hi):
             assert np.isclose(band_y, max(bound, 0.0)).any()
     assert fig.axes[0].get_ylabel().startswith("attestation requests")
@@ -288,17 +291,33 @@ def test_metric_vs_band_spans_the_confidence_interval_clipped_at_zero(
         plots.metric_vs(sweep_dir, "kms.servers", ["attestation.requests"])
 
 
-def test_lapse_and_exposure_vs_the_interval(sweep_dir: Path, cells: list[dict[str, Any]]) -> None:
-    """Lapse: 4 metrics per variant panel in time units; exposure: 3 counts per panel."""
-    lapse = plots.lapse_vs(sweep_dir)
+def test_lapse_and_exposure_vs_the_interval(
+    sweep_dir: Path, cells: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Lapse: 4 metrics per variant panel in time units; exposure: 3 counts per panel; a
+    sweep whose drifts never lapsed (every duration censored) is refused, not drawn empty."""
+    fake = fake_sweep(tmp_path / "fake", 2, 2)
+    fake_cells = results.read_table(fake / "cells.csv").to_dict("records")
+    lapse = plots.lapse_vs(fake)
     assert len(lapse.axes) == 2
     ax = lapse.axes[0]
     assert len(ax.get_lines()) == 4 and len(ax.collections) == 4
     line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("time to lapse (mean)"))
-    _, ys, _, _ = means(cells, "one", "drift.time_to_lapse_s.mean")
+    rows = sorted(
+        (
+            r
+            for r in fake_cells
+            if r["variant"] == "a" and r["metric"] == "drift.time_to_lapse_s.mean"
+        ),
+        key=lambda r: r["attestation.interval"],
+    )
+    ys = [r["mean"] for r in rows]
     np.testing.assert_allclose(line.get_ydata(), np.array(ys) / unit_of(ax.get_ylabel()))
     assert_labelled(lapse)
     assert_bands_clipped(lapse)
+    assert all(np.isnan(r["mean"]) for r in cells if r["metric"] == "drift.time_to_lapse_s.mean")
+    with pytest.raises(RunError, match=r"no values of drift\.time_to_lapse_s\.mean"):
+        plots.lapse_vs(sweep_dir)
     exposure = plots.exposure_vs(sweep_dir)
     ax = exposure.axes[1]
     assert len(ax.get_lines()) == 3
@@ -306,6 +325,7 @@ def test_lapse_and_exposure_vs_the_interval(sweep_dir: Path, cells: list[dict[st
     np.testing.assert_allclose(
         line.get_ydata(), means(cells, "two-kms", "drift.exposure.keys_released")[1]
     )
+    assert ax.figure.axes[0].get_ylabel().endswith("(count)")
     assert_labelled(exposure)
 
 
@@ -343,15 +363,18 @@ def test_topology_comparison_bars_are_cell_means(
 ) -> None:
     """One subplot per metric, a bar per variant x interval at the cell mean with CI bars."""
     fig = plots.topology_comparison(sweep_dir)
-    assert len(fig.axes) == len(plots.COMPARISON_METRICS)
-    assert fig.legends and fig.get_suptitle()
+    # no drift lapsed or was refused in this sweep: those two panels are left out, noted
+    assert len(fig.axes) == len(plots.COMPARISON_METRICS) - 2
+    note = fig._supxlabel.get_text()  # type: ignore[union-attr]
+    assert "drift.time_to_lapse_s.mean, drift.time_to_refusal_s.mean" in note
+    assert fig.legends and "sweep plots-sweep" in fig.get_suptitle()
     for ax in fig.axes:
         assert len(ax.patches) == 4
         assert [t.get_text() for t in ax.get_xticklabels()] == ["one", "two-kms"]
-    ax = fig.axes[1]  # drift.time_to_lapse_s.mean; bars grouped by interval (2m, then 10m)
+    ax = fig.axes[0]  # attestation.latency_s.p95; bars grouped by interval (2m, then 10m)
     heights = [p.get_height() for p in ax.patches]
     expected = [
-        means(cells, v, "drift.time_to_lapse_s.mean")[1][i]
+        means(cells, v, "attestation.latency_s.p95")[1][i]
         for i in (0, 1)
         for v in ("one", "two-kms")
     ]
@@ -386,7 +409,7 @@ def test_categorical_and_second_factor_lines(tmp_path: Path) -> None:
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "push"]
     lines = ax.get_lines()
-    assert [ln.get_label() for ln in lines] == ["servers=1 (n=2)", "servers=2 (n=2)"]
+    assert [ln.get_label() for ln in lines] == ["KMS servers=1 (n=2)", "KMS servers=2 (n=2)"]
     np.testing.assert_allclose(lines[0].get_xdata(), [0, 1])
     np.testing.assert_allclose(lines[1].get_ydata(), [3.0, 4.0])  # minutes
     assert ax.get_ylabel().endswith("(min)")
@@ -460,7 +483,7 @@ def test_save_writes_png_and_svg_atomically(run_dir: Path, tmp_path: Path) -> No
     assert b"<svg" in svg.read_bytes()[:2000]
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["cdf.png", "cdf.svg"]
     with pytest.raises(ScenarioError) as err:
-        plots.save(fig, tmp_path / "cdf.pdf")
+        plots.save(fig, tmp_path / "cdf.jpg")
     assert err.value.problems[0].path == "--out"
 
 
@@ -469,7 +492,7 @@ def test_svg_is_byte_identical_for_the_same_data(
 ) -> None:
     """Drawing and saving the same data twice gives the same SVG bytes (no date, fixed ids)."""
     for name, make in (
-        ("lapse", lambda: plots.lapse_vs(sweep_dir)),
+        ("exposure", lambda: plots.exposure_vs(sweep_dir)),
         ("topology", lambda: plots.topology(run_dir)),
     ):
         a = plots.save(make(), tmp_path / f"{name}-1.svg").read_bytes()
@@ -518,7 +541,8 @@ def test_plot_dispatches_every_kind(
         "topology",
         "capacity",
     }
-    out = plots.plot(run_dir if source == "run" else sweep_dir, kind, tmp_path / "f.png")
+    sweep = fake_sweep(tmp_path / "fake", 2, 2) if kind == "lapse" else sweep_dir
+    out = plots.plot(run_dir if source == "run" else sweep, kind, tmp_path / "f.png")
     assert out == tmp_path / "f.png" and out.stat().st_size > 1000
 
 
