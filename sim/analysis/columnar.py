@@ -81,7 +81,10 @@ def read_parquet(path: Path, declared: Table | None = None) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        with results.open_folder_file(
+            path, results.MAX_TABLE_BYTES
+        ) as handle:  # a file, bounded, no link
+            table = pq.read_table(handle)
     except (OSError, ValueError) as exc:
         raise RunError(f"cannot read {path}: {exc}") from exc
     frame: pd.DataFrame = table.to_pandas()

@@ -28,13 +28,16 @@ unrelated work.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import itertools
 import json
+import math
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +57,7 @@ from sim.analysis.cells import (
     table_rows,
 )
 from sim.analysis.tables import TABLES, Table
-from sim.errors import RunError
+from sim.errors import RunError, ScenarioError
 
 SCENARIO_FILE = "scenario.resolved.yaml"
 SUMMARY_FILE = "summary.json"
@@ -152,6 +155,26 @@ def _write_file(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def write_file_atomic(target: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically: into a temporary file created exclusively
+    (a new random name, ``O_EXCL``, so a planted link is never followed) in the target's own
+    folder, fsynced, then renamed over ``target`` (the rename replaces a link at ``target``
+    itself, never the file it points to). Returns ``target``."""
+    path = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def _fsync_dir(path: Path) -> None:
@@ -336,22 +359,89 @@ class RunResult:
         return self.tables[name]
 
 
-def _read_text(path: Path) -> str:
+MAX_JSON_BYTES = 64 << 20
+"""Largest ``summary.json`` or ``manifest.json`` read back (a large run's is ~100 KiB)."""
+MAX_SCENARIO_BYTES = 16 << 20
+"""Largest ``scenario.resolved.yaml`` read back."""
+MAX_TABLE_BYTES = 4 << 30
+"""Largest table file (CSV or Parquet) read back from a run or sweep folder."""
+
+
+def open_folder_file(path: Path, limit: int) -> Any:
+    """A file of a run or sweep folder opened for binary reading: a regular file, not a
+    link, of at most ``limit`` bytes (a FIFO, a device or a link to ``/dev/zero`` in a
+    received folder is refused unread); ``RunError`` naming it otherwise."""
+    from sim.scenario.yaml_safe import open_regular
+
     try:
-        with open(path, encoding="utf-8", newline="") as handle:  # keep CR inside cells
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunError(f"cannot read {path}: {exc}") from exc
+        return open_regular(path, limit, follow_links=False)
+    except ScenarioError as err:
+        raise RunError(str(err)) from None
+
+
+def _read_text(path: Path, limit: int = MAX_TABLE_BYTES) -> str:
+    with open_folder_file(path, limit) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise RunError(f"{path}: larger than the limit of {limit:,} bytes; not read")
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RunError(f"cannot read {path}: {exc}") from None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a number")
+    return value
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc}") from exc
+        value = json.loads(
+            _read_text(path, MAX_JSON_BYTES), parse_constant=_reject_constant, parse_float=_finite
+        )
+    except RecursionError:
+        raise RunError(f"{path} is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, a 5,000-digit integer
+        raise RunError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise RunError(f"{path} does not hold a JSON object")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise RunError(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels; not read")
     return value
+
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of a ``summary.json`` or ``manifest.json`` read back (ours: about 5)."""
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (iteratively: no recursion limit)."""
+    deepest = 0
+    todo = [(value, 1)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                items = node.values() if isinstance(node, dict) else node
+                todo.extend((item, level + 1) for item in items)
+    return deepest
+
+
+def read_scenario_text(folder: Path, name: str = SCENARIO_FILE) -> str:
+    """A run folder's ``scenario.resolved.yaml`` (or a sweep folder's
+    ``sweep.resolved.yaml``), bounded: see :func:`open_folder_file`."""
+    return _read_text(folder / name, MAX_SCENARIO_BYTES)
 
 
 def _complete_folder(path: Path | str) -> Path:
@@ -383,7 +473,7 @@ def load(path: Path | str) -> RunResult:
     tables = {name: _load_table(folder, name) for name in names}
     return RunResult(
         path=folder,
-        scenario_yaml=_read_text(folder / SCENARIO_FILE),
+        scenario_yaml=read_scenario_text(folder),
         manifest=_read_json(folder / MANIFEST_FILE),
         summary=_read_json(folder / SUMMARY_FILE),
         tables=tables,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sim.errors import Problem, ScenarioError
+from sim.errors import Problem, ScenarioError, printable
 
 if TYPE_CHECKING:
     from sim.experiments.spec import Sweep
@@ -23,9 +23,10 @@ MAX_SWEEP_RUNS = 10_000
 
 
 def print_problems(source: str, problems: Sequence[Problem], kind: str = "") -> None:
-    """One ``SOURCE: [warning: ]path: message`` line per problem, on stderr."""
+    """One ``SOURCE: [warning: ]path: message`` line per problem, on stderr (every part
+    escaped by :func:`~sim.errors.printable`: names and keys come from files)."""
     for problem in problems:
-        print(f"{source}: {kind}{problem}", file=sys.stderr)
+        print(f"{printable(source)}: {kind}{problem}", file=sys.stderr)
 
 
 def show_estimate(est: Estimate, stream: TextIO) -> None:

@@ -15,6 +15,7 @@ import base64
 import functools
 import html
 import io
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from sim.analysis import results
 from sim.analysis.catalogue import unit_of
 from sim.analysis.summary import HEADLINE_KEYS, metric_value
 from sim.analysis.text import format_value
-from sim.errors import RunError, ScenarioError
+from sim.errors import RunError, ScenarioError, printable
 from sim.plots._common import PathLike, _load_sweep, _source_kind, _style
 from sim.plots.estate import topology
 from sim.plots.runs import latency_cdf, utilisation_over_time
@@ -52,33 +53,53 @@ def _figures(makers: list[tuple[str, Callable[[], Figure]]]) -> list[str]:
     for title, make in makers:
         try:
             uri = _png(make())
-        except (RunError, ScenarioError) as exc:
-            out.append(f"<h3>{html.escape(title)}</h3><p>not drawn: {html.escape(str(exc))}</p>")
+        except (RunError, ScenarioError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            # a figure that cannot be drawn from this folder's values never loses the page
+            out.append(f"<h3>{_esc(title)}</h3><p>not drawn: {_esc(exc)}</p>")
             continue
-        out.append(f'<h3>{html.escape(title)}</h3><img alt="{html.escape(title)}" src="{uri}">')
+        out.append(f'<h3>{_esc(title)}</h3><img alt="{_esc(title)}" src="{uri}">')
     return out
 
 
+def _esc(value: object) -> str:
+    """Any value read from a run or sweep folder as HTML text: escaped (quotes too), control
+    characters shown as escapes; the page holds no script, so no value can add one."""
+    return html.escape(printable(value), quote=True)
+
+
+def _seconds(value: object) -> str:
+    """A manifest's time, whole seconds when it is a number, else the value as text."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:.0f}"
+    return str(value)
+
+
+def _value(key: str, value: object) -> str:
+    """A figure as the tables show it; a value of the wrong type from a file as text."""
+    try:
+        return format_value(key, value)
+    except (TypeError, ValueError, OverflowError):
+        return str(value)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _run_page(folder: Path) -> tuple[str, list[str]]:
     run = results.load(folder)
     rows = [
-        [key, format_value(key, metric_value(run.summary, key)), unit_of(key)]
+        [key, _value(key, metric_value(run.summary, key)), unit_of(key)]
         for key in HEADLINE_KEYS
         if metric_value(run.summary, key) is not None
     ]
     m = run.manifest
     title = f"Run {m.get('scenario', folder.name)}, seed {m.get('seed')}"
     intro = (
-        f"<p>Simulated {m.get('sim_time_s', 0):.0f} s, {m.get('events')} events; "
-        f"folder <code>{html.escape(str(folder))}</code>.</p>"
+        f"<p>Simulated {_esc(_seconds(m.get('sim_time_s', 0)))} s, {_esc(m.get('events'))} "
+        f"events; folder <code>{_esc(folder)}</code>.</p>"
     )
     parts = [intro, "<h2>Headline figures</h2>", _table(["figure", "value", "unit"], rows)]
     parts.append("<h2>Figures</h2>")
@@ -98,15 +119,15 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
     for r in sw.cells:
         mean, half = r["mean"], r["ci_half_width"]
         key = str(r["metric"])
-        ci = "" if half is None else f"± {format_value(key, half)}"
+        ci = "" if half is None else f"± {_value(key, half)}"
         levels = ", ".join(f"{f}={r[f]}" for f in sw.factors)
         rows.append(
-            [str(r["variant"] or "") or "-", levels, key, format_value(key, mean), ci, str(r["n"])]
+            [str(r["variant"] or "") or "-", levels, key, _value(key, mean), ci, str(r["n"])]
         )
     failed = sum(1 for r in sw.index if r["status"] != "ok")
     intro = (
         f"<p>{len({r['cell_id'] for r in sw.cells})} cells, {len(sw.index)} runs "
-        f"({failed} failed); factors: {html.escape(', '.join(sw.factors) or 'none')}.</p>"
+        f"({failed} failed); factors: {_esc(', '.join(sw.factors) or 'none')}.</p>"
     )
     header = ["variant", "levels", "metric", "mean", "95% CI", "n"]
     parts = [intro, "<h2>Cell means</h2>", _table(header, rows), "<h2>Figures</h2>"]
@@ -133,15 +154,15 @@ def render(source: PathLike) -> str:
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n"
+        f"<body><h1>{_esc(title)}</h1>\n{body}\n</body></html>\n"
     )
 
 
 def default_out(source: PathLike) -> Path:
     """``<sweep>/report.html`` for a sweep; ``<run>.report.html`` beside a run folder (a
     run folder holds only what the run wrote, so a re-run may replace it)."""
-    folder = Path(source)
+    folder = Path(os.path.abspath(source))  # `report .` inside a run folder names it
     if _source_kind(folder) == "sweep":
         return folder / "report.html"
     return folder.with_name(folder.name + ".report.html")
@@ -151,10 +172,4 @@ def write_report(source: PathLike, out: PathLike | None = None) -> Path:
     """Write the report of ``source`` to ``out`` (default :func:`default_out`)."""
     text = render(source)
     target = Path(out) if out is not None else default_out(source)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return results.write_file_atomic(target, text.encode("utf-8"))

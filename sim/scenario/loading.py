@@ -19,21 +19,26 @@ from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from sim.errors import Problem, ScenarioError
 from sim.scenario.bounds import Within
-from sim.scenario.compose import EXTENDS_DESCRIPTION, load_composed, resolve_extends
+from sim.scenario.compose import EXTENDS_DESCRIPTION, resolve_extends
 from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.limits import limit_problems
 from sim.scenario.model import Scenario
 from sim.scenario.regimes import expand_regime
 from sim.scenario.rules import topology_problems
 from sim.scenario.units import short_repr
+from sim.scenario.yaml_safe import load_yaml_file, load_yaml_text
+
+_VALIDATOR_TAG = re.compile(r"[a-z][a-z-]*\[.*\]", re.DOTALL)
+"""pydantic's names of validators in a location (``function-after[_check(), ...]``)."""
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         text = str(item)
-        # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]").
-        if text in UNION_TAGS or ("[" in text and "(" in text) or text.startswith("function-"):
+        # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]");
+        # a key from the file that merely holds brackets is kept
+        if text in UNION_TAGS or _VALIDATOR_TAG.fullmatch(text) or text.startswith("function-"):
             continue
         parts.append(text)
     return ".".join(parts)
@@ -92,16 +97,41 @@ def problems_from(err: ValidationError) -> list[Problem]:
     return out
 
 
+_SWEEP_KEYS = frozenset(("base", "factors", "variants", "replications"))
+
+
+def _not_a_scenario(data: dict[Any, Any]) -> None:
+    """Refuse, in one line, a sweep file and a mapping with no scenario field at all (its
+    keys would be echoed as unknown keys, and they may be someone's secrets)."""
+    keys = set(map(str, data))
+    if "base" in keys and keys & _SWEEP_KEYS and "vcenters" not in keys:
+        raise ScenarioError([Problem("", "this is a sweep file: use vtasim sweep")])
+    known = {"extends", "regime"} | {f.alias or n for n, f in Scenario.model_fields.items()}
+    if keys and not keys & known:
+        raise ScenarioError(
+            [Problem("", "not a scenario file (none of its top-level keys is a scenario field)")]
+        )
+
+
 def parse_scenario(
-    data: Any, overrides: Mapping[str, Any] | None = None, base_dir: Path | None = None
+    data: Any,
+    overrides: Mapping[str, Any] | None = None,
+    base_dir: Path | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> Scenario:
     """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
     problem. An ``extends`` is resolved first, against ``base_dir`` (default: the current
-    directory); ``overrides`` then set fields by dotted path (``attestation.interval``); last,
-    a ``regime`` expands into its preset underneath the explicit settings."""
+    directory; confined to that tree unless ``allow_outside``: see
+    :mod:`sim.scenario.compose`); ``overrides`` then set fields by dotted path
+    (``attestation.interval``); last, a ``regime`` expands into its preset underneath the
+    explicit settings."""
     if not isinstance(data, dict):
         raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
-    data = resolve_extends(data, Path.cwd() if base_dir is None else base_dir)
+    _not_a_scenario(data)
+    data = resolve_extends(
+        data, Path.cwd() if base_dir is None else base_dir, allow_outside=allow_outside
+    )
     if overrides:
         data = apply_overrides(data, overrides)
     data = expand_regime(data)
@@ -115,10 +145,38 @@ def parse_scenario(
     return scenario
 
 
-def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+def load_scenario(
+    path: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    allow_outside: bool = False,
+) -> Scenario:
     """Read and validate a YAML scenario file (bounded and strict: see
-    :mod:`sim.scenario.yaml_safe`; its ``extends`` resolved: :mod:`sim.scenario.compose`)."""
-    return parse_scenario(load_composed(Path(path)), overrides)
+    :mod:`sim.scenario.yaml_safe`; its ``extends`` resolved inside its folder's tree
+    unless ``allow_outside``: :mod:`sim.scenario.compose`)."""
+    data = load_yaml_file(Path(path))
+    if isinstance(data, dict):
+        _not_a_scenario(data)
+    composed = resolve_extends(data, Path(path).parent, (Path(path),), allow_outside=allow_outside)
+    return parse_scenario(composed, overrides)
+
+
+def parse_resolved_scenario(text: str, source: str) -> Scenario:
+    """The scenario a run folder records (``scenario.resolved.yaml``), read by the bounded
+    loader. It is already resolved: an ``extends`` in it is refused, never followed (a
+    received run folder must not make vtasim read files of the machine it is read on)."""
+    data = load_yaml_text(text, source)
+    if isinstance(data, dict) and "extends" in data:
+        raise ScenarioError(
+            [
+                Problem(
+                    "extends",
+                    f"{source}: a run folder holds the resolved scenario; extends is not "
+                    "followed there",
+                )
+            ]
+        )
+    return parse_scenario(data)
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
