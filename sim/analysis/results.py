@@ -438,6 +438,13 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def load_json(path: Path) -> dict[str, Any]:
+    """A run folder's JSON object file, bounded and strict (see :func:`open_folder_file`;
+    NaN, infinities and nesting deeper than MAX_JSON_DEPTH refused): ``RunError``
+    otherwise."""
+    return _read_json(path)
+
+
 def read_scenario_text(folder: Path, name: str = SCENARIO_FILE) -> str:
     """A run folder's ``scenario.resolved.yaml`` (or a sweep folder's
     ``sweep.resolved.yaml``), bounded: see :func:`open_folder_file`."""
@@ -542,3 +549,41 @@ def read_table(path: Path | str, declared: Table | None = None) -> Any:
 
         return typed(frame, declared)
     return frame
+
+
+def damage(path: Path | str) -> str | None:
+    """What is wrong with a complete run folder's files, or None when they are whole: its
+    JSON files parse (bounded), every table has both its files, each Parquet footer reads
+    and its CSV holds at least as many lines as the Parquet rows plus the header and ends
+    with a line break (a truncated copy fails one of these). Cheap: the CSV is counted,
+    not parsed; the Parquet file's footer only is read."""
+    import pyarrow.parquet as pq
+
+    folder = Path(path)
+    try:
+        _read_json(folder / MANIFEST_FILE)
+        _read_json(folder / SUMMARY_FILE)
+        read_scenario_text(folder)
+        csvs = {p.stem for p in folder.glob("*.csv")}
+        parquets = {p.stem for p in folder.glob("*.parquet")}
+        if csvs != parquets:
+            return f"tables without both files: {sorted(csvs ^ parquets)}"
+        for name in sorted(csvs):
+            with open_folder_file(folder / f"{name}.parquet", MAX_TABLE_BYTES) as handle:
+                rows = pq.read_metadata(handle).num_rows
+            lines, last = _count_lines(folder / f"{name}.csv")
+            if last not in (b"\n", b"") or lines < rows + 1:
+                return f"{name}.csv has {lines} lines for {rows} rows (truncated?)"
+    except (RunError, OSError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def _count_lines(path: Path) -> tuple[int, bytes]:
+    """Line breaks in ``path`` and its last byte (b"" when empty), read in blocks."""
+    lines, last = 0, b""
+    with open_folder_file(path, MAX_TABLE_BYTES) as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines, last

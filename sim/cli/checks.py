@@ -97,3 +97,38 @@ def written_folder(target: Path, manifest: dict[str, Any] | None) -> bool:
         return False
     keys = ("seed", "wall_time_s", "sim_time_s", "events")
     return isinstance(on_disk, dict) and all(on_disk.get(k) == manifest.get(k) for k in keys)
+
+
+def overrides_tag(overrides: dict[str, Any]) -> str:
+    """A short, stable tag of ``--set`` assignments for a run's default folder name
+    (``seed-1-set-3f2a9c1b``), so a run with overrides never replaces the plain run."""
+    import hashlib
+
+    text = json.dumps(overrides, sort_keys=True, default=str)
+    return "set-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def check_replace(target: Path, resolved_yaml: str, force: bool, shown: str) -> None:
+    """Refuse (ScenarioError on ``--out``) to replace the run folder at ``target`` when it
+    holds a run of another scenario (its ``scenario.resolved.yaml`` differs from what this
+    run will record), unless ``force``; a re-run of the same scenario and seed may replace
+    it."""
+    from sim.analysis.results import is_complete, read_scenario_text
+    from sim.errors import RunError
+
+    if force or not is_complete(target):
+        return
+    try:
+        same = read_scenario_text(target) == resolved_yaml
+    except RunError:
+        same = False
+    if not same:
+        raise ScenarioError(
+            [
+                Problem(
+                    "--out",
+                    f"{shown} holds a run of another scenario (its {target.name}/"
+                    "scenario.resolved.yaml differs); pass --force to replace it",
+                )
+            ]
+        )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sim.cli import analysis
 from sim.cli.checks import (
     MAX_SWEEP_RUNS,
+    check_replace,
+    overrides_tag,
     preflight_run,
     preflight_sweep,
     print_problems,
@@ -47,7 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.analysis.outdir import prepare_target
     from sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, _overrides(args), allow_outside=args.allow_outside)
+    overrides = _overrides(args)
+    scenario = load_scenario(args.scenario, overrides, allow_outside=args.allow_outside)
     log.info("loaded %s (%s)", args.scenario, scenario.name)  # the log line is escaped
     if args.until is not None and args.until <= scenario.warmup:
         raise ScenarioError(
@@ -62,10 +65,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     info = sys.stderr if args.json else sys.stdout
     est = preflight_run(str(args.scenario), scenario, args.until, args.force, info)
     seed = scenario.seed if args.seed is None else args.seed
-    out = args.out if args.out is not None else runner.default_out_dir(scenario, seed)
+    out = args.out
+    if out is None:
+        out = runner.default_out_dir(scenario, seed)
+        if overrides:  # never the plain run's folder
+            out = out.with_name(f"{out.name}-{overrides_tag(overrides)}")
     # the folder, and beside it while it is written the run's records spilled in column
     # chunks (about as big): room for both
     target = prepare_target(out, 0 if args.force else 2 * est.output_bytes)
+    end = scenario.duration if args.until is None else args.until
+    check_replace(target, scenario.for_run(seed, end).resolved_yaml(), args.force, str(out))
     output: runner.RunOutput | None = None
     try:
         output = runner.simulate(
@@ -138,7 +147,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         executor = dask_executor(args.dask, args.dask_scheduler_file)
     else:
         executor = local_executor(args.workers)
-    result = run_sweep(sweep, args.out, executor=executor, progress=_progress(args))
+    result = run_sweep(
+        sweep, args.out, executor=executor, progress=_progress(args), force=args.force
+    )
     _sweep_overview(sweep, result)
     for row in result.failed:
         print(f"  failed {row['run']}: {printable(row['error'])}", file=sys.stderr)

@@ -219,6 +219,8 @@ class Sweep:
     spec: SweepSpec
     path: Path | None
     cells: tuple[Cell, ...] = field(default_factory=tuple)
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """The ``--set`` assignments applied to every cell, in the order given."""
 
     @property
     def initial_replications(self) -> int:
@@ -285,7 +287,7 @@ def parse_sweep(
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(problems_from(err)) from None
+        raise ScenarioError(problems_from(err, SweepSpec)) from None
     fixed = sorted(set(overrides or {}) & set(spec.factors))
     if fixed:
         raise ScenarioError(
@@ -325,7 +327,7 @@ def parse_sweep(
     ids = [c.cell_id for c in cells]
     if len(set(ids)) != len(ids):
         raise ScenarioError([Problem("factors", "two cells resolve to the same id")])
-    return Sweep(spec, path, tuple(cells))
+    return Sweep(spec, path, tuple(cells), tuple((overrides or {}).items()))
 
 
 def _check_grid(spec: SweepSpec, variants: int, max_runs: int | None) -> None:

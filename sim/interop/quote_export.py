@@ -32,6 +32,7 @@ the folder as it was, with no empty or cut-off file.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import errno
 import json
 import os
@@ -61,12 +62,25 @@ def check_host(host: str, hosts: Sequence[str] | None = None) -> None:
     if hosts is not None:
         if host not in hosts:
             shown = ", ".join(hosts[:3]) + (", ..." if len(hosts) > 3 else "")
+            close = difflib.get_close_matches(host, hosts, n=1, cutoff=0.8)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ScenarioError(
-                [Problem("--host", f"no host {host!r} in the scenario (its hosts: {shown})")]
+                [Problem("--host", f"no host {host!r} in the scenario (its hosts: {shown}){hint}")]
             )
         return
     match = _HOST.fullmatch(host)
     if match is None or not 1 <= int(match.group(1)) <= MAX_HOSTS:
+        short = re.fullmatch(r"esx-([0-9])", host)
+        if short is not None:
+            raise ScenarioError(
+                [
+                    Problem(
+                        "--host",
+                        f"no host {host!r}: host numbers have at least two digits; did you "
+                        f"mean 'esx-0{short.group(1)}'?",
+                    )
+                ]
+            )
         raise ScenarioError(
             [
                 Problem(

@@ -55,6 +55,9 @@ MAX_DEPTH = 64
 MAX_NODES = 1_000_000
 """Most nodes a document may expand to, every use of an alias counted."""
 
+MAX_DIGITS = 1000
+"""Most digits of an integer (Python refuses to read more than 4,300, naming no field)."""
+
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
 
@@ -154,6 +157,14 @@ class _Expansion:
         self.open: set[int] = set()
 
     def visit(self, node: Node, path: str, depth: int) -> tuple[int, int]:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
+            digits = sum(c.isdigit() for c in node.value)
+            if digits > MAX_DIGITS:
+                raise _refuse(
+                    path,
+                    f"expected a number of at most {MAX_DIGITS:,} digits, found one of "
+                    f"{digits:,} ({_line(node)})",
+                )
         known = self.done.get(id(node))
         if known is None:
             if id(node) in self.open:

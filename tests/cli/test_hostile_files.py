@@ -18,7 +18,7 @@ from sim.runner import simulate, write
 from sim.scenario import parse_scenario
 from tests.cli.clitools import MEMORY_LIMIT, TINY, assert_clean_refusal, vtasim
 
-BIG = 4 * MEMORY_LIMIT
+BIG = 8 * MEMORY_LIMIT
 """Address space for a child that draws figures (pyarrow and matplotlib reserve much)."""
 
 ESC = "\x1b]0;owned\x07\x1b[2J"
@@ -279,3 +279,79 @@ def test_compare_refuses_nan_and_deep_summaries(
     result = vtasim(["compare", str(folder), str(run_folder)], memory=BIG)
     assert result.code == 2 and "Traceback" not in result.err, result.err
     assert len(result.err_lines) == 1 and "summary.json" in result.err
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def test_misspelt_keys_and_hosts_get_a_did_you_mean(tmp_path: Path) -> None:
+    """``intervall`` suggests ``interval``, a sweep's ``overides`` ``overrides``, and
+    ``--host esx-7`` ``esx-07``."""
+    scenario = _write(tmp_path / "s.yaml", TINY + "attestation: {intervall: 2m}\n")
+    assert_clean_refusal(
+        vtasim(["validate", str(scenario)]),
+        str(scenario),
+        "attestation.intervall",
+        "did you mean 'interval'?",
+    )
+    sweep = _write(tmp_path / "sw.yaml", "name: a\nbase: s.yaml\nvariants: {v: {overides: {}}}\n")
+    assert_clean_refusal(
+        vtasim(["validate", str(sweep)]), str(sweep), "variants.v.overides", "'overrides'?"
+    )
+    args = ["export-quote", "--seed", "1", "--host", "esx-7", "--nonce", "00", "--out", "q"]
+    result = vtasim(args, cwd=tmp_path)
+    assert_clean_refusal(result, "vtasim export-quote", "--host", "did you mean 'esx-07'?")
+
+
+def test_unicode_digits_in_a_unit_string_are_refused(tmp_path: Path) -> None:
+    """Arabic-Indic digits ("١٠٠m") are not read as 100 minutes."""
+    scenario = _write(tmp_path / "s.yaml", TINY + "attestation: {interval: ١٠٠m}\n")
+    assert_clean_refusal(
+        vtasim(["validate", str(scenario)]), str(scenario), "attestation.interval", "expected"
+    )
+
+
+def test_a_mapping_for_replications_gets_no_integer_line(tmp_path: Path) -> None:
+    """``replications: {min: 3, max: 2, ...}`` is one line on the section, without the
+    number branch's "constrained-int: expected an integer"."""
+    _write(tmp_path / "s.yaml", TINY)
+    rule = "{min: 3, max: 2, metric: drift.time_to_lapse_s.mean, half_width: 30s}"
+    sweep = _write(tmp_path / "sw.yaml", f"name: a\nbase: s.yaml\nreplications: {rule}\n")
+    result = vtasim(["validate", str(sweep)], cwd=tmp_path)
+    assert_clean_refusal(result, str(sweep), "replications", "max must be at least min")
+
+
+@pytest.fixture(scope="module")
+def dollar_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished sweep whose variant names hold ``$`` and markup."""
+    base = tmp_path_factory.mktemp("dollar")
+    _write(base / "s.yaml", TINY)
+    spec = {
+        "name": "dollar",
+        "base": "s.yaml",
+        "seed": 1,
+        "replications": 1,
+        "variants": {"a$b": {}, "<i>c$": {"overrides": {"vms.count": 6}}},
+    }
+    _write(base / "sw.yaml", json.dumps(spec))
+    result = vtasim(["sweep", "sw.yaml", "-q", "--out", "out"], cwd=base, memory=BIG)
+    assert result.code == 0, result.err
+    return base / "out"
+
+
+def test_dollar_and_markup_in_variant_names_draw_and_report(
+    dollar_sweep: Path, tmp_path: Path
+) -> None:
+    """A ``$`` in a variant name is text, not mathtext: the comparison figure and the
+    report are drawn (before: the report was lost); markup stays escaped in the page."""
+    out = tmp_path / "t.png"
+    drawn = vtasim(
+        ["plot", str(dollar_sweep), "--kind", "topology-comparison", "--out", str(out)],
+        memory=BIG,
+    )
+    assert drawn.code == 0 and out.stat().st_size > 0, drawn.err
+    page = tmp_path / "r.html"
+    result = vtasim(["report", str(dollar_sweep), "--out", str(page)], memory=BIG)
+    assert result.code == 0, result.err
+    text = page.read_text(encoding="utf-8")
+    assert "not drawn" not in text and "<i>c" not in text and "&lt;i&gt;c$" in text
