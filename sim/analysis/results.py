@@ -28,16 +28,12 @@ unrelated work.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import itertools
-import json
-import math
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +52,9 @@ from sim.analysis.cells import (
     render_csv,
     table_rows,
 )
+from sim.analysis.folder_io import read_json, read_scenario_text, read_text
 from sim.analysis.tables import TABLES, Table
-from sim.errors import RunError, ScenarioError
+from sim.errors import RunError
 
 SCENARIO_FILE = "scenario.resolved.yaml"
 SUMMARY_FILE = "summary.json"
@@ -155,26 +152,6 @@ def _write_file(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def write_file_atomic(target: Path | str, data: bytes) -> Path:
-    """Write ``data`` to ``target`` atomically: into a temporary file created exclusively
-    (a new random name, ``O_EXCL``, so a planted link is never followed) in the target's own
-    folder, fsynced, then renamed over ``target`` (the rename replaces a link at ``target``
-    itself, never the file it points to). Returns ``target``."""
-    path = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _fsync_dir(path: Path) -> None:
@@ -359,98 +336,6 @@ class RunResult:
         return self.tables[name]
 
 
-MAX_JSON_BYTES = 64 << 20
-"""Largest ``summary.json`` or ``manifest.json`` read back (a large run's is ~100 KiB)."""
-MAX_SCENARIO_BYTES = 16 << 20
-"""Largest ``scenario.resolved.yaml`` read back."""
-MAX_TABLE_BYTES = 4 << 30
-"""Largest table file (CSV or Parquet) read back from a run or sweep folder."""
-
-
-def open_folder_file(path: Path, limit: int) -> Any:
-    """A file of a run or sweep folder opened for binary reading: a regular file, not a
-    link, of at most ``limit`` bytes (a FIFO, a device or a link to ``/dev/zero`` in a
-    received folder is refused unread); ``RunError`` naming it otherwise."""
-    from sim.scenario.yaml_safe import open_regular
-
-    try:
-        return open_regular(path, limit, follow_links=False)
-    except ScenarioError as err:
-        raise RunError(str(err)) from None
-
-
-def _read_text(path: Path, limit: int = MAX_TABLE_BYTES) -> str:
-    with open_folder_file(path, limit) as handle:
-        try:
-            data = handle.read(limit + 1)
-        except OSError as exc:
-            raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise RunError(f"{path}: larger than the limit of {limit:,} bytes; not read")
-    try:
-        return str(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RunError(f"cannot read {path}: {exc}") from None
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range for a number")
-    return value
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(
-            _read_text(path, MAX_JSON_BYTES), parse_constant=_reject_constant, parse_float=_finite
-        )
-    except RecursionError:
-        raise RunError(f"{path} is not valid JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, a 5,000-digit integer
-        raise RunError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise RunError(f"{path} does not hold a JSON object")
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise RunError(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels; not read")
-    return value
-
-
-MAX_JSON_DEPTH = 32
-"""Deepest nesting of a ``summary.json`` or ``manifest.json`` read back (ours: about 5)."""
-
-
-def _depth(value: Any) -> int:
-    """How deeply ``value`` nests lists and objects (iteratively: no recursion limit)."""
-    deepest = 0
-    todo = [(value, 1)]
-    while todo:
-        node, level = todo.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            if level <= MAX_JSON_DEPTH:
-                items = node.values() if isinstance(node, dict) else node
-                todo.extend((item, level + 1) for item in items)
-    return deepest
-
-
-def load_json(path: Path) -> dict[str, Any]:
-    """A run folder's JSON object file, bounded and strict (see :func:`open_folder_file`;
-    NaN, infinities and nesting deeper than MAX_JSON_DEPTH refused): ``RunError``
-    otherwise."""
-    return _read_json(path)
-
-
-def read_scenario_text(folder: Path, name: str = SCENARIO_FILE) -> str:
-    """A run folder's ``scenario.resolved.yaml`` (or a sweep folder's
-    ``sweep.resolved.yaml``), bounded: see :func:`open_folder_file`."""
-    return _read_text(folder / name, MAX_SCENARIO_BYTES)
-
-
 def _complete_folder(path: Path | str) -> Path:
     folder = Path(path)
     if not folder.exists():
@@ -466,7 +351,7 @@ def _complete_folder(path: Path | str) -> Path:
 
 def load_summary(path: Path | str) -> dict[str, Any]:
     """The summary of a complete run folder (``RunError`` otherwise)."""
-    return _read_json(_complete_folder(path) / SUMMARY_FILE)
+    return read_json(_complete_folder(path) / SUMMARY_FILE)
 
 
 def load(path: Path | str) -> RunResult:
@@ -481,8 +366,8 @@ def load(path: Path | str) -> RunResult:
     return RunResult(
         path=folder,
         scenario_yaml=read_scenario_text(folder),
-        manifest=_read_json(folder / MANIFEST_FILE),
-        summary=_read_json(folder / SUMMARY_FILE),
+        manifest=read_json(folder / MANIFEST_FILE),
+        summary=read_json(folder / SUMMARY_FILE),
         tables=tables,
     )
 
@@ -534,7 +419,7 @@ def read_table(path: Path | str, declared: Table | None = None) -> Any:
     types (:func:`sim.analysis.columnar.typed`) and carries the units in
     ``attrs["units"]``."""
     p = Path(path)
-    cols, rows = parse_csv(_read_text(p), str(p))
+    cols, rows = parse_csv(read_text(p), str(p))
     if declared is not None and tuple(cols) != declared.names:
         raise RunError(
             f"{p}: columns {cols} differ from the declared {list(declared.names)} "
@@ -549,41 +434,3 @@ def read_table(path: Path | str, declared: Table | None = None) -> Any:
 
         return typed(frame, declared)
     return frame
-
-
-def damage(path: Path | str) -> str | None:
-    """What is wrong with a complete run folder's files, or None when they are whole: its
-    JSON files parse (bounded), every table has both its files, each Parquet footer reads
-    and its CSV holds at least as many lines as the Parquet rows plus the header and ends
-    with a line break (a truncated copy fails one of these). Cheap: the CSV is counted,
-    not parsed; the Parquet file's footer only is read."""
-    import pyarrow.parquet as pq
-
-    folder = Path(path)
-    try:
-        _read_json(folder / MANIFEST_FILE)
-        _read_json(folder / SUMMARY_FILE)
-        read_scenario_text(folder)
-        csvs = {p.stem for p in folder.glob("*.csv")}
-        parquets = {p.stem for p in folder.glob("*.parquet")}
-        if csvs != parquets:
-            return f"tables without both files: {sorted(csvs ^ parquets)}"
-        for name in sorted(csvs):
-            with open_folder_file(folder / f"{name}.parquet", MAX_TABLE_BYTES) as handle:
-                rows = pq.read_metadata(handle).num_rows
-            lines, last = _count_lines(folder / f"{name}.csv")
-            if last not in (b"\n", b"") or lines < rows + 1:
-                return f"{name}.csv has {lines} lines for {rows} rows (truncated?)"
-    except (RunError, OSError, ValueError) as exc:
-        return str(exc)
-    return None
-
-
-def _count_lines(path: Path) -> tuple[int, bytes]:
-    """Line breaks in ``path`` and its last byte (b"" when empty), read in blocks."""
-    lines, last = 0, b""
-    with open_folder_file(path, MAX_TABLE_BYTES) as handle:
-        while block := handle.read(1 << 20):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines, last

@@ -113,7 +113,8 @@ def check_replace(target: Path, resolved_yaml: str, force: bool, shown: str) -> 
     holds a run of another scenario (its ``scenario.resolved.yaml`` differs from what this
     run will record), unless ``force``; a re-run of the same scenario and seed may replace
     it."""
-    from sim.analysis.results import is_complete, read_scenario_text
+    from sim.analysis.folder_io import read_scenario_text
+    from sim.analysis.results import is_complete
     from sim.errors import RunError
 
     if force or not is_complete(target):

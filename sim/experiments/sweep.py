@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.analysis.outdir import prepare_folder
 from sim.analysis.stats import estimate, nonneg_estimate
 from sim.analysis.summary import metric_value
@@ -74,16 +74,16 @@ def _finished(
     if not results.is_complete(path):
         return None
     try:
-        manifest = results.load_json(path / results.MANIFEST_FILE)
-        summary = results.load_json(path / results.SUMMARY_FILE)
-        recorded = results.read_scenario_text(path)
+        manifest = folder_io.load_json(path / results.MANIFEST_FILE)
+        summary = folder_io.load_json(path / results.SUMMARY_FILE)
+        recorded = folder_io.read_scenario_text(path)
     except (RunError, OSError, ValueError):
         return None
     if manifest.get("seed") != seed or manifest.get("exception") is not None:
         return None
     if recorded != scenario_yaml:
         return None
-    broken = results.damage(path)
+    broken = folder_io.damage(path)
     if broken is not None:
         log.warning("redoing the run %s: its folder is damaged: %s", path, broken)
         return None
@@ -355,7 +355,7 @@ def check_folder(sw: Sweep, out: Path, shown: str, force: bool) -> None:
     recorded: Any = None
     if (out / RESOLVED_FILE).is_file():
         try:
-            recorded = load_yaml_text(results.read_scenario_text(out, RESOLVED_FILE), shown)
+            recorded = load_yaml_text(folder_io.read_scenario_text(out, RESOLVED_FILE), shown)
         except (RunError, ScenarioError):
             recorded = None
     else:
@@ -398,7 +398,7 @@ def folder_lock(out: Path, shown: str) -> Iterator[None]:
 
 def _write_resolved(sw: Sweep, out: Path) -> None:
     text = yaml.safe_dump(_resolved_doc(sw), sort_keys=False, width=100)
-    results.write_file_atomic(out / RESOLVED_FILE, text.encode("utf-8"))
+    folder_io.write_file_atomic(out / RESOLVED_FILE, text.encode("utf-8"))
 
 
 def _bar(progress: bool, total: int, name: str) -> Any:

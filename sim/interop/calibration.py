@@ -120,8 +120,8 @@ def timed(samples: list[float], action: Any) -> Any:
 
 def write_measurements(path: Path, data: Mapping[str, Any]) -> Path:
     """Write the measurement JSON atomically (an exclusively created temporary file in
-    the same folder, then a rename: see :func:`sim.analysis.results.write_file_atomic`)."""
-    from sim.analysis.results import write_file_atomic
+    the same folder, then a rename: see :func:`sim.analysis.folder_io.write_file_atomic`)."""
+    from sim.analysis.folder_io import write_file_atomic
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

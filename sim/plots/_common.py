@@ -18,7 +18,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.errors import Problem, RunError, ScenarioError
 from sim.experiments.folder import CELL_COLUMNS
 from sim.scenario import Scenario
@@ -325,7 +325,7 @@ def _load_sweep(source: PathLike | _Sweep) -> _Sweep:
     name = p.name
     resolved = p / "sweep.resolved.yaml"
     if resolved.is_file():
-        text = results.read_scenario_text(p, "sweep.resolved.yaml")
+        text = folder_io.read_scenario_text(p, "sweep.resolved.yaml")
         doc = load_yaml_text(text, str(resolved))  # bounded: no alias bomb
         if isinstance(doc, dict) and isinstance(doc.get("sweep"), dict):
             name = str(doc["sweep"].get("name", name))

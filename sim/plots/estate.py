@@ -9,7 +9,7 @@ from pathlib import Path
 import networkx as nx
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.plots._common import (
     PathLike,
     _styled,
@@ -39,7 +39,7 @@ def _scenario_of(source: PathLike | Scenario | results.RunResult) -> Scenario:
     p = Path(source)
     if p.is_dir():
         return parse_resolved_scenario(
-            results.read_scenario_text(p), str(p / results.SCENARIO_FILE)
+            folder_io.read_scenario_text(p), str(p / results.SCENARIO_FILE)
         )
     return load_scenario(p)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.analysis.catalogue import unit_of
 from sim.analysis.summary import HEADLINE_KEYS, metric_value
 from sim.analysis.text import format_value
@@ -172,4 +172,4 @@ def write_report(source: PathLike, out: PathLike | None = None) -> Path:
     """Write the report of ``source`` to ``out`` (default :func:`default_out`)."""
     text = render(source)
     target = Path(out) if out is not None else default_out(source)
-    return results.write_file_atomic(target, text.encode("utf-8"))
+    return folder_io.write_file_atomic(target, text.encode("utf-8"))

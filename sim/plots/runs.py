@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.errors import Problem, RunError, ScenarioError
 from sim.plots._common import (
     _SERVICES,
@@ -98,7 +98,7 @@ def _pooled(sw: _Sweep, by: str, metric: str) -> dict[str, list[float]]:
         else:
             key = f"{by.rsplit('.', 1)[-1]}={_format_level(by, r[by])}"
         folder = _run_folder(sw.path, str(r["path"]))
-        warmup = _warmup(results.read_scenario_text(folder))
+        warmup = _warmup(folder_io.read_scenario_text(folder))
         values = _attestation_values(
             results.read_table(folder / "attestations.csv"), metric, warmup
         )

@@ -355,3 +355,22 @@ def test_dollar_and_markup_in_variant_names_draw_and_report(
     assert result.code == 0, result.err
     text = page.read_text(encoding="utf-8")
     assert "not drawn" not in text and "<i>c" not in text and "&lt;i&gt;c$" in text
+
+
+def test_dask_to_a_closed_port_is_reported_at_once(tmp_path: Path) -> None:
+    """``--dask`` naming a closed port is refused by a short first connection (before:
+    distributed's client retried for 36 s), naming the address."""
+    pytest.importorskip("distributed")
+    import socket
+
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    _write(tmp_path / "s.yaml", TINY)
+    _write(tmp_path / "sw.yaml", json.dumps({"name": "d", "base": "s.yaml", "replications": 1}))
+    address = f"tcp://127.0.0.1:{port}"
+    result = vtasim(["sweep", "sw.yaml", "-q", "--dask", address], cwd=tmp_path)
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    assert result.err_lines[-1] == (
+        f"vtasim: error: cannot reach the Dask scheduler {address}: Connection refused"
+    )

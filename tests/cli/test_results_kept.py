@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sim.analysis.folder_io import write_file_atomic
 from sim.analysis.outdir import prepare_folder
-from sim.analysis.results import write_file_atomic
 from sim.scenario.yaml_safe import load_yaml_file
 from tests.cli.clitools import TINY, vtasim
 
