@@ -321,6 +321,9 @@ def _write_tables(
 
 
 RESOLVED_FILE = "sweep.resolved.yaml"
+_SWEEP_NAMES = ("index.csv", "cells.csv", "runs", "report.html", "manifest.json")
+"""What a sweep writes into its folder, and a run folder's manifest: a folder holding one
+of these but no sweep.resolved.yaml is someone else's."""
 LOCK_FILE = ".vtasim-sweep.lock"
 
 
@@ -345,10 +348,11 @@ def _identity(doc: Any) -> Any:
 
 
 def check_folder(sw: Sweep, out: Path, shown: str, force: bool) -> None:
-    """Refuse (RunError) to write ``sw`` into ``out`` unless it is new, empty, or the
-    folder of this very sweep (its ``sweep.resolved.yaml`` records the same spec, ``--set``
-    and cells: then the sweep resumes). ``force`` lets a different sweep take it over."""
-    if force or not out.is_dir() or not any(e.name != LOCK_FILE for e in out.iterdir()):
+    """Refuse (RunError) to write ``sw`` into ``out`` unless it is new, holds nothing a
+    sweep writes (nor a run folder's manifest), or is the folder of this very sweep (its
+    ``sweep.resolved.yaml`` records the same spec, ``--set`` and cells: then the sweep
+    resumes). ``force`` lets a different sweep take it over."""
+    if force or not out.is_dir():
         return
     from sim.scenario.yaml_safe import load_yaml_text
 
@@ -359,9 +363,13 @@ def check_folder(sw: Sweep, out: Path, shown: str, force: bool) -> None:
         except (RunError, ScenarioError):
             recorded = None
     else:
+        clash = sorted(n for n in _SWEEP_NAMES if os.path.lexists(out / n))
+        if not clash:  # nothing a sweep writes is there (a folder of figures, say)
+            return
         raise RunError(
-            f"refusing to write the sweep into {shown}: it is not empty and is not a sweep "
-            "folder (no sweep.resolved.yaml); name a new folder, or pass --force"
+            f"refusing to write the sweep into {shown}: it is not a sweep folder (no "
+            f"sweep.resolved.yaml) and holds {', '.join(clash)}, which the sweep would "
+            "replace; name a new folder, or pass --force"
         )
     if _identity(recorded) != _identity(json.loads(json.dumps(_resolved_doc(sw)))):
         raise RunError(

@@ -61,10 +61,13 @@ def test_a_sweep_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
     folder records the --set given."""
     _write(tmp_path / "s.yaml", TINY)
     _write(tmp_path / "sw.yaml", json.dumps(SWEEP))
-    _write(tmp_path / "notes.txt", "mine\n")
+    _write(tmp_path / "index.csv", "mine\n")
     here = vtasim(["sweep", "sw.yaml", "-q", "--out", "."], cwd=tmp_path)
     assert here.code == 2 and "not a sweep folder" in here.err, here.err
-    assert not (tmp_path / "index.csv").exists()
+    assert (tmp_path / "index.csv").read_text(encoding="utf-8") == "mine\n"
+    _write(tmp_path / "run" / "manifest.json", "{}")
+    in_run = vtasim(["sweep", "sw.yaml", "-q", "--out", "run"], cwd=tmp_path)
+    assert in_run.code == 2 and "holds manifest.json" in in_run.err, in_run.err
     first = vtasim(["sweep", "sw.yaml", "-q", "--out", "out", "--set", "vms.count=5"], cwd=tmp_path)
     assert first.code == 0, first.err
     recorded = load_yaml_file(tmp_path / "out" / "sweep.resolved.yaml")
