@@ -28,7 +28,7 @@ from sim.domain.kmip import KeyStore
 from sim.domain.pki import CertificateAuthority
 from sim.domain.stream_cipher import NonceLedger
 from sim.domain.tpm import VirtualTPM
-from sim.domain.verifier import HostIdentity, Policy
+from sim.domain.verifier import AK_CHALLENGE_STREAM, HostIdentity, Policy
 from sim.processes.admin import Administrator
 from sim.processes.context import Context, CountingEnvironment
 from sim.processes.drift import DriftInjector
@@ -150,13 +150,20 @@ def build_host_specs(
 
 
 def build_policy(
-    s: Scenario, manufacturer: CertificateAuthority, specs: dict[str, HostSpec], image: EsxiImage
+    ctx: Context,
+    s: Scenario,
+    manufacturer: CertificateAuthority,
+    specs: dict[str, HostSpec],
+    image: EsxiImage,
 ) -> Policy:
     """What the Attestation Service accepts: the imported host identities (EK, server and
     the AK enrolled by credential activation), the manufacturer CA, the approved image, the
     acceptance floor and Secure Boot."""
     identities = {
-        name: HostIdentity.for_tpm(name, h.platform.hardware_id, h.tpm) for name, h in specs.items()
+        name: HostIdentity.for_tpm(
+            name, h.platform.hardware_id, h.tpm, ctx.streams.take_bytes(AK_CHALLENGE_STREAM, 32)
+        )
+        for name, h in specs.items()
     }
     ta = s.trust_authority
     return Policy(
@@ -340,7 +347,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     image = default_image()
     specs = build_host_specs(ctx, s, manufacturer, image)
     clusters = build_kms(ctx, s)
-    policy = build_policy(s, manufacturer, specs, image)
+    policy = build_policy(ctx, s, manufacturer, specs, image)
     ta, ca = build_trust_authority(ctx, s, clusters, policy)
     hosts = {name: TrustedHost(ctx, spec, s.attestation, ta) for name, spec in specs.items()}
     host_list = list(hosts.values())

@@ -14,8 +14,32 @@ bad input and for misuse of a primitive that must never happen silently::
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+_SHOWN_AS_IS = frozenset("\t")
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on a terminal or into a log line: every control, format,
+    separator, private-use or unassigned character (an escape sequence, a newline, a
+    right-to-left override) is written as its Python escape (``\\x1b``, ``\\n``,
+    ``\\u202e``), the way ``repr`` shows it; everything else is left as it is. A name, key
+    or value read from a file can therefore neither drive the terminal nor forge a line."""
+    out = []
+    for ch in str(text):
+        if ch not in _SHOWN_AS_IS and unicodedata.category(ch)[0] in "CZ" and ch != " ":
+            out.append(repr(ch)[1:-1] if ch != "'" else ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def printable_lines(text: str) -> str:
+    """A multi-line text (a table) with each line escaped by :func:`printable`: its own
+    line breaks kept, any other control character shown escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 class VtasimError(Exception):
@@ -30,7 +54,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return printable(text)
 
 
 class ScenarioError(VtasimError):

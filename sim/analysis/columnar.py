@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError
 
@@ -81,7 +81,10 @@ def read_parquet(path: Path, declared: Table | None = None) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        with folder_io.open_folder_file(
+            path, folder_io.MAX_TABLE_BYTES
+        ) as handle:  # a file, bounded, no link
+            table = pq.read_table(handle)
     except (OSError, ValueError) as exc:
         raise RunError(f"cannot read {path}: {exc}") from exc
     frame: pd.DataFrame = table.to_pandas()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.analysis.catalogue import is_metric
+from sim.analysis.folder_io import read_json
 from sim.analysis.results import MANIFEST_FILE, is_complete, load_summary
 from sim.analysis.stats import (
     PAIRED,
@@ -111,11 +112,9 @@ def _present(summary: dict[str, Any], dotted: str) -> bool:
 
 
 def _seed(run: Path) -> int | None:
-    import json
-
     try:
-        seed = json.loads((run / MANIFEST_FILE).read_text(encoding="utf-8")).get("seed")
-    except (OSError, ValueError):
+        seed = read_json(run / MANIFEST_FILE).get("seed")  # bounded: a FIFO cannot hang it
+    except (OSError, ValueError, RunError):
         return None
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 

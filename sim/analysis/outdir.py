@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from sim.analysis.results import check_target
@@ -36,15 +37,16 @@ def prepare_folder(folder: Path, shown: str) -> None:
     ``RunError`` naming ``shown`` otherwise."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".vtasim-probe-{os.getpid()}"
+        # created exclusively under a new name (O_EXCL): a link planted at a guessable
+        # name such as .vtasim-probe-<pid> is never followed, so nothing else is written
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".vtasim-probe-{os.getpid()}-")
         try:
-            with open(probe, "wb") as handle:
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(_PROBE)
                 handle.flush()
                 os.fsync(handle.fileno())
         finally:
-            if probe.exists():
-                probe.unlink()
+            os.unlink(probe)
     except OSError as exc:
         raise RunError(f"cannot write to {shown}: {exc.strerror or exc}") from None
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
-import json
 import os
 import re
 import shutil
@@ -54,6 +53,7 @@ from sim.analysis.cells import (
     render_csv,
     table_rows,
 )
+from sim.analysis.folder_io import read_json, read_scenario_text, read_text
 from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError
 
@@ -339,24 +339,6 @@ class RunResult:
         return self.tables[name]
 
 
-def _read_text(path: Path) -> str:
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:  # keep CR inside cells
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunError(f"cannot read {path}: {exc}") from exc
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise RunError(f"{path} does not hold a JSON object")
-    return value
-
-
 def _complete_folder(path: Path | str) -> Path:
     folder = Path(path)
     if not folder.exists():
@@ -372,7 +354,7 @@ def _complete_folder(path: Path | str) -> Path:
 
 def load_summary(path: Path | str) -> dict[str, Any]:
     """The summary of a complete run folder (``RunError`` otherwise)."""
-    return _read_json(_complete_folder(path) / SUMMARY_FILE)
+    return read_json(_complete_folder(path) / SUMMARY_FILE)
 
 
 def load(path: Path | str) -> RunResult:
@@ -386,9 +368,9 @@ def load(path: Path | str) -> RunResult:
     tables = {name: _load_table(folder, name) for name in names}
     return RunResult(
         path=folder,
-        scenario_yaml=_read_text(folder / SCENARIO_FILE),
-        manifest=_read_json(folder / MANIFEST_FILE),
-        summary=_read_json(folder / SUMMARY_FILE),
+        scenario_yaml=read_scenario_text(folder),
+        manifest=read_json(folder / MANIFEST_FILE),
+        summary=read_json(folder / SUMMARY_FILE),
         tables=tables,
     )
 
@@ -440,7 +422,7 @@ def read_table(path: Path | str, declared: Table | None = None) -> Any:
     types (:func:`sim.analysis.columnar.typed`) and carries the units in
     ``attrs["units"]``."""
     p = Path(path)
-    cols, rows = parse_csv(_read_text(p), str(p))
+    cols, rows = parse_csv(read_text(p), str(p))
     if declared is not None and tuple(cols) != declared.names:
         raise RunError(
             f"{p}: columns {cols} differ from the declared {list(declared.names)} "

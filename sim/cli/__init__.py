@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 from sim.cli.commands import COMMANDS, print_problems
 from sim.cli.parser import build_parser
-from sim.errors import ScenarioError, VtasimError
+from sim.errors import ScenarioError, VtasimError, printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_problems(source, err.problems)
         return 2
     except (VtasimError, ValueError, OSError) as exc:
-        print(f"vtasim: error: {exc}", file=sys.stderr)
+        print(f"vtasim: error: {printable(exc)}", file=sys.stderr)
         return 2
     except MemoryError:
         print(
@@ -73,8 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _EscapingFormatter(logging.Formatter):
+    """vtasim's log line with every character that could drive a terminal or forge a
+    line escaped (names in log messages come from files)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 _HANDLER = logging.StreamHandler()
-_HANDLER.setFormatter(logging.Formatter("vtasim: %(levelname)s: %(message)s"))
+_HANDLER.setFormatter(_EscapingFormatter("vtasim: %(levelname)s: %(message)s"))
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:

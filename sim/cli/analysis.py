@@ -56,14 +56,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
             raise unknown_metric(args.metric, all_keys(a, b))
         table = comparison_table(compare(a, b, keys))
-    print(render(table, args.format), end="")
+    from sim.errors import printable_lines
+
+    print(printable_lines(render(table, args.format)), end="")  # names come from files
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from sim.errors import printable
     from sim.plots.report import write_report
 
-    print(write_report(args.source, args.out))
+    print(printable(write_report(args.source, args.out)))
     return 0
 
 

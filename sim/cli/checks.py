@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sim.errors import Problem, ScenarioError
+from sim.errors import Problem, ScenarioError, printable
 
 if TYPE_CHECKING:
     from sim.experiments.spec import Sweep
@@ -23,9 +23,10 @@ MAX_SWEEP_RUNS = 10_000
 
 
 def print_problems(source: str, problems: Sequence[Problem], kind: str = "") -> None:
-    """One ``SOURCE: [warning: ]path: message`` line per problem, on stderr."""
+    """One ``SOURCE: [warning: ]path: message`` line per problem, on stderr (every part
+    escaped by :func:`~sim.errors.printable`: names and keys come from files)."""
     for problem in problems:
-        print(f"{source}: {kind}{problem}", file=sys.stderr)
+        print(f"{printable(source)}: {kind}{problem}", file=sys.stderr)
 
 
 def show_estimate(est: Estimate, stream: TextIO) -> None:
@@ -96,3 +97,39 @@ def written_folder(target: Path, manifest: dict[str, Any] | None) -> bool:
         return False
     keys = ("seed", "wall_time_s", "sim_time_s", "events")
     return isinstance(on_disk, dict) and all(on_disk.get(k) == manifest.get(k) for k in keys)
+
+
+def overrides_tag(overrides: dict[str, Any]) -> str:
+    """A short, stable tag of ``--set`` assignments for a run's default folder name
+    (``seed-1-set-3f2a9c1b``), so a run with overrides never replaces the plain run."""
+    import hashlib
+
+    text = json.dumps(overrides, sort_keys=True, default=str)
+    return "set-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def check_replace(target: Path, resolved_yaml: str, force: bool, shown: str) -> None:
+    """Refuse (ScenarioError on ``--out``) to replace the run folder at ``target`` when it
+    holds a run of another scenario (its ``scenario.resolved.yaml`` differs from what this
+    run will record), unless ``force``; a re-run of the same scenario and seed may replace
+    it."""
+    from sim.analysis.folder_io import read_scenario_text
+    from sim.analysis.results import is_complete
+    from sim.errors import RunError
+
+    if force or not is_complete(target):
+        return
+    try:
+        same = read_scenario_text(target) == resolved_yaml
+    except RunError:
+        same = False
+    if not same:
+        raise ScenarioError(
+            [
+                Problem(
+                    "--out",
+                    f"{shown} holds a run of another scenario (its {target.name}/"
+                    "scenario.resolved.yaml differs); pass --force to replace it",
+                )
+            ]
+        )

@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.cli import analysis
-from sim.cli.checks import preflight_run, preflight_sweep, print_problems, written_folder
-from sim.errors import Problem, ScenarioError
+from sim.cli.checks import (
+    MAX_SWEEP_RUNS,
+    check_replace,
+    overrides_tag,
+    preflight_run,
+    preflight_sweep,
+    print_problems,
+    written_folder,
+)
+from sim.errors import Problem, ScenarioError, printable, printable_lines
 
 if TYPE_CHECKING:
     from sim.runner import RunOutput
@@ -41,8 +49,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.analysis.outdir import prepare_target
     from sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, _overrides(args))
-    log.info("loaded %s (%s)", args.scenario, scenario.name)
+    overrides = _overrides(args)
+    scenario = load_scenario(args.scenario, overrides, allow_outside=args.allow_outside)
+    log.info("loaded %s (%s)", args.scenario, scenario.name)  # the log line is escaped
     if args.until is not None and args.until <= scenario.warmup:
         raise ScenarioError(
             [
@@ -56,10 +65,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     info = sys.stderr if args.json else sys.stdout
     est = preflight_run(str(args.scenario), scenario, args.until, args.force, info)
     seed = scenario.seed if args.seed is None else args.seed
-    out = args.out if args.out is not None else runner.default_out_dir(scenario, seed)
+    out = args.out
+    if out is None:
+        out = runner.default_out_dir(scenario, seed)
+        if overrides:  # never the plain run's folder
+            out = out.with_name(f"{out.name}-{overrides_tag(overrides)}")
     # the folder, and beside it while it is written the run's records spilled in column
     # chunks (about as big): room for both
     target = prepare_target(out, 0 if args.force else 2 * est.output_bytes)
+    end = scenario.duration if args.until is None else args.until
+    check_replace(target, scenario.for_run(seed, end).resolved_yaml(), args.force, str(out))
     output: runner.RunOutput | None = None
     try:
         output = runner.simulate(
@@ -99,13 +114,17 @@ def _report_run(args: argparse.Namespace, output: RunOutput, folder: Path) -> in
             f"wall {output.manifest['wall_time_s']:.1f} s"
         )
         shown = output.summary if args.full else headline(output.summary)
-        print(format_headline(output.summary, shown))
-        print(f"run folder: {folder}")
+        print(printable_lines(format_headline(output.summary, shown)))
+        print(f"run folder: {printable(folder)}")
         if getattr(args, "export_evidence", False):
-            print(f"evidence: {folder / 'evidence'} ({len(output.estate.hosts)} hosts)")
+            shown_dir = printable(folder / "evidence")
+            print(f"evidence: {shown_dir} ({len(output.estate.hosts)} hosts)")
     if not output.ok:
         exc = output.manifest["exception"]
-        print(f"vtasim: run ended by {exc['type']}: {exc['message']}", file=sys.stderr)
+        print(
+            f"vtasim: run ended by {printable(exc['type'])}: {printable(exc['message'])}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -115,7 +134,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from sim.experiments.spec import load_sweep
     from sim.experiments.sweep import run_sweep
 
-    sweep = load_sweep(args.sweep, _overrides(args))
+    sweep = load_sweep(
+        args.sweep,
+        _overrides(args),
+        allow_outside=args.allow_outside,
+        max_runs=None if args.force or args.dry_run else MAX_SWEEP_RUNS,
+    )
     if args.dry_run:
         return _dry_run(sweep)
     preflight_sweep(sweep, args.force)
@@ -123,11 +147,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         executor = dask_executor(args.dask, args.dask_scheduler_file)
     else:
         executor = local_executor(args.workers)
-    result = run_sweep(sweep, args.out, executor=executor, progress=_progress(args))
+    result = run_sweep(
+        sweep, args.out, executor=executor, progress=_progress(args), force=args.force
+    )
     _sweep_overview(sweep, result)
     for row in result.failed:
-        print(f"  failed {row['run']}: {row['error']}", file=sys.stderr)
-    print(f"sweep folder: {result.path}")
+        print(f"  failed {row['run']}: {printable(row['error'])}", file=sys.stderr)
+    print(f"sweep folder: {printable(result.path)}")
     return 0 if not result.failed else 1
 
 
@@ -161,7 +187,8 @@ def _dry_run(sweep: Any) -> int:
         levels = ", ".join(f"{k}={v}" for k, v in cell.levels) or "(no factors)"
         variant = f"[{cell.variant}] " if cell.variant else ""
         est = estimate(cell.scenario, sweep.spec.until)
-        print(f"{cell.cell_id}: {variant}{levels}  ({est.events:,} events per run)")
+        line = f"{cell.cell_id}: {variant}{levels}  ({est.events:,} events per run)"
+        print(printable(line))
     runs = len(sweep.cells) * most
     print(
         f"sweep {sweep.spec.name}: {len(sweep.cells)} cells x {reps} replications = "
@@ -174,7 +201,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from sim.plots import plot
 
     path = plot(args.source, args.kind, args.out, x=args.x, scale=args.scale, fmt=args.format)
-    print(path)
+    print(printable(path))
     return 0
 
 
@@ -189,16 +216,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in args.scenarios:
         try:
             if is_sweep_data(load_yaml_file(path)):
-                status = max(status, _validate_sweep(path, overrides, args.force))
+                status = max(status, _validate_sweep(path, overrides, args))
                 continue
-            scenario = load_scenario(path, overrides)
+            scenario = load_scenario(path, overrides, allow_outside=args.allow_outside)
         except ScenarioError as err:
             print_problems(str(path), err.problems)
             status = 2
             continue
         hosts = len(scenario.host_names())
+        shown = printable(path)
         print(
-            f"{path}: ok ({scenario.name}: {len(scenario.vcenters)} workload vCenter(s), "
+            f"{shown}: ok ({scenario.name}: {len(scenario.vcenters)} workload vCenter(s), "
             f"{hosts} trusted hosts, {scenario.vms.count} VMs)"
         )
         est = estimate(scenario)
@@ -210,13 +238,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _validate_sweep(path: Path, overrides: dict[str, Any], force: bool) -> int:
+def _validate_sweep(path: Path, overrides: dict[str, Any], args: argparse.Namespace) -> int:
     """Validate a sweep file: every cell's scenario (ScenarioError otherwise) and, unless
-    ``force``, the size limits of the whole sweep; 0 or 2."""
+    ``--force``, the size limits of the whole sweep; 0 or 2."""
     from sim.experiments.spec import load_sweep
 
-    sweep = load_sweep(path, overrides)
-    print(f"{path}: ok (sweep {sweep.spec.name}: {len(sweep.cells)} cells, each valid)")
+    force = args.force
+    sweep = load_sweep(
+        path,
+        overrides,
+        allow_outside=args.allow_outside,
+        max_runs=None if force else MAX_SWEEP_RUNS,
+    )
+    print(f"{printable(path)}: ok (sweep {sweep.spec.name}: {len(sweep.cells)} cells, each valid)")
     try:
         preflight_sweep(sweep, force, prefix="  ")
     except ScenarioError as err:
@@ -258,7 +292,7 @@ def cmd_export_quote(args: argparse.Namespace) -> int:
     check_host(args.host, hosts)
     written = export_quote(seed, args.host, args.nonce, args.out, args.pcrs)
     for path in written:
-        print(path)
+        print(printable(path))
     q = {
         n: shlex.quote(str(args.out / n))
         for n in ("ak.pub.pem", "quote.msg", "quote.sig", "pcrs.bin")
@@ -273,8 +307,10 @@ def cmd_export_quote(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sim.interop.calibration import write_measurements
+    from sim.interop.calibration import check_out, write_measurements
 
+    out = args.out or Path("results") / "calibration" / f"{args.component}.json"
+    check_out(out)  # before measuring: a bad --out costs no measurement time
     if args.component == "kms":
         from sim.interop.kms_calibration import calibrate_kms
 
@@ -286,7 +322,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         result = calibrate_tpm(args.count, args.budget)
         print("TPM2_Quote over PCRs 0,7,8,9,10,11, seconds as ms:")
     print(result.table())
-    out = args.out or Path("results") / "calibration" / f"{args.component}.json"
     path = write_measurements(out, result.report())
     print("ready to paste into a scenario:")
     print(result.snippet(), end="")
@@ -295,7 +330,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "note: no /dev/tpmrm0 here; a software TPM is orders of magnitude faster than a "
             "hardware TPM (about 200 ms median)"
         )
-    print(f"measurements: {path}")
+    print(f"measurements: {printable(path)}")
     return 0
 
 

@@ -35,6 +35,10 @@ PLOT_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 """The file formats of ``vtasim plot`` (:data:`sim.plots.FORMATS`)."""
 
 _FORCE = "run even when the size estimate is over the documented limits"
+_OUTSIDE = (
+    "follow extends/base/scenario files outside the naming file's folder and the current "
+    "folder (off: a received file cannot make vtasim read elsewhere)"
+)
 _SET = "set a scenario field, e.g. attestation.interval=2m (value read as YAML; repeatable)"
 
 
@@ -83,6 +87,7 @@ def _run(command: _Command) -> None:
     r = command("run", "run one scenario and write its run folder")
     r.add_argument("scenario", type=Path)
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
+    r.add_argument("--allow-outside", action="store_true", help=_OUTSIDE)
     r.add_argument("--seed", type=_seed, default=None, help="root seed (default: scenario's)")
     r.add_argument(
         "--out", type=Path, default=None, help="run folder (default results/<name>/seed-<N>)"
@@ -109,6 +114,7 @@ def _sweep(command: _Command) -> None:
     w = command("sweep", "run (or resume) a sweep of replications")
     w.add_argument("sweep", type=Path)
     w.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
+    w.add_argument("--allow-outside", action="store_true", help=_OUTSIDE)
     w.add_argument(
         "--dry-run", action="store_true", help="list the cells and the run count; run nothing"
     )
@@ -166,6 +172,7 @@ def _files_and_metrics(command: _Command) -> None:
     v = command("validate", "check scenario and sweep files (every cell of a sweep)")
     v.add_argument("scenarios", type=Path, nargs="+")
     v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
+    v.add_argument("--allow-outside", action="store_true", help=_OUTSIDE)
     v.add_argument("--force", action="store_true", help="do not check the size estimate's limits")
 
     s = command("schema", "print the scenario (or sweep) file's JSON Schema")

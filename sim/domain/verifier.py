@@ -135,16 +135,26 @@ class HostIdentity:
 
     @classmethod
     def for_tpm(
-        cls, host_id: str, hardware_id: str, tpm: VirtualTPM, challenge_seed: bytes = b""
+        cls, host_id: str, hardware_id: str, tpm: VirtualTPM, challenge: bytes
     ) -> HostIdentity:
         """The record for ``tpm`` installed in ``hardware_id``: its EK imported and its AK
-        enrolled by a credential challenge (made from ``challenge_seed``, default the host
-        id) that the TPM activates. ValueError if the activation fails."""
-        seed = challenge_seed or host_id.encode()
-        name = enroll_ak(tpm.ek_public_area, tpm.ak_public_area, tpm.activate_credential, seed)
+        enrolled by a credential challenge that the TPM activates. ``challenge`` is the
+        verifier's secret for this enrolment (at least :data:`MIN_CHALLENGE` bytes from its
+        own random stream, never derived from anything a host exports or a host id): only
+        the TPM holding the EK can recover it. ValueError if the activation fails."""
+        if len(challenge) < MIN_CHALLENGE:
+            raise ValueError(f"an AK challenge needs at least {MIN_CHALLENGE} secret bytes")
+        name = enroll_ak(tpm.ek_public_area, tpm.ak_public_area, tpm.activate_credential, challenge)
         if name is None:
             raise ValueError(f"AK enrolment of {host_id!r} failed")
         return cls(host_id, hardware_id, public_der(tpm.ek_public), name)
+
+
+MIN_CHALLENGE = 16
+"""Fewest secret bytes behind one AK enrolment challenge (128 bits)."""
+AK_CHALLENGE_STREAM = "verifier.ak-challenge"
+"""The verifier's named random stream (see :mod:`sim.rng`) its enrolment challenges come
+from."""
 
 
 @dataclass(frozen=True)
@@ -292,11 +302,15 @@ def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
     index = policy._index
     ek = normalized_ek(evidence.ek_public_der)
     area = _ak_area(evidence)
-    enrolled = index.host_aks.get(evidence.host_id, b"")
+    # an AK is trusted only once enrolled for this host by credential activation: a host
+    # with no record, or a record without an AK, is refused whatever bind_tpm_to_server
+    # says (a key in no TPM could otherwise sign quotes next to a genuine EK's identity)
+    enrolled = index.host_aks.get(evidence.host_id)
     if (
         area is None
         or not ak_fit(evidence.ak_public_der, area)
-        or (enrolled != b"" and (enrolled is None or enrolled != object_name(area)))
+        or enrolled is None
+        or not hmac.compare_digest(enrolled, object_name(area))
     ):
         reasons.append("attestation.identity.ak_not_certified")
     trusted = True

@@ -29,6 +29,7 @@ from sim.analysis.columnar import frame_of
 from sim.analysis.summary import headline, metric_value
 from sim.analysis.tables import TABLES
 from sim.analysis.text import format_value
+from sim.errors import Problem, ScenarioError
 from sim.experiments.spec import Sweep, load_sweep
 from sim.experiments.sweep import run_sweep as _run_sweep
 from sim.runner import RunOutput, simulate, write
@@ -137,6 +138,39 @@ def _dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _check_seed(seed: object) -> None:
+    """A ScenarioError on ``seed`` unless it is None or a whole number a scenario allows."""
+    if seed is None:
+        return
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= 2**63 - 1:
+        raise ScenarioError(
+            [Problem("seed", f"expected a whole number from 0 to 2**63 - 1, found {seed!r:.80}")]
+        )
+
+
+def _until(until: object, scenario: Scenario) -> float:
+    """``until`` in seconds: a positive duration of at most 3650d, after the warm-up; a
+    ScenarioError on ``until`` otherwise."""
+    from sim.scenario.units import MAX_DURATION, parse_duration, parse_positive_duration
+
+    try:
+        end = parse_positive_duration(until)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ScenarioError([Problem("until", str(exc))]) from None
+    if end > parse_duration(MAX_DURATION):
+        raise ScenarioError([Problem("until", f"expected at most {MAX_DURATION}, found {until!r}")])
+    if end <= scenario.warmup:
+        raise ScenarioError(
+            [
+                Problem(
+                    "until",
+                    f"expected a time after the warm-up ({scenario.warmup:g} s), found {end:g} s",
+                )
+            ]
+        )
+    return end
+
+
 def run(
     scenario: Scenario | str | Path,
     seed: int | None = None,
@@ -156,11 +190,8 @@ def run(
         chosen = scenario.with_overrides(changes) if changes else scenario
     else:
         chosen = load_scenario(Path(scenario), changes)
-    end = None
-    if until is not None:
-        from sim.scenario.units import parse_positive_duration
-
-        end = parse_positive_duration(until)
+    _check_seed(seed)
+    end = None if until is None else _until(until, chosen)
     output = simulate(chosen, seed=seed, until=end, progress=progress)
     folder = write(output, out) if out is not None else None
     return Run(output, folder)

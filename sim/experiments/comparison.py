@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.analysis.stats import nonneg_estimate
 from sim.errors import RunError
-from sim.scenario import load_scenario
+from sim.scenario.loading import parse_resolved_scenario
+from sim.scenario.yaml_safe import load_yaml_text
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,10 @@ FIGURES: tuple[ComparedFigure, ...] = (
 def _run_scale(folder: Path, run_path: str) -> tuple[float, list[str]]:
     """Host-hours of a run's measured span, and the utilisation metrics of its primary
     Attestation Service nodes."""
-    scenario = load_scenario(folder / run_path / results.SCENARIO_FILE)
+    run = folder / run_path  # the recorded scenario, never re-resolved; bounded read
+    scenario = parse_resolved_scenario(
+        folder_io.read_scenario_text(run), str(run / results.SCENARIO_FILE)
+    )
     hosts = len(scenario.host_names())
     hours = (scenario.duration - scenario.warmup) / 3600.0
     nodes = [
@@ -86,7 +88,8 @@ def _per_run(folder: Path, row: dict[str, Any]) -> dict[str, float | None]:
 
 def _order(folder: Path, variant: str) -> int:
     """The variant's place in the sweep file (``sweep.resolved.yaml``)."""
-    resolved = yaml.safe_load((folder / "sweep.resolved.yaml").read_text(encoding="utf-8"))
+    text = folder_io.read_scenario_text(folder, "sweep.resolved.yaml")
+    resolved = load_yaml_text(text, str(folder / "sweep.resolved.yaml"))  # no alias bomb
     names = list(resolved["sweep"]["variants"] or {})
     return names.index(variant) if variant in names else len(names)
 

@@ -8,6 +8,7 @@ result as it finishes, in any order.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -142,6 +143,26 @@ def local_executor(workers: int | None = None) -> Executor:
     return run
 
 
+CONNECT_TIMEOUT = 5.0
+"""Seconds a first TCP connection to a Dask scheduler may take before it counts as
+unreachable (distributed's own client retries for its whole timeout: 36 s to report a
+closed port)."""
+
+
+def _reachable(address: str, timeout: float) -> None:
+    """RunError at once unless a TCP connection to ``address`` (``tcp://host:port`` or
+    ``host:port``) opens within ``timeout``; other address forms are left to the client."""
+    scheme, _, rest = address.rpartition("://")
+    host, sep, port = rest.rpartition(":")
+    if scheme not in ("", "tcp", "tls") or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout).close()
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise RunError(f"cannot reach the Dask scheduler {address}: {why}") from None
+
+
 def dask_executor(
     address: str | None = None,
     scheduler_file: str | None = None,
@@ -162,6 +183,8 @@ def dask_executor(
     if c is None:
         if scheduler_file is not None and not Path(scheduler_file).is_file():
             raise RunError(f"no Dask scheduler file at {scheduler_file}")
+        if address is not None:
+            _reachable(address, min(timeout, CONNECT_TIMEOUT))
         try:
             if scheduler_file:
                 c = Client(scheduler_file=scheduler_file, timeout=timeout)  # type: ignore[no-untyped-call]

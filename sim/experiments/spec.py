@@ -45,7 +45,7 @@ from sim.analysis.summary import HEADLINE_KEYS, is_metric
 from sim.errors import Problem, ScenarioError
 from sim.scenario import Scenario, apply_overrides
 from sim.scenario.bounds import StrictModel
-from sim.scenario.compose import resolve_extends
+from sim.scenario.compose import confined, resolve_extends
 from sim.scenario.units import Duration, PositiveDuration, parse_duration
 from sim.scenario.yaml_safe import load_yaml_file
 
@@ -219,6 +219,8 @@ class Sweep:
     spec: SweepSpec
     path: Path | None
     cells: tuple[Cell, ...] = field(default_factory=tuple)
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """The ``--set`` assignments applied to every cell, in the order given."""
 
     @property
     def initial_replications(self) -> int:
@@ -233,9 +235,13 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _load_yaml(path: Path, where: str) -> dict[str, Any]:
-    """A YAML mapping from ``path`` (read by the bounded, strict loader); problems are
-    reported at ``where`` (the sweep field that named the file) with the file's name."""
+def _load_yaml(path: Path, where: str, allow_outside: bool = False) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (read by the bounded, strict loader; a scenario named
+    by a sweep field confined to the sweep file's folder or the current one, as ``extends``
+    is); problems are reported at ``where`` (the sweep field that named the file) with the
+    file's name."""
+    if where:
+        confined(path.parent, path.name, where, allow_outside)
     try:
         data = load_yaml_file(path)
     except ScenarioError as err:
@@ -249,7 +255,9 @@ def _load_yaml(path: Path, where: str) -> dict[str, Any]:
         raise ScenarioError([Problem(where, f"{path}: expected a YAML mapping")])
     if where:  # a scenario file: resolve its extends
         try:
-            resolved: dict[str, Any] = resolve_extends(data, path.parent, (path,))
+            resolved: dict[str, Any] = resolve_extends(
+                data, path.parent, (path,), allow_outside=allow_outside
+            )
         except ScenarioError as err:
             raise ScenarioError(
                 Problem(where, f"{path}: {p.path}: {p.message}") for p in err.problems
@@ -263,11 +271,15 @@ def parse_sweep(
     base_dir: Path,
     path: Path | None = None,
     overrides: dict[str, Any] | None = None,
+    *,
+    allow_outside: bool = False,
+    max_runs: int | None = None,
 ) -> Sweep:
     """Validate a sweep mapping and expand it into cells (scenario files relative to
     ``base_dir``, their ``extends`` resolved). ``overrides`` (dotted path -> value, such as
     ``--set``) apply to every cell after its variant's overrides; a factor cannot be
-    overridden. Every problem of every cell is reported at once."""
+    overridden. Every problem of every cell is reported at once. With ``max_runs`` a grid
+    of more runs (cells x replications) is refused before any cell is expanded."""
     from sim.scenario import parse_scenario, problems_from
 
     if not isinstance(data, dict):
@@ -275,22 +287,23 @@ def parse_sweep(
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(problems_from(err)) from None
+        raise ScenarioError(problems_from(err, SweepSpec)) from None
     fixed = sorted(set(overrides or {}) & set(spec.factors))
     if fixed:
         raise ScenarioError(
             [Problem(f, "is a factor of the sweep; --set cannot fix it") for f in fixed]
         )
-    base = _load_yaml(base_dir / spec.base, "base")
     variants = spec.variants or {"": Variant()}
     names = list(spec.factors)
+    _check_grid(spec, len(variants), max_runs)
+    base = _load_yaml(base_dir / spec.base, "base", allow_outside)
     problems: list[Problem] = []
     cells: list[Cell] = []
     for vname, variant in variants.items():
         source = base
         where = f"variants.{vname}" if vname else "base"
         if variant.scenario is not None:
-            source = _load_yaml(base_dir / variant.scenario, f"{where}.scenario")
+            source = _load_yaml(base_dir / variant.scenario, f"{where}.scenario", allow_outside)
         for combo in itertools.product(*(spec.factors[n] for n in names)):
             changes: dict[str, Any] = dict(variant.overrides)
             changes.update(overrides or {})
@@ -314,13 +327,41 @@ def parse_sweep(
     ids = [c.cell_id for c in cells]
     if len(set(ids)) != len(ids):
         raise ScenarioError([Problem("factors", "two cells resolve to the same id")])
-    return Sweep(spec, path, tuple(cells))
+    return Sweep(spec, path, tuple(cells), tuple((overrides or {}).items()))
 
 
-def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Sweep:
-    """Read, validate and expand a sweep file (``overrides`` as in :func:`parse_sweep`)."""
+def _check_grid(spec: SweepSpec, variants: int, max_runs: int | None) -> None:
+    """Refuse a grid of more than ``max_runs`` runs before expanding it (300 x 300 levels
+    would otherwise be built and validated cell by cell just to be refused)."""
+    rule = spec.replications
+    runs = variants * (rule.max if isinstance(rule, Sequential) else rule)
+    for levels in spec.factors.values():
+        runs *= len(levels)
+    if max_runs is not None and runs > max_runs:
+        raise ScenarioError(
+            [
+                Problem(
+                    "factors",
+                    f"the sweep would start {runs:,} runs, over the limit of {max_runs:,}; "
+                    "use fewer levels or replications, or pass --force",
+                )
+            ]
+        )
+
+
+def load_sweep(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    allow_outside: bool = False,
+    max_runs: int | None = None,
+) -> Sweep:
+    """Read, validate and expand a sweep file (``overrides``, ``allow_outside`` and
+    ``max_runs`` as in :func:`parse_sweep`)."""
     p = Path(path)
-    return parse_sweep(_load_yaml(p, ""), p.parent, p, overrides)
+    return parse_sweep(
+        _load_yaml(p, ""), p.parent, p, overrides, allow_outside=allow_outside, max_runs=max_runs
+    )
 
 
 def is_sweep_data(data: Any) -> bool:

@@ -21,21 +21,23 @@ scenario and seed, so results are the same whichever executor ran them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.analysis.durations import DURATIONS_FILE
 from sim.analysis.outdir import prepare_folder
 from sim.analysis.stats import estimate, nonneg_estimate
 from sim.analysis.summary import metric_value
+from sim.errors import RunError, ScenarioError
 from sim.experiments.executors import Executor, RunTask, local_executor
 from sim.experiments.folder import CELL_COLUMNS
 from sim.experiments.pooled import MEAN_OVER_RUNS, pooled_metric, pooled_row, run_durations
@@ -69,19 +71,24 @@ def _run_dir(out: Path, cell: Cell, rep: int) -> Path:
 def _finished(
     path: Path, seed: int, scenario_yaml: str, metrics: Sequence[str]
 ) -> dict[str, Any] | None:
-    """The result of a complete, error-free run folder of exactly this scenario and seed
-    (an edited base scenario or factor makes old runs stale), else None."""
+    """The result of a complete, error-free, undamaged run folder of exactly this scenario
+    and seed (an edited base scenario or factor makes old runs stale; a truncated table
+    is redone, with a warning saying so), else None."""
     if not results.is_complete(path) or not (path / DURATIONS_FILE).is_file():
         return None
     try:
-        manifest = json.loads((path / results.MANIFEST_FILE).read_text())
-        summary = json.loads((path / results.SUMMARY_FILE).read_text())
-        recorded = (path / results.SCENARIO_FILE).read_text(encoding="utf-8")
-    except (OSError, ValueError):
+        manifest = folder_io.load_json(path / results.MANIFEST_FILE)
+        summary = folder_io.load_json(path / results.SUMMARY_FILE)
+        recorded = folder_io.read_scenario_text(path)
+    except (RunError, OSError, ValueError):
         return None
     if manifest.get("seed") != seed or manifest.get("exception") is not None:
         return None
     if recorded != scenario_yaml:
+        return None
+    broken = folder_io.damage(path)
+    if broken is not None:
+        log.warning("redoing the run %s: its folder is damaged: %s", path, broken)
         return None
     return {
         "status": "ok",
@@ -137,12 +144,29 @@ def run_sweep(
     workers: int | None = None,
     executor: Executor | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> SweepResult:
-    """Run (or resume) ``sweep`` into ``out_dir`` (default ``results/sweeps/<name>``)."""
+    """Run (or resume) ``sweep`` into ``out_dir`` (default ``results/sweeps/<name>``).
+    The folder must be new, empty or this sweep's own (:func:`check_folder`; ``force``
+    lets another sweep take it over), and is locked while the sweep writes it."""
     sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
     given = Path(out_dir) if out_dir is not None else Path("results") / "sweeps" / sw.spec.name
     out = given.resolve()  # workers (Dask ones too) may run in another working directory
+    check_folder(sw, out, str(given), force)
     prepare_folder(out, str(given))  # before any run: a bad --out costs no simulated time
+    with folder_lock(out, str(given)):
+        check_folder(sw, out, str(given), force)  # again: another sweep may just have begun
+        return _run_locked(sw, out, workers, executor, progress)
+
+
+def _run_locked(
+    sw: Sweep,
+    out: Path,
+    workers: int | None,
+    executor: Executor | None,
+    progress: bool,
+) -> SweepResult:
+    """:func:`run_sweep` once its folder is checked and locked."""
     run = executor or local_executor(workers)
     metrics = tuple(
         dict.fromkeys(
@@ -310,17 +334,93 @@ def _write_tables(
     results.write_table(out / "cells.csv", cells, cell_columns)
 
 
-def _write_resolved(sw: Sweep, out: Path) -> None:
-    doc = {
+RESOLVED_FILE = "sweep.resolved.yaml"
+_SWEEP_NAMES = ("index.csv", "cells.csv", "runs", "report.html", "manifest.json")
+"""What a sweep writes into its folder, and a run folder's manifest: a folder holding one
+of these but no sweep.resolved.yaml is someone else's."""
+LOCK_FILE = ".vtasim-sweep.lock"
+
+
+def _resolved_doc(sw: Sweep) -> dict[str, Any]:
+    """What ``sweep.resolved.yaml`` records: the spec, the ``--set`` given and the cells;
+    the sweep's identity (a folder belongs to one sweep)."""
+    return {
         "sweep": sw.spec.model_dump(mode="json"),
+        "set": {k: v for k, v in sw.overrides},
         "cells": [
             {"cell_id": c.cell_id, "variant": c.variant, "levels": {k: v for k, v in c.levels}}
             for c in sw.cells
         ],
     }
-    tmp = out / ".sweep.resolved.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=100), encoding="utf-8")
-    os.replace(tmp, out / "sweep.resolved.yaml")
+
+
+def _identity(doc: Any) -> Any:
+    """The part of a resolved sweep document that must match to resume into its folder."""
+    if not isinstance(doc, dict):
+        return None
+    return (doc.get("sweep"), doc.get("set") or {}, doc.get("cells"))
+
+
+def check_folder(sw: Sweep, out: Path, shown: str, force: bool) -> None:
+    """Refuse (RunError) to write ``sw`` into ``out`` unless it is new, holds nothing a
+    sweep writes (nor a run folder's manifest), or is the folder of this very sweep (its
+    ``sweep.resolved.yaml`` records the same spec, ``--set`` and cells: then the sweep
+    resumes). ``force`` lets a different sweep take it over."""
+    if force or not out.is_dir():
+        return
+    from sim.scenario.yaml_safe import load_yaml_text
+
+    recorded: Any = None
+    if (out / RESOLVED_FILE).is_file():
+        try:
+            recorded = load_yaml_text(folder_io.read_scenario_text(out, RESOLVED_FILE), shown)
+        except (RunError, ScenarioError):
+            recorded = None
+    else:
+        clash = sorted(n for n in _SWEEP_NAMES if os.path.lexists(out / n))
+        if not clash:  # nothing a sweep writes is there (a folder of figures, say)
+            return
+        raise RunError(
+            f"refusing to write the sweep into {shown}: it is not a sweep folder (no "
+            f"sweep.resolved.yaml) and holds {', '.join(clash)}, which the sweep would "
+            "replace; name a new folder, or pass --force"
+        )
+    if _identity(recorded) != _identity(json.loads(json.dumps(_resolved_doc(sw)))):
+        raise RunError(
+            f"refusing to write the sweep into {shown}: it holds another sweep (its "
+            "sweep.resolved.yaml differs in spec, --set or cells); run that sweep again to "
+            "resume it, name a new folder, or pass --force to replace its index"
+        )
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path, shown: str) -> Iterator[None]:
+    """Hold an exclusive lock on the sweep folder while the sweep writes it: a second
+    sweep started into the same folder is refused at once instead of mixing its index
+    with the first one's. The lock is released when the process ends, however it ends."""
+    import fcntl
+
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(out / LOCK_FILE, flags, 0o644)
+    except OSError as exc:
+        raise RunError(f"cannot lock the sweep folder {shown}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RunError(
+                f"another sweep is writing into {shown} (it holds {LOCK_FILE}); wait for it "
+                "or name another folder"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_resolved(sw: Sweep, out: Path) -> None:
+    text = yaml.safe_dump(_resolved_doc(sw), sort_keys=False, width=100)
+    folder_io.write_file_atomic(out / RESOLVED_FILE, text.encode("utf-8"))
 
 
 def _bar(progress: bool, total: int, name: str) -> Any:

@@ -119,16 +119,31 @@ def timed(samples: list[float], action: Any) -> Any:
 
 
 def write_measurements(path: Path, data: Mapping[str, Any]) -> Path:
-    """Write the measurement JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write the measurement JSON atomically (an exclusively created temporary file in
+    the same folder, then a rename: see :func:`sim.analysis.folder_io.write_file_atomic`)."""
+    from sim.analysis.folder_io import write_file_atomic
+
     try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ExternalToolError(f"cannot write {path}: {exc}") from exc
+        raise ExternalToolError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def check_out(path: Path) -> None:
+    """Check, before measuring, that the measurements can be written at ``path``: its
+    folder can be created and written (an exclusive probe file), and ``path`` is not a
+    folder. Raises ExternalToolError naming ``path``."""
+    from sim.analysis.outdir import prepare_folder
+    from sim.errors import RunError
+
+    if path.is_dir():
+        raise ExternalToolError(f"cannot write {path}: it is a folder")
+    try:
+        prepare_folder(path.parent, str(path))
+    except RunError as exc:
+        raise ExternalToolError(str(exc)) from None
 
 
 def format_table(series: Mapping[str, Sequence[float]]) -> str:

@@ -19,8 +19,24 @@ from sim.domain.ttlv import create_payload, message_length, parse_response, requ
 from sim.errors import ExternalToolError
 
 
+class KmipClientError(ExternalToolError):
+    """The KMIP server at ``address`` could not be reached, did not answer in time, or
+    answered with something that is not a KMIP response."""
+
+    def __init__(self, address: tuple[str, int], problem: str) -> None:
+        self.address = address
+        super().__init__(f"KMIP server {address[0]}:{address[1]}: {problem}")
+
+
+MAX_RESPONSE_BYTES = 1 << 20
+"""Largest KMIP response read (a Get of one key is a few hundred bytes)."""
+
+
 class RemoteKeyStore:
-    """One TLS connection to a KMIP server, authenticated by a client certificate."""
+    """One TLS connection to a KMIP server, authenticated by a client certificate. Every
+    failure to connect, a silent server (each connect, send and receive waits at most
+    ``timeout`` seconds) and a reply that is not KMIP raise :class:`KmipClientError`
+    naming the server's address."""
 
     def __init__(
         self,
@@ -30,6 +46,7 @@ class RemoteKeyStore:
         key: Path,
         ca: Path,
         check_hostname: bool = True,
+        timeout: float = 10.0,
     ) -> None:
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         # The server is always authenticated by its chain to ``ca``; a server certificate
@@ -39,16 +56,27 @@ class RemoteKeyStore:
         self._context.load_cert_chain(str(cert), str(key))
         self._context.load_verify_locations(str(ca))
         self._address = (host, port)
-        self._timeout = 30.0
+        self._timeout = timeout
         self._sock: ssl.SSLSocket | None = None
 
+    def _error(self, problem: str) -> KmipClientError:
+        return KmipClientError(self._address, problem)
+
     def __enter__(self) -> RemoteKeyStore:
-        raw = socket.create_connection(self._address, timeout=self._timeout)
+        try:
+            raw = socket.create_connection(self._address, timeout=self._timeout)
+        except TimeoutError:
+            raise self._error(f"no connection within {self._timeout:g} s") from None
+        except OSError as exc:
+            raise self._error(f"cannot connect: {exc.strerror or exc}") from None
         try:
             self._sock = self._context.wrap_socket(raw, server_hostname=self._address[0])
+        except TimeoutError:
+            raw.close()
+            raise self._error(f"no TLS handshake within {self._timeout:g} s") from None
         except (ssl.SSLError, OSError) as exc:
             raw.close()
-            raise ExternalToolError(f"TLS to the KMIP server failed: {exc}") from exc
+            raise self._error(f"TLS failed: {exc}") from None
         return self
 
     def __exit__(
@@ -63,11 +91,21 @@ class RemoteKeyStore:
 
     def _exchange(self, operation: Operation, message: bytes) -> Response:
         if self._sock is None:
-            raise ExternalToolError("not connected to the KMIP server")
-        self._sock.sendall(message)
-        header = self._read(8)
-        answer = header + self._read(message_length(header) - 8)
-        return parse_response(answer, operation)
+            raise self._error("not connected")
+        try:
+            self._sock.sendall(message)
+            header = self._read(8)
+            length = message_length(header)
+            if not 8 <= length <= MAX_RESPONSE_BYTES:
+                raise ValueError(f"a response of {length:,} bytes")
+            answer = header + self._read(length - 8)
+            return parse_response(answer, operation)
+        except TimeoutError:
+            raise self._error(f"no answer within {self._timeout:g} s") from None
+        except ValueError as exc:
+            raise self._error(f"the reply is not a KMIP response ({exc})") from None
+        except OSError as exc:
+            raise self._error(f"connection failed: {exc.strerror or exc}") from None
 
     def _read(self, n: int) -> bytes:
         assert self._sock is not None
@@ -75,7 +113,7 @@ class RemoteKeyStore:
         while len(data) < n:
             chunk = self._sock.recv(n - len(data))
             if not chunk:
-                raise ExternalToolError("the KMIP server closed the connection")
+                raise self._error("the server closed the connection")
             data += chunk
         return data
 

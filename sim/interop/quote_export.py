@@ -31,9 +31,13 @@ the folder as it was, with no empty or cut-off file.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import errno
 import json
 import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,12 +62,25 @@ def check_host(host: str, hosts: Sequence[str] | None = None) -> None:
     if hosts is not None:
         if host not in hosts:
             shown = ", ".join(hosts[:3]) + (", ..." if len(hosts) > 3 else "")
+            close = difflib.get_close_matches(host, hosts, n=1, cutoff=0.8)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ScenarioError(
-                [Problem("--host", f"no host {host!r} in the scenario (its hosts: {shown})")]
+                [Problem("--host", f"no host {host!r} in the scenario (its hosts: {shown}){hint}")]
             )
         return
     match = _HOST.fullmatch(host)
     if match is None or not 1 <= int(match.group(1)) <= MAX_HOSTS:
+        short = re.fullmatch(r"esx-([0-9])", host)
+        if short is not None:
+            raise ScenarioError(
+                [
+                    Problem(
+                        "--host",
+                        f"no host {host!r}: host numbers have at least two digits; did you "
+                        f"mean 'esx-0{short.group(1)}'?",
+                    )
+                ]
+            )
         raise ScenarioError(
             [
                 Problem(
@@ -120,28 +137,51 @@ def export_quote(
 
 
 def _write_all(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
-    """Write every file under a temporary name, sync it, then rename them all into place;
-    on any failure remove the temporary files and raise RunError naming ``out_dir``."""
-    temps: list[tuple[Path, Path]] = []
+    """Write the files as a set, all or none: each under a temporary name created
+    exclusively in ``out_dir`` (a planted link is never followed) and synced; then every
+    final name is checked (a folder in the way fails here, before anything moved) and each
+    file renamed into place, an older file kept aside until all are in and put back if one
+    rename fails. Raises RunError naming ``out_dir``."""
+    temps: list[tuple[str, Path]] = []
+    moved: list[tuple[Path, str | None]] = []  # (final, its old file set aside)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            tmp = out_dir / f".{name}.tmp-{os.getpid()}"
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
             temps.append((tmp, out_dir / name))
-            with open(tmp, "wb") as handle:
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+        for _, final in temps:
+            if final.is_dir() and not final.is_symlink():
+                raise IsADirectoryError(errno.EISDIR, f"{final.name} is a folder", str(final))
         for tmp, final in temps:
+            aside = None
+            if os.path.lexists(final):
+                aside = f"{tmp}.old"
+                os.rename(final, aside)
+            moved.append((final, aside))
             os.replace(tmp, final)
     except OSError as exc:
+        for final, aside in reversed(moved):  # put the old set back
+            with contextlib.suppress(OSError):
+                if aside is not None:
+                    os.replace(aside, final)
+                else:
+                    os.unlink(final)
         raise RunError(
-            f"cannot write the quote files to {out_dir}: {exc.strerror or exc}"
+            f"cannot write the quote files to {out_dir}: {exc.strerror or exc} "
+            "(none of them written)"
         ) from None
     finally:
         for tmp, _ in temps:
-            if tmp.exists():
-                tmp.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    for _, aside in moved:
+        if aside is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(aside)
     return [final for _, final in temps]
 
 

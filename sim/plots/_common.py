@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any, ParamSpec
 
 import matplotlib as mpl
-import yaml
 from matplotlib.figure import Figure
 from pydantic import BaseModel
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.errors import Problem, RunError, ScenarioError
 from sim.experiments.folder import CELL_COLUMNS
 from sim.scenario import Scenario
@@ -29,6 +28,7 @@ from sim.scenario.units import (
     format_rate,
     format_size,
 )
+from sim.scenario.yaml_safe import load_yaml_text
 
 PathLike = str | os.PathLike[str]
 P = ParamSpec("P")
@@ -49,6 +49,8 @@ STYLE: dict[str, Any] = {
     "font.size": 9,
     "svg.hashsalt": "vtasim",
     "svg.fonttype": "path",
+    # names from files ("a$b") are text, never mathtext (an unmatched $ loses the figure)
+    "text.parse_math": False,
 }
 TIME_UNITS: dict[str, float] = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 COMPARISON_METRICS: tuple[str, ...] = (
@@ -329,7 +331,8 @@ def _load_sweep(source: PathLike | _Sweep) -> _Sweep:
     name = p.name
     resolved = p / "sweep.resolved.yaml"
     if resolved.is_file():
-        doc = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+        text = folder_io.read_scenario_text(p, "sweep.resolved.yaml")
+        doc = load_yaml_text(text, str(resolved))  # bounded: no alias bomb
         if isinstance(doc, dict) and isinstance(doc.get("sweep"), dict):
             name = str(doc["sweep"].get("name", name))
     factors = tuple(c for c in _columns(cells) if c not in CELL_COLUMNS)

@@ -7,16 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import networkx as nx
-import yaml
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.plots._common import (
     PathLike,
     _styled,
 )
 from sim.processes.network import build_graph
-from sim.scenario import Scenario, load_scenario, parse_scenario
+from sim.scenario import Scenario, load_scenario
+from sim.scenario.loading import parse_resolved_scenario
 
 _NODE_STYLE: dict[str, tuple[str, str, int]] = {  # kind: legend label, colour, size
     "site": ("site switch", "#7f7f7f", 520),
@@ -33,11 +33,13 @@ def _scenario_of(source: PathLike | Scenario | results.RunResult) -> Scenario:
     if isinstance(source, Scenario):
         return source
     if isinstance(source, results.RunResult):
-        return parse_scenario(yaml.safe_load(source.scenario_yaml))
+        return parse_resolved_scenario(
+            source.scenario_yaml, str(source.path / results.SCENARIO_FILE)
+        )
     p = Path(source)
     if p.is_dir():
-        return parse_scenario(
-            yaml.safe_load((p / results.SCENARIO_FILE).read_text(encoding="utf-8"))
+        return parse_resolved_scenario(
+            folder_io.read_scenario_text(p), str(p / results.SCENARIO_FILE)
         )
     return load_scenario(p)
 

@@ -18,20 +18,20 @@ import base64
 import functools
 import html
 import io
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.analysis.catalogue import unit_of
 from sim.analysis.compare import DECISION_KEYS
 from sim.analysis.summary import HEADLINE_KEYS, metric_value
 from sim.analysis.text import format_value
-from sim.errors import RunError, ScenarioError
+from sim.errors import RunError, ScenarioError, printable
 from sim.experiments.ranking import rank, ranking_table
 from sim.plots._common import (
     PathLike,
@@ -46,6 +46,7 @@ from sim.plots.estate import topology
 from sim.plots.runs import latency_cdf, utilisation_over_time
 from sim.plots.sweeps import lapse_vs, percentiles_vs, topology_comparison
 from sim.scenario.units import format_duration
+from sim.scenario.yaml_safe import load_yaml_text
 
 _CSS = (
     "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
@@ -63,23 +64,66 @@ def _png(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+_NOT_DRAWN = (RunError, ScenarioError, OSError, ValueError, TypeError, KeyError, OverflowError)
+"""What a figure drawn from a folder's values may raise (OSError: a run folder gone)."""
+
+
 def _figures(makers: list[tuple[str, Callable[[], Figure]]]) -> list[str]:
     out = []
     for title, make in makers:
         try:
             uri = _png(make())
-        except (RunError, ScenarioError, OSError) as exc:  # OSError: a run folder gone
-            out.append(f"<h3>{html.escape(title)}</h3><p>not drawn: {html.escape(str(exc))}</p>")
+        except (
+            RunError,
+            ScenarioError,
+            OSError,
+            ValueError,
+            TypeError,
+            KeyError,
+            OverflowError,
+        ) as exc:
+            # a figure that cannot be drawn from this folder's values never loses the page
+            out.append(f"<h3>{_esc(title)}</h3><p>not drawn: {_esc(exc)}</p>")
             continue
-        out.append(f'<h3>{html.escape(title)}</h3><img alt="{html.escape(title)}" src="{uri}">')
+        out.append(f'<h3>{_esc(title)}</h3><img alt="{_esc(title)}" src="{uri}">')
     return out
 
 
+def _esc(value: object) -> str:
+    """Any value read from a run or sweep folder as HTML text: escaped (quotes too), control
+    characters shown as escapes; the page holds no script, so no value can add one."""
+    return html.escape(printable(value), quote=True)
+
+
+def _duration(value: object) -> str:
+    """A manifest's time as a duration (``2 h``) when it is a finite number, else the value
+    as text (a folder from elsewhere may hold anything there)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return format_duration(float(value))
+    return str(value)
+
+
+def _yaml_doc(text_of: Callable[[], str], source: str) -> dict[str, Any]:
+    """A YAML mapping read from a run or sweep folder under the scenario reader's bounds;
+    empty when it cannot be read or is not a mapping (the page shows what it can)."""
+    try:
+        doc = load_yaml_text(text_of(), source)
+    except (RunError, ScenarioError, OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _value(key: str, value: object) -> str:
+    """A figure as the tables show it; a value of the wrong type from a file as text."""
+    try:
+        return format_value(key, value)
+    except (TypeError, ValueError, OverflowError):
+        return str(value)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -123,17 +167,15 @@ def _run_page(folder: Path) -> tuple[str, list[str]]:
     for key in HEADLINE_KEYS:
         value = metric_value(run.summary, key)
         if value is not None:
-            text = format_value(key, value)
+            text = _value(key, value)
             rows.append([key, text, _unit_shown(key, text)])
     m = run.manifest
-    doc = yaml.safe_load(run.scenario_yaml) or {}
-    doc = doc if isinstance(doc, dict) else {}
+    doc = _yaml_doc(lambda: run.scenario_yaml, "scenario.resolved.yaml")
     title = f"Run {m.get('scenario', folder.name)}, seed {m.get('seed')}"
     description = str(doc.get("description") or "").strip()
-    intro = (f"<p>{html.escape(description)}</p>" if description else "") + (
-        f"<p>Simulated {html.escape(format_duration(float(m.get('sim_time_s', 0))))}, "
-        f"{html.escape(str(m.get('events')))} events; "
-        f"folder <code>{html.escape(str(folder))}</code>.</p>"
+    intro = (f"<p>{_esc(description)}</p>" if description else "") + (
+        f"<p>Simulated {_esc(_duration(m.get('sim_time_s', 0)))}, "
+        f"{_esc(m.get('events'))} events; folder <code>{_esc(folder)}</code>.</p>"
     )
     parts = [intro, "<h2>Headline figures</h2>", _table(["figure", "value", "unit"], rows)]
     parts.append("<h2>Figures</h2>")
@@ -168,17 +210,16 @@ def _answer(sw: _Sweep) -> list[str]:
     try:
         table = ranking_table(rank(sw.path, metric))
     except (RunError, ScenarioError) as exc:
-        return [f"<p>not ranked: {html.escape(str(exc))}</p>"]
+        return [f"<p>not ranked: {_esc(exc)}</p>"]
     top = table.cells[0] if table.cells else []
     lead = (
-        f"<p><strong>Best on {html.escape(metric)}: cell {html.escape(top[1])} "
-        f"({html.escape(top[4])}).</strong></p>"
+        f"<p><strong>Best on {_esc(metric)}: cell {_esc(top[1])} ({_esc(top[4])}).</strong></p>"
         if top
         else ""
     )
-    lines = "".join(f"{html.escape(t)}<br>" for t in table.title)
-    lines += html.escape(f"another figure: vtasim compare {sw.path} --metric KEY")
-    notes = "".join(f"{html.escape(n)}<br>" for n in table.notes)
+    lines = "".join(f"{_esc(t)}<br>" for t in table.title)
+    lines += _esc(f"another figure: vtasim compare {sw.path} --metric KEY")
+    notes = "".join(f"{_esc(n)}<br>" for n in table.notes)
     return [
         lead,
         f"<p>{lines}</p>",
@@ -191,12 +232,16 @@ def _differing(sw: _Sweep) -> list[list[str]]:
     """Per cell, the settings that differ between cells: its variant's overrides and each
     factor's level, as the sweep file writes them."""
     overrides: dict[str, str] = {}
-    resolved = sw.path / "sweep.resolved.yaml"
-    if resolved.is_file():
-        doc = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
-        variants = (doc.get("sweep") or {}).get("variants") or {} if isinstance(doc, dict) else {}
+    if (sw.path / "sweep.resolved.yaml").is_file():
+        doc = _yaml_doc(
+            lambda: folder_io.read_scenario_text(sw.path, "sweep.resolved.yaml"),
+            "sweep.resolved.yaml",
+        )
+        sweep = doc.get("sweep")
+        variants = sweep.get("variants") if isinstance(sweep, dict) else None
         for name, spec in variants.items() if isinstance(variants, dict) else ():
-            sets = (spec or {}).get("overrides") or {} if isinstance(spec, dict) else {}
+            sets = spec.get("overrides") if isinstance(spec, dict) else None
+            sets = sets if isinstance(sets, dict) else {}
             overrides[str(name)] = ", ".join(f"{k}={v}" for k, v in sets.items()) or "-"
     rows, seen = [], set()
     for r in sw.cells:
@@ -217,9 +262,9 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
         key = str(r["metric"])
         low, high = r.get("ci_low"), r.get("ci_high")
         ci = (
-            f"{format_value(key, low)} .. {format_value(key, high)}"
+            f"{_value(key, low)} .. {_value(key, high)}"
             if low is not None and high is not None
-            else ("" if half is None else f"± {format_value(key, half)}")
+            else ("" if half is None else f"± {_value(key, half)}")
         )
         levels = ", ".join(f"{f}={_format_level(f, r[f])}" for f in sw.factors)
         rows.append(
@@ -227,7 +272,7 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
                 str(r["variant"] or "") or "-",
                 levels,
                 key,
-                "" if mean is None else format_value(key, mean),
+                "" if mean is None else _value(key, mean),
                 ci,
                 str(r.get("ci_method") or ""),
                 str(r["n"]),
@@ -236,7 +281,7 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
     failed = sum(1 for r in sw.index if r["status"] != "ok")
     intro = (
         f"<p>{len({r['cell_id'] for r in sw.cells})} cells, {len(sw.index)} runs "
-        f"({failed} failed); factors: {html.escape(', '.join(sw.factors) or 'none')}.</p>"
+        f"({failed} failed); factors: {_esc(', '.join(sw.factors) or 'none')}.</p>"
     )
     makers: list[tuple[str, Callable[[], Figure]]] = []
     for x in sw.factors[:2]:
@@ -278,15 +323,15 @@ def render(source: PathLike) -> str:
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n"
+        f"<body><h1>{_esc(title)}</h1>\n{body}\n</body></html>\n"
     )
 
 
 def default_out(source: PathLike) -> Path:
     """``<sweep>/report.html`` for a sweep; ``<run>.report.html`` beside a run folder (a
     run folder holds only what the run wrote, so a re-run may replace it)."""
-    folder = Path(source)
+    folder = Path(os.path.abspath(source))  # `report .` inside a run folder names it
     if _source_kind(folder) == "sweep":
         return folder / "report.html"
     return folder.with_name(folder.name + ".report.html")
@@ -296,10 +341,4 @@ def write_report(source: PathLike, out: PathLike | None = None) -> Path:
     """Write the report of ``source`` to ``out`` (default :func:`default_out`)."""
     text = render(source)
     target = Path(out) if out is not None else default_out(source)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return folder_io.write_file_atomic(target, text.encode("utf-8"))

@@ -4,13 +4,13 @@ runs of a sweep) and service utilisation over simulated time.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.errors import Problem, RunError, ScenarioError
 from sim.plots._common import (
     _SERVICES,
@@ -35,6 +35,7 @@ from sim.plots._common import (
 from sim.scenario.units import (
     parse_duration,
 )
+from sim.scenario.yaml_safe import load_yaml_text
 
 # --------------------------------------------------------------------------- runs
 
@@ -44,10 +45,19 @@ SCALES = ("linear", "log", "ccdf")
 
 def _warmup(scenario_yaml: str) -> float:
     try:
-        data = yaml.safe_load(scenario_yaml)
+        data = load_yaml_text(scenario_yaml, results.SCENARIO_FILE)  # bounded: no alias bomb
         return parse_duration(data.get("warmup", 0) if isinstance(data, dict) else 0)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise RunError(f"cannot read the run's warm-up from its scenario: {exc}") from exc
+    except (ScenarioError, ValueError, OverflowError) as exc:
+        raise RunError(f"cannot read the run's warm-up from its scenario: {exc}") from None
+
+
+def _run_folder(sweep: Path, rel: str) -> Path:
+    """The run folder ``rel`` (an ``index.csv`` path) inside the sweep folder; a path that
+    leaves it (``../..``, absolute) is refused, never read."""
+    folder = sweep / rel
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise RunError(f"{sweep / 'index.csv'}: run path {rel!r} leaves the sweep folder")
+    return folder
 
 
 def _attestation_values(table: Any, metric: str, warmup: float) -> list[float]:
@@ -89,8 +99,8 @@ def _pooled(sw: _Sweep, by: str, metric: str) -> dict[str, list[float]]:
             key = str(r["variant"] or "")
         else:
             key = f"{_factor_label(by)}={plain(_format_level(by, r[by]))}"
-        folder = sw.path / str(r["path"])
-        warmup = _warmup((folder / results.SCENARIO_FILE).read_text(encoding="utf-8"))
+        folder = _run_folder(sw.path, str(r["path"]))
+        warmup = _warmup(folder_io.read_scenario_text(folder))
         values = _attestation_values(
             results.read_table(folder / "attestations.csv"), metric, warmup
         )

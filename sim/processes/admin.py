@@ -16,7 +16,7 @@ from collections.abc import Generator
 from typing import Any
 
 from sim.domain.pki import public_der
-from sim.domain.verifier import HostIdentity, Verdict
+from sim.domain.verifier import Verdict
 from sim.processes.context import Context
 from sim.processes.drift import DriftInjector
 from sim.processes.host import TrustedHost
@@ -72,7 +72,7 @@ class Administrator:
         stream = f"host.{host}.ek-registration"
         yield self.env.timeout(self.ctx.sampler(stream, self.spec.ek_registration_delay)())
         h = self.hosts[host]
-        self.ta.register_identity(HostIdentity.for_tpm(host, h.platform.hardware_id, h.tpm))
+        self.ta.register_identity(self.ta.enrol(host, h.platform.hardware_id, h.tpm))
         closed = self.drift.adopt_tpm(host)
         self.ctx.recorder.add(
             "identity_events",

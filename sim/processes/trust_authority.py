@@ -30,7 +30,14 @@ from sim.domain.key_hierarchy import WrappedKek
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
 from sim.domain.tpm import VirtualTPM
-from sim.domain.verifier import Evidence, HostIdentity, Policy, Verdict, verify
+from sim.domain.verifier import (
+    AK_CHALLENGE_STREAM,
+    Evidence,
+    HostIdentity,
+    Policy,
+    Verdict,
+    verify,
+)
 from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
 from sim.processes.drafts import Attempt, ReportDraft, VerdictDraft
@@ -162,6 +169,7 @@ class TrustAuthority:
         self.paths = ctx.paths
         self.recorder = ctx.recorder
         self._nonce_bytes = ByteSource(ctx.stream("vta.nonces")).take
+        self._challenge = ctx.stream(AK_CHALLENGE_STREAM)
         self.issuers: dict[str, TrustedIssuer] = {
             n.signer.service_id: n.signer.trusted_issuer() for n in nodes
         }
@@ -386,6 +394,12 @@ class TrustAuthority:
         identities[identity.host_id] = identity
         self.policy = replace(self.policy, identities=identities)
 
+    def enrol(self, host: str, hardware_id: str, tpm: VirtualTPM) -> HostIdentity:
+        """The identity record of ``tpm`` in ``hardware_id``, its AK enrolled by a
+        credential challenge whose secret comes from the verifier's own random stream."""
+        challenge = self._challenge.bytes(32)
+        return HostIdentity.for_tpm(host, hardware_id, tpm, challenge)
+
     def first_contact(self, host: str, hardware_id: str, tpm: VirtualTPM) -> None:
         """A host came up with ``tpm``. With certificate validation only and no binding of
         TPMs to servers, any genuine TPM is acceptable, so a TPM not seen before has its AK
@@ -396,7 +410,7 @@ class TrustAuthority:
             return
         known = policy.identities.get(host)
         if known is None or known.ek_public_der != public_der(tpm.ek_public):
-            self.register_identity(HostIdentity.for_tpm(host, hardware_id, tpm))
+            self.register_identity(self.enrol(host, hardware_id, tpm))
 
     def status_of(self, host: str, now: float) -> str:
         """The host's status as the Attestation Service reports it at ``now``."""

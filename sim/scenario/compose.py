@@ -9,7 +9,12 @@ A scenario file may start from another one::
 The extended file is read with the same bounded, strict loader (:mod:`sim.scenario.yaml_safe`)
 and may itself extend another. Mappings merge key by key (the extending file wins); lists
 and scalars are replaced whole (a list of vCenters is not spliced). A cycle of files, or a
-chain deeper than :data:`MAX_EXTENDS_DEPTH`, is refused naming the files. ``extends`` is
+chain deeper than :data:`MAX_EXTENDS_DEPTH`, or more than :data:`MAX_EXTENDS_FILES` files
+read in all, is refused naming the files. A named file must lie inside the directory tree
+of the file that names it or of the current directory (links resolved first; the API's
+``allow_outside`` and the CLI's ``--allow-outside`` lift this), must be a regular file (a
+FIFO or device is refused unread) and must look like a scenario: a file with no scenario
+field is refused without showing its keys, which would be its content. ``extends`` is
 resolved before validation, so the merged mapping is validated as one scenario and its
 problems name the merged field paths.
 
@@ -20,6 +25,8 @@ and the result is validated like the file.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,10 +36,15 @@ from sim.scenario.yaml_safe import load_yaml_file, load_yaml_text
 
 MAX_EXTENDS_DEPTH = 16
 """Longest chain of ``extends`` (a file extending a file ... ) that is followed."""
+MAX_EXTENDS_FILES = 64
+"""Most files one scenario may read through ``extends`` in all (the same file counted at
+every use): a few small files extending each other several times over would otherwise
+expand exponentially."""
 
 EXTENDS_DESCRIPTION = (
-    "scenario file(s) this one starts from, relative to this file; mappings merge key by "
-    "key (this file wins), lists and scalars are replaced"
+    "scenario file(s) this one starts from, relative to this file and inside its folder "
+    "(or the current folder); mappings merge key by key (this file wins), lists and scalars "
+    "are replaced"
 )
 
 
@@ -48,11 +60,64 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def resolve_extends(data: Any, base_dir: Path, chain: tuple[Path, ...] = ()) -> Any:
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def confined(base_dir: Path, name: str, field: str, allow_outside: bool = False) -> Path:
+    """The file ``name`` (named by ``field`` of a file in ``base_dir``), resolved, if it
+    lies inside ``base_dir``'s directory tree or the current directory's: a file received
+    from elsewhere cannot make vtasim read ``/etc/shadow`` or ``../../.ssh``. Links are
+    followed before the check, so a link out of the tree is refused too. ``allow_outside``
+    lifts the check (``--allow-outside``). A ScenarioError names ``field`` otherwise."""
+    given = base_dir / name
+    try:
+        real = Path(os.path.realpath(given, strict=True))
+    except FileNotFoundError:
+        raise ScenarioError([Problem(field, f"no such file {given}")]) from None
+    except (OSError, RuntimeError) as exc:  # a link loop, a permission problem
+        why = getattr(exc, "strerror", None) or "a symbolic link loop"
+        raise ScenarioError([Problem(field, f"cannot read {given}: {why}")]) from None
+    if allow_outside:
+        return real
+    roots = [Path(os.path.realpath(base_dir))]
+    with contextlib.suppress(OSError):  # the current directory may have been removed
+        roots.append(Path(os.path.realpath(os.getcwd())))
+    if not any(_inside(real, root) for root in roots):
+        raise ScenarioError(
+            [
+                Problem(
+                    field,
+                    f"{name!r} is outside the folder of the file that names it ({base_dir}) "
+                    "and the current folder; not read (pass --allow-outside to allow it)",
+                )
+            ]
+        )
+    return real
+
+
+class _Reads:
+    """Files read so far by one composition (the breadth bound)."""
+
+    def __init__(self, allow_outside: bool) -> None:
+        self.count = 0
+        self.allow_outside = allow_outside
+
+
+def resolve_extends(
+    data: Any,
+    base_dir: Path,
+    chain: tuple[Path, ...] = (),
+    *,
+    allow_outside: bool = False,
+    _reads: _Reads | None = None,
+) -> Any:
     """``data`` (a parsed scenario mapping) with its ``extends`` resolved against
-    ``base_dir``; anything that is not a mapping is returned as it is (validation says so)."""
+    ``base_dir`` (each file confined as :func:`confined` says); anything that is not a
+    mapping is returned as it is (validation says so)."""
     if not isinstance(data, dict) or "extends" not in data:
         return data
+    reads = _reads or _Reads(allow_outside)
     parents = data["extends"]
     names = [parents] if isinstance(parents, str) else parents
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
@@ -61,29 +126,55 @@ def resolve_extends(data: Any, base_dir: Path, chain: tuple[Path, ...] = ()) -> 
                 Problem(
                     "extends",
                     "expected a file name or a list of file names, relative to "
-                    f"this file; found {parents!r}",
+                    f"this file; found {_short(parents)}",
                 )
             ]
         )
     merged: dict[str, Any] = {}
     for name in names:
-        merged = deep_merge(merged, _load_parent(base_dir / name, chain))
+        merged = deep_merge(merged, _load_parent(base_dir, name, chain, reads))
     own = {k: v for k, v in data.items() if k != "extends"}
     return deep_merge(merged, own)
 
 
-def _load_parent(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    """The resolved mapping of an extended file, refusing cycles and deep chains."""
-    key = path.resolve()
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _scenario_keys() -> frozenset[str]:
+    from sim.scenario.model import Scenario
+
+    return frozenset(
+        {"extends", "regime"} | {f.alias or n for n, f in Scenario.model_fields.items()}
+    )
+
+
+def _load_parent(
+    base_dir: Path, name: str, chain: tuple[Path, ...], reads: _Reads
+) -> dict[str, Any]:
+    """The resolved mapping of an extended file, refusing files outside the tree, cycles,
+    deep chains, too many files in all, and files that are not scenarios."""
+    path = base_dir / name
     shown = " -> ".join(str(p) for p in (*chain, path))
-    if key in (p.resolve() for p in chain):
+    real = confined(base_dir, name, "extends", reads.allow_outside)
+    if real in (Path(os.path.realpath(p)) for p in chain):
         raise ScenarioError([Problem("extends", f"a cycle of files: {shown}")])
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise ScenarioError(
             [Problem("extends", f"more than {MAX_EXTENDS_DEPTH} files deep: {shown}")]
         )
-    if not path.is_file():
-        raise ScenarioError([Problem("extends", f"no such file {path}")])
+    reads.count += 1
+    if reads.count > MAX_EXTENDS_FILES:
+        raise ScenarioError(
+            [
+                Problem(
+                    "extends",
+                    f"more than {MAX_EXTENDS_FILES} files read through extends in all "
+                    f"(each use counted); stopped at {path}",
+                )
+            ]
+        )
     try:
         data = load_yaml_file(path)
     except ScenarioError as err:
@@ -93,14 +184,19 @@ def _load_parent(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem("extends", f"{path}: expected a YAML mapping")])
-    resolved = resolve_extends(data, path.parent, (*chain, path))
+    if not set(map(str, data)) & _scenario_keys():
+        # never echo a file that is not a scenario (its keys would be its content)
+        raise ScenarioError(
+            [Problem("extends", f"{path}: not a scenario file (no scenario field in it)")]
+        )
+    resolved = resolve_extends(data, path.parent, (*chain, path), _reads=reads)
     assert isinstance(resolved, dict)
     return resolved
 
 
-def load_composed(path: Path) -> Any:
+def load_composed(path: Path, allow_outside: bool = False) -> Any:
     """A scenario file read (bounded, strict) with its ``extends`` resolved."""
-    return resolve_extends(load_yaml_file(path), path.parent, (path,))
+    return resolve_extends(load_yaml_file(path), path.parent, (path,), allow_outside=allow_outside)
 
 
 def parse_assignments(items: Iterable[str], option: str = "--set") -> dict[str, Any]:

@@ -9,6 +9,7 @@ files is resolved first (:mod:`sim.scenario.compose`).
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 import typing
 from collections.abc import Mapping
@@ -19,21 +20,37 @@ from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from sim.errors import Problem, ScenarioError
 from sim.scenario.bounds import Within
-from sim.scenario.compose import EXTENDS_DESCRIPTION, load_composed, resolve_extends
+from sim.scenario.compose import EXTENDS_DESCRIPTION, resolve_extends
 from sim.scenario.distributions import UNION_TAGS
 from sim.scenario.limits import limit_problems
 from sim.scenario.model import Scenario
 from sim.scenario.regimes import expand_regime
 from sim.scenario.rules import topology_problems
 from sim.scenario.units import short_repr
+from sim.scenario.yaml_safe import load_yaml_file, load_yaml_text
+
+_SCALAR_BRANCHES = frozenset(
+    ("int", "float", "str", "bool", "constrained-int", "constrained-float", "constrained-str")
+)
+"""pydantic's names of scalar members of a union, as they appear in an error's location."""
+
+
+_VALIDATOR_TAG = re.compile(r"[a-z][a-z-]*\[.*\]", re.DOTALL)
+"""pydantic's names of validators in a location (``function-after[_check(), ...]``)."""
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         text = str(item)
-        # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]").
-        if text in UNION_TAGS or ("[" in text and "(" in text) or text.startswith("function-"):
+        # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]");
+        # a key from the file that merely holds brackets is kept
+        if (
+            text in UNION_TAGS
+            or text in _SCALAR_BRANCHES
+            or _VALIDATOR_TAG.fullmatch(text)
+            or text.startswith("function-")
+        ):
             continue
         parts.append(text)
     return ".".join(parts)
@@ -67,12 +84,61 @@ def _plain_message(error: Any) -> str:
     return _PLAIN_MESSAGES.get(kind, "")
 
 
-def problems_from(err: ValidationError) -> list[Problem]:
-    """pydantic's errors as problems with dotted field paths and readable messages."""
+def _keys_at(root: type[BaseModel], loc: tuple[str, ...]) -> set[str]:
+    """The keys the models reached from ``root`` along ``loc`` accept (every member of a
+    union), for suggesting the key a misspelt one meant."""
+    models: list[type[BaseModel]] = [root]
+    keyed = False  # the next part is a key of a mapping of sections (sweep variants)
+    for part in loc:
+        if keyed or part.isdigit() or part in UNION_TAGS or part in _SCALAR_BRANCHES:
+            keyed = False
+            continue
+        found: list[type[BaseModel]] = []
+        for model in models:
+            for name, info in model.model_fields.items():
+                if part in (name, info.alias):
+                    found += _model_types(info.annotation)
+                    keyed = keyed or typing.get_origin(info.annotation) is dict
+        if not found:
+            return set()
+        models = found
+    return {info.alias or name for m in models for name, info in m.model_fields.items()}
+
+
+def _model_types(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for arg in typing.get_args(tp) for m in _model_types(arg)]
+
+
+def _suggestion(root: type[BaseModel], loc: tuple[str, ...]) -> str:
+    """``; did you mean 'interval'?`` for a misspelt key, else ''."""
+    if not loc:
+        return ""
+    keys = _keys_at(root, loc[:-1])
+    close = difflib.get_close_matches(loc[-1], sorted(keys), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def problems_from(err: ValidationError, root: type[BaseModel] | None = None) -> list[Problem]:
+    """pydantic's errors as problems with dotted field paths and readable messages; an
+    unknown key of ``root``'s format (default the scenario's) gets a "did you mean"."""
     errors = err.errors(include_url=False)
     paths = [_loc_path(tuple(e.get("loc", ()))) for e in errors]
     out: list[Problem] = []
-    for e, path in zip(errors, paths, strict=True):
+    # a mapping given for a union of a number and a section (``replications``) also fails
+    # the number branch: that failure says nothing the section's own problems don't
+    scalar = [
+        isinstance(e.get("input"), dict | list)
+        and bool(_SCALAR_BRANCHES.intersection(map(str, e.get("loc", ()))))
+        for e in errors
+    ]
+    for e, path, skip in zip(errors, paths, scalar, strict=True):
+        if skip and any(
+            not other_skip and (p == path or p.startswith(path + "."))
+            for p, other_skip in zip(paths, scalar, strict=True)
+        ):
+            continue
         # pydantic also calls a tuple too short when one of its items failed: say it once.
         if e.get("type") == "too_short" and any(
             p.startswith(path + ".") for p in paths if p != path
@@ -83,7 +149,10 @@ def problems_from(err: ValidationError) -> list[Problem]:
         )
         found = e.get("input")
         if e.get("type") == "extra_forbidden":
-            msg = "unknown key (not part of the scenario format)"
+            loc = tuple(map(str, e.get("loc", ())))
+            msg = "unknown key (not part of the scenario format)" + _suggestion(
+                root or Scenario, loc
+            )
         elif e.get("type") == "missing":
             msg = "required field is missing"
         elif not isinstance(found, dict | list | tuple) and short_repr(found) not in msg:
@@ -92,16 +161,41 @@ def problems_from(err: ValidationError) -> list[Problem]:
     return out
 
 
+_SWEEP_KEYS = frozenset(("base", "factors", "variants", "replications"))
+
+
+def _not_a_scenario(data: dict[Any, Any]) -> None:
+    """Refuse, in one line, a sweep file and a mapping with no scenario field at all (its
+    keys would be echoed as unknown keys, and they may be someone's secrets)."""
+    keys = set(map(str, data))
+    if "base" in keys and keys & _SWEEP_KEYS and "vcenters" not in keys:
+        raise ScenarioError([Problem("", "this is a sweep file: use vtasim sweep")])
+    known = {"extends", "regime"} | {f.alias or n for n, f in Scenario.model_fields.items()}
+    if keys and not keys & known:
+        raise ScenarioError(
+            [Problem("", "not a scenario file (none of its top-level keys is a scenario field)")]
+        )
+
+
 def parse_scenario(
-    data: Any, overrides: Mapping[str, Any] | None = None, base_dir: Path | None = None
+    data: Any,
+    overrides: Mapping[str, Any] | None = None,
+    base_dir: Path | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> Scenario:
     """Validate a mapping (parsed YAML) into a Scenario; raise ScenarioError listing every
     problem. An ``extends`` is resolved first, against ``base_dir`` (default: the current
-    directory); ``overrides`` then set fields by dotted path (``attestation.interval``); last,
-    a ``regime`` expands into its preset underneath the explicit settings."""
+    directory; confined to that tree unless ``allow_outside``: see
+    :mod:`sim.scenario.compose`); ``overrides`` then set fields by dotted path
+    (``attestation.interval``); last, a ``regime`` expands into its preset underneath the
+    explicit settings."""
     if not isinstance(data, dict):
         raise ScenarioError([Problem("", "a scenario must be a YAML mapping at the top level")])
-    data = resolve_extends(data, Path.cwd() if base_dir is None else base_dir)
+    _not_a_scenario(data)
+    data = resolve_extends(
+        data, Path.cwd() if base_dir is None else base_dir, allow_outside=allow_outside
+    )
     if overrides:
         data = apply_overrides(data, overrides)
     data = expand_regime(data)
@@ -115,10 +209,38 @@ def parse_scenario(
     return scenario
 
 
-def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+def load_scenario(
+    path: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    allow_outside: bool = False,
+) -> Scenario:
     """Read and validate a YAML scenario file (bounded and strict: see
-    :mod:`sim.scenario.yaml_safe`; its ``extends`` resolved: :mod:`sim.scenario.compose`)."""
-    return parse_scenario(load_composed(Path(path)), overrides)
+    :mod:`sim.scenario.yaml_safe`; its ``extends`` resolved inside its folder's tree
+    unless ``allow_outside``: :mod:`sim.scenario.compose`)."""
+    data = load_yaml_file(Path(path))
+    if isinstance(data, dict):
+        _not_a_scenario(data)
+    composed = resolve_extends(data, Path(path).parent, (Path(path),), allow_outside=allow_outside)
+    return parse_scenario(composed, overrides)
+
+
+def parse_resolved_scenario(text: str, source: str) -> Scenario:
+    """The scenario a run folder records (``scenario.resolved.yaml``), read by the bounded
+    loader. It is already resolved: an ``extends`` in it is refused, never followed (a
+    received run folder must not make vtasim read files of the machine it is read on)."""
+    data = load_yaml_text(text, source)
+    if isinstance(data, dict) and "extends" in data:
+        raise ScenarioError(
+            [
+                Problem(
+                    "extends",
+                    f"{source}: a run folder holds the resolved scenario; extends is not "
+                    "followed there",
+                )
+            ]
+        )
+    return parse_scenario(data)
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

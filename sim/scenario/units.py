@@ -51,7 +51,7 @@ __all__ = [
 
 # Exponents are limited to three digits so that a hostile "1e999999999" cannot make the
 # exact fraction arithmetic build an enormous integer.
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?"
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?"  # ASCII digits only
 _QUANTITY = re.compile(rf"^\s*(?P<num>[+-]?{_NUMBER})\s*(?P<unit>[^\W\d_]\S*)?\s*$")
 _MAX_COUNT = 10**15  # integer counts above this are not "compact"
 

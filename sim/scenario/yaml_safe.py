@@ -23,9 +23,12 @@ Merge keys (``<<: *defaults``) work as in YAML 1.1: explicit keys override merge
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.composer import Composer
@@ -35,7 +38,15 @@ from yaml.resolver import Resolver
 
 from sim.errors import Problem, ScenarioError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "load_yaml_file", "load_yaml_text"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "load_yaml_file",
+    "load_yaml_text",
+    "open_regular",
+    "read_regular",
+]
 
 MAX_BYTES = 1 << 20
 """Largest YAML file read (1 MiB: a scenario with thousands of scheduled events fits)."""
@@ -43,6 +54,9 @@ MAX_DEPTH = 64
 """Deepest nesting of mappings and sequences (a scenario needs about 6)."""
 MAX_NODES = 1_000_000
 """Most nodes a document may expand to, every use of an alias counted."""
+
+MAX_DIGITS = 1000
+"""Most digits of an integer (Python refuses to read more than 4,300, naming no field)."""
 
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
@@ -143,6 +157,14 @@ class _Expansion:
         self.open: set[int] = set()
 
     def visit(self, node: Node, path: str, depth: int) -> tuple[int, int]:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "int":
+            digits = sum(c.isdigit() for c in node.value)
+            if digits > MAX_DIGITS:
+                raise _refuse(
+                    path,
+                    f"expected a number of at most {MAX_DIGITS:,} digits, found one of "
+                    f"{digits:,} ({_line(node)})",
+                )
         known = self.done.get(id(node))
         if known is None:
             if id(node) in self.open:
@@ -223,18 +245,81 @@ def load_yaml_text(text: str, source: str) -> Any:
         loader.dispose()
 
 
-def read_text_bounded(path: Path) -> str:
-    """The UTF-8 text of ``path``, refusing files over MAX_BYTES without reading them whole
-    (``/dev/zero`` included)."""
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _unreadable(message: str) -> ScenarioError:
+    return ScenarioError([Problem("", message)])
+
+
+def open_regular(path: Path | str, limit: int, *, follow_links: bool = True) -> BinaryIO:
+    """``path`` opened for reading in binary, after checking it is a regular file of at
+    most ``limit`` bytes.
+
+    The file is opened without blocking (a FIFO cannot stall the open) and checked on the
+    open descriptor, before anything is read: a directory, FIFO, device or socket is
+    refused (``/dev/zero`` behind a link costs nothing), and so is a file over ``limit``.
+    With ``follow_links`` off a symbolic link is refused too (a run folder holds plain
+    files only). Every refusal is a :class:`ScenarioError` whose one problem names the
+    path."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        fd = os.open(path, flags)
     except OSError as exc:
-        raise ScenarioError([Problem("", f"cannot read {path}: {exc.strerror or exc}")]) from None
-    if len(data) > MAX_BYTES:
-        raise ScenarioError(
-            [Problem("", f"{path}: larger than {MAX_BYTES // 1024} KiB; not read as YAML")]
-        )
+        if exc.errno == errno.ELOOP:
+            why = "a symbolic link (not followed here)" if not follow_links else "a link loop"
+            raise _unreadable(f"cannot read {path}: it is {why}") from None
+        raise _unreadable(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _unreadable(f"{path}: is {_kind(info.st_mode)}, not a file; not read")
+        if info.st_size > limit:
+            raise _unreadable(f"{path}: larger than the limit of {_limit(limit)}; not read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path | str, limit: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of the regular file ``path`` (checked as :func:`open_regular` says); at
+    most ``limit + 1`` bytes are ever read, so a file that grows meanwhile is refused too."""
+    with open_regular(path, limit, follow_links=follow_links) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise _unreadable(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise _unreadable(f"{path}: larger than the limit of {_limit(limit)}; not read")
+    return data
+
+
+def _limit(n: int) -> str:
+    for step, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= step and n % step == 0:
+            return f"{n // step} {unit}"
+    return f"{n:,} bytes"
+
+
+def read_text_bounded(path: Path, limit: int = MAX_BYTES) -> str:
+    """The UTF-8 text of the regular file ``path`` (see :func:`read_regular`), at most
+    ``limit`` bytes of it."""
+    data = read_regular(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -65,10 +65,10 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
-def test_dev_zero_is_refused_by_size() -> None:
-    """Case 3: `validate /dev/zero` (before: exhausted memory) is refused by size."""
+def test_dev_zero_is_refused_unread() -> None:
+    """Case 3: `validate /dev/zero` (before: exhausted memory) is refused as a device."""
     result = vtasim(["validate", "/dev/zero"])
-    assert_clean_refusal(result, "/dev/zero", "/dev/zero: larger than 1024 KiB")
+    assert_clean_refusal(result, "/dev/zero", "/dev/zero: is a character device")
 
 
 @pytest.mark.parametrize(

@@ -132,7 +132,10 @@ def test_validate_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert len(lines) == 2
     pattern = re.compile(rf"^{re.escape(str(bad))}: [a-z_][a-z_0-9.]*: \S.*$")
     assert all(pattern.match(line) for line in lines), lines
-    assert f"{bad}: attestation.intervall: unknown key (not part of the scenario format)" in lines
+    assert (
+        f"{bad}: attestation.intervall: unknown key (not part of the scenario format); "
+        "did you mean 'interval'?"
+    ) in lines
     (interval,) = [x for x in lines if x.startswith(f"{bad}: attestation.interval: ")]
     assert "a duration takes d, h, m, s, ms, us" in interval
     assert "Traceback" not in captured.err

@@ -203,7 +203,8 @@ def test_export_quote_on_a_full_disk_leaves_no_empty_or_cut_file(tmp_path: Path)
     result = vtasim(args, file_size=1024)
     assert result.code == 2 and "Traceback" not in result.err, result.err
     assert result.err_lines == [
-        f"vtasim: error: cannot write the quote files to {out}: File too large"
+        f"vtasim: error: cannot write the quote files to {out}: File too large "
+        "(none of them written)"
     ]
     assert list(out.iterdir()) == []
     ok = vtasim([*args, "--scenario", str(_tiny(tmp_path))])

@@ -27,12 +27,14 @@ from sim.domain.tpm import Event, EventType, Quote, VirtualTPM
 from sim.domain.tpm_keys import ecc_ek_public_area
 from sim.domain.tpm_wire import RESTRICTED, ecc_public_area, object_name
 from sim.domain.verifier import (
+    AK_CHALLENGE_STREAM,
     Evidence,
     HostIdentity,
     Policy,
     collect_evidence,
     verify,
 )
+from sim.rng import Streams
 
 VENDOR = CertificateAuthority.create(b"vendor-a", "Vendor A TPM CA")
 OTHER_VENDOR = CertificateAuthority.create(b"vendor-b", "Vendor B TPM CA")
@@ -51,9 +53,10 @@ def make_tpm(seed: bytes, ca: CertificateAuthority = VENDOR) -> VirtualTPM:
 
 TPM_A = make_tpm(b"tpm-a")
 TPM_B = make_tpm(b"tpm-b")
+CHALLENGE = Streams(1).take_bytes(AK_CHALLENGE_STREAM, 32)
 IDENTITIES = {
-    "esx-01": HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, TPM_A),
-    "esx-02": HostIdentity.for_tpm("esx-02", SERVER_B.hardware_id, TPM_B),
+    "esx-01": HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, TPM_A, CHALLENGE),
+    "esx-02": HostIdentity.for_tpm("esx-02", SERVER_B.hardware_id, TPM_B, CHALLENGE[::-1]),
 }
 
 
@@ -221,7 +224,9 @@ def test_enrolment_needs_the_tpm_to_activate_the_credential() -> None:
             return TPM_B.activate_credential(credential)
 
     with pytest.raises(ValueError, match="enrolment"):
-        HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, Impostor(b"tpm-a", VENDOR, "X"))
+        HostIdentity.for_tpm(
+            "esx-01", SERVER_A.hardware_id, Impostor(b"tpm-a", VENDOR, "X"), CHALLENGE
+        )
 
 
 def test_wrong_or_missing_ek_public_area_breaks_the_qualified_name() -> None:
@@ -514,19 +519,25 @@ def test_missing_or_mismatched_ek_certificate_is_untrusted() -> None:
 
 
 def test_unregistered_ek_in_endorsement_key_mode_is_untrusted() -> None:
-    """An EK that was never imported is untrusted; its host is unknown."""
+    """An EK that was never imported is untrusted; its host is unknown (and has no
+    enrolled AK)."""
     evidence = collect_evidence("esx-99", boot(b"stranger"), NONCE)
     assert reasons(evidence, EK_POLICY) == (
+        "attestation.identity.ak_not_certified",
         "attestation.identity.ek_untrusted",
         "attestation.identity.unknown_host",
     )
 
 
 def test_unknown_host_is_rejected() -> None:
-    """A genuine vendor TPM on a host with no identity record is an unknown host."""
+    """A genuine vendor TPM on a host with no identity record is an unknown host whose AK
+    was never enrolled."""
     evidence = collect_evidence("esx-99", boot(b"stranger"), NONCE)
     verdict = verify(evidence, POLICY, NONCE)
-    assert verdict.reasons == ("attestation.identity.unknown_host",)
+    assert verdict.reasons == (
+        "attestation.identity.ak_not_certified",
+        "attestation.identity.unknown_host",
+    )
     assert verdict.host_id == "esx-99"
 
 
@@ -573,3 +584,27 @@ def test_policy_is_hashable_and_immutable() -> None:
     assert "esx-01" in pol.identities
     with pytest.raises(TypeError):
         pol.identities["esx-05"] = IDENTITIES["esx-01"]  # type: ignore[index]
+
+
+def test_a_host_without_an_enrolled_ak_is_refused_whatever_the_binding() -> None:
+    """A host with no identity record is refused as ak_not_certified with
+    ``bind_tpm_to_server`` off as well as on (before: accepted when off, so a quote needed
+    only an AK-shaped key next to a host's exported EK, EK certificate and CA). The
+    evidence is otherwise genuine: a vendor TPM on the approved image."""
+    evidence = collect_evidence("esx-99", boot(b"tpm-c"), NONCE)
+    assert reasons(evidence, policy(bind_tpm_to_server=False)) == (
+        "attestation.identity.ak_not_certified",
+    )
+    assert reasons(evidence, policy(bind_tpm_to_server=True)) == (
+        "attestation.identity.ak_not_certified",
+        "attestation.identity.unknown_host",
+    )
+
+
+def test_the_challenge_secret_is_not_derived_from_the_host_id() -> None:
+    """Enrolment needs the verifier's secret: a challenge shorter than 16 bytes is
+    refused, and the record of a host does not depend on how its id is spelt."""
+    with pytest.raises(ValueError, match="at least 16 secret bytes"):
+        HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, TPM_A, b"esx-01")
+    with pytest.raises(TypeError):
+        HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, TPM_A)  # type: ignore[call-arg]

@@ -61,3 +61,26 @@ def test_run_sweep_returns_frames(tiny: Path, tmp_path: Path) -> None:
     assert isinstance(sweep.cells, pd.DataFrame) and sweep.failed.empty
     assert repr(sweep) == "<SweepRun out: 2 cells, 2 runs, 0 failed>"
     assert set(sweep.tables()["attestations"]["attestation.interval"]) == {120.0, 300.0}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path"),
+    [
+        ({"seed": -1}, "seed"),
+        ({"seed": "7"}, "seed"),
+        ({"seed": 2**64}, "seed"),
+        ({"until": "1e999s"}, "until"),
+        ({"until": "soon"}, "until"),
+        ({"until": "4000d"}, "until"),
+    ],
+)
+def test_run_refuses_a_bad_seed_or_until_with_scenario_error(
+    kwargs: dict[str, object], path: str
+) -> None:
+    """``sim.run`` raises the documented ScenarioError naming ``seed`` or ``until`` (before:
+    a pydantic ValidationError or a ValueError)."""
+    from sim.errors import ScenarioError
+
+    with pytest.raises(ScenarioError) as info:
+        sim.run(sim.parse_scenario(yaml.safe_load(TINY)), **kwargs)  # type: ignore[arg-type]
+    assert [p.path for p in info.value.problems] == [path]

@@ -18,8 +18,12 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
-    """A child file overrides one field of a section and keeps the parent's others."""
+def test_extends_merges_mappings_and_replaces_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child file overrides one field of a section and keeps the parent's others (the
+    parent, outside the child's folder, is inside the current one: the user's project)."""
+    monkeypatch.chdir(tmp_path)
     _write(tmp_path, "base.yaml", TINY + "attestation: {interval: 5m, jitter: 30s}\n")
     (tmp_path / "sub").mkdir()
     child = _write(
@@ -32,6 +36,10 @@ def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
     assert scenario.attestation.interval == 120.0
     assert scenario.attestation.jitter == 30.0
     assert scenario.vms.count == 4
+    monkeypatch.chdir(tmp_path / "sub")  # now ../base.yaml is outside both trees
+    with pytest.raises(ScenarioError, match="outside the folder of the file that names it"):
+        load_scenario(child)
+    assert load_scenario(child, allow_outside=True).name == "child"
     assert deep_merge({"a": [1, 2], "b": {"c": 1}}, {"a": [3], "b": {"d": 2}}) == {
         "a": [3],
         "b": {"c": 1, "d": 2},

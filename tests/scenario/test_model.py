@@ -216,7 +216,9 @@ def test_distribution_forms_parse() -> None:
 
 
 def test_unknown_keys_rejected_at_several_depths() -> None:
-    """Unknown keys at the top, in sections and inside list items are each reported by path."""
+    """Unknown keys at the top, in sections and inside list items are each reported by
+    path; one close to a key of its section (found by difflib: ratio >= 0.75) gets a
+    "did you mean"."""
     data = _baseline_data()
     data["bogus"] = 1
     data["attestation"]["intervall"] = "5m"
@@ -224,14 +226,15 @@ def test_unknown_keys_rejected_at_several_depths() -> None:
     data["trust_authority"]["attestation_service"] = {"workerz": 2}
     data["vcenters"][0]["clusters"][1]["hostz"] = 3
     found = _by_path(_problems(data))
-    for path in (
-        "bogus",
-        "attestation.intervall",
-        "network.sites.0.zone",
-        "trust_authority.attestation_service.workerz",
-        "vcenters.0.clusters.1.hostz",
+    unknown = "unknown key (not part of the scenario format)"
+    for path, hint in (
+        ("bogus", ""),
+        ("attestation.intervall", "; did you mean 'interval'?"),
+        ("network.sites.0.zone", ""),
+        ("trust_authority.attestation_service.workerz", "; did you mean 'workers'?"),
+        ("vcenters.0.clusters.1.hostz", "; did you mean 'hosts'?"),
     ):
-        assert found.get(path) == ["unknown key (not part of the scenario format)"], path
+        assert found.get(path) == [unknown + hint], path
 
 
 def test_error_in_only_list_item_reports_no_spurious_length_problem() -> None:
