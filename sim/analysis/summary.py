@@ -162,8 +162,8 @@ def censoring_view(group: dict[str, Any]) -> dict[str, Any]:
         view["km_median"] = (
             f"not reached ({censored} of {events + censored} censored)" if events else everything
         )
-    view.pop("km_horizon", None)
-    view.pop("count", None)
+    for shown_elsewhere in ("km_horizon", "count", "km_median_ci_low", "km_median_ci_high"):
+        view.pop(shown_elsewhere, None)  # the median's interval: in the summary, cells.csv
     return view
 
 
