@@ -277,21 +277,23 @@ def _row(
 
 
 def cell_table(
-    sw: Sweep, index: list[dict[str, Any]], metrics: Sequence[str], out: Path
+    sw: Sweep, index: list[dict[str, Any]], metrics: Sequence[str], out: Path | None = None
 ) -> list[dict[str, Any]]:
     """One row per (cell, metric) over the cell's successful runs: the mean of the runs'
     values with a 95% interval that stays non-negative (``ci_method`` names it, see
     :func:`sim.analysis.stats.nonneg_estimate`), or for a Kaplan-Meier figure one estimate
-    pooled over the runs' observations (read from their folders under ``out``, see
-    :mod:`sim.experiments.pooled`)."""
+    pooled over the runs' observations (read from their folders under ``out``, which only
+    these need; see :mod:`sim.experiments.pooled`)."""
     rows: list[dict[str, Any]] = []
     pooled = any(pooled_metric(m) for m in metrics)
+    if pooled and out is None:
+        raise ValueError("pooling Kaplan-Meier figures needs the sweep folder (out)")
     for cell in sw.cells:
         runs = [r for r in index if r["cell_id"] == cell.cell_id and r["status"] == "ok"]
         base: dict[str, Any] = {"cell_id": cell.cell_id, "variant": cell.variant}
         base.update(factor_levels(cell))
         base["runs"] = len(runs)
-        parts = run_durations(out, runs) if pooled else []
+        parts = run_durations(out, runs) if out is not None and pooled else []
         for m in metrics:
             found = pooled_metric(m)
             if found is not None:
