@@ -41,7 +41,9 @@ class MigrationDraft:
     key_fetch_s: float | None = None
     queued_s: float | None = None
 
-    def record(self, end: float, outcome: str, reason: str, **measured: Any) -> Migration:
+    def record(
+        self, end: float | None, outcome: str, reason: str | None, **measured: Any
+    ) -> Migration:
         """The migration's record: it ended at ``end`` with ``outcome``."""
         return Migration(
             start=self.start, end=end, vm=self.vm, trigger=self.trigger, source=self.source,
@@ -52,12 +54,7 @@ class MigrationDraft:
 
     def at_end_of_run(self, end: float) -> Migration:
         """Still running at ``end``: ``unfinished``, no end, ``elapsed_s = end - start``."""
-        return Migration(
-            start=self.start, vm=self.vm, trigger=self.trigger, source=self.source,
-            destination=self.destination, needs_key=self.needs_key, encrypted=self.encrypted,
-            outcome=UNFINISHED, key_fetch_s=self.key_fetch_s, queued_s=self.queued_s,
-            elapsed_s=end - self.start,
-        )  # fmt: skip
+        return self.record(None, UNFINISHED, None, elapsed_s=end - self.start)
 
 
 @dataclass(slots=True, eq=False)
@@ -71,20 +68,16 @@ class PlacementDraft:
     needs_key: bool
     host: str | None = None
 
-    def record(self, outcome: str, reason: str) -> Placement:
+    def record(self, outcome: str, reason: str | None, **rest: Any) -> Placement:
         """The placement's record with ``outcome``."""
         return Placement(
             time=self.time, vcenter=self.vcenter, vm=self.vm, trigger=self.trigger,
-            host=self.host, needs_key=self.needs_key, outcome=outcome, reason=reason,
+            host=self.host, needs_key=self.needs_key, outcome=outcome, reason=reason, **rest,
         )  # fmt: skip
 
     def at_end_of_run(self, end: float) -> Placement:
         """Still waiting at ``end``: ``unfinished``, ``elapsed_s = end - time``."""
-        return Placement(
-            time=self.time, vcenter=self.vcenter, vm=self.vm, trigger=self.trigger,
-            host=self.host, needs_key=self.needs_key, outcome=UNFINISHED,
-            elapsed_s=end - self.time,
-        )  # fmt: skip
+        return self.record(UNFINISHED, None, elapsed_s=end - self.time)
 
 
 @dataclass(slots=True, eq=False)
@@ -98,7 +91,7 @@ class KeyRequestDraft:
     provider: str | None = None
     node: str | None = None
 
-    def record(self, outcome: str, reason: str, **answer: Any) -> KeyRequest:
+    def record(self, outcome: str, reason: str | None, **answer: Any) -> KeyRequest:
         """The request's record with ``outcome`` (and what the answer said)."""
         return KeyRequest(
             time=self.time, host=self.host, vm=self.vm, purpose=self.purpose,
@@ -107,11 +100,7 @@ class KeyRequestDraft:
 
     def at_end_of_run(self, end: float) -> KeyRequest:
         """Still waiting at ``end``: ``unfinished``, ``elapsed_s = end - time``."""
-        return KeyRequest(
-            time=self.time, host=self.host, vm=self.vm, purpose=self.purpose,
-            provider=self.provider, node=self.node, outcome=UNFINISHED,
-            elapsed_s=end - self.time,
-        )  # fmt: skip
+        return self.record(UNFINISHED, None, node=self.node, elapsed_s=end - self.time)
 
 
 @dataclass(slots=True, eq=False)
