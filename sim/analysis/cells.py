@@ -19,7 +19,7 @@ import importlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sim.errors import RunError
@@ -107,30 +107,38 @@ def render_csv(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> byte
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def _parse_row(
+    text: str, pos: int, where: str, *, decode: bool, offset: int = 0
+) -> tuple[list[Scalar], int]:
+    """One row of ``text`` from ``pos``: its cells (decoded unless a header) and where the
+    next row starts. ``offset`` is the characters before ``text`` (for the message)."""
+    row: list[Scalar] = []
+    end = len(text)
+    while True:
+        quoted = _QUOTED.match(text, pos)
+        if quoted:
+            row.append(quoted.group(1).replace('""', '"'))
+            pos = quoted.end()
+        else:
+            bare = _BARE.match(text, pos)
+            assert bare is not None  # the pattern matches the empty string
+            row.append(decode_bare(bare.group()) if decode else bare.group())
+            pos = bare.end()
+        if pos < end and text[pos] == ",":
+            pos += 1
+        elif pos >= end or text[pos] == "\n":
+            return row, pos + 1
+        else:
+            raise RunError(f"{where}: malformed CSV at character {offset + pos}")
+
+
 def parse_csv(text: str, where: str) -> tuple[list[str], list[list[Scalar]]]:
     """Parse what ``render_csv`` writes: a header of names, then rows of typed cells."""
     header: list[str] | None = None
     records: list[list[Scalar]] = []
     pos, end = 0, len(text)
     while pos < end:
-        row: list[Scalar] = []
-        while True:
-            quoted = _QUOTED.match(text, pos)
-            if quoted:
-                row.append(quoted.group(1).replace('""', '"'))
-                pos = quoted.end()
-            else:
-                bare = _BARE.match(text, pos)
-                assert bare is not None  # the pattern matches the empty string
-                row.append(bare.group() if header is None else decode_bare(bare.group()))
-                pos = bare.end()
-            if pos < end and text[pos] == ",":
-                pos += 1
-            elif pos >= end or text[pos] == "\n":
-                pos += 1
-                break
-            else:
-                raise RunError(f"{where}: malformed CSV at character {pos}")
+        row, pos = _parse_row(text, pos, where, decode=header is not None)
         if header is None:
             header = [str(c) for c in row]
         elif len(row) != len(header):
@@ -141,6 +149,59 @@ def parse_csv(text: str, where: str) -> tuple[list[str], list[list[Scalar]]]:
         else:
             records.append(row)
     return header or [], records
+
+
+def _records(lines: Iterable[bytes], where: str) -> Iterator[tuple[str, int]]:
+    """The text of each record of a CSV file read line by line, with the characters before
+    it: a record ends at a line break outside quotes (an even count of ``"`` so far: a
+    quote inside a quoted cell is doubled), so a quoted line break stays inside its cell."""
+    parts: list[str] = []
+    quotes, offset = 0, 0
+    for line in lines:
+        try:
+            part = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RunError(f"cannot read {where}: {exc}") from None
+        parts.append(part)
+        quotes += part.count('"')
+        if quotes % 2 == 0 and part.endswith("\n"):
+            record = "".join(parts)
+            yield record, offset
+            offset += len(record)
+            parts, quotes = [], 0
+    if parts:
+        yield "".join(parts), offset
+
+
+def read_csv_columns(
+    lines: Iterable[bytes], where: str, max_rows: int
+) -> tuple[list[str], list[list[Scalar]]]:
+    """Parse a CSV file that ``render_csv`` wrote, record by record,
+    into one list per column from its ``lines`` (each ending in ``\\n`` but perhaps the
+    last): the same header and values as :func:`parse_csv` on its whole text, without ever
+    holding the text or a list per row. More than ``max_rows`` rows is
+    refused (``RunError``), so memory stays bounded."""
+    header: list[str] | None = None
+    columns: list[list[Scalar]] = []
+    rows = 0
+    for record, offset in _records(lines, where):
+        pos, end = 0, len(record)
+        while pos < end:
+            row, pos = _parse_row(record, pos, where, decode=header is not None, offset=offset)
+            if header is None:
+                header = [str(c) for c in row]
+                columns = [[] for _ in header]
+                continue
+            if len(row) != len(header):
+                raise RunError(
+                    f"{where}: row {rows + 1} has {len(row)} cells, the header has {len(header)}"
+                )
+            rows += 1
+            if rows > max_rows:
+                raise RunError(f"{where}: more than the limit of {max_rows:,} rows; not read")
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+    return header or [], columns
 
 
 def table_rows(

@@ -5,7 +5,8 @@ someone planted.
 Reading: every file is opened without blocking and checked on the open descriptor before
 anything is read (a regular file, not a link, within a size limit), so a FIFO, a device or a
 link to ``/dev/zero`` costs nothing; JSON is strict (no NaN or infinities, no integer over
-Python's digit limit, no nesting deeper than :data:`MAX_JSON_DEPTH`). Every refusal is a
+Python's digit limit, no nesting deeper than :data:`MAX_JSON_DEPTH`), and every read is
+bounded in bytes and in time (:data:`MAX_READ_SECONDS`). Every refusal is a
 ``RunError`` naming the file. :func:`damage` tells whether a run folder's files are whole,
 for a sweep that resumes. Writing: :func:`write_file_atomic` creates its temporary file
 exclusively in the target's folder and renames it into place.
@@ -18,8 +19,10 @@ import json
 import math
 import os
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sim.errors import RunError, ScenarioError
 
@@ -64,17 +67,72 @@ def open_folder_file(path: Path, limit: int) -> Any:
         raise RunError(str(err)) from None
 
 
-def read_text(path: Path, limit: int = MAX_TABLE_BYTES) -> str:
-    """The UTF-8 text of a folder file (see :func:`open_folder_file`)."""
-    with open_folder_file(path, limit) as handle:
+MAX_READ_SECONDS = 300.0
+"""Longest time reading one folder file may take (a CSV table: reading and parsing it). A
+file on a stalled share or one that trickles in is refused rather than waited for forever;
+the clock is checked after each block or batch of lines, so a single read that blocks in the
+operating system is not interrupted."""
+READ_BLOCK = 1 << 20
+"""Bytes read at a time."""
+_LINES_PER_CHECK = 1024
+_now = time.monotonic
+
+
+def _check_time(path: Path, start: float) -> None:
+    """Refuse ``path`` when reading it has taken longer than :data:`MAX_READ_SECONDS`."""
+    if _now() - start > MAX_READ_SECONDS:
+        raise RunError(
+            f"{path}: reading it took longer than the limit of {MAX_READ_SECONDS:g} s; not read"
+        )
+
+
+def _too_large(path: Path, limit: int) -> RunError:
+    return RunError(f"{path}: larger than the limit of {limit:,} bytes; not read")
+
+
+def read_blocks(handle: BinaryIO, path: Path, limit: int) -> Iterator[bytes]:
+    """The bytes of an open folder file, block by block, refused (``RunError`` naming
+    ``path``) past ``limit`` bytes (a file growing meanwhile) or :data:`MAX_READ_SECONDS`."""
+    start, total = _now(), 0
+    while True:
         try:
-            data = handle.read(limit + 1)
+            block = handle.read(READ_BLOCK)
         except OSError as exc:
             raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise RunError(f"{path}: larger than the limit of {limit:,} bytes; not read")
+        if not block:
+            return
+        total += len(block)
+        if total > limit:
+            raise _too_large(path, limit)
+        _check_time(path, start)
+        yield block
+
+
+def read_lines(handle: BinaryIO, path: Path, limit: int) -> Iterator[bytes]:
+    """The lines of an open folder file (each ending in ``\\n`` but perhaps the last), with
+    the bounds of :func:`read_blocks`; the time counts what the caller does with them."""
+    start, total = _now(), 0
     try:
-        return str(data.decode("utf-8"))
+        for n, line in enumerate(handle):
+            total += len(line)
+            if total > limit:
+                raise _too_large(path, limit)
+            if n % _LINES_PER_CHECK == 0:
+                _check_time(path, start)
+            yield line
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def read_text(path: Path, limit: int = MAX_TABLE_BYTES) -> str:
+    """The UTF-8 text of a folder file (see :func:`open_folder_file`), read in blocks
+    within ``limit`` bytes and :data:`MAX_READ_SECONDS`."""
+    data = bytearray()
+    with open_folder_file(path, limit) as handle:
+        for block in read_blocks(handle, path, limit):
+            data += block
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RunError(f"cannot read {path}: {exc}") from None
 
@@ -170,7 +228,7 @@ def _count_lines(path: Path) -> tuple[int, bytes]:
     """Line breaks in ``path`` and its last byte (b"" when empty), read in blocks."""
     lines, last = 0, b""
     with open_folder_file(path, MAX_TABLE_BYTES) as handle:
-        while block := handle.read(1 << 20):
+        for block in read_blocks(handle, path, MAX_TABLE_BYTES):
             lines += block.count(b"\n")
             last = block[-1:]
     return lines, last

@@ -47,13 +47,13 @@ from sim.analysis.cells import (
     fits_int64,
     json_bytes,
     parquet_bytes,
-    parse_csv,
     plain_columns,
     quote_text,
+    read_csv_columns,
     render_csv,
     table_rows,
 )
-from sim.analysis.folder_io import read_json, read_scenario_text, read_text
+from sim.analysis.folder_io import open_folder_file, read_json, read_lines, read_scenario_text
 from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError
 
@@ -415,23 +415,43 @@ def write_table(
     return target
 
 
+MAX_CSV_BYTES = 256 << 20
+"""Largest CSV table read by :func:`read_table` (its values cost several times the file in
+memory; a run's large tables are read from their Parquet files, which have no such cost)."""
+MAX_CSV_ROWS = 4_000_000
+"""Most rows of a CSV table read by :func:`read_table`."""
+
+
 def read_table(path: Path | str, declared: Table | None = None) -> Any:
     """Read a CSV table written by this module: a pandas DataFrame when pandas is
     installed, else a list of row dicts. With its declaration, the header must hold the
     declared columns in order (``RunError`` otherwise), the DataFrame has the declared
     types (:func:`sim.analysis.columnar.typed`) and carries the units in
-    ``attrs["units"]``."""
+    ``attrs["units"]``; then, with pandas, the table's Parquet file beside it is read
+    instead when there is one (the same frame, a test compares them).
+
+    The CSV is read record by record into columns, never whole: a file over
+    :data:`MAX_CSV_BYTES` or with more than :data:`MAX_CSV_ROWS` rows is refused with a
+    ``RunError`` naming it and the limit, and so is one that takes longer than
+    :data:`sim.analysis.folder_io.MAX_READ_SECONDS` to read and parse."""
     p = Path(path)
-    cols, rows = parse_csv(read_text(p), str(p))
+    pd = _pandas()
+    parquet = p.with_suffix(".parquet")
+    if declared is not None and pd is not None and parquet.is_file():
+        from sim.analysis.columnar import read_parquet
+
+        return read_parquet(parquet, declared)
+    with open_folder_file(p, MAX_CSV_BYTES) as handle:
+        lines = read_lines(handle, p, MAX_CSV_BYTES)
+        cols, columns = read_csv_columns(lines, str(p), MAX_CSV_ROWS)
     if declared is not None and tuple(cols) != declared.names:
         raise RunError(
             f"{p}: columns {cols} differ from the declared {list(declared.names)} "
             "(written by another version of vtasim?)"
         )
-    pd = _pandas()
     if pd is None:
-        return [dict(zip(cols, row, strict=True)) for row in rows]
-    frame = pd.DataFrame({c: [row[i] for row in rows] for i, c in enumerate(cols)}, columns=cols)
+        return [dict(zip(cols, row, strict=True)) for row in zip(*columns, strict=True)]
+    frame = pd.DataFrame(dict(zip(cols, columns, strict=True)), columns=cols)
     if declared is not None:
         from sim.analysis.columnar import typed
 

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sim.analysis import folder_io, results
+from sim.analysis.tables import TABLES
 from sim.errors import Problem, RunError, ScenarioError
 from sim.plots._common import (
     _SERVICES,
@@ -102,7 +103,7 @@ def _pooled(sw: _Sweep, by: str, metric: str) -> dict[str, list[float]]:
         folder = _run_folder(sw.path, str(r["path"]))
         warmup = _warmup(folder_io.read_scenario_text(folder))
         values = _attestation_values(
-            results.read_table(folder / "attestations.csv"), metric, warmup
+            results.read_table(folder / "attestations.csv", TABLES["attestations"]), metric, warmup
         )
         groups.setdefault(key or "all runs", []).extend(values)
     return groups
