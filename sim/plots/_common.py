@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from pydantic import BaseModel
 
 from sim.analysis import folder_io, results
-from sim.errors import Problem, RunError, ScenarioError
+from sim.errors import Problem, RunError, ScenarioError, printable
 from sim.experiments.folder import CELL_COLUMNS
 from sim.scenario import Scenario
 from sim.scenario.units import (
@@ -212,8 +212,10 @@ def _metric_label(metric: str) -> str:
 
 def plain(text: object) -> str:
     """``text`` as matplotlib should show it: a ``$`` in a scenario, variant or sweep name
-    is a dollar sign, not the start of mathtext."""
-    return str(text).replace("$", r"\$")
+    is a dollar sign, not the start of mathtext, and a control character (an escape
+    sequence) is shown escaped (:func:`sim.errors.printable`), never handed to the font
+    (whose missing-glyph warning would print it raw on the terminal)."""
+    return printable(text).replace("$", r"\$")
 
 
 def _upper_first(text: str) -> str:
@@ -252,8 +254,9 @@ def _format_level(factor: str, value: Any) -> str:
 def _factor_label(factor: str) -> str:
     """A factor's dotted path in words: ``vcenters.0.clusters.0.hosts`` -> ``hosts per
     cluster``, ``attestation.interval`` -> ``attestation interval``, ``kms.servers`` ->
-    ``KMS servers``."""
-    parts = factor.split(".")
+    ``KMS servers``. A control character in a name read from a folder is shown escaped
+    (:func:`sim.errors.printable`)."""
+    parts = printable(factor).split(".")
     last = parts[-1]
     if len(parts) >= 3 and parts[-2].isdigit():
         owner = _SINGULAR.get(parts[-3], _words(parts[-3]).removesuffix("s"))

@@ -260,6 +260,45 @@ def test_report_escapes_every_value_from_the_folder(run_folder: Path, tmp_path: 
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # title, h1, intro x2
 
 
+def _hostile_sweep(folder: Path) -> Path:
+    """A synthetic sweep folder (:func:`tests.plots.test_readability.fake_sweep`) whose
+    sweep name, variant names, cell ids and a second factor's name and level all hold
+    markup, ``$`` and terminal escapes."""
+    from tests.plots.test_readability import fake_sweep
+
+    fake_sweep(folder, 2, 2)
+    factor, level = f"mode{HOSTILE}{ESC}", f"lvl{HOSTILE}{ESC}"
+    for name in ("cells.csv", "index.csv"):
+        rows = results.read_table(folder / name).to_dict("records")
+        for row in rows:
+            row.update(variant=f"{row['variant']}{HOSTILE}{ESC}", cell_id=row["cell_id"] + ESC)
+            row[factor] = level
+        results.write_table(folder / name, rows)
+    doc = yaml.safe_load((folder / "sweep.resolved.yaml").read_text(encoding="utf-8"))
+    doc["sweep"]["name"] = f"sw{HOSTILE}{ESC}"
+    doc["sweep"]["factors"][factor] = [level]
+    (folder / "sweep.resolved.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return folder
+
+
+def test_report_escapes_factor_names_levels_and_variants_of_a_sweep(tmp_path: Path) -> None:
+    """Markup and escapes in a sweep's name, variant names, a factor's name and its level
+    reach the page as text: no tag, no raw control, each name shown escaped."""
+    folder = _hostile_sweep(tmp_path / "sweep")
+    out = tmp_path / "r.html"
+    result = vtasim(["report", str(folder), "--out", str(out)], memory=BIG)
+    assert result.code == 0, result.err
+    _no_raw_controls(result.out + result.err)
+    page = out.read_text(encoding="utf-8")
+    _no_raw_controls(page)
+    assert "<script" not in page and "<img src=x" not in page
+    shown = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
+    escape = "\\x1b]0;owned\\x07\\x1b[2J"
+    for name in ("sw", "mode", "lvl", "a", "interval=60"):
+        assert f"{name}{shown}" in page or f"{name}{escape}" in page, name
+    assert page.count(escape) >= 3  # sweep name, factor name, level (and more)
+
+
 def test_report_dot_inside_a_run_folder(run_folder: Path, tmp_path: Path) -> None:
     """``report .`` inside a run folder writes ``<run>.report.html`` beside it."""
     folder = _copy(run_folder, tmp_path)
