@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, ParamSpec
 
 import matplotlib as mpl
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 from pydantic import BaseModel
 
 from sim.analysis import folder_io, results
@@ -210,12 +212,20 @@ def _metric_label(metric: str) -> str:
     return f"{words} ({stat})" if stat else words
 
 
+def plain_log_ticks(axis: Axis) -> None:
+    """Label a logarithmic ``axis`` with plain numbers (10, 100, 0.01, 2e+04): the default
+    labels are mathtext, which :data:`STYLE` turns off, so they would print as source."""
+    axis.set_major_formatter(LogFormatter())
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def plain(text: object) -> str:
     """``text`` as matplotlib should show it: a ``$`` in a scenario, variant or sweep name
-    is a dollar sign, not the start of mathtext, and a control character (an escape
-    sequence) is shown escaped (:func:`sim.errors.printable`), never handed to the font
-    (whose missing-glyph warning would print it raw on the terminal)."""
-    return printable(text).replace("$", r"\$")
+    is a dollar sign, not the start of mathtext (:data:`STYLE` turns mathtext off, so the
+    text is shown as it is: escaping the `$` would print its backslash), and a control
+    character (an escape sequence) is shown escaped (:func:`sim.errors.printable`), never
+    handed to the font (whose missing-glyph warning would print it raw on the terminal)."""
+    return printable(text)
 
 
 def _upper_first(text: str) -> str:

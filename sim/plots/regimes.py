@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim.errors import RunError, ScenarioError
 from sim.experiments.comparison import regime_rows
-from sim.plots._common import PathLike, _styled, plain
+from sim.plots._common import PathLike, _load_sweep, _styled, plain, plain_log_ticks
 
 PANELS: tuple[tuple[str, bool], ...] = (
     ("time to detection", True),
@@ -47,12 +48,27 @@ def regime_comparison(sweep: PathLike) -> Figure:
         ax.set_ylabel(f"{name} ({unit})")
         if log and np.nanmin(np.where(means > 0, means, np.nan), initial=np.inf) < np.inf:
             ax.set_yscale("log")
-    name = Path(sweep).name
+            plain_log_ticks(ax.yaxis)
+        elif not np.nanmax(np.concatenate([means, high, [0.0]])) > 0:
+            ax.set_ylim(0, 1)  # every value 0: an axis from 0, not one of +-0.05 around it
+            ax.text(0.5, 0.5, "0 in every run", transform=ax.transAxes, ha="center")
+    ns = sorted({int(r["n"]) for r in rows})
+    n = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]} to {ns[-1]}"
+    methods = ", ".join(sorted({str(r["ci_method"]) for r in rows if r.get("ci_method")}))
     fig.suptitle(
-        f"Attestation regimes on one estate, sweep {plain(name)}\n"
-        "bars: mean over the replications; error bars: 95% CI, cut at 0"
+        f"Attestation regimes on one estate, sweep {plain(_sweep_name(sweep))}\n"
+        f"bars: mean over {n} runs per regime; error bars: 95% CI"
+        f"{f' ({methods})' if methods else ''}, never below 0"
     )
     return fig
+
+
+def _sweep_name(sweep: PathLike) -> str:
+    """The sweep's name as its file gives it, else its folder's name."""
+    try:
+        return _load_sweep(sweep).name
+    except (RunError, ScenarioError, OSError):
+        return Path(sweep).name
 
 
 def _num(value: object) -> float:

@@ -31,6 +31,7 @@ from sim.plots._common import (
     _upper_first,
     _with_unit,
     plain,
+    plain_log_ticks,
     time_unit,
 )
 from sim.scenario.units import (
@@ -128,10 +129,13 @@ def latency_cdf(
     if _source_kind(source) == "sweep":
         sw = _load_sweep(source)  # type: ignore[arg-type]
         groups = _pooled(sw, by, metric)
+        runs = sum(1 for r in sw.index if r["status"] == "ok")
         where = f"sweep {plain(sw.name)}"
+        pooled = f" of {runs} runs"
     else:
         run = _load_run(source)  # type: ignore[arg-type]
         where = plain(run.manifest.get("scenario", run.path.name))
+        pooled = ""
         groups = {
             where: _attestation_values(
                 run.table("attestations"), metric, _warmup(run.scenario_yaml)
@@ -156,17 +160,21 @@ def latency_cdf(
     if scale == "ccdf":
         ax.set_xscale("log")
         ax.set_yscale("log")
+        plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.yaxis)
         ax.set_ylabel("fraction of attestations > x")
         kind = "complementary CDF (tail)"
     else:
         if scale == "log":
             ax.set_xscale("log")
+            plain_log_ticks(ax.xaxis)
         ax.set_ylabel("fraction of attestations ≤ x")
         ax.set_ylim(0, 1.02)
         kind = "empirical CDF"
     total = sum(len(v) for v in groups.values())
     ax.set_title(
-        f"{_upper_first(name)}, {kind}, {where}\n{total} successful attestations after the warm-up"
+        f"{_upper_first(name)}, {kind}, {where}\n"
+        f"{total} successful attestations{pooled} after the warm-up"
     )
     fig.legend(loc="outside right center", title="runs pooled" if len(groups) > 1 else None)
     return fig
