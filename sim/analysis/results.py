@@ -375,6 +375,15 @@ def load(path: Path | str) -> RunResult:
     )
 
 
+def load_table(path: Path | str, name: str) -> Any:
+    """One table of a complete run folder, read as :func:`load` reads it; a figure that
+    needs one table of each of many runs need not read every table of each."""
+    folder = _complete_folder(path)
+    if not any((folder / f"{name}.{ext}").is_file() for ext in ("csv", "parquet")):
+        raise KeyError(f"no table {name!r} in {folder}")
+    return _load_table(folder, name)
+
+
 def _load_table(folder: Path, name: str) -> Any:
     parquet = folder / f"{name}.parquet"
     if parquet.is_file() and _pandas() is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.errors import RunError
 from sim.plots._common import (
     PathLike,
@@ -23,11 +23,18 @@ from sim.plots._common import (
     plain,
     time_unit,
 )
+from sim.plots.runs import _run_folder
 
 
 def _capacity(folder: Path) -> dict[float, float]:
-    rows = _rows(results.load(folder).table("capacity"))
-    return {_num(r["time"]): _num(r["attested_hosts"]) for r in rows}
+    """The run's attested hosts at each sample, the last value held to the run's end (the
+    table records samples; without the end, the last step would have no width)."""
+    rows = _rows(results.load_table(folder, "capacity"))
+    steps = {_num(r["time"]): _num(r["attested_hosts"]) for r in rows}
+    end = folder_io.read_json(folder / results.MANIFEST_FILE).get("sim_time_s")
+    if steps and isinstance(end, int | float) and end > max(steps):
+        steps[float(end)] = steps[max(steps)]
+    return steps
 
 
 @_styled
@@ -44,7 +51,7 @@ def capacity_over_time(source: PathLike, by: str | None = None) -> Figure:
             if row["status"] != "ok":
                 continue
             label = "all runs" if factor is None else plain(_format_level(factor, row[factor]))
-            for t, v in _capacity(path / str(row["path"])).items():
+            for t, v in _capacity(_run_folder(path, str(row["path"]))).items():
                 lines.setdefault(label, {}).setdefault(t, []).append(v)
         runs = sum(1 for row in sweep.index if row["status"] == "ok")
         title = (
@@ -69,6 +76,7 @@ def capacity_over_time(source: PathLike, by: str | None = None) -> Figure:
             [float(np.mean(series[t])) for t in ts],
             where="post",
             color=f"C{i % 10}",
+            linestyle=("-", "--", ":", "-.")[i % 4],  # lines that coincide stay visible
             label=label,
         )
     ax.set_xlabel(_with_unit("simulated time", unit))

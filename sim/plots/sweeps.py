@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from sim.analysis.catalogue import unit_of
 from sim.errors import Problem, RunError, ScenarioError
@@ -190,6 +191,49 @@ def _note(fig: Figure, text: str) -> None:
         fig.supxlabel(text, fontsize=8, style="italic", color="0.3")
 
 
+CAP = 3.0
+"""An interval reaching above CAP times the highest mean drawn is cut at the top of the
+axis (and the note says so): at 2 or 3 replications a log-t upper bound can be 10 to 100
+times the mean, and an axis that holds it squeezes every mean against 0."""
+
+
+def _short(value: float) -> str:
+    """A number for a note: 3 significant digits, no exponent below 10 million."""
+    return f"{value:,.0f}" if 1000 <= value < 1e7 else f"{value:.3g}"
+
+
+def _cap_intervals(axes: Sequence[Axes], unit: str) -> str:
+    """Cut the (shared) y axis of ``axes`` at :data:`CAP` times the highest mean drawn (line
+    or bar) when an interval reaches above it; returns the note saying so (or "")."""
+    means = [  # the series, not the caps of error bars (unlabelled lines)
+        np.asarray(line.get_ydata(), dtype=float)
+        for ax in axes
+        for line in ax.get_lines()
+        if not str(line.get_label()).startswith("_")
+    ]
+    means += [
+        np.array([bar.get_height()], dtype=float)
+        for ax in axes
+        for bar in ax.patches
+        if isinstance(bar, Rectangle)
+    ]
+    bounds = [
+        np.asarray(p.vertices, dtype=float)[:, 1]
+        for ax in axes
+        for c in ax.collections
+        for p in c.get_paths()
+    ]
+    top = max((float(np.nanmax(m)) for m in means if np.isfinite(m).any()), default=0.0)
+    high = max((float(np.nanmax(b)) for b in bounds if np.isfinite(b).any()), default=0.0)
+    if not top > 0 or high <= CAP * top:
+        return ""
+    axes[0].set_ylim(0, CAP * top * 1.02)  # shared: every panel
+    return (
+        f"intervals above {_short(CAP * top)}{f' {unit}' if unit else ''} cut at the top "
+        f"(highest {_short(high)}; see cells.csv)"
+    )
+
+
 @_styled
 def metric_vs(
     sweep: PathLike | _Sweep,
@@ -244,12 +288,13 @@ def metric_vs(
     missing = [m for m in metrics if not _has_data([r for r in chosen if r["metric"] == m])]
     notes = [f"variant {', '.join(empty)}: no values, not drawn" if empty else ""]
     notes.append(f"no values of {', '.join(missing)} in any cell" if missing else "")
+    notes.append(_cap_intervals(axes, unit))
     _note(fig, "; ".join(n for n in notes if n))
     head = title or (
         f"{_upper_first(', '.join(_metric_label(m) for m in metrics))} vs {_factor_label(x)}"
     )
     fig.suptitle(
-        f"{plain(head)}{f' ({unit})' if unit else ''}, sweep {plain(sw.name)}\n"
+        f"{plain(head)}{f', y in {unit}' if unit else ''}, sweep {plain(sw.name)}\n"
         f"mean of {_n_text(chosen)} runs per cell; {shape}: {_interval_text(chosen)}",
         wrap=True,
     )
@@ -384,7 +429,13 @@ def topology_comparison(
         ax.set_ylim(bottom=0)
     if len(combos) > 1:
         _legend_outside(fig, axes[: len(chosen)], "factor levels")
-    _note(fig, f"no values in any cell, not drawn: {', '.join(empty)}" if empty else "")
+    cut = [
+        f"{ax.get_title()}: {note}"
+        for ax in axes[: len(chosen)]
+        if (note := _cap_intervals([ax], ""))
+    ]
+    notes = [f"no values in any cell, not drawn: {', '.join(empty)}" if empty else "", *cut]
+    _note(fig, "\n".join(n for n in notes if n))
     picked = [r for r in sw.cells if r["metric"] in chosen]
     fig.suptitle(
         f"Variants compared, sweep {plain(sw.name)}\n"

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from sim import plots, results
 from sim.analysis.stats import nonneg_estimate
 from sim.errors import RunError, ScenarioError
-from sim.plots.sweeps import RIBBON_MIN_N
+from sim.plots.sweeps import CAP, RIBBON_MIN_N
 
 INTERVALS = (60.0, 120.0, 300.0, 600.0)  # seconds, as cells.csv writes attestation.interval
 METRICS: dict[str, tuple[float, float]] = {  # metric: (typical value, spread) per run
@@ -234,3 +234,24 @@ def test_pdf_is_byte_identical_for_the_same_data(tmp_path: Path) -> None:
     a = plots.plot(sweep, "exposure", tmp_path / "a.pdf").read_bytes()
     b = plots.plot(sweep, "exposure", tmp_path / "b.pdf").read_bytes()
     assert a == b
+
+
+def test_intervals_far_above_the_means_are_cut_with_a_note(tmp_path: Path) -> None:
+    """2 replications: a log-t upper bound many times the mean would squeeze the means
+    against 0; the axis stops at CAP x the highest mean (cells.csv, in the axis unit) and
+    says so."""
+    sweep = fake_sweep(tmp_path / "s", 2, 1)
+    cells = results.read_table(sweep / "cells.csv")
+    mine = cells[cells["metric"].str.startswith("attestation.latency_s.p")]
+    top, high = mine["mean"].max(), mine["ci_high"].max()  # seconds
+    assert high > CAP * top  # the case this test is about
+    fig = draw("latency-percentiles", sweep)
+    unit = re.search(r"\((ms|s|min|h|d)\)$", fig.axes[0].get_ylabel())
+    assert unit
+    per = plots.TIME_UNITS[unit.group(1)]  # seconds per axis unit
+    assert fig.axes[0].get_ylim() == pytest.approx((0.0, CAP * top / per * 1.02))
+    assert "cut at the top" in fig._supxlabel.get_text()  # type: ignore[union-attr]
+    # 20 replications: narrower intervals, nothing cut, the axis holds every bound
+    many = draw("latency-percentiles", fake_sweep(tmp_path / "m", 20, 1))
+    assert many._supxlabel is None or "cut" not in many._supxlabel.get_text()
+    assert many.axes[0].get_ylim()[1] >= interval_ys(many).max()
