@@ -33,18 +33,31 @@ def write_file_atomic(target: Path | str, data: bytes) -> Path:
     folder, fsynced, then renamed over ``target`` (the rename replaces a link at ``target``
     itself, never the file it points to). Returns ``target``."""
     path = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = write_temporary(path.parent, path.name, data)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return path
+
+
+def write_temporary(folder: Path, name: str, data: bytes) -> str:
+    """Write ``data`` to a new temporary file for ``name`` in ``folder``, created exclusively
+    (``mkstemp``: a random name, ``O_EXCL``, never a planted link) and synced; return its
+    path. The caller renames it into place or removes it."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
 
 
 MAX_JSON_BYTES = 64 << 20

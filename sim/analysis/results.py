@@ -53,7 +53,13 @@ from sim.analysis.cells import (
     render_csv,
     table_rows,
 )
-from sim.analysis.folder_io import open_folder_file, read_json, read_lines, read_scenario_text
+from sim.analysis.folder_io import (
+    open_folder_file,
+    read_json,
+    read_lines,
+    read_scenario_text,
+    write_file_atomic,
+)
 from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError
 
@@ -414,14 +420,7 @@ def write_table(
     run folder's CSV dialect; returns the path."""
     target = Path(path)
     cols, data = table_rows(target.stem, rows, columns)
-    tmp = _sibling(target, "tmp")
-    try:
-        _write_file(tmp, render_csv(cols, data))
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    return write_file_atomic(target, render_csv(cols, data))
 
 
 MAX_CSV_BYTES = 256 << 20

@@ -37,12 +37,12 @@ import errno
 import json
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sim.analysis.folder_io import write_temporary
 from sim.domain.identities import host_platform, host_tpm, manufacturer_ca
 from sim.domain.image import MEASURED_PCRS, default_image, measure_boot
 from sim.domain.pki import CertificateAuthority, public_pem
@@ -147,12 +147,7 @@ def _write_all(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
-            temps.append((tmp, out_dir / name))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            temps.append((write_temporary(out_dir, name, data), out_dir / name))
         for _, final in temps:
             if final.is_dir() and not final.is_symlink():
                 raise IsADirectoryError(errno.EISDIR, f"{final.name} is a folder", str(final))

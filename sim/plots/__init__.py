@@ -15,14 +15,14 @@ PDF; identical data give byte-identical SVG).
 
 from __future__ import annotations
 
-import os
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from sim.analysis import results
+from sim.analysis import folder_io, results
 from sim.errors import Problem, RunError, ScenarioError
 from sim.plots._common import (
     COMPARISON_METRICS,
@@ -86,19 +86,15 @@ def save(fig: Figure, path: PathLike) -> Path:
     target = Path(path)
     fmt = _out_format(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     metadata: dict[str, Any] = {
         "png": {"Software": None},
         "svg": {"Date": None},
         "pdf": {"CreationDate": None, "ModDate": None, "Producer": None},
     }[fmt]
-    try:
-        with _style():
-            fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata, bbox_inches="tight")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    buffer = io.BytesIO()
+    with _style():
+        fig.savefig(buffer, format=fmt, dpi=150, metadata=metadata, bbox_inches="tight")
+    return folder_io.write_file_atomic(target, buffer.getvalue())
 
 
 def out_path(out: PathLike, fmt: str | None = None) -> Path:
