@@ -5,6 +5,7 @@ contract declared in ``pyproject.toml``)::
 
     cli          the `vtasim` command                      sim/cli/
     plots        figures from run and sweep folders        sim/plots/
+    results      Run and Sweep: run, load, read results    sim/results.py
     experiments  sweeps, replications, CIs, executors      sim/experiments/
     interop      outside tools: evidence, swtpm, calibration sim/interop/
     runner       simulate one scenario, write its folder   sim/runner.py
@@ -77,7 +78,7 @@ summary as text                               sim.analysis.text
 one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
 regimes compared from a sweep                 sim.experiments.comparison, sim.plots.regimes
-notebook API: sim.run, sim.run_sweep          sim.experiments.api
+Run and Sweep results: run, load, run_sweep  sim.results
 HTML report of a run or sweep                 sim.plots.report
 quote export for tpm2-tools                   sim.interop.quote_export
 evidence out of a run (--export-evidence)     sim.interop.evidence
@@ -85,19 +86,24 @@ swtpm / tpm2-tools driver                     sim.interop.swtpm
 calibration from PyKMIP and swtpm             sim.interop.calibration, kms_/tpm_calibration
 ===========================================  ==========================================
 
-Notebook use::
+Notebook use (the same :class:`~sim.results.Run` and :class:`~sim.results.Sweep` whether
+they were just run or read from a folder; see :mod:`sim.results`)::
 
     import sim
     run = sim.run("scenarios/baseline.yaml", seed=7, attestation__interval="2m")
-    run.summary["drift"]["time_to_lapse_s"]["mean"]   # or run.metric("drift....mean")
+    run                                               # a short summary; HTML in Jupyter
+    run.metric("drift.time_to_lapse_s.mean")          # a misspelt key names the nearest
+    run.headline()                                    # the figures `vtasim run` prints
     run.tables["attestations"]                        # pandas DataFrames
     folder = run.save("results/demo")                 # atomic run folder
-    sim.results.load(folder).tables                   # the same frames, from Parquet
+    sim.load(folder).tables["attestations"]           # the same frames, from Parquet
 
     sweep = sim.run_sweep("scenarios/sweeps/interval.yaml", "results/sweeps/interval")
-    sweep.cells                                   # per cell and metric: mean, 95% CI
-    sim.results.load_sweep(sweep.path)["attestations"]   # every run, factors as columns
-    fig = sim.plots.lapse_vs("results/sweeps/interval", x="attestation.interval")
+    sweep = sim.load_sweep("results/sweeps/interval")     # the same Sweep, from the folder
+    sweep.metric("attestation.latency_s.p95")     # per cell: factors, mean, 95% CI
+    sweep.tables["attestations"]                  # every run, factors as columns
+    sweep.runs[0].summary                         # one run of the sweep, as a Run
+    fig = sim.plots.lapse_vs(sweep.folder, x="attestation.interval")
 """
 
 from __future__ import annotations
@@ -109,13 +115,12 @@ from sim.errors import ScenarioError, VtasimError
 from sim.version import __version__
 
 if TYPE_CHECKING:
-    from sim import experiments
+    from sim import experiments, results
     from sim import plots as plots
-    from sim.analysis import results
     from sim.analysis.tables import TABLE_COLUMNS, TABLES
-    from sim.experiments.api import Run, SweepRun, run, run_sweep
-    from sim.experiments.folder import load_sweep_results
-    from sim.experiments.spec import load_sweep, parse_sweep
+    from sim.experiments.spec import parse_sweep
+    from sim.results import Run, Sweep, SweepRun, load, load_sweep, run, run_sweep
+    from sim.results import load_sweep as load_sweep_results
     from sim.runner import RunOutput, simulate, write
     from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 
@@ -126,10 +131,12 @@ __all__ = [
     "RunOutput",
     "Scenario",
     "ScenarioError",
+    "Sweep",
     "SweepRun",
     "VtasimError",
     "__version__",
     "experiments",
+    "load",
     "load_scenario",
     "load_sweep",
     "load_sweep_results",
@@ -146,20 +153,22 @@ __all__ = [
 _LAZY: dict[str, tuple[str, str | None]] = {
     "TABLES": ("sim.analysis.tables", "TABLES"),
     "TABLE_COLUMNS": ("sim.analysis.tables", "TABLE_COLUMNS"),
-    "Run": ("sim.experiments.api", "Run"),
+    "Run": ("sim.results", "Run"),
     "RunOutput": ("sim.runner", "RunOutput"),
-    "SweepRun": ("sim.experiments.api", "SweepRun"),
+    "Sweep": ("sim.results", "Sweep"),
+    "SweepRun": ("sim.results", "Sweep"),
     "Scenario": ("sim.scenario", "Scenario"),
     "experiments": ("sim.experiments", None),
+    "load": ("sim.results", "load"),
     "load_scenario": ("sim.scenario", "load_scenario"),
-    "load_sweep": ("sim.experiments.spec", "load_sweep"),
-    "load_sweep_results": ("sim.experiments.folder", "load_sweep_results"),
+    "load_sweep": ("sim.results", "load_sweep"),
+    "load_sweep_results": ("sim.results", "load_sweep"),
     "parse_scenario": ("sim.scenario", "parse_scenario"),
     "parse_sweep": ("sim.experiments.spec", "parse_sweep"),
     "plots": ("sim.plots", None),
-    "results": ("sim.analysis.results", None),
-    "run": ("sim.experiments.api", "run"),
-    "run_sweep": ("sim.experiments.api", "run_sweep"),
+    "results": ("sim.results", None),
+    "run": ("sim.results", "run"),
+    "run_sweep": ("sim.results", "run_sweep"),
     "scenario_json_schema": ("sim.scenario", "scenario_json_schema"),
     "simulate": ("sim.runner", "simulate"),
     "write": ("sim.runner", "write"),

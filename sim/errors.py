@@ -89,3 +89,25 @@ class RunError(VtasimError):
 
 class ExternalToolError(VtasimError):
     """An outside program or package the interop code drives is missing or failed."""
+
+
+class UnknownMetricError(VtasimError, KeyError):
+    """A metric key that a result does not hold (``Run.metric``, ``Sweep.metric``).
+
+    ``key`` is the key asked for and ``suggestions`` the nearest keys that exist (closest
+    first), so a misspelt key is answered with what was probably meant. It is a
+    ``KeyError`` too, so code that treats a missing key as a ``KeyError`` keeps working."""
+
+    def __init__(self, key: str, where: str, suggestions: Iterable[str] = ()) -> None:
+        self.key = key
+        self.suggestions: tuple[str, ...] = tuple(suggestions)
+        named = ", ".join("'" + printable(s) + "'" for s in self.suggestions)
+        hint = f"; did you mean {named}?" if named else ""
+        self.message = (
+            f"no metric '{printable(key)}' in {printable(where)}{hint} "
+            "(`vtasim metrics` lists every key with its unit and meaning)"
+        )
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message

@@ -118,7 +118,7 @@ def test_notebook_runs_small(
     pngs = _pngs(nb)
     assert pngs, "no figure was displayed"
     assert all(p.startswith(PNG_MAGIC) for p in pngs)
-    index = sim.load_sweep_results(next(out.rglob("index.csv")).parent).index
+    index = sim.load_sweep(next(out.rglob("index.csv")).parent).index
     assert len(index) > 0 and set(index["status"]) == {"ok"}
     assert list(out.rglob("*.png")), "no figure was saved"
 
@@ -126,7 +126,7 @@ def test_notebook_runs_small(
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
 def test_sweep_file_validates(path: Path) -> None:
     """Every shipped sweep file loads, validates and expands into at least two cells."""
-    sweep = sim.load_sweep(path)
+    sweep = sim.experiments.load_sweep(path)
     assert len(sweep.cells) >= 2
     assert len({c.cell_id for c in sweep.cells}) == len(sweep.cells)
 
@@ -142,5 +142,5 @@ def test_sweep_typo_is_reported_with_its_path(tmp_path: Path) -> None:
         text.replace("attestation.interval:", "attestation.intervall:"), encoding="utf-8"
     )
     with pytest.raises(ScenarioError) as err:
-        sim.load_sweep(bad)
+        sim.experiments.load_sweep(bad)
     assert any("intervall" in p.path for p in err.value.problems)

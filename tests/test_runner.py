@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim import cli, results
+from sim import cli
+from sim.analysis import results
 from sim.processes import trust_authority
 
 TINY = {

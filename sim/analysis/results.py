@@ -61,7 +61,7 @@ from sim.analysis.folder_io import (
     write_file_atomic,
 )
 from sim.analysis.tables import TABLES, Table
-from sim.errors import RunError
+from sim.errors import RunError, printable
 
 SCENARIO_FILE = "scenario.resolved.yaml"
 SUMMARY_FILE = "summary.json"
@@ -327,16 +327,27 @@ def _pandas() -> ModuleType | None:
     return importlib.import_module("pandas")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RunResult:
-    """A loaded run folder. ``tables`` maps names to pandas DataFrames when pandas is
-    installed, else to lists of row dicts holding the values as written."""
+    """A run folder read whole, for the figures and reports that draw from its files.
+    ``tables`` maps names to pandas DataFrames when pandas is installed, else to lists of
+    row dicts holding the values as written. (The public result of a run is
+    :class:`sim.results.Run`, which reads the same folder table by table.)"""
 
     path: Path
     scenario_yaml: str
     manifest: dict[str, Any]
     summary: dict[str, Any]
     tables: dict[str, Any]
+
+    def __repr__(self) -> str:
+        """One line: the folder, scenario, seed and table names (never the contents: the
+        dataclass default printed every table and the scenario, 20,000+ characters)."""
+        return (
+            f"<RunResult {printable(self.path)!s:.200}: scenario "
+            f"{printable(self.manifest.get('scenario'))!s:.80}, seed "
+            f"{printable(self.manifest.get('seed'))!s:.30}, {len(self.tables)} tables>"
+        )
 
     def table(self, name: str) -> Any:
         """The table ``name``; a KeyError that lists the tables there are when missing."""

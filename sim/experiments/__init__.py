@@ -5,7 +5,6 @@ attestation regimes compared from a sweep folder (:mod:`~sim.experiments.compari
 
 from sim.experiments.comparison import regime_rows, regime_table
 from sim.experiments.executors import RunTask, dask_executor, execute, local_executor
-from sim.experiments.folder import SweepTables, load_sweep_results
 from sim.experiments.spec import Cell, Sweep, load_sweep, parse_sweep
 from sim.experiments.sweep import SweepResult, run_sweep
 
@@ -14,11 +13,9 @@ __all__ = [
     "RunTask",
     "Sweep",
     "SweepResult",
-    "SweepTables",
     "dask_executor",
     "execute",
     "load_sweep",
-    "load_sweep_results",
     "local_executor",
     "parse_sweep",
     "regime_rows",

@@ -1,5 +1,5 @@
-"""A sweep folder's tables, readable without running anything: the columns of
-``cells.csv`` and loading ``index.csv`` and ``cells.csv`` back.
+"""The columns of a sweep folder's ``cells.csv`` (:func:`sim.results.load_sweep` reads a
+sweep folder back).
 
 Layout of a sweep folder::
 
@@ -13,12 +13,6 @@ Layout of a sweep folder::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from sim.analysis import results
-
 CELL_COLUMNS: tuple[str, ...] = (
     "cell_id", "variant", "runs", "metric", "estimator", "n", "censored", "mean", "std",
     "ci_half_width", "ci_low", "ci_high", "ci_method",
@@ -27,18 +21,3 @@ CELL_COLUMNS: tuple[str, ...] = (
 ``estimator`` says how ``mean`` was found: ``mean over runs`` (``n`` runs, Student-t
 interval) or ``pooled Kaplan-Meier`` (``n`` observations pooled over the runs, ``censored``
 of them censored; see :mod:`sim.experiments.pooled`)."""
-
-
-@dataclass(frozen=True)
-class SweepTables:
-    """A finished sweep folder loaded back: index and cells as DataFrames (or row lists)."""
-
-    path: Path
-    index: Any
-    cells: Any
-
-
-def load_sweep_results(path: str | Path) -> SweepTables:
-    """Load ``index.csv`` and ``cells.csv`` of a sweep folder."""
-    p = Path(path)
-    return SweepTables(p, results.read_table(p / "index.csv"), results.read_table(p / "cells.csv"))

@@ -16,9 +16,9 @@ from sim.analysis import results
 from sim.analysis.stats import estimate
 from sim.errors import ScenarioError
 from sim.experiments.executors import RunTask, dask_executor, execute, local_executor
-from sim.experiments.folder import load_sweep_results
 from sim.experiments.spec import load_sweep, parse_sweep
 from sim.experiments.sweep import run_sweep
+from sim.results import load_sweep as load_sweep_folder
 
 TINY = {
     "name": "tiny",
@@ -123,7 +123,7 @@ def test_sweep_writes_index_cells_and_run_folders(tmp_path: Path) -> None:
         assert results.is_complete(folder)
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["seed"] == row["seed"]
-    tables = load_sweep_results(tmp_path / "out")
+    tables = load_sweep_folder(tmp_path / "out")
     assert len(tables.index) == 4
     cells = tables.cells
     req = cells[cells.metric == "attestation.requests"]

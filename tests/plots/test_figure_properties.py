@@ -17,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
-from sim import plots, results
+from sim import plots
+from sim.analysis import results
 from sim.experiments.spec import DEFAULT_METRICS
 from sim.experiments.sweep import run_sweep
 from sim.plots.report import render

@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
-from sim import plots, results
+from sim import plots
+from sim.analysis import results
 from sim.errors import RunError, ScenarioError
-from sim.experiments.folder import load_sweep_results
 from sim.experiments.sweep import run_sweep
+from sim.results import load_sweep
 from sim.runner import simulate, write
 from sim.scenario import parse_scenario
 from tests.plots.test_readability import fake_sweep
@@ -75,7 +76,7 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cells(sweep_dir: Path) -> list[dict[str, Any]]:
     """cells.csv of the sweep as row dicts."""
-    return list(load_sweep_results(sweep_dir).cells.to_dict("records"))
+    return list(load_sweep(sweep_dir).cells.to_dict("records"))
 
 
 def unit_of(label: str) -> float:
@@ -185,7 +186,7 @@ def test_latency_cdf_leaves_out_the_warmup(run_dir: Path) -> None:
 
 def test_latency_cdf_of_a_sweep_pools_runs_per_variant(sweep_dir: Path) -> None:
     """One curve per variant holding the latencies of all its runs; per cell on request."""
-    index = load_sweep_results(sweep_dir).index
+    index = load_sweep(sweep_dir).index
     fig = plots.latency_cdf(sweep_dir)
     lines = fig.axes[0].get_lines()
     assert [ln.get_label().split(" (")[0] for ln in lines] == ["one", "two-kms"]

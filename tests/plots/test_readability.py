@@ -15,7 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
-from sim import plots, results
+from sim import plots
+from sim.analysis import results
 from sim.analysis.stats import nonneg_estimate
 from sim.errors import RunError, ScenarioError
 from sim.plots.sweeps import CAP, RIBBON_MIN_N
