@@ -239,12 +239,13 @@ class Estimate:
     holds."""
 
     def describe(self) -> str:
-        """One line for people: the counts that matter, rounded."""
+        """One line for people: the counts that matter, rounded, and any caveat."""
         return (
             f"{describe_duration(self.sim_seconds)} simulated, {self.hosts:,} hosts, "
             f"{self.vms:,} VMs: about {_round(self.attestations)} attestations, "
             f"{_round(self.events)} events, {_bytes(self.memory_bytes)} memory, "
             f"{_bytes(self.output_bytes)} run folder"
+            + "".join(f"; uncertain: {c}" for c in self.caveats)
         )
 
     def problems(self) -> list[Problem]:
