@@ -306,7 +306,7 @@ def estimate(s: Scenario, until: float | None = None) -> Estimate:
     attestations = hosts * t / (att.interval + att.jitter / 2) + reboots
     if att.startup == "cold_boot":
         attestations += hosts
-    samples = t / s.metrics.sample_interval
+    samples = math.ceil(t / s.metrics.sample_interval)  # a last, partial period is a row too
     level_rows = samples * (s.trust_authority.hosts * _SERIES_PER_TA_NODE + 2 * s.kms.servers)
     power_ons, running = _workload(s, t)
     # A reboot first evacuates the host's running VMs by vMotion.
