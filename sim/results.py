@@ -97,20 +97,22 @@ def _short(text: object, most: int = _NAME) -> str:
 
 
 def _wrapped(label: str, words: Sequence[str], lines: int = 3) -> list[str]:
-    """``words`` after ``label`` wrapped to :data:`_WIDTH`, at most ``lines`` lines (the
-    rest counted)."""
-    pad = " " * (len(label) + 1)
+    """``words`` after ``label``, comma-separated and wrapped to :data:`_WIDTH`, at most
+    ``lines`` lines (the rest counted at the end of the last)."""
+    pad = " " * len(label)
     out: list[str] = []
     current = label
     for i, word in enumerate(words):
         piece = word + ("," if i < len(words) - 1 else "")
-        if len(current) + 1 + len(piece) > _WIDTH and current.strip():
-            if len(out) == lines - 1:
+        last = len(out) == lines - 1
+        reserve = len(f" … {len(words)} more") if last and i < len(words) - 1 else 0
+        if len(current) + 1 + len(piece) + reserve > _WIDTH and current not in (label, pad):
+            if last:
                 current += f" … {len(words) - i} more"
                 break
             out.append(current)
             current = pad
-        current += (" " if current != pad else "") + piece
+        current += " " + piece
     out.append(current)
     return out
 
@@ -223,6 +225,7 @@ class Run:
             with the column units in ``frame.attrs["units"]``; read from the folder's Parquet
             files (or built from the records in memory) on first use.
         folder: the run folder, or None for a run held only in memory (see :meth:`save`).
+            A run with a folder is path-like: ``sim.plots.latency_cdf(run)`` draws from it.
     """
 
     def __init__(
@@ -348,6 +351,17 @@ class Run:
             )
         self.folder = write(self._output, out)
         return self.folder
+
+    def __fspath__(self) -> str:
+        """The run folder's path: a saved or loaded run goes wherever a run folder's path
+        goes (``sim.plots.latency_cdf(run)``, ``Path(run)``). A run held only in memory
+        has none: a RunError says to save it first."""
+        if self.folder is None:
+            raise RunError(
+                f"{self._where()} is held in memory only and has no folder yet: save it "
+                "first (run.save(path)), or give sim.run an out folder"
+            )
+        return str(self.folder)
 
     def _state(self) -> str:
         exc = self.manifest.get("exception")
@@ -600,6 +614,8 @@ class Sweep:
             row led by its run's run, cell_id, variant, factor levels, replication and seed;
             read on first use.
         runs: the successful runs, in index order, each a :class:`Run` read on first use.
+
+    A Sweep is path-like (its folder): ``sim.plots.lapse_vs(sweep, x="attestation.interval")``.
     """
 
     def __init__(self, folder: Path, name: str, index: pd.DataFrame, cells: pd.DataFrame):
@@ -624,6 +640,11 @@ class Sweep:
     def path(self) -> Path:
         """The sweep folder (the same as :attr:`folder`)."""
         return self.folder
+
+    def __fspath__(self) -> str:
+        """The sweep folder's path: a Sweep goes wherever a sweep folder's path goes
+        (``sim.plots.lapse_vs(sweep, x=...)``, ``Path(sweep)``)."""
+        return str(self.folder)
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -756,8 +777,13 @@ class Sweep:
         lines += _wrapped(f"  metrics   {len(self.metrics)}:", [_short(m) for m in self.metrics], 2)
         room = MAX_REPR_LINES - len(lines) - 1
         if len(self.cells) and room > 3:
-            table = printable_lines(self.overview()).split("\n")
-            table = [line for line in table if line.strip()]
+            first = chosen_metrics(self.metrics, 1)  # one figure: the lines stay short
+            text = render(overview_table(_records(self.cells), first), "text")
+            table = [
+                line
+                for line in printable_lines(text).split("\n")
+                if line.strip() and not line.startswith("rank the cells")  # a CLI hint
+            ]
             if len(table) > room:
                 table = [*table[: room - 1], f"… {cells} cells in .headline() and .cells"]
             lines += ["  " + line[: _WIDTH - 2] for line in table]

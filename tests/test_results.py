@@ -256,3 +256,21 @@ def test_run_refuses_a_bad_seed_or_until_with_scenario_error(
     with pytest.raises(ScenarioError) as info:
         sim.run(sim.parse_scenario(yaml.safe_load(TINY)), **kwargs)  # type: ignore[arg-type]
     assert [p.path for p in info.value.problems] == [path]
+
+
+def test_runs_and_sweeps_go_where_folder_paths_go(
+    saved: tuple[Run, Path], swept: Sweep, tiny: Path
+) -> None:
+    """A saved or loaded Run and every Sweep are path-like, so the figures take them; a
+    run held only in memory says to save it first."""
+    import os
+
+    import sim.plots
+
+    done, folder = saved
+    assert Path(done) == folder and os.fspath(sim.load(folder)) == str(folder)
+    assert Path(swept) == swept.folder
+    assert sim.plots.latency_cdf(done).axes[0].get_lines()
+    assert sim.plots.latency_cdf(swept).axes[0].get_lines()
+    with pytest.raises(RunError, match=r"held in memory only.*run\.save"):
+        Path(sim.run(tiny, until="10m"))
