@@ -864,6 +864,9 @@ def load_sweep(folder: str | Path) -> Sweep:
         absent = [c for c in needed if c not in frame.columns]
         if absent and len(frame.columns):
             raise RunError(f"{printable(where / file)}: no column {', '.join(absent)}")
+    for relative in index.get("path", ()):
+        if isinstance(relative, str):
+            _inside(where, relative)  # every table and figure of a run is read from there
     return Sweep(where, name, index, cells)
 
 

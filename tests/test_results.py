@@ -274,3 +274,15 @@ def test_runs_and_sweeps_go_where_folder_paths_go(
     assert sim.plots.latency_cdf(swept).axes[0].get_lines()
     with pytest.raises(RunError, match=r"held in memory only.*run\.save"):
         Path(sim.run(tiny, until="10m"))
+
+
+def test_a_sweep_index_naming_a_folder_elsewhere_is_refused(swept: Sweep, tmp_path: Path) -> None:
+    """A received sweep folder whose index.csv sends a run path outside the folder is
+    refused when loaded, naming index.csv, before any table is read from there."""
+    copy = tmp_path / "copy"
+    shutil.copytree(swept.folder, copy)
+    index = (copy / "index.csv").read_text(encoding="utf-8")
+    first = str(swept.index["path"][0])
+    (copy / "index.csv").write_text(index.replace(first, "../../elsewhere", 1), encoding="utf-8")
+    with pytest.raises(RunError, match=r"index\.csv: the run path '\.\./\.\./elsewhere' leaves"):
+        sim.load_sweep(copy)
