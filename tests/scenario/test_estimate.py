@@ -103,3 +103,35 @@ def test_warnings_name_what_a_short_run_leaves_out() -> None:
         "at 6h on esx-02 never happens: the run ends at 2h (--until)"
     )
     assert "levels table will have a single row per series" in found["metrics.sample_interval"]
+
+
+def test_power_ons_stop_while_no_vm_is_stopped() -> None:
+    """Power-ons pick a stopped VM: asked for 1,000 an hour, 100 VMs of which 20 are
+    stopped and which run 8 h each can give only the 20 plus the ~11 that power off in the
+    hour; with no VMs there are no power-ons, migrations or key requests at all."""
+    scenario = parse_scenario(
+        apply_overrides(
+            MINIMAL,
+            {"vms.count": 100, "workload.power_on_rate": "1000 per_hour", "duration": "1h"},
+        )
+    )
+    e = estimate(scenario)
+    assert 20 + 80 / 8 <= e.power_ons <= 20 + 100 / 8
+    assert e.key_requests == round((e.power_ons + e.migrations) * 0.5)  # half encrypted
+    empty = estimate(parse_scenario(apply_overrides(MINIMAL, {"vms.count": 0})))
+    assert (empty.power_ons, empty.migrations, empty.key_requests) == (0, 0, 0)
+
+
+def test_caveats_name_an_overloaded_attestation_service() -> None:
+    """The shipped metastable scenario and a service offered more than its capacity (30
+    hosts every 15 s on average, 2 s each, 3 nodes of 1 worker: 133 %) carry a caveat in
+    the estimate and its line; the baseline has none."""
+    assert estimate(load_scenario(BASELINE)).caveats == ()
+    meta = estimate(load_scenario(ROOT / "scenarios" / "metastable.yaml"))
+    assert len(meta.caveats) == 1 and "abandoned requests are served" in meta.caveats[0]
+    assert "; uncertain: the cold-boot burst takes 45 s to serve" in meta.describe()
+    busy = {"attestation.interval": "10s", "vcenters.0.clusters.0.hosts": 30,
+            "trust_authority.attestation_service.workers": 1,
+            "trust_authority.attestation_service.service_time": "2s"}  # fmt: skip
+    over = estimate(parse_scenario(apply_overrides(MINIMAL, busy)))
+    assert over.caveats == ("the attestation service is offered 133% of its capacity",)
