@@ -251,7 +251,7 @@ class Run:
 
     @classmethod
     def _of_output(cls, output: RunOutput, folder: Path | None) -> Run:
-        """The run ``output`` of :func:`sim.runner.simulate` (written to ``folder``, if)."""
+        """The run ``output`` of :func:`sim.runner.simulate`, with its folder when written."""
         recorded = output.tables
         return cls(
             summary=output.summary,
