@@ -42,7 +42,8 @@ def test_generated_page_is_current(target: Target) -> None:
 def test_site_builds_strictly(tmp_path: Path) -> None:
     """``mkdocs build --strict`` succeeds into a temporary folder, writes nothing into the
     repository, renders every page in the navigation (tutorials and shipped notebooks
-    included) and links nothing from another host."""
+    included), loads nothing from another host, and links built pages, never source files
+    (the notebooks' links go through mkdocs_hooks.py)."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocs_jupyter")
     site = tmp_path / "site"
@@ -76,6 +77,8 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
         text = html.read_text(encoding="utf-8")
         remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', text)
         assert remote == [], f"{html.relative_to(site)} loads {remote}"
+        sources = re.findall(r'href="([^"]+\.(?:md|ipynb)(?:#[^"]*)?)"', text)
+        assert sources == [], f"{html.relative_to(site)} links to source files {sources}"
 
 
 def _slug(heading: str) -> str:
