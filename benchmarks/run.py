@@ -67,7 +67,7 @@ GOALS = {
     "pk_crypto_share": 0.4,
     "vmotion_stream_vs_raw": 0.9,
 }
-"""Targets for the ratios that have one (see the README): printed next to each ratio,
+"""Targets for the ratios that have one (see benchmarks/README.md): printed next to each ratio,
 never asserted."""
 
 VMOTION_FULL_BYTES = 64 * 2**20
@@ -480,7 +480,7 @@ def pk_seconds(limits: Mapping[str, Measurement], ops: Mapping[str, int]) -> flo
 
 
 def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[str, float | None]:
-    """The simulator's rates divided by the machine's (definitions in the README); None
+    """The simulator's rates divided by the machine's (definitions in benchmarks/README.md); None
     where a ratio is undefined (no attestations to divide by, no hosts-alone run)."""
     ops = sim["crypto_ops"]
     seconds = crypto_seconds(limits, ops)

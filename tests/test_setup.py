@@ -1,7 +1,8 @@
 """Setting up as the README says (issue case 1): the set-up commands create and use a
 virtual environment (Debian refuses `pip install` outside one, PEP 668), `.ci/run` runs
-them exactly as written, the base install has what the README's Python API snippet needs,
-and the test extra has what the interoperability tests need."""
+them exactly as written (and so do the getting-started page's), the base install has what
+the getting-started Python snippet needs, and the test extra has what the interoperability
+tests and the documentation build need."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+GETTING_STARTED = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
 
 
-def _section(title: str) -> str:
-    start = README.index(f"## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end != -1 else None]
+def _section(title: str, text: str = README) -> str:
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
 
 
 def _blocks(text: str, lang: str) -> list[str]:
@@ -39,6 +41,7 @@ def test_set_up_commands_use_a_virtual_environment() -> None:
     prefix = "python3 -m venv .venv && . .venv/bin/activate && pip install -e "
     assert first == prefix + ". && vtasim run scenarios/baseline.yaml"
     assert tests == prefix + "'.[test]' && pytest -n 2"
+    assert _blocks(_section("Install", GETTING_STARTED), "sh") == commands
 
 
 def test_ci_runs_the_readme_commands_as_written() -> None:
@@ -55,20 +58,27 @@ def test_ci_runs_the_readme_commands_as_written() -> None:
 
 def test_dependencies_cover_the_readme() -> None:
     """pandas and pyarrow are base dependencies (the Python API snippet loads tables as
-    DataFrames); joserfc is in the test extra (the JWT interoperability test)."""
+    DataFrames); joserfc is in the test extra (the JWT interoperability test), and so is
+    every package of the docs extra (the tests build the site), with the same bounds."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     names = {re.split(r"[<>=\[; ]", d)[0] for d in project["dependencies"]}
     assert {"pandas", "pyarrow"} <= names
-    test_extra = {re.split(r"[<>=\[; ]", d)[0] for d in project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    test_extra = {re.split(r"[<>=\[; ]", d)[0] for d in extras["test"]}
     assert "joserfc" in test_extra
+    assert {"mkdocs", "mkdocs-material", "mkdocstrings", "mkdocs-jupyter"} <= {
+        re.split(r"[<>=\[; ]", d)[0] for d in extras["docs"]
+    }
+    assert set(extras["docs"]) <= set(extras["test"])
 
 
-def test_readme_python_api_snippet_runs(tmp_path: Path) -> None:
-    """The README's Python API snippet is five lines and runs as written (in a folder with
-    the scenarios)."""
-    (snippet,) = _blocks(_section("Python API (for notebooks)"), "python")
-    assert len([line for line in snippet.splitlines() if line.strip()]) == 5
-    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+def test_getting_started_python_snippet_runs(tmp_path: Path) -> None:
+    """The getting-started page's Python snippet runs as written, in a folder holding the
+    page's minimal scenario as minimal.yaml, and its tables are DataFrames."""
+    from tests.regenerate import MINIMAL_SCENARIO
+
+    (snippet,) = _blocks(_section("The run folder", GETTING_STARTED), "python")
+    (tmp_path / "minimal.yaml").write_text(MINIMAL_SCENARIO, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-c", snippet + "\nprint(type(run.tables['attestations']).__name__)"],
         cwd=tmp_path,
@@ -80,4 +90,3 @@ def test_readme_python_api_snippet_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "DataFrame"
-    assert (tmp_path / "results" / "demo" / "manifest.json").is_file()

@@ -2,9 +2,9 @@
 one-line definition.
 
 Everything that names summary keys derives from :data:`CATALOGUE`: :func:`is_metric` (which
-dotted paths a sweep may record), ``vtasim metrics`` (the list a user reads), the README's
-metric reference (rendered by :func:`markdown`; a test keeps it in step) and the test that
-every leaf of real run summaries matches exactly one entry and every entry occurs.
+dotted paths a sweep may record), ``vtasim metrics`` (the list a user reads), the
+documentation's metric reference (rendered by :func:`markdown`; a test keeps it in step) and
+the test that every leaf of real run summaries matches exactly one entry and every entry occurs.
 
 An entry's key is a dotted path whose parts may be placeholders for the dynamic parts of a
 summary: ``<kind>`` a service kind (:data:`SERVICE_KINDS`), ``<i>`` a node index, ``<name>``
@@ -344,7 +344,7 @@ def listing() -> str:
 
 
 def markdown() -> str:
-    """The README's metric reference: one table row per key."""
+    """The metric reference page (docs/reference/metrics.md): one table row per key."""
     out = ["| key | unit | definition |", "|---|---|---|"]
     out += [f"| `{m.key}` | {m.unit} | {m.meaning} |" for m in CATALOGUE]
     return "\n".join(out) + "\n"

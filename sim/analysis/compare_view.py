@@ -1,8 +1,8 @@
 """How a comparison reads: figures, differences and relative changes as text with units,
 and as raw records for CSV and JSON (:func:`comparison_table`).
 
-Shown conventions (the README's "compare" section repeats them): a cell's mean is followed
-by its 95% interval in brackets (an interval that stays non-negative: t on the log scale
+Shown conventions (the documentation's "Comparing results" repeats them): a cell's mean
+is followed by its 95% interval in brackets (an interval that stays non-negative: t on the log scale
 when every run's value is positive, a percentile bootstrap otherwise); ``(no variation)``
 where every run agreed, so the figure is exact; ``n=k of r`` when only k of the r runs
 defined the figure; the difference B − A with its 95% interval and ``*`` when that interval

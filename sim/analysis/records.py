@@ -5,7 +5,7 @@ Each record type names its table (``table``), says in one line what one record i
 (``meaning``) and declares its columns as fields, in order, each with its unit and a one-line
 meaning (:func:`col`); a column's type is its annotation (``str``, ``int``, ``float`` or
 ``bool``, optionally ``| None``). :mod:`sim.analysis.tables` derives every table declaration
-(names, types, units, the README's table reference) from these types.
+(names, types, units, the documentation's table reference) from these types.
 
 A record is written once, when its outcome is known (:meth:`sim.analysis.recorder.Recorder.write`),
 and never changed: the types are frozen. Work still running at the end of a run is written then,

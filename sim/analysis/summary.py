@@ -1,7 +1,7 @@
 """The run summary, and the definition of every figure a run reports.
 
 At the end of a run :func:`summarise` turns the recorder's tables and levels into the nested
-summary (``summary.json``). Each reported figure is defined here, once (the README repeats
+summary (``summary.json``). Each reported figure is defined here, once (the documentation repeats
 these definitions; every key, with its unit and a one-line definition, is declared in
 :mod:`sim.analysis.catalogue`):
 

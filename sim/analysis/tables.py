@@ -3,8 +3,8 @@ types of :mod:`sim.analysis.records` (a table is declared there, once).
 
 Everything that touches a table derives from :data:`TABLES`: the recorder lays each record
 out in the declared column order, the run-folder writer writes the declared columns, the
-reader checks a folder's header against them and attaches the units, and the README's table
-reference is rendered by :func:`markdown` (a test keeps it in step).
+reader checks a folder's header against them and attaches the units, and the documentation's
+table reference is rendered by :func:`markdown` (a test keeps it in step).
 Rows are stored by :class:`~sim.analysis.recorded.RecordedTable` (column chunks spilled to
 disk), which only the recorder creates.
 
@@ -92,7 +92,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {name: t.names for name, t in TABLES
 
 
 def markdown() -> str:
-    """The README's table reference: one subsection per table with its columns."""
+    """The table reference (docs/reference/tables.md): one subsection per table with its
+    columns."""
     out: list[str] = []
     for t in TABLES.values():
         out.append(f"**`{t.name}.csv`**: {t.meaning}.\n")

@@ -1,7 +1,7 @@
 """Regimes side by side: one row per variant of a sweep, the comparison figures with 95%
 confidence intervals over its replications.
 
-The figures (README, section Attestation regimes; every one is per run, then averaged):
+The figures (documentation: Attestation regimes; every one is per run, then averaged):
 
 - time to detection, lapse and refusal: the Kaplan-Meier restricted mean over the run's
   drifts (``km_restricted_mean``: drifts whose event never came count up to the end of

@@ -14,7 +14,7 @@ sent. With ``/dev/tpmrm0`` (a hardware TPM behind the kernel resource manager) i
 tool the same way. The printed ``attestation.tpm_sign_time`` is the hardware TPM's tool
 figure when there is one, else swtpm's raw command figure: a software TPM signs in well
 under a millisecond, orders of magnitude faster than a hardware TPM (about 200 ms median,
-600 ms p95 for a discrete TPM 2.0; see the README), so swtpm figures calibrate the
+600 ms p95 for a discrete TPM 2.0; see the documentation's sources), so swtpm figures calibrate the
 machinery's overhead, not a real host's TPM.
 """
 

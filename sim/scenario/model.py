@@ -229,8 +229,10 @@ class Kms(_Model):
     connection_timeout: PositiveDuration = Field(
         default=_dur("30s"),
         description=(
-            "a call to a server that is down waits this long, then the next server is tried"
-            " (PowerCLI's ConnectionTimeOutSeconds)"
+            "a call to a server that is down waits this long, then the next server is tried;"
+            " 30 s is a modelling choice, not a VMware default (VMware's API leaves the KMS"
+            " connection timeout, PowerCLI's ConnectionTimeOutSeconds, unset unless"
+            " configured)"
         ),
     )
     outages: tuple[KmsOutage, ...] = Field(

@@ -3,9 +3,10 @@
 ``regime: keylime_pull`` at the top of a scenario expands, before validation, into the
 values below; any setting the file makes explicitly overrides the preset (the expansion is a
 deep merge with the preset underneath the file's own data), and the scenario keeps the
-regime's name. The README's regime table lists every value with its source (the document
-and its statement, or "not published: modelling choice"); a test parses that table and
-compares it with :data:`PRESETS`, so the two cannot drift apart.
+regime's name. The documentation's regime reference (``docs/reference/regimes.md``) is
+rendered by :func:`markdown` from :data:`FLAT_PRESETS` and :data:`SOURCES`: every value with
+its source (the document and its statement, or "not published: modelling choice"); a test
+keeps the page current.
 
 - ``vta``: the project's vTA defaults (the model's own defaults, so ``regime: vta`` changes
   nothing).
@@ -59,6 +60,114 @@ _TABLE: dict[str, tuple[Any, Any, Any, Any]] = {
 }
 
 
+SOURCES: dict[str, str] = {
+    # dotted path: where the four values come from (document and statement, or modelling choice)
+    "attestation.initiator": (
+        "vTA: the host's Trusted Infrastructure Agent attests (VMware documentation). Keylime"
+        ' (docs, Push-Model Attestation): "In the default pull model, the Keylime verifier '
+        'continuously polls agents for attestation data"; "The push model reverses this: the '
+        "agent initiates connections to the verifier and proactively sends attestation "
+        'evidence". HGS (Microsoft, Guarded fabric and shielded VMs overview): "The guarded '
+        'host requests attestation"'
+    ),
+    "attestation.interval": (
+        "vTA: not documented, modelling choice. Keylime verifier `quote_interval`, default 2:"
+        ' "Time between integrity measurement checks, in seconds" (keylime '
+        "`templates/2.0/verifier.j2`, default in `mapping.json`). Keylime push agent "
+        '`attestation_interval_seconds`, default 60: "Interval in seconds between attestation'
+        ' cycles". HGS: "Attestation happens when the host starts and every 8 hours '
+        'thereafter"'
+    ),
+    "attestation.jitter": (
+        "vTA: modelling choice. Keylime: none; the next poll is set `quote_interval` after a "
+        "quote was processed (`cloud_verifier_tornado.py`); push agent and HGS: not "
+        "published, modelling choice (none)"
+    ),
+    "attestation.timeout": (
+        'vTA: modelling choice. Keylime verifier `request_timeout`, default 60.0: "Timeout in'
+        ' seconds for requests made to agents". Keylime push agent `--timeout`, default 5000 '
+        'ms: "Request timeout in milliseconds". HGS: not published, modelling choice (vTA\'s)'
+    ),
+    "attestation.max_retries": (
+        'vTA: modelling choice. Keylime verifier `max_retries`, default 5: "Number of retries'
+        ' to connect to an agent before giving up". Keylime push agent '
+        "`exponential_backoff_max_retries`, default 5. HGS: not published, modelling choice "
+        "(vTA's)"
+    ),
+    "attestation.backoff": (
+        'vTA: modelling choice. Keylime verifier `retry_interval`, default 2: "the base for '
+        'the exponential backoff algorithm" (`exponential_backoff`, default True). Keylime '
+        "push agent `exponential_backoff_initial_delay`, default 10000 ms. HGS: not "
+        "published, modelling choice (vTA's)"
+    ),
+    "attestation.backoff_multiplier": (
+        "vTA: modelling choice. Keylime verifier: the n-th retry waits `base**ntries` "
+        '(`keylime/common/retry.py`): 2, 4, 8, 16, 32 s. Keylime push agent: "exponential '
+        'backoff", factor not published, modelling choice (2). HGS: not published, modelling '
+        "choice (vTA's)"
+    ),
+    "attestation.max_backoff": (
+        "vTA: modelling choice. Keylime verifier: no cap; five retries never wait over 32 s, "
+        "so 60 s changes nothing. Keylime push agent `exponential_backoff_max_delay`, default"
+        " 300000 ms. HGS: not published, modelling choice (vTA's)"
+    ),
+    "attestation.report_lifetime": (
+        "vTA: not documented, modelling choice. Keylime issues no report and keeps an agent "
+        "trusted until a failure is notified: not published, modelling choice (pull: 10 min, "
+        "longer than the verifier takes to give up on an unreachable agent, 6 × 60 s + 62 s; "
+        'push: "The verifier marks an agent as failed if it does not receive an attestation '
+        "within `quote_interval * 5` seconds\", with `quote_interval` set to the agents' 60 s,"
+        " as the interval must stay below that threshold). HGS: the health certificate's "
+        "lifetime is not published: a parameter, 9 h (the 8-hour period and one hour)"
+    ),
+    "attestation.revocation": (
+        "vTA: not documented, modelling choice. Keylime: on a failed attestation the verifier"
+        " sends a revocation notification (`notify_error`, `cloud_verifier_tornado.py`; "
+        '`enabled_revocation_notifications`, default `[agent]`: "Deliver notification '
+        'directly to the agent via the REST protocol", or ZeroMQ, or a webhook "to notify '
+        'other systems"). HGS: not published, modelling choice (a failed attestation issues '
+        "no certificate; the one held stays until it expires)"
+    ),
+    "attestation.notification_delay": (
+        "Keylime's revocation notifier: its delivery time is not published, modelling choice."
+        " vTA and HGS: no notifier"
+    ),
+    "attestation.on_demand": (
+        "vTA: modelling choice (the agent attests when it needs a key and holds no report). "
+        "Keylime: an agent does not attest because a key is needed (no such mechanism "
+        "documented): modelling choice. HGS: \"If for some reason a host doesn't have an "
+        'attestation certificate when a VM tries to start, this also triggers attestation"'
+    ),
+    "drift.measured_at.unapproved_vib": (
+        'vTA: VMware documentation ("prove the authenticity of their booted software"). '
+        "Keylime: IMA's policy \"measures all executables in `bprm_check` and all files "
+        '`mmapped` executable in `file_mmap` and module checks" (Keylime docs, Run-time '
+        "Integrity Monitoring), so a loaded VIB is measured when it runs. HGS: the host sends"
+        ' "Information about processes that were started during the most recent boot sequence'
+        ' (the TCG log)" and its code integrity policy: boot scope'
+    ),
+    "drift.measured_at.driver_change": (
+        "as above (IMA's `measure func=MODULE_CHECK` measures a kernel module when it loads)"
+    ),
+    "drift.measured_at.esxi_build_change": (
+        "a new build runs only after a reboot in every regime (measured boot)"
+    ),
+    "drift.measured_at.secure_boot_off": (
+        'a firmware setting, measured at boot (PCR 7) in every regime; HGS: "When security '
+        "settings change on the system, such as a new code integrity policy being applied or "
+        'Secure Boot being disabled", the host must attest again'
+    ),
+    "drift.measured_at.tpm_swap": ("a new TPM is seen from the next boot in every regime"),
+    "trust_authority.fallback_hosts": (
+        "vTA and Keylime: no fallback attestation server documented. HGS (Microsoft, Branch "
+        'office considerations): "you can configure an additional set of Host Guardian '
+        'Service URLs on Hyper-V hosts for use when your primary HGS is unresponsive"'
+    ),
+}
+"""Per regime parameter, where its four values come from (the document and its statement, or
+"not published: modelling choice"); the documentation's regime reference shows them."""
+
+
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for dotted, value in flat.items():
@@ -99,3 +208,27 @@ def expand_regime(data: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(name, str) or name not in PRESETS:
         return dict(data)
     return deep_merge(PRESETS[name], data)
+
+
+def _cell(value: Any) -> str:
+    """A preset value as a scenario file would write it, in one table cell."""
+    if value is None:
+        return "`null`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{k}: {v}" for k, v in value.items())
+        return f"`{{{inner}}}`"
+    return f"`{value}`"
+
+
+def markdown() -> str:
+    """The regime reference table: one row per parameter with each regime's value and its
+    source (parameter | vta | keylime_pull | keylime_push | hgs | source)."""
+    out = ["| parameter | " + " | ".join(REGIMES) + " | source |"]
+    out.append("|---" * (len(REGIMES) + 2) + "|")
+    for path in _TABLE:
+        values = " | ".join(_cell(FLAT_PRESETS[name][path]) for name in REGIMES)
+        source = SOURCES[path].replace("|", "\\|")
+        out.append(f"| `{path}` | {values} | {source} |")
+    return "\n".join(out) + "\n"

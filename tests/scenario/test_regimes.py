@@ -1,5 +1,6 @@
-"""Regime presets: expansion before validation, explicit settings winning, and the README
-table that documents every preset value (parsed here, so table and code cannot drift)."""
+"""Regime presets: expansion before validation, explicit settings winning, and the regime
+reference page that documents every preset value (parsed here, so page and code cannot
+drift)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,15 @@ from sim.errors import ScenarioError
 from sim.scenario import apply_overrides, parse_scenario
 from sim.scenario.regimes import FLAT_PRESETS, PRESETS, REGIMES, deep_merge, expand_regime
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "regimes.md"
 ESTATE: dict[str, Any] = {
     "name": "r",
     "vcenters": [{"name": "vc", "clusters": [{"name": "c", "hosts": 2}]}],
 }
 
 
-def _readme_table() -> tuple[list[str], dict[str, list[str]]]:
-    text = README.read_text(encoding="utf-8")
-    block = text.split("<!-- regimes:begin -->", 1)[1].split("<!-- regimes:end -->", 1)[0]
-    lines = [ln for ln in block.strip().splitlines() if ln.startswith("|")]
+def _page_table() -> tuple[list[str], dict[str, list[str]]]:
+    lines = [ln for ln in PAGE.read_text(encoding="utf-8").splitlines() if ln.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     rows: dict[str, list[str]] = {}
     for line in lines[2:]:
@@ -40,16 +39,16 @@ def _at(data: Any, dotted: str) -> Any:
     return data
 
 
-def test_readme_table_has_a_column_per_regime_and_a_source() -> None:
-    """The README's regime table: parameter | vta | keylime_pull | keylime_push | hgs | source."""
-    header, rows = _readme_table()
+def test_page_table_has_a_column_per_regime_and_a_source() -> None:
+    """The regime reference table: parameter | vta | keylime_pull | keylime_push | hgs | source."""
+    header, rows = _page_table()
     assert header == ["parameter", *REGIMES, "source"]
     assert all(r[-1] for r in rows.values()), "every row names its source"
 
 
-def test_every_preset_value_is_the_readme_tables() -> None:
-    """Each regime's preset has exactly the README table's parameters with its values."""
-    _, rows = _readme_table()
+def test_every_preset_value_is_the_page_tables() -> None:
+    """Each regime's preset has exactly the reference table's parameters with its values."""
+    _, rows = _page_table()
     for i, regime in enumerate(REGIMES):
         assert set(FLAT_PRESETS[regime]) == set(rows), regime
         for path, cells in rows.items():

@@ -4,7 +4,6 @@ and every shipped YAML file pointing its editor at them."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from sim.experiments.spec import sweep_json_schema
 from sim.scenario import scenario_json_schema
 from tests.conftest import ROOT
+from tests.regenerate import COMMAND, schema_texts
 
 SCHEMAS = {
     "scenario.schema.json": scenario_json_schema,
@@ -45,13 +45,12 @@ def test_bounded_fields_keep_their_unit_and_range() -> None:
 
 @pytest.mark.parametrize("name", list(SCHEMAS))
 def test_committed_schema_files_are_current(name: str) -> None:
-    """schemas/*.json equal the generated schemas (VTASIM_UPDATE_SCHEMAS=1 rewrites them)."""
+    """schemas/*.json equal the generated schemas (``python -m tests.regenerate schemas``
+    rewrites them)."""
     path = ROOT / "schemas" / name
     text = json.dumps(SCHEMAS[name](), indent=2, sort_keys=True) + "\n"
-    if os.environ.get("VTASIM_UPDATE_SCHEMAS") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.read_text(encoding="utf-8") == text
+    assert text == schema_texts()[name]
+    assert path.read_text(encoding="utf-8") == text, f"stale: run {COMMAND} schemas"
 
 
 def _shipped() -> list[Path]:
