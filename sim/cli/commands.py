@@ -157,6 +157,35 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sim.experiments.executors import dask_executor, local_executor
+    from sim.experiments.plan import format_plan, run_plan
+    from sim.experiments.plan_spec import load_plan
+    from sim.plots.report import write_report
+
+    plan = load_plan(args.plan, _overrides(args), allow_outside=args.allow_outside)
+    if args.dry_run:
+        for c in plan.candidates:
+            levels = ", ".join(f"{k}={v}" for k, v in c.levels)
+            print(printable(f"{c.candidate_id}: {levels}  (cost {c.cost:g})"))
+        rule = plan.spec.replications
+        print(
+            f"plan {plan.spec.name}: {len(plan.candidates)} candidates, "
+            f"{rule.min} to {rule.max} replications each, at most "
+            f"{len(plan.candidates) * rule.max:,} runs (nothing run)"
+        )
+        return 0
+    if args.dask or args.dask_scheduler_file:
+        executor = dask_executor(args.dask, args.dask_scheduler_file)
+    else:
+        executor = local_executor(args.workers)
+    result = run_plan(plan, args.out, executor=executor, force=args.force)
+    report = write_report(result.path)
+    print(printable_lines(format_plan(result.doc).rstrip("\n")))
+    print(f"plan folder: {printable(result.path)}  (report: {printable(report.name)})")
+    return 0 if result.chosen is not None else 1
+
+
 def _sweep_overview(sweep: Any, result: Any) -> None:
     """What the sweep did (runs kept from an earlier sweep, run now, failed) and each
     cell's mean and interval of a few decision figures."""
@@ -206,6 +235,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from sim.experiments.plan_spec import is_plan_data
     from sim.experiments.spec import is_sweep_data
     from sim.scenario import load_scenario
     from sim.scenario.estimate import estimate, run_warnings
@@ -215,8 +245,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.scenarios:
         try:
-            if is_sweep_data(load_yaml_file(path)):
+            data = load_yaml_file(path)
+            if is_sweep_data(data):
                 status = max(status, _validate_sweep(path, overrides, args))
+                continue
+            if is_plan_data(data):
+                from sim.experiments.plan_spec import load_plan
+
+                plan = load_plan(path, overrides, allow_outside=args.allow_outside)
+                print(
+                    f"{printable(path)}: ok (plan {plan.spec.name}: {len(plan.candidates)} "
+                    "candidates, each valid)"
+                )
                 continue
             scenario = load_scenario(path, overrides, allow_outside=args.allow_outside)
         except ScenarioError as err:
@@ -337,6 +377,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "sweep": cmd_sweep,
+    "plan": cmd_plan,
     "plot": cmd_plot,
     "validate": cmd_validate,
     "schema": cmd_schema,
