@@ -11,7 +11,7 @@
                      [--dask ADDRESS | --dask-scheduler-file FILE] [--out DIR] [--force]
     vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR] [--scale SCALE]
     vtasim validate SCENARIO_OR_SWEEP... [--set PATH=VALUE]... [--force]
-    vtasim schema [--sweep] [--out FILE]
+    vtasim schema [--sweep | --plan] [--out FILE]
     vtasim metrics [PREFIX]
     vtasim compare RUN_A RUN_B [--full] [--metric KEY] [--format FORMAT]
     vtasim compare SWEEP_DIR --metric KEY [--baseline CELL] [--best lowest|highest]

@@ -304,6 +304,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
         from sim.experiments.spec import sweep_json_schema
 
         schema = sweep_json_schema()
+    elif args.plan:
+        from sim.experiments.plan_spec import plan_json_schema
+
+        schema = plan_json_schema()
     else:
         from sim.scenario import scenario_json_schema
 

@@ -205,7 +205,9 @@ def _files_and_metrics(command: _Command) -> None:
 
     s = command("schema", "print the scenario (or sweep) file's JSON Schema")
     s.add_argument("--out", type=Path, default=None)
-    s.add_argument("--sweep", action="store_true", help="the sweep file's schema")
+    kinds = s.add_mutually_exclusive_group()
+    kinds.add_argument("--sweep", action="store_true", help="the sweep file's schema")
+    kinds.add_argument("--plan", action="store_true", help="the plan file's schema")
 
     m = command("metrics", "list every summary key with its unit and definition")
     m.add_argument("prefix", nargs="?", default="", help="only keys starting with this")

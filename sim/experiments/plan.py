@@ -434,9 +434,14 @@ def _write_outputs(pl: Plan, out: Path, doc: dict[str, Any], tried: list[Tried])
     )  # fmt: skip
 
 
-def _num(v: Any) -> str:
+def _num(v: Any, metric: str = "") -> str:
+    """A figure for the text: with its unit when ``metric`` is given; '-' when missing."""
     if v is None:
         return "-"
+    if metric:
+        from sim.analysis.text import format_value
+
+        return format_value(metric, v)
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -458,9 +463,11 @@ def format_plan(doc: dict[str, Any]) -> str:
         lines.append(f"chosen: {settings}  (cost {_num(chosen['cost'])}, "
                      f"{chosen['replications']} replications)")  # fmt: skip
         for e in chosen["evidence"]:
+            m = e["metric"]
+            high = "open" if e["high"] is None else _num(e["high"], m)
             lines.append(
-                f"  {e['objective']}: estimate {_num(e['estimate'])}, interval "
-                f"{_num(e['low'])} .. {_num(e['high'])}, n {e['n']} ({e['method']})"
+                f"  {e['objective']}: estimate {_num(e['estimate'], m)}, interval "
+                f"{_num(e['low'], m)} .. {high}, n {e['n']} ({e['method']})"
                 + (f"; {e['note']}" if e["note"] else "")
             )
     lines.append("candidates, cheapest first:")

@@ -212,7 +212,10 @@ class PlanSpec(_Model):
     confidence: float = Field(
         default=0.95, gt=0.5, lt=1.0, description="joint confidence over all objectives"
     )
-    replications: Replications = Field(default_factory=Replications)
+    replications: Replications = Field(
+        default_factory=Replications,
+        description="sequential replications per candidate: {min, max, step}",
+    )
     monotone: bool = Field(
         default=True, description="skip candidates dominated by a failed one (see the doc)"
     )
@@ -406,3 +409,11 @@ def plan_digest(plan: Plan) -> str:
     """A short digest of what the plan's runs depend on (its identity in its folder)."""
     text = repr((plan.spec.model_dump(mode="json"), plan.overrides))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the plan file format (``vtasim schema --plan``)."""
+    schema = PlanSpec.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vtasim plan"
+    return schema

@@ -218,9 +218,7 @@ def test_a_small_design_sweep_writes_indices_a_figure_and_resumes(tmp_path: Path
         replications=1,
         metrics=["attestation.queue_wait_s.mean", "attestation.requests"],
     )
-    sw = parse_sweep(
-        data, ROOT, overrides={"vcenters.0.clusters.0.hosts": 24}, allow_outside=True
-    )
+    sw = parse_sweep(data, ROOT, overrides={"vcenters.0.clusters.0.hosts": 24}, allow_outside=True)
     res = run_sweep(sw, tmp_path / "sens", workers=1, progress=False)
     assert not res.failed
     rows = _read(tmp_path / "sens" / "sensitivity.csv")

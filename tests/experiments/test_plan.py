@@ -282,3 +282,15 @@ def test_the_plan_finds_the_erlang_c_answer_and_resumes(tmp_path: Path) -> None:
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert "<h2>Answer</h2>" in page and "Compute spent" in page
+
+
+def test_the_shipped_plans_validate() -> None:
+    """Every plan under scenarios/plans/ loads and expands into candidates, cheapest first."""
+    from sim.experiments.plan_spec import load_plan
+
+    plans = sorted((ROOT / "scenarios" / "plans").glob("*.yaml"))
+    assert plans
+    for path in plans:
+        pl = load_plan(path)
+        costs = [c.cost for c in pl.candidates]
+        assert len(costs) >= 2 and costs == sorted(costs)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sim.experiments.plan_spec import plan_json_schema
 from sim.experiments.spec import sweep_json_schema
 from sim.scenario import scenario_json_schema
 from tests.conftest import ROOT
@@ -17,6 +18,7 @@ from tests.conftest import ROOT
 SCHEMAS = {
     "scenario.schema.json": scenario_json_schema,
     "sweep.schema.json": sweep_json_schema,
+    "plan.schema.json": plan_json_schema,
 }
 
 
@@ -66,7 +68,7 @@ def test_shipped_yaml_carries_the_schema_modeline(path: Path) -> None:
     prefix = "# yaml-language-server: $schema="
     assert first.startswith(prefix), first
     target = (path.parent / first[len(prefix) :]).resolve()
-    kind = "sweep" if path.parent.name == "sweeps" else "scenario"
+    kind = {"sweeps": "sweep", "plans": "plan"}.get(path.parent.name, "scenario")
     assert target == (ROOT / "schemas" / f"{kind}.schema.json").resolve()
 
 
