@@ -78,6 +78,8 @@ one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
 regimes compared from a sweep                 sim.experiments.comparison, sim.plots.regimes
 notebook API: sim.run, sim.run_sweep          sim.experiments.api
+sensitivity designs (SALib), sensitivity.csv  sim.experiments.design, sim.plots.sensitivity
+SLO plans: cheapest setting (vtasim plan)     sim.experiments.plan_spec, sim.experiments.plan
 HTML report of a run or sweep                 sim.plots.report
 quote export for tpm2-tools                   sim.interop.quote_export
 evidence out of a run (--export-evidence)     sim.interop.evidence
@@ -98,6 +100,9 @@ Notebook use::
     sweep.cells                                   # per cell and metric: mean, 95% CI
     sim.results.load_sweep(sweep.path)["attestations"]   # every run, factors as columns
     fig = sim.plots.lapse_vs("results/sweeps/interval", x="attestation.interval")
+
+    plan = sim.run_plan(sim.load_plan("scenarios/plans/ta-sizing.yaml"), workers=2)
+    plan.chosen["settings"], plan.doc["compute"]        # the answer and what it cost
 """
 
 from __future__ import annotations
@@ -115,6 +120,8 @@ if TYPE_CHECKING:
     from sim.analysis.tables import TABLE_COLUMNS, TABLES
     from sim.experiments.api import Run, SweepRun, run, run_sweep
     from sim.experiments.folder import load_sweep_results
+    from sim.experiments.plan import run_plan
+    from sim.experiments.plan_spec import load_plan
     from sim.experiments.spec import load_sweep, parse_sweep
     from sim.runner import RunOutput, simulate, write
     from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
@@ -130,6 +137,7 @@ __all__ = [
     "VtasimError",
     "__version__",
     "experiments",
+    "load_plan",
     "load_scenario",
     "load_sweep",
     "load_sweep_results",
@@ -137,6 +145,7 @@ __all__ = [
     "parse_sweep",
     "results",
     "run",
+    "run_plan",
     "run_sweep",
     "scenario_json_schema",
     "simulate",
@@ -151,6 +160,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "SweepRun": ("sim.experiments.api", "SweepRun"),
     "Scenario": ("sim.scenario", "Scenario"),
     "experiments": ("sim.experiments", None),
+    "load_plan": ("sim.experiments.plan_spec", "load_plan"),
     "load_scenario": ("sim.scenario", "load_scenario"),
     "load_sweep": ("sim.experiments.spec", "load_sweep"),
     "load_sweep_results": ("sim.experiments.folder", "load_sweep_results"),
@@ -159,6 +169,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "plots": ("sim.plots", None),
     "results": ("sim.analysis.results", None),
     "run": ("sim.experiments.api", "run"),
+    "run_plan": ("sim.experiments.plan", "run_plan"),
     "run_sweep": ("sim.experiments.api", "run_sweep"),
     "scenario_json_schema": ("sim.scenario", "scenario_json_schema"),
     "simulate": ("sim.runner", "simulate"),
