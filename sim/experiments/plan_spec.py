@@ -69,7 +69,6 @@ are kept). Results are the same whichever executor ran them.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import math
@@ -80,7 +79,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.analysis.catalogue import CATALOGUE, is_metric, unit_of
+from sim.analysis.catalogue import did_you_mean, is_metric, unit_of
 from sim.errors import Problem, ScenarioError
 from sim.experiments.spec import Cell, resolved_value
 from sim.scenario import Scenario, apply_overrides
@@ -160,11 +159,6 @@ class Objective:
         return self.op in ("<=", "<")
 
 
-def _close_keys(key: str) -> str:
-    close = difflib.get_close_matches(key, [m.key for m in CATALOGUE if m.numeric], 3, 0.6)
-    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-
-
 def parse_objective(text: str) -> Objective:
     """An objective from its text (ValueError with what was expected, naming close metric
     keys when the key is not one)."""
@@ -175,7 +169,7 @@ def parse_objective(text: str) -> Objective:
         )
     key, op, bound = m["key"], m["op"], m["bound"]
     if not is_metric(key):
-        raise ValueError(f"unknown metric {key!r}{_close_keys(key)} (see vtasim metrics)")
+        raise ValueError(f"unknown metric {key!r}{did_you_mean(key)} (see vtasim metrics)")
     scaled = _SCALED.match(bound)
     if scaled is not None:
         try:

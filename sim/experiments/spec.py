@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -162,6 +163,12 @@ class SweepSpec(_Model):
             "or a mapping {min, max, metric, half_width}"
         )
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        _check_metrics(v)
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
         for path, values in self.factors.items():
@@ -186,16 +193,22 @@ class SweepSpec(_Model):
                     f"{path!r} cannot vary: the sweep sets it for every run "
                     "(seeds come from the sweep's seed; duration from until)"
                 )
-        wanted = [*self.metrics]
         if isinstance(self.replications, Sequential):
-            wanted.append(self.replications.metric)
-        unknown = [m for m in wanted if not is_metric(m)]
-        if unknown:
-            raise ValueError(
-                f"unknown metric(s) {', '.join(map(repr, unknown))}: use dotted summary keys "
-                "such as drift.time_to_lapse_s.mean or services.kms.utilisation"
-            )
+            _check_metrics([self.replications.metric])
         return self
+
+
+def _check_metrics(wanted: Sequence[str]) -> None:
+    """ValueError naming every key that is not a summary figure, with close keys."""
+    unknown = [m for m in wanted if not is_metric(m)]
+    if unknown:
+        from sim.analysis.catalogue import did_you_mean
+
+        hints = "".join(did_you_mean(m) for m in unknown)
+        raise ValueError(
+            f"unknown metric(s) {', '.join(map(repr, unknown))}{hints} (use dotted summary "
+            "keys such as drift.time_to_lapse_s.mean or services.kms.utilisation)"
+        )
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,9 @@ def test_design_problems_name_the_field(design: dict[str, Any], where: str, says
     assert says in text
 
 
-def test_a_design_refuses_grid_factors_and_metrics_are_checked(tmp_path: Path) -> None:
+def test_a_design_refuses_grid_factors_and_metrics_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     design = {"kind": "morris", "factors": {"attestation.interval": {"range": ["1m", "2m"]}}}
     with pytest.raises(ScenarioError, match="samples its own points"):
         parse_sweep(_sweep(design, factors={"kms.servers": [1, 2]}), ROOT, allow_outside=True)
@@ -192,6 +194,8 @@ def test_a_design_refuses_grid_factors_and_metrics_are_checked(tmp_path: Path) -
         "{range: [1m, 2m]}}}\nmetrics: [attestation.latency_s.p59]\n"
     )
     assert main(["validate", "--allow-outside", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics" in err and "did you mean 'attestation.latency_s.p99'" in err
 
 
 def _read(path: Path) -> list[dict[str, str]]:
