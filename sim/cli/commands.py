@@ -175,6 +175,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             f"{len(plan.candidates) * rule.max:,} runs (nothing run)"
         )
         return 0
+    _preflight_plan(plan, args.force)
     if args.dask or args.dask_scheduler_file:
         executor = dask_executor(args.dask, args.dask_scheduler_file)
     else:
@@ -184,6 +185,30 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(printable_lines(format_plan(result.doc).rstrip("\n")))
     print(f"plan folder: {printable(result.path)}  (report: {printable(report.name)})")
     return 0 if result.chosen is not None else 1
+
+
+def _preflight_plan(plan: Any, force: bool) -> None:
+    """Estimate the largest candidate's run and refuse (ScenarioError) a candidate whose run
+    is over the documented limits, unless ``force``."""
+    from sim.scenario.estimate import estimate
+
+    ests = [estimate(c.scenario, plan.spec.until) for c in plan.candidates]
+    biggest = max(ests, key=lambda e: e.events)
+    rule = plan.spec.replications
+    print(
+        f"estimate: {len(plan.candidates)} candidates, {rule.min} to {rule.max} replications "
+        f"each; largest run: {biggest.describe()}",
+        flush=True,
+    )
+    if force:
+        return
+    problems = [
+        Problem(f"candidate {c.candidate_id}: {p.path}", p.message)
+        for c, est in zip(plan.candidates, ests, strict=True)
+        for p in est.problems()
+    ]
+    if problems:
+        raise ScenarioError(problems)
 
 
 def _sweep_overview(sweep: Any, result: Any) -> None:

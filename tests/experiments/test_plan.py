@@ -294,3 +294,51 @@ def test_the_shipped_plans_validate() -> None:
         pl = load_plan(path)
         costs = [c.cost for c in pl.candidates]
         assert len(costs) >= 2 and costs == sorted(costs)
+
+
+def test_dry_run_lists_candidates_cheapest_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "plan.yaml"
+    f.write_text(
+        f"name: p\nscenario: {STATION}\ncandidates:\n"
+        "  trust_authority.attestation_service.workers: {levels: [4, 3], cost: 2}\n"
+        "  kms.servers: {levels: [1, 2], costs: [0, 1]}\n"
+        "objectives: [attestation.queue_wait_s.mean <= 0.1s]\n"
+    )
+    assert main(["plan", "--allow-outside", "--dry-run", str(f)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.rsplit("(cost ", 1)[1] for line in out[:4]] == ["6)", "7)", "8)", "9)"]
+    assert "4 candidates" in out[-1] and "nothing run" in out[-1]
+
+
+@pytest.mark.slow
+def test_the_cli_plans_on_a_dask_cluster_like_locally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``vtasim plan --dask ADDRESS`` on a loopback LocalCluster gives the same plan as the
+    local pool (a small station: 24 hosts, 4 simulated minutes), prints the answer and
+    writes the report page."""
+    distributed = pytest.importorskip("distributed")
+    f = tmp_path / "plan.yaml"
+    f.write_text(
+        f"name: small\nscenario: {STATION}\nseed: 4\nuntil: 4m\nwarmup: 1m\n"
+        "replications: {min: 2, max: 4, step: 1}\ncandidates:\n"
+        "  trust_authority.attestation_service.workers: {levels: [1, 2], cost: 1}\n"
+        "objectives: ['attestation.requests >= 1']\n"
+    )
+    over = ["--set", "vcenters.0.clusters.0.hosts=24"]
+    assert main(["plan", "--allow-outside", *over, str(f), "--out", str(tmp_path / "a")]) == 0
+    local = capsys.readouterr().out
+    assert "chosen: trust_authority.attestation_service.workers=1" in local
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        args = ["plan", "--allow-outside", *over, str(f), "--out", str(tmp_path / "b")]
+        assert main([*args, "--dask", cluster.scheduler_address]) == 0
+    remote = capsys.readouterr().out
+    doc_a = json.loads((tmp_path / "a" / "plan.json").read_text())
+    doc_b = json.loads((tmp_path / "b" / "plan.json").read_text())
+    assert doc_a["candidates"] == doc_b["candidates"]
+    assert "chosen: trust_authority.attestation_service.workers=1" in remote
+    assert (tmp_path / "b" / "report.html").is_file()
