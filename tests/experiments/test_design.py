@@ -241,3 +241,36 @@ def test_a_small_design_sweep_writes_indices_a_figure_and_resumes(tmp_path: Path
     assert out.stat().st_size > 1000
     assert main(["report", str(tmp_path / "sens")]) == 0
     assert "<h2>Sensitivity</h2>" in (tmp_path / "sens" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("kind", ["morris", "sobol", "latin_hypercube"])
+def test_the_sensitivity_figure_draws_each_design_and_notes_missing_indices(
+    tmp_path: Path, kind: str
+) -> None:
+    """The tornado figure from a sensitivity.csv of each design kind (one metric with
+    indices, one undefined at a point: listed in a note); a sweep folder without the table
+    is refused with exit code 2 and a reason."""
+    from sim.analysis import results
+    from sim.experiments.design import SENSITIVITY_COLUMNS
+    from sim.plots import plot
+
+    names = ["attestation.interval", "kms.servers", "network.lan_latency"]
+    d = _design(kind, 16 if kind != "morris" else 4, names)
+    pts = sample(d, _axes(names), root_seed=2)
+    y: list[float | None] = [3 * r[0] + r[1] ** 2 for r in pts.unit]
+    gaps: list[float | None] = [*y[:-1], None]
+    table = sensitivity_table(
+        d, pts, {"drift.time_to_refusal_s.mean": y, "attestation.latency_s.p95": gaps}, 2
+    )
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    for name in ("index.csv", "cells.csv"):
+        results.write_table(folder / name, [], ["cell_id", "variant", "metric"])
+    assert (
+        main(["plot", str(folder), "--kind", "sensitivity", "--out", str(tmp_path / "x.png")]) == 2
+    )
+    results.write_table(folder / "sensitivity.csv", table, list(SENSITIVITY_COLUMNS))
+    out = plot(folder, "sensitivity", tmp_path / "s.svg")
+    text = out.read_text()
+    assert "attestation interval" in text and "KMS servers" in text  # text kept as comments
+    assert "no indices" in text and "undefined at 1 of" in text
