@@ -18,7 +18,14 @@ replications: 5                   # or {min: 3, max: 20, metric: drift.time_to_l
                                   #     half_width: 30s}
 common_random_numbers: false      # optional: true keys seeds by replication only
 metrics: [drift.time_to_lapse_s.mean, attestation.latency_s.p95]   # optional
+design: {kind: grid}              # optional; or a sampled design instead of factors:
+                                  # {kind: morris | sobol | latin_hypercube, samples: 6,
+                                  #  factors: {attestation.interval: {range: [1m, 15m]},
+                                  #            attestation.revocation: {levels: [none, push]}}}
 ```
+
+A sampled design (:mod:`sim.experiments.design`) takes no ``factors:`` or ``variants:``;
+its cells are the distinct points of the sample, and it always uses common random numbers.
 
 Every run is validated before anything runs, so a typo in a factor path is reported with the
 path of the sweep field and of the scenario field. Replication seeds are spawned from the
