@@ -79,6 +79,8 @@ one run                                       sim.runner
 sweep files, runs, executors                  sim.experiments.spec, sim.experiments.sweep
 regimes compared from a sweep                 sim.experiments.comparison, sim.plots.regimes
 Run and Sweep results: run, load, run_sweep  sim.results
+sensitivity designs (SALib), sensitivity.csv  sim.experiments.design, sim.plots.sensitivity
+SLO plans: cheapest setting (vtasim plan)     sim.experiments.plan_spec, sim.experiments.plan
 HTML report of a run or sweep                 sim.plots.report
 quote export for tpm2-tools                   sim.interop.quote_export
 evidence out of a run (--export-evidence)     sim.interop.evidence
@@ -104,6 +106,9 @@ they were just run or read from a folder; see :mod:`sim.results`)::
     sweep.tables["attestations"]                  # every run, factors as columns
     sweep.runs[0].summary                         # one run of the sweep, as a Run
     fig = sim.plots.lapse_vs(sweep.folder, x="attestation.interval")
+
+    plan = sim.run_plan(sim.load_plan("scenarios/plans/ta-sizing.yaml"), workers=2)
+    plan.chosen["settings"], plan.doc["compute"]        # the answer and what it cost
 """
 
 from __future__ import annotations
@@ -121,6 +126,8 @@ if TYPE_CHECKING:
     from sim.experiments.spec import parse_sweep
     from sim.results import Run, Sweep, SweepRun, load, load_sweep, run, run_sweep
     from sim.results import load_sweep as load_sweep_results
+    from sim.experiments.plan import run_plan
+    from sim.experiments.plan_spec import load_plan
     from sim.runner import RunOutput, simulate, write
     from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 
@@ -137,6 +144,7 @@ __all__ = [
     "__version__",
     "experiments",
     "load",
+    "load_plan",
     "load_scenario",
     "load_sweep",
     "load_sweep_results",
@@ -144,6 +152,7 @@ __all__ = [
     "parse_sweep",
     "results",
     "run",
+    "run_plan",
     "run_sweep",
     "scenario_json_schema",
     "simulate",
@@ -160,6 +169,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Scenario": ("sim.scenario", "Scenario"),
     "experiments": ("sim.experiments", None),
     "load": ("sim.results", "load"),
+    "load_plan": ("sim.experiments.plan_spec", "load_plan"),
     "load_scenario": ("sim.scenario", "load_scenario"),
     "load_sweep": ("sim.results", "load_sweep"),
     "load_sweep_results": ("sim.results", "load_sweep"),
@@ -169,6 +179,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "results": ("sim.results", None),
     "run": ("sim.results", "run"),
     "run_sweep": ("sim.results", "run_sweep"),
+    "run_plan": ("sim.experiments.plan", "run_plan"),
     "scenario_json_schema": ("sim.scenario", "scenario_json_schema"),
     "simulate": ("sim.runner", "simulate"),
     "write": ("sim.runner", "write"),

@@ -330,6 +330,16 @@ def is_metric(path: str) -> bool:
     return entry is not None and entry.numeric
 
 
+def did_you_mean(path: str) -> str:
+    """``; did you mean 'a', 'b'?`` naming up to three figure keys close to ``path``, or ''
+    (for error messages about a key that is not one)."""
+    import difflib
+
+    keys = [m.key for m in CATALOGUE if m.numeric]
+    close = difflib.get_close_matches(path, keys, n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
 def unit_of(path: str) -> str:
     """The unit of a concrete dotted key ('' when the catalogue has no such key)."""
     entry = lookup(path)

@@ -7,9 +7,11 @@
                         [--force] [--export-evidence] [--json | --full]
     vtasim sweep SWEEP [--set PATH=VALUE]... [--dry-run] [--workers N]
                        [--dask ADDRESS | --dask-scheduler-file FILE] [--out DIR] [--force]
+    vtasim plan PLAN [--set PATH=VALUE]... [--dry-run] [--workers N]
+                     [--dask ADDRESS | --dask-scheduler-file FILE] [--out DIR] [--force]
     vtasim plot RUN_OR_SWEEP_DIR --kind KIND --out FILE [--x FACTOR] [--scale SCALE]
     vtasim validate SCENARIO_OR_SWEEP... [--set PATH=VALUE]... [--force]
-    vtasim schema [--sweep] [--out FILE]
+    vtasim schema [--sweep | --plan] [--out FILE]
     vtasim metrics [PREFIX]
     vtasim compare RUN_A RUN_B [--full] [--metric KEY] [--format FORMAT]
     vtasim compare SWEEP_DIR --metric KEY [--baseline CELL] [--best lowest|highest]
@@ -47,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = str(
             getattr(args, "scenario", "")
             or getattr(args, "sweep", "")
+            or getattr(args, "plan", "")
             or getattr(args, "source", "")
             or f"vtasim {args.command}"
         )
@@ -63,9 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     except KeyboardInterrupt:
-        if args.command == "sweep":
+        if args.command in ("sweep", "plan"):
             print(
-                "vtasim: interrupted; finished runs are kept; run the sweep again to resume",
+                "vtasim: interrupted; finished runs are kept; "
+                f"run the {args.command} again to resume",
                 file=sys.stderr,
             )
         else:

@@ -157,6 +157,60 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sim.experiments.executors import dask_executor, local_executor
+    from sim.experiments.plan import format_plan, run_plan
+    from sim.experiments.plan_spec import load_plan
+    from sim.plots.report import write_report
+
+    plan = load_plan(args.plan, _overrides(args), allow_outside=args.allow_outside)
+    if args.dry_run:
+        for c in plan.candidates:
+            levels = ", ".join(f"{k}={v}" for k, v in c.levels)
+            print(printable(f"{c.candidate_id}: {levels}  (cost {c.cost:g})"))
+        rule = plan.spec.replications
+        print(
+            f"plan {plan.spec.name}: {len(plan.candidates)} candidates, "
+            f"{rule.min} to {rule.max} replications each, at most "
+            f"{len(plan.candidates) * rule.max:,} runs (nothing run)"
+        )
+        return 0
+    _preflight_plan(plan, args.force)
+    if args.dask or args.dask_scheduler_file:
+        executor = dask_executor(args.dask, args.dask_scheduler_file)
+    else:
+        executor = local_executor(args.workers)
+    result = run_plan(plan, args.out, executor=executor, force=args.force)
+    report = write_report(result.path)
+    print(printable_lines(format_plan(result.doc).rstrip("\n")))
+    print(f"plan folder: {printable(result.path)}  (report: {printable(report.name)})")
+    return 0 if result.chosen is not None else 1
+
+
+def _preflight_plan(plan: Any, force: bool) -> None:
+    """Estimate the largest candidate's run and refuse (ScenarioError) a candidate whose run
+    is over the documented limits, unless ``force``."""
+    from sim.scenario.estimate import estimate
+
+    ests = [estimate(c.scenario, plan.spec.until) for c in plan.candidates]
+    biggest = max(ests, key=lambda e: e.events)
+    rule = plan.spec.replications
+    print(
+        f"estimate: {len(plan.candidates)} candidates, {rule.min} to {rule.max} replications "
+        f"each; largest run: {biggest.describe()}",
+        flush=True,
+    )
+    if force:
+        return
+    problems = [
+        Problem(f"candidate {c.candidate_id}: {p.path}", p.message)
+        for c, est in zip(plan.candidates, ests, strict=True)
+        for p in est.problems()
+    ]
+    if problems:
+        raise ScenarioError(problems)
+
+
 def _sweep_overview(sweep: Any, result: Any) -> None:
     """What the sweep did (runs kept from an earlier sweep, run now, failed) and each
     cell's mean and interval of a few decision figures."""
@@ -206,6 +260,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from sim.experiments.plan_spec import is_plan_data
     from sim.experiments.spec import is_sweep_data
     from sim.scenario import load_scenario
     from sim.scenario.estimate import estimate, run_warnings
@@ -215,8 +270,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.scenarios:
         try:
-            if is_sweep_data(load_yaml_file(path)):
+            data = load_yaml_file(path)
+            if is_sweep_data(data):
                 status = max(status, _validate_sweep(path, overrides, args))
+                continue
+            if is_plan_data(data):
+                from sim.experiments.plan_spec import load_plan
+
+                plan = load_plan(path, overrides, allow_outside=args.allow_outside)
+                print(
+                    f"{printable(path)}: ok (plan {plan.spec.name}: {len(plan.candidates)} "
+                    "candidates, each valid)"
+                )
                 continue
             scenario = load_scenario(path, overrides, allow_outside=args.allow_outside)
         except ScenarioError as err:
@@ -264,6 +329,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
         from sim.experiments.spec import sweep_json_schema
 
         schema = sweep_json_schema()
+    elif args.plan:
+        from sim.experiments.plan_spec import plan_json_schema
+
+        schema = plan_json_schema()
     else:
         from sim.scenario import scenario_json_schema
 
@@ -337,6 +406,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "sweep": cmd_sweep,
+    "plan": cmd_plan,
     "plot": cmd_plot,
     "validate": cmd_validate,
     "schema": cmd_schema,

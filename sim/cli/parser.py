@@ -27,6 +27,7 @@ PLOT_KINDS: tuple[str, ...] = (
     "topology-comparison",
     "topology",
     "capacity",
+    "sensitivity",
 )
 """The kinds of ``vtasim plot`` (the keys of :data:`sim.plots.KINDS`; a test keeps them in
 step), listed here so that the parser and shell completion need not import matplotlib."""
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
 
-    for add in (_run, _sweep, _plot, _files_and_metrics, _export_quote, _calibrate):
+    for add in (_run, _sweep, _plan, _plot, _files_and_metrics, _export_quote, _calibrate):
         add(command)
     return p
 
@@ -143,6 +144,33 @@ def _sweep(command: _Command) -> None:
     w.add_argument("--force", action="store_true", help=_FORCE)
 
 
+def _plan(command: _Command) -> None:
+    """The arguments of ``vtasim plan``."""
+    w = command(
+        "plan", "find the cheapest candidate setting that meets every objective (or resume)"
+    )
+    w.add_argument("plan", type=Path)
+    w.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help=_SET)
+    w.add_argument("--allow-outside", action="store_true", help=_OUTSIDE)
+    w.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the candidates cheapest first with their cost; run nothing",
+    )
+    w.add_argument("--workers", type=_positive_int, default=None, help="local worker processes")
+    where = w.add_mutually_exclusive_group()
+    where.add_argument("--dask", metavar="ADDRESS", default=None, help="Dask scheduler address")
+    where.add_argument(
+        "--dask-scheduler-file", metavar="FILE", default=None, help="Dask scheduler file"
+    )
+    w.add_argument(
+        "--out", type=Path, default=None, help="plan folder (default results/plans/<name>)"
+    )
+    w.add_argument(
+        "--force", action="store_true", help="replace another plan's folder; skip size limits"
+    )
+
+
 def _plot(command: _Command) -> None:
     """The arguments of ``vtasim plot``."""
     pl = command("plot", "draw a figure from a run or sweep folder")
@@ -177,7 +205,9 @@ def _files_and_metrics(command: _Command) -> None:
 
     s = command("schema", "print the scenario (or sweep) file's JSON Schema")
     s.add_argument("--out", type=Path, default=None)
-    s.add_argument("--sweep", action="store_true", help="the sweep file's schema")
+    kinds = s.add_mutually_exclusive_group()
+    kinds.add_argument("--sweep", action="store_true", help="the sweep file's schema")
+    kinds.add_argument("--plan", action="store_true", help="the plan file's schema")
 
     m = command("metrics", "list every summary key with its unit and definition")
     m.add_argument("prefix", nargs="?", default="", help="only keys starting with this")

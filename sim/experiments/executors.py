@@ -36,10 +36,12 @@ class RunTask:
 
 
 def execute(task: RunTask) -> dict[str, Any]:
-    """Run one task and write its run folder; never raises (failures are returned)."""
+    """Run one task and write its run folder; never raises (failures are returned). The
+    result's ``cpu_s`` is the CPU time the worker spent on it (parse, run, write)."""
     from sim.runner import simulate, write
     from sim.scenario import parse_scenario
 
+    started = time.process_time()
     try:
         scenario = parse_scenario(task.scenario)
         spill = Path(task.out_dir).absolute().parent
@@ -50,6 +52,7 @@ def execute(task: RunTask) -> dict[str, Any]:
             "status": "ok" if exc is None else "failed",
             "error": None if exc is None else f"{exc['type']}: {exc['message']}",
             "wall_time_s": out.manifest["wall_time_s"],
+            "cpu_s": time.process_time() - started,
             "metrics": {m: metric_value(out.summary, m) for m in task.metrics},
         }
     except Exception as exc:  # recorded in the index; the sweep goes on

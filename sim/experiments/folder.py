@@ -9,6 +9,8 @@ Layout of a sweep folder::
                                    status, error, headline metrics
     <out>/cells.csv                one row per cell and metric: estimator, n, estimate, CI
                                    and how the CI was made (ci_method)
+    <out>/design.csv               a sampled design's rows: unit coordinates, values, cell
+    <out>/sensitivity.csv          its indices per metric and factor (sim.experiments.design)
 """
 
 from __future__ import annotations

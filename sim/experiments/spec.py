@@ -18,7 +18,14 @@ replications: 5                   # or {min: 3, max: 20, metric: drift.time_to_l
                                   #     half_width: 30s}
 common_random_numbers: false      # optional: true keys seeds by replication only
 metrics: [drift.time_to_lapse_s.mean, attestation.latency_s.p95]   # optional
+design: {kind: grid}              # optional; or a sampled design instead of factors:
+                                  # {kind: morris | sobol | latin_hypercube, samples: 6,
+                                  #  factors: {attestation.interval: {range: [1m, 15m]},
+                                  #            attestation.revocation: {levels: [none, push]}}}
 ```
+
+A sampled design (:mod:`sim.experiments.design`) takes no ``factors:`` or ``variants:``;
+its cells are the distinct points of the sample, and it always uses common random numbers.
 
 Every run is validated before anything runs, so a typo in a factor path is reported with the
 path of the sweep field and of the scenario field. Replication seeds are spawned from the
@@ -34,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,6 +51,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from sim.analysis.summary import HEADLINE_KEYS, is_metric
 from sim.errors import Problem, ScenarioError
+from sim.experiments.design import Axis, Design, DesignPoints, sample
 from sim.scenario import Scenario, apply_overrides
 from sim.scenario.bounds import StrictModel
 from sim.scenario.compose import confined, resolve_extends
@@ -142,6 +151,11 @@ class SweepSpec(_Model):
     metrics: tuple[str, ...] = Field(
         default=DEFAULT_METRICS, description="dotted summary keys recorded per run"
     )
+    design: Design = Field(
+        default_factory=Design,
+        description="grid (the full grid of factors), or a sampled design for a sensitivity "
+        "analysis: latin_hypercube, morris or sobol over design.factors",
+    )
 
     @field_validator("replications", mode="before")
     @classmethod
@@ -156,6 +170,12 @@ class SweepSpec(_Model):
             "or a mapping {min, max, metric, half_width}"
         )
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        _check_metrics(v)
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
         for path, values in self.factors.items():
@@ -163,24 +183,39 @@ class SweepSpec(_Model):
                 raise ValueError(f"factor {path!r} has no values")
         if isinstance(self.replications, int) and self.replications < 1:
             raise ValueError("replications must be at least 1")
+        if self.design.sampled and (self.factors or self.variants):
+            raise ValueError(
+                f"a {self.design.kind} design samples its own points: give its factors under "
+                "design.factors, not factors: or variants: (run one sweep per variant)"
+            )
         fixed = ["seed"] + (["duration"] if self.until is not None else [])
-        changed = [*self.factors, *(k for v in self.variants.values() for k in v.overrides)]
+        changed = [
+            *self.factors,
+            *self.design.factors,
+            *(k for v in self.variants.values() for k in v.overrides),
+        ]
         for path in changed:
             if path in fixed:
                 raise ValueError(
                     f"{path!r} cannot vary: the sweep sets it for every run "
                     "(seeds come from the sweep's seed; duration from until)"
                 )
-        wanted = [*self.metrics]
         if isinstance(self.replications, Sequential):
-            wanted.append(self.replications.metric)
-        unknown = [m for m in wanted if not is_metric(m)]
-        if unknown:
-            raise ValueError(
-                f"unknown metric(s) {', '.join(map(repr, unknown))}: use dotted summary keys "
-                "such as drift.time_to_lapse_s.mean or services.kms.utilisation"
-            )
+            _check_metrics([self.replications.metric])
         return self
+
+
+def _check_metrics(wanted: Sequence[str]) -> None:
+    """ValueError naming every key that is not a summary figure, with close keys."""
+    unknown = [m for m in wanted if not is_metric(m)]
+    if unknown:
+        from sim.analysis.catalogue import did_you_mean
+
+        hints = "".join(did_you_mean(m) for m in unknown)
+        raise ValueError(
+            f"unknown metric(s) {', '.join(map(repr, unknown))}{hints} (use dotted summary "
+            "keys such as drift.time_to_lapse_s.mean or services.kms.utilisation)"
+        )
 
 
 @dataclass(frozen=True)
@@ -221,6 +256,22 @@ class Sweep:
     cells: tuple[Cell, ...] = field(default_factory=tuple)
     overrides: tuple[tuple[str, Any], ...] = ()
     """The ``--set`` assignments applied to every cell, in the order given."""
+    points: DesignPoints | None = None
+    """A sampled design's points (None for the grid); cells are its distinct points."""
+    row_cells: tuple[str, ...] = ()
+    """The cell id of each design row (rows with equal values share a cell)."""
+
+    @property
+    def common_seeds(self) -> bool:
+        """Whether every cell's replication r shares one seed: asked for by
+        ``common_random_numbers``, and always so for a sampled design (its points must
+        differ by their settings only, or the indices measure the noise)."""
+        return self.spec.common_random_numbers or self.spec.design.sampled
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """The dotted paths that vary between cells: the grid's factors or the design's."""
+        return tuple(self.spec.factors) or tuple(self.spec.design.factors)
 
     @property
     def initial_replications(self) -> int:
@@ -288,7 +339,7 @@ def parse_sweep(
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(problems_from(err, SweepSpec)) from None
-    fixed = sorted(set(overrides or {}) & set(spec.factors))
+    fixed = sorted(set(overrides or {}) & (set(spec.factors) | set(spec.design.factors)))
     if fixed:
         raise ScenarioError(
             [Problem(f, "is a factor of the sweep; --set cannot fix it") for f in fixed]
@@ -297,6 +348,8 @@ def parse_sweep(
     names = list(spec.factors)
     _check_grid(spec, len(variants), max_runs)
     base = _load_yaml(base_dir / spec.base, "base", allow_outside)
+    if spec.design.sampled:
+        return _design_sweep(spec, base, path, overrides or {})
     problems: list[Problem] = []
     cells: list[Cell] = []
     for vname, variant in variants.items():
@@ -330,6 +383,123 @@ def parse_sweep(
     return Sweep(spec, path, tuple(cells), tuple((overrides or {}).items()))
 
 
+def _fixed_changes(spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """What every cell sets besides its levels: ``--set``, warm-up and run length."""
+    changes: dict[str, Any] = dict(overrides)
+    if spec.warmup is not None:
+        changes["warmup"] = spec.warmup
+    if spec.until is not None:
+        changes["duration"] = spec.until
+    return changes
+
+
+def resolved_value(scenario: Scenario, path: str) -> Any:
+    """The value of dotted ``path`` in the resolved scenario (durations in seconds, sizes in
+    bytes; a fixed distribution as its value), or None when the path holds nothing."""
+    node: Any = scenario.model_dump(mode="python")
+    for part in path.split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    if isinstance(node, dict) and node.get("dist") == "fixed":
+        return node.get("value")
+    return node
+
+
+def _axes(
+    spec: SweepSpec, base: dict[str, Any], overrides: dict[str, Any]
+) -> tuple[list[Axis], list[Problem]]:
+    """Each design factor resolved against the base scenario: every level and both ends of
+    every range set in turn and parsed, so a wrong path or value is reported at its design
+    field; a range's ends read back as numbers, a whole-number field kept whole."""
+    from sim.scenario import parse_scenario
+
+    fixed = _fixed_changes(spec, overrides)
+    axes: list[Axis] = []
+    problems: list[Problem] = []
+
+    def parsed(path: str, value: Any, where: str) -> Any:
+        try:
+            scenario = parse_scenario(apply_overrides(base, {**fixed, path: value}))
+        except ScenarioError as err:
+            problems.extend(Problem(f"{where}: {p.path}", p.message) for p in err.problems)
+            return None
+        return resolved_value(scenario, path)
+
+    for path, factor in spec.design.factors.items():
+        where = f"design.factors.{path}"
+        if factor.levels is not None:
+            before = len(problems)
+            for i, level in enumerate(factor.levels):
+                parsed(path, level, f"{where}.levels[{i}]")
+            if len(problems) == before:
+                axes.append(Axis(path, "levels", levels=tuple(factor.levels)))
+            continue
+        assert factor.range is not None
+        ends = [parsed(path, v, f"{where}.range[{i}]") for i, v in enumerate(factor.range)]
+        if any(e is None for e in ends):
+            if not problems:
+                problems.append(Problem(where, "the range's field holds nothing to vary"))
+            continue
+        if not all(isinstance(e, int | float) and not isinstance(e, bool) for e in ends):
+            problems.append(
+                Problem(
+                    f"{where}.range",
+                    f"expected a numeric field (a number, duration, size, rate or fixed "
+                    f"distribution), found {type(ends[0]).__name__}; give levels: instead",
+                )
+            )
+            continue
+        low, high = float(ends[0]), float(ends[1])
+        if not low < high:
+            problems.append(
+                Problem(f"{where}.range", f"expected low < high, found {low:g} .. {high:g}")
+            )
+            continue
+        whole = all(isinstance(e, int) for e in ends)
+        axes.append(Axis(path, "integer" if whole else "continuous", low, high))
+    return axes, problems
+
+
+def _design_sweep(
+    spec: SweepSpec, base: dict[str, Any], path: Path | None, overrides: dict[str, Any]
+) -> Sweep:
+    """A sampled design's sweep: one cell per distinct point of the sample (see
+    :mod:`sim.experiments.design`)."""
+    from sim.scenario import parse_scenario
+
+    axes, problems = _axes(spec, base, overrides)
+    if problems:
+        raise ScenarioError(problems)
+    points = sample(spec.design, axes, spec.seed)
+    fixed = _fixed_changes(spec, overrides)
+    cells: dict[tuple[tuple[str, Any], ...], Cell] = {}
+    row_cells: list[str] = []
+    for values in points.values:
+        levels = tuple(zip(points.names, values, strict=True))
+        if levels not in cells:
+            try:
+                scenario = parse_scenario(apply_overrides(base, {**fixed, **dict(levels)}))
+            except ScenarioError as err:
+                label = ", ".join(f"{n}={v!r}" for n, v in levels)
+                raise ScenarioError(
+                    Problem(f"design[{label}]: {p.path}", p.message) for p in err.problems
+                ) from None
+            cells[levels] = Cell("", levels, scenario)
+        row_cells.append(cells[levels].cell_id)
+    return Sweep(
+        spec,
+        path,
+        tuple(cells.values()),
+        tuple(overrides.items()),
+        points,
+        tuple(row_cells),
+    )
+
+
 def _check_grid(spec: SweepSpec, variants: int, max_runs: int | None) -> None:
     """Refuse a grid of more than ``max_runs`` runs before expanding it (300 x 300 levels
     would otherwise be built and validated cell by cell just to be refused)."""
@@ -337,6 +507,8 @@ def _check_grid(spec: SweepSpec, variants: int, max_runs: int | None) -> None:
     runs = variants * (rule.max if isinstance(rule, Sequential) else rule)
     for levels in spec.factors.values():
         runs *= len(levels)
+    if spec.design.sampled:
+        runs *= spec.design.points()
     if max_runs is not None and runs > max_runs:
         raise ScenarioError(
             [

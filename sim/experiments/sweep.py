@@ -10,6 +10,8 @@ Layout of a sweep folder::
                                    status, error, headline metrics
     <out>/cells.csv                one row per cell and metric: estimator, n, estimate, CI
                                    and how the CI was made (ci_method)
+    <out>/design.csv               a sampled design's rows: unit coordinates, values, cell
+    <out>/sensitivity.csv          its indices per metric and factor (sim.experiments.design)
 
 The run folders are the source of truth: each is written atomically, so an interrupted
 sweep loses no finished run and leaves no half-written folder, and running the same sweep
@@ -121,6 +123,8 @@ def factor_levels(cell: Cell) -> dict[str, Any]:
                 break
         if hasattr(node, "value") and not isinstance(node, int | float | str):
             node = node.value
+        if isinstance(node, dict) and node.get("dist") == "fixed":
+            node = node["value"]
         out[path] = _factor_value(node)
     return out
 
@@ -192,7 +196,7 @@ def _run_locked(
             tasks: list[RunTask] = []
             for cell in pending_cells:
                 for rep in range(reps[cell.cell_id], target):
-                    seed = cell.seed(sw.spec.seed, rep, sw.spec.common_random_numbers)
+                    seed = cell.seed(sw.spec.seed, rep, sw.common_seeds)
                     path = _run_dir(out, cell, rep)
                     resolved = cell.scenario.for_run(
                         seed, sw.spec.until or cell.scenario.duration
@@ -240,6 +244,8 @@ def _run_locked(
         index = [rows[k] for k in sorted(rows, key=lambda k: (_cell_order(sw, k[0]), k[1]))]
         cells = cell_table(sw, index, metrics, out)
         _write_tables(sw, out, index, cells, metrics)
+        if sw.points is not None:
+            write_sensitivity(sw, out, cells, metrics)
     return SweepResult(out, index, cells, kept)
 
 
@@ -314,7 +320,7 @@ def _write_tables(
     cells: list[dict[str, Any]],
     metrics: Sequence[str],
 ) -> None:
-    factors = list(sw.spec.factors)
+    factors = list(sw.factor_names)
     results.write_table(
         out / "index.csv",
         index,
@@ -396,9 +402,9 @@ def check_folder(sw: Sweep, out: Path, shown: str, force: bool) -> None:
 
 
 @contextlib.contextmanager
-def folder_lock(out: Path, shown: str) -> Iterator[None]:
-    """Hold an exclusive lock on the sweep folder while the sweep writes it: a second
-    sweep started into the same folder is refused at once instead of mixing its index
+def folder_lock(out: Path, shown: str, what: str = "sweep") -> Iterator[None]:
+    """Hold an exclusive lock on the sweep (or plan: ``what``) folder while it is written: a
+    second sweep started into the same folder is refused at once instead of mixing its index
     with the first one's. The lock is released when the process ends, however it ends."""
     import fcntl
 
@@ -406,13 +412,13 @@ def folder_lock(out: Path, shown: str) -> Iterator[None]:
     try:
         fd = os.open(out / LOCK_FILE, flags, 0o644)
     except OSError as exc:
-        raise RunError(f"cannot lock the sweep folder {shown}: {exc.strerror}") from None
+        raise RunError(f"cannot lock the {what} folder {shown}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise RunError(
-                f"another sweep is writing into {shown} (it holds {LOCK_FILE}); wait for it "
+                f"another {what} is writing into {shown} (it holds {LOCK_FILE}); wait for it "
                 "or name another folder"
             ) from None
         yield
@@ -431,3 +437,43 @@ def _bar(progress: bool, total: int, name: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="run", desc=name)
+
+
+def point_responses(
+    sw: Sweep, cells: Sequence[dict[str, Any]], metrics: Sequence[str]
+) -> dict[str, list[float | None]]:
+    """Each metric's response at each design row: its cell's figure in ``cells.csv``
+    (rows with equal values share a cell, hence a figure)."""
+    by_cell = {(str(r["cell_id"]), str(r["metric"])): r.get("mean") for r in cells}
+    return {m: [by_cell.get((cid, m)) for cid in sw.row_cells] for m in metrics}
+
+
+def write_sensitivity(
+    sw: Sweep, out: Path, cells: Sequence[dict[str, Any]], metrics: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Write ``design.csv`` (each design row: its unit coordinates, values and cell) and
+    ``sensitivity.csv`` (the indices of every metric, see :mod:`sim.experiments.design`)
+    into the sweep folder; returns the sensitivity rows."""
+    from sim.experiments.design import (
+        DESIGN_FILE,
+        SENSITIVITY_COLUMNS,
+        SENSITIVITY_FILE,
+        sensitivity_table,
+    )
+
+    pts = sw.points
+    if pts is None:
+        return []
+    rows = []
+    for i, (unit, values, cid) in enumerate(zip(pts.unit, pts.values, sw.row_cells, strict=True)):
+        row: dict[str, Any] = {"row": i, "cell_id": cid}
+        row.update({f"u:{n}": float(u) for n, u in zip(pts.names, unit, strict=True)})
+        row.update({n: _factor_value(v) for n, v in zip(pts.names, values, strict=True)})
+        rows.append(row)
+    columns = ["row", "cell_id", *(f"u:{n}" for n in pts.names), *pts.names]
+    results.write_table(out / DESIGN_FILE, rows, columns)
+    table = sensitivity_table(
+        sw.spec.design, pts, point_responses(sw, cells, metrics), sw.spec.seed
+    )
+    results.write_table(out / SENSITIVITY_FILE, table, list(SENSITIVITY_COLUMNS))
+    return table

@@ -40,6 +40,7 @@ from sim.plots.estate import topology
 from sim.plots.operations import capacity_over_time
 from sim.plots.regimes import regime_comparison
 from sim.plots.runs import latency_cdf, utilisation_over_time
+from sim.plots.sensitivity import sensitivity_bars
 from sim.plots.sweeps import (
     exposure_vs,
     lapse_vs,
@@ -66,6 +67,7 @@ __all__ = [
     "plot",
     "regime_comparison",
     "save",
+    "sensitivity_bars",
     "time_unit",
     "topology",
     "topology_comparison",
@@ -140,6 +142,7 @@ KINDS: dict[str, Callable[..., Figure]] = {
     "topology-comparison": topology_comparison,
     "topology": topology,
     "capacity": capacity_over_time,
+    "sensitivity": sensitivity_bars,
 }
 _ACCEPTS: dict[str, tuple[str, ...]] = {
     "latency-cdf": ("run", "sweep"),
@@ -150,6 +153,7 @@ _ACCEPTS: dict[str, tuple[str, ...]] = {
     "topology-comparison": ("sweep",),
     "topology": ("run", "scenario"),
     "capacity": ("run", "sweep"),
+    "sensitivity": ("sweep",),
 }
 _NOUNS = {
     "run": "a run folder (one simulation, as `vtasim run` writes it)",

@@ -315,7 +315,7 @@ class _Sweep:
 
 
 def _source_kind(source: Any) -> str:
-    """``run``, ``sweep``, ``scenario`` or a description of what ``source`` is instead."""
+    """``run``, ``sweep``, ``plan``, ``scenario`` or a description of what ``source`` is instead."""
     if isinstance(source, results.RunResult):
         return "run"
     if isinstance(source, _Sweep):
@@ -324,6 +324,8 @@ def _source_kind(source: Any) -> str:
         return "scenario"
     p = Path(source)
     if p.is_dir():
+        if (p / "plan.json").is_file() and (p / "plan.resolved.yaml").is_file():
+            return "plan"
         if (p / "index.csv").is_file() and (p / "cells.csv").is_file():
             return "sweep"
         if (p / results.SUMMARY_FILE).exists() or (p / results.SCENARIO_FILE).exists():

@@ -296,10 +296,12 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
         makers.append(("Variants compared", lambda: topology_comparison(sw)))
     makers.append(("Attestation latency (CDF, pooled runs)", lambda: latency_cdf(sw)))
     header = ["variant", "levels", "metric", "mean", "95% CI", "interval", "n"]
+    sensitivity = _sensitivity_section(folder)
     parts = [
         intro,
         "<h2>Answer</h2>",
         *_answer(sw),
+        *sensitivity,
         "<h2>Figures</h2>",
         *_figures(makers),
         "<h2>Settings that differ between cells</h2>",
@@ -310,6 +312,128 @@ def _sweep_page(folder: Path) -> tuple[str, list[str]]:
     return f"Sweep {sw.name}", parts
 
 
+def _sensitivity_section(folder: Path) -> list[str]:
+    """A sensitivity sweep's section: what its indices mean, the tornado figure and the
+    table of indices (nothing for a sweep without ``sensitivity.csv``)."""
+    from sim.experiments.design import MAIN_INDEX, SENSITIVITY_FILE
+    from sim.plots.sensitivity import load_sensitivity, sensitivity_bars
+
+    if not (folder / SENSITIVITY_FILE).is_file():
+        return []
+    rows = load_sensitivity(folder)
+    kind = str(rows[0]["design"]) if rows else ""
+    main = MAIN_INDEX.get(kind, "S1")
+    words = {
+        "morris": "Morris elementary effects: mu_star is the mean absolute change of the "
+        "metric over a factor's whole range (in the metric's unit), sigma their spread "
+        "(large beside mu_star: interaction or non-linearity).",
+        "sobol": "Sobol indices: S1 the share of the metric's variance due to the factor "
+        "alone, ST its share including interactions.",
+        "latin_hypercube": "RBD-FAST first-order indices (S1) on a Latin hypercube sample: the "
+        "share of the metric's variance due to the factor alone.",
+    }.get(kind, "")
+    table = []
+    for r in rows:
+        if r["index"] not in (main, "S1", "sigma") and not r["note"]:
+            continue
+        key = str(r["metric"])
+        value = r["value"]
+        unit_key = key if kind == "morris" else ""
+        shown = (
+            ""
+            if value in (None, "")
+            else (_value(unit_key, value) if unit_key else f"{float(value):.3f}")
+        )
+        low, high = r.get("ci_low"), r.get("ci_high")
+        ci = (
+            ""
+            if low in (None, "") or high in (None, "")
+            else (
+                f"{_value(unit_key, low)} .. {_value(unit_key, high)}"
+                if unit_key
+                else f"{float(low):.3f} .. {float(high):.3f}"
+            )
+        )
+        table.append([key, str(r["factor"]), str(r["index"]), shown, ci, str(r["note"] or "")])
+    conf = next((r["confidence"] for r in rows), 0.95)
+    return [
+        "<h2>Sensitivity</h2>",
+        f"<p>{_esc(words)} Intervals: SALib's bootstrap at {_esc(conf)}; "
+        f"table: {SENSITIVITY_FILE}.</p>",
+        *_figures([("What drives each metric", lambda: sensitivity_bars(folder))]),
+        _table(["metric", "factor", "index", "value", "interval", "note"], table),
+    ]
+
+
+def _plan_page(folder: Path) -> tuple[str, list[str]]:
+    """A plan's page: the answer and its evidence, then every candidate and why it was
+    rejected, then the compute spent (from ``plan.json``)."""
+    doc = folder_io.load_json(folder / "plan.json")
+    chosen = doc.get("chosen")
+    parts = [f"<p>{_esc(doc.get('description') or '')}</p>"]
+    parts.append(
+        f"<p>Objectives, jointly at confidence {_esc(doc.get('confidence'))} (each at "
+        f"{_esc(round(float(doc.get('objective_confidence', 0)), 4))}, Bonferroni): "
+        + _esc("; ".join(map(str, doc.get("objectives", []))))
+        + "</p>"
+    )
+    parts.append("<h2>Answer</h2>")
+    if not isinstance(chosen, dict):
+        parts.append("<p><strong>No candidate meets every objective with that confidence."
+                     "</strong></p>")  # fmt: skip
+    else:
+        settings = ", ".join(f"{k} = {v}" for k, v in dict(chosen["settings"]).items())
+        parts.append(
+            f"<p><strong>{_esc(settings)}</strong> (cost {_esc(chosen['cost'])}, "
+            f"{_esc(chosen['replications'])} replications)</p>"
+        )
+        parts.append(_evidence_table(chosen["evidence"]))
+    parts.append("<h2>Candidates, cheapest first</h2>")
+    rows = [
+        [
+            ", ".join(f"{k}={v}" for k, v in dict(c["settings"]).items()),
+            str(c["cost"]),
+            str(c["status"]),
+            str(c["replications"]),
+            str(c["reason"]),
+        ]
+        for c in doc.get("candidates", [])
+    ]
+    parts.append(_table(["settings", "cost", "status", "replications", "why"], rows))
+    for c in doc.get("candidates", []):
+        if c.get("evidence") and c is not chosen and c.get("status") != "meets":
+            name = ", ".join(f"{k}={v}" for k, v in dict(c["settings"]).items())
+            parts.append(f"<h3>{_esc(name)}: {_esc(c['status'])}</h3>")
+            parts.append(_evidence_table(c["evidence"]))
+    comp = doc.get("compute", {})
+    parts.append("<h2>Compute spent</h2>")
+    parts.append(
+        f"<p>{_esc(comp.get('runs'))} runs ({_esc(comp.get('runs_now'))} run now, "
+        f"{_esc(comp.get('runs_kept'))} kept from an earlier attempt, "
+        f"{_esc(comp.get('runs_failed'))} failed); "
+        f"{_esc(round(float(comp.get('cpu_s', 0.0)), 1))} CPU-s in the runs run now.</p>"
+    )
+    return f"Plan {doc.get('name', folder.name)}", parts
+
+
+def _evidence_table(evidence: list[dict[str, Any]]) -> str:
+    rows = []
+    for e in evidence:
+        key = str(e["metric"])
+        rows.append(
+            [
+                str(e["objective"]),
+                "" if e["estimate"] is None else _value(key, e["estimate"]),
+                f"{'' if e['low'] is None else _value(key, e['low'])} .. "
+                f"{'open' if e['high'] is None else _value(key, e['high'])}",
+                str(e["n"]),
+                str(e["verdict"]),
+                str(e["method"]) + (f"; {e['note']}" if e.get("note") else ""),
+            ]
+        )
+    return _table(["objective", "estimate", "interval", "n", "verdict", "how"], rows)
+
+
 def render(source: PathLike) -> str:
     """The report page of a run or sweep folder, as HTML text."""
     folder = Path(source)
@@ -318,8 +442,12 @@ def render(source: PathLike) -> str:
         title, parts = _run_page(folder)
     elif what == "sweep":
         title, parts = _sweep_page(folder)
+    elif what == "plan":
+        title, parts = _plan_page(folder)
     else:
-        raise RunError(f"{folder}: expected a run folder or a sweep folder; found {what}")
+        raise RunError(
+            f"{folder}: expected a run folder, a sweep folder or a plan folder; found {what}"
+        )
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -332,7 +460,7 @@ def default_out(source: PathLike) -> Path:
     """``<sweep>/report.html`` for a sweep; ``<run>.report.html`` beside a run folder (a
     run folder holds only what the run wrote, so a re-run may replace it)."""
     folder = Path(os.path.abspath(source))  # `report .` inside a run folder names it
-    if _source_kind(folder) == "sweep":
+    if _source_kind(folder) in ("sweep", "plan"):
         return folder / "report.html"
     return folder.with_name(folder.name + ".report.html")
 

@@ -541,6 +541,7 @@ def test_plot_dispatches_every_kind(
         "topology-comparison",
         "topology",
         "capacity",
+        "sensitivity",  # drawn in tests/experiments/test_design.py
     }
     sweep = fake_sweep(tmp_path / "fake", 2, 2) if kind == "lapse" else sweep_dir
     out = plots.plot(run_dir if source == "run" else sweep, kind, tmp_path / "f.png")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sim.experiments.plan_spec import plan_json_schema
 from sim.experiments.spec import sweep_json_schema
 from sim.scenario import scenario_json_schema
 from tests.conftest import ROOT
@@ -17,6 +18,7 @@ from tests.regenerate import COMMAND, schema_texts
 SCHEMAS = {
     "scenario.schema.json": scenario_json_schema,
     "sweep.schema.json": sweep_json_schema,
+    "plan.schema.json": plan_json_schema,
 }
 
 
@@ -65,7 +67,7 @@ def test_shipped_yaml_carries_the_schema_modeline(path: Path) -> None:
     prefix = "# yaml-language-server: $schema="
     assert first.startswith(prefix), first
     target = (path.parent / first[len(prefix) :]).resolve()
-    kind = "sweep" if path.parent.name == "sweeps" else "scenario"
+    kind = {"sweeps": "sweep", "plans": "plan"}.get(path.parent.name, "scenario")
     assert target == (ROOT / "schemas" / f"{kind}.schema.json").resolve()
 
 
