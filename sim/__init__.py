@@ -123,11 +123,11 @@ if TYPE_CHECKING:
     from sim import experiments, results
     from sim import plots as plots
     from sim.analysis.tables import TABLE_COLUMNS, TABLES
+    from sim.experiments.plan import run_plan
+    from sim.experiments.plan_spec import load_plan
     from sim.experiments.spec import parse_sweep
     from sim.results import Run, Sweep, SweepRun, load, load_sweep, run, run_sweep
     from sim.results import load_sweep as load_sweep_results
-    from sim.experiments.plan import run_plan
-    from sim.experiments.plan_spec import load_plan
     from sim.runner import RunOutput, simulate, write
     from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_json_schema
 
