@@ -18,7 +18,7 @@ contract declared in ``pyproject.toml``)::
 Concept map (concept -> module):
 
 ===========================================  ==========================================
-scenario format, every default               sim.scenario.model
+scenario root, every section's defaults      sim.scenario.model, sim.scenario.sections.*
 units (``5m``, ``8GiB``), distributions       sim.scenario.units, sim.scenario.distributions
 topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
 loading YAML, overrides, JSON Schema          sim.scenario.loading

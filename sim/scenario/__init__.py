@@ -2,7 +2,8 @@
 
 - :mod:`~sim.scenario.units`: durations, sizes, rates and bandwidths with units;
 - :mod:`~sim.scenario.distributions`: timing distributions and their samplers;
-- :mod:`~sim.scenario.model`: the sections of a scenario and every default;
+- :mod:`~sim.scenario.model`: the root :class:`Scenario`; :mod:`~sim.scenario.sections`:
+  its sections, one module per subsystem, each with every default it has;
 - :mod:`~sim.scenario.rules`: the topology rules vSphere Trust Authority imposes;
 - :mod:`~sim.scenario.regimes`: attestation regime presets (vTA, Keylime, HGS) expanded
   before validation;

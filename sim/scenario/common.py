@@ -1,4 +1,5 @@
-"""What every scenario module shares: the base of a scenario section and the name type."""
+"""What every scenario module shares: the base of a scenario section, the name type, and the
+helpers that write defaults with units."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing_extensions import Self
 
 from sim.scenario.bounds import StrictModel
 from sim.scenario.distributions import DistributionModel, parse_distribution
-from sim.scenario.units import parse_duration
+from sim.scenario.units import parse_bandwidth, parse_duration, parse_rate, parse_size
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 """A name in a scenario: letters, digits, ``.``, ``_`` and ``-``, starting alphanumeric."""
@@ -47,3 +48,27 @@ def dur(v: str | float) -> float:
 def dist(v: Any) -> DistributionModel:
     """A distribution default, written as in a scenario file."""
     return parse_distribution(v)
+
+
+def size(v: str | int) -> int:
+    """A size default, written with units (``8GiB``)."""
+    return parse_size(v)
+
+
+def rate(v: str | float) -> float:
+    """A rate default, written with units (``60 per_hour``)."""
+    return parse_rate(v)
+
+
+def bandwidth(v: str | float) -> float:
+    """A bandwidth default, written with units (``10Gbps``)."""
+    return parse_bandwidth(v)
+
+
+def require_unique(names: list[str], what: str) -> None:
+    """Raise naming the first name used twice among ``names`` (``what``: site, vCenter ...)."""
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{what} name {n!r} is used twice")
+        seen.add(n)

@@ -1,7 +1,7 @@
 """The limits every scenario value must keep so that any scenario that validates can run:
 no loop that stops advancing, no division by zero, no overflow, no counter that wraps.
 
-Field limits are annotated types used by :mod:`sim.scenario.model` (and shown in the JSON
+Field limits are annotated types used by :mod:`sim.scenario.sections` (and shown in the JSON
 Schema); :func:`limit_problems` checks the few limits that involve more than one field.
 Each limit is a modelling choice, labelled with its reason:
 
