@@ -21,8 +21,9 @@ Concept map (concept -> module):
 scenario root, every section's defaults      sim.scenario.model, sim.scenario.sections.*
 units (``5m``, ``8GiB``), distributions       sim.scenario.units, sim.scenario.distributions
 topology rules (3 vTA hosts, SSO, ELM)        sim.scenario.rules
-loading YAML, overrides, JSON Schema          sim.scenario.loading
-extends between files, --set assignments      sim.scenario.compose
+loading YAML, JSON Schema                     sim.scenario.loading
+validation, field-path problems               sim.scenario.validation
+extends between files, overrides (--set)      sim.scenario.compose
 bounded, strict YAML reading                  sim.scenario.yaml_safe
 field limits, strict numbers                  sim.scenario.limits, sim.scenario.bounds
 size estimate of a run, its limits            sim.scenario.estimate

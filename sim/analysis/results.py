@@ -32,6 +32,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import math
 import os
 import re
 import shutil
@@ -402,15 +403,50 @@ def _load_table(folder: Path, name: str) -> Any:
 def load_sweep(path: Path | str) -> dict[str, Any]:
     """A sweep folder's run tables, one DataFrame per table kind across all its ok runs,
     each row led by its run's ``run``, ``cell_id``, ``variant``, factor levels,
-    ``replication`` and ``seed`` (see :func:`sim.analysis.columnar.load_sweep_tables`)."""
+    ``replication`` and ``seed``."""
     folder = Path(path)
     if not (folder / "index.csv").is_file():
         raise RunError(f"{folder} is not a sweep folder (it has no index.csv)")
     if _pandas() is None:
         raise RunError("loading a sweep's tables needs pandas")
-    from sim.analysis.columnar import load_sweep_tables
+    return _sweep_tables(folder, read_table(folder / "index.csv"))
 
-    return load_sweep_tables(folder, read_table(folder / "index.csv"))
+
+def _sweep_tables(folder: Path, index: Any) -> dict[str, Any]:
+    """One DataFrame per table kind across every ok run of a sweep, each row led by the
+    run's ``run``, ``cell_id``, ``variant``, factor levels, ``replication`` and ``seed``
+    (from ``index``, the sweep's index DataFrame)."""
+    import pandas as pd
+
+    from sim.analysis.columnar import read_parquet
+
+    lead = [c for c in index.columns if c not in ("status", "error", "wall_time_s", "path")]
+    lead = lead[: lead.index("seed") + 1] if "seed" in lead else lead
+    parts: dict[str, list[Any]] = {}
+    for row in index.to_dict("records"):
+        if row.get("status") != "ok":
+            continue
+        run = folder / str(row["path"])
+        for name, declared in TABLES.items():
+            parquet, csv = run / f"{name}.parquet", run / f"{name}.csv"
+            if parquet.is_file():
+                table = read_parquet(parquet, declared)
+            elif csv.is_file():
+                table = read_table(csv, declared)
+            else:
+                continue
+            for i, col in enumerate(lead):
+                value = row[col]
+                if isinstance(value, float) and math.isnan(value):
+                    value = None
+                table.insert(i, col, [value] * len(table))
+            parts.setdefault(name, []).append(table)
+    out: dict[str, Any] = {}
+    for name, frames in parts.items():
+        joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        joined.attrs["units"] = TABLES[name].units
+        out[name] = joined
+    return out
 
 
 def write_table(
