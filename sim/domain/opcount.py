@@ -36,13 +36,6 @@ def count(kind: str, n: int = 1) -> None:
     _COUNTS[kind] += n
 
 
-def count_packet(kind: str, payload_bytes: int) -> None:
-    """One AEAD packet of ``kind`` (``aesgcm_seal`` or ``aesgcm_open``) and its payload
-    bytes, counted as ``kind`` and ``kind_bytes`` in one call."""
-    _COUNTS[kind] += 1
-    _COUNTS[kind + "_bytes"] += payload_bytes
-
-
 SEALED = [0, 0]
 """AES-GCM packets sealed and their payload bytes: a stream adds to this pair in place, per
 packet, which costs less than a call (a migration seals thousands of packets)."""

@@ -50,15 +50,18 @@ EXTENDS_DESCRIPTION = (
 )
 
 
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over`` merged in: mappings key by key, everything else replaced."""
-    out = dict(base)
+def deep_merge(under: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``under``, as a new mapping sharing nothing with either: mappings
+    merge key by key, anything else in ``over`` (a value, a list, null) replaces what
+    ``under`` has. Used by ``extends`` (the extending file over the extended one) and by
+    the regime presets (the file over the preset)."""
+    out = copy.deepcopy(dict(under))
     for key, value in over.items():
-        old = out.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping):
-            out[key] = deep_merge(old, value)
+        below = out.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            out[key] = deep_merge(below, value)
         else:
-            out[key] = value
+            out[key] = copy.deepcopy(value)
     return out
 
 
@@ -192,11 +195,6 @@ def _load_parent(
     resolved = resolve_extends(data, path.parent, (*chain, path), _reads=reads)
     assert isinstance(resolved, dict)
     return resolved
-
-
-def load_composed(path: Path, allow_outside: bool = False) -> Any:
-    """A scenario file read (bounded, strict) with its ``extends`` resolved."""
-    return resolve_extends(load_yaml_file(path), path.parent, (path,), allow_outside=allow_outside)
 
 
 def parse_assignments(items: Iterable[str], option: str = "--set") -> dict[str, Any]:

@@ -31,6 +31,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from sim.scenario.compose import deep_merge
+
 LOGNORMAL_NOTICE: dict[str, Any] = {"dist": "lognormal", "median": "50ms", "p95": "250ms"}
 """The notification delay of Keylime's revocation notifier (not published: modelling choice)."""
 
@@ -77,19 +79,6 @@ FLAT_PRESETS: dict[str, dict[str, Any]] = {
 
 PRESETS: dict[str, dict[str, Any]] = {name: _nest(flat) for name, flat in FLAT_PRESETS.items()}
 """Per regime, the preset as a nested scenario fragment."""
-
-
-def deep_merge(under: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` laid on ``under``: mappings merge key by key, anything else in ``over``
-    (a value, a list, null) replaces what ``under`` has."""
-    out = copy.deepcopy(dict(under))
-    for key, value in over.items():
-        below = out.get(key)
-        if isinstance(value, Mapping) and isinstance(below, Mapping):
-            out[key] = deep_merge(below, value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def expand_regime(data: Mapping[str, Any]) -> dict[str, Any]:

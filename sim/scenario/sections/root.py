@@ -113,10 +113,6 @@ class ScenarioFields(Section):
         """``start_time`` as POSIX seconds: add simulated seconds to get wall-clock time."""
         return self.start_time.timestamp()
 
-    def kms_cluster(self, name: str) -> Kms | None:
-        """The KMS cluster called ``name``, if any."""
-        return next((k for k in (self.kms, *self.kms_clusters) if k.name == name), None)
-
     def host_names(self) -> list[tuple[str, str, str]]:
         """(host, vcenter, cluster) for every trusted host, in estate order."""
         total = sum(c.hosts for vc in self.vcenters for c in vc.clusters)
