@@ -27,7 +27,8 @@ extends between files, overrides (--set)      sim.scenario.compose
 bounded, strict YAML reading                  sim.scenario.yaml_safe
 field limits, strict numbers                  sim.scenario.limits, sim.scenario.bounds
 size estimate of a run, its limits            sim.scenario.estimate
-regime presets (vTA, Keylime, HGS)            sim.scenario.regimes
+regime registry and presets (vTA, Keylime)   sim.scenario.regimes
+VIB acceptance levels (registry)              sim.domain.acceptance
 named random streams off one root seed        sim.rng
 counts of the cryptographic operations done   sim.domain.opcount
 TPM 2.0, PCRs, quotes in wire format          sim.domain.tpm, sim.domain.tpm_wire

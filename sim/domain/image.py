@@ -39,11 +39,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from enum import IntEnum
 from functools import cached_property, lru_cache
 from typing import Any
 
 from sim.domain import boot_events
+from sim.domain.acceptance import AcceptanceLevel as AcceptanceLevel
 from sim.domain.boot_events import canonical_json as canonical_json
 from sim.domain.boot_events import decode_event as decode_event
 from sim.domain.boot_events import encode_measurement
@@ -65,37 +65,6 @@ _VARIABLE_ORDER = {name: i for i, (name, _guid) in enumerate(SECURE_BOOT_VARIABL
 
 MALFORMED = "attestation.eventlog.malformed"
 DIGEST_MISMATCH = "attestation.eventlog.digest_mismatch"
-
-
-class AcceptanceLevel(IntEnum):
-    """VIB acceptance levels, ordered from least to most trusted."""
-
-    COMMUNITY_SUPPORTED = 1
-    PARTNER_SUPPORTED = 2
-    VMWARE_ACCEPTED = 3
-    VMWARE_CERTIFIED = 4
-
-    @property
-    def label(self) -> str:
-        """The name ESXi uses ("CommunitySupported", ..., "VMwareCertified")."""
-        return _LABELS[self]
-
-    @classmethod
-    def parse(cls, text: str) -> AcceptanceLevel:
-        """The level named by ``text``: an ESXi label or an enum name, case-insensitive."""
-        key = text.strip().lower()
-        for level in cls:
-            if key in (level.label.lower(), level.name.lower()):
-                return level
-        raise ValueError(f"unknown acceptance level {text!r}")
-
-
-_LABELS = {
-    AcceptanceLevel.COMMUNITY_SUPPORTED: "CommunitySupported",
-    AcceptanceLevel.PARTNER_SUPPORTED: "PartnerSupported",
-    AcceptanceLevel.VMWARE_ACCEPTED: "VMwareAccepted",
-    AcceptanceLevel.VMWARE_CERTIFIED: "VMwareCertified",
-}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""What every scenario module shares: the base of a scenario section, the name type, and the
-helpers that write defaults with units."""
+"""What every scenario module shares: the base of a scenario section, the name type, the
+helpers that write defaults with units, and the deep merge of scenario mappings."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -72,3 +73,18 @@ def require_unique(names: list[str], what: str) -> None:
         if n in seen:
             raise ValueError(f"{what} name {n!r} is used twice")
         seen.add(n)
+
+
+def deep_merge(under: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``under``, as a new mapping sharing nothing with either: mappings
+    merge key by key, anything else in ``over`` (a value, a list, null) replaces what
+    ``under`` has. Used by ``extends`` (the extending file over the extended one) and by
+    the regime presets (the file over the preset)."""
+    out = copy.deepcopy(dict(under))
+    for key, value in over.items():
+        below = out.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            out[key] = deep_merge(below, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

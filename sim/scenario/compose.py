@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import Problem, ScenarioError
+from sim.scenario.common import deep_merge
 from sim.scenario.sections.root import ScenarioFields
 from sim.scenario.yaml_safe import load_yaml_file, load_yaml_text
 
@@ -48,21 +49,6 @@ EXTENDS_DESCRIPTION = (
     "(or the current folder); mappings merge key by key (this file wins), lists and scalars "
     "are replaced"
 )
-
-
-def deep_merge(under: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` laid on ``under``, as a new mapping sharing nothing with either: mappings
-    merge key by key, anything else in ``over`` (a value, a list, null) replaces what
-    ``under`` has. Used by ``extends`` (the extending file over the extended one) and by
-    the regime presets (the file over the preset)."""
-    out = copy.deepcopy(dict(under))
-    for key, value in over.items():
-        below = out.get(key)
-        if isinstance(value, Mapping) and isinstance(below, Mapping):
-            out[key] = deep_merge(below, value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _inside(path: Path, folder: Path) -> bool:

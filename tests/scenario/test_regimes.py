@@ -13,7 +13,7 @@ import yaml
 from sim.cli import main
 from sim.errors import ScenarioError
 from sim.scenario import apply_overrides, parse_scenario
-from sim.scenario.compose import deep_merge
+from sim.scenario.common import deep_merge
 from sim.scenario.regimes import FLAT_PRESETS, PRESETS, REGIMES, expand_regime
 
 README = Path(__file__).resolve().parents[2] / "README.md"

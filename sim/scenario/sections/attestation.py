@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from sim.domain.acceptance import acceptance_labels
 from sim.scenario.common import Section, dist, dur
 from sim.scenario.distributions import Distribution
 from sim.scenario.limits import (
@@ -13,8 +14,12 @@ from sim.scenario.limits import (
 )
 from sim.scenario.units import Duration, PositiveDuration
 
-Acceptance = Literal["CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified"]
-"""A VIB acceptance level, lowest first."""
+if TYPE_CHECKING:
+    Acceptance = str
+else:
+    Acceptance = Literal[acceptance_labels()]
+"""A VIB acceptance level, lowest first: a label from the registry of
+:mod:`sim.domain.acceptance`."""
 
 
 class Attestation(Section):

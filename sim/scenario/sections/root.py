@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import Field, field_validator
 
 from sim.scenario.common import Name, Section, dur
 from sim.scenario.operations import Ha, Repair, Rotation, SetupStep, Upgrade
+from sim.scenario.regimes import regime_names
 from sim.scenario.sections.admin import Admin
 from sim.scenario.sections.attestation import Attestation
 from sim.scenario.sections.drift import Drift
@@ -30,8 +31,12 @@ from sim.scenario.sections.vms import Vms
 from sim.scenario.sections.workload import Workload
 from sim.scenario.units import Duration, PositiveDuration
 
-RegimeName = Literal["vta", "keylime_pull", "keylime_push", "hgs"]
-"""An attestation regime whose documented parameters a scenario can take as a preset."""
+if TYPE_CHECKING:
+    RegimeName = str
+else:
+    RegimeName = Literal[regime_names()]
+"""An attestation regime whose documented parameters a scenario can take as a preset: a
+name from the registry of :mod:`sim.scenario.regimes`."""
 
 
 class ScenarioFields(Section):
