@@ -251,3 +251,26 @@ def test_the_cycle_check_can_fail(tmp_path: Path) -> None:
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .c import C\n"
     )
     assert _import_cycles(pkg) == [["pkg.a", "pkg.b"], ["pkg.sub.c", "pkg.sub.d"]]
+
+
+def _cached_functions(path: Path) -> list[str]:
+    """Functions in ``path`` decorated with a functools cache (``lru_cache``, ``cache``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef):
+            for deco in node.decorator_list:
+                target = deco.func if isinstance(deco, ast.Call) else deco
+                name = target.attr if isinstance(target, ast.Attribute) else ast.unparse(target)
+                if name in ("lru_cache", "cache"):
+                    found.append(node.name)
+    return found
+
+
+def test_every_cache_is_listed_with_what_it_buys() -> None:
+    """Every memoised function in sim/ is named in the performance notes of the package
+    docstring (with what it buys), so a cache is never a hidden trick."""
+    notes = (SIM / "__init__.py").read_text().split("Performance tricks", 1)[1]
+    notes = notes.split("Notebook use", 1)[0]
+    cached = {f"{p.stem}.{name}" for p in SIM.rglob("*.py") for name in _cached_functions(p)}
+    assert len(cached) >= 15
+    assert sorted(c for c in cached if c.split(".")[1] not in notes) == []

