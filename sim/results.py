@@ -43,7 +43,8 @@ import pandas as pd
 
 from sim.analysis import catalogue, folder_io
 from sim.analysis import results as folders
-from sim.analysis.columnar import frame_of, load_sweep_tables
+from sim.analysis.columnar import frame_of
+from sim.analysis.results import load_sweep_tables
 from sim.analysis.stats import nonneg_estimate
 from sim.analysis.summary import headline as headline_of
 from sim.analysis.summary import metric_value

@@ -211,21 +211,3 @@ def write(
         columns=TABLE_COLUMNS,
         extra_files={DURATIONS_FILE: durations_json(output.durations), **(extra_files or {})},
     )
-
-
-def run(
-    scenario: Scenario,
-    seed: int | None = None,
-    out_dir: Path | str | None = None,
-    until: float | None = None,
-    progress: bool = False,
-    write_folder: bool = True,
-) -> RunOutput:
-    """Simulate ``scenario`` and (by default) write its run folder."""
-    chosen = scenario.seed if seed is None else seed
-    target = Path(out_dir) if out_dir is not None else default_out_dir(scenario, chosen)
-    spill = target.absolute().parent if write_folder else None
-    output = simulate(scenario, seed=seed, until=until, progress=progress, spill_dir=spill)
-    if write_folder:
-        write(output, out_dir)
-    return output

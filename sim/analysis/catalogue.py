@@ -78,6 +78,8 @@ class Metric:
 
 @cache
 def _compile(key: str) -> re.Pattern[str]:
+    """The pattern of a catalogue key, compiled once per key (~4 us each, paid for every
+    metric looked up otherwise)."""
     parts = [_PLACEHOLDERS.get(p, re.escape(p)) for p in key.split(".")]
     return re.compile(r"\.".join(parts))
 

@@ -1,5 +1,4 @@
-"""Tables as pandas DataFrames with the declared types, from Parquet, CSV or memory, and a
-sweep's tables across all of its runs.
+"""Tables as pandas DataFrames with the declared types, from Parquet, CSV or memory.
 
 Every path gives the same frame for the same table (a test compares them): a column is
 typed by its declaration in :mod:`sim.analysis.tables`:
@@ -11,22 +10,22 @@ typed by its declaration in :mod:`sim.analysis.tables`:
 
 Parquet is read with pyarrow (what the run folder writes beside each CSV: the same values,
 floats bit for bit). A CSV file is read by the run folder's own reader
-(:func:`sim.analysis.results.read_table`), which tells a quoted empty text (``""``) from an
-empty cell (missing), something pandas' CSV reader cannot; it is slower, which is why
-Parquet comes first. A table without a declaration keeps the types its file gives.
+(:func:`sim.analysis.results.read_table`, which types its frame with :func:`typed`); it
+tells a quoted empty text (``""``) from an empty cell (missing), something pandas' CSV
+reader cannot; it is slower, which is why Parquet comes first. A table without a
+declaration keeps the types its file gives.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sim.analysis import folder_io, results
-from sim.analysis.tables import TABLES, Table
+from sim.analysis import folder_io
+from sim.analysis.tables import Table
 from sim.errors import RunError
 
 
@@ -106,36 +105,3 @@ def frame_of(rows: Sequence[Mapping[str, Any]], declared: Table) -> pd.DataFrame
         {k: pd.Series(v, dtype=object) for k, v in data.items()}, columns=list(declared.names)
     )
     return typed(raw, declared)
-
-
-def load_sweep_tables(folder: Path, index: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """One DataFrame per table kind across every ok run of a sweep, each row led by the
-    run's ``run``, ``cell_id``, ``variant``, factor levels, ``replication`` and ``seed``
-    (from ``index``)."""
-    lead = [c for c in index.columns if c not in ("status", "error", "wall_time_s", "path")]
-    lead = lead[: lead.index("seed") + 1] if "seed" in lead else lead
-    parts: dict[str, list[pd.DataFrame]] = {}
-    for row in index.to_dict("records"):
-        if row.get("status") != "ok":
-            continue
-        run = folder / str(row["path"])
-        for name, declared in TABLES.items():
-            parquet, csv = run / f"{name}.parquet", run / f"{name}.csv"
-            if parquet.is_file():
-                table = read_parquet(parquet, declared)
-            elif csv.is_file():
-                table = results.read_table(csv, declared)
-            else:
-                continue
-            for i, col in enumerate(lead):
-                value = row[col]
-                if isinstance(value, float) and math.isnan(value):
-                    value = None
-                table.insert(i, col, [value] * len(table))
-            parts.setdefault(name, []).append(table)
-    out: dict[str, pd.DataFrame] = {}
-    for name, frames in parts.items():
-        joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        joined.attrs["units"] = TABLES[name].units
-        out[name] = joined
-    return out

@@ -8,8 +8,13 @@ link to ``/dev/zero`` costs nothing; JSON is strict (no NaN or infinities, no in
 Python's digit limit, no nesting deeper than :data:`MAX_JSON_DEPTH`), and every read is
 bounded in bytes and in time (:data:`MAX_READ_SECONDS`). Every refusal is a
 ``RunError`` naming the file. :func:`damage` tells whether a run folder's files are whole,
-for a sweep that resumes. Writing: :func:`write_file_atomic` creates its temporary file
-exclusively in the target's folder and renames it into place.
+for a sweep that resumes.
+
+Writing: every durable write of vtasim goes through this module. :func:`write_file_atomic`
+creates its temporary file exclusively in the target's folder (:func:`write_temporary`) and
+renames it into place; :func:`write_new_file` creates a file that must not exist yet (inside
+a folder being built, later renamed into place whole); :func:`sync_handle` and
+:func:`sync_folder` make what was written, and the names in a folder, durable.
 """
 
 from __future__ import annotations
@@ -51,13 +56,40 @@ def write_temporary(folder: Path, name: str, data: bytes) -> str:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            sync_handle(handle)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return tmp
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Create ``path``, which must not exist (``FileExistsError`` otherwise: nothing is
+    overwritten, no link followed), write ``data`` and sync it. For files of a folder being
+    built under a fresh name and renamed into place whole."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+        sync_handle(handle)
+
+
+def sync_handle(handle: BinaryIO) -> None:
+    """Flush ``handle`` and sync its file to the disk (the data survives a crash once a
+    rename makes it visible)."""
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def sync_folder(path: Path) -> None:
+    """Sync the folder ``path`` itself, so that names created or renamed in it survive a
+    crash; a file system that cannot sync a folder is let be (its files are synced)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 MAX_JSON_BYTES = 64 << 20

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from sim.analysis.folder_io import write_temporary
 from sim.analysis.results import check_target
 from sim.errors import RunError
 
@@ -38,15 +38,8 @@ def prepare_folder(folder: Path, shown: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         # created exclusively under a new name (O_EXCL): a link planted at a guessable
-        # name such as .vtasim-probe-<pid> is never followed, so nothing else is written
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".vtasim-probe-{os.getpid()}-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(_PROBE)
-                handle.flush()
-                os.fsync(handle.fileno())
-        finally:
-            os.unlink(probe)
+        # name is never followed, so nothing else is written
+        os.unlink(write_temporary(folder, f"vtasim-probe-{os.getpid()}", _PROBE))
     except OSError as exc:
         raise RunError(f"cannot write to {shown}: {exc.strerror or exc}") from None
 

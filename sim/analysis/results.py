@@ -32,13 +32,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import math
 import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from sim.analysis.cells import (
@@ -58,7 +58,10 @@ from sim.analysis.folder_io import (
     read_json,
     read_lines,
     read_scenario_text,
+    sync_folder,
+    sync_handle,
     write_file_atomic,
+    write_new_file,
 )
 from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError, printable
@@ -152,25 +155,7 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
             flush(held)
         writer.close()
         for handle in (csv, out):
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "xb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory; its files are synced
-        pass
-    finally:
-        os.close(fd)
+            sync_handle(handle)
 
 
 def _sibling(target: Path, tag: str) -> Path:
@@ -231,7 +216,7 @@ def _swap_in(built: Path, target: Path, overwrite: bool, shown: str) -> None:
         if aside is not None:
             os.rename(aside, target)
         raise
-    _fsync_dir(target.parent)
+    sync_folder(target.parent)
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
 
@@ -304,8 +289,8 @@ def write_run(
                 for table_name, (table, cols) in streamed.items():
                     _write_streamed(built, table_name, table, cols)
             (built / name).parent.mkdir(parents=True, exist_ok=True)
-            _write_file(built / name, data)
-        _fsync_dir(built)
+            write_new_file(built / name, data)
+        sync_folder(built)
         _swap_in(built, target, overwrite, shown)
     except BaseException as exc:
         shutil.rmtree(built, ignore_errors=True)
@@ -321,17 +306,10 @@ def is_complete(path: Path | str) -> bool:
     return folder.is_dir() and all((folder / name).is_file() for name in _REQUIRED)
 
 
-def _pandas() -> ModuleType | None:
-    if importlib.util.find_spec("pandas") is None:
-        return None
-    return importlib.import_module("pandas")
-
-
 @dataclass(frozen=True, repr=False)
 class RunResult:
-    """A run folder read whole, for the figures and reports that draw from its files.
-    ``tables`` maps names to pandas DataFrames when pandas is installed, else to lists of
-    row dicts holding the values as written. (The public result of a run is
+    """A run folder read whole, for the figures and reports that draw from its files;
+    ``tables`` maps names to pandas DataFrames. (The public result of a run is
     :class:`sim.results.Run`, which reads the same folder table by table.)"""
 
     path: Path
@@ -403,7 +381,7 @@ def load_table(path: Path | str, name: str) -> Any:
 
 def _load_table(folder: Path, name: str) -> Any:
     parquet = folder / f"{name}.parquet"
-    if parquet.is_file() and _pandas() is not None:
+    if parquet.is_file():
         from sim.analysis.columnar import read_parquet
 
         return read_parquet(parquet, TABLES.get(name))
@@ -413,15 +391,48 @@ def _load_table(folder: Path, name: str) -> Any:
 def load_sweep(path: Path | str) -> dict[str, Any]:
     """A sweep folder's run tables, one DataFrame per table kind across all its ok runs,
     each row led by its run's ``run``, ``cell_id``, ``variant``, factor levels,
-    ``replication`` and ``seed`` (see :func:`sim.analysis.columnar.load_sweep_tables`)."""
+    ``replication`` and ``seed``."""
     folder = Path(path)
     if not (folder / "index.csv").is_file():
         raise RunError(f"{folder} is not a sweep folder (it has no index.csv)")
-    if _pandas() is None:
-        raise RunError("loading a sweep's tables needs pandas")
-    from sim.analysis.columnar import load_sweep_tables
-
     return load_sweep_tables(folder, read_table(folder / "index.csv"))
+
+
+def load_sweep_tables(folder: Path, index: Any) -> dict[str, Any]:
+    """One DataFrame per table kind across every ok run of a sweep, each row led by the
+    run's ``run``, ``cell_id``, ``variant``, factor levels, ``replication`` and ``seed``
+    (from ``index``, the sweep's index DataFrame)."""
+    import pandas as pd
+
+    from sim.analysis.columnar import read_parquet
+
+    lead = [c for c in index.columns if c not in ("status", "error", "wall_time_s", "path")]
+    lead = lead[: lead.index("seed") + 1] if "seed" in lead else lead
+    parts: dict[str, list[Any]] = {}
+    for row in index.to_dict("records"):
+        if row.get("status") != "ok":
+            continue
+        run = folder / str(row["path"])
+        for name, declared in TABLES.items():
+            parquet, csv = run / f"{name}.parquet", run / f"{name}.csv"
+            if parquet.is_file():
+                table = read_parquet(parquet, declared)
+            elif csv.is_file():
+                table = read_table(csv, declared)
+            else:
+                continue
+            for i, col in enumerate(lead):
+                value = row[col]
+                if isinstance(value, float) and math.isnan(value):
+                    value = None
+                table.insert(i, col, [value] * len(table))
+            parts.setdefault(name, []).append(table)
+    out: dict[str, Any] = {}
+    for name, frames in parts.items():
+        joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        joined.attrs["units"] = TABLES[name].units
+        out[name] = joined
+    return out
 
 
 def write_table(
@@ -442,21 +453,21 @@ MAX_CSV_ROWS = 4_000_000
 
 
 def read_table(path: Path | str, declared: Table | None = None) -> Any:
-    """Read a CSV table written by this module: a pandas DataFrame when pandas is
-    installed, else a list of row dicts. With its declaration, the header must hold the
-    declared columns in order (``RunError`` otherwise), the DataFrame has the declared
-    types (:func:`sim.analysis.columnar.typed`) and carries the units in
-    ``attrs["units"]``; then, with pandas, the table's Parquet file beside it is read
-    instead when there is one (the same frame, a test compares them).
+    """Read a CSV table written by this module as a pandas DataFrame. With its
+    declaration, the header must hold the declared columns in order (``RunError``
+    otherwise), the DataFrame has the declared types (:func:`sim.analysis.columnar.typed`)
+    and carries the units in ``attrs["units"]``; then the table's Parquet file beside it is
+    read instead when there is one (the same frame, a test compares them).
 
     The CSV is read record by record into columns, never whole: a file over
     :data:`MAX_CSV_BYTES` or with more than :data:`MAX_CSV_ROWS` rows is refused with a
     ``RunError`` naming it and the limit, and so is one that takes longer than
     :data:`sim.analysis.folder_io.MAX_READ_SECONDS` to read and parse."""
+    import pandas as pd  # imported when a table is read: writing a run folder needs none
+
     p = Path(path)
-    pd = _pandas()
     parquet = p.with_suffix(".parquet")
-    if declared is not None and pd is not None and parquet.is_file():
+    if declared is not None and parquet.is_file():
         from sim.analysis.columnar import read_parquet
 
         return read_parquet(parquet, declared)
@@ -468,8 +479,6 @@ def read_table(path: Path | str, declared: Table | None = None) -> Any:
             f"{p}: columns {cols} differ from the declared {list(declared.names)} "
             "(written by another version of vtasim?)"
         )
-    if pd is None:
-        return [dict(zip(cols, row, strict=True)) for row in zip(*columns, strict=True)]
     frame = pd.DataFrame(dict(zip(cols, columns, strict=True)), columns=cols)
     if declared is not None:
         from sim.analysis.columnar import typed

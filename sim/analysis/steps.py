@@ -106,11 +106,6 @@ class StepFunction:
             twin._commit(now)
         return twin
 
-    def time_at_levels(self, now: float) -> dict[int, float]:
-        """Seconds spent at each level from ``start`` to ``now``, by level (empty when
-        levels are not kept)."""
-        return dict(sorted((self._settled(now)._at_level or {}).items()))
-
     def summary(self, now: float, threshold: int | None = None) -> dict[str, Any]:
         """From ``start`` to ``now``: ``min``, ``min_at_s`` (when it was first reached),
         ``min_duration_s`` (total time at it), ``min_longest_s`` (its longest uninterrupted

@@ -341,7 +341,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.write_text(text, encoding="utf-8")
+        from sim.analysis.folder_io import write_file_atomic
+
+        write_file_atomic(args.out, text.encode("utf-8"))
     return 0
 
 

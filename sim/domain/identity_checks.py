@@ -2,8 +2,10 @@
 and the Qualified Name a quote must carry.
 
 The verifier calls these for every attestation, on the same few byte strings over and
-over (hosts re-attest with the same keys), so each is cached on its bytes. None raises on
-bad input: unreadable keys and certificates are simply not trusted.
+over (hosts re-attest with the same keys), so each is cached on its bytes. Buys, per
+attestation: a key parse (~11 us, :func:`load_key`), a key re-encoding (~13 us,
+:func:`normalized_ek`), and for EK certificates a certificate parse and an ECDSA chain
+check. None raises on bad input: unreadable keys and certificates are simply not trusted.
 """
 
 from __future__ import annotations

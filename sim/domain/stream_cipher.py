@@ -65,18 +65,6 @@ def _migration_bytes(migration_id: str) -> bytes:
     return encoded
 
 
-def packet_iv(nonce: bytes, index: int) -> bytes:
-    """The 96-bit GCM IV of packet ``index``: the 64-bit nonce then a 32-bit counter."""
-    if len(nonce) != NONCE_BYTES or not 0 <= index <= MAX_INDEX:
-        raise ValueError("nonce must be 8 bytes and index a 32-bit counter")
-    return nonce + index.to_bytes(4, "big")
-
-
-def packet_aad(migration_id: str, index: int, final: bool) -> bytes:
-    """The associated data of a packet (layout in the module docstring)."""
-    return _aad_prefix(migration_id) + index.to_bytes(4, "big") + (b"\x01" if final else b"\x00")
-
-
 def _aad_prefix(migration_id: str) -> bytes:
     """The part of every packet's associated data that depends only on the migration
     (each sealer and opener computes it once, not per packet)."""

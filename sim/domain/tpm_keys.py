@@ -30,6 +30,7 @@ from sim.domain.tpm_wire import (
     TPM_ALG_SHA256,
     TPM_ECC_NIST_P256,
     object_name,
+    tpm2b,
 )
 
 TPM_ALG_RSA = 0x0001
@@ -52,10 +53,6 @@ def _u16(v: int) -> bytes:
     return v.to_bytes(2, "big")
 
 
-def _tpm2b(data: bytes) -> bytes:
-    return _u16(len(data)) + data
-
-
 def ecc_ek_public_area(public_key: ec.EllipticCurvePublicKey) -> bytes:
     """The TPMT_PUBLIC of an ECC P-256 EK made from template L-2 (what ``tpm2_createek -G
     ecc`` creates): restricted decryption, AES-128-CFB, PolicySecret(endorsement)."""
@@ -67,13 +64,13 @@ def ecc_ek_public_area(public_key: ec.EllipticCurvePublicKey) -> bytes:
             _u16(TPM_ALG_ECC),
             _u16(TPM_ALG_SHA256),
             EK_OBJECT_ATTRIBUTES.to_bytes(4, "big"),
-            _tpm2b(EK_POLICY_A_SHA256),
+            tpm2b(EK_POLICY_A_SHA256),
             _u16(TPM_ALG_AES) + _u16(128) + _u16(TPM_ALG_CFB),
             _u16(TPM_ALG_NULL),  # scheme
             _u16(TPM_ECC_NIST_P256),
             _u16(TPM_ALG_NULL),  # kdf
-            _tpm2b(numbers.x.to_bytes(32, "big")),
-            _tpm2b(numbers.y.to_bytes(32, "big")),
+            tpm2b(numbers.x.to_bytes(32, "big")),
+            tpm2b(numbers.y.to_bytes(32, "big")),
         ]
     )
 

@@ -48,7 +48,7 @@ from sim.domain.image import MEASURED_PCRS, default_image, measure_boot
 from sim.domain.pki import CertificateAuthority, public_pem
 from sim.domain.tcg_log import marshal_log
 from sim.domain.tpm import PCR_COUNT, VirtualTPM
-from sim.domain.tpm_wire import pcr_values_file
+from sim.domain.tpm_wire import pcr_values_file, tpm2b
 from sim.errors import Problem, RunError, ScenarioError
 from sim.rng import Streams
 from sim.scenario.limits import MAX_HOSTS
@@ -120,8 +120,8 @@ def quote_files(
         "eventlog.bin": marshal_log(tpm.event_log),
         "ek.crt.pem": tpm.ek_certificate.public_bytes(Encoding.PEM),
         "tpm-ca.crt.pem": ca_pem,
-        "ek.pub": _tpm2b(tpm.ek_public_area),
-        "ak.pub": _tpm2b(tpm.ak_public_area),
+        "ek.pub": tpm2b(tpm.ek_public_area),
+        "ak.pub": tpm2b(tpm.ak_public_area),
         "ak.name": tpm.ak_name,
     }
 
@@ -178,10 +178,6 @@ def _write_all(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(aside)
     return [final for _, final in temps]
-
-
-def _tpm2b(data: bytes) -> bytes:
-    return len(data).to_bytes(2, "big") + data
 
 
 def _json(value: object) -> bytes:

@@ -120,7 +120,8 @@ class StreamCheck(NamedTuple):
 def synthetic_pages(size: int) -> bytes:
     """``size`` bytes of stand-in guest memory: SHA-256 in counter mode over a fixed label,
     so they look random to the cipher but cost nothing per migration (only the key and
-    nonce need to be fresh; AES-GCM's speed does not depend on the plaintext)."""
+    nonce need to be fresh; AES-GCM's speed does not depend on the plaintext). Cached per
+    size: making 1 MiB costs ~36 ms, which would otherwise be paid by every migration."""
     blocks = (
         hashlib.sha256(b"vtasim/vmotion/pages" + i.to_bytes(8, "big")).digest()
         for i in range(-(-size // 32))

@@ -26,12 +26,15 @@ and the result is validated like the file.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sim.errors import Problem, ScenarioError
+from sim.scenario.common import deep_merge
+from sim.scenario.sections.root import ScenarioFields
 from sim.scenario.yaml_safe import load_yaml_file, load_yaml_text
 
 MAX_EXTENDS_DEPTH = 16
@@ -46,18 +49,6 @@ EXTENDS_DESCRIPTION = (
     "(or the current folder); mappings merge key by key (this file wins), lists and scalars "
     "are replaced"
 )
-
-
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over`` merged in: mappings key by key, everything else replaced."""
-    out = dict(base)
-    for key, value in over.items():
-        old = out.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping):
-            out[key] = deep_merge(old, value)
-        else:
-            out[key] = value
-    return out
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -143,10 +134,8 @@ def _short(value: Any) -> str:
 
 
 def _scenario_keys() -> frozenset[str]:
-    from sim.scenario.model import Scenario
-
     return frozenset(
-        {"extends", "regime"} | {f.alias or n for n, f in Scenario.model_fields.items()}
+        {"extends", "regime"} | {f.alias or n for n, f in ScenarioFields.model_fields.items()}
     )
 
 
@@ -194,11 +183,6 @@ def _load_parent(
     return resolved
 
 
-def load_composed(path: Path, allow_outside: bool = False) -> Any:
-    """A scenario file read (bounded, strict) with its ``extends`` resolved."""
-    return resolve_extends(load_yaml_file(path), path.parent, (path,), allow_outside=allow_outside)
-
-
 def parse_assignments(items: Iterable[str], option: str = "--set") -> dict[str, Any]:
     """``["a.b=2m", "c=[1, 2]"]`` -> ``{"a.b": "2m", "c": [1, 2]}``, each value read as
     YAML by the bounded loader; a malformed item is a problem naming ``option`` and the path."""
@@ -222,3 +206,40 @@ def parse_assignments(items: Iterable[str], option: str = "--set") -> dict[str, 
     if problems:
         raise ScenarioError(problems)
     return out
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``data`` with each dotted path set (list items by index)."""
+    out: dict[str, Any] = copy.deepcopy(dict(data))
+    for dotted, value in overrides.items():
+        keys = dotted.split(".")
+        node: Any = out
+        for i, key in enumerate(keys[:-1]):
+            nxt: Any
+            if isinstance(node, list):
+                nxt = node[_index(node, key, ".".join(keys[: i + 1]))]
+            else:
+                nxt = node.get(key)
+                if nxt is None:
+                    nxt = {}
+                    node[key] = nxt
+            if not isinstance(nxt, dict | list):
+                raise ScenarioError(
+                    [Problem(".".join(keys[: i + 1]), "is not a section; cannot set inside it")]
+                )
+            node = nxt
+        last = keys[-1]
+        if isinstance(node, list):
+            node[_index(node, last, dotted)] = value
+        else:
+            node[last] = value
+    return out
+
+
+def _index(items: list[Any], key: str, where: str) -> int:
+    """``key`` as an index into ``items``, or a ScenarioError naming the path."""
+    if not key.isdigit() or int(key) >= len(items):
+        raise ScenarioError(
+            [Problem(where, f"expected a list index below {len(items)}, found {key!r}")]
+        )
+    return int(key)

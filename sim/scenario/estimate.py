@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import Problem
-from sim.scenario.limits import total_hosts
+from sim.scenario.rules import total_hosts
 from sim.scenario.units import describe_duration, format_size
 from sim.scenario.unmeasured import unmeasured_drift
 

@@ -1,8 +1,9 @@
 """The limits every scenario value must keep so that any scenario that validates can run:
 no loop that stops advancing, no division by zero, no overflow, no counter that wraps.
 
-Field limits are annotated types used by :mod:`sim.scenario.model` (and shown in the JSON
-Schema); :func:`limit_problems` checks the few limits that involve more than one field.
+Field limits are annotated types used by :mod:`sim.scenario.sections` (and shown in the JSON
+Schema); :func:`sim.scenario.rules.limit_problems` checks the few limits that involve more
+than one field.
 Each limit is a modelling choice, labelled with its reason:
 
 ==============================  ================  =========================================
@@ -31,9 +32,8 @@ How big a run gets within these limits (events, memory) is estimated before it s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from sim.errors import Problem
 from sim.scenario.bounds import Within
 from sim.scenario.units import (
     Bandwidth,
@@ -47,9 +47,6 @@ from sim.scenario.units import (
     parse_size,
 )
 
-if TYPE_CHECKING:
-    from sim.scenario.model import Scenario
-
 __all__ = [
     "MAX_HOSTS",
     "MAX_PACKETS",
@@ -58,7 +55,6 @@ __all__ = [
     "PacketSize",
     "Period",
     "VmMemory",
-    "limit_problems",
 ]
 
 MAX_HOSTS = 100_000
@@ -101,31 +97,3 @@ PayloadSize = Annotated[
     Within(parse_size, format_size, high="24TiB", noun="a payload"),
 ]
 """Bytes really encrypted per migration (at most a VM's memory is used)."""
-
-
-def total_hosts(s: Scenario) -> int:
-    """The number of trusted hosts, without naming them."""
-    return sum(c.hosts for vc in s.vcenters for c in vc.clusters)
-
-
-def limit_problems(s: Scenario) -> list[Problem]:
-    """Limits that involve more than one field (each problem names its field path)."""
-    out: list[Problem] = []
-    hosts = total_hosts(s)
-    if hosts > MAX_HOSTS:
-        out.append(
-            Problem("vcenters", f"expected at most {MAX_HOSTS:,} trusted hosts, found {hosts:,}")
-        )
-    largest = max(s.vms.memory)
-    payload = largest if s.vmotion.payload == "full" else min(int(s.vmotion.payload), largest)
-    packets = -(-payload // s.vmotion.packet_size)
-    if packets > MAX_PACKETS:
-        out.append(
-            Problem(
-                "vmotion.packet_size",
-                f"a {format_size(payload)} payload in {format_size(s.vmotion.packet_size)} "
-                f"packets needs {packets:,} packets; the stream's 32-bit counter allows "
-                f"{MAX_PACKETS:,}: use larger packets or a smaller payload",
-            )
-        )
-    return out

@@ -3,163 +3,34 @@
 :func:`load_scenario` and :func:`parse_scenario` turn every problem (malformed YAML included)
 into a :class:`~sim.errors.ScenarioError` whose problems read ``path.to.field: message``;
 :func:`apply_overrides` sets fields by dotted path before validation; ``extends`` between
-files is resolved first (:mod:`sim.scenario.compose`).
+files is resolved first (both in :mod:`sim.scenario.compose`); the validation itself, and
+the field-path problems, are :mod:`sim.scenario.validation`'s.
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
-import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, WithJsonSchema
+from pydantic import BaseModel, WithJsonSchema
 
 from sim.errors import Problem, ScenarioError
 from sim.scenario.bounds import Within
-from sim.scenario.compose import EXTENDS_DESCRIPTION, resolve_extends
-from sim.scenario.distributions import UNION_TAGS
-from sim.scenario.limits import limit_problems
+from sim.scenario.compose import EXTENDS_DESCRIPTION, apply_overrides, resolve_extends
 from sim.scenario.model import Scenario
-from sim.scenario.regimes import expand_regime
-from sim.scenario.rules import topology_problems
-from sim.scenario.units import short_repr
+from sim.scenario.validation import problems_from, validated_scenario
 from sim.scenario.yaml_safe import load_yaml_file, load_yaml_text
 
-_SCALAR_BRANCHES = frozenset(
-    ("int", "float", "str", "bool", "constrained-int", "constrained-float", "constrained-str")
-)
-"""pydantic's names of scalar members of a union, as they appear in an error's location."""
-
-
-_VALIDATOR_TAG = re.compile(r"[a-z][a-z-]*\[.*\]", re.DOTALL)
-"""pydantic's names of validators in a location (``function-after[_check(), ...]``)."""
-
-
-def _loc_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        text = str(item)
-        # pydantic adds the union member's tag (e.g. "lognormal", "function-before[...]");
-        # a key from the file that merely holds brackets is kept
-        if (
-            text in UNION_TAGS
-            or text in _SCALAR_BRANCHES
-            or _VALIDATOR_TAG.fullmatch(text)
-            or text.startswith("function-")
-        ):
-            continue
-        parts.append(text)
-    return ".".join(parts)
-
-
-_PLAIN_MESSAGES = {
-    "int_type": "expected an integer",
-    "float_type": "expected a number",
-    "bool_type": "expected true or false",
-    "string_type": "expected text",
-    "finite_number": "expected a finite number",
-}
-"""pydantic's wording of a wrong scalar type, as the scenario format says it (with strict
-numbers, ``"8"`` and ``true`` land here)."""
-
-
-_BOUND_WORDS = {
-    "less_than_equal": ("le", "at most"),
-    "greater_than_equal": ("ge", "at least"),
-    "less_than": ("lt", "less than"),
-    "greater_than": ("gt", "more than"),
-}
-
-
-def _plain_message(error: Any) -> str:
-    """A readable message for a wrong type or a number out of bounds; '' for others."""
-    kind = str(error.get("type"))
-    if kind in _BOUND_WORDS:
-        key, words = _BOUND_WORDS[kind]
-        return f"expected {words} {error.get('ctx', {}).get(key)!r}"
-    return _PLAIN_MESSAGES.get(kind, "")
-
-
-def _keys_at(root: type[BaseModel], loc: tuple[str, ...]) -> set[str]:
-    """The keys the models reached from ``root`` along ``loc`` accept (every member of a
-    union), for suggesting the key a misspelt one meant."""
-    models: list[type[BaseModel]] = [root]
-    keyed = False  # the next part is a key of a mapping of sections (sweep variants)
-    for part in loc:
-        if keyed or part.isdigit() or part in UNION_TAGS or part in _SCALAR_BRANCHES:
-            keyed = False
-            continue
-        found: list[type[BaseModel]] = []
-        for model in models:
-            for name, info in model.model_fields.items():
-                if part in (name, info.alias):
-                    found += _model_types(info.annotation)
-                    keyed = keyed or typing.get_origin(info.annotation) is dict
-        if not found:
-            return set()
-        models = found
-    return {info.alias or name for m in models for name, info in m.model_fields.items()}
-
-
-def _model_types(tp: Any) -> list[type[BaseModel]]:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [tp]
-    return [m for arg in typing.get_args(tp) for m in _model_types(arg)]
-
-
-def _suggestion(root: type[BaseModel], loc: tuple[str, ...]) -> str:
-    """``; did you mean 'interval'?`` for a misspelt key, else ''."""
-    if not loc:
-        return ""
-    keys = _keys_at(root, loc[:-1])
-    close = difflib.get_close_matches(loc[-1], sorted(keys), n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def problems_from(err: ValidationError, root: type[BaseModel] | None = None) -> list[Problem]:
-    """pydantic's errors as problems with dotted field paths and readable messages; an
-    unknown key of ``root``'s format (default the scenario's) gets a "did you mean"."""
-    errors = err.errors(include_url=False)
-    paths = [_loc_path(tuple(e.get("loc", ()))) for e in errors]
-    out: list[Problem] = []
-    # a mapping given for a union of a number and a section (``replications``) also fails
-    # the number branch: that failure says nothing the section's own problems don't
-    scalar = [
-        isinstance(e.get("input"), dict | list)
-        and bool(_SCALAR_BRANCHES.intersection(map(str, e.get("loc", ()))))
-        for e in errors
-    ]
-    for e, path, skip in zip(errors, paths, scalar, strict=True):
-        if skip and any(
-            not other_skip and (p == path or p.startswith(path + "."))
-            for p, other_skip in zip(paths, scalar, strict=True)
-        ):
-            continue
-        # pydantic also calls a tuple too short when one of its items failed: say it once.
-        if e.get("type") == "too_short" and any(
-            p.startswith(path + ".") for p in paths if p != path
-        ):
-            continue
-        msg = _plain_message(e) or re.sub(
-            r"^(Value error|Assertion failed), ", "", str(e.get("msg", "invalid"))
-        )
-        found = e.get("input")
-        if e.get("type") == "extra_forbidden":
-            loc = tuple(map(str, e.get("loc", ())))
-            msg = "unknown key (not part of the scenario format)" + _suggestion(
-                root or Scenario, loc
-            )
-        elif e.get("type") == "missing":
-            msg = "required field is missing"
-        elif not isinstance(found, dict | list | tuple) and short_repr(found) not in msg:
-            msg = f"{msg}; found {short_repr(found)}"
-        out.append(Problem(path, msg))
-    return out
-
+__all__ = [
+    "apply_overrides",
+    "load_scenario",
+    "parse_resolved_scenario",
+    "parse_scenario",
+    "problems_from",
+    "scenario_json_schema",
+]
 
 _SWEEP_KEYS = frozenset(("base", "factors", "variants", "replications"))
 
@@ -198,15 +69,7 @@ def parse_scenario(
     )
     if overrides:
         data = apply_overrides(data, overrides)
-    data = expand_regime(data)
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as err:
-        raise ScenarioError(problems_from(err)) from None
-    problems = limit_problems(scenario) or topology_problems(scenario)
-    if problems:
-        raise ScenarioError(problems)
-    return scenario
+    return validated_scenario(Scenario, data)
 
 
 def load_scenario(
@@ -241,43 +104,6 @@ def parse_resolved_scenario(text: str, source: str) -> Scenario:
             ]
         )
     return parse_scenario(data)
-
-
-def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``data`` with each dotted path set (list items by index)."""
-    out: dict[str, Any] = copy.deepcopy(dict(data))
-    for dotted, value in overrides.items():
-        keys = dotted.split(".")
-        node: Any = out
-        for i, key in enumerate(keys[:-1]):
-            nxt: Any
-            if isinstance(node, list):
-                nxt = node[_index(node, key, ".".join(keys[: i + 1]))]
-            else:
-                nxt = node.get(key)
-                if nxt is None:
-                    nxt = {}
-                    node[key] = nxt
-            if not isinstance(nxt, dict | list):
-                raise ScenarioError(
-                    [Problem(".".join(keys[: i + 1]), "is not a section; cannot set inside it")]
-                )
-            node = nxt
-        last = keys[-1]
-        if isinstance(node, list):
-            node[_index(node, last, dotted)] = value
-        else:
-            node[last] = value
-    return out
-
-
-def _index(items: list[Any], key: str, where: str) -> int:
-    """``key`` as an index into ``items``, or a ScenarioError naming the path."""
-    if not key.isdigit() or int(key) >= len(items):
-        raise ScenarioError(
-            [Problem(where, f"expected a list index below {len(items)}, found {key!r}")]
-        )
-    return int(key)
 
 
 def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:

@@ -1,4 +1,5 @@
-"""Attestation regimes: documented parameter sets of vTA, Keylime (pull and push) and HGS.
+"""Attestation regimes: documented parameter sets of vTA, Keylime (pull and push) and HGS,
+and the one registry of them.
 
 ``regime: keylime_pull`` at the top of a scenario expands, before validation, into the
 values below; any setting the file makes explicitly overrides the preset (the expansion is a
@@ -8,19 +9,11 @@ rendered by :func:`markdown` from :data:`FLAT_PRESETS` and :data:`SOURCES`: ever
 its source (the document and its statement, or "not published: modelling choice"); a test
 keeps the page current.
 
-- ``vta``: the project's vTA defaults (the model's own defaults, so ``regime: vta`` changes
-  nothing).
-- ``keylime_pull``: the verifier polls every agent ``quote_interval`` (2 s) after the
-  previous poll of it ended, with a 60 s request timeout and 5 retries backing off
-  exponentially (2, 4, 8, 16, 32 s); IMA measures executables and kernel modules as they
-  load, so an unapproved VIB or driver is measured at runtime while a new build, Secure
-  Boot off or a TPM swap still needs a reboot; a failed verdict goes to subscribers through
-  the revocation notifier after a notification delay.
-- ``keylime_push``: agents send evidence every 60 s (``attestation_interval_seconds``),
-  5 s request timeout, exponential back-off from 10 s up to 300 s.
-- ``hgs``: attestation at host start, every 8 hours and on demand when a shielded VM starts
-  without a valid health certificate; boot-scope measurement; one fallback attestation
-  server; the health certificate lifetime is not published, so it is a parameter.
+:data:`REGISTRY` is the one list of regimes: the scenario format's ``regime`` field (and so
+the JSON Schema and validation) accepts :func:`regime_names`, the presets below have one
+column per entry, and docs read each entry's title and summary (:func:`regime`). Adding a
+regime is an entry in :data:`REGISTRY`, its column in the table below and its column in the
+README's table.
 
 What the estate is made of (hosts, node counts, workers, service times, TPM signing time)
 belongs to the estate, not to the regime, so comparisons run the same estate throughout.
@@ -30,17 +23,78 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from sim.scenario.common import deep_merge
 
 LOGNORMAL_NOTICE: dict[str, Any] = {"dist": "lognormal", "median": "50ms", "p95": "250ms"}
 """The notification delay of Keylime's revocation notifier (not published: modelling choice)."""
 
-REGIMES: tuple[str, ...] = ("vta", "keylime_pull", "keylime_push", "hgs")
+
+@dataclass(frozen=True)
+class Regime:
+    """One attestation regime: its name in scenario files, a title and what it does."""
+
+    name: str
+    title: str
+    summary: str
+
+
+REGISTRY: tuple[Regime, ...] = (
+    Regime(
+        "vta",
+        "vSphere Trust Authority",
+        "the project's vTA defaults (the model's own defaults, so ``regime: vta`` changes nothing)",
+    ),
+    Regime(
+        "keylime_pull",
+        "Keylime, pull model",
+        "the verifier polls every agent ``quote_interval`` (2 s) after the previous poll of"
+        " it ended, with a 60 s request timeout and 5 retries backing off exponentially (2,"
+        " 4, 8, 16, 32 s); IMA measures executables and kernel modules as they load, so an"
+        " unapproved VIB or driver is measured at runtime while a new build, Secure Boot off"
+        " or a TPM swap still needs a reboot; a failed verdict goes to subscribers through"
+        " the revocation notifier after a notification delay",
+    ),
+    Regime(
+        "keylime_push",
+        "Keylime, push model",
+        "agents send evidence every 60 s (``attestation_interval_seconds``), 5 s request"
+        " timeout, exponential back-off from 10 s up to 300 s",
+    ),
+    Regime(
+        "hgs",
+        "Host Guardian Service",
+        "attestation at host start, every 8 hours and on demand when a shielded VM starts"
+        " without a valid health certificate; boot-scope measurement; one fallback"
+        " attestation server; the health certificate lifetime is not published, so it is a"
+        " parameter",
+    ),
+)
+"""Every regime a scenario can name, in the order of the preset table's columns."""
+
+REGIMES: tuple[str, ...] = tuple(r.name for r in REGISTRY)
+"""The regimes' names, in registry order."""
+
+
+def regime_names() -> tuple[str, ...]:
+    """The name of every regime, in registry order (what ``regime:`` accepts)."""
+    return REGIMES
+
+
+def regime(name: str) -> Regime:
+    """The registry entry called ``name``; a KeyError listing the names otherwise."""
+    for entry in REGISTRY:
+        if entry.name == name:
+            return entry
+    raise KeyError(f"no regime {name!r}; regimes: {', '.join(REGIMES)}")
+
 
 _BOOT_ONLY = ("esxi_build_change", "secure_boot_off", "tpm_swap")
 
 _TABLE: dict[str, tuple[Any, Any, Any, Any]] = {
-    # dotted path: (vta, keylime_pull, keylime_push, hgs)
+    # dotted path: one value per regime, in REGISTRY order (vta, keylime_pull, keylime_push, hgs)
     "attestation.initiator": ("agent", "verifier", "agent", "agent"),
     "attestation.interval": ("5m", "2s", "60s", "8h"),
     "attestation.jitter": ("10s", "0s", "0s", "0s"),
@@ -186,19 +240,6 @@ FLAT_PRESETS: dict[str, dict[str, Any]] = {
 
 PRESETS: dict[str, dict[str, Any]] = {name: _nest(flat) for name, flat in FLAT_PRESETS.items()}
 """Per regime, the preset as a nested scenario fragment."""
-
-
-def deep_merge(under: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` laid on ``under``: mappings merge key by key, anything else in ``over``
-    (a value, a list, null) replaces what ``under`` has."""
-    out = copy.deepcopy(dict(under))
-    for key, value in over.items():
-        below = out.get(key)
-        if isinstance(value, Mapping) and isinstance(below, Mapping):
-            out[key] = deep_merge(below, value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def expand_regime(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,10 @@ trust-authority hosts with their own vCenter, which is never a workload vCenter 
 never in Enhanced Linked Mode with one; linked mode only within one SSO domain; one SSO
 domain shared by all vCenters or a trust-authority domain no workload vCenter shares; every
 referenced site known and reachable from the trust authority's site; scheduled drift and
-reboots on existing hosts; no VM larger than a host; a warm-up shorter than the run. Each
-problem names its field path.
+reboots on existing hosts; no VM larger than a host; a warm-up shorter than the run. And
+:func:`limit_problems`: the limits of :mod:`sim.scenario.limits` that involve more than one
+field. Each problem names its field path. The rules read :class:`ScenarioFields` (below
+:class:`~sim.scenario.model.Scenario`, whose validated copies run them).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.errors import Problem
+from sim.scenario.limits import MAX_HOSTS, MAX_PACKETS
+from sim.scenario.units import format_size
 
 if TYPE_CHECKING:
-    from sim.scenario.model import Scenario
+    from sim.scenario.sections.root import ScenarioFields
 
 
-def _reachable_sites(s: Scenario, start: str) -> set[str]:
+def _reachable_sites(s: ScenarioFields, start: str) -> set[str]:
     seen, todo = {start}, [start]
     while todo:
         here = todo.pop()
@@ -31,7 +35,7 @@ def _reachable_sites(s: Scenario, start: str) -> set[str]:
     return seen
 
 
-def topology_problems(s: Scenario) -> list[Problem]:
+def topology_problems(s: ScenarioFields) -> list[Problem]:
     """Every way the estate departs from a topology vSphere Trust Authority supports."""
     sites = {x.name for x in s.network.sites}
     return [
@@ -46,7 +50,7 @@ def topology_problems(s: Scenario) -> list[Problem]:
     ]
 
 
-def _vcenter_name_problems(s: Scenario) -> list[Problem]:
+def _vcenter_name_problems(s: ScenarioFields) -> list[Problem]:
     """Workload vCenter names unique, and none of them the trust authority's vCenter."""
     out: list[Problem] = []
     ta = s.trust_authority
@@ -65,7 +69,7 @@ def _vcenter_name_problems(s: Scenario) -> list[Problem]:
     return out
 
 
-def _vcenter_problems(s: Scenario, sites: set[str]) -> list[Problem]:
+def _vcenter_problems(s: ScenarioFields, sites: set[str]) -> list[Problem]:
     """Per workload vCenter: linked mode only within one SSO domain and never with the
     trust authority's vCenter, a known site, clusters on reachable sites with unique names."""
     out: list[Problem] = []
@@ -116,7 +120,7 @@ def _vcenter_problems(s: Scenario, sites: set[str]) -> list[Problem]:
     return out
 
 
-def _sso_problems(s: Scenario) -> list[Problem]:
+def _sso_problems(s: ScenarioFields) -> list[Problem]:
     """One SSO domain shared by the trust authority and every workload vCenter, or none."""
     ta = s.trust_authority
     shared = [vc.name for vc in s.vcenters if vc.sso_domain == ta.sso_domain]
@@ -131,7 +135,7 @@ def _sso_problems(s: Scenario) -> list[Problem]:
     return []
 
 
-def _site_problems(s: Scenario, sites: set[str]) -> list[Problem]:
+def _site_problems(s: ScenarioFields, sites: set[str]) -> list[Problem]:
     """The trust authority and KMS clusters on known sites; every vCenter and KMS site with
     a network path to the trust authority's."""
     out: list[Problem] = []
@@ -164,7 +168,7 @@ def _site_problems(s: Scenario, sites: set[str]) -> list[Problem]:
     return out
 
 
-def _trust_authority_outage_problems(s: Scenario) -> list[Problem]:
+def _trust_authority_outage_problems(s: ScenarioFields) -> list[Problem]:
     """Outages name existing trust-authority hosts (fallback hosts included)."""
     ta = s.trust_authority
     return [
@@ -178,7 +182,7 @@ def _trust_authority_outage_problems(s: Scenario) -> list[Problem]:
     ]
 
 
-def _schedule_problems(s: Scenario) -> list[Problem]:
+def _schedule_problems(s: ScenarioFields) -> list[Problem]:
     """Scheduled drift and reboots on known hosts within the run, VMs that fit the smallest
     host, a warm-up shorter than the run."""
     out: list[Problem] = []
@@ -199,7 +203,7 @@ def _schedule_problems(s: Scenario) -> list[Problem]:
     return out
 
 
-def _key_provider_problems(s: Scenario) -> list[Problem]:
+def _key_provider_problems(s: ScenarioFields) -> list[Problem]:
     """KMS cluster names unique, each key provider on a known cluster, VM weights on known
     providers."""
     out: list[Problem] = []
@@ -226,14 +230,14 @@ def _key_provider_problems(s: Scenario) -> list[Problem]:
     return out
 
 
-def cluster_hosts(s: Scenario, cluster: str, vcenter: str | None) -> list[str]:
+def cluster_hosts(s: ScenarioFields, cluster: str, vcenter: str | None) -> list[str]:
     """The hosts of the trusted cluster ``cluster`` (in ``vcenter`` when given)."""
     return [
         h for h, vc, cl in s.host_names() if cl == cluster and (vcenter is None or vc == vcenter)
     ]
 
 
-def _operation_problems(s: Scenario) -> list[Problem]:
+def _operation_problems(s: ScenarioFields) -> list[Problem]:
     """Operations name known vCenters, clusters, images, hosts, sites and links."""
     out: list[Problem] = []
     vcenters = [vc.name for vc in s.vcenters]
@@ -275,4 +279,32 @@ def _operation_problems(s: Scenario) -> list[Problem]:
             out.append(
                 Problem(f"network.outages.{i}.link", f"no network.links entry joins {outage.link}")
             )
+    return out
+
+
+def total_hosts(s: ScenarioFields) -> int:
+    """The number of trusted hosts, without naming them."""
+    return sum(c.hosts for vc in s.vcenters for c in vc.clusters)
+
+
+def limit_problems(s: ScenarioFields) -> list[Problem]:
+    """Limits that involve more than one field (each problem names its field path)."""
+    out: list[Problem] = []
+    hosts = total_hosts(s)
+    if hosts > MAX_HOSTS:
+        out.append(
+            Problem("vcenters", f"expected at most {MAX_HOSTS:,} trusted hosts, found {hosts:,}")
+        )
+    largest = max(s.vms.memory)
+    payload = largest if s.vmotion.payload == "full" else min(int(s.vmotion.payload), largest)
+    packets = -(-payload // s.vmotion.packet_size)
+    if packets > MAX_PACKETS:
+        out.append(
+            Problem(
+                "vmotion.packet_size",
+                f"a {format_size(payload)} payload in {format_size(s.vmotion.packet_size)} "
+                f"packets needs {packets:,} packets; the stream's 32-bit counter allows "
+                f"{MAX_PACKETS:,}: use larger packets or a smaller payload",
+            )
+        )
     return out

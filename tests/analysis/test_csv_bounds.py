@@ -68,21 +68,6 @@ def test_a_written_table_reads_back_as_the_whole_text_reader_gave(tmp_path: Path
     assert list(new["name"]) == AWKWARD * 3
 
 
-def test_without_pandas_the_rows_are_the_old_row_dicts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without pandas the reader gives the row dicts of the whole-text parser, value for
-    value and type for type."""
-    path = results.write_table(tmp_path / "t.csv", _awkward_rows())
-    cols, rows = parse_csv(path.read_bytes().decode("utf-8"), str(path))
-    monkeypatch.setattr(results, "_pandas", lambda: None)
-    got = results.read_table(path)
-    want = [dict(zip(cols, row, strict=True)) for row in rows]
-    assert [[(type(v), repr(v)) for v in r.values()] for r in got] == [
-        [(type(v), repr(v)) for v in r.values()] for r in want
-    ]
-
-
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(1, 5).flatmap(

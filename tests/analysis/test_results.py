@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sim.analysis.results as results
+from sim.analysis.cells import parse_csv
 from sim.analysis.results import is_complete, load, load_summary, write_run
 from sim.analysis.text import format_summary
 from sim.errors import RunError
@@ -48,8 +49,11 @@ def _hidden(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
 
 
-def _no_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(results, "_pandas", lambda: None)
+def _csv_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of a written CSV table with the Python types its cells encode (the run
+    folder's own parser, which a DataFrame's dtypes would blur)."""
+    cols, rows = parse_csv(path.read_bytes().decode("utf-8"), str(path))
+    return [dict(zip(cols, row, strict=True)) for row in rows]
 
 
 def test_round_trip_into_dataframes(tmp_path: Path) -> None:
@@ -69,14 +73,11 @@ def test_round_trip_into_dataframes(tmp_path: Path) -> None:
     assert frame["host"].tolist() == ["esx-01", "esx, 02"]
 
 
-def test_round_trip_without_pandas_keeps_types(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without pandas, tables come back as row dicts with their original Python types."""
-    _no_pandas(monkeypatch)
-    run = load(_write(tmp_path / "run"))
-    assert run.table("events") == ROWS
-    assert [type(v) for v in run.table("events")[0].values()] == [float, str, int, bool, type(None)]
+def test_round_trip_of_the_csv_keeps_types(tmp_path: Path) -> None:
+    """A table's CSV file reads back as the rows written, with their Python types."""
+    events = _csv_records(_write(tmp_path / "run") / "events.csv")
+    assert events == ROWS
+    assert [type(v) for v in events[0].values()] == [float, str, int, bool, type(None)]
 
 
 def test_table_helper_names_the_tables_there_are(tmp_path: Path) -> None:
@@ -114,8 +115,7 @@ def _same(a: Any, b: Any) -> bool:
 def test_any_table_round_trips_exactly(table: tuple[list[str], list[dict[str, Any]]]) -> None:
     """Every cell of every table reads back with its exact type and value (floats bit-exact)."""
     cols, rows = table
-    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
-        mp.setattr(results, "_pandas", lambda: None)
+    with tempfile.TemporaryDirectory() as tmp:
         folder = write_run(
             Path(tmp) / "run",
             scenario_yaml="",
@@ -124,7 +124,7 @@ def test_any_table_round_trips_exactly(table: tuple[list[str], list[dict[str, An
             tables={"t": rows},
             columns={"t": cols},
         )
-        back = load(folder).table("t")
+        back = _csv_records(folder / "t.csv")
     assert len(back) == len(rows)
     for got, want in zip(back, rows, strict=True):
         assert list(got) == cols
@@ -171,16 +171,18 @@ def test_empty_tables_keep_their_headers(tmp_path: Path) -> None:
     assert run.table("bare").empty
 
 
-def test_column_dicts_and_column_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_column_dicts_and_column_order(tmp_path: Path) -> None:
     """A dict of columns is a table too, and ``columns`` fixes the order of the CSV columns."""
-    _no_pandas(monkeypatch)
     folder = _write(
         tmp_path / "run",
         tables={"keys": {"host": ["a", "b"], "n": [1, 2]}},
         columns={"keys": ["n", "host"]},
     )
     assert (folder / "keys.csv").read_text() == "n,host\n1,a\n2,b\n"
-    assert load(folder).table("keys") == [{"n": 1, "host": "a"}, {"n": 2, "host": "b"}]
+    assert load(folder).table("keys").to_dict("records") == [
+        {"n": 1, "host": "a"},
+        {"n": 2, "host": "b"},
+    ]
 
 
 def test_identical_inputs_give_identical_bytes(tmp_path: Path) -> None:
@@ -225,11 +227,8 @@ def test_non_finite_floats_and_exceptions_in_json(tmp_path: Path) -> None:
     }
 
 
-def test_csv_quoting_survives_commas_quotes_and_newlines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_csv_quoting_survives_commas_quotes_and_newlines(tmp_path: Path) -> None:
     """Commas, quotes, CR and LF inside cells are quoted so any CSV reader sees the same text."""
-    _no_pandas(monkeypatch)
     nasty = ["a,b", 'say "hi"', "two\nlines", "cr\rhere", '",\n"', " padded "]
     folder = _write(
         tmp_path / "run", tables={"notes": [{"text": s, "k": i} for i, s in enumerate(nasty)]}
@@ -238,14 +237,11 @@ def test_csv_quoting_survives_commas_quotes_and_newlines(
     parsed = list(csv.reader(io.StringIO(raw, newline="")))
     assert parsed[0] == ["text", "k"]
     assert [row[0] for row in parsed[1:]] == nasty
-    assert [r["text"] for r in load(folder).table("notes")] == nasty
+    assert load(folder).table("notes")["text"].tolist() == nasty
 
 
-def test_strings_that_look_like_other_values_stay_strings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_strings_that_look_like_other_values_stay_strings(tmp_path: Path) -> None:
     """Text such as "007", "1.5", "true" or "" is quoted, so it does not load as a number."""
-    _no_pandas(monkeypatch)
     texts = ["007", "1.5", "true", "", "nan", "-3", "1e+16", "esx-01"]
     folder = _write(tmp_path / "run", tables={"ids": [{"id": s} for s in texts]})
     assert (folder / "ids.csv").read_text().splitlines()[1:] == [
@@ -258,7 +254,7 @@ def test_strings_that_look_like_other_values_stay_strings(
         '"1e+16"',
         "esx-01",
     ]
-    assert [r["id"] for r in load(folder).table("ids")] == texts
+    assert load(folder).table("ids")["id"].tolist() == texts
 
 
 def test_bad_tables_are_rejected_before_touching_disk(tmp_path: Path) -> None:
@@ -280,8 +276,8 @@ def test_bad_tables_are_rejected_before_touching_disk(tmp_path: Path) -> None:
 
 
 def _fail_on(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
-    """Make ``_write_file`` raise when it reaches file ``name``; return the names written."""
-    real = results._write_file
+    """Make ``write_new_file`` raise when it reaches file ``name``; return the names written."""
+    real = results.write_new_file
     written: list[str] = []
 
     def flaky(path: Path, data: bytes) -> None:
@@ -290,7 +286,7 @@ def _fail_on(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
         real(path, data)
         written.append(path.name)
 
-    monkeypatch.setattr(results, "_write_file", flaky)
+    monkeypatch.setattr(results, "write_new_file", flaky)
     return written
 
 

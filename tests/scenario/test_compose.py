@@ -8,7 +8,8 @@ import pytest
 
 from sim.errors import ScenarioError
 from sim.scenario import load_scenario
-from sim.scenario.compose import deep_merge, parse_assignments
+from sim.scenario.common import deep_merge
+from sim.scenario.compose import parse_assignments
 from tests.cli.clitools import TINY
 
 

@@ -14,7 +14,8 @@ import yaml
 from sim.cli import main
 from sim.errors import ScenarioError
 from sim.scenario import apply_overrides, parse_scenario
-from sim.scenario.regimes import FLAT_PRESETS, PRESETS, REGIMES, deep_merge, expand_regime
+from sim.scenario.common import deep_merge
+from sim.scenario.regimes import FLAT_PRESETS, PRESETS, REGIMES, expand_regime
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "regimes.md"
 ESTATE: dict[str, Any] = {
