@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import simpy
 
@@ -36,8 +36,40 @@ from sim.processes.context import Context
 from sim.processes.kms import KmsCluster
 from sim.scenario.model import KeyProvider, PrimaryKeyEvent
 
-if TYPE_CHECKING:
-    from sim.processes.trust_authority import TrustNode
+
+class PrimaryKeyCache:
+    """One Key Provider Service's copies of the primary keys, by provider: the key material
+    and when it came back from the KMS. Each trust-authority node owns one; only
+    :class:`KeyProviders` fills it (a key that came back from a Get, TTL > 0)."""
+
+    def __init__(self) -> None:
+        self._copies: dict[str, tuple[bytes, float]] = {}
+
+    def get(self, provider: str) -> tuple[bytes, float] | None:
+        """The copy of ``provider``'s primary key and when it was fetched, if any."""
+        return self._copies.get(provider)
+
+    def keep(self, provider: str, material: bytes, at: float) -> None:
+        """Keep ``material`` as ``provider``'s primary key, fetched at ``at``."""
+        self._copies[provider] = (material, at)
+
+
+class KmipNode(Protocol):
+    """What the key providers need of a trust-authority node (a protocol, so this module
+    does not import the trust authority that uses it): its network name, its current KMIP
+    client certificate and its primary-key cache."""
+
+    @property
+    def name(self) -> str:
+        """The node's network name."""
+
+    @property
+    def kmip_client(self) -> bytes:
+        """The node's current KMIP client certificate (DER)."""
+
+    @property
+    def primary_cache(self) -> PrimaryKeyCache:
+        """The node's copies of the primary keys."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +134,7 @@ class KeyProviders:
     # --- serving ---------------------------------------------------------------------------
 
     def unwrap(
-        self, node: TrustNode, provider: str, wrapped: bytes, host: str
+        self, node: KmipNode, provider: str, wrapped: bytes, host: str
     ) -> Generator[Any, Any, Unwrapped]:
         """Unwrap ``wrapped`` for ``host`` at ``node``: the primary key from the node's cache,
         or, when the cached copy expired, from the node's Get in flight or a new one."""
@@ -141,7 +173,7 @@ class KeyProviders:
         done.succeed(fetched)
 
     def _get(
-        self, node: TrustNode, provider: str, host: str
+        self, node: KmipNode, provider: str, host: str
     ) -> Generator[Any, Any, tuple[_Fetched, int]]:
         """The node's KMIP Get of ``provider``'s primary key; a key that came back is kept
         in the node's cache (TTL > 0). Returns the outcome and the servers that timed out."""
@@ -156,7 +188,7 @@ class KeyProviders:
             why = resp.reason.name.lower() if resp.reason else "no_key_material"
             return _Fetched(None, f"kms.{why}"), call.timeouts
         if spec.primary_key_cache_ttl > 0:
-            node.primary_cache[provider] = (resp.key_material, self.env.now)
+            node.primary_cache.keep(provider, resp.key_material, self.env.now)
         return _Fetched(resp.key_material, None), call.timeouts
 
     @staticmethod

@@ -41,7 +41,7 @@ from sim.domain.verifier import (
 from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
 from sim.processes.drafts import Attempt, ReportDraft, VerdictDraft
-from sim.processes.key_provider import KeyProviders
+from sim.processes.key_provider import KeyProviders, PrimaryKeyCache
 from sim.processes.services import Service, ServiceDown
 from sim.rng import ByteSource
 from sim.scenario.model import Attestation
@@ -75,7 +75,7 @@ class TrustNode:
         self.kmip_client: bytes = cert.public_bytes(Encoding.DER)
         report_key = derive_p256_key(seed(f"vta.{index}.report-key"), "es256")
         self.signer = ReportSigner(f"{spec.name}-attestd-{index}", spec.name, report_key)
-        self.primary_cache: dict[str, tuple[bytes, float]] = {}
+        self.primary_cache = PrimaryKeyCache()
         self.issued = 0
 
     @property
