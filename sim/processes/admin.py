@@ -52,13 +52,10 @@ class Administrator:
         self.drift = drift
         self._pending: set[tuple[str, bytes]] = set()
 
-    def start(self) -> None:
-        """Listen to the trust authority's verdicts (if EKs get registered at all)."""
-        if self.spec.ek_registration_delay is not None:
-            self.ta.verdict_listeners.append(self.on_verdict)
-
     def on_verdict(self, host: str, verdict: Verdict) -> None:
-        """A verdict on ``host``: an identity failure starts a registration, once per EK."""
+        """A verdict on ``host``: an identity failure starts a registration, once per EK.
+        The builder connects this to the trust authority's ``verdicts`` port when EKs get
+        registered at all (``ek_registration_delay`` set)."""
         if verdict.ok or not IDENTITY_REASONS.intersection(verdict.reasons):
             return
         ek = public_der(self.hosts[host].tpm.ek_public)

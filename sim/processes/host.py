@@ -37,6 +37,7 @@ from sim.processes.secure_config import SecureConfiguration
 from sim.processes.services import ServiceDown
 from sim.processes.status_view import StatusReport
 from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
+from sim.processes.wiring import Port
 from sim.scenario.distributions import DistributionModel, Uniform
 from sim.scenario.model import Attestation
 
@@ -97,10 +98,15 @@ class TrustedHost(CapacityState):
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
         self._inflight: simpy.Process | None = None
-        self.on_power_off: Callable[[Vm, str], None] = lambda vm, why: None
-        self.on_status: Callable[[StatusReport], None] = lambda report: None
-        self.on_maintenance: Callable[[TrustedHost], Generator[Any, Any, None]] = _no_evacuation
-        self.on_crash: Callable[[TrustedHost, list[Vm]], None] = lambda host, vms: None
+        owner = f"host {spec.name}"
+        # what the host's vCenter does when it powers off a VM, reports its status, enters
+        # maintenance mode (moves its VMs away) and crashes (vSphere HA restarts its VMs)
+        self.power_off: Port[Callable[[Vm, str], None]] = Port(owner, "power_off")
+        self.status_to: Port[Callable[[StatusReport], None]] = Port(owner, "status_to")
+        self.evacuate: Port[Callable[[TrustedHost], Generator[Any, Any, None]]] = Port(
+            owner, "evacuate"
+        )
+        self.crashed: Port[Callable[[TrustedHost, list[Vm]], None]] = Port(owner, "crashed")
         self.registered = True
         self._going_down = False
         self._reports_sent = 0
@@ -175,7 +181,7 @@ class TrustedHost(CapacityState):
             return
         self._going_down = True
         if kind == "planned":
-            yield from self.on_maintenance(self)
+            yield from self.evacuate.target(self)
         self.up = False
         self._going_down = False
         self.recorder.add(
@@ -186,10 +192,11 @@ class TrustedHost(CapacityState):
                 proc.interrupt(why)
         self._agent = self._inflight = None
         vms = list(self.vms.values())
+        power_off = self.power_off.target
         for vm in vms:
-            self.on_power_off(vm, why)
+            power_off(vm, why)
         if kind == "crash":
-            self.on_crash(self, vms)
+            self.crashed.target(self, vms)
         self._send_status(UNKNOWN)  # not responding
         yield self.env.timeout(duration)
         for change in self.staged:  # the new hardware is in before the boot is tried
@@ -327,7 +334,8 @@ class TrustedHost(CapacityState):
         self, status: str, attested_until: float | None = None, jti: str | None = None
     ) -> None:
         self._reports_sent += 1
-        self.on_status(StatusReport(self.name, self._reports_sent, status, attested_until, jti))
+        report = StatusReport(self.name, self._reports_sent, status, attested_until, jti)
+        self.status_to.target(report)
 
     def _round(
         self, node: TrustNode, deadline: float, attempt: Attempt, polled: bool = False
@@ -455,9 +463,3 @@ def equilibrium_phase(interval: float, jitter: float, u1: float, u2: float) -> t
     t, j = interval, jitter
     length = math.sqrt(t * t + u1 * ((t + j) ** 2 - t * t)) if j > 0 else t
     return u2 * length, (1.0 - u2) * length
-
-
-def _no_evacuation(host: TrustedHost) -> Generator[Any, Any, None]:
-    """Maintenance mode with no vCenter to move VMs: nothing moves."""
-    host.maintenance = True
-    yield from ()

@@ -201,16 +201,17 @@ class KeyProviders:
     # --- events and health -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Record each provider's initial health, follow its changes, and schedule the
-        primary-key events of the scenario."""
+        """Record each provider's initial health and schedule the primary-key events of
+        the scenario (the builder connects :meth:`health_changed` to every KMS cluster)."""
         for cluster in self.clusters.values():
-            cluster.health_listeners.append(self._health_changed)
-            self._health_changed(cluster)
+            self.health_changed(cluster)
         for name, spec in self.specs.items():
             for event in spec.primary_key_events:
                 self.env.process(self._primary_key_event(name, event))
 
-    def _health_changed(self, cluster: KmsCluster) -> None:
+    def health_changed(self, cluster: KmsCluster) -> None:
+        """``cluster``'s health may have changed: a ``provider_health`` row for each
+        provider on it whose health did."""
         for name, spec in self.specs.items():
             if spec.kms != cluster.name or self._health.get(name) == cluster.health:
                 continue

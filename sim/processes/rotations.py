@@ -113,7 +113,7 @@ class Rotations:
 
     def _principals(self, r: Rotation) -> Generator[Any, Any, None]:
         setup = self.ta.setup
-        everyone = set(self.ta.vcenter_of.values())
+        everyone = self.ta.workload_vcenters()
         trusted = everyone if setup.principals is None else set(setup.principals)
         self._record(r.what, "rotated")
         events = sorted([(r.adopt_after, "adopted"), (r.overlap, "old_retired")])

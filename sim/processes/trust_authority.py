@@ -11,15 +11,15 @@ primary node is down.
 Host status, as the Attestation Service keeps it: ``unknown`` until the first verdict,
 ``attested`` after a passing one while its report is unexpired, ``notAttested`` after a
 failing one or once the latest report has expired. With ``revocation: push`` a failing
-verdict also revokes the host's unexpired reports at once, on every Key Provider Service,
-unless a failure notifier delivers revocations later (``deferred_revocation``, see
-:mod:`sim.processes.verifier_poll`).
+verdict also revokes the host's unexpired reports, on every Key Provider Service: at once,
+or later through the failure notifier (:mod:`sim.processes.verifier_poll`), whichever the
+builder connects to the trust authority's ``failed`` port.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,6 +43,7 @@ from sim.processes.context import Context
 from sim.processes.drafts import Attempt, ReportDraft, VerdictDraft
 from sim.processes.key_provider import KeyProviders, PrimaryKeyCache
 from sim.processes.services import Service, ServiceDown
+from sim.processes.wiring import Port
 from sim.rng import ByteSource
 from sim.scenario.model import Attestation
 from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
@@ -62,6 +63,7 @@ class TrustNode:
             ctx, f"attestation_service.{index}", att.workers, att.service_time,
             f"vta.{index}.attestation",
         )  # fmt: skip
+        self.attestation.drop_expired = att.abandoned == "drop"
         self.key_provider = Service(
             ctx, f"key_provider_service.{index}", kps.workers, kps.service_time,
             f"vta.{index}.kps",
@@ -90,8 +92,9 @@ class TrustNode:
 
     def set_up(self, up: bool) -> None:
         """Bring every service of the node up or down."""
-        for svc in (self.attestation, self.key_provider, self.status):
-            svc.up = up
+        self.attestation.up = up
+        self.key_provider.up = up
+        self.status.up = up
 
 
 @dataclass
@@ -158,7 +161,6 @@ class TrustAuthority:
         self.nodes = nodes
         self.primary = nodes[: spec.hosts]
         self.fallback = nodes[spec.hosts :]
-        self.deferred_revocation = False  # a notifier revokes after its delay instead
         self.policy = policy
         self.group = spec.name
         self.audience = f"{spec.name}/key-provider"
@@ -175,11 +177,16 @@ class TrustAuthority:
         }
         self.revoked: set[str] = set()
         self.book = StatusBook()
-        self.verdict_listeners: list[Callable[[str, Verdict], None]] = []
         self.setup = SetupState()
-        self.vcenter_of: dict[str, str] = {}
-        for node in nodes:
-            node.attestation.drop_expired = spec.attestation_service.abandoned == "drop"
+        # who acts on a failing verdict (the host, and its reports live at the verdict with
+        # ``revocation: push``): :meth:`revoke` at once, or the failure notifier later
+        self.failed: Port[Callable[[str, list[str]], None]] = Port("trust_authority", "failed")
+        # who else hears each verdict judged (an administrator registering new EKs)
+        self.verdicts: Port[Callable[[str, Verdict], None]] = Port(
+            "trust_authority", "verdicts", many=True
+        )
+        # the workload vCenter of each trusted host (whose principal must be trusted)
+        self.host_vcenters: Port[Mapping[str, str]] = Port("trust_authority", "host_vcenters")
         self._nonces: dict[int, tuple[str, bytes]] = {}
         self._nonce_seq = 0
         self._next = 0
@@ -279,13 +286,14 @@ class TrustAuthority:
             # agent and finished late): it must not overwrite the newer verdict.
             draft.stale = True
         else:
-            for listener in self.verdict_listeners:
+            if not verdict.ok:
+                live = self.book.take_live(host, now) if self.revocation == "push" else []
+                self.failed.target(host, live)
+            for listener in self.verdicts.targets:
                 listener(host, verdict)
             if verdict.ok:
                 jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
                 draft.jti = jti
-            elif self.revocation == "push" and not self.deferred_revocation:
-                self.revoke(self.book.take_live(host, now))
         if attempt.over:  # its agent stopped waiting: it will never take this verdict
             self._write_verdict(draft)
         return AttestOutcome(
@@ -317,6 +325,11 @@ class TrustAuthority:
                 if draft is not None and now < draft.expires_at:
                     draft.revoked_at = now
                 self.recorder.report_revoked(jti)
+
+    def revoke_live(self, host: str, live: list[str]) -> None:
+        """A failing verdict on ``host``: revoke its reports that were ``live`` at it now
+        (the ``failed`` port's target when no failure notifier delays revocation)."""
+        self.revoke(live)
 
     def _issue(
         self, node: TrustNode, host: str, image_id: str, at: float
@@ -371,10 +384,14 @@ class TrustAuthority:
     def _judge(self, evidence: Evidence, nonce: bytes) -> Verdict:
         """The verdict on ``evidence``: refused outright for a host whose vCenter's
         principal the trust authority does not trust, else the verifier's."""
-        if not self.setup.trusts(self.vcenter_of.get(evidence.host_id)):
+        if not self.setup.trusts(self.host_vcenters.target.get(evidence.host_id)):
             return Verdict(False, ("attestation.setup.principal_not_imported",), None,
                            evidence.host_id, None, ())  # fmt: skip
         return verify(evidence, self.policy, nonce)
+
+    def workload_vcenters(self) -> set[str]:
+        """Every workload vCenter that manages a trusted host."""
+        return set(self.host_vcenters.target.values())
 
     def set_images(self, images: tuple[EsxiImage, ...]) -> None:
         """The approved ESXi base images from now on."""

@@ -71,11 +71,6 @@ class WorkloadVCenter:
         self.rules = rules
         self.lifetime = rules.lifetime
         self.status = StatusView(ctx, spec, [h.name for h in hosts], ta)
-        for h in hosts:
-            h.on_power_off = self.power_off
-            h.on_status = self.status.report
-            h.on_maintenance = self.evacuate
-            h.on_crash = self.ha_restart
 
     @property
     def view(self) -> dict[str, str]:
