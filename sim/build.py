@@ -152,6 +152,7 @@ def build_host_specs(
             image,
             s.hosts.key_persistence,
             s.hosts.configuration_recovery if s.hosts.secure_configuration == "tpm" else None,
+            registered=not s.setup,
         )
         for name, vc_name, cl_name in s.host_names()
     }
@@ -291,8 +292,8 @@ def _place_initial(
         ]
         if cands:
             target = min(cands, key=lambda h: h.used_memory / h.memory)
-            target.used_memory += vm.memory
-            target.vms[vm.name] = vm
+            target.reserve(vm.memory)
+            target.admit(vm)
             pool.started(vm, target.name)
             if vm.name in keks:
                 target.hold_key(vm.name, keks[vm.name], 0.0)
@@ -394,6 +395,8 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     drift = DriftInjector(ctx, s.drift, s.reboots, hosts, new_tpm)
     views = [vc.status for vc in vcenters.values()]
     poller, notifier = build_regime(ctx, s, hosts, ta, vcenters)
+    if s.setup:  # set up during the run: the trust authority starts empty
+        ta.start_unconfigured()
     estate = Estate(
         scenario=s,
         seed=root,

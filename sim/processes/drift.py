@@ -33,6 +33,7 @@ from sim.domain.image import (
     measure_runtime_driver,
     measure_runtime_vib,
 )
+from sim.domain.installed import Change, Installed, restore
 from sim.domain.tpm import VirtualTPM
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
@@ -144,19 +145,17 @@ class DriftInjector:
             draft.outcome = "blocked"  # nothing changes on the host
             return
         self._open[name].append(draft)
-        change = self._change(host, kind, drift_id, vib)
+        change = self._change(host.name, kind, drift_id, vib)
 
-        def staged() -> None:
-            change()
+        def applied() -> None:
             if draft.effective_at is None:
                 draft.effective_at = self.env.now
 
         if measured == "runtime" and kind in RUNTIME_MEASURABLE and host.up:
-            change()
-            self._measure_runtime(host, kind, drift_id, vib)
+            host.load_now(change, self._runtime_measurement(kind, drift_id, vib))
             draft.effective_at = self.env.now
         else:
-            host.staged.append(staged)
+            host.stage(change, applied)
             if measured == "runtime":
                 self.env.process(host.reboot(self.reboot_duration(name), "drift"))
         if order.reboot_after is not None:
@@ -168,23 +167,21 @@ class DriftInjector:
         yield self.env.timeout(after)
         yield from self.hosts[name].reboot(self.reboot_duration(name), "drift")
 
-    def _change(
-        self, host: TrustedHost, kind: DriftKind, drift_id: int, unapproved: Vib
-    ) -> Callable[[], None]:
-        def vib() -> None:
-            host.image = host.image.with_vib(unapproved)
+    def _change(self, host: str, kind: DriftKind, drift_id: int, unapproved: Vib) -> Change:
+        def vib(now: Installed) -> Installed:
+            return replace(now, image=now.image.with_vib(unapproved))
 
-        def build() -> None:
-            host.image = host.image.with_build(host.image.build + 1)
+        def build(now: Installed) -> Installed:
+            return replace(now, image=now.image.with_build(now.image.build + 1))
 
-        def secure_boot() -> None:
-            host.platform = replace(host.platform, secure_boot=False)
+        def secure_boot(now: Installed) -> Installed:
+            return replace(now, platform=replace(now.platform, secure_boot=False))
 
-        def driver() -> None:
-            host.image = host.image.with_driver(_driver(drift_id))
+        def driver(now: Installed) -> Installed:
+            return replace(now, image=now.image.with_driver(_driver(drift_id)))
 
-        def tpm() -> None:
-            host.tpm = self.new_tpm(host.name, drift_id)
+        def tpm(now: Installed) -> Installed:
+            return replace(now, tpm=self.new_tpm(host, drift_id))
 
         return {
             DriftKind.UNAPPROVED_VIB: vib,
@@ -195,24 +192,20 @@ class DriftInjector:
         }[kind]
 
     @staticmethod
-    def _measure_runtime(host: TrustedHost, kind: DriftKind, drift_id: int, vib: Vib) -> None:
+    def _runtime_measurement(
+        kind: DriftKind, drift_id: int, vib: Vib
+    ) -> Callable[[VirtualTPM], object]:
         if kind is DriftKind.UNAPPROVED_VIB:
-            measure_runtime_vib(host.tpm, vib)
-        else:
-            measure_runtime_driver(host.tpm, _driver(drift_id))
+            return lambda tpm: measure_runtime_vib(tpm, vib)
+        return lambda tpm: measure_runtime_driver(tpm, _driver(drift_id))
 
     def _remediate(self, name: str, draft: DriftDraft, after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
         if draft.remediated_at is not None:
             return  # an earlier remediation of this host already restored it
         host = self.hosts[name]
-        image, platform, tpm = self.baseline[name]
-
-        def restore() -> None:
-            host.image, host.platform, host.tpm = image, platform, tpm
-
         # Restoring the approved state undoes every drift of the host, staged ones too.
-        host.staged = [restore]
+        host.stage_only(restore(Installed(*self.baseline[name])))
         for open_drift in self._open[name]:
             open_drift.remediated_at = self.env.now
         self._open[name] = []

@@ -22,13 +22,15 @@ from typing import Any
 
 import simpy
 
-from sim.domain.image import EsxiImage, Platform, measure_boot
+from sim.domain.image import EsxiImage, Platform
+from sim.domain.installed import Change, Installed
 from sim.domain.pki import public_der
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import Attempt, AttestationDraft, KeyRequestDraft
+from sim.processes.host_boot import Applied, BootChain
 from sim.processes.host_capacity import CapacityState
 from sim.processes.host_keys import HeldKey, KeyCache
 from sim.processes.inventory import Vm
@@ -56,6 +58,7 @@ class HostSpec:
     image: EsxiImage
     key_persistence: bool = False
     config_recovery: DistributionModel | None = None  # TPM mode's recovery; None: not TPM mode
+    registered: bool = True  # False: set up during the run, attests once its cluster is
 
 
 class TrustedHost(CapacityState):
@@ -70,11 +73,7 @@ class TrustedHost(CapacityState):
         self.memory = spec.memory
         self.track_capacity(ctx.recorder.capacity)
         self.vms: dict[str, Vm] = {}
-        self.tpm = spec.tpm
-        self.platform = spec.platform
-        self.image = spec.image
-        self.staged: list[Callable[[], None]] = []
-        self.boots = 0
+        self.chain = BootChain(Installed(spec.image, spec.platform, spec.tpm))
         self.ta = ta
         self.paths = ctx.paths
         self.recorder = ctx.recorder
@@ -107,7 +106,7 @@ class TrustedHost(CapacityState):
             owner, "evacuate"
         )
         self.crashed: Port[Callable[[TrustedHost, list[Vm]], None]] = Port(owner, "crashed")
-        self.registered = True
+        self.registered = spec.registered
         self._going_down = False
         self._reports_sent = 0
         self.polled = cfg.initiator == "verifier"
@@ -153,19 +152,14 @@ class TrustedHost(CapacityState):
             self._agent = self.env.process(self._agent_loop(True, first_period))
 
     def _power_up(self, reason: str) -> None:
-        for change in self.staged:
-            change()
-        self.staged = []
-        self.tpm.restart()
-        self.tpm.set_clock(int(self.env.now * 1000))
-        measure_boot(self.tpm, self.image, self.platform)
+        chain = self.chain
+        chain.power_up(self.env.now)
         self.ta.first_contact(self.name, self.platform.hardware_id, self.tpm)
         if reason != "start":  # a running estate's hosts keep the keys they hold
             ek = public_der(self.tpm.ek_public)
             self.key_cache.boot(self.platform.secure_boot, ek, self.env.now)
         self.report, self.report_expires = None, float("-inf")
-        self.up = True
-        self.boots += 1
+        self._set_up(True)
         self.recorder.add(
             "host_events", time=self.env.now, host=self.name, event="up", reason=reason
         )
@@ -182,7 +176,7 @@ class TrustedHost(CapacityState):
         self._going_down = True
         if kind == "planned":
             yield from self.evacuate.target(self)
-        self.up = False
+        self._set_up(False)
         self._going_down = False
         self.recorder.add(
             "host_events", time=self.env.now, host=self.name, event="down", reason=why
@@ -199,9 +193,7 @@ class TrustedHost(CapacityState):
             self.crashed.target(self, vms)
         self._send_status(UNKNOWN)  # not responding
         yield self.env.timeout(duration)
-        for change in self.staged:  # the new hardware is in before the boot is tried
-            change()
-        self.staged = []
+        self.chain.apply_staged()  # the new hardware is in before the boot is tried
         recovery = self.secure_config.recovery(public_der(self.tpm.ek_public))
         if recovery is not None:  # TPM mode, new TPM: cannot boot until recovered
             self.recorder.add(
@@ -210,7 +202,51 @@ class TrustedHost(CapacityState):
             )  # fmt: skip
             yield self.env.timeout(recovery)
         self.boot()
-        self.maintenance = False
+        self._set_maintenance(False)
+
+    # --- what the host runs, and the VMs on it -------------------------------------------
+
+    @property
+    def image(self) -> EsxiImage:
+        """The ESXi image the host runs."""
+        return self.chain.image
+
+    @property
+    def platform(self) -> Platform:
+        """The server the host runs on."""
+        return self.chain.platform
+
+    @property
+    def tpm(self) -> VirtualTPM:
+        """The host's TPM."""
+        return self.chain.tpm
+
+    @property
+    def boots(self) -> int:
+        """How many times the host has booted."""
+        return self.chain.boots
+
+    def stage(self, change: Change, applied: Applied | None = None) -> None:
+        """Apply ``change`` to what the host runs at its next boot (``applied`` is told
+        when it took effect)."""
+        self.chain.stage(change, applied)
+
+    def stage_only(self, change: Change) -> None:
+        """Make ``change`` the only change staged for the next boot (remediation)."""
+        self.chain.stage_only(change)
+
+    def load_now(self, change: Change, measure: Callable[[VirtualTPM], object]) -> None:
+        """Apply ``change`` while the host runs, measured into its TPM by ``measure``."""
+        self.chain.load_now(change, measure)
+
+    def admit(self, vm: Vm) -> None:
+        """``vm`` runs here now (its memory already reserved)."""
+        self.vms[vm.name] = vm
+
+    def evict(self, vm: Vm) -> None:
+        """``vm`` no longer runs here (powered off or moved away): its memory is released."""
+        self.vms.pop(vm.name, None)
+        self.release(vm.memory)
 
     def begin_attesting(self) -> None:
         """The host's trusted cluster is registered: its agent starts (attesting at once)."""

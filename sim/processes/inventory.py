@@ -95,6 +95,20 @@ class VmPool:
         self.stopped.discard(vm)
         self.running.add(vm)
 
+    def migration_started(self, vm: Vm) -> None:
+        """``vm`` starts moving to another host."""
+        vm.migrating = True
+
+    def moved(self, vm: Vm, host: str) -> None:
+        """``vm`` now runs on ``host`` (a completed vMotion)."""
+        vm.host = host
+
+    def migration_over(self, vm: Vm, epoch: int) -> None:
+        """The move of ``vm`` that began in run ``epoch`` of it is over (unless the VM was
+        powered off and on since: it may be moving anew)."""
+        if vm.epoch == epoch:
+            vm.migrating = False
+
     def stopped_vm(self, vm: Vm) -> None:
         """``vm`` is powered off."""
         vm.host = None

@@ -80,6 +80,19 @@ class TrustNode:
         self.primary_cache = PrimaryKeyCache()
         self.issued = 0
 
+    def rotate_signer(self, signer: ReportSigner) -> None:
+        """The node signs reports with ``signer`` from now on."""
+        self.signer = signer
+
+    def rotate_kmip_client(self, certificate_der: bytes) -> None:
+        """The node's KMIP client presents ``certificate_der`` from now on."""
+        self.kmip_client = certificate_der
+
+    def next_report_id(self) -> str:
+        """The id (jti) of the next report this node signs."""
+        self.issued += 1
+        return f"{self.name}-{self.issued}"
+
     @property
     def name(self) -> str:
         """The node's network name."""
@@ -336,8 +349,7 @@ class TrustAuthority:
     ) -> tuple[str, float, str]:
         """Sign a report for ``host`` attested at ``at`` by ``node`` and open its record;
         its jti, expiry and token."""
-        node.issued += 1
-        jti = f"{node.name}-{node.issued}"
+        jti = node.next_report_id()
         expires = at + self.report_lifetime
         token = node.signer.issue(
             host, image_id, self.audience, self.epoch + at, self.report_lifetime, jti
@@ -388,6 +400,41 @@ class TrustAuthority:
             return Verdict(False, ("attestation.setup.principal_not_imported",), None,
                            evidence.host_id, None, ())  # fmt: skip
         return verify(evidence, self.policy, nonce)
+
+    # --- set-up and rotations (the operations ask; only the trust authority changes it) ---
+
+    def start_unconfigured(self) -> None:
+        """The estate is set up during the run: not enabled, no principal, no key provider,
+        and no host identity, TPM CA or base image imported yet."""
+        self.setup = SetupState(enabled=False, principals=set(), key_provider=False)
+        self.policy = replace(
+            self.policy, identities={}, trusted_ca_certs_der=(), approved_images=()
+        )
+
+    def enable(self) -> None:
+        """The trust authority's state is enabled: the Attestation Service answers."""
+        self.setup.enabled = True
+
+    def import_principals(self, vcenters: list[str]) -> None:
+        """The principals of ``vcenters`` are imported: their hosts are served."""
+        assert self.setup.principals is not None
+        self.setup.principals.update(vcenters)
+
+    def set_principals(self, vcenters: set[str] | None) -> None:
+        """The workload vCenters whose principal is trusted from now on (None: all)."""
+        self.setup.principals = vcenters
+
+    def configure_key_provider(self) -> None:
+        """A trusted key provider is configured: keys may be released."""
+        self.setup.key_provider = True
+
+    def trust_issuer(self, signer: ReportSigner) -> None:
+        """Reports signed by ``signer`` are accepted from now on."""
+        self.issuers[signer.service_id] = signer.trusted_issuer()
+
+    def retire_issuer(self, service_id: str) -> None:
+        """Reports signed by ``service_id`` are no longer accepted."""
+        self.issuers.pop(service_id, None)
 
     def workload_vcenters(self) -> set[str]:
         """Every workload vCenter that manages a trusted host."""
