@@ -16,6 +16,7 @@ from collections.abc import Generator
 from typing import Any
 
 from sim.domain.pki import public_der
+from sim.domain.reasons import Reason
 from sim.domain.verifier import Verdict
 from sim.processes.context import Context
 from sim.processes.drift import DriftInjector
@@ -25,9 +26,9 @@ from sim.scenario.model import Admin
 
 IDENTITY_REASONS = frozenset(
     (
-        "attestation.identity.ek_untrusted",
-        "attestation.identity.ek_not_bound",
-        "attestation.identity.platform_mismatch",
+        Reason.EK_UNTRUSTED.text,
+        Reason.EK_NOT_BOUND.text,
+        Reason.PLATFORM_MISMATCH.text,
     )
 )
 """Failures an administrator answers by registering the host's current EK."""

@@ -25,6 +25,8 @@ import simpy
 from sim.domain.image import EsxiImage, Platform
 from sim.domain.installed import Change, Installed
 from sim.domain.pki import public_der
+from sim.domain.reasons import Reason
+from sim.domain.reasons import reason as registered_reason
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
@@ -329,11 +331,15 @@ class TrustedHost(CapacityState):
                     yield self.env.timeout(delay)
                     delay = min(delay * cfg.backoff_multiplier, cfg.max_backoff)
         except simpy.Interrupt:  # the host went down: the attestation ends without an answer
-            self.recorder.closed(draft, draft.record(self.env.now, False, "attestation.host_down"))
+            self.recorder.closed(
+                draft, draft.record(self.env.now, False, Reason.ATTESTATION_HOST_DOWN.text)
+            )
             return
         now = self.env.now
         if not outcomes:
-            self.recorder.closed(draft, draft.record(now, False, "attestation.unavailable"))
+            self.recorder.closed(
+                draft, draft.record(now, False, Reason.ATTESTATION_UNAVAILABLE.text)
+            )
             self._send_status(UNKNOWN)
             return
         first = min(outcomes, key=lambda o: o.verdict_at)
@@ -440,17 +446,17 @@ class TrustedHost(CapacityState):
             yield from self.ensure_attested("on_demand")
         node = self.ta.pick_node()
         if node is None or wrapped is None:
-            recorder.closed(draft, draft.record("failed", "kps.unavailable"))
+            recorder.closed(draft, draft.record("failed", Reason.KPS_UNAVAILABLE.text))
             return False
         draft.node = node.name
         try:
             yield self.env.timeout(self.paths.delay(self.node, node.name))
             out = yield from self.ta.release_key(node, self.name, self.report, wrapped)
         except Unreachable:
-            recorder.closed(draft, draft.record("failed", "kps.unreachable"))
+            recorder.closed(draft, draft.record("failed", Reason.KPS_UNREACHABLE.text))
             return False
         except ServiceDown:
-            recorder.closed(draft, draft.record("failed", "kps.unavailable"))
+            recorder.closed(draft, draft.record("failed", Reason.KPS_UNAVAILABLE.text))
             return False
         released = out.material is not None
         reason = out.reason or ""
@@ -464,8 +470,8 @@ class TrustedHost(CapacityState):
         if out.material is not None:
             recorder.key_released(self.name, self.env.now)
             self.hold_key(vm.name, out.material, self.env.now)
-        elif not reason.startswith(("kms.", "kps.")):
-            if out.reason == "report.unknown_issuer":  # signed by a retired key: attest anew
+        elif not reason or registered_reason(reason).refusal:  # the report did not qualify
+            if reason == Reason.REPORT_UNKNOWN_ISSUER:  # signed by a retired key: attest anew
                 self.report, self.report_expires = None, float("-inf")
             recorder.add(
                 "refusals",
@@ -480,7 +486,7 @@ class TrustedHost(CapacityState):
         try:
             yield self.env.timeout(self.paths.delay(node.name, self.node))
         except Unreachable:  # the answer cannot come back
-            recorder.closed(draft, draft.record("failed", "kps.unreachable", **answer))
+            recorder.closed(draft, draft.record("failed", Reason.KPS_UNREACHABLE.text, **answer))
             return False
         record = draft.record(outcome, reason, latency_s=self.env.now - start, **answer)
         recorder.closed(draft, record)

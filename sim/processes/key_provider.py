@@ -32,6 +32,7 @@ import simpy
 
 from sim.domain.key_hierarchy import unwrap_kek
 from sim.domain.kmip import RevocationReason
+from sim.domain.reasons import Reason, reason
 from sim.processes.context import Context
 from sim.processes.kms import KmsCluster
 from sim.scenario.model import KeyProvider, PrimaryKeyEvent
@@ -155,7 +156,7 @@ class KeyProviders:
         try:
             fetched, timeouts = yield from self._get(node, provider, host)
         except Exception:  # waiters learn the outcome even if this unwrap broke off
-            self._settle(key, done, _Fetched(None, "kms.unavailable"))
+            self._settle(key, done, _Fetched(None, Reason.KMS_UNAVAILABLE.text))
             raise
         self._settle(key, done, fetched)
         if fetched.material is None:
@@ -183,10 +184,10 @@ class KeyProviders:
         )
         resp = call.response
         if resp is None:
-            return _Fetched(None, "kms.unavailable"), call.timeouts
+            return _Fetched(None, Reason.KMS_UNAVAILABLE.text), call.timeouts
         if not resp.ok or resp.key_material is None:
             why = resp.reason.name.lower() if resp.reason else "no_key_material"
-            return _Fetched(None, f"kms.{why}"), call.timeouts
+            return _Fetched(None, reason(f"kms.{why}").text), call.timeouts
         if spec.primary_key_cache_ttl > 0:
             node.primary_cache.keep(provider, resp.key_material, self.env.now)
         return _Fetched(resp.key_material, None), call.timeouts
@@ -195,7 +196,7 @@ class KeyProviders:
     def _unwrapped(material: bytes, wrapped: bytes, hit: bool) -> Unwrapped:
         kek = unwrap_kek(material, wrapped)
         if kek is None:
-            return Unwrapped(None, "kps.unwrap_failed", hit)
+            return Unwrapped(None, Reason.KPS_UNWRAP_FAILED.text, hit)
         return Unwrapped(kek, None, hit)
 
     # --- events and health -----------------------------------------------------------------

@@ -25,6 +25,7 @@ from sim.domain.identities import replacement_platform, replacement_tpm
 from sim.domain.image import EsxiImage
 from sim.domain.installed import Installed
 from sim.domain.pki import CertificateAuthority
+from sim.domain.reasons import Reason
 from sim.domain.verifier import Policy
 from sim.processes.context import Context
 from sim.processes.drift import DriftInjector
@@ -42,8 +43,8 @@ _NEEDS = {
     "register_trusted_cluster": ("enable_trust_authority", "import_workload_principal"),
 }
 _MISSING = {
-    "enable_trust_authority": "setup.trust_authority_not_enabled",
-    "import_workload_principal": "setup.principal_not_imported",
+    "enable_trust_authority": Reason.SETUP_NOT_ENABLED.text,
+    "import_workload_principal": Reason.SETUP_PRINCIPAL_NOT_IMPORTED.text,
 }
 
 

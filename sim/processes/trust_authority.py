@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sim.domain.image import EsxiImage
 from sim.domain.key_hierarchy import WrappedKek
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
+from sim.domain.reasons import Reason
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import (
@@ -397,7 +398,7 @@ class TrustAuthority:
         """The verdict on ``evidence``: refused outright for a host whose vCenter's
         principal the trust authority does not trust, else the verifier's."""
         if not self.setup.trusts(self.host_vcenters.target.get(evidence.host_id)):
-            return Verdict(False, ("attestation.setup.principal_not_imported",), None,
+            return Verdict(False, (Reason.PRINCIPAL_NOT_IMPORTED.text,), None,
                            evidence.host_id, None, ())  # fmt: skip
         return verify(evidence, self.policy, nonce)
 
@@ -500,7 +501,7 @@ class TrustAuthority:
 
         def check() -> str | None:
             if token is None:
-                return "report.missing"
+                return Reason.REPORT_MISSING.text
             res = verify_report(
                 token,
                 self.issuers,
@@ -512,12 +513,12 @@ class TrustAuthority:
             if not res.ok:
                 return res.reasons[0]
             if res.claims is None or res.claims.host_id != host:
-                return "report.wrong_subject"
+                return Reason.REPORT_WRONG_SUBJECT.text
             return None
 
         reason = (yield from node.key_provider.serve(check, requester=host)).result
         if reason is None and not self.setup.key_provider:
-            reason = "kps.no_key_provider"
+            reason = Reason.KPS_NO_KEY_PROVIDER.text
         if reason is not None:
             return KeyOutcome(None, reason, None, node.name)
         out = yield from self.providers.unwrap(node, wrapped.provider, wrapped.wrapped, host)

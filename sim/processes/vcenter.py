@@ -17,7 +17,8 @@ from typing import Any
 import simpy
 
 from sim.analysis.records import Placement
-from sim.processes.attestation_status import ATTESTED
+from sim.domain.reasons import Reason
+from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import HaRestartDraft, MigrationDraft, PlacementDraft
 from sim.processes.host import TrustedHost
@@ -28,6 +29,12 @@ from sim.processes.vmotion import COMPLETED, Migrator
 from sim.rng import ByteSource
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import VCenter
+
+STATUS_REFUSALS = {
+    NOT_ATTESTED: Reason.STATUS_NOT_ATTESTED.text,
+    UNKNOWN: Reason.STATUS_UNKNOWN.text,
+}
+"""The reason a placement skips a host its vCenter does not see as attested."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ class WorkloadVCenter:
                     host=h.name,
                     vm=vm.name,
                     kind="placement",
-                    reason=f"vcenter.status.{self.view[h.name]}",
+                    reason=STATUS_REFUSALS[self.view[h.name]],
                 )
                 continue
             out.append(h)
@@ -132,7 +139,7 @@ class WorkloadVCenter:
         host = self._choose(self._candidates(vm))
         draft = PlacementDraft(now, self.name, vm.name, trigger, vm.needs_key)
         if host is None:
-            record = draft.record("refused", "placement.no_eligible_host")
+            record = draft.record("refused", Reason.PLACEMENT_NO_ELIGIBLE_HOST.text)
             self.recorder.write(record)
             return record
         draft.host = host.name
@@ -145,7 +152,11 @@ class WorkloadVCenter:
         if not ok or not host.up:
             host.release(vm.memory)
             self.pool.stopped.add(vm)
-            reason = "placement.key_not_released" if not ok else "placement.host_down"
+            reason = (
+                Reason.PLACEMENT_KEY_NOT_RELEASED.text
+                if not ok
+                else Reason.PLACEMENT_HOST_DOWN.text
+            )
             record = draft.record("failed", reason)
             self.recorder.closed(draft, record)
             return record
@@ -190,7 +201,9 @@ class WorkloadVCenter:
         )
         candidates = self._candidates(vm, exclude=src.name)
         if not candidates:
-            self.recorder.write(draft.record(self.env.now, "refused", "vmotion.no_eligible_host"))
+            self.recorder.write(
+                draft.record(self.env.now, "refused", Reason.VMOTION_NO_ELIGIBLE_HOST.text)
+            )
             return
         dst = candidates[int(self.placement_rng.integers(len(candidates)))]
         yield from self._move(vm, src, dst, draft)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, overload
 
 import simpy
 
+from sim.domain.reasons import Reason
 from sim.domain.stream_cipher import (
     MigrationSecret,
     NonceLedger,
@@ -102,7 +103,7 @@ def precopy(
     )
 
 
-STREAM_CORRUPT = "vmotion.stream.corrupt"
+STREAM_CORRUPT = Reason.STREAM_CORRUPT.text
 COMPLETED = "completed"
 
 
@@ -291,7 +292,7 @@ class Migrator:
             ok = yield from dst.obtain_key(vm, "vmotion")
             progress.key_fetched(self.env.now - start)
             if not ok:
-                return Moved("failed", "vmotion.key_not_released")
+                return Moved("failed", Reason.VMOTION_KEY_NOT_RELEASED.text)
         queued = self.env.now
         with contextlib.ExitStack() as slots:
             for h in sorted((src, dst), key=lambda h: h.name):  # a fixed order: no deadlock
@@ -304,13 +305,13 @@ class Migrator:
             try:
                 stream = self.links.open(src.node, dst.node, cap)
             except Unreachable:
-                return Moved("failed", "vmotion.unreachable")
+                return Moved("failed", Reason.VMOTION_UNREACHABLE.text)
             try:
                 plan = yield from self.copy(vm, stream)
             finally:
                 self.links.close(stream)
         if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
-            return Moved("failed", "vmotion.host_down")
+            return Moved("failed", Reason.VMOTION_HOST_DOWN.text)
         payload = 0
         if vm.migrates_encrypted:
             self._ids[owner] = self._ids.get(owner, 0) + 1
