@@ -1,11 +1,14 @@
 """Drift, remediation and reboots.
 
-A drift event changes what a host runs: an unapproved VIB, another ESXi build, Secure Boot
-off, a changed driver or a swapped TPM. Whether the change is *measured at runtime* or only
-*at the next boot* is a scenario setting per kind:
+A drift event changes what a host runs; the kinds and their effects are registered in
+:mod:`sim.domain.drift_kinds` (an unapproved VIB, another ESXi build, Secure Boot off, a
+changed driver, a swapped TPM...), and the injector calls a kind's functions to apply it.
+Whether the change is *measured at runtime* or only *at the next boot* is a scenario
+setting per kind:
 
-- runtime, VIB or driver: the change is loaded now and measured into the running TPM at once
-  (and is part of the image from then on, so later boots measure it too);
+- runtime, a runtime-measurable kind (VIB, driver): the change is loaded now and measured
+  into the running TPM at once (and is part of the image from then on, so later boots
+  measure it too);
 - runtime, other kinds: these changes need a reboot, so the host reboots now;
 - boot: the change is staged and takes effect at the host's next reboot.
 
@@ -19,28 +22,23 @@ at the end of the run.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sim.analysis.recorder import DriftDraft
+from sim.domain import drift_kinds
+from sim.domain.drift_kinds import DriftFacts
 from sim.domain.image import (
-    AcceptanceLevel,
     EsxiImage,
-    Platform,
-    Vib,
-    measure_runtime_driver,
-    measure_runtime_vib,
 )
-from sim.domain.installed import Change, Installed, restore
+from sim.domain.installed import Installed, restore
 from sim.domain.tpm import VirtualTPM
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import Drift, DriftKind, RandomDrift, Reboots
-
-RUNTIME_MEASURABLE = (DriftKind.UNAPPROVED_VIB, DriftKind.DRIVER_CHANGE)
 
 
 @dataclass(frozen=True)
@@ -140,19 +138,20 @@ class DriftInjector:
         measured = self.measured_at[kind]
         draft = DriftDraft(drift_id, name, kind.value, self.env.now, measured)
         self.recorder.drifts.append(draft)
-        vib = _unapproved_vib(drift_id, order.acceptance)
-        if kind is DriftKind.UNAPPROVED_VIB and install_blocked(vib, host.platform):
+        spec = drift_kinds.BY_NAME[kind.value]
+        facts = DriftFacts(drift_id, name, order.acceptance, lambda: self.new_tpm(name, drift_id))
+        if spec.blocked(facts, host.platform):
             draft.outcome = "blocked"  # nothing changes on the host
             return
         self._open[name].append(draft)
-        change = self._change(host.name, kind, drift_id, vib)
+        change = spec.change(facts)
 
         def applied() -> None:
             if draft.effective_at is None:
                 draft.effective_at = self.env.now
 
-        if measured == "runtime" and kind in RUNTIME_MEASURABLE and host.up:
-            host.load_now(change, self._runtime_measurement(kind, drift_id, vib))
+        if measured == "runtime" and spec.measure is not None and host.up:
+            host.load_now(change, spec.measure(facts))
             draft.effective_at = self.env.now
         else:
             host.stage(change, applied)
@@ -166,38 +165,6 @@ class DriftInjector:
     def _install_reboot(self, name: str, after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
         yield from self.hosts[name].reboot(self.reboot_duration(name), "drift")
-
-    def _change(self, host: str, kind: DriftKind, drift_id: int, unapproved: Vib) -> Change:
-        def vib(now: Installed) -> Installed:
-            return replace(now, image=now.image.with_vib(unapproved))
-
-        def build(now: Installed) -> Installed:
-            return replace(now, image=now.image.with_build(now.image.build + 1))
-
-        def secure_boot(now: Installed) -> Installed:
-            return replace(now, platform=replace(now.platform, secure_boot=False))
-
-        def driver(now: Installed) -> Installed:
-            return replace(now, image=now.image.with_driver(_driver(drift_id)))
-
-        def tpm(now: Installed) -> Installed:
-            return replace(now, tpm=self.new_tpm(host, drift_id))
-
-        return {
-            DriftKind.UNAPPROVED_VIB: vib,
-            DriftKind.ESXI_BUILD_CHANGE: build,
-            DriftKind.SECURE_BOOT_OFF: secure_boot,
-            DriftKind.DRIVER_CHANGE: driver,
-            DriftKind.TPM_SWAP: tpm,
-        }[kind]
-
-    @staticmethod
-    def _runtime_measurement(
-        kind: DriftKind, drift_id: int, vib: Vib
-    ) -> Callable[[VirtualTPM], object]:
-        if kind is DriftKind.UNAPPROVED_VIB:
-            return lambda tpm: measure_runtime_vib(tpm, vib)
-        return lambda tpm: measure_runtime_driver(tpm, _driver(drift_id))
 
     def _remediate(self, name: str, draft: DriftDraft, after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
@@ -218,7 +185,7 @@ class DriftInjector:
         host = self.hosts[name]
         image, platform, _ = self.baseline[name]
         self.baseline[name] = (image, platform, host.tpm)
-        closed = [d for d in self._open[name] if d.kind == DriftKind.TPM_SWAP.value]
+        closed = [d for d in self._open[name] if drift_kinds.BY_NAME[d.kind].adopted_with_tpm]
         for draft in closed:
             draft.remediated_at = self.env.now
         self._open[name] = [r for r in self._open[name] if r not in closed]
@@ -250,21 +217,3 @@ class DriftInjector:
             yield self.env.timeout(float(rng.exponential(1.0 / rate)))
             reason = "crash" if kind == "crash" else "reboot"
             yield from self.hosts[host].reboot(self.reboot_duration(host), reason, kind)
-
-
-def _unapproved_vib(drift_id: int, acceptance: str) -> Vib:
-    """A signed third-party VIB that is not part of the approved image."""
-    return Vib(
-        f"unapproved-tool-{drift_id}", "1.0.0-1", "ThirdParty", AcceptanceLevel.parse(acceptance)
-    )
-
-
-def install_blocked(vib: Vib, platform: Platform) -> bool:
-    """Whether ESXi refuses to install ``vib``: a CommunitySupported VIB cannot be installed
-    on a host with Secure Boot on (VMware: "If you include VIBs at the CommunitySupported
-    level, you cannot use secure boot")."""
-    return vib.acceptance is AcceptanceLevel.COMMUNITY_SUPPORTED and platform.secure_boot
-
-
-def _driver(drift_id: int) -> str:
-    return f"thirdparty_nic_{drift_id}"

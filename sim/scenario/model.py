@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from enum import Enum
 from typing import Any, Literal
 
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from sim.domain import drift_kinds
+from sim.domain.drift_kinds import DriftKind as DriftKind
 from sim.scenario.common import Name, Section
 from sim.scenario.distributions import Distribution, DistributionModel, parse_distribution
 from sim.scenario.limits import (
@@ -80,23 +81,8 @@ def _dist(v: Any) -> DistributionModel:
 _Model = Section
 
 
-class DriftKind(str, Enum):
-    """What changes on a drifted host."""
-
-    UNAPPROVED_VIB = "unapproved_vib"
-    ESXI_BUILD_CHANGE = "esxi_build_change"
-    SECURE_BOOT_OFF = "secure_boot_off"
-    DRIVER_CHANGE = "driver_change"
-    TPM_SWAP = "tpm_swap"
-
-
-DEFAULT_MEASURED_AT: dict[str, Literal["runtime", "boot"]] = {
-    DriftKind.UNAPPROVED_VIB.value: "boot",
-    DriftKind.DRIVER_CHANGE.value: "boot",
-    DriftKind.ESXI_BUILD_CHANGE.value: "boot",
-    DriftKind.SECURE_BOOT_OFF.value: "boot",
-    DriftKind.TPM_SWAP.value: "boot",
-}
+# Drift kinds come from their registry (sim.domain.drift_kinds, one module per kind).
+DEFAULT_MEASURED_AT: dict[str, Literal["runtime", "boot"]] = drift_kinds.default_measured_at()
 
 ACCEPTANCE_LEVELS = ("CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified")
 Acceptance = Literal["CommunitySupported", "PartnerSupported", "VMwareAccepted", "VMwareCertified"]
@@ -700,7 +686,7 @@ class RandomDrift(_Model):
 
     rate: Rate = Field(default=_rate(0.0), description="per host")
     kinds: tuple[DriftKind, ...] = Field(
-        default=tuple(DriftKind),
+        default=tuple(DriftKind(k) for k in drift_kinds.random_default()),
         min_length=1,
         description="kinds of drift drawn from, with equal probability",
     )
