@@ -346,14 +346,14 @@ def build_regime(
     return poller, FailureNotifier(ctx, s.attestation, ta, views)
 
 
-def wire(estate: Estate) -> Wiring:
+def wire(estate: Estate) -> None:
     """Every connection between the estate's components that is not a constructor argument,
     checked: each host to its vCenter (VMs powered off, status reports, maintenance mode,
     crashes), the trust authority to the inventory and to whoever acts on its verdicts (a
     failing verdict's live reports revoked at once, or by the failure notifier after
     ``notification_delay``; the administrator with ``ek_registration_delay``), and each KMS
     cluster's health to the key providers."""
-    s, ta, w = estate.scenario, estate.ta, Wiring()
+    s, ta, w = estate.scenario, estate.ta, estate.wiring
     for host in estate.hosts.values():
         vc = estate.vcenters[host.vcenter]
         w.connect(host.power_off, vc.power_off, f"vcenter {vc.name}.power_off")
@@ -370,7 +370,6 @@ def wire(estate: Estate) -> Wiring:
     for cluster in estate.kms.values():
         w.connect(cluster.health_changed, ta.providers.health_changed, "key_providers")
     w.check(p for c in estate.components() for p in ports_of(c))
-    return w
 
 
 def build(scenario: Scenario, seed: int | None = None) -> Estate:
@@ -420,5 +419,5 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         notifier=notifier,
         wiring=Wiring(),
     )
-    estate.wiring = wire(estate)
+    wire(estate)
     return estate

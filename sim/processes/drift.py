@@ -137,7 +137,7 @@ class DriftInjector:
         host, kind = self.hosts[name], order.kind
         measured = self.measured_at[kind]
         draft = DriftDraft(drift_id, name, kind.value, self.env.now, measured)
-        self.recorder.drifts.append(draft)
+        self.recorder.drift_began(draft)
         spec = drift_kinds.BY_NAME[kind.value]
         facts = DriftFacts(drift_id, name, order.acceptance, lambda: self.new_tpm(name, drift_id))
         if spec.blocked(facts, host.platform):

@@ -95,6 +95,14 @@ class VmPool:
         self.stopped.discard(vm)
         self.running.add(vm)
 
+    def starting(self, vm: Vm) -> None:
+        """``vm`` is being powered on (no longer stopped while its host fetches its key)."""
+        self.stopped.discard(vm)
+
+    def start_failed(self, vm: Vm) -> None:
+        """The power-on of ``vm`` failed: it is stopped again."""
+        self.stopped.add(vm)
+
     def migration_started(self, vm: Vm) -> None:
         """``vm`` starts moving to another host."""
         vm.migrating = True

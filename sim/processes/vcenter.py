@@ -145,13 +145,13 @@ class WorkloadVCenter:
         draft.host = host.name
         self.recorder.opened(draft)
         host.reserve(vm.memory)
-        self.pool.stopped.discard(vm)  # reserved while the key is fetched
+        self.pool.starting(vm)  # reserved while the key is fetched
         ok = True
         if vm.needs_key:
             ok = yield from host.obtain_key(vm, "power_on")
         if not ok or not host.up:
             host.release(vm.memory)
-            self.pool.stopped.add(vm)
+            self.pool.start_failed(vm)
             reason = (
                 Reason.PLACEMENT_KEY_NOT_RELEASED.text
                 if not ok
