@@ -37,6 +37,9 @@ EK templates, public areas, Qualified Names   sim.domain.tpm_keys
 MakeCredential / ActivateCredential           sim.domain.credential
 keys, CAs, EK certificates                    sim.domain.pki, sim.domain.identities
 ESXi images, VIBs, measured boot              sim.domain.image
+what a host runs, changes to it as values     sim.domain.installed
+drift kinds, one module each (registry)       sim.domain.drift_kinds
+refusal and failure reasons (registry)        sim.domain.reasons
 event data encodings (PCR map)                sim.domain.boot_events
 UEFI variables, tagged events (TCG PFP)       sim.domain.uefi
 TCG crypto-agile binary event log             sim.domain.tcg_log
@@ -50,8 +53,12 @@ network graph, delays, bandwidth              sim.processes.network
 queueing station (c workers, FIFO)            sim.processes.services
 trust authority: attestation, key release     sim.processes.trust_authority
 KMS cluster                                   sim.processes.kms
-trusted host and its agent                    sim.processes.host
+trusted host: its parts, reboots, key fetch   sim.processes.host
+a host's boot chain (image, server, TPM)      sim.processes.host_boot
+a host's attestation client (the agent)       sim.processes.host_agent
+a host's key cache                            sim.processes.host_keys
 a host's capacity state (up, maintenance)    sim.processes.host_capacity
+ports between components, checked wiring     sim.processes.wiring
 verifier polling, failure notifier            sim.processes.verifier_poll
 workload vCenter: status view, placement      sim.processes.vcenter
 vMotion: pre-copy, encrypted stream           sim.processes.vmotion

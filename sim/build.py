@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import cast
 
 import networkx as nx
@@ -45,6 +45,7 @@ from sim.processes.trust_authority import TrustAuthority, TrustNode
 from sim.processes.vcenter import VmRules, WorkloadVCenter
 from sim.processes.verifier_poll import FailureNotifier, VerifierPoller
 from sim.processes.vmotion import Migrator
+from sim.processes.wiring import Wiring, ports_of
 from sim.processes.workload import Workload
 from sim.rng import Streams
 from sim.scenario.model import Scenario
@@ -74,6 +75,7 @@ class Estate:
     approved_image: EsxiImage
     poller: VerifierPoller
     notifier: FailureNotifier
+    wiring: Wiring
 
     @property
     def env(self) -> CountingEnvironment:
@@ -90,10 +92,18 @@ class Estate:
         """Which workload vCenter manages each host."""
         return {n: h.vcenter for n, h in self.hosts.items()}
 
+    def components(self) -> list[object]:
+        """Every component of the estate (those held by name, one by one)."""
+        out: list[object] = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out.extend(value.values() if isinstance(value, dict) else [value])
+        return out
+
     def start(self) -> None:
         """Start every process of the estate (at simulated time 0), in a fixed order: hosts
         (in steady state or booting, per ``attestation.startup``), the verifier's polling
-        (``initiator: verifier``) and failure notifier (``notification_delay``), vCenters,
+        (``initiator: verifier``), vCenters,
         lifetimes of the VMs running at the start, the workload, drift and reboots,
         outages, the level sampler."""
         startup = self.scenario.attestation.startup
@@ -101,14 +111,12 @@ class Estate:
             host.start(startup, i)
         steady = startup == "steady_state" and not self.scenario.setup
         self.poller.start()
-        self.notifier.start()
         for vc in self.vcenters.values():
             vc.start(steady_state=steady)
         for vm in self.pool.running.items:
             self.vcenters[vm.vcenter].start_lifetime(vm)
         self.workload.start()
         self.drift.start()
-        self.admin.start()
         self.operations.start()
         self.rotations.start()
         self.ta.providers.start()
@@ -144,6 +152,7 @@ def build_host_specs(
             image,
             s.hosts.key_persistence,
             s.hosts.configuration_recovery if s.hosts.secure_configuration == "tpm" else None,
+            registered=not s.setup,
         )
         for name, vc_name, cl_name in s.host_names()
     }
@@ -203,7 +212,6 @@ def build_trust_authority(
             cluster.store.authorize_client(node.kmip_client, spec.name)
     providers = KeyProviders(ctx, spec.key_providers, clusters, nodes[0].kmip_client)
     ta = TrustAuthority(ctx, spec, s.attestation, policy, providers, nodes, epoch=s.epoch)
-    ta.vcenter_of = {h: vc for h, vc, _ in s.host_names()}
     return ta, ca
 
 
@@ -284,8 +292,8 @@ def _place_initial(
         ]
         if cands:
             target = min(cands, key=lambda h: h.used_memory / h.memory)
-            target.used_memory += vm.memory
-            target.vms[vm.name] = vm
+            target.reserve(vm.memory)
+            target.admit(vm)
             pool.started(vm, target.name)
             if vm.name in keks:
                 target.hold_key(vm.name, keks[vm.name], 0.0)
@@ -338,6 +346,32 @@ def build_regime(
     return poller, FailureNotifier(ctx, s.attestation, ta, views)
 
 
+def wire(estate: Estate) -> None:
+    """Every connection between the estate's components that is not a constructor argument,
+    checked: each host to its vCenter (VMs powered off, status reports, maintenance mode,
+    crashes), the trust authority to the inventory and to whoever acts on its verdicts (a
+    failing verdict's live reports revoked at once, or by the failure notifier after
+    ``notification_delay``; the administrator with ``ek_registration_delay``), and each KMS
+    cluster's health to the key providers."""
+    s, ta, w = estate.scenario, estate.ta, estate.wiring
+    for host in estate.hosts.values():
+        vc = estate.vcenters[host.vcenter]
+        w.connect(host.power_off, vc.power_off, f"vcenter {vc.name}.power_off")
+        w.connect(host.status_to, vc.status.report, f"vcenter {vc.name}.status.report")
+        w.connect(host.evacuate, vc.evacuate, f"vcenter {vc.name}.evacuate")
+        w.connect(host.crashed, vc.ha_restart, f"vcenter {vc.name}.ha_restart")
+    w.connect(ta.host_vcenters, estate.host_vcenter, "the inventory: vCenter of each host")
+    if s.attestation.notification_delay is not None:
+        w.connect(ta.failed, estate.notifier.on_failure, "failure_notifier.on_failure")
+    else:
+        w.connect(ta.failed, ta.revoke_live, "trust_authority.revoke_live")
+    if s.admin.ek_registration_delay is not None:
+        w.connect(ta.verdicts, estate.admin.on_verdict, "administrator.on_verdict")
+    for cluster in estate.kms.values():
+        w.connect(cluster.health_changed, ta.providers.health_changed, "key_providers")
+    w.check(p for c in estate.components() for p in ports_of(c))
+
+
 def build(scenario: Scenario, seed: int | None = None) -> Estate:
     """Construct the estate of ``scenario`` under root ``seed`` (default: the scenario's)."""
     s = scenario
@@ -360,7 +394,9 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     drift = DriftInjector(ctx, s.drift, s.reboots, hosts, new_tpm)
     views = [vc.status for vc in vcenters.values()]
     poller, notifier = build_regime(ctx, s, hosts, ta, vcenters)
-    return Estate(
+    if s.setup:  # set up during the run: the trust authority starts empty
+        ta.start_unconfigured()
+    estate = Estate(
         scenario=s,
         seed=root,
         ctx=ctx,
@@ -381,4 +417,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         approved_image=image,
         poller=poller,
         notifier=notifier,
+        wiring=Wiring(),
     )
+    wire(estate)
+    return estate

@@ -313,6 +313,39 @@ def regimes_page() -> str:
     )
 
 
+def drift_kinds_page() -> str:
+    """``docs/reference/drift-kinds.md``: every registered drift kind."""
+    from sim.domain import drift_kinds
+
+    return (
+        "# Drift kinds\n\n"
+        + GENERATED
+        + "Each kind is one module of `sim/domain/drift_kinds/` (its name, definition, when it "
+        "is measured by default and whether random drift draws it by default). "
+        "`drift.random.kinds` lists the kinds random drift draws from; the resolved scenario "
+        "of a run lists them explicitly, so a kind added later does not change an existing "
+        "scenario. `drift.measured_at` chooses `boot` (the default: VMware's documented "
+        "behaviour) or `runtime` (the article's reading) per kind; see [Scenario "
+        "files](../guide/scenarios.md).\n\n" + drift_kinds.markdown() + "\n"
+    )
+
+
+def reasons_page() -> str:
+    """``docs/reference/reasons.md``: every refusal and failure reason the tables write."""
+    from sim.domain.reasons import markdown
+
+    return (
+        "# Refusal and failure reasons\n\n"
+        + GENERATED
+        + "Every `reason` written to a table is one of these values (the enumeration in "
+        "`sim/domain/reasons.py`); a refusal is a decision of the model (no attested host, "
+        "no key released), a failure is work that could not complete (a server down, a "
+        "timeout). Work still running when the run ends is `unfinished`, never a refusal.\n\n"
+        + markdown()
+        + "\n"
+    )
+
+
 def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
     found: list[tuple[str, str, argparse.ArgumentParser]] = []
     for action in parser._actions:
@@ -479,6 +512,8 @@ REFERENCE_PAGES: dict[str, Callable[[], str]] = {
     "metrics.md": metrics_page,
     "tables.md": tables_page,
     "regimes.md": regimes_page,
+    "drift-kinds.md": drift_kinds_page,
+    "reasons.md": reasons_page,
     "cli.md": cli_page,
 }
 """The generated pages under ``docs/reference/`` and their renderers."""

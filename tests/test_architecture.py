@@ -222,19 +222,11 @@ def _import_cycles(root: Path) -> list[list[str]]:
     return sorted(groups)
 
 
-_CYCLES_BEING_REMOVED = [["sim.processes.key_provider", "sim.processes.trust_authority"]]
-"""Cycles whose removal is under way elsewhere (the key provider and the trust authority
-wired to each other by callbacks): listed here so that any other cycle fails at once; an
-entry that no longer exists fails too, so the list only shrinks."""
-
-
 def test_no_import_cycles() -> None:
     """No two sim modules import each other, directly or through others (module-level,
     function-level and TYPE_CHECKING imports alike): each module can be read, tested and
     moved knowing only what is below it."""
-    cycles = _import_cycles(SIM)
-    assert [c for c in cycles if c not in _CYCLES_BEING_REMOVED] == []
-    assert [c for c in _CYCLES_BEING_REMOVED if c not in cycles] == []
+    assert _import_cycles(SIM) == []
 
 
 def test_the_cycle_check_can_fail(tmp_path: Path) -> None:
@@ -274,3 +266,213 @@ def test_every_cache_is_listed_with_what_it_buys() -> None:
     cached = {f"{p.stem}.{name}" for p in SIM.rglob("*.py") for name in _cached_functions(p)}
     assert len(cached) >= 15
     assert sorted(c for c in cached if c.split(".")[1] not in notes) == []
+
+
+# --------------------------------------------------------------------------- who writes what
+
+RECORDS = {
+    "draft": "work in progress the writer opened (sim.processes.drafts, DriftDraft)",
+    "open_drift": "a drift draft the injector opened",
+    "attempt": "an attestation attempt's draft, closed by the trust authority it was sent to",
+    "rec": "the status book's own record of one host",
+    "stream": "the shared links' own record of one stream",
+    "s": "the shared links' own record of one stream",
+    "g": "the network graph while it is built",
+}
+"""Names of the non-component objects code under sim/processes may write: records owned by
+the writer (drafts it opened and hands to the recorder, its own bookkeeping rows)."""
+
+OWNED_ROWS = {"vm": "inventory.py"}
+"""Rows a single module owns: a VM's row is written by the pool only."""
+
+
+def _chain(target: ast.expr) -> list[ast.expr]:
+    """``a.b[c].d`` -> [a, a.b, a.b[c], a.b[c].d]: the target and every prefix."""
+    out = [target]
+    while isinstance(target, (ast.Attribute, ast.Subscript)):
+        target = target.value
+        out.append(target)
+    return out[::-1]
+
+
+def _owned_attributes(cls: ast.ClassDef) -> set[str]:
+    """Attributes the class creates itself (``self.x = Call(...)``, a literal or a
+    comprehension), as opposed to peers it is handed (``self.ta = ta``)."""
+    made = (ast.Call, ast.Dict, ast.List, ast.Set, ast.Tuple, ast.Constant, ast.ListComp,
+            ast.DictComp, ast.SetComp, ast.BinOp, ast.IfExp, ast.Lambda)  # fmt: skip
+    owned = set()
+    for node in ast.walk(cls):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, made):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if (
+                    isinstance(t, ast.Attribute)
+                    and isinstance(t.value, ast.Name)
+                    and t.value.id == "self"
+                ):
+                    owned.add(t.attr)
+    return owned
+
+
+MUTATORS = frozenset(
+    ("append", "extend", "insert", "add", "update", "discard", "remove", "pop", "clear",
+     "setdefault", "popitem")
+)  # fmt: skip
+"""Methods that change a container in place: ``x.attr.append(...)`` writes ``x.attr``."""
+
+
+def _write_targets(node: ast.AST) -> list[ast.expr]:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MUTATORS
+        and isinstance(node.func.value, (ast.Attribute, ast.Subscript))
+    ):
+        return [node.func.value]
+    if isinstance(node, ast.Assign):
+        targets = list(node.targets)
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    elif isinstance(node, ast.Delete):
+        targets = list(node.targets)
+    else:
+        return []
+    flat: list[ast.expr] = []
+    for t in targets:
+        flat.extend(t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])
+    return flat
+
+
+def foreign_writes(path: Path) -> list[str]:
+    """Writes in ``path`` to another component's state: ``x.attr = ...`` (or ``+=``,
+    ``x.attr[k] = ...``, ``del``, ``x.attr.append(...)`` and the other :data:`MUTATORS`)
+    where ``x`` is neither ``self`` nor a record the writer owns (:data:`RECORDS`,
+    :data:`OWNED_ROWS`), and ``self.peer.attr = ...`` where ``peer`` is a component the
+    class was handed rather than one it created."""
+    tree = ast.parse(path.read_text())
+    out: list[tuple[int, str]] = []
+    scopes: list[tuple[ast.AST, set[str]]] = [(tree, set())]
+    scopes += [(c, _owned_attributes(c)) for c in ast.walk(tree) if isinstance(c, ast.ClassDef)]
+    seen: set[int] = set()
+    for scope, owned in scopes[::-1]:  # classes first, then module-level code
+        for node in ast.walk(scope):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            for target in _write_targets(node):
+                chain = _chain(target)
+                attrs = [c for c in chain if isinstance(c, ast.Attribute)]
+                root = chain[0]
+                if not attrs or not isinstance(root, ast.Name) or attrs[-1].attr == "recorder":
+                    continue  # the recorder's add/write are its methods, not a container
+                if root.id in ("self", "cls"):
+                    foreign = len(attrs) > 1 and attrs[0].attr not in owned
+                elif root.id in OWNED_ROWS:
+                    foreign = OWNED_ROWS[root.id] != path.name
+                else:
+                    foreign = root.id not in RECORDS
+                if foreign:
+                    out.append((node.lineno, f"{path.name}:{node.lineno} {ast.unparse(target)}"))
+    return [text for _, text in sorted(out)]
+
+
+def test_no_component_writes_another_components_state() -> None:
+    """Every component is the only writer of its own state: others ask it through methods
+    (a host's image, memory or maintenance mode; the trust authority's set-up; a VM's row
+    through its pool). The builder too changes components only through their methods."""
+    files = [*_python_files("processes"), SIM / "build.py"]
+    writes = [w for f in files for w in foreign_writes(f)]
+    assert writes == []
+
+
+def test_the_foreign_write_check_can_fail(tmp_path: Path) -> None:
+    """The check flags each way one component used to write another's state."""
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "class Notifier:\n"
+        "    def __init__(self, ta):\n"
+        "        self.ta = ta\n"
+        "        self.book = {}\n"
+        "    def start(self, host, vm):\n"
+        "        self.ta.deferred_revocation = True\n"
+        "        host.used_memory += 4\n"
+        "        host.vms[vm.name] = vm\n"
+        "        vm.host = None\n"
+        "        self.book['x'] = 1\n"
+        "        host.staged.append(1)\n"
+        "        draft = object()\n"
+        "        draft.outcome = 'ok'\n"
+    )
+    assert foreign_writes(bad) == [
+        "bad.py:6 self.ta.deferred_revocation",
+        "bad.py:7 host.used_memory",
+        "bad.py:8 host.vms[vm.name]",
+        "bad.py:9 vm.host",
+        "bad.py:11 host.staged",
+    ]
+
+
+# --------------------------------------------------------------------------- connections
+
+
+def test_ports_are_connected_in_the_builder_only() -> None:
+    """Every connection between components is made in sim/build.py (through its Wiring);
+    no component sets a callback on another (the check above) or connects a port itself."""
+    places = []
+    for path in [*_python_files("processes"), *(SIM / p for p in ("build.py", "runner.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr == "connect" and path.name != "build.py":
+                    places.append(f"{path.name}:{node.lineno} connect")
+                if node.func.attr == "attach" and path.name != "wiring.py":
+                    places.append(f"{path.name}:{node.lineno} attach")
+    assert places == []
+
+
+def test_every_port_of_every_shipped_estate_is_connected() -> None:
+    """Building each shipped scenario connects every required port once (the builder's
+    check before the run), and the wiring lists each host's four connections to its
+    vCenter, the trust authority's and each KMS cluster's."""
+    from sim.build import build
+    from sim.processes.wiring import ports_of
+    from sim.scenario import load_scenario
+
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        if path.stem in ("large", "xlarge"):
+            continue  # the same wiring, only more of it
+        estate = build(load_scenario(path))
+        ports = [p for c in estate.components() for p in ports_of(c)]
+        assert all(p.targets for p in ports if p.required), path.stem
+        assert all(len(p.targets) <= 1 for p in ports if not p.many), path.stem
+        lines = estate.wiring.describe()
+        assert len(lines) == 4 * len(estate.hosts) + 2 + len(estate.kms) + (
+            estate.scenario.admin.ek_registration_delay is not None
+        ), path.stem
+
+
+def test_the_wiring_check_refuses_a_missing_or_doubled_connection() -> None:
+    from sim.processes.wiring import Port, Wiring, WiringError
+
+    single: Port[int] = Port("host esx-01", "status_to")
+    many: Port[int] = Port("trust_authority", "verdicts", many=True)
+    wiring = Wiring()
+    with pytest.raises(WiringError, match=r"unconnected ports: host esx-01\.status_to"):
+        wiring.check([single, many])
+    with pytest.raises(WiringError, match="not connected"):
+        _ = single.target
+    wiring.connect(single, 1, "one")
+    with pytest.raises(WiringError, match="connected twice"):
+        wiring.connect(single, 2, "two")
+    stray: Port[int] = Port("x", "y")
+    stray.attach(3)
+    with pytest.raises(WiringError, match="outside the estate's wiring"):
+        wiring.check([single, many, stray])
+    wiring.connect(many, 4, "a")
+    wiring.connect(many, 5, "b")
+    wiring.check([single, many])
+    assert many.targets == (4, 5) and single.target == 1
+    assert wiring.describe() == ["host esx-01.status_to -> one", "trust_authority.verdicts -> a",
+                                 "trust_authority.verdicts -> b"]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- cycles

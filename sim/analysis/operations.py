@@ -23,6 +23,7 @@ from typing import Any
 
 from sim.analysis.recorder import Recorder, Row
 from sim.analysis.survival import Durations
+from sim.domain.reasons import Reason
 
 
 def _attested_times(views: Iterable[Row], hosts: int) -> tuple[float | None, float | None]:
@@ -152,12 +153,12 @@ def operations_summary(
             "events": sum(
                 1 for o in ops if o["operation"] == "rotation" and o["event"] == "rotated"
             ),
-            "refused_unknown_issuer": reasons["report.unknown_issuer"],
-            "kms_authentication_failures": reasons["kms.authentication_not_successful"],
+            "refused_unknown_issuer": reasons[Reason.REPORT_UNKNOWN_ISSUER.text],
+            "kms_authentication_failures": reasons[Reason.KMS_AUTHENTICATION_NOT_SUCCESSFUL.text],
             "principal_refusals": sum(
                 1
                 for (why,) in t["verdicts"].select("reasons")
-                if "attestation.setup.principal_not_imported" in (why or "")
+                if Reason.PRINCIPAL_NOT_IMPORTED.text in (why or "")
             ),
         },
     }

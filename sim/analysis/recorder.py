@@ -145,6 +145,11 @@ class Recorder:
         assert record is not None
         self.write(record(**values))
 
+    def drift_began(self, draft: DriftDraft) -> None:
+        """A drift event began: its record is written at the end of the run, from ``draft``
+        (which its injector keeps up to date) and the other tables."""
+        self.drifts.append(draft)
+
     # --- open work -------------------------------------------------------------------
 
     def opened(self, work: OpenWork) -> None:

@@ -63,9 +63,10 @@ from sim.analysis.recorder import Recorder, Row
 from sim.analysis.records import UNFINISHED
 from sim.analysis.stats import stats
 from sim.analysis.survival import Durations, time_to_event
+from sim.domain.reasons import Reason
 from sim.scenario.model import Metrics, Scenario
 
-KMS_UNANSWERED = "kms.unavailable"
+KMS_UNANSWERED = Reason.KMS_UNAVAILABLE.text
 """The reason of a KMIP Get that no KMS server answered (every server timed out)."""
 
 __all__ = [

@@ -47,6 +47,7 @@ from sim.domain.acceptance import AcceptanceLevel as AcceptanceLevel
 from sim.domain.boot_events import canonical_json as canonical_json
 from sim.domain.boot_events import decode_event as decode_event
 from sim.domain.boot_events import encode_measurement
+from sim.domain.reasons import Reason
 from sim.domain.tpm import Event, EventType, VirtualTPM
 from sim.domain.uefi import SECURE_BOOT_VARIABLES, secure_boot_variables
 
@@ -63,8 +64,8 @@ SEPARATOR_DATA = boot_events.SEPARATOR_DATA
 EVENT_TAGS = boot_events.EVENT_TAGS
 _VARIABLE_ORDER = {name: i for i, (name, _guid) in enumerate(SECURE_BOOT_VARIABLES)}
 
-MALFORMED = "attestation.eventlog.malformed"
-DIGEST_MISMATCH = "attestation.eventlog.digest_mismatch"
+MALFORMED = Reason.EVENTLOG_MALFORMED.text
+DIGEST_MISMATCH = Reason.EVENTLOG_DIGEST_MISMATCH.text
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from sim.domain.opcount import count
+from sim.domain.reasons import Reason
 
 ALGORITHM = "ES256"
 _COORDINATE_BYTES = 32
@@ -51,14 +52,14 @@ _ES256 = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 """ECDSA over SHA-256; RFC 6979 nonces when signing (verification is the same either way)."""
 _B64URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 
-REPORT_MALFORMED = "report.malformed"
-REPORT_UNKNOWN_ISSUER = "report.unknown_issuer"
-REPORT_BAD_SIGNATURE = "report.bad_signature"
-REPORT_GROUP_NOT_ACCEPTED = "report.group_not_accepted"
-REPORT_WRONG_AUDIENCE = "report.wrong_audience"
-REPORT_NOT_YET_VALID = "report.not_yet_valid"
-REPORT_EXPIRED = "report.expired"
-REPORT_REVOKED = "report.revoked"
+REPORT_MALFORMED = Reason.REPORT_MALFORMED.text
+REPORT_UNKNOWN_ISSUER = Reason.REPORT_UNKNOWN_ISSUER.text
+REPORT_BAD_SIGNATURE = Reason.REPORT_BAD_SIGNATURE.text
+REPORT_GROUP_NOT_ACCEPTED = Reason.REPORT_GROUP_NOT_ACCEPTED.text
+REPORT_WRONG_AUDIENCE = Reason.REPORT_WRONG_AUDIENCE.text
+REPORT_NOT_YET_VALID = Reason.REPORT_NOT_YET_VALID.text
+REPORT_EXPIRED = Reason.REPORT_EXPIRED.text
+REPORT_REVOKED = Reason.REPORT_REVOKED.text
 
 
 def b64url_encode(data: bytes) -> str:

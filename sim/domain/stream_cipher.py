@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sim.domain.opcount import OPENED, SEALED
+from sim.domain.reasons import Reason
 from sim.errors import CryptoMisuseError, NonceReuseError, StreamRejected
 
 KEY_BYTES = 32
@@ -44,13 +45,13 @@ MAX_INDEX = 2**32 - 1
 WIRE_VERSION = 1
 AAD_LABEL = b"vtasim/vmotion/v1"
 
-STREAM_AUTH_FAILED = "vmotion.stream.auth_failed"
-STREAM_REPLAYED = "vmotion.stream.replayed"
-STREAM_OUT_OF_ORDER = "vmotion.stream.out_of_order"
-STREAM_WRONG_MIGRATION = "vmotion.stream.wrong_migration"
-STREAM_AFTER_FINAL = "vmotion.stream.after_final"
-STREAM_TRUNCATED = "vmotion.stream.truncated"
-STREAM_MALFORMED = "vmotion.stream.malformed"
+STREAM_AUTH_FAILED = Reason.STREAM_AUTH_FAILED.text
+STREAM_REPLAYED = Reason.STREAM_REPLAYED.text
+STREAM_OUT_OF_ORDER = Reason.STREAM_OUT_OF_ORDER.text
+STREAM_WRONG_MIGRATION = Reason.STREAM_WRONG_MIGRATION.text
+STREAM_AFTER_FINAL = Reason.STREAM_AFTER_FINAL.text
+STREAM_TRUNCATED = Reason.STREAM_TRUNCATED.text
+STREAM_MALFORMED = Reason.STREAM_MALFORMED.text
 
 _FLAG_FINAL = 0x01
 _HEADER_FIXED = 8

@@ -76,6 +76,7 @@ from sim.domain.image import (
 )
 from sim.domain.pki import public_der
 from sim.domain.pki import verify as pki_verify
+from sim.domain.reasons import Reason
 from sim.domain.tpm import Event, Quote, VirtualTPM, composite_digest, replay
 from sim.domain.tpm_wire import (
     TPM_ALG_SHA256,
@@ -284,16 +285,16 @@ def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[s
         else expected_signer(evidence.ek_public_der, ek_area, area)
     )
     if signer is None or not hmac.compare_digest(info.qualified_signer, signer):
-        reasons.append("attestation.quote.wrong_signer")
+        reasons.append(Reason.QUOTE_WRONG_SIGNER.text)
     if not hmac.compare_digest(info.extra_data, nonce):
-        reasons.append("attestation.quote.nonce_mismatch")
+        reasons.append(Reason.QUOTE_NONCE_MISMATCH.text)
     banks = info.pcr_selection
     if (
         len(banks) != 1
         or banks[0][0] != TPM_ALG_SHA256
         or not set(MEASURED_PCRS) <= set(banks[0][1])
     ):
-        reasons.append("attestation.quote.pcr_selection")
+        reasons.append(Reason.QUOTE_PCR_SELECTION.text)
     return reasons
 
 
@@ -312,7 +313,7 @@ def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
         or enrolled is None
         or not hmac.compare_digest(enrolled, object_name(area))
     ):
-        reasons.append("attestation.identity.ak_not_certified")
+        reasons.append(Reason.AK_NOT_CERTIFIED.text)
     trusted = True
     if policy.require_certificate_validation:
         cert = evidence.ek_certificate_der
@@ -322,13 +323,13 @@ def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
     if policy.require_endorsement_keys:
         trusted = trusted and ek in index.imported_eks
     if not trusted:
-        reasons.append("attestation.identity.ek_untrusted")
+        reasons.append(Reason.EK_UNTRUSTED.text)
     if policy.bind_tpm_to_server:
         bound = index.host_eks.get(evidence.host_id)
         if bound is None:
-            reasons.append("attestation.identity.unknown_host")
+            reasons.append(Reason.UNKNOWN_HOST.text)
         elif bound != ek:
-            reasons.append("attestation.identity.ek_not_bound")
+            reasons.append(Reason.EK_NOT_BOUND.text)
     return reasons
 
 
@@ -360,32 +361,32 @@ def _image_reasons(
         names = {v.name for v in measured.vibs}
         removed = [v.name for v in base.vibs if v.name not in names]
         if base.boot_modules != measured.boot_modules or removed:
-            reasons.append("attestation.image.not_approved")
+            reasons.append(Reason.IMAGE_NOT_APPROVED.text)
             details.extend(f"VIB removed: {name}" for name in removed)
     elif measured.version in index.versions:
-        reasons.append("attestation.image.build_not_approved")
+        reasons.append(Reason.BUILD_NOT_APPROVED.text)
         details.append(f"build not approved: {measured.version} build {measured.build}")
     else:
-        reasons.append("attestation.image.not_approved")
+        reasons.append(Reason.IMAGE_NOT_APPROVED.text)
         details.append(f"version not approved: {measured.version}")
     allowed_drivers = index.all_drivers if base is None else frozenset(base.drivers)
     bad_drivers = [d for d in state.all_drivers if d not in allowed_drivers]
     if base is not None:
         bad_drivers += [d for d in base.drivers if d not in measured.drivers]
     if bad_drivers:
-        reasons.append("attestation.image.driver_not_approved")
+        reasons.append(Reason.DRIVER_NOT_APPROVED.text)
         details.extend(f"driver not approved: {d}" for d in bad_drivers)
     allowed_vibs = index.all_vibs if base is None else frozenset(base.vibs)
     bad_vibs = [v for v in state.all_vibs if v not in allowed_vibs]
     if bad_vibs:
-        reasons.append("attestation.image.vib_not_approved")
+        reasons.append(Reason.VIB_NOT_APPROVED.text)
         details.extend(f"VIB not approved: {v}" for v in bad_vibs)
     low = [v for v in state.all_vibs if v.acceptance < policy.min_acceptance]
     if low:
-        reasons.append("attestation.image.acceptance_below_floor")
+        reasons.append(Reason.ACCEPTANCE_BELOW_FLOOR.text)
         details.extend(f"VIB below {policy.min_acceptance.label}: {v}" for v in low)
     if policy.require_secure_boot and not state.secure_boot:
-        reasons.append("attestation.platform.secure_boot_off")
+        reasons.append(Reason.SECURE_BOOT_OFF.text)
     return reasons, base
 
 
@@ -466,11 +467,11 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
     details: list[str] = []
     info = _parse_quote(evidence.quote)
     if info is None:
-        reasons.append("attestation.quote.malformed")
+        reasons.append(Reason.QUOTE_MALFORMED.text)
     else:
         ak = load_key(evidence.ak_public_der)
         if ak is None or not _signature_valid(ak, evidence.quote):
-            reasons.append("attestation.quote.bad_signature")
+            reasons.append(Reason.QUOTE_BAD_SIGNATURE.text)
         reasons += _quote_reasons(evidence, info, nonce)
     reasons += _identity_reasons(evidence, policy)
     reading = _reading(tuple(evidence.event_log))
@@ -478,12 +479,12 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
     identity = policy.identities.get(evidence.host_id) if policy.bind_tpm_to_server else None
     if isinstance(measured, MeasuredState):
         if identity is not None and measured.hardware_id != identity.hardware_id:
-            reasons.append("attestation.identity.platform_mismatch")
+            reasons.append(Reason.PLATFORM_MISMATCH.text)
             details.append(f"measured hardware {measured.hardware_id!r}")
     else:
         reasons += measured
     if info is not None and not _replay_matches(reading, info):
-        reasons.append("attestation.eventlog.replay_mismatch")
+        reasons.append(Reason.EVENTLOG_REPLAY_MISMATCH.text)
     measured_id = None
     base = None
     if isinstance(measured, MeasuredState):

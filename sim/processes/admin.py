@@ -16,6 +16,7 @@ from collections.abc import Generator
 from typing import Any
 
 from sim.domain.pki import public_der
+from sim.domain.reasons import Reason
 from sim.domain.verifier import Verdict
 from sim.processes.context import Context
 from sim.processes.drift import DriftInjector
@@ -25,9 +26,9 @@ from sim.scenario.model import Admin
 
 IDENTITY_REASONS = frozenset(
     (
-        "attestation.identity.ek_untrusted",
-        "attestation.identity.ek_not_bound",
-        "attestation.identity.platform_mismatch",
+        Reason.EK_UNTRUSTED.text,
+        Reason.EK_NOT_BOUND.text,
+        Reason.PLATFORM_MISMATCH.text,
     )
 )
 """Failures an administrator answers by registering the host's current EK."""
@@ -52,13 +53,10 @@ class Administrator:
         self.drift = drift
         self._pending: set[tuple[str, bytes]] = set()
 
-    def start(self) -> None:
-        """Listen to the trust authority's verdicts (if EKs get registered at all)."""
-        if self.spec.ek_registration_delay is not None:
-            self.ta.verdict_listeners.append(self.on_verdict)
-
     def on_verdict(self, host: str, verdict: Verdict) -> None:
-        """A verdict on ``host``: an identity failure starts a registration, once per EK."""
+        """A verdict on ``host``: an identity failure starts a registration, once per EK.
+        The builder connects this to the trust authority's ``verdicts`` port when EKs get
+        registered at all (``ek_registration_delay`` set)."""
         if verdict.ok or not IDENTITY_REASONS.intersection(verdict.reasons):
             return
         ek = public_der(self.hosts[host].tpm.ek_public)

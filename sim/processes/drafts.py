@@ -52,6 +52,14 @@ class MigrationDraft:
             queued_s=self.queued_s, **measured,
         )  # fmt: skip
 
+    def key_fetched(self, seconds: float) -> None:
+        """The destination had the key ``seconds`` after the start."""
+        self.key_fetch_s = seconds
+
+    def slots_taken(self, seconds: float) -> None:
+        """The migration waited ``seconds`` for its slots."""
+        self.queued_s = seconds
+
     def at_end_of_run(self, end: float) -> Migration:
         """Still running at ``end``: ``unfinished``, no end, ``elapsed_s = end - start``."""
         return self.record(None, UNFINISHED, None, elapsed_s=end - self.start)

@@ -1,11 +1,14 @@
 """Drift, remediation and reboots.
 
-A drift event changes what a host runs: an unapproved VIB, another ESXi build, Secure Boot
-off, a changed driver or a swapped TPM. Whether the change is *measured at runtime* or only
-*at the next boot* is a scenario setting per kind:
+A drift event changes what a host runs; the kinds and their effects are registered in
+:mod:`sim.domain.drift_kinds` (an unapproved VIB, another ESXi build, Secure Boot off, a
+changed driver, a swapped TPM...), and the injector calls a kind's functions to apply it.
+Whether the change is *measured at runtime* or only *at the next boot* is a scenario
+setting per kind:
 
-- runtime, VIB or driver: the change is loaded now and measured into the running TPM at once
-  (and is part of the image from then on, so later boots measure it too);
+- runtime, a runtime-measurable kind (VIB, driver): the change is loaded now and measured
+  into the running TPM at once (and is part of the image from then on, so later boots
+  measure it too);
 - runtime, other kinds: these changes need a reboot, so the host reboots now;
 - boot: the change is staged and takes effect at the host's next reboot.
 
@@ -19,27 +22,23 @@ at the end of the run.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sim.analysis.recorder import DriftDraft
+from sim.domain import drift_kinds
+from sim.domain.drift_kinds import DriftFacts
 from sim.domain.image import (
-    AcceptanceLevel,
     EsxiImage,
-    Platform,
-    Vib,
-    measure_runtime_driver,
-    measure_runtime_vib,
 )
+from sim.domain.installed import Installed, restore
 from sim.domain.tpm import VirtualTPM
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import Drift, DriftKind, RandomDrift, Reboots
-
-RUNTIME_MEASURABLE = (DriftKind.UNAPPROVED_VIB, DriftKind.DRIVER_CHANGE)
 
 
 @dataclass(frozen=True)
@@ -138,25 +137,24 @@ class DriftInjector:
         host, kind = self.hosts[name], order.kind
         measured = self.measured_at[kind]
         draft = DriftDraft(drift_id, name, kind.value, self.env.now, measured)
-        self.recorder.drifts.append(draft)
-        vib = _unapproved_vib(drift_id, order.acceptance)
-        if kind is DriftKind.UNAPPROVED_VIB and install_blocked(vib, host.platform):
+        self.recorder.drift_began(draft)
+        spec = drift_kinds.BY_NAME[kind.value]
+        facts = DriftFacts(drift_id, name, order.acceptance, lambda: self.new_tpm(name, drift_id))
+        if spec.blocked(facts, host.platform):
             draft.outcome = "blocked"  # nothing changes on the host
             return
         self._open[name].append(draft)
-        change = self._change(host, kind, drift_id, vib)
+        change = spec.change(facts)
 
-        def staged() -> None:
-            change()
+        def applied() -> None:
             if draft.effective_at is None:
                 draft.effective_at = self.env.now
 
-        if measured == "runtime" and kind in RUNTIME_MEASURABLE and host.up:
-            change()
-            self._measure_runtime(host, kind, drift_id, vib)
+        if measured == "runtime" and spec.measure is not None and host.up:
+            host.load_now(change, spec.measure(facts))
             draft.effective_at = self.env.now
         else:
-            host.staged.append(staged)
+            host.stage(change, applied)
             if measured == "runtime":
                 self.env.process(host.reboot(self.reboot_duration(name), "drift"))
         if order.reboot_after is not None:
@@ -168,51 +166,13 @@ class DriftInjector:
         yield self.env.timeout(after)
         yield from self.hosts[name].reboot(self.reboot_duration(name), "drift")
 
-    def _change(
-        self, host: TrustedHost, kind: DriftKind, drift_id: int, unapproved: Vib
-    ) -> Callable[[], None]:
-        def vib() -> None:
-            host.image = host.image.with_vib(unapproved)
-
-        def build() -> None:
-            host.image = host.image.with_build(host.image.build + 1)
-
-        def secure_boot() -> None:
-            host.platform = replace(host.platform, secure_boot=False)
-
-        def driver() -> None:
-            host.image = host.image.with_driver(_driver(drift_id))
-
-        def tpm() -> None:
-            host.tpm = self.new_tpm(host.name, drift_id)
-
-        return {
-            DriftKind.UNAPPROVED_VIB: vib,
-            DriftKind.ESXI_BUILD_CHANGE: build,
-            DriftKind.SECURE_BOOT_OFF: secure_boot,
-            DriftKind.DRIVER_CHANGE: driver,
-            DriftKind.TPM_SWAP: tpm,
-        }[kind]
-
-    @staticmethod
-    def _measure_runtime(host: TrustedHost, kind: DriftKind, drift_id: int, vib: Vib) -> None:
-        if kind is DriftKind.UNAPPROVED_VIB:
-            measure_runtime_vib(host.tpm, vib)
-        else:
-            measure_runtime_driver(host.tpm, _driver(drift_id))
-
     def _remediate(self, name: str, draft: DriftDraft, after: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(after)
         if draft.remediated_at is not None:
             return  # an earlier remediation of this host already restored it
         host = self.hosts[name]
-        image, platform, tpm = self.baseline[name]
-
-        def restore() -> None:
-            host.image, host.platform, host.tpm = image, platform, tpm
-
         # Restoring the approved state undoes every drift of the host, staged ones too.
-        host.staged = [restore]
+        host.stage_only(restore(Installed(*self.baseline[name])))
         for open_drift in self._open[name]:
             open_drift.remediated_at = self.env.now
         self._open[name] = []
@@ -225,7 +185,7 @@ class DriftInjector:
         host = self.hosts[name]
         image, platform, _ = self.baseline[name]
         self.baseline[name] = (image, platform, host.tpm)
-        closed = [d for d in self._open[name] if d.kind == DriftKind.TPM_SWAP.value]
+        closed = [d for d in self._open[name] if drift_kinds.BY_NAME[d.kind].adopted_with_tpm]
         for draft in closed:
             draft.remediated_at = self.env.now
         self._open[name] = [r for r in self._open[name] if r not in closed]
@@ -257,21 +217,3 @@ class DriftInjector:
             yield self.env.timeout(float(rng.exponential(1.0 / rate)))
             reason = "crash" if kind == "crash" else "reboot"
             yield from self.hosts[host].reboot(self.reboot_duration(host), reason, kind)
-
-
-def _unapproved_vib(drift_id: int, acceptance: str) -> Vib:
-    """A signed third-party VIB that is not part of the approved image."""
-    return Vib(
-        f"unapproved-tool-{drift_id}", "1.0.0-1", "ThirdParty", AcceptanceLevel.parse(acceptance)
-    )
-
-
-def install_blocked(vib: Vib, platform: Platform) -> bool:
-    """Whether ESXi refuses to install ``vib``: a CommunitySupported VIB cannot be installed
-    on a host with Secure Boot on (VMware: "If you include VIBs at the CommunitySupported
-    level, you cannot use secure boot")."""
-    return vib.acceptance is AcceptanceLevel.COMMUNITY_SUPPORTED and platform.secure_boot
-
-
-def _driver(drift_id: int) -> str:
-    return f"thirdparty_nic_{drift_id}"

@@ -16,7 +16,9 @@ from sim.analysis.capacity import CapacityTracker
 
 
 class CapacityState:
-    """Up, maintenance mode and memory in use of one host, reported to the tracker."""
+    """Up, maintenance mode and memory in use of one host, reported to the tracker. The
+    host changes them itself (:meth:`_set_up`); its vCenter and the vMotion engine ask it
+    through :meth:`reserve`, :meth:`release` and :meth:`enter_maintenance`."""
 
     env: simpy.Environment
     name: str
@@ -35,8 +37,7 @@ class CapacityState:
         """Whether the host is up (booted, not down for a reboot, repair or crash)."""
         return self._up
 
-    @up.setter
-    def up(self, value: bool) -> None:
+    def _set_up(self, value: bool) -> None:
         self._up = value
         self._capacity.host_up(self.env.now, self.name, value)
 
@@ -45,17 +46,25 @@ class CapacityState:
         """Whether the host is in maintenance mode (evacuating or evacuated: no new VMs)."""
         return self._maintenance
 
-    @maintenance.setter
-    def maintenance(self, value: bool) -> None:
+    def _set_maintenance(self, value: bool) -> None:
         self._maintenance = value
         self._capacity.maintenance(self.env.now, self.name, value)
+
+    def enter_maintenance(self) -> None:
+        """The host's vCenter puts it in maintenance mode (no new VMs from now on)."""
+        self._set_maintenance(True)
 
     @property
     def used_memory(self) -> int:
         """Memory of the VMs on the host plus reservations for VMs arriving or starting."""
         return self._used_memory
 
-    @used_memory.setter
-    def used_memory(self, value: int) -> None:
-        self._used_memory = value
-        self._capacity.memory_in_use(self.env.now, self.name, value)
+    def reserve(self, memory: int) -> None:
+        """Hold ``memory`` for a VM arriving or starting here (or running here)."""
+        self._used_memory += memory
+        self._capacity.memory_in_use(self.env.now, self.name, self._used_memory)
+
+    def release(self, memory: int) -> None:
+        """Give back ``memory`` held by :meth:`reserve`."""
+        self._used_memory -= memory
+        self._capacity.memory_in_use(self.env.now, self.name, self._used_memory)

@@ -95,6 +95,28 @@ class VmPool:
         self.stopped.discard(vm)
         self.running.add(vm)
 
+    def starting(self, vm: Vm) -> None:
+        """``vm`` is being powered on (no longer stopped while its host fetches its key)."""
+        self.stopped.discard(vm)
+
+    def start_failed(self, vm: Vm) -> None:
+        """The power-on of ``vm`` failed: it is stopped again."""
+        self.stopped.add(vm)
+
+    def migration_started(self, vm: Vm) -> None:
+        """``vm`` starts moving to another host."""
+        vm.migrating = True
+
+    def moved(self, vm: Vm, host: str) -> None:
+        """``vm`` now runs on ``host`` (a completed vMotion)."""
+        vm.host = host
+
+    def migration_over(self, vm: Vm, epoch: int) -> None:
+        """The move of ``vm`` that began in run ``epoch`` of it is over (unless the VM was
+        powered off and on since: it may be moving anew)."""
+        if vm.epoch == epoch:
+            vm.migrating = False
+
     def stopped_vm(self, vm: Vm) -> None:
         """``vm`` is powered off."""
         vm.host = None

@@ -26,18 +26,51 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import simpy
 
 from sim.domain.key_hierarchy import unwrap_kek
 from sim.domain.kmip import RevocationReason
+from sim.domain.reasons import Reason, reason
 from sim.processes.context import Context
 from sim.processes.kms import KmsCluster
 from sim.scenario.model import KeyProvider, PrimaryKeyEvent
 
-if TYPE_CHECKING:
-    from sim.processes.trust_authority import TrustNode
+
+class PrimaryKeyCache:
+    """One Key Provider Service's copies of the primary keys, by provider: the key material
+    and when it came back from the KMS. Each trust-authority node owns one; only
+    :class:`KeyProviders` fills it (a key that came back from a Get, TTL > 0)."""
+
+    def __init__(self) -> None:
+        self._copies: dict[str, tuple[bytes, float]] = {}
+
+    def get(self, provider: str) -> tuple[bytes, float] | None:
+        """The copy of ``provider``'s primary key and when it was fetched, if any."""
+        return self._copies.get(provider)
+
+    def keep(self, provider: str, material: bytes, at: float) -> None:
+        """Keep ``material`` as ``provider``'s primary key, fetched at ``at``."""
+        self._copies[provider] = (material, at)
+
+
+class KmipNode(Protocol):
+    """What the key providers need of a trust-authority node (a protocol, so this module
+    does not import the trust authority that uses it): its network name, its current KMIP
+    client certificate and its primary-key cache."""
+
+    @property
+    def name(self) -> str:
+        """The node's network name."""
+
+    @property
+    def kmip_client(self) -> bytes:
+        """The node's current KMIP client certificate (DER)."""
+
+    @property
+    def primary_cache(self) -> PrimaryKeyCache:
+        """The node's copies of the primary keys."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +135,7 @@ class KeyProviders:
     # --- serving ---------------------------------------------------------------------------
 
     def unwrap(
-        self, node: TrustNode, provider: str, wrapped: bytes, host: str
+        self, node: KmipNode, provider: str, wrapped: bytes, host: str
     ) -> Generator[Any, Any, Unwrapped]:
         """Unwrap ``wrapped`` for ``host`` at ``node``: the primary key from the node's cache,
         or, when the cached copy expired, from the node's Get in flight or a new one."""
@@ -123,7 +156,7 @@ class KeyProviders:
         try:
             fetched, timeouts = yield from self._get(node, provider, host)
         except Exception:  # waiters learn the outcome even if this unwrap broke off
-            self._settle(key, done, _Fetched(None, "kms.unavailable"))
+            self._settle(key, done, _Fetched(None, Reason.KMS_UNAVAILABLE.text))
             raise
         self._settle(key, done, fetched)
         if fetched.material is None:
@@ -141,7 +174,7 @@ class KeyProviders:
         done.succeed(fetched)
 
     def _get(
-        self, node: TrustNode, provider: str, host: str
+        self, node: KmipNode, provider: str, host: str
     ) -> Generator[Any, Any, tuple[_Fetched, int]]:
         """The node's KMIP Get of ``provider``'s primary key; a key that came back is kept
         in the node's cache (TTL > 0). Returns the outcome and the servers that timed out."""
@@ -151,34 +184,35 @@ class KeyProviders:
         )
         resp = call.response
         if resp is None:
-            return _Fetched(None, "kms.unavailable"), call.timeouts
+            return _Fetched(None, Reason.KMS_UNAVAILABLE.text), call.timeouts
         if not resp.ok or resp.key_material is None:
             why = resp.reason.name.lower() if resp.reason else "no_key_material"
-            return _Fetched(None, f"kms.{why}"), call.timeouts
+            return _Fetched(None, reason(f"kms.{why}").text), call.timeouts
         if spec.primary_key_cache_ttl > 0:
-            node.primary_cache[provider] = (resp.key_material, self.env.now)
+            node.primary_cache.keep(provider, resp.key_material, self.env.now)
         return _Fetched(resp.key_material, None), call.timeouts
 
     @staticmethod
     def _unwrapped(material: bytes, wrapped: bytes, hit: bool) -> Unwrapped:
         kek = unwrap_kek(material, wrapped)
         if kek is None:
-            return Unwrapped(None, "kps.unwrap_failed", hit)
+            return Unwrapped(None, Reason.KPS_UNWRAP_FAILED.text, hit)
         return Unwrapped(kek, None, hit)
 
     # --- events and health -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Record each provider's initial health, follow its changes, and schedule the
-        primary-key events of the scenario."""
+        """Record each provider's initial health and schedule the primary-key events of
+        the scenario (the builder connects :meth:`health_changed` to every KMS cluster)."""
         for cluster in self.clusters.values():
-            cluster.health_listeners.append(self._health_changed)
-            self._health_changed(cluster)
+            self.health_changed(cluster)
         for name, spec in self.specs.items():
             for event in spec.primary_key_events:
                 self.env.process(self._primary_key_event(name, event))
 
-    def _health_changed(self, cluster: KmsCluster) -> None:
+    def health_changed(self, cluster: KmsCluster) -> None:
+        """``cluster``'s health may have changed: a ``provider_health`` row for each
+        provider on it whose health did."""
         for name, spec in self.specs.items():
             if spec.kms != cluster.name or self._health.get(name) == cluster.health:
                 continue

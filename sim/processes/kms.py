@@ -21,6 +21,7 @@ from typing import Any
 from sim.domain.kmip import KeyStore, Response
 from sim.processes.context import Context
 from sim.processes.services import Service, ServiceDown
+from sim.processes.wiring import Port
 from sim.scenario.model import Kms
 
 OK, WARNING, ERROR = "OK", "WARNING", "ERROR"
@@ -50,7 +51,10 @@ class KmsCluster:
         ]
         self.store = store
         self.paths = ctx.paths
-        self.health_listeners: list[Callable[[KmsCluster], None]] = []
+        # who follows the cluster's health (the key providers on it)
+        self.health_changed: Port[Callable[[KmsCluster], None]] = Port(
+            f"kms {spec.name}", "health_changed", many=True
+        )
         self._next = 0
 
     @property
@@ -67,7 +71,7 @@ class KmsCluster:
     def set_server_up(self, index: int, up: bool) -> None:
         """Bring server ``index`` down or back up (an outage)."""
         self.servers[index].up = up
-        for listener in self.health_listeners:
+        for listener in self.health_changed.targets:
             listener(self)
 
     def get(

@@ -23,12 +23,14 @@ from typing import Any
 
 from sim.domain.identities import replacement_platform, replacement_tpm
 from sim.domain.image import EsxiImage
+from sim.domain.installed import Installed
 from sim.domain.pki import CertificateAuthority
+from sim.domain.reasons import Reason
 from sim.domain.verifier import Policy
 from sim.processes.context import Context
 from sim.processes.drift import DriftInjector
 from sim.processes.host import TrustedHost
-from sim.processes.trust_authority import SetupState, TrustAuthority
+from sim.processes.trust_authority import TrustAuthority
 from sim.scenario.model import Scenario
 from sim.scenario.operations import BaseImage, Repair, SetupStep, Upgrade
 from sim.scenario.rules import cluster_hosts
@@ -41,8 +43,8 @@ _NEEDS = {
     "register_trusted_cluster": ("enable_trust_authority", "import_workload_principal"),
 }
 _MISSING = {
-    "enable_trust_authority": "setup.trust_authority_not_enabled",
-    "import_workload_principal": "setup.principal_not_imported",
+    "enable_trust_authority": Reason.SETUP_NOT_ENABLED.text,
+    "import_workload_principal": Reason.SETUP_PRINCIPAL_NOT_IMPORTED.text,
 }
 
 
@@ -72,12 +74,8 @@ class Operations:
         self.images: dict[str, EsxiImage] = {}
         self.approved: list[EsxiImage] = list(policy.approved_images)
         self._done: dict[str, set[str | None]] = {}
-        if s.setup:  # set up during the run: the trust authority starts empty
-            ta.setup = SetupState(enabled=False, principals=set(), key_provider=False)
-            ta.policy = _blank(policy)
+        if s.setup:  # set up during the run: nothing is approved yet
             self.approved = []
-            for h in hosts.values():
-                h.registered = False
 
     def start(self) -> None:
         """Schedule every operation of the scenario."""
@@ -118,17 +116,16 @@ class Operations:
     def _apply(self, step: str, vcenters: list[str]) -> None:
         ta = self.ta
         if step == "enable_trust_authority":
-            ta.setup.enabled = True
+            ta.enable()
         elif step == "import_workload_principal":
-            assert ta.setup.principals is not None
-            ta.setup.principals.update(vcenters)
+            ta.import_principals(vcenters)
         elif step == "import_host_identities":
             ta.import_identities(self.policy)
         elif step == "import_base_images":
             self.approved = list(self.policy.approved_images)
             ta.set_images(tuple(self.approved))
         elif step == "configure_key_provider":
-            ta.setup.key_provider = True
+            ta.configure_key_provider()
         elif step == "register_trusted_cluster":
             for h in self.hosts.values():
                 if h.vcenter in vcenters:
@@ -167,10 +164,7 @@ class Operations:
     def _install(
         self, host: TrustedHost, image: EsxiImage, up: Upgrade
     ) -> Generator[Any, Any, None]:
-        def install() -> None:
-            host.image = image
-
-        host.staged.append(install)
+        host.stage(lambda now: replace(now, image=image))
         duration = self.ctx.sampler(f"host.{host.name}.upgrade", up.per_host)()
         kind = "planned" if up.maintenance_mode else "crash"
         self._record("upgrade", host.name, "host_down", outcome="ok", detail=up.to_image)
@@ -190,19 +184,12 @@ class Operations:
             server = replacement_platform(self.ctx.streams, repair.host, n)
             platform = replace(server, secure_boot=host.platform.secure_boot)
 
-        def swap() -> None:
-            host.tpm = tpm
-            if platform is not None:
-                host.platform = platform
+        def swap(now: Installed) -> Installed:
+            return replace(now, tpm=tpm, platform=now.platform if platform is None else platform)
 
-        host.staged.append(swap)
+        host.stage(swap)
         duration = self.ctx.sampler(f"host.{repair.host}.repair", repair.duration)()
         self._record("repair", repair.host, "host_down", outcome="ok", detail=repair.part)
         yield from host.reboot(duration, "repair", "planned")
         self.drift.adopt_hardware(repair.host)
         self._record("repair", repair.host, "host_up", outcome="ok", detail=repair.part)
-
-
-def _blank(policy: Policy) -> Policy:
-    """``policy`` with nothing imported yet: no host identity, TPM CA or base image."""
-    return replace(policy, identities={}, trusted_ca_certs_der=(), approved_images=())

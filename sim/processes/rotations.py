@@ -79,12 +79,12 @@ class Rotations:
         for node in ta.nodes:
             key = derive_p256_key(seed(f"vta.{node.index}.report-key.r{n}"), "es256")
             issuer = f"{node.signer.service_id.split('~')[0]}~r{n}"
-            node.signer = ReportSigner(issuer, ta.group, key)
-            ta.issuers[issuer] = node.signer.trusted_issuer()
+            node.rotate_signer(ReportSigner(issuer, ta.group, key))
+            ta.trust_issuer(node.signer)
         self._record(r.what, "rotated", f"new issuers r{n}")
         yield self.env.timeout(r.overlap)
         for issuer in old:
-            ta.issuers.pop(issuer, None)
+            ta.retire_issuer(issuer)
         self._record(r.what, "old_retired", ", ".join(old))
 
     def _certificates(self, r: Rotation, n: int) -> Generator[Any, Any, None]:
@@ -95,7 +95,7 @@ class Rotations:
             name = f"{self.ta.group}-kps-{node.index}-r{n}"
             cert = self.ca.issue_client_certificate(key.public_key(), name)
             old.append(node.kmip_client)
-            node.kmip_client = cert.public_bytes(Encoding.DER)
+            node.rotate_kmip_client(cert.public_bytes(Encoding.DER))
         new = [node.kmip_client for node in self.ta.nodes]
         self._record(r.what, "rotated", f"r{n}")
         events = sorted([(r.adopt_after, "adopted"), (r.overlap, "old_retired")])
@@ -113,7 +113,7 @@ class Rotations:
 
     def _principals(self, r: Rotation) -> Generator[Any, Any, None]:
         setup = self.ta.setup
-        everyone = set(self.ta.vcenter_of.values())
+        everyone = self.ta.workload_vcenters()
         trusted = everyone if setup.principals is None else set(setup.principals)
         self._record(r.what, "rotated")
         events = sorted([(r.adopt_after, "adopted"), (r.overlap, "old_retired")])
@@ -124,5 +124,5 @@ class Rotations:
             waited = delay
             retired = retired or event == "old_retired"
             adopted = adopted or event == "adopted"
-            setup.principals = set(trusted) if adopted or not retired else set()
+            self.ta.set_principals(set(trusted) if adopted or not retired else set())
             self._record(r.what, event)

@@ -11,15 +11,15 @@ primary node is down.
 Host status, as the Attestation Service keeps it: ``unknown`` until the first verdict,
 ``attested`` after a passing one while its report is unexpired, ``notAttested`` after a
 failing one or once the latest report has expired. With ``revocation: push`` a failing
-verdict also revokes the host's unexpired reports at once, on every Key Provider Service,
-unless a failure notifier delivers revocations later (``deferred_revocation``, see
-:mod:`sim.processes.verifier_poll`).
+verdict also revokes the host's unexpired reports, on every Key Provider Service: at once,
+or later through the failure notifier (:mod:`sim.processes.verifier_poll`), whichever the
+builder connects to the trust authority's ``failed`` port.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sim.domain.image import EsxiImage
 from sim.domain.key_hierarchy import WrappedKek
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
+from sim.domain.reasons import Reason
 from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import (
@@ -41,8 +42,9 @@ from sim.domain.verifier import (
 from sim.processes.attestation_status import StatusBook
 from sim.processes.context import Context
 from sim.processes.drafts import Attempt, ReportDraft, VerdictDraft
-from sim.processes.key_provider import KeyProviders
+from sim.processes.key_provider import KeyProviders, PrimaryKeyCache
 from sim.processes.services import Service, ServiceDown
+from sim.processes.wiring import Port
 from sim.rng import ByteSource
 from sim.scenario.model import Attestation
 from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
@@ -62,6 +64,7 @@ class TrustNode:
             ctx, f"attestation_service.{index}", att.workers, att.service_time,
             f"vta.{index}.attestation",
         )  # fmt: skip
+        self.attestation.drop_expired = att.abandoned == "drop"
         self.key_provider = Service(
             ctx, f"key_provider_service.{index}", kps.workers, kps.service_time,
             f"vta.{index}.kps",
@@ -75,8 +78,21 @@ class TrustNode:
         self.kmip_client: bytes = cert.public_bytes(Encoding.DER)
         report_key = derive_p256_key(seed(f"vta.{index}.report-key"), "es256")
         self.signer = ReportSigner(f"{spec.name}-attestd-{index}", spec.name, report_key)
-        self.primary_cache: dict[str, tuple[bytes, float]] = {}
+        self.primary_cache = PrimaryKeyCache()
         self.issued = 0
+
+    def rotate_signer(self, signer: ReportSigner) -> None:
+        """The node signs reports with ``signer`` from now on."""
+        self.signer = signer
+
+    def rotate_kmip_client(self, certificate_der: bytes) -> None:
+        """The node's KMIP client presents ``certificate_der`` from now on."""
+        self.kmip_client = certificate_der
+
+    def next_report_id(self) -> str:
+        """The id (jti) of the next report this node signs."""
+        self.issued += 1
+        return f"{self.name}-{self.issued}"
 
     @property
     def name(self) -> str:
@@ -90,8 +106,9 @@ class TrustNode:
 
     def set_up(self, up: bool) -> None:
         """Bring every service of the node up or down."""
-        for svc in (self.attestation, self.key_provider, self.status):
-            svc.up = up
+        self.attestation.up = up
+        self.key_provider.up = up
+        self.status.up = up
 
 
 @dataclass
@@ -158,7 +175,6 @@ class TrustAuthority:
         self.nodes = nodes
         self.primary = nodes[: spec.hosts]
         self.fallback = nodes[spec.hosts :]
-        self.deferred_revocation = False  # a notifier revokes after its delay instead
         self.policy = policy
         self.group = spec.name
         self.audience = f"{spec.name}/key-provider"
@@ -175,11 +191,16 @@ class TrustAuthority:
         }
         self.revoked: set[str] = set()
         self.book = StatusBook()
-        self.verdict_listeners: list[Callable[[str, Verdict], None]] = []
         self.setup = SetupState()
-        self.vcenter_of: dict[str, str] = {}
-        for node in nodes:
-            node.attestation.drop_expired = spec.attestation_service.abandoned == "drop"
+        # who acts on a failing verdict (the host, and its reports live at the verdict with
+        # ``revocation: push``): :meth:`revoke` at once, or the failure notifier later
+        self.failed: Port[Callable[[str, list[str]], None]] = Port("trust_authority", "failed")
+        # who else hears each verdict judged (an administrator registering new EKs)
+        self.verdicts: Port[Callable[[str, Verdict], None]] = Port(
+            "trust_authority", "verdicts", many=True
+        )
+        # the workload vCenter of each trusted host (whose principal must be trusted)
+        self.host_vcenters: Port[Mapping[str, str]] = Port("trust_authority", "host_vcenters")
         self._nonces: dict[int, tuple[str, bytes]] = {}
         self._nonce_seq = 0
         self._next = 0
@@ -279,13 +300,14 @@ class TrustAuthority:
             # agent and finished late): it must not overwrite the newer verdict.
             draft.stale = True
         else:
-            for listener in self.verdict_listeners:
+            if not verdict.ok:
+                live = self.book.take_live(host, now) if self.revocation == "push" else []
+                self.failed.target(host, live)
+            for listener in self.verdicts.targets:
                 listener(host, verdict)
             if verdict.ok:
                 jti, expires, token = self._issue(node, host, verdict.measured_image_id or "", now)
                 draft.jti = jti
-            elif self.revocation == "push" and not self.deferred_revocation:
-                self.revoke(self.book.take_live(host, now))
         if attempt.over:  # its agent stopped waiting: it will never take this verdict
             self._write_verdict(draft)
         return AttestOutcome(
@@ -318,13 +340,17 @@ class TrustAuthority:
                     draft.revoked_at = now
                 self.recorder.report_revoked(jti)
 
+    def revoke_live(self, host: str, live: list[str]) -> None:
+        """A failing verdict on ``host``: revoke its reports that were ``live`` at it now
+        (the ``failed`` port's target when no failure notifier delays revocation)."""
+        self.revoke(live)
+
     def _issue(
         self, node: TrustNode, host: str, image_id: str, at: float
     ) -> tuple[str, float, str]:
         """Sign a report for ``host`` attested at ``at`` by ``node`` and open its record;
         its jti, expiry and token."""
-        node.issued += 1
-        jti = f"{node.name}-{node.issued}"
+        jti = node.next_report_id()
         expires = at + self.report_lifetime
         token = node.signer.issue(
             host, image_id, self.audience, self.epoch + at, self.report_lifetime, jti
@@ -371,10 +397,49 @@ class TrustAuthority:
     def _judge(self, evidence: Evidence, nonce: bytes) -> Verdict:
         """The verdict on ``evidence``: refused outright for a host whose vCenter's
         principal the trust authority does not trust, else the verifier's."""
-        if not self.setup.trusts(self.vcenter_of.get(evidence.host_id)):
-            return Verdict(False, ("attestation.setup.principal_not_imported",), None,
+        if not self.setup.trusts(self.host_vcenters.target.get(evidence.host_id)):
+            return Verdict(False, (Reason.PRINCIPAL_NOT_IMPORTED.text,), None,
                            evidence.host_id, None, ())  # fmt: skip
         return verify(evidence, self.policy, nonce)
+
+    # --- set-up and rotations (the operations ask; only the trust authority changes it) ---
+
+    def start_unconfigured(self) -> None:
+        """The estate is set up during the run: not enabled, no principal, no key provider,
+        and no host identity, TPM CA or base image imported yet."""
+        self.setup = SetupState(enabled=False, principals=set(), key_provider=False)
+        self.policy = replace(
+            self.policy, identities={}, trusted_ca_certs_der=(), approved_images=()
+        )
+
+    def enable(self) -> None:
+        """The trust authority's state is enabled: the Attestation Service answers."""
+        self.setup.enabled = True
+
+    def import_principals(self, vcenters: list[str]) -> None:
+        """The principals of ``vcenters`` are imported: their hosts are served."""
+        assert self.setup.principals is not None
+        self.setup.principals.update(vcenters)
+
+    def set_principals(self, vcenters: set[str] | None) -> None:
+        """The workload vCenters whose principal is trusted from now on (None: all)."""
+        self.setup.principals = vcenters
+
+    def configure_key_provider(self) -> None:
+        """A trusted key provider is configured: keys may be released."""
+        self.setup.key_provider = True
+
+    def trust_issuer(self, signer: ReportSigner) -> None:
+        """Reports signed by ``signer`` are accepted from now on."""
+        self.issuers[signer.service_id] = signer.trusted_issuer()
+
+    def retire_issuer(self, service_id: str) -> None:
+        """Reports signed by ``service_id`` are no longer accepted."""
+        self.issuers.pop(service_id, None)
+
+    def workload_vcenters(self) -> set[str]:
+        """Every workload vCenter that manages a trusted host."""
+        return set(self.host_vcenters.target.values())
 
     def set_images(self, images: tuple[EsxiImage, ...]) -> None:
         """The approved ESXi base images from now on."""
@@ -436,7 +501,7 @@ class TrustAuthority:
 
         def check() -> str | None:
             if token is None:
-                return "report.missing"
+                return Reason.REPORT_MISSING.text
             res = verify_report(
                 token,
                 self.issuers,
@@ -448,12 +513,12 @@ class TrustAuthority:
             if not res.ok:
                 return res.reasons[0]
             if res.claims is None or res.claims.host_id != host:
-                return "report.wrong_subject"
+                return Reason.REPORT_WRONG_SUBJECT.text
             return None
 
         reason = (yield from node.key_provider.serve(check, requester=host)).result
         if reason is None and not self.setup.key_provider:
-            reason = "kps.no_key_provider"
+            reason = Reason.KPS_NO_KEY_PROVIDER.text
         if reason is not None:
             return KeyOutcome(None, reason, None, node.name)
         out = yield from self.providers.unwrap(node, wrapped.provider, wrapped.wrapped, host)

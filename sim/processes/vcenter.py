@@ -17,17 +17,24 @@ from typing import Any
 import simpy
 
 from sim.analysis.records import Placement
-from sim.processes.attestation_status import ATTESTED
+from sim.domain.reasons import Reason
+from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import HaRestartDraft, MigrationDraft, PlacementDraft
 from sim.processes.host import TrustedHost
 from sim.processes.inventory import Vm, VmPool
 from sim.processes.status_view import StatusReport, StatusView
 from sim.processes.trust_authority import TrustAuthority
-from sim.processes.vmotion import Migrator
+from sim.processes.vmotion import COMPLETED, Migrator
 from sim.rng import ByteSource
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import VCenter
+
+STATUS_REFUSALS = {
+    NOT_ATTESTED: Reason.STATUS_NOT_ATTESTED.text,
+    UNKNOWN: Reason.STATUS_UNKNOWN.text,
+}
+"""The reason a placement skips a host its vCenter does not see as attested."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,6 @@ class WorkloadVCenter:
         self.rules = rules
         self.lifetime = rules.lifetime
         self.status = StatusView(ctx, spec, [h.name for h in hosts], ta)
-        for h in hosts:
-            h.on_power_off = self.power_off
-            h.on_status = self.status.report
-            h.on_maintenance = self.evacuate
-            h.on_crash = self.ha_restart
 
     @property
     def view(self) -> dict[str, str]:
@@ -117,7 +119,7 @@ class WorkloadVCenter:
                     host=h.name,
                     vm=vm.name,
                     kind="placement",
-                    reason=f"vcenter.status.{self.view[h.name]}",
+                    reason=STATUS_REFUSALS[self.view[h.name]],
                 )
                 continue
             out.append(h)
@@ -137,26 +139,30 @@ class WorkloadVCenter:
         host = self._choose(self._candidates(vm))
         draft = PlacementDraft(now, self.name, vm.name, trigger, vm.needs_key)
         if host is None:
-            record = draft.record("refused", "placement.no_eligible_host")
+            record = draft.record("refused", Reason.PLACEMENT_NO_ELIGIBLE_HOST.text)
             self.recorder.write(record)
             return record
         draft.host = host.name
         self.recorder.opened(draft)
-        host.used_memory += vm.memory
-        self.pool.stopped.discard(vm)  # reserved while the key is fetched
+        host.reserve(vm.memory)
+        self.pool.starting(vm)  # reserved while the key is fetched
         ok = True
         if vm.needs_key:
             ok = yield from host.obtain_key(vm, "power_on")
         if not ok or not host.up:
-            host.used_memory -= vm.memory
-            self.pool.stopped.add(vm)
-            reason = "placement.key_not_released" if not ok else "placement.host_down"
+            host.release(vm.memory)
+            self.pool.start_failed(vm)
+            reason = (
+                Reason.PLACEMENT_KEY_NOT_RELEASED.text
+                if not ok
+                else Reason.PLACEMENT_HOST_DOWN.text
+            )
             record = draft.record("failed", reason)
             self.recorder.closed(draft, record)
             return record
         record = draft.record("placed", "")
         self.recorder.closed(draft, record)
-        host.vms[vm.name] = vm
+        host.admit(vm)
         self.pool.started(vm, host.name)
         self.start_lifetime(vm)
         return record
@@ -177,9 +183,7 @@ class WorkloadVCenter:
         """Power off a running VM (end of life, or its host going down)."""
         if vm.host is None:
             return
-        host = self._host(vm.host)
-        host.vms.pop(vm.name, None)
-        host.used_memory -= vm.memory
+        self._host(vm.host).evict(vm)
         self.pool.stopped_vm(vm)
 
     def _host(self, name: str) -> TrustedHost:
@@ -197,12 +201,53 @@ class WorkloadVCenter:
         )
         candidates = self._candidates(vm, exclude=src.name)
         if not candidates:
-            self.recorder.write(draft.record(self.env.now, "refused", "vmotion.no_eligible_host"))
+            self.recorder.write(
+                draft.record(self.env.now, "refused", Reason.VMOTION_NO_ELIGIBLE_HOST.text)
+            )
             return
         dst = candidates[int(self.placement_rng.integers(len(candidates)))]
+        yield from self._move(vm, src, dst, draft)
+
+    def migrate_to(
+        self, vm: Vm, destination: str, trigger: str = "manual"
+    ) -> Generator[Any, Any, None]:
+        """Move a running VM to host ``destination`` of this vCenter without placement's
+        checks (an administrator's manual vMotion)."""
+        if vm.host is None or vm.migrating:
+            return
+        src = self._host(vm.host)
+        draft = MigrationDraft(
+            self.env.now, vm.name, trigger, src.name, vm.needs_key, vm.migrates_encrypted
+        )
+        yield from self._move(vm, src, self._host(destination), draft)
+
+    def _move(
+        self, vm: Vm, src: TrustedHost, dst: TrustedHost, draft: MigrationDraft
+    ) -> Generator[Any, Any, None]:
+        """Carry out the migration ``draft`` of ``vm`` from ``src`` to ``dst`` with the
+        vMotion engine, and do the bookkeeping: the VM's row, both hosts' memory and VMs,
+        the ``migrations`` record."""
         draft.destination = dst.name
         self.recorder.opened(draft)
-        yield from self.vmotion.move(vm, src, dst, draft, self.name, self.vmotion_keys)
+        self.pool.migration_started(vm)
+        epoch = vm.epoch
+        dst.reserve(vm.memory)
+        moved = False
+        try:
+            out = yield from self.vmotion.move(
+                vm, src, dst, self.name, self.vmotion_keys, progress=draft
+            )
+            if out.outcome == COMPLETED:
+                src.evict(vm)
+                dst.admit(vm)
+                self.pool.moved(vm, dst.name)
+                moved = True
+            record = draft.record(self.env.now, out.outcome, out.reason, **out.measured)
+            self.recorder.closed(draft, record)
+        finally:
+            self.pool.migration_over(vm, epoch)
+            if not moved:
+                dst.release(vm.memory)
 
     # --- maintenance mode and HA -------------------------------------------------------------
 
@@ -210,7 +255,7 @@ class WorkloadVCenter:
         """Maintenance mode: no new VM goes to ``host``; its VMs move to other hosts of the
         cluster by vMotion (encrypted ones only where their key is released); those that
         cannot move are powered off."""
-        host.maintenance = True
+        host.enter_maintenance()
         moves = [
             self.env.process(self.migrate(vm, "maintenance"))
             for vm in list(host.vms.values())

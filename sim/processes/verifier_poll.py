@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-from sim.domain.verifier import Verdict
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
 from sim.processes.trust_authority import TrustAuthority
@@ -72,24 +71,15 @@ class FailureNotifier:
         self.ctx = ctx
         self.env = ctx.env
         self.delay = cfg.notification_delay
-        self.revoke = cfg.revocation == "push"
         self.ta = ta
         self.views = views  # host -> the notify callback of its vCenter's view
         self.sent = 0
 
-    def start(self) -> None:
-        """Subscribe to the trust authority's verdicts (nothing without a delay); the
-        trust authority then leaves revocation to the notifier."""
-        if self.delay is None:
-            return
-        self.ta.deferred_revocation = True
-        self.ta.verdict_listeners.append(self.on_verdict)
-
-    def on_verdict(self, host: str, verdict: Verdict) -> None:
-        """A verdict was judged on ``host``: notify a failure after the delay."""
-        if verdict.ok:
-            return
-        live = self.ta.book.take_live(host, self.env.now) if self.revoke else []
+    def on_failure(self, host: str, live: list[str]) -> None:
+        """A failing verdict was judged on ``host`` (``live``: its reports live at the
+        verdict, to revoke with ``revocation: push``): notify it after the delay. The
+        builder connects this to the trust authority's ``failed`` port when the scenario
+        has a notification delay."""
         self.env.process(self._deliver(host, live))
 
     def _deliver(self, host: str, live: list[str]) -> Generator[Any, Any, None]:

@@ -32,13 +32,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, repeat
-from typing import TYPE_CHECKING, Any, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, overload
 
 import simpy
 
+from sim.domain.reasons import Reason
 from sim.domain.stream_cipher import (
     MigrationSecret,
     NonceLedger,
@@ -49,7 +50,6 @@ from sim.domain.stream_cipher import (
 from sim.errors import StreamRejected
 from sim.processes.bandwidth import SharedLinks, Stream
 from sim.processes.context import Context
-from sim.processes.drafts import MigrationDraft
 from sim.processes.network import Unreachable
 from sim.scenario.model import VMotion
 
@@ -103,7 +103,30 @@ def precopy(
     )
 
 
-STREAM_CORRUPT = "vmotion.stream.corrupt"
+STREAM_CORRUPT = Reason.STREAM_CORRUPT.text
+COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class Moved:
+    """How a migration ended, as the vMotion engine reports it to the vCenter: the outcome
+    (``completed`` or ``failed``) and reason, the destination's key fetch and the wait for
+    migration slots (None: not reached), and what a completed one measured."""
+
+    outcome: str
+    reason: str
+    measured: dict[str, Any] = field(default_factory=dict)
+
+
+class MoveProgress(Protocol):
+    """Who follows a migration under way (the vCenter's migration draft, so a migration
+    still running at the end of the run is recorded with what it reached)."""
+
+    def key_fetched(self, seconds: float) -> None:
+        """The destination has the VM's key, ``seconds`` after the migration began."""
+
+    def slots_taken(self, seconds: float) -> None:
+        """Both hosts' migration slots were taken after waiting ``seconds``."""
 
 
 class StreamCheck(NamedTuple):
@@ -255,92 +278,63 @@ class Migrator:
         vm: Vm,
         src: TrustedHost,
         dst: TrustedHost,
-        draft: MigrationDraft,
         owner: str,
         random_bytes: Callable[[int], bytes],
-    ) -> Generator[Any, Any, None]:
+        progress: MoveProgress,
+    ) -> Generator[Any, Any, Moved]:
         """Migrate ``vm`` from ``src`` to ``dst`` for vCenter ``owner`` (whose stream's
-        ``random_bytes`` draw the migration secret); ``draft`` is the migration so far (open
-        with the recorder), closed with its record once the outcome is known."""
-        vm.migrating = True
-        epoch = vm.epoch
+        ``random_bytes`` draw the migration secret), telling ``progress`` its steps: the
+        outcome, for the vCenter to record
+        and to do its own bookkeeping with (the VM, both hosts' memory and VMs are the
+        vCenter's and the hosts' to change, not the engine's)."""
+        start, epoch = self.env.now, vm.epoch
         boots = (src.boots, dst.boots)
-        dst.used_memory += vm.memory
-        recorder = self.ctx.recorder
-        completed = False
-        try:
-            if vm.needs_key:
-                ok = yield from dst.obtain_key(vm, "vmotion")
-                draft.key_fetch_s = self.env.now - draft.start
-                if not ok:
-                    recorder.closed(
-                        draft, draft.record(self.env.now, "failed", "vmotion.key_not_released")
-                    )
-                    return
-            queued = self.env.now
-            with contextlib.ExitStack() as slots:
-                for h in sorted((src, dst), key=lambda h: h.name):  # a fixed order: no deadlock
-                    yield slots.enter_context(self._slots(h).request())
-                draft.queued_s = self.env.now - queued
-                began = self.env.now
-                setup = self.ctx.sampler(f"vm.{vm.name}.vmotion-setup", self.spec.setup_time, 4)()
-                yield self.env.timeout(setup)
-                cap = self.spec.cipher_rate if vm.migrates_encrypted else float("inf")
-                try:
-                    stream = self.links.open(src.node, dst.node, cap)
-                except Unreachable:
-                    recorder.closed(
-                        draft, draft.record(self.env.now, "failed", "vmotion.unreachable")
-                    )
-                    return
-                try:
-                    plan = yield from self.copy(vm, stream)
-                finally:
-                    self.links.close(stream)
-            if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
-                recorder.closed(draft, draft.record(self.env.now, "failed", "vmotion.host_down"))
-                return
-            payload = 0
-            if vm.migrates_encrypted:
-                self._ids[owner] = self._ids.get(owner, 0) + 1
-                size = vm.memory if self.spec.payload == "full" else int(self.spec.payload)
-                check = encrypted_transfer(
-                    f"{owner}-m{self._ids[owner]}",
-                    min(size, vm.memory),
-                    int(self.spec.packet_size),
-                    random_bytes,
-                    self.ledger,
-                    received=self._received,
-                )
-                if not check.intact:
-                    reason = check.reason or STREAM_CORRUPT
-                    recorder.closed(draft, draft.record(self.env.now, "failed", reason))
-                    return
-                payload = check.payload_bytes
-            src.vms.pop(vm.name, None)
-            src.used_memory -= vm.memory
-            dst.vms[vm.name] = vm
-            vm.host = dst.name
-            completed = True
-            recorder.closed(
-                draft,
-                draft.record(
-                    self.env.now,
-                    "completed",
-                    "",
-                    duration_s=self.env.now - began,
-                    downtime_s=plan.downtime,
-                    mode=plan.mode,
-                    iterations=plan.iterations,
-                    bytes_transferred=plan.bytes_transferred,
-                    payload_bytes=payload,
-                    bandwidth_Bps=plan.bytes_transferred / plan.sending
-                    if plan.sending > 0
-                    else None,
-                ),
+        if vm.needs_key:
+            ok = yield from dst.obtain_key(vm, "vmotion")
+            progress.key_fetched(self.env.now - start)
+            if not ok:
+                return Moved("failed", Reason.VMOTION_KEY_NOT_RELEASED.text)
+        queued = self.env.now
+        with contextlib.ExitStack() as slots:
+            for h in sorted((src, dst), key=lambda h: h.name):  # a fixed order: no deadlock
+                yield slots.enter_context(self._slots(h).request())
+            progress.slots_taken(self.env.now - queued)
+            began = self.env.now
+            setup = self.ctx.sampler(f"vm.{vm.name}.vmotion-setup", self.spec.setup_time, 4)()
+            yield self.env.timeout(setup)
+            cap = self.spec.cipher_rate if vm.migrates_encrypted else float("inf")
+            try:
+                stream = self.links.open(src.node, dst.node, cap)
+            except Unreachable:
+                return Moved("failed", Reason.VMOTION_UNREACHABLE.text)
+            try:
+                plan = yield from self.copy(vm, stream)
+            finally:
+                self.links.close(stream)
+        if vm.epoch != epoch or (src.boots, dst.boots) != boots or not (src.up and dst.up):
+            return Moved("failed", Reason.VMOTION_HOST_DOWN.text)
+        payload = 0
+        if vm.migrates_encrypted:
+            self._ids[owner] = self._ids.get(owner, 0) + 1
+            size = vm.memory if self.spec.payload == "full" else int(self.spec.payload)
+            check = encrypted_transfer(
+                f"{owner}-m{self._ids[owner]}",
+                min(size, vm.memory),
+                int(self.spec.packet_size),
+                random_bytes,
+                self.ledger,
+                received=self._received,
             )
-        finally:
-            if vm.epoch == epoch:  # a VM powered off and on again may be moving anew
-                vm.migrating = False
-            if not completed:
-                dst.used_memory -= vm.memory
+            if not check.intact:
+                return Moved("failed", check.reason or STREAM_CORRUPT)
+            payload = check.payload_bytes
+        measured = {
+            "duration_s": self.env.now - began,
+            "downtime_s": plan.downtime,
+            "mode": plan.mode,
+            "iterations": plan.iterations,
+            "bytes_transferred": plan.bytes_transferred,
+            "payload_bytes": payload,
+            "bandwidth_Bps": plan.bytes_transferred / plan.sending if plan.sending > 0 else None,
+        }
+        return Moved(COMPLETED, "", measured)

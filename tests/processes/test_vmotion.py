@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.domain.stream_cipher import NonceLedger
-from sim.processes.drafts import MigrationDraft
 from sim.processes.vmotion import _Chunks, encrypted_transfer, precopy
 
 GiB = 2**30
@@ -150,17 +149,11 @@ class _Recorded:
 
 def _move(estate: Any, vm: Any, src: str, dst: str) -> _Recorded:
     """Put ``vm`` on ``src`` and start moving it to ``dst`` now; its migrations record."""
-    hosts = estate.hosts
-    hosts[src].vms[vm.name] = vm
-    hosts[src].used_memory += vm.memory
+    host = estate.hosts[src]
+    host.reserve(vm.memory)
+    host.admit(vm)
     estate.pool.started(vm, src)
-    draft = MigrationDraft(estate.env.now, vm.name, "drs", src, vm.needs_key,
-                           vm.migrates_encrypted, destination=dst)  # fmt: skip
-    estate.recorder.opened(draft)
-    migrator = estate.vcenters["vc"].vmotion
-    estate.env.process(
-        migrator.move(vm, hosts[src], hosts[dst], draft, "vc", np.random.default_rng(0).bytes)
-    )
+    estate.env.process(estate.vcenters["vc"].migrate_to(vm, dst, "drs"))
     return _Recorded(estate, vm.name)
 
 

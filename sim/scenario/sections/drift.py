@@ -3,34 +3,19 @@ measured."""
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Literal
 
 from pydantic import Field, field_validator
 
+from sim.domain import drift_kinds
+from sim.domain.drift_kinds import DriftKind as DriftKind
 from sim.scenario.common import Name, Section, rate
 from sim.scenario.distributions import Distribution
 from sim.scenario.sections.attestation import Acceptance
 from sim.scenario.units import Duration, PositiveDuration, Rate
 
-
-class DriftKind(str, Enum):
-    """What changes on a drifted host."""
-
-    UNAPPROVED_VIB = "unapproved_vib"
-    ESXI_BUILD_CHANGE = "esxi_build_change"
-    SECURE_BOOT_OFF = "secure_boot_off"
-    DRIVER_CHANGE = "driver_change"
-    TPM_SWAP = "tpm_swap"
-
-
-DEFAULT_MEASURED_AT: dict[str, Literal["runtime", "boot"]] = {
-    DriftKind.UNAPPROVED_VIB.value: "boot",
-    DriftKind.DRIVER_CHANGE.value: "boot",
-    DriftKind.ESXI_BUILD_CHANGE.value: "boot",
-    DriftKind.SECURE_BOOT_OFF.value: "boot",
-    DriftKind.TPM_SWAP.value: "boot",
-}
+# Drift kinds come from their registry (sim.domain.drift_kinds, one module per kind).
+DEFAULT_MEASURED_AT: dict[str, Literal["runtime", "boot"]] = drift_kinds.default_measured_at()
 
 
 _ACCEPTANCE_DOC = (
@@ -60,7 +45,7 @@ class RandomDrift(Section):
 
     rate: Rate = Field(default=rate(0.0), description="per host")
     kinds: tuple[DriftKind, ...] = Field(
-        default=tuple(DriftKind),
+        default=tuple(DriftKind(k) for k in drift_kinds.random_default()),
         min_length=1,
         description="kinds of drift drawn from, with equal probability",
     )
