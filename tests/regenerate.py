@@ -11,7 +11,8 @@ Groups:
 - ``docs``: the generated reference pages ``docs/reference/*.md`` (scenario fields, metrics,
   tables, regimes, CLI), rendered from the code, and the output of the minimal scenario
   shown in ``README.md`` and ``docs/getting-started.md`` (a real run of it, a few seconds).
-- ``schemas``: ``schemas/scenario.schema.json`` and ``schemas/sweep.schema.json``.
+- ``schemas``: ``schemas/scenario.schema.json``, ``schemas/sweep.schema.json`` and
+  ``schemas/plan.schema.json``.
 - ``golden``: ``tests/golden/<scenario>.summary.json``, the summary of every shipped scenario
   (runs each one; a few CPU-minutes). Regenerate these only when results are meant to change,
   and review the diff.
@@ -95,19 +96,21 @@ def _golden_targets() -> list[Target]:
 
 def schema_texts() -> dict[str, str]:
     """The committed JSON Schemas by file name (``vtasim schema`` and ``schema --sweep``)."""
+    from sim.experiments.plan_spec import plan_json_schema
     from sim.experiments.spec import sweep_json_schema
     from sim.scenario import scenario_json_schema
 
     return {
         "scenario.schema.json": json.dumps(scenario_json_schema(), indent=2, sort_keys=True) + "\n",
         "sweep.schema.json": json.dumps(sweep_json_schema(), indent=2, sort_keys=True) + "\n",
+        "plan.schema.json": json.dumps(plan_json_schema(), indent=2, sort_keys=True) + "\n",
     }
 
 
 def _schema_targets() -> list[Target]:
     return [
         Target(ROOT / "schemas" / name, lambda name=name: schema_texts()[name])  # type: ignore[misc]
-        for name in ("scenario.schema.json", "sweep.schema.json")
+        for name in ("scenario.schema.json", "sweep.schema.json", "plan.schema.json")
     ]
 
 
@@ -241,6 +244,7 @@ def _schema_tables(schema: Mapping[str, Any], top: str) -> str:
 
 def scenario_page() -> str:
     """``docs/reference/scenario.md``: every field of scenario and sweep files."""
+    from sim.experiments.plan_spec import plan_json_schema
     from sim.experiments.spec import sweep_json_schema
     from sim.scenario import scenario_json_schema
 

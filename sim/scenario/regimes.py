@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sim.domain import drift_kinds
+from sim.domain.drift_kinds import DriftKindSpec
 from sim.scenario.common import deep_merge
 
 LOGNORMAL_NOTICE: dict[str, Any] = {"dist": "lognormal", "median": "50ms", "p95": "250ms"}
@@ -91,7 +93,31 @@ def regime(name: str) -> Regime:
     raise KeyError(f"no regime {name!r}; regimes: {', '.join(REGIMES)}")
 
 
-_BOOT_ONLY = ("esxi_build_change", "secure_boot_off", "tpm_swap")
+def _measured_at(kind: DriftKindSpec) -> tuple[str, str, str, str]:
+    """Where each regime measures a drift kind: Keylime's IMA records a runtime-measurable
+    change (a VIB, a driver) when it loads; everything else, and vTA and HGS always, at the
+    next boot."""
+    if kind.runtime_measurable:
+        return ("boot", "runtime", "runtime", "boot")
+    return ("boot", "boot", "boot", "boot")
+
+
+_MEASURED_AT_SOURCE = {
+    True: "as the kinds above: measured when it loads under Keylime's IMA, at boot otherwise",
+    False: "a change seen from the next boot in every regime (measured boot)",
+}
+"""Source of a drift kind's four values when the table below names no document for it."""
+
+_KINDS_IN_ORDER = sorted(drift_kinds.KINDS, key=lambda k: not k.runtime_measurable)
+_DOCUMENTED_KINDS = (
+    "unapproved_vib",
+    "driver_change",
+    "esxi_build_change",
+    "secure_boot_off",
+    "tpm_swap",
+)
+"""Drift kinds whose regime sources are written out below; a kind added later gets the
+generic source of :data:`_MEASURED_AT_SOURCE`."""
 
 _TABLE: dict[str, tuple[Any, Any, Any, Any]] = {
     # dotted path: one value per regime, in REGISTRY order (vta, keylime_pull, keylime_push, hgs)
@@ -107,9 +133,8 @@ _TABLE: dict[str, tuple[Any, Any, Any, Any]] = {
     "attestation.revocation": ("none", "push", "push", "none"),
     "attestation.notification_delay": (None, LOGNORMAL_NOTICE, LOGNORMAL_NOTICE, None),
     "attestation.on_demand": (True, False, False, True),
-    "drift.measured_at.unapproved_vib": ("boot", "runtime", "runtime", "boot"),
-    "drift.measured_at.driver_change": ("boot", "runtime", "runtime", "boot"),
-    **{f"drift.measured_at.{kind}": ("boot", "boot", "boot", "boot") for kind in _BOOT_ONLY},
+    # every registered drift kind (sim.domain.drift_kinds), runtime-measurable kinds first
+    **{f"drift.measured_at.{k.name}": _measured_at(k) for k in _KINDS_IN_ORDER},
     "trust_authority.fallback_hosts": (0, 0, 0, 1),
 }
 
@@ -212,6 +237,11 @@ SOURCES: dict[str, str] = {
         'Secure Boot being disabled", the host must attest again'
     ),
     "drift.measured_at.tpm_swap": ("a new TPM is seen from the next boot in every regime"),
+    **{
+        f"drift.measured_at.{k.name}": _MEASURED_AT_SOURCE[k.runtime_measurable]
+        for k in _KINDS_IN_ORDER
+        if k.name not in _DOCUMENTED_KINDS
+    },
     "trust_authority.fallback_hosts": (
         "vTA and Keylime: no fallback attestation server documented. HGS (Microsoft, Branch "
         'office considerations): "you can configure an additional set of Host Guardian '

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.domain import drift_kinds
 from sim.errors import Problem
 from sim.scenario.units import describe_duration
 
 if TYPE_CHECKING:
     from sim.scenario.model import DriftKind, Scenario, ScheduledDrift
 
-_RUNTIME_MEASURABLE = frozenset(("unapproved_vib", "driver_change"))
-"""Kinds a runtime measurement records at once; the other kinds, measured at runtime,
-reboot their host at once (see :mod:`sim.processes.drift`)."""
+_RUNTIME_MEASURABLE = frozenset(k.name for k in drift_kinds.KINDS if k.runtime_measurable)
+"""Kinds a runtime measurement records at once (from the drift-kind registry); the other
+kinds, measured at runtime, reboot their host at once (see :mod:`sim.processes.drift`)."""
 
 
 def _reboots_itself(s: Scenario, kind: DriftKind, reboot_after: object) -> bool:
