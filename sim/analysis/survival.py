@@ -174,10 +174,12 @@ class KaplanMeier:
 
 
 def z_value(confidence: float) -> float:
-    """The two-sided standard normal quantile of ``confidence`` (1.96 for 0.95)."""
-    from scipy import stats as st
+    """The two-sided standard normal quantile of ``confidence`` (1.96 for 0.95), by
+    ``scipy.special.ndtri``, which ``scipy.stats.norm.ppf`` computes it with (importing
+    ``scipy.special`` alone costs half a second less than ``scipy.stats``)."""
+    from scipy.special import ndtri
 
-    return float(st.norm.ppf(0.5 + confidence / 2))
+    return float(ndtri(0.5 + confidence / 2))
 
 
 def _first_at_most(times: Sequence[float], values: Sequence[float], level: float) -> float | None:

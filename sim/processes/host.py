@@ -34,7 +34,7 @@ from sim.processes.host_keys import HeldKey, KeyCache
 from sim.processes.inventory import Vm
 from sim.processes.network import Unreachable
 from sim.processes.secure_config import SecureConfiguration
-from sim.processes.services import ServiceDown
+from sim.processes.services import Lock, ServiceDown
 from sim.processes.status_view import StatusReport
 from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
 from sim.scenario.distributions import DistributionModel, Uniform
@@ -86,7 +86,7 @@ class TrustedHost(CapacityState):
             else lambda: 0.0
         )
         self._startup_rng = ctx.stream(f"host.{spec.name}.startup")
-        self._tpm_lock = simpy.Resource(ctx.env, capacity=1)
+        self._tpm_lock = Lock(ctx.env, capacity=1)
         self.key_cache = KeyCache(spec.name, spec.key_persistence, ctx.recorder)
         recovery, stream = spec.config_recovery, f"host.{spec.name}.config-recovery"
         self.secure_config = SecureConfiguration(
@@ -274,7 +274,8 @@ class TrustedHost(CapacityState):
                             self.env.process(self._round(n, deadline, waiting, trigger == "poll"))
                             for n in nodes
                         ]
-                        yield self.env.all_of(rounds) | self.env.timeout(cfg.timeout)
+                        race = rounds[0] if len(rounds) == 1 else self.env.all_of(rounds)
+                        yield race | self.env.timeout(cfg.timeout)
                         outcomes = [r.value for r in rounds if r.processed and r.value is not None]
                         for outcome in outcomes:
                             self.ta.delivered(outcome, self.env.now)
@@ -349,8 +350,9 @@ class TrustedHost(CapacityState):
                     return None
                 nonce_id, nonce = self.ta.issue_nonce(self.name)
                 yield env.timeout(paths.delay(node.name, self.node))
-            with self._tpm_lock.request() as turn:  # the TPM runs one command at a time
-                yield turn
+            with self._tpm_lock.slot() as turn:  # the TPM runs one command at a time
+                if turn.pending is not None:
+                    yield turn.pending
                 yield env.timeout(self._tpm_sign_time())
                 if not self.up or self.boots != boot:
                     return None  # the host went down: this attempt died with it
