@@ -24,6 +24,7 @@ import simpy
 
 from sim.domain.image import EsxiImage, Platform, measure_boot
 from sim.domain.pki import public_der
+from sim.domain.report import SignedOnUse
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
@@ -93,7 +94,7 @@ class TrustedHost(CapacityState):
             public_der(spec.tpm.ek_public),
             None if recovery is None else lambda: ctx.sampler(stream, recovery)(),
         )
-        self.report: str | None = None
+        self.report: SignedOnUse | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
         self._inflight: simpy.Process | None = None
