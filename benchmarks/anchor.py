@@ -100,31 +100,50 @@ def compare(
     return out
 
 
-def cli_fixed_cost(scenario: Path = REPO / "scenarios" / "baseline.yaml") -> dict[str, float]:
-    """CPU seconds of the command line's fixed cost, each in a fresh interpreter: starting
-    Python alone, importing the CLI (``import sim.cli``), and a ``vtasim run`` of
-    ``scenario`` for one simulated second written to a temporary folder (start, imports,
-    build, run folder, teardown). Child CPU is read from ``RUSAGE_CHILDREN``."""
+_WARM_RUN = """
+import json, sys, time
+from sim.cli import main
+args = sys.argv[1:]
+main(args)
+started = time.process_time()
+main(args)
+print(json.dumps(time.process_time() - started))
+"""
+"""Run the same ``vtasim run`` twice in one interpreter; print the CPU of the second."""
 
-    def child_cpu(args: list[str]) -> float:
+
+def cli_fixed_cost(scenario: Path = REPO / "scenarios" / "baseline.yaml") -> dict[str, float]:
+    """CPU seconds of the command line's fixed cost, from fresh interpreters: starting
+    Python alone, importing the CLI (``import sim.cli``), a ``vtasim run`` of ``scenario``
+    for one simulated second written to a temporary folder, and the same run repeated in a
+    warm interpreter (its build, run and writing alone). The fixed cost is the fresh run
+    less the warm one: interpreter start, imports, first-use set-up and teardown. Child CPU
+    is read from ``RUSAGE_CHILDREN``."""
+
+    def child(args: list[str]) -> tuple[float, str]:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        subprocess.run([sys.executable, *args], check=True, capture_output=True, env=env, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, *args], check=True, capture_output=True, env=env, cwd=REPO, text=True
+        )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return cpu, done.stdout
 
     with tempfile.TemporaryDirectory() as tmp:
-        bare = child_cpu(["-c", "pass"])
-        imports = child_cpu(["-c", "import sim.cli"])
+        run = ["run", str(scenario), "--until", "1s", "-q", "--out", str(Path(tmp) / "run")]
+        bare, _ = child(["-c", "pass"])
+        imports, _ = child(["-c", "import sim.cli"])
         started = time.perf_counter()
-        run = child_cpu(
-            ["-m", "sim.cli", "run", str(scenario), "--until", "1s", "-q",
-             "--out", str(Path(tmp) / "run"), "--force"]
-        )  # fmt: skip
+        fresh, _ = child(["-m", "sim.cli", *run, "--force"])
         wall = time.perf_counter() - started
+        _, printed = child(["-c", _WARM_RUN, *run, "--force"])
+    warm = float(printed.strip().splitlines()[-1])
     return {
         "python_cpu_s": bare,
         "import_cpu_s": imports - bare,
-        "run_1s_cpu_s": run,
+        "run_1s_cpu_s": fresh,
         "run_1s_wall_s": wall,
+        "warm_run_1s_cpu_s": warm,
+        "fixed_cpu_s": fresh - warm,
     }

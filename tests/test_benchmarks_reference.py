@@ -71,3 +71,14 @@ def test_grouping_charges_builtins_to_their_callers() -> None:
     assert prof.total_s == pytest.approx(4.1)
     assert prof.per_call_us("sign") == pytest.approx(1e5)
     assert prof.per_call_us("verify") is None
+
+
+def test_cli_fixed_cost_is_the_fresh_run_less_the_warm_one() -> None:
+    """Every figure of the command line's cost is positive CPU time, and the fixed cost is
+    the fresh run's CPU less the same run's in a warm interpreter."""
+    from benchmarks.anchor import cli_fixed_cost
+
+    cost = cli_fixed_cost()
+    assert all(v > 0 for v in cost.values())
+    assert cost["fixed_cpu_s"] == pytest.approx(cost["run_1s_cpu_s"] - cost["warm_run_1s_cpu_s"])
+    assert cost["warm_run_1s_cpu_s"] < cost["run_1s_cpu_s"]
