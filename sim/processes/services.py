@@ -156,7 +156,8 @@ class Service:
                 waited = self.env.now - arrived
                 if self.drop_expired and deadline is not None and self.env.now >= deadline:
                     return Served(None, waited, dropped=True)
-                self._update()
+                if turn.pending is not None:  # granted later: busy and queue have moved
+                    self._update()
                 yield self.env.timeout(self.demand(requester))
                 if not self.up:
                     raise ServiceDown(self.name)
