@@ -244,7 +244,6 @@ def _schema_tables(schema: Mapping[str, Any], top: str) -> str:
 
 def scenario_page() -> str:
     """``docs/reference/scenario.md``: every field of scenario and sweep files."""
-    from sim.experiments.plan_spec import plan_json_schema
     from sim.experiments.spec import sweep_json_schema
     from sim.scenario import scenario_json_schema
 

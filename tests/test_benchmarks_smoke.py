@@ -89,15 +89,15 @@ def test_timed_rejects_a_non_positive_budget() -> None:
 
 
 def test_simulation_figures_are_consistent(report: dict[str, Any]) -> None:
-    """The simulator's rates are its counts divided by the measured wall time."""
+    """The simulator's rates are its counts divided by the measured CPU time."""
     s = report["simulation"]
     assert s["exception"] is None
     assert s["hosts"] == 3 and s["vms"] == 12 and s["sim_time_s"] == 1800.0
     assert s["events"] > 0 and s["attestations"] > 0
-    assert s["wall_s"] > 0 and s["build_s"] > 0
-    assert s["events_per_s"] == pytest.approx(s["events"] / s["wall_s"])
-    assert s["attestations_per_s"] == pytest.approx(s["attestations"] / s["wall_s"])
-    assert s["sim_s_per_wall_s"] == pytest.approx(1800.0 / s["wall_s"])
+    assert s["cpu_s"] > 0 and s["wall_s"] > 0 and s["build_cpu_s"] > 0
+    assert s["events_per_cpu_s"] == pytest.approx(s["events"] / s["cpu_s"])
+    assert s["attestations_per_cpu_s"] == pytest.approx(s["attestations"] / s["cpu_s"])
+    assert s["sim_s_per_cpu_s"] == pytest.approx(1800.0 / s["cpu_s"])
     assert s["peak_rss_bytes"] > 0
     assert s["tracemalloc_peak_bytes"] is None
 
@@ -109,16 +109,16 @@ def test_ratios_follow_their_definitions(report: dict[str, Any]) -> None:
     ops = s["crypto_ops"]
     sign_s, verify_s = 1 / lim["ecdsa_sign"]["rate"], 1 / lim["ecdsa_verify"]["rate"]
     assert r["events_vs_simpy_single"] == pytest.approx(
-        s["events_per_s"] / lim["simpy_single"]["rate"]
+        s["events_per_cpu_s"] / lim["simpy_single"]["rate"]
     )
     assert r["attestations_per_sign"] == pytest.approx(
-        s["attestations_per_s"] / lim["ecdsa_sign"]["rate"]
+        s["attestations_per_cpu_s"] / lim["ecdsa_sign"]["rate"]
     )
     signs = ops["ecdsa_sign"] + ops["x509_sign"]
     assert r["signs_per_attestation"] == pytest.approx(signs / s["attestations"])
     assert r["verifies_per_attestation"] == pytest.approx(ops["ecdsa_verify"] / s["attestations"])
     pk_s = signs * sign_s + ops["ecdsa_verify"] * verify_s + ops["ecdh"] / lim["ecdh"]["rate"]
-    assert r["pk_crypto_share"] == pytest.approx(pk_s / s["wall_s"])
+    assert r["pk_crypto_share"] == pytest.approx(pk_s / s["cpu_s"])
     assert r["pk_crypto_s_per_attestation"] == pytest.approx(pk_s / s["attestations"])
     assert r["crypto_share_total"] == pytest.approx(
         r["pk_crypto_share"] + r["aead_crypto_share"] + r["key_wrap_crypto_share"]
@@ -137,7 +137,7 @@ def test_ratios_follow_their_definitions(report: dict[str, Any]) -> None:
         + alone_ops["ecdsa_verify"] * verify_s
         + alone_ops["ecdh"] / lim["ecdh"]["rate"]
     )
-    assert r["pk_crypto_share_hosts_alone"] == pytest.approx(alone_pk_s / alone["wall_s"])
+    assert r["pk_crypto_share_hosts_alone"] == pytest.approx(alone_pk_s / alone["cpu_s"])
     assert stream["bytes_per_round"] == 2**20  # the baseline's vmotion.payload
     assert all(v > 0 and math.isfinite(v) for v in r.values())
 
@@ -160,12 +160,15 @@ def test_hosts_alone_keeps_the_hosts_and_drops_the_vms(
 
 
 def test_crypto_is_counted_not_assumed(report: dict[str, Any]) -> None:
-    """Every attestation signs a quote and a report and verifies the quote, so the counts
-    are at least one sign pair and one verify per attestation; the estate's build adds the
-    certificates (one per host and CA at least) and credential activations."""
+    """Every attestation signs a quote and verifies it; a report is signed only when a key
+    request first presents it, so signatures lie between one per attestation and one per
+    attestation plus one per report (at most one per attestation and one held by each host
+    from before the run), and above the first when key requests were made; the estate's
+    build adds the certificates (one per host and CA at least) and credential activations."""
     s = report["simulation"]
     ops, n = s["crypto_ops"], s["attestations"]
-    assert ops["ecdsa_sign"] >= 2 * n and ops["ecdsa_verify"] >= n
+    assert n <= ops["ecdsa_sign"] <= 2 * n + s["hosts"] and ops["ecdsa_verify"] >= n
+    assert s["key_requests"] > 0 and ops["ecdsa_sign"] > n
     assert ops["x509_sign"] >= s["hosts"] and ops["ecdh"] >= s["hosts"]
     assert ops["aesgcm_seal_bytes"] == ops["aesgcm_open_bytes"]
     assert ops["rsa_oaep_encrypt"] == ops["rsa_oaep_decrypt"] == 0
@@ -174,7 +177,7 @@ def test_crypto_is_counted_not_assumed(report: dict[str, Any]) -> None:
 def test_render_labels_every_section_and_ratio(report: dict[str, Any]) -> None:
     """The printed table has the three sections and one labelled line per ratio."""
     text = bench.render(report)
-    for heading in ("MACHINE LIMITS", "SIMULATOR", "RATIOS"):
+    for heading in ("MACHINE LIMITS", "SIMULATOR", "RATIOS", "ANCHOR"):
         assert heading in text
     for label in bench._RATIO_LABELS.values():
         assert label in text
@@ -211,10 +214,10 @@ def test_crypto_share_scales_with_counts_and_machine_speed(
     ops = dict.fromkeys(bench.opcount.KINDS, 0)
     ops.update(ecdsa_sign=2 * attestations, ecdsa_verify=attestations)
     sim = {
-        "events_per_s": 100.0,
+        "events_per_cpu_s": 100.0,
         "attestations": attestations,
-        "attestations_per_s": attestations / 10.0,
-        "wall_s": 10.0,
+        "attestations_per_cpu_s": attestations / 10.0,
+        "cpu_s": 10.0,
         "crypto_ops": ops,
     }
     more_ops = {k: v * factor for k, v in ops.items()}
@@ -250,6 +253,7 @@ def test_main_prints_the_table_and_writes_json(
             "10",
             "--tracemalloc",
             "--no-hosts-alone",
+            "--no-cli-cost",
             "--json",
             str(out),
             *TINY_OVERRIDE_ARGS,
@@ -279,3 +283,31 @@ def test_main_reports_a_bad_scenario_without_a_traceback(
     )
     assert code == 2
     assert "vms.count" in capsys.readouterr().err
+
+
+def test_anchor_sets_both_runs_against_the_reference(report: dict[str, Any]) -> None:
+    """The anchor's ratios are the simulator's attestations per CPU second over the
+    reference's, measured on as many hosts; the non-crypto figures leave out the in-place
+    crypto of a profiled run, which is positive and below each run's CPU."""
+    alone = report["anchor"]["hosts_alone"]
+    sim_alone = report["simulation"]["hosts_alone"]
+    ref = alone["reference"]
+    assert ref["hosts"] == 3 and ref["attestations"] > 0
+    assert alone["ratio"] == pytest.approx(
+        sim_alone["attestations"] / sim_alone["cpu_s"] / ref["attestations_per_cpu_s"]
+    )
+    assert alone["vtasim_events_per_attestation"] == pytest.approx(
+        sim_alone["events"] / sim_alone["attestations"]
+    )
+    crypto_s = alone["vtasim_profile"]["seconds"]["crypto"]
+    assert crypto_s > 0
+    assert alone["vtasim_noncrypto_us"] == pytest.approx(
+        (sim_alone["cpu_s"] - crypto_s) / sim_alone["attestations"] * 1e6
+    )
+    assert alone["noncrypto_ratio"] == pytest.approx(
+        alone["vtasim_noncrypto_us"] / alone["reference_noncrypto_us"]
+    )
+    shares = alone["vtasim_profile"]["shares"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["processes"] > 0 and shares["simpy"] > 0 and shares["crypto"] > 0
+    assert "noncrypto_ratio" not in report["anchor"]["with_workload"]

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from sim.errors import RunError
 
 Scalar = str | int | float | bool | None
@@ -256,21 +258,47 @@ def fits_int64(values: Sequence[Scalar]) -> bool:
 
 def arrow_array(values: Sequence[Scalar], kinds: set[type], fits: bool) -> Any:
     """One Parquet column: typed by the kinds of value the whole column holds (``kinds``)
-    and whether its integers all fit in 64 bits (``fits``)."""
+    and whether its integers all fit in 64 bits (``fits``).
+
+    The column is assembled from its Arrow buffers (:func:`_from_buffers`), the same array
+    ``pyarrow.array`` would build from the list: given a Python list, ``pyarrow.array``
+    first imports pandas to ask whether it is a pandas object, which cost every run 0.3 s."""
     pa = importlib.import_module("pyarrow")
     if not kinds:
         return pa.nulls(len(values))
     if kinds == {int} and not fits:
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
+        return _from_buffers([None if v is None else str(v) for v in values], pa.string(), pa)
     if kinds in ({bool}, {int}):
-        return pa.array(values, type=pa.bool_() if bool in kinds else pa.int64())
+        return _from_buffers(values, pa.bool_() if bool in kinds else pa.int64(), pa)
     if kinds <= {int, float}:
-        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+        return _from_buffers([None if v is None else float(v) for v in values], pa.float64(), pa)
     # mixed kinds: the CSV text of each cell
-    return pa.array(
-        [v if v is None or isinstance(v, str) else encode_cell(v) for v in values],
-        type=pa.string(),
-    )
+    text = [v if v is None or isinstance(v, str) else encode_cell(v) for v in values]
+    return _from_buffers(text, pa.string(), pa)
+
+
+def _from_buffers(values: Sequence[Scalar], kind: Any, pa: Any) -> Any:
+    """The Arrow array of ``values`` (None: null) of type ``kind`` (bool, int64, float64 or
+    string), from its validity bitmap and data buffers."""
+    n = len(values)
+    valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
+    nulls = n - int(valid.sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    if kind == pa.string():
+        encoded = [b"" if v is None else str(v).encode("utf-8") for v in values]
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+        buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    elif kind == pa.bool_():
+        bits = np.fromiter((v is True for v in values), dtype=bool, count=n)
+        buffers = [bitmap, pa.py_buffer(np.packbits(bits, bitorder="little"))]
+    else:
+        dtype = np.int64 if kind == pa.int64() else np.float64
+        data = np.fromiter((0 if v is None else v for v in values), dtype=dtype, count=n)
+        buffers = [bitmap, pa.py_buffer(data)]
+    array = pa.Array.from_buffers(kind, n, buffers, null_count=nulls)
+    array.validate(full=True)
+    return array
 
 
 def parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> bytes | None:

@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Collection, Container, Mapping
+from collections.abc import Collection, Container, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,6 +291,19 @@ class ReportSigner:
         jti: str,
     ) -> str:
         """A signed report for ``host_id``, valid from ``issued_at`` for ``lifetime`` s."""
+        return self.prepare(host_id, image_id, audience, issued_at, lifetime, jti).token
+
+    def prepare(
+        self,
+        host_id: str,
+        image_id: str,
+        audience: str,
+        issued_at: float,
+        lifetime: float,
+        jti: str,
+    ) -> SignedOnUse:
+        """The report :meth:`issue` signs, with its signature computed when the token is
+        first read (:class:`SignedOnUse`)."""
         if not (math.isfinite(issued_at) and math.isfinite(lifetime)) or lifetime <= 0:
             raise ValueError("issued_at must be finite and lifetime positive")
         expires_at = issued_at + lifetime
@@ -307,13 +320,40 @@ class ReportSigner:
             attested_at=issued_at,
             attested_until=expires_at,
         )
-        payload_segment = b64url_encode(claims.to_json())
-        signing_input = f"{self._header_segment}.{payload_segment}".encode("ascii")
-        count("ecdsa_sign")
-        der = self._private_key.sign(signing_input, _ES256)
-        r, s = decode_dss_signature(der)
-        raw = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
-        return f"{self._header_segment}.{payload_segment}.{b64url_encode(raw)}"
+        return SignedOnUse(self._private_key, self._header_segment, claims)
+
+
+class SignedOnUse:
+    """A report whose ES256 signature is computed when its token is first read.
+
+    ES256 here is deterministic (RFC 6979: the signature is a function of the key and the
+    signing input alone, no random draw), so a token signed when first presented is, byte
+    for byte, the token signed at issue; most reports are never presented (a host presents
+    its report only with a key request), and those are never signed. The key is the
+    signer's at issue, so a rotation of the signing key meanwhile changes nothing."""
+
+    __slots__ = ("_header_segment", "_key", "_token", "claims")
+
+    def __init__(
+        self, key: ec.EllipticCurvePrivateKey, header_segment: str, claims: ReportClaims
+    ) -> None:
+        self._key = key
+        self._header_segment = header_segment
+        self.claims = claims
+        self._token: str | None = None
+
+    @property
+    def token(self) -> str:
+        """The compact JWS (``header.payload.signature``), encoded and signed on the first
+        read."""
+        if self._token is None:
+            signing_input = f"{self._header_segment}.{b64url_encode(self.claims.to_json())}"
+            count("ecdsa_sign")
+            der = self._key.sign(signing_input.encode("ascii"), _ES256)
+            r, s = decode_dss_signature(der)
+            raw = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
+            self._token = f"{signing_input}.{b64url_encode(raw)}"
+        return self._token
 
 
 @dataclass(frozen=True)
@@ -376,11 +416,15 @@ def verify_report(
     now: float,
     revoked: Container[str] = (),
     leeway: float = 0.0,
+    verified: MutableMapping[tuple[bytes, bytes], object] | None = None,
 ) -> ReportCheck:
     """Check a report for the verifier ``audience`` at simulation time ``now``.
 
     ``issuers`` maps service ids (the ``iss`` claim) to trusted issuers. A report is valid
     from ``nbf`` and expired once ``now >= exp``; ``leeway`` widens both bounds.
+    ``verified``, the caller's memory of good signatures (signing input and signature to
+    the public key that verified them), spares checking again a signature found good
+    under the same key: ECDSA verification is a function of key, input and signature.
     """
     if leeway < 0 or not math.isfinite(leeway):
         raise ValueError("leeway must be a finite non-negative number")
@@ -391,8 +435,12 @@ def verify_report(
     issuer = issuers.get(claims.issuer)
     if issuer is None or issuer.service_id != claims.issuer:
         return ReportCheck(False, (REPORT_UNKNOWN_ISSUER,), None)
-    if not _signature_valid(issuer.public_key, parsed.signing_input, parsed.signature):
-        return ReportCheck(False, (REPORT_BAD_SIGNATURE,), None)
+    seen = (parsed.signing_input, parsed.signature)
+    if verified is None or verified.get(seen) is not issuer.public_key:
+        if not _signature_valid(issuer.public_key, parsed.signing_input, parsed.signature):
+            return ReportCheck(False, (REPORT_BAD_SIGNATURE,), None)
+        if verified is not None:
+            verified[seen] = issuer.public_key
     reasons: list[str] = []
     if claims.group != issuer.group or claims.group not in accepted_groups:
         reasons.append(REPORT_GROUP_NOT_ACCEPTED)

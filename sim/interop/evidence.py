@@ -73,7 +73,7 @@ def evidence_files(output: RunOutput) -> dict[str, bytes]:
             {"ok": verdict.ok, "reasons": list(verdict.reasons), "details": list(verdict.details)}
         )
         if host.report is not None:
-            files[prefix + "report.jwt"] = (host.report + "\n").encode()
+            files[prefix + "report.jwt"] = (host.report.token + "\n").encode()
         hosts.append({"host": name, "verdict_ok": verdict.ok, "report": host.report is not None})
     index = {
         "scenario": output.scenario.name,

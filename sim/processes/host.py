@@ -29,6 +29,7 @@ from sim.domain.installed import Change, Installed
 from sim.domain.pki import public_der
 from sim.domain.reasons import Reason
 from sim.domain.reasons import reason as registered_reason
+from sim.domain.report import SignedOnUse
 from sim.domain.tpm import VirtualTPM
 from sim.processes.attestation_status import UNKNOWN
 from sim.processes.context import Context
@@ -241,8 +242,9 @@ class TrustedHost(CapacityState):
         return self.agent.has_valid_report
 
     @property
-    def report(self) -> str | None:
-        """The report the agent holds (a JWT), if any."""
+    def report(self) -> SignedOnUse | None:
+        """The report the agent holds (its JWT is ``.token``, signed when first read), if
+        any."""
         return self.agent.report
 
     @property

@@ -21,13 +21,14 @@ from typing import Any, Protocol
 import simpy
 
 from sim.domain.reasons import Reason
+from sim.domain.report import SignedOnUse
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import Attempt, AttestationDraft
 from sim.processes.network import Unreachable
-from sim.processes.services import ServiceDown
+from sim.processes.services import Lock, ServiceDown
 from sim.processes.status_view import StatusReport
 from sim.processes.trust_authority import AttestOutcome, TrustAuthority, TrustNode
 from sim.processes.wiring import Port
@@ -85,8 +86,8 @@ class AttestationClient:
             if cfg.jitter > 0
             else lambda: 0.0
         )
-        self._tpm_lock = simpy.Resource(ctx.env, capacity=1)
-        self.report: str | None = None
+        self._tpm_lock = Lock(ctx.env, capacity=1)
+        self.report: SignedOnUse | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
         self._inflight: simpy.Process | None = None
@@ -99,7 +100,7 @@ class AttestationClient:
 
     # --- the agent's life with its host ---------------------------------------------------
 
-    def resume(self, report: str, expires: float, residual: float) -> None:
+    def resume(self, report: SignedOnUse, expires: float, residual: float) -> None:
         """The estate has been running: the agent holds ``report`` (valid until ``expires``)
         and attests next after ``residual`` (or is polled then)."""
         self.report, self.report_expires = report, expires
@@ -194,7 +195,8 @@ class AttestationClient:
                             self.env.process(self._round(n, deadline, waiting, trigger == "poll"))
                             for n in nodes
                         ]
-                        yield self.env.all_of(rounds) | self.env.timeout(cfg.timeout)
+                        race = rounds[0] if len(rounds) == 1 else self.env.all_of(rounds)
+                        yield race | self.env.timeout(cfg.timeout)
                         outcomes = [r.value for r in rounds if r.processed and r.value is not None]
                         for outcome in outcomes:
                             self.ta.delivered(outcome, self.env.now)
@@ -272,8 +274,9 @@ class AttestationClient:
                     return None
                 nonce_id, nonce = self.ta.issue_nonce(name)
                 yield env.timeout(paths.delay(node.name, where))
-            with self._tpm_lock.request() as turn:  # the TPM runs one command at a time
-                yield turn
+            with self._tpm_lock.slot() as turn:  # the TPM runs one command at a time
+                if turn.pending is not None:
+                    yield turn.pending
                 yield env.timeout(self._tpm_sign_time())
                 if not host.up or host.boots != boot:
                     return None  # the host went down: this attempt died with it

@@ -14,6 +14,10 @@ round-robin over its nodes, so each node sees every n-th arrival: with Poisson a
 the cluster, per-node inter-arrival times are Erlang-n, not exponential, and a node is a
 G/G/c station; the M/G/c (Erlang C) results hold for a single station fed directly.
 
+A worker that is free when a request arrives, with nobody waiting, is taken at once without
+a SimPy event, and one given back while nobody waits is freed without one (:class:`Lock`):
+the same grants in the same order as ``simpy.Resource``, with two events fewer per request.
+
 A request may carry its client's deadline. With ``drop_expired`` a worker that picks up a
 request whose deadline has passed discards it at once (deadline propagation, as RPC stacks
 do); otherwise it serves it anyway and the answer reaches nobody.
@@ -21,6 +25,7 @@ do); otherwise it serves it anyway and the answer reaches nobody.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +35,61 @@ import simpy
 from sim.analysis.recorder import Level
 from sim.processes.context import Context
 from sim.scenario.distributions import DistributionModel
+
+_HELD = object()
+"""What stands in :attr:`Lock.users` for a slot taken without a request event."""
+
+
+class Slot:
+    """One use of a :class:`Lock`, as a context manager: ``pending`` is the request to
+    wait for (None when the slot was free and is held already). Leaving the block gives
+    the slot back, or withdraws the request if it was never granted, as a
+    ``simpy.Resource`` request's own ``with`` block does."""
+
+    __slots__ = ("lock", "pending")
+
+    def __init__(self, lock: Lock, pending: simpy.resources.resource.Request | None) -> None:
+        self.lock = lock
+        self.pending = pending
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        lock, request = self.lock, self.pending
+        held: object = _HELD
+        if request is not None:
+            request.cancel()  # a request still queued leaves the queue
+            held = request
+        if exc_type is GeneratorExit:  # a generator cleaned up: SimPy releases nothing either
+            return
+        if lock.put_queue:  # someone waits: a Release event grants the next one, as in SimPy
+            lock.release(held)  # type: ignore[arg-type]
+            return
+        # Nobody waits: SimPy's Release event would find no one to grant, so none is made.
+        with contextlib.suppress(ValueError):
+            lock.users.remove(held)  # type: ignore[arg-type]
+
+
+class Lock(simpy.Resource):
+    """A ``simpy.Resource`` (FIFO, ``capacity`` slots) whose free slots cost no event.
+
+    :meth:`slot` takes a free slot at once when nobody waits (a ``simpy.Resource`` would
+    grant the request at once too, but through an event the process then waits for, with
+    nothing else able to take that slot meanwhile); otherwise it makes an ordinary request.
+    Giving a slot back while nobody waits frees it at once, where ``simpy.Resource`` makes a
+    ``Release`` event whose only work, granting the next waiting request, has nobody to
+    grant. Who is granted when, and in what order, is what ``simpy.Resource`` does; only
+    the event count falls (and the continuing process's next events are scheduled before,
+    not after, events of the same instant: an order that matters only for exact ties)."""
+
+    def slot(self) -> Slot:
+        """Take a slot: held at once if one is free and nobody waits, else a request to
+        wait for (``Slot.pending``)."""
+        if len(self.users) < self.capacity and not self.put_queue:
+            self.users.append(_HELD)  # type: ignore[arg-type]
+            return Slot(self, None)
+        return Slot(self, self.request())
 
 
 class ServiceDown(Exception):
@@ -59,7 +119,7 @@ class Service:
         self.workers = workers
         self.distribution = service_time
         self.service_time = ctx.sampler(stream, service_time)
-        self.resource = simpy.Resource(ctx.env, capacity=workers)
+        self.resource = Lock(ctx.env, capacity=workers)
         self.up = True
         self.drop_expired = False
         self._busy: Level = ctx.recorder.level(f"{name}.busy", capacity=workers)
@@ -89,13 +149,15 @@ class Service:
             raise ServiceDown(self.name)
         arrived = self.env.now
         try:
-            with self.resource.request() as req:
+            with self.resource.slot() as turn:
                 self._update()  # the request is queued (or already granted)
-                yield req
+                if turn.pending is not None:
+                    yield turn.pending
                 waited = self.env.now - arrived
                 if self.drop_expired and deadline is not None and self.env.now >= deadline:
                     return Served(None, waited, dropped=True)
-                self._update()
+                if turn.pending is not None:  # granted later: busy and queue have moved
+                    self._update()
                 yield self.env.timeout(self.demand(requester))
                 if not self.up:
                     raise ServiceDown(self.name)

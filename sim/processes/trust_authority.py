@@ -29,7 +29,7 @@ from sim.domain.image import EsxiImage
 from sim.domain.key_hierarchy import WrappedKek
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
 from sim.domain.reasons import Reason
-from sim.domain.report import ReportSigner, TrustedIssuer, verify_report
+from sim.domain.report import ReportSigner, SignedOnUse, TrustedIssuer, verify_report
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import (
     AK_CHALLENGE_STREAM,
@@ -126,11 +126,25 @@ class SetupState:
         return self.principals is None or vcenter in self.principals
 
 
+class _GoodSignatures(dict[tuple[bytes, bytes], object]):
+    """Report signatures found good, and the key they were good under (the key check
+    before a release and the check again at the release see the same report; a host
+    presents one report with every key request until its next attestation). Forgotten all
+    at once past a bound, which changes no outcome, only how often a check is repeated."""
+
+    BOUND = 4096
+
+    def __setitem__(self, key: tuple[bytes, bytes], value: object) -> None:
+        if len(self) >= self.BOUND:
+            self.clear()
+        super().__setitem__(key, value)
+
+
 @dataclass(frozen=True)
 class AttestOutcome:
     """The Attestation Service's answer: a report token on success, and the verdict."""
 
-    token: str | None
+    token: SignedOnUse | None
     expires_at: float | None
     jti: str | None
     verdict: Verdict
@@ -190,6 +204,7 @@ class TrustAuthority:
             n.signer.service_id: n.signer.trusted_issuer() for n in nodes
         }
         self.revoked: set[str] = set()
+        self._verified = _GoodSignatures()
         self.book = StatusBook()
         self.setup = SetupState()
         # who acts on a failing verdict (the host, and its reports live at the verdict with
@@ -292,7 +307,7 @@ class TrustAuthority:
         draft.verdict_at = now
         draft.outcome = "pass" if verdict.ok else "fail"
         draft.reasons = " ".join(verdict.reasons)
-        token: str | None = None
+        token: SignedOnUse | None = None
         expires: float | None = None
         jti: str | None = None
         if not self.book.judge(host, nonce_id, verdict.ok):
@@ -347,12 +362,12 @@ class TrustAuthority:
 
     def _issue(
         self, node: TrustNode, host: str, image_id: str, at: float
-    ) -> tuple[str, float, str]:
-        """Sign a report for ``host`` attested at ``at`` by ``node`` and open its record;
-        its jti, expiry and token."""
+    ) -> tuple[str, float, SignedOnUse]:
+        """Issue a report for ``host`` attested at ``at`` by ``node`` and open its record;
+        its jti, expiry and token (signed when first presented)."""
         jti = node.next_report_id()
         expires = at + self.report_lifetime
-        token = node.signer.issue(
+        token = node.signer.prepare(
             host, image_id, self.audience, self.epoch + at, self.report_lifetime, jti
         )
         self.book.issued(host, jti, expires, self.env.now)
@@ -383,7 +398,7 @@ class TrustAuthority:
             self._reports[outcome.jti].delivered_at = now
             self.book.delivered(draft.host, outcome.nonce_id, outcome.jti, outcome.expires_at)
 
-    def held_report(self, host: str, node: TrustNode, image_id: str, age: float) -> str:
+    def held_report(self, host: str, node: TrustNode, image_id: str, age: float) -> SignedOnUse:
         """A report ``node`` issued to ``host`` ``age`` seconds before now, which the host
         received at once (an estate that was running before the simulation started)."""
         self._nonce_seq += 1
@@ -494,21 +509,22 @@ class TrustAuthority:
     # --- key release -----------------------------------------------------------------
 
     def release_key(
-        self, node: TrustNode, host: str, token: str | None, wrapped: WrappedKek
+        self, node: TrustNode, host: str, report: SignedOnUse | None, wrapped: WrappedKek
     ) -> Generator[Any, Any, KeyOutcome]:
         """The Key Provider Service: check the host's report, then unwrap the VM's KEK with
         its key provider's primary key (cached at the node, or fetched from the KMS)."""
 
         def check() -> str | None:
-            if token is None:
+            if report is None:
                 return Reason.REPORT_MISSING.text
             res = verify_report(
-                token,
+                report.token,
                 self.issuers,
                 (self.group,),
                 self.audience,
                 self.epoch + self.env.now,
                 revoked=self.revoked,
+                verified=self._verified,
             )
             if not res.ok:
                 return res.reasons[0]

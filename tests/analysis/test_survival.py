@@ -151,3 +151,26 @@ def test_restricted_mean_lies_within_the_horizon(
     if median is not None:
         assert low is not None and low <= median
         assert high is None or median <= high
+
+
+def test_normal_quantile_is_scipys_bit_for_bit() -> None:
+    """z_value gives what scipy.stats.norm.ppf gives, to the bit: through the kept constant
+    at 0.95 and through scipy.special elsewhere."""
+    from scipy import stats as sps
+
+    from sim.analysis.survival import Z_95, z_value
+
+    for confidence in (0.5, 0.8, 0.9, 0.95, 0.99, 0.999):
+        assert z_value(confidence) == float(sps.norm.ppf(0.5 + confidence / 2))
+    assert float(sps.norm.ppf(0.975)) == Z_95
+
+
+def test_t_quantile_is_scipys_bit_for_bit() -> None:
+    """t_quantile gives what scipy.stats.t.ppf gives, to the bit, including p = 0."""
+    from scipy import stats as sps
+
+    from sim.analysis.stats import t_quantile
+
+    for p in (0.0, 0.025, 0.5, 0.9, 0.95, 0.975, 0.995):
+        for dof in (1, 2, 3, 4.5, 9, 19, 29, 99, 1e6):
+            assert t_quantile(p, dof) == float(sps.t.ppf(p, dof))

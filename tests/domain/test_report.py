@@ -295,3 +295,40 @@ def test_claims_written_out_equal_the_canonical_json(
         dates[4],
     )
     assert claims.to_json() == canonical_json(claims.to_json_dict())
+
+
+def test_a_report_signed_on_use_is_the_report_signed_at_issue() -> None:
+    """prepare() signs nothing until the token is read; the token then is byte for byte
+    what issue() returns, read twice it is signed once, and a later key change of the
+    signer does not reach it."""
+    from sim.domain import opcount
+
+    args = ("esx-01", "esxi-8.0u2-22380479", AUDIENCE, 100.0, 3600.0, "report-0001")
+    opcount.reset()
+    pending = SIGNER.prepare(*args)
+    assert opcount.snapshot()["ecdsa_sign"] == 0
+    token = pending.token
+    assert token == SIGNER.issue(*args) == pending.token
+    assert opcount.snapshot()["ecdsa_sign"] == 2  # one for pending (once), one for issue
+    rotated = ReportSigner("attestd-1", GROUP, _key(1))
+    late = rotated.prepare(*args)
+    rotated._private_key = _key(2)  # the signer's key changes after the report was issued
+    assert late.token == token
+    assert _verify(token) == ()
+
+
+def test_a_good_signature_is_remembered_only_under_its_key() -> None:
+    """With a memory of good signatures the second check of a report verifies nothing
+    again and gives the same answer; under another key of the same service the
+    remembered signature does not count and the report is refused."""
+    from sim.domain import opcount
+
+    token = _issue()
+    verified: dict[tuple[bytes, bytes], object] = {}
+    opcount.reset()
+    assert _verify(token, verified=verified) == ()
+    assert _verify(token, verified=verified) == ()
+    assert _verify(token, now=5000.0, verified=verified) == (REPORT_EXPIRED,)
+    assert opcount.snapshot()["ecdsa_verify"] == 1
+    impostor = {SIGNER.service_id: ReportSigner("attestd-1", GROUP, _key(2)).trusted_issuer()}
+    assert _verify(token, issuers=impostor, verified=verified) == (REPORT_BAD_SIGNATURE,)
