@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,31 +124,33 @@ def measure(name: str) -> list[Compared]:
     return compare(name, actual(name))
 
 
-def _child(name: str, queue: multiprocessing.Queue[object]) -> None:
-    """Run ``name`` in a fresh process; report its figures, peak memory and CPU time."""
+def _child(name: str) -> None:
+    """``--child NAME``: run ``name`` and print its figures, peak memory and CPU time as
+    one JSON line."""
     started = time.process_time()
     found = actual(name)
     cpu = time.process_time() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    queue.put({"found": found, "memory_bytes": peak, "cpu_s": cpu})
+    print(json.dumps({"found": found, "memory_bytes": peak, "cpu_s": cpu}))
 
 
-def _measured(name: str) -> dict[str, Any] | None:
-    """:func:`_child` of ``name`` in a spawned process (None when it died)."""
-    context = multiprocessing.get_context("spawn")
-    queue: multiprocessing.Queue[object] = context.Queue()
-    child = context.Process(target=_child, args=(name, queue))
-    child.start()
-    while True:
-        try:
-            got = queue.get(timeout=1.0)
-            break
-        except Empty:
-            if not child.is_alive():
-                print(f"{name}: the measuring process ended with exit code {child.exitcode}")
-                return None
-    child.join()
-    assert isinstance(got, dict)
+def measure_apart(name: str) -> dict[str, Any] | None:
+    """:func:`actual` of ``name`` in a fresh Python process, so that each run's memory is
+    given back and its peak measured alone: ``{"found": ..., "memory_bytes": peak RSS,
+    "cpu_s": ...}`` (None, with the process's error printed, when it failed)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", name],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"{name}: the measuring process failed ({done.returncode}):\n{done.stderr}")
+        return None
+    got: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return got
 
 
@@ -169,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         "of running the scenarios: for working on the estimate",
     )
     parser.add_argument("--save-actual", type=Path, help="write the runs' figures as JSON")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one run, in its own process
     args = parser.parse_args(argv)
+    if args.child is not None:
+        _child(args.child)
+        return 0
     names = args.names or shipped()
     unknown = sorted(set(names) - set(shipped()))
     if unknown:
@@ -181,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     failed = 0
     for name in names:
-        got = saved.get(name) or _measured(name)
+        got = saved.get(name) or measure_apart(name)
         if got is None:
             return 2
         saved[name] = got
