@@ -71,18 +71,18 @@ _LABELS = {
 # Per-item costs: least squares over the run figures of every shipped scenario (the counts
 # of what each run really did, from its tables, against its events and folder bytes;
 # ``python benchmarks/estimate_accuracy.py`` prints the comparison). SimPy events: an
-# attestation round is about 20 (agent loop, network hops, queue request and release,
-# quote, verdict, report), a migration 16 (set-up, pre-copy rounds, key fetch, switch-over),
-# a power-on 8 (placement, key request, its lifetime timer), each host 10 at start-up, a
+# attestation round is about 15 (agent loop, network hops, quote, verdict, report; a free
+# TPM lock or service worker costs no event), a migration 15 (set-up, pre-copy rounds, key fetch, switch-over),
+# a power-on 7 (placement, key request, its lifetime timer), each host 10 at start-up, a
 # reboot about 300 (the outage, the boot's re-attestation and retries, status changes) and
 # each request of the power-on and migration streams 1 (its timer, even when no VM
 # qualifies).
 _EVENTS = {
-    "attestation": 19.5,
-    "migration": 16.1,
-    "power_on": 7.9,
+    "attestation": 14.6,
+    "migration": 15.2,
+    "power_on": 6.9,
     "host": 9.7,
-    "reboot": 304,
+    "reboot": 302,
     "arrival": 1,  # a power-on or migration request's timer, even when no VM qualifies
 }
 _MEMORY_BASE = 250 * _MiB  # the interpreter and imported libraries (pyarrow to write)
