@@ -20,6 +20,8 @@ import pytest
 from sim.runner import simulate
 from sim.scenario import load_scenario
 
+pytestmark = pytest.mark.slow  # every shipped scenario run whole: 10 s to minutes each
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SHORTENED = {"large": 1200.0, "metastable": 1800.0, "xlarge": 60.0}

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.clitools import env
 from tests.conftest import ROOT
 
@@ -63,6 +65,7 @@ def test_dependencies_cover_the_readme() -> None:
     assert "joserfc" in test_extra
 
 
+@pytest.mark.slow
 def test_readme_python_api_snippet_runs(tmp_path: Path) -> None:
     """The README's Python API snippet is five lines and runs as written (in a folder with
     the scenarios)."""
