@@ -74,6 +74,7 @@ def test_a_full_disk_is_refused_before_the_run(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_write_failure_names_the_users_path_and_leaves_nothing(tmp_path: Path) -> None:
     """Case 5: when the disk fills while the folder is written (a file-size limit makes the
     write fail for real), the message names the user's path, and no folder or hidden
