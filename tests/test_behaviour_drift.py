@@ -123,6 +123,7 @@ def _replications() -> tuple[tuple[RunOutput, ...], tuple[float, ...]]:
     return outs, instants
 
 
+@pytest.mark.slow
 def test_runtime_drift_lapses_after_half_an_interval_on_average() -> None:
     """Mean time to lapse of a runtime VIB drift is within the 99% CI of T/2 + RTT."""
     outs, instants = _replications()

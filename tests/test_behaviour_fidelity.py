@@ -121,6 +121,7 @@ def test_runtime_measurement_is_the_articles_option() -> None:
     assert d["detected_at"] is not None and d["detected_at"] - 900 <= 600 + RTT + 1
 
 
+@pytest.mark.slow
 def test_detection_of_boot_measured_drift_waits_for_a_poisson_reboot() -> None:
     """Reboots at rate r = 1/(2 h) per host: time to detection = Exp(r) to the next reboot
     + 4 min reboot + RTT, mean 7200 + 240 + 0.0556 s (40 hosts x 2 seeds; KS test too).

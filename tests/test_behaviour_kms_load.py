@@ -99,6 +99,7 @@ def _sparse(rate_per_hour: int) -> tuple[RunOutput, float, float]:
     return out, duration, ttl
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate_per_hour", [6, 60])
 def test_sparse_load_follows_the_renewal_estimate_below_the_law(rate_per_hour: int) -> None:
     """Renewal: after each Get the copy lasts the TTL, then the next lookup comes after an

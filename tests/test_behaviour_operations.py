@@ -231,12 +231,14 @@ def _rotation(overlap: str) -> RunOutput:
     })  # fmt: skip
 
 
+@pytest.mark.slow
 def test_an_overlap_longer_than_the_report_lifetime_refuses_nothing() -> None:
     """Overlap 20 min > lifetime 15 min: every old report expired before its issuer left."""
     out = _rotation("20m")
     assert out.summary["operations"]["rotations"]["refused_unknown_issuer"] == 0
 
 
+@pytest.mark.slow
 def test_no_overlap_refuses_each_host_once_until_it_attests_again() -> None:
     """Overlap 0: a host's first key request after the rotation, made before its next
     attestation, is refused (report.unknown_issuer); the host drops the report and attests

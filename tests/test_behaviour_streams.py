@@ -102,6 +102,7 @@ def test_equilibrium_phase_has_the_renewal_equilibrium_distribution() -> None:
     assert draws.mean(axis=0) == pytest.approx([second_moment / (2 * (t + j / 2))] * 2, rel=0.03)
 
 
+@pytest.mark.slow
 def test_steady_state_spreads_first_attestations_by_the_equilibrium() -> None:
     """300 hosts, period 300 s + U(0, 60 s): first attestations in [0, 100 s) are a
     binomial(300, 100/330) count (expected 90.9), not all 300 at t=0 as in a cold boot."""

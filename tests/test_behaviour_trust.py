@@ -131,6 +131,7 @@ def _goodput(out: RunOutput, after: float) -> float:
     return len(delivered) / (out.manifest["sim_time_s"] - after)
 
 
+@pytest.mark.slow
 def test_serving_abandoned_requests_collapses_and_dropping_recovers(
     metastable: dict[str, RunOutput],
 ) -> None:
@@ -146,6 +147,7 @@ def test_serving_abandoned_requests_collapses_and_dropping_recovers(
     assert metastable["drop"].summary["attestation"]["verdicts"]["dropped"] > 0
 
 
+@pytest.mark.slow
 def test_queue_wait_counts_abandoned_requests(metastable: dict[str, RunOutput]) -> None:
     """Queue-wait statistics cover every request a worker picked up, dropped ones included."""
     drop = metastable["drop"]

@@ -69,6 +69,7 @@ def test_day_projection_extends_the_second_half() -> None:
     assert analysed["peak_rss_bytes"] == pytest.approx(day["peak_rss_bytes"] + 2 * 2**20)
 
 
+@pytest.mark.slow
 def test_main_measures_sizes_and_a_sweep(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,8 @@ import pytest
 
 from tests.regenerate import COMMAND, GOLDEN, golden_summary, shipped_scenarios
 
+pytestmark = pytest.mark.slow  # every shipped scenario run whole: 10 s to minutes each
+
 SCENARIOS = shipped_scenarios()
 
 

@@ -260,6 +260,7 @@ def _run(data: dict[str, Any]) -> RunOutput:
     return out
 
 
+@pytest.mark.slow
 @INVARIANTS
 @given(estates())
 def test_random_estates_keep_every_invariant(data: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ import pytest
 import sim
 from sim.errors import ScenarioError
 
+pytestmark = pytest.mark.slow  # each notebook executed in a kernel: > 30 s each
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 

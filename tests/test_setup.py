@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.clitools import env
 from tests.conftest import ROOT
 
@@ -72,6 +74,7 @@ def test_dependencies_cover_the_readme() -> None:
     assert set(extras["docs"]) <= set(extras["test"])
 
 
+@pytest.mark.slow
 def test_getting_started_python_snippet_runs(tmp_path: Path) -> None:
     """The getting-started page's Python snippet runs as written, in a folder holding the
     page's minimal scenario as minimal.yaml, and its tables are DataFrames."""

@@ -303,6 +303,7 @@ def test_each_knob_at_each_bound_runs(path: str, value: Any) -> None:
     _refused_or_runs(apply_overrides(BASE, {path: value}))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=50,
     deadline=None,

@@ -37,6 +37,7 @@ scalars = st.one_of(
         ),
     )
 )
+@pytest.mark.slow
 def test_a_column_encodes_cell_by_cell(values: list[Any]) -> None:
     """The writer's column-at-a-time CSV cells are exactly the cell-by-cell ones, whatever
     mix of kinds a column holds (its fast paths for floats and texts included)."""
@@ -49,6 +50,7 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(1, 4).flatmap(

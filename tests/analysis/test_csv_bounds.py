@@ -138,6 +138,7 @@ def _hostile_csv(path: Path, megabytes: float) -> int:
     return path.stat().st_size
 
 
+@pytest.mark.slow
 def test_a_large_csv_is_read_within_a_bounded_multiple_of_its_size(tmp_path: Path) -> None:
     """Reading a 3 MB CSV of short rows peaks (tracemalloc) under 20 times the file: its
     values as Python objects cost about 8 times it (per row of ~40 bytes: 4 pointers in

@@ -118,6 +118,7 @@ def _folder(tmp: Path, name: str, table: Any) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(rows, st.integers(1, 5), st.integers(1, 7))
 def test_a_streamed_table_writes_the_same_bytes_as_its_rows(

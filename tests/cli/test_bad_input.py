@@ -106,6 +106,7 @@ def test_coercions_and_duplicates_are_refused(
 # --------------------------------------------------------------------------- case 4
 
 
+@pytest.mark.slow
 def test_a_billion_hosts_are_refused_by_validate(tmp_path: Path) -> None:
     """Case 4: 10**9 hosts (before: validate ran out of memory) are refused at vcenters."""
     clusters = "".join(f"      - {{name: c{i}, hosts: 100000}}\n" for i in range(10_000))
@@ -131,6 +132,7 @@ def test_absurd_times_are_refused(
     assert_clean_refusal(result, str(scenario), path, *words)
 
 
+@pytest.mark.slow
 def test_ten_million_vms_are_refused_unless_forced(tmp_path: Path) -> None:
     """Case 4: 10 million VMs (before: ran for minutes, then out of memory) are over the
     documented VM limit: validate shows the estimate and exits 2, run refuses before
@@ -151,6 +153,7 @@ def test_ten_million_vms_are_refused_unless_forced(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_billion_replications_are_refused(tmp_path: Path) -> None:
     """Case 4: `replications: 1e9` in a sweep (before: accepted) is refused, and so is an
     integer above the limit of 10,000."""

@@ -350,6 +350,7 @@ def test_run_is_reproducible(tmp_path: Path) -> None:
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_console_script_run_matches_in_process_run(tmp_path: Path) -> None:
     """The `vtasim` script in a fresh process (another hash seed) writes the same folder as
     an in-process run."""

@@ -135,6 +135,7 @@ def test_compare_two_runs_and_two_sweep_cells(
     assert main(["compare", str(a), str(sweep_dir)]) == 2
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_html_page(
     sweep_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -44,6 +44,7 @@ def test_a_wrong_plot_kind_fails_before_matplotlib_is_loaded(tmp_path: Path) -> 
     assert exit_.value.code == 2
 
 
+@pytest.mark.slow
 def test_validate_does_not_import_scipy(tmp_path: Path) -> None:
     """`vtasim validate` of a scenario and of a sweep file never loads SciPy."""
     scenario = tmp_path / "tiny.yaml"

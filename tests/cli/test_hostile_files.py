@@ -18,6 +18,8 @@ from sim.runner import simulate, write
 from sim.scenario import parse_scenario
 from tests.cli.clitools import MEMORY_LIMIT, TINY, assert_clean_refusal, vtasim
 
+pytestmark = pytest.mark.slow  # CLI subprocesses that run, sweep and draw: most > 5 s each
+
 BIG = 8 * MEMORY_LIMIT
 """Address space for a child that draws figures (pyarrow and matplotlib reserve much)."""
 

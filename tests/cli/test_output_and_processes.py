@@ -74,6 +74,7 @@ def test_a_full_disk_is_refused_before_the_run(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_write_failure_names_the_users_path_and_leaves_nothing(tmp_path: Path) -> None:
     """Case 5: when the disk fills while the folder is written (a file-size limit makes the
     write fail for real), the message names the user's path, and no folder or hidden
@@ -118,6 +119,7 @@ def test_interrupt_after_the_folder_was_written_says_so(
     assert is_complete(out)
 
 
+@pytest.mark.slow
 def test_interrupt_during_the_run_writes_nothing_and_says_so(tmp_path: Path) -> None:
     """Case 6: SIGINT while simulating exits 130 saying no folder was written, truly."""
     scenario = tmp_path / "day.yaml"
@@ -155,6 +157,7 @@ def _running(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_sweep_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
     """Case 6: after `kill -9` of a sweep's parent (before: its workers ran on for good),
@@ -183,6 +186,7 @@ def test_sweep_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
     assert alive == [], "workers outlived their parent"
 
 
+@pytest.mark.slow
 def test_export_quote_refuses_unknown_hosts(tmp_path: Path) -> None:
     """Case 6: `export-quote --host nosuch` (before: succeeded) is refused, and so is a host
     not in the scenario given with --scenario; nothing is written."""
@@ -195,6 +199,7 @@ def test_export_quote_refuses_unknown_hosts(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_export_quote_on_a_full_disk_leaves_no_empty_or_cut_file(tmp_path: Path) -> None:
     """Case 6: when writing fails part-way (before: a 0-byte or cut-off file), no quote file
     is left and the message names the folder."""

@@ -7,9 +7,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.cli.clitools import TINY, vtasim
 
 
+@pytest.mark.slow
 def test_until_warns_about_each_dropped_entry(tmp_path: Path) -> None:
     """`run --until 2h` with a drift at 6h (before: silently dropped) warns naming it, and
     the run goes on without it."""
@@ -40,6 +43,7 @@ def test_until_warns_about_each_dropped_entry(tmp_path: Path) -> None:
     assert summary["drift"]["events"] == 1
 
 
+@pytest.mark.slow
 def test_a_sampling_period_longer_than_the_run_is_warned_about(tmp_path: Path) -> None:
     """A `metrics.sample_interval` not shorter than the run (before: an empty levels table
     without a word) is a warning from validate and from run; the table then holds one row
@@ -68,6 +72,7 @@ def _table(text: str) -> dict[str, str]:
     return rows
 
 
+@pytest.mark.slow
 def test_printed_table_and_json_agree_on_units(tmp_path: Path) -> None:
     """`_s` figures print in seconds (longer units only in brackets), fractions print as
     percent with a % sign, and both equal the JSON summary's numbers (before: the table

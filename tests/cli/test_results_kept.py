@@ -26,6 +26,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_run_with_overrides_gets_its_own_default_folder(tmp_path: Path) -> None:
     """``run X --set a=b`` writes beside the plain run of X, never over it."""
     _write(tmp_path / "s.yaml", TINY)
@@ -40,6 +41,7 @@ def test_a_run_with_overrides_gets_its_own_default_folder(tmp_path: Path) -> Non
     assert again.code == 0, again.err  # the same run again may replace its own folder
 
 
+@pytest.mark.slow
 def test_replacing_a_run_of_another_scenario_needs_force(tmp_path: Path) -> None:
     """``--out`` naming the folder of another scenario's run is refused, naming --force."""
     _write(tmp_path / "a.yaml", TINY)
@@ -55,6 +57,7 @@ def test_replacing_a_run_of_another_scenario_needs_force(tmp_path: Path) -> None
     assert vtasim(["run", "b.yaml", "-q", "--out", out, "--force"], cwd=tmp_path).code == 0
 
 
+@pytest.mark.slow
 def test_a_sweep_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
     """``sweep --out`` naming the current folder, a run folder, or the folder of another
     sweep is refused; the same sweep resumes there; --force takes another's over. The
@@ -98,6 +101,7 @@ def test_a_locked_sweep_folder_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "index.csv").exists()
 
 
+@pytest.mark.slow
 def test_resume_redoes_a_run_with_a_truncated_table(tmp_path: Path) -> None:
     """A kept run whose table was truncated is redone on resume, with a warning saying so,
     and its table is whole again afterwards."""

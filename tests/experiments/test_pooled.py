@@ -85,6 +85,7 @@ def _in_process(tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, A
         yield task, execute(task)
 
 
+@pytest.mark.slow
 def test_the_interval_sweep_shows_the_interval_only_for_runtime_measurement(
     tmp_path: Path,
 ) -> None:

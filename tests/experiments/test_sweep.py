@@ -171,6 +171,7 @@ def test_failed_run_is_recorded_and_sweep_continues(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_sequential_replication_stops_at_half_width_or_cap(tmp_path: Path) -> None:
     """Replication continues until the CI half-width target or the cap is reached."""
     sw = load_sweep(
@@ -214,6 +215,7 @@ def test_local_pool_gives_same_results_as_in_process(tmp_path: Path) -> None:
         assert left.read_bytes() == right.read_bytes()
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_runs_a_sweep_identically(tmp_path: Path) -> None:
     """A real distributed.LocalCluster on loopback runs the sweep with identical results."""
     distributed = pytest.importorskip("distributed")
@@ -271,6 +273,7 @@ def test_cli_sweep_then_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--kind" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_editing_the_base_scenario_makes_old_runs_stale(tmp_path: Path) -> None:
     """Runs of an older version of the base scenario are redone, not reused."""
     path = _sweep_file(tmp_path)
@@ -332,6 +335,7 @@ def test_dask_executor_reports_a_missing_scheduler_file(tmp_path: Path) -> None:
         dask_executor(scheduler_file=str(tmp_path / "nope.json"))
 
 
+@pytest.mark.slow
 def test_common_random_numbers_give_every_cell_the_same_seeds(tmp_path: Path) -> None:
     """With ``common_random_numbers: true`` replication r of every cell (variants and factor
     levels) has one seed, distinct across replications; without it cells differ."""

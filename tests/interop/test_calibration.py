@@ -90,6 +90,7 @@ def test_calibrate_tpm_on_swtpm(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert data["machine"]["hardware_tpm"] == "none" and "orders of magnitude" in printed
 
 
+@pytest.mark.slow
 def test_calibrate_kms_on_pykmip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Three first connections and three repeated Create/Activate/Get cycles against a
     real PyKMIP server; the printed kms.service_time holds the repeated Get samples."""

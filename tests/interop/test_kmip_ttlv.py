@@ -75,6 +75,7 @@ def test_pykmip_decodes_our_requests() -> None:
         assert parsed.batch_items[0].operation.value == code
 
 
+@pytest.mark.slow
 def test_our_client_gets_a_key_from_pykmip_server() -> None:
     """Create, Activate, Get against PyKMIP's server over TLS with a client certificate:
     the 256-bit key equals what PyKMIP's client gets; an unknown id is Item Not Found."""

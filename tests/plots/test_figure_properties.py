@@ -24,6 +24,8 @@ from sim.experiments.sweep import run_sweep
 from sim.plots.report import render
 from tests.plots.test_readability import draw, interval_ys
 
+pytestmark = pytest.mark.slow  # built on 2- and 20-replication sweeps: > 5 s each
+
 NAME = "fig-props"
 BASE: dict[str, Any] = {
     "name": "props-estate",

@@ -125,6 +125,7 @@ def sweep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return fake_sweep(tmp_path_factory.mktemp(f"fig-{reps}x{variants}") / "sweep", reps, variants)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", SWEEP_KINDS)
 def test_sweep_figures_stay_readable(kind: str, sweep: Path) -> None:
     """Legend entries are exactly the series drawn with data, outside every panel; no
@@ -214,6 +215,7 @@ def test_a_sweep_without_any_value_is_refused(tmp_path: Path) -> None:
         plots.metric_vs(sweep, "attestation.interval", ["drift.time_to_refusal_s.mean"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt,magic", [("png", b"\x89PNG"), ("svg", b"<?xml"), ("pdf", b"%PDF")])
 def test_plot_writes_png_svg_and_pdf(fmt: str, magic: bytes, tmp_path: Path) -> None:
     """By the suffix or by ``fmt`` (its suffix added); a clash is refused."""

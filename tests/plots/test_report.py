@@ -81,6 +81,7 @@ def test_run_report_shows_description_settings_and_matching_units(
     assert sections(page)[-1] == "Scenario settings"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reps,variants", [(2, 2), (20, 3)])
 def test_sweep_report_of_cells_without_run_folders(
     tmp_path: Path, reps: int, variants: int

@@ -197,6 +197,7 @@ def test_erlang_c_matches_known_values() -> None:
         erlang_c(2, 2.0)
 
 
+@pytest.mark.slow
 def test_every_customer_is_served(station: tuple[Station, Observed]) -> None:
     """After draining, every arrival has a wait >= 0 and a completion after its arrival."""
     s, obs = station
@@ -208,6 +209,7 @@ def test_every_customer_is_served(station: tuple[Station, Observed]) -> None:
     assert np.mean(waits > 0) == pytest.approx(erlang_c(s.c, s.a), abs=0.03)
 
 
+@pytest.mark.slow
 def test_mean_wait_matches_erlang_c(station: tuple[Station, Observed]) -> None:
     """Mean queue wait lies within the 99% batch-means CI of Erlang C's Wq."""
     s, obs = station
@@ -217,6 +219,7 @@ def test_mean_wait_matches_erlang_c(station: tuple[Station, Observed]) -> None:
     assert abs(mean - wq) <= half, f"Wq observed {mean:.4f} +- {half:.4f}, Erlang C {wq:.4f}"
 
 
+@pytest.mark.slow
 def test_utilisation_matches_offered_load(station: tuple[Station, Observed]) -> None:
     """The recorder's time-weighted utilisation equals lambda/(c*mu) within its 99% CI."""
     s, obs = station
@@ -229,6 +232,7 @@ def test_utilisation_matches_offered_load(station: tuple[Station, Observed]) -> 
     assert abs(obs.summary["utilisation"] - s.rho) <= half
 
 
+@pytest.mark.slow
 def test_mean_queue_obeys_littles_law(station: tuple[Station, Observed]) -> None:
     """The recorder's mean queue length equals lambda*Wq (Erlang C) within its 99% CI."""
     s, obs = station
@@ -240,6 +244,7 @@ def test_mean_queue_obeys_littles_law(station: tuple[Station, Observed]) -> None
     assert abs(obs.summary["mean_queue"] - lq) <= half
 
 
+@pytest.mark.slow
 def test_levels_match_customer_bookkeeping(station: tuple[Station, Observed]) -> None:
     """Queue and busy areas equal the customers' waiting and service time in the window."""
     s, obs = station

@@ -168,6 +168,7 @@ _distributions = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(
     interval=_seconds.filter(lambda v: v >= 1),
