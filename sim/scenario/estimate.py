@@ -72,11 +72,11 @@ _LABELS = {
 # of what each run really did, from its tables, against its events and folder bytes;
 # ``python benchmarks/estimate_accuracy.py`` prints the comparison). SimPy events: an
 # attestation round is about 15 (agent loop, network hops, quote, verdict, report; a free
-# TPM lock or service worker costs no event), a migration 15 (set-up, pre-copy rounds, key fetch, switch-over),
-# a power-on 7 (placement, key request, its lifetime timer), each host 10 at start-up, a
-# reboot about 300 (the outage, the boot's re-attestation and retries, status changes) and
-# each request of the power-on and migration streams 1 (its timer, even when no VM
-# qualifies).
+# TPM lock or service worker costs no event), a migration 15 (set-up, pre-copy rounds, key
+# fetch, switch-over), a power-on 7 (placement, key request, its lifetime timer), each host
+# 10 at start-up, a reboot about 300 (the outage, the boot's re-attestation and retries,
+# status changes) and each request of the power-on and migration streams 1 (its timer, even
+# when no VM qualifies).
 _EVENTS = {
     "attestation": 14.6,
     "migration": 15.2,
