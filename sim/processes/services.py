@@ -63,12 +63,7 @@ class Slot:
             held = request
         if exc_type is GeneratorExit:  # a generator cleaned up: SimPy releases nothing either
             return
-        if lock.put_queue:  # someone waits: a Release event grants the next one, as in SimPy
-            lock.release(held)  # type: ignore[arg-type]
-            return
-        # Nobody waits: SimPy's Release event would find no one to grant, so none is made.
-        with contextlib.suppress(ValueError):
-            lock.users.remove(held)  # type: ignore[arg-type]
+        lock.give_back(held)
 
 
 class Lock(simpy.Resource):
@@ -90,6 +85,16 @@ class Lock(simpy.Resource):
             self.users.append(_HELD)  # type: ignore[arg-type]
             return Slot(self, None)
         return Slot(self, self.request())
+
+    def give_back(self, held: object) -> None:
+        """Free the slot ``held`` (a granted request, or the marker of a slot taken at once):
+        through SimPy's ``Release`` event when someone waits (it grants the next one), at
+        once otherwise (that event would find no one to grant)."""
+        if self.put_queue:
+            self.release(held)  # type: ignore[arg-type]
+            return
+        with contextlib.suppress(ValueError):
+            self.users.remove(held)  # type: ignore[arg-type]
 
 
 class ServiceDown(Exception):
