@@ -84,6 +84,7 @@ _EVENTS = {
     "host": 9.7,
     "reboot": 302,
     "arrival": 1,  # a power-on or migration request's timer, even when no VM qualifies
+    "drift": 2,  # its timer and its injection (reboots and remediation counted apart)
 }
 _MEMORY_BASE = 250 * _MiB  # the interpreter and imported libraries (pyarrow to write)
 # Records live on disk in column chunks (sim/analysis/recorded.py); what an item costs in
@@ -94,6 +95,7 @@ _MEMORY = {
     "attestation": 400,  # its attestations, verdicts and reports rows
     "request": 200,  # a key request, power-on or migration row
     "level_row": 100,
+    "drift": 1024,  # its draft, held to the end, and a staged change waiting for a boot
 }
 # Run-folder bytes (CSV and Parquet together) per item, by the same least squares: an
 # attestation writes a row in each of attestations, verdicts and reports; a reboot its host
@@ -106,6 +108,7 @@ _OUTPUT = {
     "level_row": 39,
     "host": 393,
     "reboot": 2864,
+    "drift": 150,  # its drift_events row
 }
 _SERIES_PER_TA_NODE = 3 * 2  # attestation, key provider and status services: busy, queue
 _WORKLOAD_STEPS = 1000  # steps of the stopped-VM pool's flow over the run
@@ -296,6 +299,7 @@ def estimate(s: Scenario, until: float | None = None) -> Estimate:
     t = s.duration if until is None else until
     hosts = total_hosts(s)
     att = s.attestation
+    drifts = hosts * t * s.drift.random.rate + sum(1 for d in s.drift.scheduled if d.at < t)
     reboots = (
         hosts * t * s.reboots.rate
         + sum(1 for r in s.reboots.scheduled if r.at < t)
@@ -331,6 +335,7 @@ def estimate(s: Scenario, until: float | None = None) -> Estimate:
         + e["arrival"] * t * s.workload.migration_rate,
         "vcenters": e["host"] * hosts,
         "reboots.rate": e["reboot"] * reboots,
+        "drift.random.rate": e["drift"] * drifts,
     }
     events = sum(parts.values())
     requests = key_requests + power_ons + migrations
@@ -343,6 +348,7 @@ def estimate(s: Scenario, until: float | None = None) -> Estimate:
         + o["level_row"] * level_rows
         + o["host"] * hosts
         + o["reboot"] * reboots
+        + o["drift"] * drifts
     )
     m = _MEMORY
     memory = (
@@ -352,6 +358,7 @@ def estimate(s: Scenario, until: float | None = None) -> Estimate:
         + m["attestation"] * attestations
         + m["request"] * requests
         + m["level_row"] * level_rows
+        + m["drift"] * drifts
     )
     memory_parts = {
         "vcenters": m["host"] * hosts,
@@ -359,6 +366,7 @@ def estimate(s: Scenario, until: float | None = None) -> Estimate:
         "attestation.interval": m["attestation"] * attestations,
         "workload": m["request"] * requests,
         "metrics.sample_interval": m["level_row"] * level_rows,
+        "drift.random.rate": m["drift"] * drifts,
     }
     drivers = {
         "hosts": "vcenters",
