@@ -37,7 +37,7 @@ from sim.errors import RunError, ScenarioError
 from sim.experiments.executors import Executor, RunTask, local_executor
 from sim.experiments.plan_spec import Candidate, Objective, Plan, load_plan, plan_digest
 from sim.experiments.pooled import pooled_metric, run_durations
-from sim.experiments.sweep import _finished, folder_lock
+from sim.experiments.sweep import finished_run, folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ def _replicate(
         seed = cell.seed(pl.spec.seed, rep, common=True)
         path = out / "runs" / c.candidate_id / f"rep-{rep}"
         resolved = c.scenario.for_run(seed, pl.spec.until or c.scenario.duration).resolved_yaml()
-        done = _finished(path, seed, resolved, metrics)
+        done = finished_run(path, seed, resolved, metrics)
         compute["runs"] += 1
         if done is not None:
             compute["runs_kept"] += 1

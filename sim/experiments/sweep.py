@@ -70,7 +70,7 @@ def _run_dir(out: Path, cell: Cell, rep: int) -> Path:
     return out / "runs" / cell.cell_id / f"rep-{rep}"
 
 
-def _finished(
+def finished_run(
     path: Path, seed: int, scenario_yaml: str, metrics: Sequence[str]
 ) -> dict[str, Any] | None:
     """The result of a complete, error-free, undamaged run folder of exactly this scenario
@@ -201,7 +201,7 @@ def _run_locked(
                     resolved = cell.scenario.for_run(
                         seed, sw.spec.until or cell.scenario.duration
                     ).resolved_yaml()  # what the runner records for this run
-                    done = _finished(path, seed, resolved, metrics)
+                    done = finished_run(path, seed, resolved, metrics)
                     if done is not None:
                         log.debug("kept the finished run %s", path)
                         kept += 1

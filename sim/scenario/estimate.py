@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sim.domain import drift_kinds
 from sim.errors import Problem
 from sim.scenario.rules import total_hosts
 from sim.scenario.units import describe_duration, format_size
@@ -137,9 +138,10 @@ def _workload(s: Scenario, t: float) -> tuple[float, float]:
     return ons, area / t
 
 
-_RUNTIME_MEASURABLE = ("unapproved_vib", "driver_change")
-"""Kinds a runtime measurement records at once; a runtime-measured drift of another kind
-reboots its host at once (see :mod:`sim.processes.drift`)."""
+_RUNTIME_MEASURABLE = tuple(k.name for k in drift_kinds.KINDS if k.runtime_measurable)
+"""Kinds a runtime measurement records at once (from the drift-kind registry); a
+runtime-measured drift of another kind reboots its host at once (see
+:mod:`sim.processes.drift`)."""
 
 
 def _within(delay: float | None, t: float, start: float = 0.0) -> float:
