@@ -164,7 +164,8 @@ def test_arrow_columns_are_what_pyarrow_array_builds(values: list[object]) -> No
         expected = pa.array(text, type=pa.string())
     got = arrow_array(values, kinds, fits)  # type: ignore[arg-type]
     assert got.type == expected.type and got.null_count == expected.null_count
-    assert got.equals(expected)
+    # by repr, so that NaN equals NaN (Array.equals holds NaN unequal to itself)
+    assert repr(got.to_pylist()) == repr(expected.to_pylist())
 
     def parquet(array: object) -> bytes:
         sink = pa.BufferOutputStream()
