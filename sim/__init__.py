@@ -5,7 +5,7 @@ contract declared in ``pyproject.toml``)::
 
     cli          the `vtasim` command                      sim/cli/
     plots        figures from run and sweep folders        sim/plots/
-    results      Run and Sweep: run, load, read results    sim/results.py
+    results      Run and Sweep: run, load, read results    sim/results/
     experiments  sweeps, replications, CIs, executors      sim/experiments/
     interop      outside tools: evidence, swtpm, calibration sim/interop/
     runner       simulate one scenario, write its folder   sim/runner.py

@@ -144,7 +144,7 @@ def test_metric_names_the_nearest_keys(saved: tuple[Run, Path]) -> None:
     with pytest.raises(KeyError):
         done.metric("atestation.requests")
     assert done.metric("attestation") == done.summary["attestation"]
-    undefined = [k for k, v in sim.results._dotted(done.summary).items() if v is None]
+    undefined = [k for k, v in sim.results._shared._dotted(done.summary).items() if v is None]
     assert undefined and done.metric(undefined[0]) is None
     with pytest.raises(KeyError, match=r"no table 'attestation'.*did you mean 'attestations'"):
         done.tables["attestation"]
