@@ -138,7 +138,7 @@ def _workload(s: Scenario, t: float) -> tuple[float, float]:
     return ons, area / t
 
 
-_RUNTIME_MEASURABLE = tuple(k.name for k in drift_kinds.KINDS if k.runtime_measurable)
+_RUNTIME_MEASURABLE = drift_kinds.runtime_measurable()
 """Kinds a runtime measurement records at once (from the drift-kind registry); a
 runtime-measured drift of another kind reboots its host at once (see
 :mod:`sim.processes.drift`)."""

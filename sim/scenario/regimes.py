@@ -108,17 +108,6 @@ _MEASURED_AT_SOURCE = {
 }
 """Source of a drift kind's four values when the table below names no document for it."""
 
-_KINDS_IN_ORDER = sorted(drift_kinds.KINDS, key=lambda k: not k.runtime_measurable)
-_DOCUMENTED_KINDS = (
-    "unapproved_vib",
-    "driver_change",
-    "esxi_build_change",
-    "secure_boot_off",
-    "tpm_swap",
-)
-"""Drift kinds whose regime sources are written out below; a kind added later gets the
-generic source of :data:`_MEASURED_AT_SOURCE`."""
-
 _TABLE: dict[str, tuple[Any, Any, Any, Any]] = {
     # dotted path: one value per regime, in REGISTRY order (vta, keylime_pull, keylime_push, hgs)
     "attestation.initiator": ("agent", "verifier", "agent", "agent"),
@@ -134,7 +123,7 @@ _TABLE: dict[str, tuple[Any, Any, Any, Any]] = {
     "attestation.notification_delay": (None, LOGNORMAL_NOTICE, LOGNORMAL_NOTICE, None),
     "attestation.on_demand": (True, False, False, True),
     # every registered drift kind (sim.domain.drift_kinds), runtime-measurable kinds first
-    **{f"drift.measured_at.{k.name}": _measured_at(k) for k in _KINDS_IN_ORDER},
+    **{f"drift.measured_at.{k.name}": _measured_at(k) for k in drift_kinds.measured_order()},
     "trust_authority.fallback_hosts": (0, 0, 0, 1),
 }
 
@@ -237,11 +226,6 @@ SOURCES: dict[str, str] = {
         'Secure Boot being disabled", the host must attest again'
     ),
     "drift.measured_at.tpm_swap": ("a new TPM is seen from the next boot in every regime"),
-    **{
-        f"drift.measured_at.{k.name}": _MEASURED_AT_SOURCE[k.runtime_measurable]
-        for k in _KINDS_IN_ORDER
-        if k.name not in _DOCUMENTED_KINDS
-    },
     "trust_authority.fallback_hosts": (
         "vTA and Keylime: no fallback attestation server documented. HGS (Microsoft, Branch "
         'office considerations): "you can configure an additional set of Host Guardian '
@@ -250,6 +234,10 @@ SOURCES: dict[str, str] = {
 }
 """Per regime parameter, where its four values come from (the document and its statement, or
 "not published: modelling choice"); the documentation's regime reference shows them."""
+for _kind in drift_kinds.KINDS:  # a kind added later gets the generic source of its class
+    SOURCES.setdefault(
+        f"drift.measured_at.{_kind.name}", _MEASURED_AT_SOURCE[_kind.runtime_measurable]
+    )
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sim.scenario.units import describe_duration
 if TYPE_CHECKING:
     from sim.scenario.model import DriftKind, Scenario, ScheduledDrift
 
-_RUNTIME_MEASURABLE = frozenset(k.name for k in drift_kinds.KINDS if k.runtime_measurable)
+_RUNTIME_MEASURABLE = drift_kinds.runtime_measurable()
 """Kinds a runtime measurement records at once (from the drift-kind registry); the other
 kinds, measured at runtime, reboot their host at once (see :mod:`sim.processes.drift`)."""
 

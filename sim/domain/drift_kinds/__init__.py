@@ -123,11 +123,21 @@ else:
     DriftKind.__doc__ = "What changes on a drifted host."
 
 
+def measured_order() -> list[DriftKindSpec]:
+    """The kinds with the runtime-measurable ones first, then the others, each in kind order
+    (the order a resolved scenario lists ``measured_at`` in)."""
+    return sorted(KINDS, key=lambda k: not k.runtime_measurable)
+
+
+def runtime_measurable() -> frozenset[str]:
+    """Names of the kinds a runtime measurement records at once; a runtime-measured drift of
+    another kind reboots its host at once."""
+    return frozenset(k.name for k in KINDS if k.runtime_measurable)
+
+
 def default_measured_at() -> dict[str, MeasuredAt]:
-    """Each kind's default ``measured_at``: the runtime-measurable kinds first, then the
-    others, each in kind order (the order a resolved scenario lists them in)."""
-    ordered = sorted(KINDS, key=lambda k: not k.runtime_measurable)
-    return {k.name: k.measured_at for k in ordered}
+    """Each kind's default ``measured_at``, in :func:`measured_order`."""
+    return {k.name: k.measured_at for k in measured_order()}
 
 
 def random_default() -> tuple[str, ...]:
