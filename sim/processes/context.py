@@ -23,6 +23,7 @@ import numpy as np
 import simpy
 
 from sim.analysis.recorder import Recorder
+from sim.processes.alarms import Alarms
 from sim.processes.network import Paths
 from sim.rng import Streams
 from sim.scenario.distributions import (
@@ -48,11 +49,13 @@ def call_later(env: simpy.Environment, delay: float, action: Callable[[], None])
 
 
 class CountingEnvironment(simpy.Environment):
-    """A SimPy environment that counts the events it processes."""
+    """A SimPy environment that counts the events it processes, with the clock of the
+    simulation's deadlines (:class:`~sim.processes.alarms.Alarms`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.events_processed = 0
+        self.alarms = Alarms(self)
 
     def step(self) -> None:
         """Process the next event."""

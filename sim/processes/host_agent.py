@@ -16,6 +16,7 @@ name, network node, TPM and whether it is up, which the host owns (:class:`Agent
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any, Protocol
 
 import simpy
@@ -27,6 +28,7 @@ from sim.domain.verifier import collect_evidence
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import Attempt, AttestationDraft
+from sim.processes.inline import run_inline
 from sim.processes.network import Unreachable
 from sim.processes.services import Lock, ServiceDown
 from sim.processes.status_view import StatusReport
@@ -60,6 +62,31 @@ class AgentHost(Protocol):
         """The host's TPM."""
 
 
+TIMED_OUT = object()
+"""The cause of the interrupt an attempt's deadline sends its agent."""
+
+
+class _InFlight:
+    """The agent's own attestation in flight: others asking for one wait for its end, through
+    an event made only when someone waits."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done: simpy.Event | None = None
+
+    def joined(self, env: simpy.Environment) -> simpy.Event:
+        """The event a joiner waits for (the attestation's end)."""
+        if self.done is None:
+            self.done = env.event()
+        return self.done
+
+    def finish(self) -> None:
+        """The attestation ended: wake whoever waits."""
+        if self.done is not None:
+            self.done.succeed()
+
+
 class AttestationClient:
     """One host's agent: attestation schedule and attempts, the report it holds, the status
     it reports to its vCenter."""
@@ -90,7 +117,10 @@ class AttestationClient:
         self.report: SignedOnUse | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
+        # an attestation in flight: an on-demand (or polled) one in its own process, or
+        # the agent's own, run in the agent's process
         self._inflight: simpy.Process | None = None
+        self._inline: _InFlight | None = None
         # where the agent's status reports go (its host's vCenter's view)
         self.status_to: Port[Callable[[StatusReport], None]] = Port(f"host {name}", "status_to")
         self.registered = registered
@@ -142,23 +172,40 @@ class AttestationClient:
     def _agent_loop(
         self, attest_first: bool, first_period: float | None
     ) -> Generator[Any, Any, None]:
+        me = self.env.active_process
         try:
             if attest_first:
-                yield from self.ensure_attested("boot")
-            while True:
+                yield from self._attest_as_agent("boot")
+            while self._agent is me:  # a stopped agent whose attempt ended ends here
                 if first_period is not None:
                     wait, first_period = first_period, None
                 else:
                     wait = self.period()
                 yield self.env.timeout(wait)
-                yield from self.ensure_attested("periodic")
+                yield from self._attest_as_agent("periodic")
         except simpy.Interrupt:
             return
+
+    def _attest_as_agent(self, trigger: str) -> Generator[Any, Any, None]:
+        """The agent's own attestation, run in the agent's process (no process of its own:
+        two events fewer per attestation); others asking meanwhile wait for its end
+        (:class:`_InFlight`). Joins an on-demand attestation already in flight."""
+        if self._inflight is not None and self._inflight.is_alive:
+            yield self._inflight
+            return
+        inflight = self._inline = _InFlight()
+        yield from self._attest(trigger)
+        if self._inline is inflight:
+            self._inline = None
+        inflight.finish()
 
     def ensure_attested(self, trigger: str) -> Generator[Any, Any, None]:
         """Attest now, or join the attestation already in flight. An ``on_demand`` request
         does nothing when the regime has no on-demand attestation (``on_demand: false``)."""
         if trigger == "on_demand" and not self.config.on_demand:
+            return
+        if self._inline is not None:
+            yield self._inline.joined(self.env)
             return
         if self._inflight is None or not self._inflight.is_alive:
             self._inflight = self.env.process(self._attest(trigger))
@@ -168,6 +215,9 @@ class AttestationClient:
         """The verifier polls this host (``initiator: verifier``): it sends a nonce, the
         agent quotes, the verifier verifies; attempts time out and are retried with the
         configured back-off, as the verifier's own retries. Joins an attempt in flight."""
+        if self._inline is not None:
+            yield self._inline.joined(self.env)
+            return
         if self._inflight is None or not self._inflight.is_alive:
             self._inflight = self.env.process(self._attest("poll"))
         yield self._inflight
@@ -190,17 +240,17 @@ class AttestationClient:
                 if nodes:
                     deadline = self.env.now + cfg.timeout
                     waiting = Attempt()
+                    me = self.env.active_process
+                    assert me is not None
+                    alarm = self.env.alarms.at(deadline, partial(me.interrupt, TIMED_OUT))
                     try:
-                        rounds = [
-                            self.env.process(self._round(n, deadline, waiting, trigger == "poll"))
-                            for n in nodes
-                        ]
-                        race = rounds[0] if len(rounds) == 1 else self.env.all_of(rounds)
-                        yield race | self.env.timeout(cfg.timeout)
-                        outcomes = [r.value for r in rounds if r.processed and r.value is not None]
+                        outcomes = yield from self._rounds(
+                            nodes, deadline, waiting, trigger == "poll"
+                        )
                         for outcome in outcomes:
                             self.ta.delivered(outcome, self.env.now)
                     finally:  # taken what came back, timed out, or the host went down
+                        alarm.cancel()
                         self.ta.attempt_over(waiting)
                     if outcomes:
                         break
@@ -253,6 +303,33 @@ class AttestationClient:
         self._reports_sent += 1
         report = StatusReport(self.host.name, self._reports_sent, status, attested_until, jti)
         self.status_to.target(report)
+
+    def _rounds(
+        self, nodes: list[TrustNode], deadline: float, attempt: Attempt, polled: bool
+    ) -> Generator[Any, Any, list[AttestOutcome]]:
+        """The rounds of one attempt, one per node, and the outcomes that came back before
+        the attempt's deadline (which interrupts the agent with :data:`TIMED_OUT`). A
+        single round runs in the agent's own process (:func:`run_inline`) and carries on
+        alone if the deadline comes first or the host goes down; several run as processes
+        the agent waits for together."""
+        env = self.env
+        if len(nodes) == 1:
+            try:
+                outcome = yield from run_inline(
+                    env, self._round(nodes[0], deadline, attempt, polled)
+                )
+            except simpy.Interrupt as stop:
+                if stop.cause is not TIMED_OUT:
+                    raise
+                return []
+            return [] if outcome is None else [outcome]
+        rounds = [env.process(self._round(n, deadline, attempt, polled)) for n in nodes]
+        try:
+            yield env.all_of(rounds)
+        except simpy.Interrupt as stop:
+            if stop.cause is not TIMED_OUT:
+                raise
+        return [r.value for r in rounds if r.processed and r.value is not None]
 
     def _round(
         self, node: TrustNode, deadline: float, attempt: Attempt, polled: bool = False

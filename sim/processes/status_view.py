@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from sim.processes.alarms import Alarm
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN, client_status
 from sim.processes.context import Context, call_later
 from sim.processes.network import Unreachable
@@ -60,6 +61,9 @@ class StatusView:
         self.view: dict[str, str] = dict.fromkeys(hosts, UNKNOWN)
         self._seq: dict[str, int] = dict.fromkeys(hosts, -1)
         self._until: dict[str, float] = {}
+        # when the view turns ``notAttested`` unless a newer report comes first (an alarm,
+        # cancelled by the newer report: no event for the lapses that never happen)
+        self._lapse: dict[str, Alarm] = {}
 
     def start(self, initial: dict[str, StatusReport] | None) -> None:
         """Start learning status; ``initial`` gives each host's status at the start of a
@@ -105,14 +109,20 @@ class StatusView:
         if report.seq <= self._seq[report.host]:
             return  # an older report overtaken by a newer one
         self._seq[report.host] = report.seq
+        lapse = self._lapse.pop(report.host, None)
+        if lapse is not None:  # a newer report: the older one's lapse can change nothing
+            lapse.cancel()
         if report.jti is not None and report.jti in self.ta.revoked:
             self._set(report.host, NOT_ATTESTED)  # it vouches for a revoked report
             return
         self._set(report.host, report.status)
         if report.status == ATTESTED and report.attested_until is not None:
             self._until[report.host] = report.attested_until
-            delay = max(0.0, report.attested_until - self.env.now)
-            call_later(self.env, delay, partial(self._expire, report.host, report.seq))
+            now = self.env.now
+            at = now + max(0.0, report.attested_until - now)
+            self._lapse[report.host] = self.env.alarms.at(
+                at, partial(self._expire, report.host, report.seq)
+            )
 
     def _expire(self, host: str, seq: int) -> None:
         if self._seq[host] == seq and self.view[host] == ATTESTED:

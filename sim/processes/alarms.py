@@ -1,0 +1,106 @@
+"""Alarms: many deadlines, few SimPy events.
+
+An attestation attempt that may time out, or a host status that lapses unless a newer report
+renews it, sets a deadline that is nearly always called off before it comes: the answer
+arrives within a second of a 10 s timeout; the next report arrives long before the last one
+expires. A SimPy ``Timeout`` per deadline costs an event each, fired for nothing. The
+:class:`Alarms` clock keeps the deadlines in a heap and one timer armed, at the earliest
+deadline still set: a cancelled alarm costs no event, and the clock wakes once per alarm that
+rings, plus once whenever every alarm due before the next live one had been cancelled (about
+once per timeout period when attempts are short, instead of once per attempt).
+
+An alarm rings at exactly its time: the timer is scheduled at the absolute time (``now +
+(at - now)`` may land one unit in the last place away from ``at``), with SimPy's normal
+priority, as a ``Timeout`` of the same time would be. Alarms due at the same time ring in the
+order they were set. Only the order among events of the very same instant can differ from
+one ``Timeout`` per deadline.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from heapq import heappop, heappush
+
+import simpy
+from simpy.events import NORMAL
+
+
+def schedule_at(env: simpy.Environment, event: simpy.Event, at: float) -> None:
+    """Schedule the triggered ``event`` at the absolute simulated time ``at`` (not before
+    now), with normal priority."""
+    if at < env.now:
+        raise ValueError(f"cannot schedule at {at}, before now ({env.now})")
+    heappush(env._queue, (at, NORMAL, next(env._eid), event))
+
+
+class Alarm:
+    """One deadline: ``action`` is called at ``at`` unless :meth:`cancel` was called first."""
+
+    __slots__ = ("action", "at")
+
+    def __init__(self, at: float, action: Callable[[], object]) -> None:
+        self.at = at
+        self.action: Callable[[], object] | None = action
+
+    def cancel(self) -> None:
+        """Call the alarm off (nothing happens if it has rung already)."""
+        self.action = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the alarm is still set (neither rung nor cancelled)."""
+        return self.action is not None
+
+
+class Alarms:
+    """The alarms of one simulation, with SimPy timers armed only where needed: there is
+    always a timer due at or before the earliest alarm still set, and never one more timer
+    than alarms set (a timer is armed for an alarm only when no timer is due at or before
+    it, so each alarm accounts for one timer at most)."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._heap: list[tuple[float, int, Alarm]] = []
+        self._order = itertools.count()
+        self._timers: list[float] = []  # when the armed timers are due (a heap)
+
+    def __len__(self) -> int:
+        """Alarms held (cancelled ones included until they reach the head of the heap)."""
+        return len(self._heap)
+
+    def at(self, when: float, action: Callable[[], object]) -> Alarm:
+        """Call ``action`` at simulated time ``when`` (not before now) unless cancelled."""
+        if when < self.env.now:
+            raise ValueError(f"alarm at {when} is before now ({self.env.now})")
+        alarm = Alarm(when, action)
+        heappush(self._heap, (when, next(self._order), alarm))
+        if not self._timers or when < self._timers[0]:
+            self._arm(when)
+        return alarm
+
+    def _arm(self, when: float) -> None:
+        heappush(self._timers, when)
+        timer = simpy.Event(self.env)
+        timer._ok = True  # a triggered event, as Timeout makes it
+        timer._value = None
+        timer.callbacks.append(self._ring)
+        schedule_at(self.env, timer, when)
+
+    def _ring(self, _timer: simpy.Event) -> None:
+        now, heap = self.env.now, self._heap
+        heappop(self._timers)  # this timer (timers ring in the order they are due)
+        due: list[Alarm] = []
+        while heap and (heap[0][0] <= now or heap[0][2].action is None):
+            alarm = heappop(heap)[2]
+            if alarm.action is not None:
+                due.append(alarm)
+        for alarm in due:  # in time, then setting order
+            action = alarm.action
+            if action is not None:  # an earlier action may have cancelled it
+                alarm.action = None
+                action()
+        while heap and heap[0][2].action is None:
+            heappop(heap)
+        if heap and (not self._timers or heap[0][0] < self._timers[0]):
+            self._arm(heap[0][0])
