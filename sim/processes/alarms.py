@@ -26,12 +26,34 @@ import simpy
 from simpy.events import NORMAL
 
 
-def schedule_at(env: simpy.Environment, event: simpy.Event, at: float) -> None:
-    """Schedule the triggered ``event`` at the absolute simulated time ``at`` (not before
-    now), with normal priority."""
-    if at < env.now:
-        raise ValueError(f"cannot schedule at {at}, before now ({env.now})")
-    heappush(env._queue, (at, NORMAL, next(env._eid), event))
+class Timer(simpy.Event):
+    """An event triggered from the start (as a ``Timeout``) that calls ``then`` when
+    processed, for :meth:`AlarmEnvironment.schedule_at` to schedule at an absolute time."""
+
+    def __init__(
+        self, env: simpy.Environment, then: Callable[[simpy.Event], None] | None = None
+    ) -> None:
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        if then is not None:
+            self.callbacks.append(then)
+
+
+class AlarmEnvironment(simpy.Environment):
+    """A SimPy environment that schedules events at absolute times, with the clock of the
+    simulation's deadlines (:attr:`alarms`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alarms = Alarms(self)
+
+    def schedule_at(self, event: Timer, at: float) -> None:
+        """Schedule the triggered ``event`` at the simulated time ``at`` (not before now),
+        with normal priority."""
+        if at < self.now:
+            raise ValueError(f"cannot schedule at {at}, before now ({self.now})")
+        heappush(self._queue, (at, NORMAL, next(self._eid), event))
 
 
 class Alarm:
@@ -47,6 +69,12 @@ class Alarm:
         """Call the alarm off (nothing happens if it has rung already)."""
         self.action = None
 
+    def take(self) -> Callable[[], object] | None:
+        """The action to call now that the alarm rings (None if it was called off); the
+        alarm is spent."""
+        action, self.action = self.action, None
+        return action
+
     @property
     def pending(self) -> bool:
         """Whether the alarm is still set (neither rung nor cancelled)."""
@@ -59,7 +87,7 @@ class Alarms:
     than alarms set (a timer is armed for an alarm only when no timer is due at or before
     it, so each alarm accounts for one timer at most)."""
 
-    def __init__(self, env: simpy.Environment) -> None:
+    def __init__(self, env: AlarmEnvironment) -> None:
         self.env = env
         self._heap: list[tuple[float, int, Alarm]] = []
         self._order = itertools.count()
@@ -81,11 +109,7 @@ class Alarms:
 
     def _arm(self, when: float) -> None:
         heappush(self._timers, when)
-        timer = simpy.Event(self.env)
-        timer._ok = True  # a triggered event, as Timeout makes it
-        timer._value = None
-        timer.callbacks.append(self._ring)
-        schedule_at(self.env, timer, when)
+        self.env.schedule_at(Timer(self.env, self._ring), when)
 
     def _ring(self, _timer: simpy.Event) -> None:
         now, heap = self.env.now, self._heap
@@ -96,9 +120,8 @@ class Alarms:
             if alarm.action is not None:
                 due.append(alarm)
         for alarm in due:  # in time, then setting order
-            action = alarm.action
+            action = alarm.take()
             if action is not None:  # an earlier action may have cancelled it
-                alarm.action = None
                 action()
         while heap and heap[0][2].action is None:
             heappop(heap)

@@ -23,7 +23,7 @@ import numpy as np
 import simpy
 
 from sim.analysis.recorder import Recorder
-from sim.processes.alarms import Alarms
+from sim.processes.alarms import AlarmEnvironment
 from sim.processes.network import Paths
 from sim.rng import Streams
 from sim.scenario.distributions import (
@@ -48,14 +48,13 @@ def call_later(env: simpy.Environment, delay: float, action: Callable[[], None])
     env.timeout(delay).callbacks.append(lambda _event: action())
 
 
-class CountingEnvironment(simpy.Environment):
+class CountingEnvironment(AlarmEnvironment):
     """A SimPy environment that counts the events it processes, with the clock of the
     simulation's deadlines (:class:`~sim.processes.alarms.Alarms`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.events_processed = 0
-        self.alarms = Alarms(self)
 
     def step(self) -> None:
         """Process the next event."""

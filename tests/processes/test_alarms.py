@@ -10,7 +10,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.processes.alarms import Alarms, schedule_at
+from sim.processes.alarms import Alarms, Timer
 from sim.processes.context import CountingEnvironment
 
 
@@ -67,7 +67,7 @@ def test_an_alarm_in_the_past_is_refused() -> None:
     with pytest.raises(ValueError, match="before now"):
         env.alarms.at(4.0, lambda: None)
     with pytest.raises(ValueError, match="before now"):
-        schedule_at(env, env.event(), 4.0)
+        env.schedule_at(Timer(env), 4.0)
 
 
 def test_an_alarm_interrupts_a_waiting_process_with_its_cause() -> None:
