@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
-
-import simpy
 
 from sim.analysis.records import Placement
 from sim.domain.reasons import Reason
@@ -58,7 +57,7 @@ class WorkloadVCenter:
         vmotion: Migrator,
         rules: VmRules,
     ) -> None:
-        self.env: simpy.Environment = ctx.env
+        self.env = ctx.env
         self.name = spec.name
         self.node = f"vcenter:{spec.name}"
         self.hosts = hosts
@@ -169,14 +168,20 @@ class WorkloadVCenter:
 
     def start_lifetime(self, vm: Vm) -> None:
         """Run ``vm`` (just started) for a lifetime drawn from the workload, then power it
-        off, unless it stopped or restarted in the meantime."""
-        self.env.process(self._lifetime(vm, vm.epoch))
+        off, unless it stopped or restarted in the meantime. An alarm, not a process: a
+        VM's life costs at most one event, none when it outlives the run."""
+        lifetime = self.ctx.sampler(f"vm.{vm.name}.lifetime", self.lifetime, 4)()
+        self._life_ends_in(lifetime, vm, vm.epoch)
 
-    def _lifetime(self, vm: Vm, epoch: int) -> Generator[Any, Any, None]:
-        yield self.env.timeout(self.ctx.sampler(f"vm.{vm.name}.lifetime", self.lifetime, 4)())
-        while vm.migrating and vm.epoch == epoch:
-            yield self.env.timeout(1.0)
-        if vm.epoch == epoch and vm.host is not None:
+    def _life_ends_in(self, delay: float, vm: Vm, epoch: int) -> None:
+        self.env.alarms.at(self.env.now + delay, partial(self._life_ends, vm, epoch))
+
+    def _life_ends(self, vm: Vm, epoch: int) -> None:
+        if vm.epoch != epoch:
+            return  # it stopped or restarted meanwhile: that life is over already
+        if vm.migrating:
+            self._life_ends_in(1.0, vm, epoch)  # power it off once it has landed
+        elif vm.host is not None:
             self.power_off(vm, "lifetime")
 
     def power_off(self, vm: Vm, why: str) -> None:
