@@ -42,15 +42,14 @@ from sim.domain.credential import Credential, activate_credential
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der, sign, verify
 from sim.domain.tpm_keys import ak_qualified_name, ecc_ek_public_area
 from sim.domain.tpm_wire import (
-    TPM_ALG_SHA256,
-    AttestInfo,
+    QuoteLayout,
     ecc_public_area,
-    marshal_attest,
     marshal_signature,
     normalize_selection,
     object_name,
     parse_attest,
     parse_signature,
+    signature_from_der,
 )
 
 PCR_COUNT = 24
@@ -306,6 +305,7 @@ class VirtualTPM:
         self._ak_name = object_name(self._ak_public_area)
         self._ek_public_area = ecc_ek_public_area(self._ek.public_key())
         self._ak_qualified_name = ak_qualified_name(self._ek_public_area, self._ak_public_area)
+        self._quote_layout = QuoteLayout(self._ak_qualified_name, firmware_version)
         self._bank = PcrBank()
         self._log: list[Event] = []
         self._log_view: tuple[Event, ...] | None = None
@@ -435,21 +435,25 @@ class VirtualTPM:
         self._restart_count = 0
 
     def quote(self, nonce: bytes, selection: Sequence[int]) -> Quote:
-        """TPM2_Quote over the SHA-256 PCRs in ``selection`` with ``nonce`` as extraData."""
+        """TPM2_Quote over the SHA-256 PCRs in ``selection`` with ``nonce`` as extraData.
+
+        The TPMS_ATTEST is this TPM's :class:`~sim.domain.tpm_wire.QuoteLayout` with the
+        nonce, clock, counts and pcrDigest spliced in (``marshal_attest`` of the same
+        fields), the TPMT_SIGNATURE read straight from the DER signature."""
         if len(nonce) > MAX_NONCE_SIZE:
             raise ValueError(f"nonce longer than {MAX_NONCE_SIZE} bytes")
         indices = normalize_selection(selection)
-        info = AttestInfo(
-            qualified_signer=self._ak_qualified_name,
-            extra_data=bytes(nonce),
-            clock=self._clock_ms,
-            reset_count=self._reset_count,
-            restart_count=self._restart_count,
-            safe=True,
-            firmware_version=self._firmware_version,
-            pcr_selection=((TPM_ALG_SHA256, indices),),
-            pcr_digest=self._bank.composite_digest(indices),
+        attest = self._quote_layout.attest(
+            nonce if type(nonce) is bytes else bytes(nonce),
+            self._clock_ms,
+            self._reset_count,
+            self._restart_count,
+            indices,
+            self._bank.composite_digest(indices),
         )
-        attest = marshal_attest(info)
-        r, s = decode_dss_signature(sign(self._ak, attest))
-        return Quote(attest=attest, signature=marshal_signature(r, s))
+        der = sign(self._ak, attest)
+        try:
+            signature = signature_from_der(der)
+        except ValueError:  # not the strict DER cryptography writes: decode it the long way
+            signature = marshal_signature(*decode_dss_signature(der))
+        return Quote(attest=attest, signature=signature)

@@ -56,7 +56,6 @@ from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from sim.domain.credential import enroll_ak
 from sim.domain.identity_checks import (
@@ -84,7 +83,7 @@ from sim.domain.tpm_wire import (
     ecc_public_area,
     object_name,
     parse_attest,
-    parse_signature,
+    signature_der,
 )
 
 
@@ -508,7 +507,7 @@ def _signature_valid(ak: ec.EllipticCurvePublicKey, quote: Quote) -> bool:
     the caller has checked): :func:`~sim.domain.tpm.verify_quote` without parsing the
     attest structure a second time."""
     try:
-        r, s = parse_signature(quote.signature)
+        der = signature_der(quote.signature)
     except ValueError:
         return False
-    return pki_verify(ak, encode_dss_signature(r, s), quote.attest)
+    return pki_verify(ak, der, quote.attest)
