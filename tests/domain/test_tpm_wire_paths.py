@@ -10,6 +10,8 @@ raises it.
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from collections.abc import Callable
 from functools import cache
 from typing import TypeVar
@@ -100,6 +102,18 @@ def test_parse_attest_agrees_on_every_byte_set_to_edge_values() -> None:
         for value in (0, 1, 2, 3, 4, 0x7F, 0x80, 0xFF):
             bad = data[:at] + bytes((value,)) + data[at + 1 :]
             _same_outcome(parse_attest, _parse_attest_fields, bad)
+
+
+def test_parse_attest_makes_the_same_instance_as_the_constructor() -> None:
+    """The parsed AttestInfo (filled in without the frozen __init__) has the same fields,
+    hash, repr and pickle as the one the dataclass constructor makes."""
+    fast, slow = parse_attest(QUOTE.attest), _parse_attest_fields(QUOTE.attest)
+    assert type(fast) is AttestInfo and vars(fast) == vars(slow)
+    assert list(vars(fast)) == list(vars(slow))
+    assert hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.clock = 1  # type: ignore[misc]
 
 
 def test_parse_attest_keeps_the_reader_s_error_messages() -> None:
