@@ -332,7 +332,16 @@ def _vib_from(obj: dict[str, Any]) -> Vib:
     )
 
 
+@lru_cache(maxsize=256)
+def _interned(image: EsxiImage) -> EsxiImage:
+    """One object per distinct image read from logs (images are immutable): the hosts
+    booting one image share it, and with it its ``image_id``. Buys: ~47 us per log read
+    (the canonical JSON and SHA-256 of the id) for ~7 us (hashing the image)."""
+    return image
+
+
 _SINGLE_KINDS = ("firmware", "hardware", "secure_boot", "esxi")
+_SEPARATOR = EventType.EV_SEPARATOR.value  # a plain int: compared for every event read
 
 
 class _LogReader:
@@ -347,7 +356,7 @@ class _LogReader:
         self.variables: list[int] = []
 
     def add(self, event: Event) -> None:
-        if event.event_type == EventType.EV_SEPARATOR:
+        if event.event_type == _SEPARATOR:
             if event.pcr not in PRE_OS_PCRS or event.pcr in self.separated:
                 raise _Malformed(f"unexpected separator in PCR {event.pcr}")
             if event.data != SEPARATOR_DATA:
@@ -393,12 +402,14 @@ class _LogReader:
             raise _Malformed("firmware hand-off separators missing")
         esxi = self.singles["esxi"]
         try:
-            image = EsxiImage(
-                version=_field(esxi, "version", str),
-                build=_field(esxi, "build", int),
-                boot_modules=tuple(self.modules),
-                vibs=tuple(self.vibs["boot"]),
-                drivers=tuple(self.drivers["boot"]),
+            image = _interned(
+                EsxiImage(
+                    version=_field(esxi, "version", str),
+                    build=_field(esxi, "build", int),
+                    boot_modules=tuple(self.modules),
+                    vibs=tuple(self.vibs["boot"]),
+                    drivers=tuple(self.drivers["boot"]),
+                )
             )
         except ValueError as exc:
             raise _Malformed(str(exc)) from exc

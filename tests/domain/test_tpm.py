@@ -537,7 +537,10 @@ def test_equal_measurements_share_one_event_and_survive_pickling() -> None:
     assert a.digest_matches_data()
     copy = pickle.loads(pickle.dumps(a))
     assert copy == a and hash(copy) == hash(a)
+    assert "_digest_ok" not in a.__getstate__() and a.__dict__["_digest_ok"] is True
     forged = Event(a.pcr, a.event_type, a.digest, b"other payload", a.description)
     assert not forged.digest_matches_data()
+    assert not forged.digest_matches_data()  # the kept answer
+    assert copy.digest_matches_data()
     with pytest.raises(ValueError):
         Event.create(True, EventType.EV_EVENT_TAG, b"payload", "bool is not a PCR index")  # type: ignore[arg-type]
