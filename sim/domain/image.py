@@ -241,15 +241,14 @@ def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
         raise ValueError("measure_boot needs a freshly reset TPM (its event log is not empty)")
     _measure(tpm, "firmware", {"firmware": platform.firmware}, "CRTM version")
     _measure(tpm, "hardware", {"hardware_id": platform.hardware_id}, "platform identity")
-    for measurement in _boot_chain(platform.secure_boot, image):
-        tpm.measure(*measurement)
+    tpm.measure_events(_boot_chain(platform.secure_boot, image))
 
 
 @lru_cache(maxsize=256)
-def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[tuple[int, int, bytes, str], ...]:
-    """The measurements of a boot after the platform's own (PCR, event type, data,
-    description): the same for every host with this Secure Boot setting and image, so they
-    are encoded once. Buys: ~0.3 ms of encoding per host boot."""
+def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[Event, ...]:
+    """The events of a boot after the platform's own: the same for every host with this
+    Secure Boot setting and image, so they are encoded (and made) once. Buys: ~0.3 ms of
+    encoding per host boot, and ~1 us per event measured."""
     out: list[tuple[int, int, bytes, str]] = []
 
     def add(kind: str, payload: dict[str, Any], description: str) -> None:
@@ -273,7 +272,7 @@ def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[tuple[int, int, by
         add("vib", {"phase": "boot", **vib.to_json()}, f"VIB {vib.name}")
     for driver in image.drivers:
         add("driver", {"phase": "boot", "name": driver}, f"driver {driver}")
-    return tuple(out)
+    return tuple(Event.create(*measurement) for measurement in out)
 
 
 def measure_runtime_vib(tpm: VirtualTPM, vib: Vib) -> Event:
