@@ -241,15 +241,14 @@ def measure_boot(tpm: VirtualTPM, image: EsxiImage, platform: Platform) -> None:
         raise ValueError("measure_boot needs a freshly reset TPM (its event log is not empty)")
     _measure(tpm, "firmware", {"firmware": platform.firmware}, "CRTM version")
     _measure(tpm, "hardware", {"hardware_id": platform.hardware_id}, "platform identity")
-    for measurement in _boot_chain(platform.secure_boot, image):
-        tpm.measure(*measurement)
+    tpm.measure_events(_boot_chain(platform.secure_boot, image))
 
 
 @lru_cache(maxsize=256)
-def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[tuple[int, int, bytes, str], ...]:
-    """The measurements of a boot after the platform's own (PCR, event type, data,
-    description): the same for every host with this Secure Boot setting and image, so they
-    are encoded once. Buys: ~0.3 ms of encoding per host boot."""
+def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[Event, ...]:
+    """The events of a boot after the platform's own: the same for every host with this
+    Secure Boot setting and image, so they are encoded (and made) once. Buys: ~0.3 ms of
+    encoding per host boot, and ~1 us per event measured."""
     out: list[tuple[int, int, bytes, str]] = []
 
     def add(kind: str, payload: dict[str, Any], description: str) -> None:
@@ -273,7 +272,7 @@ def _boot_chain(secure_boot: bool, image: EsxiImage) -> tuple[tuple[int, int, by
         add("vib", {"phase": "boot", **vib.to_json()}, f"VIB {vib.name}")
     for driver in image.drivers:
         add("driver", {"phase": "boot", "name": driver}, f"driver {driver}")
-    return tuple(out)
+    return tuple(Event.create(*measurement) for measurement in out)
 
 
 def measure_runtime_vib(tpm: VirtualTPM, vib: Vib) -> Event:
@@ -332,7 +331,16 @@ def _vib_from(obj: dict[str, Any]) -> Vib:
     )
 
 
+@lru_cache(maxsize=256)
+def _interned(image: EsxiImage) -> EsxiImage:
+    """One object per distinct image read from logs (images are immutable): the hosts
+    booting one image share it, and with it its ``image_id``. Buys: ~47 us per log read
+    (the canonical JSON and SHA-256 of the id) for ~7 us (hashing the image)."""
+    return image
+
+
 _SINGLE_KINDS = ("firmware", "hardware", "secure_boot", "esxi")
+_SEPARATOR = EventType.EV_SEPARATOR.value  # a plain int: compared for every event read
 
 
 class _LogReader:
@@ -347,7 +355,7 @@ class _LogReader:
         self.variables: list[int] = []
 
     def add(self, event: Event) -> None:
-        if event.event_type == EventType.EV_SEPARATOR:
+        if event.event_type == _SEPARATOR:
             if event.pcr not in PRE_OS_PCRS or event.pcr in self.separated:
                 raise _Malformed(f"unexpected separator in PCR {event.pcr}")
             if event.data != SEPARATOR_DATA:
@@ -393,12 +401,14 @@ class _LogReader:
             raise _Malformed("firmware hand-off separators missing")
         esxi = self.singles["esxi"]
         try:
-            image = EsxiImage(
-                version=_field(esxi, "version", str),
-                build=_field(esxi, "build", int),
-                boot_modules=tuple(self.modules),
-                vibs=tuple(self.vibs["boot"]),
-                drivers=tuple(self.drivers["boot"]),
+            image = _interned(
+                EsxiImage(
+                    version=_field(esxi, "version", str),
+                    build=_field(esxi, "build", int),
+                    boot_modules=tuple(self.modules),
+                    vibs=tuple(self.vibs["boot"]),
+                    drivers=tuple(self.drivers["boot"]),
+                )
             )
         except ValueError as exc:
             raise _Malformed(str(exc)) from exc

@@ -42,15 +42,14 @@ from sim.domain.credential import Credential, activate_credential
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der, sign, verify
 from sim.domain.tpm_keys import ak_qualified_name, ecc_ek_public_area
 from sim.domain.tpm_wire import (
-    TPM_ALG_SHA256,
-    AttestInfo,
+    QuoteLayout,
     ecc_public_area,
-    marshal_attest,
     marshal_signature,
     normalize_selection,
     object_name,
     parse_attest,
     parse_signature,
+    signature_from_der,
 )
 
 PCR_COUNT = 24
@@ -95,6 +94,11 @@ class EventType(IntEnum):
     EV_EFI_PLATFORM_FIRMWARE_BLOB = 0x80000008
     EV_EFI_HANDOFF_TABLES = 0x80000009
     EV_EFI_VARIABLE_AUTHORITY = 0x800000E0
+
+
+_NO_ACTION = EventType.EV_NO_ACTION.value
+"""EV_NO_ACTION as a plain int: compared for every event read, where an enum member's
+lookup and comparison cost several times an int's."""
 
 
 def _check_index(index: int) -> None:
@@ -146,8 +150,9 @@ class Event:
         return cached
 
     def __getstate__(self) -> dict[str, object]:
-        # The cached hash is only valid in this process (str and bytes hashes are salted).
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+        # The cached hash is only valid in this process (str and bytes hashes are salted);
+        # the digest check is simply not part of the event's state.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hash", "_digest_ok")}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
@@ -163,18 +168,24 @@ class Event:
 
     @classmethod
     def _make(cls, pcr: int, event_type: int, data: bytes, description: str) -> Event:
-        digest = _ZERO if event_type == EventType.EV_NO_ACTION else hashlib.sha256(data).digest()
+        digest = _ZERO if event_type == _NO_ACTION else hashlib.sha256(data).digest()
         return cls(pcr, int(event_type), digest, bytes(data), description)
 
     @property
     def extends(self) -> bool:
         """Whether this event is extended into its PCR (every type but EV_NO_ACTION)."""
-        return self.event_type != EventType.EV_NO_ACTION
+        return self.event_type != _NO_ACTION
 
     def digest_matches_data(self) -> bool:
-        """Whether the digest is what measuring the data gives (a verifier's check)."""
-        measured = Event.create(self.pcr, self.event_type, self.data, self.description)
-        return measured is self or self == measured
+        """Whether the digest is what measuring the data gives (a verifier's check). The
+        answer is kept on the event (its fields never change): a verifier reading the logs
+        of many hosts booting one image checks the same shared events again and again."""
+        ok: bool | None = self.__dict__.get("_digest_ok")
+        if ok is None:
+            measured = Event.create(self.pcr, self.event_type, self.data, self.description)
+            ok = measured is self or self == measured
+            object.__setattr__(self, "_digest_ok", ok)
+        return ok
 
     def to_json(self) -> dict[str, int | str]:
         """A JSON-ready dict: pcr, event_type (int), digest and data (hex), description."""
@@ -231,6 +242,15 @@ class PcrBank:
         self._composites.clear()
         return new
 
+    def extend_event(self, event: Event) -> None:
+        """:meth:`extend` by a logged event's digest into its PCR, without checking them
+        again (an :class:`Event` checks its index and digest size when made): a boot
+        measures some sixty events per host."""
+        values = self._values
+        pcr = event.pcr
+        values[pcr] = hashlib.sha256(values[pcr] + event.digest).digest()
+        self._composites.clear()
+
     def reset(self) -> None:
         """All PCRs back to their reset values."""
         self._values = list(RESET_VALUES)
@@ -254,14 +274,29 @@ class PcrBank:
 def replay(events: Iterable[Event]) -> tuple[bytes, ...]:
     """The 24 PCR values an event log leads to from the reset values (what
     :meth:`PcrBank.extend` gives, without its checks: an :class:`Event` is checked when
-    made, so its index and digest size are valid)."""
-    values = list(RESET_VALUES)
-    sha256 = hashlib.sha256
+    made, so its index and digest size are valid). Each PCR's value depends only on the
+    digests extended into it, so each PCR's chain is replayed by :func:`_chain`."""
+    chains: list[list[bytes]] = [[] for _ in range(PCR_COUNT)]
     for event in events:
-        if event.event_type != EventType.EV_NO_ACTION:
-            pcr = event.pcr
-            values[pcr] = sha256(values[pcr] + event.digest).digest()
-    return tuple(values)
+        if event.event_type != _NO_ACTION:
+            chains[event.pcr].append(event.digest)
+    return tuple(
+        _chain(pcr, tuple(digests)) if digests else RESET_VALUES[pcr]
+        for pcr, digests in enumerate(chains)
+    )
+
+
+@lru_cache(maxsize=1 << 14)
+def _chain(pcr: int, digests: tuple[bytes, ...]) -> bytes:
+    """PCR ``pcr`` after extending ``digests`` in order from its reset value, memoised:
+    hosts booting one image extend the same digests into all PCRs but the few that hold
+    what is theirs alone (server identity). Buys: ~60 us of a 64-event log's ~80 us
+    replay when its PCRs are shared."""
+    value = RESET_VALUES[pcr]
+    sha256 = hashlib.sha256
+    for digest in digests:
+        value = sha256(value + digest).digest()
+    return value
 
 
 @dataclass(frozen=True)
@@ -306,6 +341,7 @@ class VirtualTPM:
         self._ak_name = object_name(self._ak_public_area)
         self._ek_public_area = ecc_ek_public_area(self._ek.public_key())
         self._ak_qualified_name = ak_qualified_name(self._ek_public_area, self._ak_public_area)
+        self._quote_layout = QuoteLayout(self._ak_qualified_name, firmware_version)
         self._bank = PcrBank()
         self._log: list[Event] = []
         self._log_view: tuple[Event, ...] | None = None
@@ -410,11 +446,22 @@ class VirtualTPM:
     def measure(self, pcr: int, event_type: int, data: bytes, description: str) -> Event:
         """Log an event for ``data`` and extend its digest into ``pcr`` (not EV_NO_ACTION)."""
         event = Event.create(pcr, event_type, data, description)
-        if event.extends:
-            self._bank.extend(pcr, event.digest)
+        if event.event_type != _NO_ACTION:
+            self._bank.extend_event(event)
         self._log.append(event)
         self._log_view = None
         return event
+
+    def measure_events(self, events: Iterable[Event]) -> None:
+        """:meth:`measure` each of ``events`` in order (made by :meth:`Event.create`, as
+        measuring their data makes them): a host's boot measures the same sixty-odd events
+        as every host booting its image."""
+        log, extend = self._log, self._bank.extend_event
+        for event in events:
+            if event.event_type != _NO_ACTION:
+                extend(event)
+            log.append(event)
+        self._log_view = None
 
     def extend_unlogged(self, pcr: int, digest: bytes) -> bytes:
         """Extend ``pcr`` without logging it, as code that bypasses the event log would."""
@@ -435,21 +482,25 @@ class VirtualTPM:
         self._restart_count = 0
 
     def quote(self, nonce: bytes, selection: Sequence[int]) -> Quote:
-        """TPM2_Quote over the SHA-256 PCRs in ``selection`` with ``nonce`` as extraData."""
+        """TPM2_Quote over the SHA-256 PCRs in ``selection`` with ``nonce`` as extraData.
+
+        The TPMS_ATTEST is this TPM's :class:`~sim.domain.tpm_wire.QuoteLayout` with the
+        nonce, clock, counts and pcrDigest spliced in (``marshal_attest`` of the same
+        fields), the TPMT_SIGNATURE read straight from the DER signature."""
         if len(nonce) > MAX_NONCE_SIZE:
             raise ValueError(f"nonce longer than {MAX_NONCE_SIZE} bytes")
         indices = normalize_selection(selection)
-        info = AttestInfo(
-            qualified_signer=self._ak_qualified_name,
-            extra_data=bytes(nonce),
-            clock=self._clock_ms,
-            reset_count=self._reset_count,
-            restart_count=self._restart_count,
-            safe=True,
-            firmware_version=self._firmware_version,
-            pcr_selection=((TPM_ALG_SHA256, indices),),
-            pcr_digest=self._bank.composite_digest(indices),
+        attest = self._quote_layout.attest(
+            nonce if type(nonce) is bytes else bytes(nonce),
+            self._clock_ms,
+            self._reset_count,
+            self._restart_count,
+            indices,
+            self._bank.composite_digest(indices),
         )
-        attest = marshal_attest(info)
-        r, s = decode_dss_signature(sign(self._ak, attest))
-        return Quote(attest=attest, signature=marshal_signature(r, s))
+        der = sign(self._ak, attest)
+        try:
+            signature = signature_from_der(der)
+        except ValueError:  # not the strict DER cryptography writes: decode it the long way
+            signature = marshal_signature(*decode_dss_signature(der))
+        return Quote(attest=attest, signature=signature)

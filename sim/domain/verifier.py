@@ -56,7 +56,6 @@ from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from sim.domain.credential import enroll_ak
 from sim.domain.identity_checks import (
@@ -84,7 +83,7 @@ from sim.domain.tpm_wire import (
     ecc_public_area,
     object_name,
     parse_attest,
-    parse_signature,
+    signature_der,
 )
 
 
@@ -275,27 +274,30 @@ def _parse_quote(quote: Quote) -> AttestInfo | None:
         return None
 
 
-def _quote_reasons(evidence: Evidence, info: AttestInfo, nonce: bytes) -> list[str]:
+_MEASURED = frozenset(MEASURED_PCRS)
+
+
+def _quote_reasons(info: AttestInfo, nonce: bytes, signer: bytes | None) -> list[str]:
+    """What the quote's own fields say: the signer it names against the Qualified Name the
+    evidence's keys give (``signer``, None if they give none), its nonce, its selection."""
     reasons = []
-    area = _ak_area(evidence)
-    ek_area = evidence.ek_public_area
-    signer = (
-        None
-        if area is None or ek_area is None
-        else expected_signer(evidence.ek_public_der, ek_area, area)
-    )
     if signer is None or not hmac.compare_digest(info.qualified_signer, signer):
         reasons.append(Reason.QUOTE_WRONG_SIGNER.text)
     if not hmac.compare_digest(info.extra_data, nonce):
         reasons.append(Reason.QUOTE_NONCE_MISMATCH.text)
     banks = info.pcr_selection
-    if (
-        len(banks) != 1
-        or banks[0][0] != TPM_ALG_SHA256
-        or not set(MEASURED_PCRS) <= set(banks[0][1])
-    ):
+    if len(banks) != 1 or banks[0][0] != TPM_ALG_SHA256 or not _MEASURED.issubset(banks[0][1]):
         reasons.append(Reason.QUOTE_PCR_SELECTION.text)
     return reasons
+
+
+def _expected_signer(evidence: Evidence) -> bytes | None:
+    """The Qualified Name a quote signed by the evidence's AK under its EK must carry."""
+    area = _ak_area(evidence)
+    ek_area = evidence.ek_public_area
+    if area is None or ek_area is None:
+        return None
+    return expected_signer(evidence.ek_public_der, ek_area, area)
 
 
 def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
@@ -331,6 +333,61 @@ def _identity_reasons(evidence: Evidence, policy: Policy) -> list[str]:
         elif bound != ek:
             reasons.append(Reason.EK_NOT_BOUND.text)
     return reasons
+
+
+class _IdentityFront:
+    """What a piece of evidence's identity says under one policy: the AK to check the
+    quote's signature with, the Qualified Name the quote must carry and the identity
+    reasons. These depend only on the policy, the host id and the key and certificate
+    bytes, which an agent sends as the very same objects on every attestation."""
+
+    __slots__ = ("ak", "ak_area", "ak_der", "cert_der", "ek_area", "ek_der", "policy", "reasons",
+                 "signer")  # fmt: skip
+
+    def __init__(self, evidence: Evidence, policy: Policy) -> None:
+        self.policy = policy
+        self.ak_der = evidence.ak_public_der
+        self.ek_der = evidence.ek_public_der
+        self.cert_der = evidence.ek_certificate_der
+        self.ak_area = evidence.ak_public_area
+        self.ek_area = evidence.ek_public_area
+        self.ak = load_key(evidence.ak_public_der)
+        self.signer = _expected_signer(evidence)
+        self.reasons = tuple(_identity_reasons(evidence, policy))
+
+    def fits(self, evidence: Evidence, policy: Policy) -> bool:
+        """Whether this was worked out for ``policy`` and these very byte objects."""
+        return (
+            self.policy is policy
+            and self.ak_der is evidence.ak_public_der
+            and self.ek_der is evidence.ek_public_der
+            and self.cert_der is evidence.ek_certificate_der
+            and self.ak_area is evidence.ak_public_area
+            and self.ek_area is evidence.ek_public_area
+        )
+
+
+_FRONTS: dict[tuple[int, str], _IdentityFront] = {}
+_FRONT_LIMIT = 16384
+
+
+def _identity_front(evidence: Evidence, policy: Policy) -> _IdentityFront:
+    """The :class:`_IdentityFront` of ``evidence`` under ``policy``, kept per policy and
+    host while the evidence carries the same key and certificate objects (identity, not
+    equality). Buys: a hit costs ~0.4 us, where the AK, the Qualified Name and the
+    identity checks through their byte-keyed caches cost ~3.3 us even when each of those
+    hits. An entry holds the objects it was worked out for, so their ids cannot be reused
+    while it exists; they are bytes, which cannot change (the byte-keyed caches behind it
+    already need them hashable)."""
+    key = (policy.serial, evidence.host_id)
+    front = _FRONTS.get(key)
+    if front is not None and front.fits(evidence, policy):
+        return front
+    front = _IdentityFront(evidence, policy)
+    if len(_FRONTS) >= _FRONT_LIMIT:
+        _FRONTS.clear()
+    _FRONTS[key] = front
+    return front
 
 
 def _closest(measured: EsxiImage, candidates: tuple[EsxiImage, ...]) -> EsxiImage:
@@ -421,7 +478,7 @@ class _LogReading:
 @lru_cache(maxsize=16384)
 def _read_log(events: tuple[Event, ...]) -> _LogReading:
     """The reading of a log; hosts re-attest with the same log between reboots, so this is
-    memoised on the (immutable) events. Buys: reading a 64-event boot log costs ~0.27 ms,
+    memoised on the (immutable) events. Buys: reading a 64-event boot log costs ~0.12 ms,
     a hit ~9 us (hashing the tuple); :func:`_reading` spares even that."""
     return _LogReading(events)
 
@@ -465,15 +522,16 @@ def verify(evidence: Evidence, policy: Policy, nonce: bytes) -> Verdict:
     """Check ``evidence`` against ``policy`` for the fresh ``nonce`` (see module doc)."""
     reasons: list[str] = []
     details: list[str] = []
+    front = _identity_front(evidence, policy)
     info = _parse_quote(evidence.quote)
     if info is None:
         reasons.append(Reason.QUOTE_MALFORMED.text)
     else:
-        ak = load_key(evidence.ak_public_der)
+        ak = front.ak
         if ak is None or not _signature_valid(ak, evidence.quote):
             reasons.append(Reason.QUOTE_BAD_SIGNATURE.text)
-        reasons += _quote_reasons(evidence, info, nonce)
-    reasons += _identity_reasons(evidence, policy)
+        reasons += _quote_reasons(info, nonce, front.signer)
+    reasons += front.reasons
     reading = _reading(tuple(evidence.event_log))
     measured = reading.measured
     identity = policy.identities.get(evidence.host_id) if policy.bind_tpm_to_server else None
@@ -508,7 +566,7 @@ def _signature_valid(ak: ec.EllipticCurvePublicKey, quote: Quote) -> bool:
     the caller has checked): :func:`~sim.domain.tpm.verify_quote` without parsing the
     attest structure a second time."""
     try:
-        r, s = parse_signature(quote.signature)
+        der = signature_der(quote.signature)
     except ValueError:
         return False
-    return pki_verify(ak, encode_dss_signature(r, s), quote.attest)
+    return pki_verify(ak, der, quote.attest)

@@ -266,6 +266,19 @@ def test_reconstruct_recovers_image_and_platform() -> None:
     assert state.runtime_vibs == () and state.runtime_drivers == ()
 
 
+def test_hosts_booting_one_image_read_back_one_image_object() -> None:
+    """Two servers booting the same image read back as equal states of one shared image
+    object (its id computed once); another image reads back as itself."""
+    other_server = Platform("4c4c4544-0038-4710-8033-c2c04f4d3132")
+    a, b = state_of(booted().event_log), state_of(booted(platform=other_server).event_log)
+    assert a.hardware_id != b.hardware_id
+    assert a.image is b.image and a.image == default_image()
+    changed = dataclasses.replace(default_image(), vibs=(*default_image().vibs, EXTRA_VIB))
+    c = state_of(booted(changed).event_log)
+    assert c.image == changed and c.image != a.image
+    assert c.image.image_id != a.image.image_id == DEFAULT_IMAGE_ID
+
+
 def test_runtime_measurements_are_reported_separately() -> None:
     """VIBs and drivers loaded after boot go to PCR 10/11 and read back as runtime."""
     tpm = booted()

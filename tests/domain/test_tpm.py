@@ -132,6 +132,24 @@ def test_replay_of_the_log_equals_the_live_bank(specs: list[tuple[int, EventType
     assert replay(tpm.event_log) == replay(Event.create(p, t, d, "") for p, t, d in extending)
 
 
+@given(event_specs, event_specs)
+def test_measuring_made_events_equals_measuring_each(
+    before: list[tuple[int, EventType, bytes]], specs: list[tuple[int, EventType, bytes]]
+) -> None:
+    """measure_events of the events measure would make leaves the same log, PCRs and
+    quoted composite as measuring them one by one (after any earlier measurements)."""
+    one, batch = VirtualTPM(b"batch", _ca(), "B"), VirtualTPM(b"batch", _ca(), "B")
+    for tpm in (one, batch):
+        for pcr, etype, data in before:
+            tpm.measure(pcr, etype, data, "before")
+        assert tpm._bank.composite_digest(range(24))  # a composite kept until a change
+    for pcr, etype, data in specs:
+        one.measure(pcr, etype, data, etype.name)
+    batch.measure_events(Event.create(p, t, d, t.name) for p, t, d in specs)
+    assert batch.event_log == one.event_log and batch.pcrs == one.pcrs
+    assert batch._bank.composite_digest(range(24)) == composite_digest(one.pcrs, range(24))
+
+
 def test_no_action_events_are_logged_with_a_zero_digest_and_not_extended() -> None:
     """EV_NO_ACTION is informational: zero digest, PCRs unchanged."""
     tpm = VirtualTPM(b"noaction", _ca(), "N")
@@ -537,7 +555,10 @@ def test_equal_measurements_share_one_event_and_survive_pickling() -> None:
     assert a.digest_matches_data()
     copy = pickle.loads(pickle.dumps(a))
     assert copy == a and hash(copy) == hash(a)
+    assert "_digest_ok" not in a.__getstate__() and a.__dict__["_digest_ok"] is True
     forged = Event(a.pcr, a.event_type, a.digest, b"other payload", a.description)
     assert not forged.digest_matches_data()
+    assert not forged.digest_matches_data()  # the kept answer
+    assert copy.digest_matches_data()
     with pytest.raises(ValueError):
         Event.create(True, EventType.EV_EVENT_TAG, b"payload", "bool is not a PCR index")  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.domain import verifier
 from sim.domain.credential import Credential
 from sim.domain.image import (
     AcceptanceLevel,
@@ -608,3 +609,42 @@ def test_the_challenge_secret_is_not_derived_from_the_host_id() -> None:
         HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, TPM_A, b"esx-01")
     with pytest.raises(TypeError):
         HostIdentity.for_tpm("esx-01", SERVER_A.hardware_id, TPM_A)  # type: ignore[call-arg]
+
+
+def test_the_identity_memo_judges_the_objects_each_evidence_carries() -> None:
+    """Once genuine evidence of a host has passed, whatever the same host sends next is
+    judged on its own keys and certificate: a memo warmed by the genuine evidence gives
+    the verdict a cold verifier gives, for another AK, EK, EK area, certificate or policy,
+    and for equal bytes in new objects."""
+    other = collect_evidence("esx-02", boot(b"tpm-b", platform=SERVER_B), NONCE)
+    variants = [
+        GENUINE,
+        dataclasses.replace(GENUINE, ak_public_der=bytes(bytearray(GENUINE.ak_public_der))),
+        dataclasses.replace(GENUINE, ak_public_der=other.ak_public_der),
+        dataclasses.replace(GENUINE, ak_public_area=other.ak_public_area),
+        dataclasses.replace(GENUINE, ak_public_area=None),
+        dataclasses.replace(GENUINE, ek_public_der=other.ek_public_der),
+        dataclasses.replace(GENUINE, ek_public_area=other.ek_public_area),
+        dataclasses.replace(GENUINE, ek_certificate_der=other.ek_certificate_der),
+        dataclasses.replace(GENUINE, ek_certificate_der=None),
+    ]
+    unbound = policy(bind_tpm_to_server=False)
+    for pol in (POLICY, EK_POLICY, unbound):
+        for evidence in variants:
+            verifier._FRONTS.clear()
+            cold = verify(evidence, pol, NONCE)
+            assert verify(GENUINE, pol, NONCE).ok
+            assert verify(evidence, pol, NONCE) == cold
+    swapped = variants[2]
+    assert reasons(swapped) == (
+        "attestation.quote.bad_signature",
+        "attestation.identity.ak_not_certified",
+    )
+    stranger_policy = dataclasses.replace(POLICY, identities={"esx-02": IDENTITIES["esx-02"]})
+    assert reasons(GENUINE) == ()
+    expected = ("attestation.identity.ak_not_certified", "attestation.identity.unknown_host")
+    assert reasons(GENUINE, stranger_policy) == expected
+    # a policy with another's serial (as one unpickled from another process could have)
+    object.__setattr__(stranger_policy, "serial", POLICY.serial)
+    assert reasons(GENUINE) == ()
+    assert reasons(GENUINE, stranger_policy) == expected
