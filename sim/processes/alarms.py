@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 
 import simpy
 from simpy.events import NORMAL
@@ -59,15 +59,23 @@ class AlarmEnvironment(simpy.Environment):
 class Alarm:
     """One deadline: ``action`` is called at ``at`` unless :meth:`cancel` was called first."""
 
-    __slots__ = ("action", "at")
+    __slots__ = ("action", "at", "clock")
 
-    def __init__(self, at: float, action: Callable[[], object]) -> None:
+    def __init__(self, at: float, action: Callable[[], object], clock: Alarms) -> None:
         self.at = at
         self.action: Callable[[], object] | None = action
+        self.clock: Alarms | None = clock  # None once out of the clock's heap
 
     def cancel(self) -> None:
         """Call the alarm off (nothing happens if it has rung already)."""
-        self.action = None
+        if self.action is not None:
+            self.action = None
+            if self.clock is not None:
+                self.clock.called_off()
+
+    def leave(self) -> None:
+        """The alarm left its clock's heap (it is due now)."""
+        self.clock = None
 
     def take(self) -> Callable[[], object] | None:
         """The action to call now that the alarm rings (None if it was called off); the
@@ -85,23 +93,48 @@ class Alarms:
     """The alarms of one simulation, with SimPy timers armed only where needed: there is
     always a timer due at or before the earliest alarm still set, and never one more timer
     than alarms set (a timer is armed for an alarm only when no timer is due at or before
-    it, so each alarm accounts for one timer at most)."""
+    it, so each alarm accounts for one timer at most).
+
+    A cancelled alarm stays in the heap until it reaches the head, unless cancelled alarms
+    come to outnumber the live ones (long deadlines renewed often, such as a status that
+    lapses after a day and is renewed every five minutes): then the heap is rebuilt without
+    them, so it never holds more than about twice the alarms still set."""
+
+    COMPACT_AT = 1024
+    """Cancelled alarms held before the heap may be rebuilt without them."""
 
     def __init__(self, env: AlarmEnvironment) -> None:
         self.env = env
         self._heap: list[tuple[float, int, Alarm]] = []
         self._order = itertools.count()
         self._timers: list[float] = []  # when the armed timers are due (a heap)
+        self._cancelled = 0  # cancelled alarms still in the heap
 
     def __len__(self) -> int:
-        """Alarms held (cancelled ones included until they reach the head of the heap)."""
+        """Alarms held (cancelled ones included until they reach the head of the heap or
+        the heap is rebuilt)."""
         return len(self._heap)
+
+    def called_off(self) -> None:
+        """An alarm in the heap was cancelled: rebuild the heap without the cancelled ones
+        once they are many and outnumber the live ones."""
+        self._cancelled += 1
+        if self._cancelled >= self.COMPACT_AT and 2 * self._cancelled > len(self._heap):
+            live = []
+            for entry in self._heap:
+                if entry[2].action is not None:
+                    live.append(entry)
+                else:
+                    entry[2].leave()
+            heapify(live)
+            self._heap = live
+            self._cancelled = 0
 
     def at(self, when: float, action: Callable[[], object]) -> Alarm:
         """Call ``action`` at simulated time ``when`` (not before now) unless cancelled."""
         if when < self.env.now:
             raise ValueError(f"alarm at {when} is before now ({self.env.now})")
-        alarm = Alarm(when, action)
+        alarm = Alarm(when, action, self)
         heappush(self._heap, (when, next(self._order), alarm))
         if not self._timers or when < self._timers[0]:
             self._arm(when)
@@ -117,13 +150,18 @@ class Alarms:
         due: list[Alarm] = []
         while heap and (heap[0][0] <= now or heap[0][2].action is None):
             alarm = heappop(heap)[2]
+            alarm.leave()
             if alarm.action is not None:
                 due.append(alarm)
+            else:
+                self._cancelled -= 1
         for alarm in due:  # in time, then setting order
             action = alarm.take()
             if action is not None:  # an earlier action may have cancelled it
                 action()
+        heap = self._heap  # an action may have cancelled alarms, and the heap been rebuilt
         while heap and heap[0][2].action is None:
-            heappop(heap)
+            heappop(heap)[2].leave()
+            self._cancelled -= 1
         if heap and (not self._timers or heap[0][0] < self._timers[0]):
             self._arm(heap[0][0])

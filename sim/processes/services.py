@@ -125,6 +125,7 @@ class Service:
         self.distribution = service_time
         self.service_time = ctx.sampler(stream, service_time)
         self.resource = Lock(ctx.env, capacity=workers)
+        self._demands: dict[str, Callable[[], float]] = {}
         self.up = True
         self.drop_expired = False
         self._busy: Level = ctx.recorder.level(f"{name}.busy", capacity=workers)
@@ -140,7 +141,11 @@ class Service:
         the service's stream for an anonymous request."""
         if requester is None:
             return self.service_time()
-        return self.ctx.sampler(f"{self.kind}.{requester}", self.distribution)()
+        draw = self._demands.get(requester)
+        if draw is None:  # every service of this kind shares the requester's sampler
+            draw = self.ctx.sampler(f"{self.kind}.{requester}", self.distribution)
+            self._demands[requester] = draw
+        return draw()
 
     def serve(
         self,

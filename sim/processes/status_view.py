@@ -22,7 +22,7 @@ stale by up to one interval.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -64,6 +64,9 @@ class StatusView:
         # when the view turns ``notAttested`` unless a newer report comes first (an alarm,
         # cancelled by the newer report: no event for the lapses that never happen)
         self._lapse: dict[str, Alarm] = {}
+        # each reporting host's network node and propagation-delay sampler (its stream's
+        # draws are the same whether looked up once or at every report)
+        self._senders: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def start(self, initial: dict[str, StatusReport] | None) -> None:
         """Start learning status; ``initial`` gives each host's status at the start of a
@@ -83,10 +86,13 @@ class StatusView:
     def report(self, report: StatusReport) -> None:
         """A host sends ``report``; it arrives after the propagation delay (and is lost when
         the network cannot carry it)."""
-        if self.reports_from_hosts and self.ctx.paths.reachable(f"host:{report.host}", self.node):
+        sender = self._senders.get(report.host)
+        if sender is None:
             stream = f"host.{report.host}.status-propagation"
-            delay = self.ctx.sampler(stream, self.spec.status_propagation)()
-            call_later(self.env, delay, partial(self._arrive, report))
+            sender = (f"host:{report.host}", self.ctx.sampler(stream, self.spec.status_propagation))
+            self._senders[report.host] = sender
+        if self.reports_from_hosts and self.ctx.paths.reachable(sender[0], self.node):
+            call_later(self.env, sender[1](), partial(self._arrive, report))
 
     def network_changed(self) -> None:
         """Links were cut or restored: hosts the vCenter cannot reach are ``unknown`` (it
@@ -96,7 +102,7 @@ class StatusView:
                 self._set(host, UNKNOWN)
 
     def _arrive(self, report: StatusReport) -> None:
-        if self.ctx.paths.reachable(f"host:{report.host}", self.node):  # else lost on the way
+        if self.ctx.paths.reachable(self._senders[report.host][0], self.node):  # else lost
             self._apply(report)
 
     def notified(self, host: str) -> None:

@@ -146,3 +146,28 @@ def test_alarms_ring_as_timeouts_do_less_the_cancelled(
     timers = env.events_processed - 1 - own  # 1: the step that finds the queue empty
     assert timers <= len(plan)
     assert len(alarms) == 0  # nothing is left behind once all has rung
+
+
+def test_the_heap_is_rebuilt_when_cancelled_alarms_outnumber_live_ones() -> None:
+    """A status lapsing after a day and renewed every minute: the cancelled lapses would
+    pile up until they reached the head; the clock holds at most about twice the live
+    alarms instead, and the live ones still ring at their times."""
+    env = CountingEnvironment()
+    alarms = env.alarms
+    rang: list[tuple[float, int]] = []
+    held: list[int] = []
+
+    def host(k: int) -> Generator[simpy.Event, Any, None]:
+        lapse = None
+        for _ in range(200):
+            if lapse is not None:
+                lapse.cancel()
+            lapse = alarms.at(env.now + 86400.0, lambda: rang.append((env.now, k)))
+            held.append(len(alarms))
+            yield env.timeout(60.0)
+
+    for k in range(20):
+        env.process(host(k))
+    env.run()
+    assert max(held) <= 2 * 20 + Alarms.COMPACT_AT
+    assert sorted(rang) == sorted((199 * 60.0 + 86400.0, k) for k in range(20))
