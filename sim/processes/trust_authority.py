@@ -59,6 +59,7 @@ class TrustNode:
         self, ctx: Context, index: int, spec: TrustAuthoritySpec, ca: CertificateAuthority
     ) -> None:
         self.index = index
+        self.name = f"vta:{index}"  # the node's network name
         att, kps = spec.attestation_service, spec.key_provider_service
         self.attestation = Service(
             ctx, f"attestation_service.{index}", att.workers, att.service_time,
@@ -93,11 +94,6 @@ class TrustNode:
         """The id (jti) of the next report this node signs."""
         self.issued += 1
         return f"{self.name}-{self.issued}"
-
-    @property
-    def name(self) -> str:
-        """The node's network name."""
-        return f"vta:{self.index}"
 
     @property
     def up(self) -> bool:
