@@ -11,6 +11,7 @@ a fixed order. Identities are derived from the root seed by name (``tpm.esx-01``
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -281,22 +282,32 @@ def _place_initial(
 ) -> None:
     """Start the VMs whose draw is below ``running`` on the least-loaded host of their
     cluster that has room; the host holds the key of each encrypted one."""
-    by_cluster: dict[tuple[str, str], list[TrustedHost]] = {}
+    # Each cluster's hosts in a heap by load (used / memory), then position: the head that
+    # has room is what ``min`` over the cluster's hosts with room gives (the first of the
+    # least loaded), without scanning the cluster for every VM.
+    by_cluster: dict[tuple[str, str], list[tuple[float, int, TrustedHost]]] = {}
     for h in hosts:
-        by_cluster.setdefault((h.vcenter, h.cluster), []).append(h)
+        cluster = by_cluster.setdefault((h.vcenter, h.cluster), [])
+        cluster.append((h.used_memory / h.memory, len(cluster), h))
+    for cluster in by_cluster.values():
+        heapq.heapify(cluster)
     for vm, draw in zip(pool.vms, draws, strict=True):
         if draw >= running:
             continue
-        cands = [
-            h for h in by_cluster[(vm.vcenter, vm.cluster)] if h.used_memory + vm.memory <= h.memory
-        ]
-        if cands:
-            target = min(cands, key=lambda h: h.used_memory / h.memory)
+        heap = by_cluster[(vm.vcenter, vm.cluster)]
+        full = []
+        while heap and heap[0][2].used_memory + vm.memory > heap[0][2].memory:
+            full.append(heapq.heappop(heap))
+        if heap:
+            _, position, target = heapq.heappop(heap)
             target.reserve(vm.memory)
+            heapq.heappush(heap, (target.used_memory / target.memory, position, target))
             target.admit(vm)
             pool.started(vm, target.name)
             if vm.name in keks:
                 target.hold_key(vm.name, keks[vm.name], 0.0)
+        for entry in full:  # no room for this VM, perhaps for the next
+            heapq.heappush(heap, entry)
 
 
 def build_vcenters(

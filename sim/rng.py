@@ -34,8 +34,10 @@ _WORDS = struct.Struct(">4I")
 # is born as a bare (state, inc) pair. What it buys (process time and tracemalloc, 2000
 # streams): ~340 B per parked stream against ~910 B for a numpy Generator, and ~20 us to
 # seed one against ~29 us, over the hundreds of thousands of per-VM streams of a large
-# estate. tests/test_rng.py checks that parked streams draw what their own numpy
-# generators draw; a numpy that changed its seeding would fail it.
+# estate; seed bytes (TPM and signing keys, two per host) ~18 us against ~53 us through a
+# SeedSequence. tests/test_rng.py checks that parked streams draw what their own numpy
+# generators draw and seed bytes are the SeedSequence's state; a numpy that changed its
+# seeding would fail them.
 # --------------------------------------------------------------------------------------
 _M32 = 0xFFFFFFFF
 _M128 = (1 << 128) - 1
@@ -88,11 +90,10 @@ def _mix(x: int, y: int) -> int:
     return r ^ (r >> 16)
 
 
-def _pcg64_state(mixed: tuple[tuple[int, ...], int], key: tuple[int, ...]) -> tuple[int, int]:
-    """(state, inc) of ``PCG64(SeedSequence(seed, spawn_key=key))``, from the seed's
-    :func:`_mixed_seed`; a test checks it against numpy for many seeds and keys. (The
-    mixing is written out in the loops: a run parks tens of thousands of streams, and a
-    call per mixed word cost half of this function's time.)"""
+def _state_words(mixed: tuple[tuple[int, ...], int], key: tuple[int, ...], n: int) -> list[int]:
+    """``SeedSequence(seed, spawn_key=key).generate_state(n, uint32)`` as integers, from the
+    seed's :func:`_mixed_seed`. (The mixing is written out in the loops: a run parks tens
+    of thousands of streams, and a call per mixed word cost half of this function's time.)"""
     pool_t, h = mixed
     pool = list(pool_t)
     for k in key:
@@ -105,11 +106,18 @@ def _pcg64_state(mixed: tuple[tuple[int, ...], int], key: tuple[int, ...]) -> tu
                 pool[dst] = r ^ (r >> 16)
     out = []
     hb = _INIT_B
-    for i in range(8):
+    for i in range(n):
         value = pool[i % _POOL] ^ hb
         hb = (hb * _MULT_B) & _M32
         value = (value * hb) & _M32
         out.append(value ^ (value >> 16))
+    return out
+
+
+def _pcg64_state(mixed: tuple[tuple[int, ...], int], key: tuple[int, ...]) -> tuple[int, int]:
+    """(state, inc) of ``PCG64(SeedSequence(seed, spawn_key=key))``, from the seed's
+    :func:`_mixed_seed`; a test checks it against numpy for many seeds and keys."""
+    out = _state_words(mixed, key, 8)
     seed128 = (out[0] | out[1] << 32) << 64 | (out[2] | out[3] << 32)
     seq128 = (out[4] | out[5] << 32) << 64 | (out[6] | out[7] << 32)
     inc = ((seq128 << 1) | 1) & _M128
@@ -171,8 +179,8 @@ class Streams:
     def seed_bytes(self, name: str, n: int = 32) -> bytes:
         """``n`` bytes that depend only on the root seed and ``name``; they do not advance
         any stream. Use them to derive long-lived identities (TPM keys, CA keys)."""
-        words = self.sequence(name).generate_state((n + 3) // 4, dtype=np.uint32)
-        return b"".join(int(w).to_bytes(4, "big") for w in words)[:n]
+        words = _state_words(self._mixed, _name_key(name), (n + 3) // 4)
+        return b"".join(w.to_bytes(4, "big") for w in words)[:n]
 
 
 class ParkedStream:

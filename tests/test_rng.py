@@ -116,3 +116,14 @@ def test_parked_seeding_equals_numpys_seed_sequence(seed: int, name: str) -> Non
     expected = np.random.PCG64(Streams(seed).sequence(name)).state["state"]
     state, inc = _pcg64_state(_mixed_seed(seed), _name_key(name))
     assert (state, inc) == (expected["state"], expected["inc"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 5, 2**32 + 7, 2**70 + 3])
+@pytest.mark.parametrize("n", [1, 4, 16, 32, 33, 48])
+def test_seed_bytes_are_the_seed_sequence_state(seed: int, n: int) -> None:
+    """seed_bytes is SeedSequence(seed, spawn_key=name key).generate_state as big-endian
+    32-bit words, computed in integers: the same bytes numpy gives."""
+    for name in ("tpm.esx-01", "vta.0.report-key", ""):
+        words = Streams(seed).sequence(name).generate_state((n + 3) // 4, dtype=np.uint32)
+        expected = b"".join(int(w).to_bytes(4, "big") for w in words)[:n]
+        assert Streams(seed).seed_bytes(name, n) == expected
