@@ -306,21 +306,17 @@ class ReportSigner:
         first read (:class:`SignedOnUse`)."""
         if not (math.isfinite(issued_at) and math.isfinite(lifetime)) or lifetime <= 0:
             raise ValueError("issued_at must be finite and lifetime positive")
-        expires_at = issued_at + lifetime
-        claims = ReportClaims(
-            issuer=self.service_id,
-            host_id=host_id,
-            audience=(audience,),
-            issued_at=issued_at,
-            not_before=issued_at,
-            expires_at=expires_at,
-            jti=jti,
-            group=self.group,
-            image_id=image_id,
-            attested_at=issued_at,
-            attested_until=expires_at,
+        fields = (
+            self.service_id,
+            self.group,
+            host_id,
+            image_id,
+            audience,
+            issued_at,
+            lifetime,
+            jti,
         )
-        return SignedOnUse(self._private_key, self._header_segment, claims)
+        return SignedOnUse(self._private_key, self._header_segment, fields)
 
 
 class SignedOnUse:
@@ -329,18 +325,45 @@ class SignedOnUse:
     ES256 here is deterministic (RFC 6979: the signature is a function of the key and the
     signing input alone, no random draw), so a token signed when first presented is, byte
     for byte, the token signed at issue; most reports are never presented (a host presents
-    its report only with a key request), and those are never signed. The key is the
-    signer's at issue, so a rotation of the signing key meanwhile changes nothing."""
+    its report only with a key request), and those are never signed, nor are their
+    claims built. The key is the signer's at issue, so a rotation of the signing key
+    meanwhile changes nothing."""
 
-    __slots__ = ("_header_segment", "_key", "_token", "claims")
+    __slots__ = ("_claims", "_fields", "_header_segment", "_key", "_token")
 
     def __init__(
-        self, key: ec.EllipticCurvePrivateKey, header_segment: str, claims: ReportClaims
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        header_segment: str,
+        fields: tuple[str, str, str, str, str, float, float, str],
     ) -> None:
+        """``fields``: issuer, group, host, image id, audience, issue time, lifetime, jti."""
         self._key = key
         self._header_segment = header_segment
-        self.claims = claims
+        self._fields = fields
+        self._claims: ReportClaims | None = None
         self._token: str | None = None
+
+    @property
+    def claims(self) -> ReportClaims:
+        """The report's claims (built on first use)."""
+        if self._claims is None:
+            issuer, group, host_id, image_id, audience, issued_at, lifetime, jti = self._fields
+            expires_at = issued_at + lifetime
+            self._claims = ReportClaims(
+                issuer=issuer,
+                host_id=host_id,
+                audience=(audience,),
+                issued_at=issued_at,
+                not_before=issued_at,
+                expires_at=expires_at,
+                jti=jti,
+                group=group,
+                image_id=image_id,
+                attested_at=issued_at,
+                attested_until=expires_at,
+            )
+        return self._claims
 
     @property
     def token(self) -> str:

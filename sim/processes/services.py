@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import simpy
 
@@ -101,10 +100,10 @@ class ServiceDown(Exception):
     """The service's node is down: the request is refused (connection refused)."""
 
 
-@dataclass(frozen=True)
-class Served:
+class Served(NamedTuple):
     """What became of one request: the work's result (None when dropped), how long it
-    waited for a worker, and whether it was dropped because its deadline had passed."""
+    waited for a worker, and whether it was dropped because its deadline had passed (an
+    immutable named tuple: made once per request, it costs a third of a frozen dataclass)."""
 
     result: Any
     waited: float

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sim.processes.alarms import Alarm
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN, client_status
@@ -36,9 +35,9 @@ from sim.processes.trust_authority import TrustAuthority, TrustNode
 from sim.scenario.model import VCenter
 
 
-@dataclass(frozen=True)
-class StatusReport:
-    """What a host tells its vCenter after an attestation (``seq`` orders them)."""
+class StatusReport(NamedTuple):
+    """What a host tells its vCenter after an attestation (``seq`` orders them; an immutable
+    named tuple, one per attestation)."""
 
     host: str
     seq: int

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -136,9 +136,9 @@ class _GoodSignatures(dict[tuple[bytes, bytes], object]):
         super().__setitem__(key, value)
 
 
-@dataclass(frozen=True)
-class AttestOutcome:
-    """The Attestation Service's answer: a report token on success, and the verdict."""
+class AttestOutcome(NamedTuple):
+    """The Attestation Service's answer: a report token on success, and the verdict (an
+    immutable named tuple, one per verdict)."""
 
     token: SignedOnUse | None
     expires_at: float | None
