@@ -138,6 +138,14 @@ class Recorder:
         table, values = self._write[type(record)]
         table.append_values(values(record))
 
+    def closed_row(self, work: OpenWork, record_type: type, values: tuple[Any, ...]) -> None:
+        """``work`` ended: write its record given as its values in column order (what a
+        ``record_type`` record of them would hold: the drafts written once per attestation
+        give their values without making the frozen record, a third of the cost), once,
+        and forget the draft."""
+        del self._open[work]
+        self._write[record_type][0].append_values(values)
+
     def add(self, table: str, **values: Any) -> None:
         """Write one record of ``table`` from its columns (columns not given are None; a
         column the table does not declare is a ``TypeError``)."""

@@ -149,6 +149,24 @@ class AttestationDraft:
             latency_s=completed_at - self.requested_at, **rest,
         )  # fmt: skip
 
+    def row(
+        self,
+        completed_at: float,
+        ok: bool,
+        reasons: str,
+        node: str,
+        verdict_at: float,
+        queue_wait_s: float,
+        verdict_latency_s: float,
+    ) -> tuple[Any, ...]:
+        """The values of :meth:`record` (with these measured columns), in column order:
+        what the agent writes for an answered attestation, without making the record."""
+        return (
+            self.host, self.trigger, node, self.requested_at, verdict_at, completed_at, ok,
+            reasons, self.attempts, queue_wait_s, completed_at - self.requested_at,
+            verdict_latency_s, None,
+        )  # fmt: skip
+
     def at_end_of_run(self, end: float) -> Attestation:
         """Still under way at ``end``: no answer, ``elapsed_s = end - requested_at``."""
         return Attestation(
@@ -196,6 +214,15 @@ class VerdictDraft:
             stale=self.stale, delivered_at=delivered_at, jti=self.jti,
         )  # fmt: skip
 
+    def row(self, delivered_at: float | None = None) -> tuple[Any, ...]:
+        """The values of :meth:`record`, in column order, without making the record (one
+        verdict per attestation)."""
+        return (
+            self.host, self.node, self.nonce, self.quoted_at, self.arrived_at, self.started_at,
+            self.verdict_at, self.deadline, self.outcome, self.reasons, self.stale,
+            delivered_at, self.jti, None,
+        )  # fmt: skip
+
     def at_end_of_run(self, end: float) -> Verdict:
         """At ``end``: a request still queued or served is ``unfinished`` with
         ``elapsed_s = end - arrived_at``; a verdict not delivered yet stays as reached."""
@@ -227,6 +254,13 @@ class ReportDraft:
             jti=self.jti, host=self.host, node=self.node, issued_at=self.issued_at,
             delivered_at=self.delivered_at, expires_at=self.expires_at,
             revoked_at=self.revoked_at, image_id=self.image_id,
+        )  # fmt: skip
+
+    def row(self) -> tuple[Any, ...]:
+        """The values of :meth:`record`, in column order, without making the record."""
+        return (
+            self.jti, self.host, self.node, self.issued_at, self.delivered_at, self.expires_at,
+            self.revoked_at, self.image_id,
         )  # fmt: skip
 
     def at_end_of_run(self, end: float) -> Report:

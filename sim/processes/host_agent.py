@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import simpy
 
+from sim.analysis.records import Attestation as AttestationRecord
 from sim.domain.reasons import Reason
 from sim.domain.report import SignedOnUse
 from sim.domain.tpm import VirtualTPM
@@ -271,7 +272,7 @@ class AttestationClient:
             return
         first = min(outcomes, key=lambda o: o.verdict_at)
         failed = [o for o in outcomes if not o.verdict.ok]
-        record = draft.record(
+        row = draft.row(
             now,
             not failed,
             " ".join(dict.fromkeys(r for o in failed for r in o.verdict.reasons)),
@@ -280,7 +281,7 @@ class AttestationClient:
             queue_wait_s=max(o.queue_wait for o in outcomes),
             verdict_latency_s=max(o.verdict_at for o in outcomes) - start,
         )
-        self.recorder.closed(draft, record)
+        self.recorder.closed_row(draft, AttestationRecord, row)
         reports = [o for o in outcomes if o.token is not None and o.expires_at is not None]
         if reports and not failed:
             newest = max(reports, key=lambda o: o.expires_at or 0.0)

@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sim.analysis.records import Report
+from sim.analysis.records import Verdict as VerdictRecord
 from sim.domain.image import EsxiImage
 from sim.domain.key_hierarchy import WrappedKek
 from sim.domain.pki import CertificateAuthority, derive_p256_key, public_der
@@ -329,7 +331,7 @@ class TrustAuthority:
         """Write ``draft``'s record, once."""
         if not draft.written:
             draft.written = True
-            self.recorder.closed(draft, draft.record(delivered_at))
+            self.recorder.closed_row(draft, VerdictRecord, draft.row(delivered_at))
 
     def attempt_over(self, attempt: Attempt) -> None:
         """The agent stopped waiting for ``attempt`` (it took what had come back, timed out
@@ -384,7 +386,7 @@ class TrustAuthority:
         while queue and queue[0].expires_at <= now and queue[0].issued_at + window < now:
             draft = queue.popleft()
             del self._reports[draft.jti]
-            self.recorder.closed(draft, draft.record())
+            self.recorder.closed_row(draft, Report, draft.row())
 
     def delivered(self, outcome: AttestOutcome, now: float) -> None:
         """The agent received ``outcome`` at ``now``: from then on the host holds its report."""

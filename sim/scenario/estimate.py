@@ -69,18 +69,18 @@ _LABELS = {
     "encrypted_bytes": "of vMotion payload really encrypted",
 }
 
-# Per-item costs: fitted over the run figures of every shipped scenario (the counts
-# of what each run really did, from its tables, against its events and folder bytes;
-# ``python benchmarks/estimate_accuracy.py`` prints the comparison; events by the smallest
-# largest relative error, the rest by least squares; metastable, whose overload the estimate
-# does not model, left out). SimPy events: an attestation about 9.5 (the
-# agent's timer, the round's six network hops, TPM quote and verdict, the status report's
-# arrival; the round runs in the agent's process, a free TPM lock or service worker and a
-# deadline called off cost no event), a migration 12 (set-up, pre-copy rounds, key fetch,
-# switch-over), a power-on 6 (placement, key request; a VM's lifetime is an alarm, an event
-# only if it ends within the run), each host 1 at start-up, a reboot about 290 (the outage, the boot's re-attestation and retries, status
-# changes) and each request of the power-on and migration streams 1 (its timer, even when no
-# VM qualifies).
+# Per-item costs: fitted over the run figures of every shipped scenario (the counts of what
+# each run really did, from its tables, against its events and folder bytes; ``python
+# benchmarks/estimate_accuracy.py`` prints the comparison; events by the smallest largest
+# relative error, the rest by least squares; metastable, whose overload the estimate does not
+# model, left out). SimPy events: an attestation about 9.4 (the agent's timer, the round's
+# six network hops, TPM quote and verdict, the status report's arrival; the round runs in the
+# agent's process, a free TPM lock or service worker and a deadline called off cost no
+# event), a migration 12 (set-up, pre-copy rounds, key fetch, switch-over), a power-on 6
+# (placement, key request; a VM's lifetime is an alarm, an event only if it ends within the
+# run), each host 1 at start-up, a reboot about 290 (the outage, the boot's re-attestation
+# and retries, status changes) and each request of the power-on and migration streams 1 (its
+# timer, even when no VM qualifies).
 _EVENTS = {
     "attestation": 9.4,
     "migration": 11.7,
