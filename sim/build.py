@@ -43,7 +43,7 @@ from sim.processes.operations import Operations
 from sim.processes.rotations import Rotations
 from sim.processes.sampling import CapacitySampler, LevelSampler
 from sim.processes.trust_authority import TrustAuthority, TrustNode
-from sim.processes.vcenter import VmRules, WorkloadVCenter
+from sim.processes.vcenter import VmRules, WorkloadVCenter, lifetime_stream
 from sim.processes.verifier_poll import FailureNotifier, VerifierPoller
 from sim.processes.vmotion import Migrator
 from sim.processes.wiring import Wiring, ports_of
@@ -269,6 +269,9 @@ def build_vms(
             )
         )
     pool = VmPool(vms)
+    # the lifetime streams of the VMs, seeded together (each VM draws its first lifetime
+    # when it starts, most of them in the initial placement)
+    ctx.streams.prepare([lifetime_stream(vm.name) for vm in vms])
     _place_initial(pool, hosts, vm_rng.random(len(vms)), s.vms.initially_running, keks)
     return pool
 

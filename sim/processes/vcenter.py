@@ -44,6 +44,11 @@ class VmRules:
     restart_delay: DistributionModel
 
 
+def lifetime_stream(vm: str) -> str:
+    """The name of the random stream of ``vm``'s lifetimes."""
+    return f"vm.{vm}.lifetime"
+
+
 class WorkloadVCenter:
     """One workload vCenter managing trusted clusters."""
 
@@ -170,7 +175,7 @@ class WorkloadVCenter:
         """Run ``vm`` (just started) for a lifetime drawn from the workload, then power it
         off, unless it stopped or restarted in the meantime. An alarm, not a process: a
         VM's life costs at most one event, none when it outlives the run."""
-        lifetime = self.ctx.sampler(f"vm.{vm.name}.lifetime", self.lifetime, 4)()
+        lifetime = self.ctx.sampler(lifetime_stream(vm.name), self.lifetime, 4)()
         self._life_ends_in(lifetime, vm, vm.epoch)
 
     def _life_ends_in(self, delay: float, vm: Vm, epoch: int) -> None:
