@@ -133,7 +133,9 @@ says more; ``tests/test_architecture.py`` fails on a cache not listed here):
   ~8 us to marshal a quote); ``tpm_wire._bitmap_indices`` (~4 us per quote);
   ``uefi.default_secure_boot_keys``
   (~0.7 ms per server boot); ``vmotion.synthetic_pages`` (~36 ms per MiB of payload per
-  migration); ``catalogue._compile`` (~4 us per metric key looked up).
+  migration); ``catalogue._compile`` (~4 us per metric key looked up);
+  ``report._parse_text`` (a report token's base64 and JSON decoded once, ~60 us per key
+  release check; its signature and claims are still checked each time).
 
 Notebook use (the same :class:`~sim.results.Run` and :class:`~sim.results.Sweep` whether
 they were just run or read from a folder; see :mod:`sim.results`)::

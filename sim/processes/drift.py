@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from sim.domain.installed import Installed, restore
 from sim.domain.tpm import VirtualTPM
 from sim.processes.context import Context
 from sim.processes.host import TrustedHost
+from sim.rng import ParkedStream
 from sim.scenario.distributions import DistributionModel
 from sim.scenario.model import Drift, DriftKind, RandomDrift, Reboots
 
@@ -91,7 +93,7 @@ class DriftInjector:
         rd = self.spec.random
         if rd.rate > 0 and rd.kinds:
             for name in self.hosts:
-                env.process(self.random(name, rd, ctx.stream(f"host.{name}.drift")))
+                self._next_random(name, rd, ctx.streams.park(f"host.{name}.drift"))
         for r in self.reboots.scheduled:
             env.process(self.reboot_at(r.at, r.host, r.kind))
         if self.reboots.rate > 0:
@@ -113,22 +115,24 @@ class DriftInjector:
         yield self.env.timeout(max(0.0, when - self.env.now))
         self.apply(host, order)
 
-    def random(
-        self, host: str, spec: RandomDrift, rng: np.random.Generator
-    ) -> Generator[Any, Any, None]:
-        """Poisson drift on ``host`` at the spec's rate, kinds drawn uniformly."""
-        while True:
-            yield self.env.timeout(float(rng.exponential(1.0 / spec.rate)))
-            kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
-            order = DriftOrder(
-                kind,
-                None if spec.remediate_after is None
-                else self._draw(host, "remediation", spec.remediate_after),
-                None if spec.reboot_after is None
-                else self._draw(host, "install-reboot", spec.reboot_after),
-                spec.acceptance,
-            )  # fmt: skip
-            self.apply(host, order)
+    def _next_random(self, host: str, spec: RandomDrift, stream: ParkedStream) -> None:
+        """Poisson drift on ``host`` at the spec's rate, kinds drawn uniformly: the next
+        one is an alarm (no process per host: a host's drift costs one event each)."""
+        wait = stream.draw(lambda g: float(g.exponential(1.0 / spec.rate)))
+        self.env.alarms.at(self.env.now + wait, partial(self._random_drift, host, spec, stream))
+
+    def _random_drift(self, host: str, spec: RandomDrift, stream: ParkedStream) -> None:
+        kind = spec.kinds[stream.draw(lambda g: int(g.integers(len(spec.kinds))))]
+        order = DriftOrder(
+            kind,
+            None if spec.remediate_after is None
+            else self._draw(host, "remediation", spec.remediate_after),
+            None if spec.reboot_after is None
+            else self._draw(host, "install-reboot", spec.reboot_after),
+            spec.acceptance,
+        )  # fmt: skip
+        self.apply(host, order)
+        self._next_random(host, spec, stream)
 
     def apply(self, name: str, order: DriftOrder) -> None:
         """Drift host ``name`` now (or record the attempt as blocked)."""

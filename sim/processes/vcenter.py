@@ -111,12 +111,11 @@ class WorkloadVCenter:
         key) are seen as attested. Hosts skipped only for their status are recorded as
         refusals."""
         out: list[TrustedHost] = []
+        memory, view = vm.memory, self.view
         for h in self.by_cluster[vm.cluster]:
-            if h.name == exclude or not h.up or h.maintenance:
+            if not h.has_room(memory) or h.name == exclude:
                 continue
-            if h.used_memory + vm.memory > h.memory:
-                continue
-            if vm.needs_key and self.view[h.name] != ATTESTED:
+            if vm.needs_key and view[h.name] != ATTESTED:
                 self.recorder.add(
                     "refusals",
                     time=self.env.now,
