@@ -73,20 +73,20 @@ _LABELS = {
 # each run really did, from its tables, against its events and folder bytes; ``python
 # benchmarks/estimate_accuracy.py`` prints the comparison; events by the smallest largest
 # relative error, the rest by least squares; metastable, whose overload the estimate does not
-# model, left out). SimPy events: an attestation about 9.4 (the agent's timer, the round's
+# model, left out). SimPy events: an attestation about 9.3 (the agent's timer, the round's
 # six network hops, TPM quote and verdict, the status report's arrival; the round runs in the
 # agent's process, a free TPM lock or service worker and a deadline called off cost no
 # event), a migration 12 (set-up, pre-copy rounds, key fetch, switch-over), a power-on 6
 # (placement, key request; a VM's lifetime is an alarm, an event only if it ends within the
-# run), each host 1 at start-up, a reboot about 290 (the outage, the boot's re-attestation
+# run), each host under 1 at start-up, a reboot about 295 (the outage, the boot's re-attestation
 # and retries, status changes) and each request of the power-on and migration streams 1 (its
 # timer, even when no VM qualifies).
 _EVENTS = {
-    "attestation": 9.4,
-    "migration": 11.7,
-    "power_on": 6.3,
-    "host": 1.3,
-    "reboot": 291,
+    "attestation": 9.3,
+    "migration": 11.8,
+    "power_on": 6.4,
+    "host": 0.4,
+    "reboot": 295,
     "arrival": 1,  # a power-on or migration request's timer, even when no VM qualifies
     "drift": 2,  # its timer and its injection (reboots and remediation counted apart)
 }
