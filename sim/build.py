@@ -392,6 +392,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
     root = s.seed if seed is None else seed
     ctx, graph = build_context(s, root)
     manufacturer = manufacturer_ca(ctx.streams)
+    ctx.streams.defer_seeding()  # the entity streams parked while building: seeded together
     image = default_image()
     specs = build_host_specs(ctx, s, manufacturer, image)
     clusters = build_kms(ctx, s)
@@ -434,4 +435,5 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         wiring=Wiring(),
     )
     wire(estate)
+    ctx.streams.settle()
     return estate

@@ -215,6 +215,7 @@ class Streams:
         self._scratch: np.random.Generator | None = None
         self._seeding = _Seeding(self.seed)
         self._prepared: dict[str, tuple[int, int]] = {}
+        self._unseeded: list[ParkedStream] | None = None  # parked during a deferral
 
     def sequence(self, name: str) -> np.random.SeedSequence:
         """The SeedSequence of stream ``name`` (for spawning child seeds)."""
@@ -240,9 +241,32 @@ class Streams:
         if self._scratch is None:
             self._scratch = np.random.Generator(np.random.PCG64(0))
         prepared = self._prepared.pop(name, None)
-        if prepared is None:
-            prepared = _pcg64_from_words(self._seeding.words(_name_key(name), 8))
-        return ParkedStream(*prepared, self._scratch)
+        if prepared is not None:
+            return ParkedStream(*prepared, self._scratch)
+        if self._unseeded is not None:  # seeded with the others at settle()
+            parked = ParkedStream(None, 0, self._scratch, (self._seeding, _name_key(name)))
+            self._unseeded.append(parked)
+            return parked
+        return ParkedStream(
+            *_pcg64_from_words(self._seeding.words(_name_key(name), 8)), self._scratch
+        )
+
+    def defer_seeding(self) -> None:
+        """From now until :meth:`settle`, streams parked are seeded together at settle (or
+        at their first draw before it): an estate's build parks thousands of entity
+        streams, ~2 us each seeded in a batch against ~12 us one by one."""
+        if self._unseeded is None:
+            self._unseeded = []
+
+    def settle(self) -> None:
+        """Seed the streams parked since :meth:`defer_seeding` that have not drawn yet, in
+        one batch, and park the next ones seeded at once again. Changes no number drawn."""
+        pending = [p for p in self._unseeded or () if not p.seeded]
+        self._unseeded = None
+        if pending:
+            rows = self._seeding.many([p.key for p in pending], 8)
+            for parked, row in zip(pending, rows, strict=True):
+                parked.seed(*_pcg64_from_words(row))
 
     def prepare(self, names: list[str]) -> None:
         """Work out the seeding of the streams ``names`` together, for :meth:`park` to find
@@ -281,14 +305,49 @@ class ParkedStream:
     and parks the advanced state again, so the numbers are exactly those the stream's own
     generator would have given (a test checks this)."""
 
-    __slots__ = ("_scratch", "_state")
+    __slots__ = ("_key", "_scratch", "_seeding", "_state")
 
-    def __init__(self, state: int, inc: int, scratch: np.random.Generator) -> None:
-        self._state = (state, inc, 0, 0)  # a fresh PCG64 holds no buffered half-word
+    def __init__(
+        self,
+        state: int | None,
+        inc: int,
+        scratch: np.random.Generator,
+        deferred: tuple[_Seeding, tuple[int, ...]] | None = None,
+    ) -> None:
+        # state None: seeded on first use, or with others by Streams.settle (``deferred``
+        # holds the seeding and the name's key until then)
+        self._state: tuple[int, int, int, int] | None = (
+            None if state is None else (state, inc, 0, 0)  # a fresh PCG64 holds no half-word
+        )
         self._scratch = scratch
+        self._seeding: _Seeding | None = None
+        self._key: tuple[int, ...] = ()
+        if deferred is not None:
+            self._seeding, self._key = deferred
+
+    def seed(self, state: int, inc: int) -> None:
+        """Give a stream parked unseeded its PCG64 state (its first draws are those)."""
+        if self._state is None:
+            self._state = (state, inc, 0, 0)
+            self._seeding = None
+            self._key = ()
+
+    @property
+    def seeded(self) -> bool:
+        """Whether the stream's state has been worked out."""
+        return self._state is not None
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """The name's key of a stream parked unseeded (empty once seeded)."""
+        return self._key
 
     def draw(self, fn: Callable[[np.random.Generator], _T]) -> _T:
         """``fn(generator)`` on this stream's generator, advancing the stream."""
+        if self._state is None:
+            assert self._seeding is not None
+            self.seed(*_pcg64_from_words(self._seeding.words(self._key, 8)))
+            assert self._state is not None
         bit_generator = self._scratch.bit_generator
         state, inc, has_uint32, uinteger = self._state
         bit_generator.state = {

@@ -160,3 +160,23 @@ def test_prepared_streams_draw_what_unprepared_ones_draw() -> None:
         b = alone.park(name).draw(lambda g: g.random(3).tolist())
         assert a == b == plain.stream(name).random(3).tolist()
     prepared.prepare(names)  # in use already: nothing to prepare
+
+
+def test_streams_parked_while_seeding_is_deferred_draw_the_same_numbers() -> None:
+    """Streams parked between defer_seeding and settle are seeded together at settle, or
+    at their first draw before it; either way they draw what their own generators draw,
+    and streams parked after settle are seeded at once again."""
+    names = [f"host.esx-{k:03d}.jitter" for k in range(30)]
+    deferred, plain = Streams(4), Streams(4)
+    deferred.defer_seeding()
+    parked = [deferred.park(name) for name in names]
+    assert not any(p.seeded for p in parked)
+    early = parked[0].draw(lambda g: g.random(2).tolist())  # drawn before settle
+    deferred.settle()
+    assert all(p.seeded for p in parked)
+    assert deferred.park("late").seeded
+    assert early + parked[0].draw(lambda g: g.random(2).tolist()) == plain.stream(
+        names[0]
+    ).random(4).tolist()
+    for name, p in zip(names[1:], parked[1:], strict=True):
+        assert p.draw(lambda g: g.random(3).tolist()) == plain.stream(name).random(3).tolist()
