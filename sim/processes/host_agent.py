@@ -270,6 +270,25 @@ class AttestationClient:
             )
             self.send_status(UNKNOWN)
             return
+        if len(outcomes) == 1:  # one node answered (fan_out: one): no merging
+            only = outcomes[0]
+            ok = only.verdict.ok
+            row = draft.row(
+                now,
+                ok,
+                "" if ok else " ".join(dict.fromkeys(only.verdict.reasons)),
+                node=only.node,
+                verdict_at=only.verdict_at,
+                queue_wait_s=only.queue_wait,
+                verdict_latency_s=only.verdict_at - start,
+            )
+            self.recorder.closed_row(draft, AttestationRecord, row)
+            if ok and only.token is not None and only.expires_at is not None:
+                self.report, self.report_expires = only.token, only.expires_at
+                self.send_status(ATTESTED, only.expires_at, only.jti)
+            else:
+                self.send_status(NOT_ATTESTED)
+            return
         first = min(outcomes, key=lambda o: o.verdict_at)
         failed = [o for o in outcomes if not o.verdict.ok]
         row = draft.row(
