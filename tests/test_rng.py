@@ -175,8 +175,9 @@ def test_streams_parked_while_seeding_is_deferred_draw_the_same_numbers() -> Non
     deferred.settle()
     assert all(p.seeded for p in parked)
     assert deferred.park("late").seeded
-    assert early + parked[0].draw(lambda g: g.random(2).tolist()) == plain.stream(
-        names[0]
-    ).random(4).tolist()
+    assert (
+        early + parked[0].draw(lambda g: g.random(2).tolist())
+        == plain.stream(names[0]).random(4).tolist()
+    )
     for name, p in zip(names[1:], parked[1:], strict=True):
         assert p.draw(lambda g: g.random(3).tolist()) == plain.stream(name).random(3).tolist()
