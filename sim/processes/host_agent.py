@@ -205,6 +205,11 @@ class AttestationClient:
         does nothing when the regime has no on-demand attestation (``on_demand: false``)."""
         if trigger == "on_demand" and not self.config.on_demand:
             return
+        yield from self._join_or_start(trigger)
+
+    def _join_or_start(self, trigger: str) -> Generator[Any, Any, None]:
+        """Wait for the attestation in flight (the agent's own, or one in a process of its
+        own), or start one in a process of its own and wait for it."""
         if self._inline is not None:
             yield self._inline.joined(self.env)
             return
@@ -216,12 +221,7 @@ class AttestationClient:
         """The verifier polls this host (``initiator: verifier``): it sends a nonce, the
         agent quotes, the verifier verifies; attempts time out and are retried with the
         configured back-off, as the verifier's own retries. Joins an attempt in flight."""
-        if self._inline is not None:
-            yield self._inline.joined(self.env)
-            return
-        if self._inflight is None or not self._inflight.is_alive:
-            self._inflight = self.env.process(self._attest("poll"))
-        yield self._inflight
+        yield from self._join_or_start("poll")
 
     def period(self) -> float:
         """One re-attestation period: ``interval`` plus a draw of the host's jitter."""
@@ -270,39 +270,20 @@ class AttestationClient:
             )
             self.send_status(UNKNOWN)
             return
-        if len(outcomes) == 1:  # one node answered (fan_out: one): no merging
-            only = outcomes[0]
-            ok = only.verdict.ok
-            row = draft.row(
-                now,
-                ok,
-                "" if ok else " ".join(dict.fromkeys(only.verdict.reasons)),
-                node=only.node,
-                verdict_at=only.verdict_at,
-                queue_wait_s=only.queue_wait,
-                verdict_latency_s=only.verdict_at - start,
-            )
-            self.recorder.closed_row(draft, AttestationRecord, row)
-            if ok and only.token is not None and only.expires_at is not None:
-                self.report, self.report_expires = only.token, only.expires_at
-                self.send_status(ATTESTED, only.expires_at, only.jti)
-            else:
-                self.send_status(NOT_ATTESTED)
-            return
-        first = min(outcomes, key=lambda o: o.verdict_at)
-        failed = [o for o in outcomes if not o.verdict.ok]
+        ok = all(o.verdict.ok for o in outcomes)
+        reasons = (o.verdict.reasons for o in outcomes if not o.verdict.ok)
         row = draft.row(
             now,
-            not failed,
-            " ".join(dict.fromkeys(r for o in failed for r in o.verdict.reasons)),
+            ok,
+            "" if ok else " ".join(dict.fromkeys(r for rs in reasons for r in rs)),
             node=" ".join(o.node for o in outcomes),
-            verdict_at=first.verdict_at,
+            verdict_at=min(o.verdict_at for o in outcomes),
             queue_wait_s=max(o.queue_wait for o in outcomes),
             verdict_latency_s=max(o.verdict_at for o in outcomes) - start,
         )
         self.recorder.closed_row(draft, AttestationRecord, row)
         reports = [o for o in outcomes if o.token is not None and o.expires_at is not None]
-        if reports and not failed:
+        if reports and ok:
             newest = max(reports, key=lambda o: o.expires_at or 0.0)
             assert newest.token is not None and newest.expires_at is not None
             self.report, self.report_expires = newest.token, newest.expires_at

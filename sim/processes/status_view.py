@@ -125,12 +125,12 @@ class StatusView:
             self._until[report.host] = report.attested_until
             now = self.env.now
             at = now + max(0.0, report.attested_until - now)
-            self._lapse[report.host] = self.env.alarms.at(
-                at, partial(self._expire, report.host, report.seq)
-            )
+            self._lapse[report.host] = self.env.alarms.at(at, partial(self._expire, report.host))
 
-    def _expire(self, host: str, seq: int) -> None:
-        if self._seq[host] == seq and self.view[host] == ATTESTED:
+    def _expire(self, host: str) -> None:
+        """The latest report's ``attestedUntil`` came (a newer report would have cancelled
+        this lapse)."""
+        if self.view[host] == ATTESTED:
             self._set(host, NOT_ATTESTED)
 
     # --- polling the trust authority ------------------------------------------------------
