@@ -82,14 +82,12 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
     build and start, the first and the second half of simulated time, and the analysis
     (summary) with the writing of the run folder (into a temporary folder). The second
     half's rates are the steady state a projection extends."""
-    import gc
-
     from sim.analysis.drift import finalise_drift
     from sim.analysis.results import write_run
     from sim.analysis.summary import summarise
     from sim.analysis.tables import TABLE_COLUMNS
     from sim.build import build
-    from sim.runner import lenient_collector
+    from sim.collector import RunCollector, frozen_heap
     from sim.scenario import load_scenario
 
     sc = load_scenario(scenario, scaled_overrides(hosts))
@@ -100,20 +98,21 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
         marks.append((time.perf_counter(), time.process_time(), _rss_kib_now() * 1024))
 
     mark()
-    with lenient_collector():
+    with RunCollector() as collector:
         estate = build(sc, sc.seed)
         estate.start()
-        gc.freeze()
+        collector.estate_built()
         mark()
         estate.env.run(until=until / 2)
         mark()
         estate.env.run(until=until)
         mark()
-    rec = estate.recorder
-    rec.sample_levels(until)
-    finalise_drift(rec, until, estate.host_vcenter)
-    summary = summarise(rec, until, sc.warmup, sc)
-    with tempfile.TemporaryDirectory() as folder:
+        collector.run_over()
+        rec = estate.recorder
+        rec.sample_levels(until)
+        finalise_drift(rec, until, estate.host_vcenter)
+        summary = summarise(rec, until, sc.warmup, sc)
+    with tempfile.TemporaryDirectory() as folder, frozen_heap():
         write_run(
             Path(folder) / "run", scenario_yaml=sc.resolved_yaml(), manifest={"hosts": hosts},
             summary=summary, tables=rec.tables, columns=TABLE_COLUMNS,

@@ -9,12 +9,10 @@ atomically either way (see :mod:`sim.analysis.results`).
 
 from __future__ import annotations
 
-import gc
 import logging
 import platform
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +28,7 @@ from sim.analysis.summary import summarise
 from sim.analysis.survival import Durations
 from sim.analysis.tables import TABLE_COLUMNS
 from sim.build import Estate, build
+from sim.collector import RunCollector, frozen_heap
 from sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -88,14 +87,14 @@ def simulate(
     started = time.perf_counter()
     bar = _progress_bar(scenario, end) if progress else None
     try:
-        with spilling_into(spill_dir):
-            with lenient_collector():
-                _stage(bar, scenario, "building the estate")
-                estate = build(scenario, root)
-                estate.start()
-                gc.freeze()  # the estate lives all run: keep the collector from rescanning it
-                _stage(bar, scenario, None)
-                error, stops = _advance(estate.env, end, bar)
+        with spilling_into(spill_dir), RunCollector() as collector:
+            _stage(bar, scenario, "building the estate")
+            estate = build(scenario, root)
+            estate.start()
+            collector.estate_built()
+            _stage(bar, scenario, None)
+            error, stops = _advance(estate.env, end, bar)
+            collector.run_over()
             env = estate.env
             now = float(env.now)
             log.debug("simulated %g s in %.2f s of wall time", now, time.perf_counter() - started)
@@ -123,28 +122,6 @@ def simulate(
         },
     }
     return RunOutput(scenario, root, manifest, summary, estate.recorder.tables, estate, durations)
-
-
-@contextmanager
-def lenient_collector() -> Iterator[None]:
-    """Collect cyclic garbage less often while the estate is built and run, and restore the
-    collector's settings (and unfreeze what was frozen) afterwards.
-
-    A run allocates millions of short-lived containers and frees almost none of them through
-    the cycle collector, so the default first-generation threshold (700) makes it rescan a
-    growing heap for nothing (about a tenth of the run time). Collection timing never
-    affects results: the model keeps no finalisers or weak references.
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(_GEN0_THRESHOLD, 10, 10)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
-
-
-_GEN0_THRESHOLD = 10_000
 
 
 def _progress_bar(scenario: Scenario, end: float) -> Any:
@@ -202,12 +179,13 @@ def write(
     evidence) inside it; return its path."""
     target = Path(out_dir) if out_dir is not None else default_out_dir(output.scenario, output.seed)
     log.info("writing the run folder %s", target)
-    return results.write_run(
-        target,
-        scenario_yaml=output.scenario.resolved_yaml(),
-        manifest=output.manifest,
-        summary=output.summary,
-        tables=output.tables,
-        columns=TABLE_COLUMNS,
-        extra_files={DURATIONS_FILE: durations_json(output.durations), **(extra_files or {})},
-    )
+    with frozen_heap():
+        return results.write_run(
+            target,
+            scenario_yaml=output.scenario.resolved_yaml(),
+            manifest=output.manifest,
+            summary=output.summary,
+            tables=output.tables,
+            columns=TABLE_COLUMNS,
+            extra_files={DURATIONS_FILE: durations_json(output.durations), **(extra_files or {})},
+        )

@@ -196,7 +196,6 @@ class VerdictDraft:
     quoted_at: float
     arrived_at: float
     deadline: float
-    attempt: Attempt
     started_at: float | None = None
     verdict_at: float | None = None
     outcome: str | None = None

@@ -284,7 +284,7 @@ class TrustAuthority:
         issued_to, nonce = self._nonces.pop(nonce_id, ("", b""))
         if issued_to != host:
             nonce = b""
-        draft = VerdictDraft(host, node.name, nonce_id, quoted_at, self.env.now, deadline, attempt)
+        draft = VerdictDraft(host, node.name, nonce_id, quoted_at, self.env.now, deadline)
         self.recorder.opened(draft)
         attempt.verdicts.append(draft)
         try:

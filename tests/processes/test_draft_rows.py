@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.analysis.tables import TABLES
-from sim.processes.drafts import Attempt, AttestationDraft, ReportDraft, VerdictDraft
+from sim.processes.drafts import AttestationDraft, ReportDraft, VerdictDraft
 
 times = st.floats(min_value=0, max_value=1e7, allow_nan=False)
 maybe_times = st.one_of(st.none(), times)
@@ -44,7 +44,7 @@ def test_verdict_row_is_its_record(
     started: float | None, verdict_at: float | None, outcome: str | None, reasons: str | None,
     stale: bool, jti: str | None, delivered: float | None,
 ) -> None:  # fmt: skip
-    draft = VerdictDraft(host, node, nonce, quoted, arrived, deadline, Attempt())  # type: ignore[arg-type]
+    draft = VerdictDraft(host, node, nonce, quoted, arrived, deadline)  # type: ignore[arg-type]
     draft.started_at, draft.verdict_at, draft.outcome = started, verdict_at, outcome
     draft.reasons, draft.stale, draft.jti = reasons, stale, jti
     assert draft.row(delivered) == _values("verdicts", draft.record(delivered))

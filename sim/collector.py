@@ -1,0 +1,89 @@
+"""The cyclic garbage collector's settings while one run is built, run and summarised.
+
+CPython frees an object when its last reference goes; the cycle collector exists only for
+objects that refer to each other in a loop. A run allocates tens of millions of objects and,
+on every path of the shipped scenarios, leaves none of them in such a loop
+(``tests/test_behaviour_garbage.py`` runs each shipped scenario and holds its cyclic garbage to a
+few objects, whatever the run's length). With the collector on, each collection walks the
+young objects and, every so often, the whole heap that is not frozen: for nothing, because
+it finds nothing to free. On the 10,000-host estate that was about 7 % of the run's CPU time
+and a fifth of the build's (``benchmarks/scale.py``).
+
+So, for one run (:class:`RunCollector`):
+
+- the build and the simulation run with automatic collection off;
+- once built, the estate is frozen (``gc.freeze``): whatever collection happens later in
+  the process does not walk its objects;
+- the summary and the writing of the run folder, which use pandas and pyarrow (libraries
+  that do make cycles), run with collection on and a first-generation threshold of 10,000
+  instead of 700 (the frozen estate is not walked);
+- afterwards the estate is unfrozen and the settings are restored, so that a notebook
+  that drops a run's output gets its memory back at the next collection;
+- the run folder is written inside :func:`frozen_heap`, for the same reason as the
+  summary.
+
+Collection timing never affects results: the model keeps no finalisers or weak references.
+A scenario whose run did make cyclic garbage would hold it until the run ends, no longer.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+
+ANALYSIS_GEN0_THRESHOLD = 10_000
+"""First-generation threshold while a run is summarised (CPython's default is 700)."""
+
+
+class RunCollector:
+    """The collector's settings for one run, used as a context manager around it: off
+    from entry, the estate frozen by :meth:`estate_built`, on (lenient) again from
+    :meth:`run_over`, the caller's settings back on exit."""
+
+    def __init__(self) -> None:
+        self._thresholds = gc.get_threshold()
+        self._enabled = gc.isenabled()
+
+    def __enter__(self) -> RunCollector:
+        gc.disable()
+        return self
+
+    def estate_built(self) -> None:
+        """The estate is built and started: freeze its objects out of every collection."""
+        gc.freeze()
+
+    def run_over(self) -> None:
+        """Simulation is over: collect again (leniently) while the results are derived."""
+        gc.set_threshold(ANALYSIS_GEN0_THRESHOLD, 10, 10)
+        gc.enable()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        gc.unfreeze()
+        gc.set_threshold(*self._thresholds)
+        if self._enabled:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Freeze every object alive now (a run's estate and records, say) and collect
+    leniently inside the block; unfreeze and restore the caller's settings afterwards.
+    Writing a run folder allocates pyarrow and pandas objects, which are collected as
+    usual, without walking the run's millions of objects at every full collection."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(ANALYSIS_GEN0_THRESHOLD, 10, 10)
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
