@@ -13,7 +13,7 @@ path gets its bottleneck bandwidth; n equal streams through one NIC get 1/n of i
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from sim.processes.network import Paths
 Link = tuple[str, str]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Stream:
     """One stream: its links, its own rate cap, its current rate and the bytes it has left
     to send in its current transfer."""
@@ -37,8 +37,9 @@ class Stream:
     changed: simpy.Event | None = field(default=None, repr=False)
 
 
-def max_min_rates(streams: Sequence[Stream], capacity: dict[Link, float]) -> dict[int, float]:
-    """Max-min fair rates by progressive filling: index in ``streams`` -> bytes/s."""
+def max_min_rates(streams: Sequence[Stream], capacity: Mapping[Link, float]) -> dict[int, float]:
+    """Max-min fair rates by progressive filling: index in ``streams`` -> bytes/s
+    (``capacity`` holds at least every link the streams cross)."""
     rates = {i: 0.0 for i in range(len(streams))}
     room = {link: capacity[link] for s in streams for link in s.links}
     growing = set(rates)
@@ -75,12 +76,16 @@ class SharedLinks:
         self.env = env
         self.paths = paths
         self.streams: list[Stream] = []
-        self._capacity: dict[Link, float] = {}  # link bandwidths never change in a run
+        self._capacity: dict[Link, float] = {}  # every link opened on; bandwidths never change
 
     def open(self, src: str, dst: str, cap: float = math.inf) -> Stream:
         """Start a stream from network node ``src`` to ``dst`` (its rate is set at once)."""
         path = self.paths.path(src, dst)
         stream = Stream(tuple(path), min(cap, self.paths.bottleneck(src, dst)), since=self.env.now)
+        known, edges = self._capacity, self.paths.graph.edges
+        for link in stream.links:
+            if link not in known:
+                known[link] = float(edges[link]["bandwidth"])
         self._advance()
         self.streams.append(stream)
         self._reallocate()
@@ -108,20 +113,14 @@ class SharedLinks:
     def _advance(self) -> None:
         now = self.env.now
         for s in self.streams:
-            s.left = max(0.0, s.left - s.rate * (now - s.since))
+            left = s.left - s.rate * (now - s.since)
+            s.left = left if left > 0.0 else 0.0  # max(0.0, left), NaN included
             s.since = now
 
     def _reallocate(self) -> None:
-        known, edges = self._capacity, self.paths.graph.edges
-        capacity = {}
-        for s in self.streams:
-            for link in s.links:
-                bandwidth = known.get(link)
-                if bandwidth is None:
-                    bandwidth = known[link] = float(edges[link]["bandwidth"])
-                capacity[link] = bandwidth
-        for i, rate in max_min_rates(self.streams, capacity).items():
-            s = self.streams[i]
+        streams = self.streams
+        for i, rate in max_min_rates(streams, self._capacity).items():
+            s = streams[i]
             if rate != s.rate:
                 s.rate = rate
                 if s.changed is not None and not s.changed.triggered:
