@@ -2,9 +2,10 @@
 measured in one process so that both see the same machine and load.
 
 * **anchor ratio**: vtasim's attestations per CPU second (``sim.runner.simulate``: build,
-  run and summary) divided by the reference's (build, run and summary too). The reference
-  runs before and after the simulator and its two rates are averaged, so a machine that
-  gets busier during the measurement does not favour either side.
+  run and summary) divided by the reference's (build, run and summary too), the median
+  over rounds in which both run side by side (``benchmarks/run.py --rounds``, 3 by
+  default); the first round brackets the simulator between two reference runs, so a
+  machine that gets busier during the measurement does not favour either side.
 * **non-cryptographic CPU per attestation**: a run's CPU time less the seconds its calls
   into ``cryptography`` took in place (from a profiled run of the same deterministic model,
   :mod:`benchmarks.profile_shares`), per attestation; vtasim's divided by the reference's.
@@ -55,6 +56,22 @@ def noncrypto_us(cpu_s: float, attestations: int, profile: Profile) -> float | N
     return (cpu_s - profile.crypto_s) / attestations * 1e6
 
 
+def simulator_rate(scenario: Scenario, until: float, seed: int | None) -> tuple[float, int]:
+    """One more timed run of ``scenario`` (build, run and summary): its CPU seconds and its
+    attestations."""
+    gc.collect()
+    started = time.process_time()
+    output = simulate(scenario, seed=seed, until=until)
+    cpu = time.process_time() - started
+    return cpu, len(output.tables["attestations"])
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def compare(
     scenario: Scenario,
     until: float,
@@ -62,16 +79,41 @@ def compare(
     measured: Mapping[str, Any],
     reference_hosts: int | None = None,
     profiled: bool = True,
+    rounds: int = 1,
 ) -> dict[str, Any]:
-    """The reference bracketed around an already ``measured`` run of ``scenario`` (a
-    :func:`benchmarks.simulation.measure_simulation` result), and with ``profiled`` one
-    profiled run of each for the in-place crypto and the shares."""
+    """The simulator against the reference in ``rounds`` rounds, and with ``profiled`` one
+    profiled run of each for the in-place crypto and the shares.
+
+    The first round brackets the already ``measured`` run of ``scenario`` (a
+    :func:`benchmarks.simulation.measure_simulation` result) between two reference runs
+    and averages their rates; each further round runs the reference and the simulator
+    once more, one after the other. Each round gives a ratio of the two rates measured
+    side by side; the ratio reported is their median, and every round's is kept: on a
+    shared or virtual machine one run in a few can be 10 % slower than the next for no
+    reason of its own, and a round's pair sees the same machine. The CPU seconds behind
+    the rates and the non-crypto figures are each side's median over the rounds (the first
+    round's reference: the mean of its two runs). Runs are deterministic, so every round
+    counts the same attestations."""
     hosts = reference_hosts or len(scenario.host_names())
-    before, rate_before = reference_rate(hosts, until)
-    sim_rate = measured["attestations"] / measured["cpu_s"]
-    after, rate_after = reference_rate(hosts, until)
-    ref_rate = (rate_before + rate_after) / 2
-    ref_cpu = (before.cpu_s + after.cpu_s) / 2
+    before, _ = reference_rate(hosts, until)
+    after, _ = reference_rate(hosts, until)
+    ref_cpus = [(before.cpu_s + after.cpu_s) / 2]  # one per round
+    sim_cpus = [float(measured["cpu_s"])]
+    attestations = int(measured["attestations"])
+    for _ in range(rounds - 1):
+        ref, _ = reference_rate(hosts, until)
+        cpu, count = simulator_rate(scenario, until, seed)
+        if count != measured["attestations"] or ref.attestations != before.attestations:
+            raise RuntimeError("a repeated run counted other attestations: not deterministic")
+        ref_cpus.append(ref.cpu_s)
+        sim_cpus.append(cpu)
+    # The same model and seed each round: the counts are the first round's.
+    ratios = [
+        (attestations / sim) / (before.attestations / ref)
+        for sim, ref in zip(sim_cpus, ref_cpus, strict=True)
+    ]
+    ref_cpu = _median(ref_cpus)
+    sim_cpu = _median(sim_cpus)
     out: dict[str, Any] = {
         "reference": {
             "hosts": hosts,
@@ -79,17 +121,20 @@ def compare(
             "events": before.events,
             "events_per_attestation": before.events_per_attestation,
             "cpu_s": ref_cpu,
-            "attestations_per_cpu_s": ref_rate,
+            "attestations_per_cpu_s": before.attestations / ref_cpu,
         },
-        "vtasim_attestations_per_cpu_s": sim_rate,
-        "vtasim_events_per_attestation": measured["events"] / max(measured["attestations"], 1),
-        "ratio": sim_rate / ref_rate,
+        "vtasim_cpu_s": sim_cpu,
+        "vtasim_attestations_per_cpu_s": attestations / sim_cpu,
+        "vtasim_events_per_attestation": measured["events"] / max(attestations, 1),
+        "rounds": rounds,
+        "round_ratios": ratios,
+        "ratio": _median(ratios),
     }
     if profiled:
         _, ref_profile = profile_call(lambda: run_reference(hosts, until))
         _, sim_profile = profile_call(lambda: simulate(scenario, seed=seed, until=until))
         ref_us = noncrypto_us(ref_cpu, before.attestations, ref_profile)
-        sim_us = noncrypto_us(measured["cpu_s"], measured["attestations"], sim_profile)
+        sim_us = noncrypto_us(sim_cpu, attestations, sim_profile)
         out.update(
             reference_profile=ref_profile.as_dict(),
             vtasim_profile=sim_profile.as_dict(),

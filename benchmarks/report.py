@@ -117,6 +117,15 @@ def _profile_line(shares: Mapping[str, float]) -> str:
     return ", ".join(f"{group} {share:.0%}" for group, share in shares.items() if share >= 0.005)
 
 
+def _rounds_line(compared: Mapping[str, Any]) -> list[str]:
+    """The ratio of each round, when there was more than one (the figure is their median)."""
+    ratios = compared.get("round_ratios", [])
+    if len(ratios) < 2:
+        return []
+    each = ", ".join(f"{r:.3f}" for r in ratios)
+    return [f"  {f'  median of {len(ratios)} rounds:':<58} {each}"]
+
+
 def render_goals(report: Mapping[str, Any]) -> list[str]:
     """The anchor section: the simulator against the lean reference model, and every goal
     of issue 28 that this report measured, each with its verdict."""
@@ -136,9 +145,11 @@ def render_goals(report: Mapping[str, Any]) -> list[str]:
             f"  {'vtasim hosts alone ÷ reference (attestations/CPU-s)':<58} "
             f"{alone['ratio']:.3f}   "
             f"{_verdict(alone['ratio'], GOALS_28['anchor_hosts_alone'], True)}",
+            *_rounds_line(alone),
             f"  {'vtasim with workload ÷ reference':<58} "
             f"{full['ratio']:.3f}   "
             f"{_verdict(full['ratio'], GOALS_28['anchor_with_workload'], True)}",
+            *_rounds_line(full),
             f"  {'SimPy events per attestation, hosts alone':<58} "
             f"{events:.2f}   {_verdict(events, GOALS_28['events_per_attestation'], False)}",
             f"  {'  the same, with workload':<58} {full['vtasim_events_per_attestation']:.2f}",

@@ -112,13 +112,15 @@ def run_benchmarks(
     reference: bool = True,
     profiled: bool = True,
     cli: bool = False,
+    rounds: int = 1,
 ) -> dict[str, Any]:
     """Machine limits, the simulator's figures and the ratios between them, as one dict.
 
     With ``alone`` the scenario's hosts are also timed on their own (:func:`hosts_alone`);
     with ``reference`` (and ``alone``) both runs are set against the lean reference model
     of as many hosts (``anchor``), with ``profiled`` including the in-place crypto and the
-    profile shares; with ``cli`` the command line's fixed cost is measured."""
+    profile shares, in ``rounds`` rounds (:func:`benchmarks.anchor.compare`); with ``cli``
+    the command line's fixed cost is measured."""
     limits = measure_limits(budget, scenario.vmotion.packet_size, processes)
     payload = scenario.vmotion.payload
     stream = vmotion_stream_vs_raw(
@@ -144,9 +146,9 @@ def run_benchmarks(
         if reference:
             report["anchor"] = {
                 "hosts_alone": anchor.compare(
-                    bare, until, seed, sim["hosts_alone"], None, profiled
+                    bare, until, seed, sim["hosts_alone"], None, profiled, rounds
                 ),
-                "with_workload": anchor.compare(scenario, until, seed, sim, None, False),
+                "with_workload": anchor.compare(scenario, until, seed, sim, None, False, rounds),
             }
     if cli:
         report["cli"] = anchor.cli_fixed_cost()
@@ -241,10 +243,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also run one simulated day of scenarios/xlarge.yaml in a fresh process "
         "(expensive: about half an hour of CPU)",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of the simulator against the reference; the anchor ratios are the "
+        "medians (default 3)",
+    )
     p.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = p.parse_args(argv)
-    if args.budget <= 0 or args.processes < 1:
-        p.error("--budget must be positive and --processes at least 1")
+    if args.budget <= 0 or args.processes < 1 or args.rounds < 1:
+        p.error("--budget must be positive, --processes and --rounds at least 1")
     try:
         scenario = load_scenario(args.scenario, dict(args.overrides) or None)
     except ScenarioError as exc:
@@ -261,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.reference,
         args.profiled,
         args.cli,
+        args.rounds,
     )
     if args.scale or args.xlarge_day:
         from benchmarks import scale

@@ -311,3 +311,25 @@ def test_anchor_sets_both_runs_against_the_reference(report: dict[str, Any]) -> 
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares["processes"] > 0 and shares["simpy"] > 0 and shares["crypto"] > 0
     assert "noncrypto_ratio" not in report["anchor"]["with_workload"]
+
+
+def test_anchor_rounds_report_the_median_of_side_by_side_ratios(tiny: Scenario) -> None:
+    """With three rounds the anchor ratio is the median of three ratios, each the
+    simulator's rate over the reference's of the same round, and the CPU seconds behind
+    the printed rates are each side's median."""
+    from benchmarks import anchor
+    from benchmarks.report import render_goals
+    from benchmarks.simulation import measure_simulation
+
+    measured = measure_simulation(tiny, 600.0)
+    out = anchor.compare(tiny, 600.0, None, measured, None, False, rounds=3)
+    ratios = out["round_ratios"]
+    assert out["rounds"] == 3 and len(ratios) == 3 and all(r > 0 for r in ratios)
+    assert out["ratio"] == sorted(ratios)[1]
+    assert out["vtasim_attestations_per_cpu_s"] == pytest.approx(
+        measured["attestations"] / out["vtasim_cpu_s"]
+    )
+    ref = out["reference"]
+    assert ref["attestations_per_cpu_s"] == pytest.approx(ref["attestations"] / ref["cpu_s"])
+    lines = "\n".join(render_goals({"anchor": {"hosts_alone": out, "with_workload": out}}))
+    assert "median of 3 rounds:" in lines
