@@ -26,7 +26,6 @@ from typing import Any
 
 from sim.domain.image import EsxiImage, Platform
 from sim.domain.installed import Change, Installed
-from sim.domain.pki import public_der
 from sim.domain.reasons import Reason
 from sim.domain.reasons import reason as registered_reason
 from sim.domain.report import SignedOnUse
@@ -90,7 +89,7 @@ class TrustedHost(CapacityState):
         self.key_cache = KeyCache(spec.name, spec.key_persistence, ctx.recorder)
         recovery, stream = spec.config_recovery, f"host.{spec.name}.config-recovery"
         self.secure_config = SecureConfiguration(
-            public_der(spec.tpm.ek_public),
+            spec.tpm.ek_public_der,
             None if recovery is None else lambda: ctx.sampler(stream, recovery)(),
         )
         owner = f"host {spec.name}"
@@ -142,7 +141,7 @@ class TrustedHost(CapacityState):
         chain.power_up(self.env.now)
         self.ta.first_contact(self.name, self.platform.hardware_id, self.tpm)
         if reason != "start":  # a running estate's hosts keep the keys they hold
-            ek = public_der(self.tpm.ek_public)
+            ek = self.tpm.ek_public_der
             self.key_cache.boot(self.platform.secure_boot, ek, self.env.now)
         self.agent.forget_report()
         self._set_up(True)
@@ -177,7 +176,7 @@ class TrustedHost(CapacityState):
         self.agent.send_status(UNKNOWN)  # not responding
         yield self.env.timeout(duration)
         self.chain.apply_staged()  # the new hardware is in before the boot is tried
-        recovery = self.secure_config.recovery(public_der(self.tpm.ek_public))
+        recovery = self.secure_config.recovery(self.tpm.ek_public_der)
         if recovery is not None:  # TPM mode, new TPM: cannot boot until recovered
             self.recorder.add(
                 "host_events", time=self.env.now, host=self.name, event="config_recovery",
@@ -269,7 +268,7 @@ class TrustedHost(CapacityState):
 
     def hold_key(self, vm: str, kek: bytes, now: float) -> None:
         """Keep ``vm``'s KEK in the host's key cache, sealed to its current state."""
-        seal = HeldKey(kek, self.platform.secure_boot, public_der(self.tpm.ek_public))
+        seal = HeldKey(kek, self.platform.secure_boot, self.tpm.ek_public_der)
         self.key_cache.add(vm, seal, now)
 
     def obtain_key(self, vm: Vm, purpose: str) -> Generator[Any, Any, bool]:
