@@ -3,9 +3,11 @@
 A stream (one vMotion) crosses the directed links of its path (a host's vMotion NIC to its
 site switch, WAN links, the switch to the destination's NIC); links are full duplex, so a
 host's outgoing and incoming migrations do not compete. Whenever a stream starts or ends,
-the rates of all streams are recomputed by progressive filling: every stream's rate grows
-at the same pace until a link it crosses is full or the stream reaches its own cap (the
-cipher's throughput for an encrypted stream); the rest keep growing. A stream alone on its
+the rates of the streams connected to it through shared links (its component) are
+recomputed by progressive filling: every stream's rate grows at the same pace until a link
+it crosses is full (within 1e-9 of its capacity) or the stream reaches its own cap (the
+cipher's throughput for an encrypted stream); the rest keep growing. Streams in other
+components cannot gain or lose by it: max-min fairness decomposes over components. A stream alone on its
 path gets its bottleneck bandwidth; n equal streams through one NIC get 1/n of it each
 (processor sharing). Progress is tracked as a fluid: bytes left fall at the current rate.
 """
@@ -35,6 +37,7 @@ class Stream:
     left: float = 0.0
     since: float = 0.0
     changed: simpy.Event | None = field(default=None, repr=False)
+    seq: int = field(default=0, repr=False)  # the order it opened in
 
 
 def max_min_rates(streams: Sequence[Stream], capacity: Mapping[Link, float]) -> dict[int, float]:
@@ -70,32 +73,61 @@ def max_min_rates(streams: Sequence[Stream], capacity: Mapping[Link, float]) -> 
 
 
 class SharedLinks:
-    """The streams in flight and their max-min fair share of the links."""
+    """The streams in flight and their max-min fair share of the links.
+
+    Max-min fairness decomposes over the connected components of streams that share links
+    (streams that share no link, directly or through others, cannot take bandwidth from
+    each other), so a stream that starts or ends changes the rates of its own component
+    only, and only that component is filled again: a handful of streams, where the whole
+    estate may have hundreds in flight. The allocation is the one progressive filling over
+    all streams gives; its floating-point sums are the component's own (on the shipped
+    scenarios identical to the last bit, see ``tests/processes/test_bandwidth.py``)."""
 
     def __init__(self, env: simpy.Environment, paths: Paths) -> None:
         self.env = env
         self.paths = paths
-        self.streams: list[Stream] = []
+        self.streams: list[Stream] = []  # in the order they opened
         self._capacity: dict[Link, float] = {}  # every link opened on; bandwidths never change
+        self._on_link: dict[Link, list[Stream]] = {}  # the streams in flight on each link
+        self._opened = 0
 
     def open(self, src: str, dst: str, cap: float = math.inf) -> Stream:
         """Start a stream from network node ``src`` to ``dst`` (its rate is set at once)."""
         path = self.paths.path(src, dst)
         stream = Stream(tuple(path), min(cap, self.paths.bottleneck(src, dst)), since=self.env.now)
+        self._opened += 1
+        stream.seq = self._opened
         known, edges = self._capacity, self.paths.graph.edges
         for link in stream.links:
             if link not in known:
                 known[link] = float(edges[link]["bandwidth"])
         self._advance()
         self.streams.append(stream)
-        self._reallocate()
+        on_link = self._on_link
+        for link in stream.links:
+            on_link.setdefault(link, []).append(stream)
+        self._reallocate([self._component(stream)])
         return stream
 
     def close(self, stream: Stream) -> None:
         """End ``stream``; the others share what it held."""
         self._advance()
         self.streams.remove(stream)
-        self._reallocate()
+        on_link = self._on_link
+        for link in stream.links:
+            sharing = on_link[link]
+            sharing.remove(stream)
+            if not sharing:
+                del on_link[link]
+        components: list[list[Stream]] = []
+        seen: set[int] = set()
+        for link in stream.links:  # the components it held together, now apart or not
+            for other in on_link.get(link, ()):
+                if other.seq not in seen:
+                    component = self._component(other)
+                    seen.update(s.seq for s in component)
+                    components.append(component)
+        self._reallocate(components)
 
     def send(self, stream: Stream, nbytes: float) -> Generator[Any, Any, None]:
         """Send ``nbytes`` on ``stream`` at its (changing) share; returns when all are sent."""
@@ -117,11 +149,30 @@ class SharedLinks:
             s.left = left if left > 0.0 else 0.0  # max(0.0, left), NaN included
             s.since = now
 
-    def _reallocate(self) -> None:
-        streams = self.streams
-        for i, rate in max_min_rates(streams, self._capacity).items():
-            s = streams[i]
-            if rate != s.rate:
-                s.rate = rate
-                if s.changed is not None and not s.changed.triggered:
-                    s.changed.succeed()
+    def _component(self, stream: Stream) -> list[Stream]:
+        """The streams connected to ``stream`` through shared links, in the order opened."""
+        on_link = self._on_link
+        found = {stream.seq: stream}
+        todo = [stream]
+        while todo:
+            for link in todo.pop().links:
+                for other in on_link[link]:
+                    if other.seq not in found:
+                        found[other.seq] = other
+                        todo.append(other)
+        return [found[seq] for seq in sorted(found)]
+
+    def _reallocate(self, components: list[list[Stream]]) -> None:
+        """Fill each of ``components`` again; the streams whose rate changed are woken in
+        the order they opened, whatever their component (the order of their events)."""
+        changed: list[tuple[int, Stream, float]] = []
+        for component in components:
+            for i, rate in max_min_rates(component, self._capacity).items():
+                s = component[i]
+                if rate != s.rate:
+                    changed.append((s.seq, s, rate))
+        changed.sort(key=lambda item: item[0])
+        for _, s, rate in changed:
+            s.rate = rate
+            if s.changed is not None and not s.changed.triggered:
+                s.changed.succeed()

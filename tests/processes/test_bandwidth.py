@@ -133,3 +133,50 @@ def test_opposite_directions_do_not_compete() -> None:
     env.process(move("b", "a"))
     env.run()
     assert ends == pytest.approx({"a": 10.0, "b": 10.0})
+
+
+def _estate_links(bandwidths: list[float]) -> SharedLinks:
+    """Hosts h0..h5 on one switch, each NIC of its own bandwidth (cycled from
+    ``bandwidths``)."""
+    g = nx.Graph()
+    fixed = parse_distribution("0s")
+    g.add_node("site:s", kind="site", site="s")
+    for k in range(6):
+        g.add_node(f"h{k}", kind="host", site="s")
+        g.add_edge(f"h{k}", "site:s", latency=fixed, bandwidth=bandwidths[k % len(bandwidths)])
+    return SharedLinks(CountingEnvironment(), Paths(g, Streams(0)))
+
+
+@given(
+    st.lists(st.sampled_from([1.25e9, 3.125e9, 1e9 / 3, 100.0, 7.0]), min_size=1, max_size=6),
+    st.lists(
+        st.tuples(
+            st.integers(0, 5), st.integers(0, 5), st.sampled_from([math.inf, 9.5e8, 50.0, 2.0])
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.lists(st.integers(0, 29), max_size=20),
+)
+@settings(max_examples=300, deadline=None)
+def test_filling_each_component_gives_the_whole_estates_allocation(
+    bandwidths: list[float], opens: list[tuple[int, int, float]], closes: list[int]
+) -> None:
+    """Streams open (and some close again) on hosts of assorted NIC speeds; after each step
+    every stream in flight has the rate that progressive filling over all of them gives:
+    max-min fairness decomposes over streams that share no link. The two fillings take
+    different steps, and each declares a link full within 1e-9 of its capacity and a
+    stream at its cap within 1e-9 of it, so they may differ by that much, twice over (in
+    4,000 random estates, 0.5 % of rates differed, by at most 2e-9 of the rate); on every
+    shipped scenario the run folders are byte-identical with either."""
+    links = _estate_links(bandwidths)
+    opened = []
+    for step, (a, b, cap) in enumerate(opens):
+        if a == b:
+            continue
+        opened.append(links.open(f"h{a}", f"h{b}", cap))
+        if step in closes and opened:
+            links.close(opened.pop(0))
+        whole = max_min_rates(links.streams, links._capacity)
+        for i, s in enumerate(links.streams):
+            assert s.rate == pytest.approx(whole[i], rel=2.5e-9, abs=0.0)
