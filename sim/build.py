@@ -42,7 +42,9 @@ from sim.processes.network import Paths, build_graph
 from sim.processes.operations import Operations
 from sim.processes.rotations import Rotations
 from sim.processes.sampling import CapacitySampler, LevelSampler
-from sim.processes.trust_authority import TrustAuthority, TrustNode
+from sim.processes.services import demand_stream
+from sim.processes.status_view import propagation_stream
+from sim.processes.trust_authority import ATTESTATION_SERVICE, TrustAuthority, TrustNode
 from sim.processes.vcenter import VmRules, WorkloadVCenter, lifetime_stream
 from sim.processes.verifier_poll import FailureNotifier, VerifierPoller
 from sim.processes.vmotion import Migrator
@@ -435,5 +437,11 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         wiring=Wiring(),
     )
     wire(estate)
+    # the streams every host opens in its first minutes (its service times at the
+    # Attestation Service, the delays of its status reports): seeded together now
+    ctx.streams.prepare(
+        [demand_stream(ATTESTATION_SERVICE, h) for h in hosts]
+        + [propagation_stream(h) for h in hosts]
+    )
     ctx.streams.settle()
     return estate

@@ -7,9 +7,10 @@ the rates of the streams connected to it through shared links (its component) ar
 recomputed by progressive filling: every stream's rate grows at the same pace until a link
 it crosses is full (within 1e-9 of its capacity) or the stream reaches its own cap (the
 cipher's throughput for an encrypted stream); the rest keep growing. Streams in other
-components cannot gain or lose by it: max-min fairness decomposes over components. A stream alone on its
-path gets its bottleneck bandwidth; n equal streams through one NIC get 1/n of it each
-(processor sharing). Progress is tracked as a fluid: bytes left fall at the current rate.
+components cannot gain or lose by it: max-min fairness decomposes over components. A
+stream alone on its path gets its bottleneck bandwidth; n equal streams through one NIC get
+1/n of it each (processor sharing). Progress is tracked as a fluid: bytes left fall at the
+current rate.
 """
 
 from __future__ import annotations

@@ -96,6 +96,11 @@ class Lock(simpy.Resource):
             self.users.remove(held)  # type: ignore[arg-type]
 
 
+def demand_stream(kind: str, requester: str) -> str:
+    """The stream of ``requester``'s service times at every service of ``kind``."""
+    return f"{kind}.{requester}"
+
+
 class ServiceDown(Exception):
     """The service's node is down: the request is refused (connection refused)."""
 
@@ -142,7 +147,7 @@ class Service:
             return self.service_time()
         draw = self._demands.get(requester)
         if draw is None:  # every service of this kind shares the requester's sampler
-            draw = self.ctx.sampler(f"{self.kind}.{requester}", self.distribution)
+            draw = self.ctx.sampler(demand_stream(self.kind, requester), self.distribution)
             self._demands[requester] = draw
         return draw()
 

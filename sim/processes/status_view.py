@@ -46,6 +46,11 @@ class StatusReport(NamedTuple):
     jti: str | None = None
 
 
+def propagation_stream(host: str) -> str:
+    """The stream of the delays with which ``host``'s status reports reach a vCenter."""
+    return f"host.{host}.status-propagation"
+
+
 class StatusView:
     """One vCenter's view of its hosts' status."""
 
@@ -87,7 +92,7 @@ class StatusView:
         the network cannot carry it)."""
         sender = self._senders.get(report.host)
         if sender is None:
-            stream = f"host.{report.host}.status-propagation"
+            stream = propagation_stream(report.host)
             sender = (f"host:{report.host}", self.ctx.sampler(stream, self.spec.status_propagation))
             self._senders[report.host] = sender
         if self.reports_from_hosts and self.ctx.paths.reachable(sender[0], self.node):

@@ -51,6 +51,10 @@ from sim.rng import ByteSource
 from sim.scenario.model import Attestation
 from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
 
+ATTESTATION_SERVICE = "attestation_service"
+"""The kind of a node's Attestation Service (its services are ``attestation_service.<i>``,
+a host's service times the stream ``attestation_service.<host>``)."""
+
 
 class TrustNode:
     """One trust-authority ESXi host and the services it runs: the Attestation Service, the
@@ -64,7 +68,7 @@ class TrustNode:
         self.name = f"vta:{index}"  # the node's network name
         att, kps = spec.attestation_service, spec.key_provider_service
         self.attestation = Service(
-            ctx, f"attestation_service.{index}", att.workers, att.service_time,
+            ctx, f"{ATTESTATION_SERVICE}.{index}", att.workers, att.service_time,
             f"vta.{index}.attestation",
         )  # fmt: skip
         self.attestation.drop_expired = att.abandoned == "drop"
