@@ -44,7 +44,12 @@ from sim.processes.rotations import Rotations
 from sim.processes.sampling import CapacitySampler, LevelSampler
 from sim.processes.services import demand_stream
 from sim.processes.status_view import propagation_stream
-from sim.processes.trust_authority import ATTESTATION_SERVICE, TrustAuthority, TrustNode
+from sim.processes.trust_authority import (
+    ATTESTATION_SERVICE,
+    KEY_PROVIDER_SERVICE,
+    TrustAuthority,
+    TrustNode,
+)
 from sim.processes.vcenter import VmRules, WorkloadVCenter, lifetime_stream
 from sim.processes.verifier_poll import FailureNotifier, VerifierPoller
 from sim.processes.vmotion import Migrator
@@ -437,10 +442,15 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         wiring=Wiring(),
     )
     wire(estate)
-    # the streams every host opens in its first minutes (its service times at the
-    # Attestation Service, the delays of its status reports): seeded together now
+    # the streams a host opens in its first minutes (its service times at the Attestation
+    # Service and, with VMs to start, at the Key Provider Service; the delays of its status
+    # reports): seeded together now
     ctx.streams.prepare(
-        [demand_stream(ATTESTATION_SERVICE, h) for h in hosts]
+        [
+            demand_stream(kind, h)
+            for kind in (ATTESTATION_SERVICE, KEY_PROVIDER_SERVICE)
+            for h in hosts
+        ]
         + [propagation_stream(h) for h in hosts]
     )
     ctx.streams.settle()

@@ -54,6 +54,8 @@ from sim.scenario.model import TrustAuthority as TrustAuthoritySpec
 ATTESTATION_SERVICE = "attestation_service"
 """The kind of a node's Attestation Service (its services are ``attestation_service.<i>``,
 a host's service times the stream ``attestation_service.<host>``)."""
+KEY_PROVIDER_SERVICE = "key_provider_service"
+"""The kind of a node's Key Provider Service (named as the Attestation Service's)."""
 
 
 class TrustNode:
@@ -73,7 +75,7 @@ class TrustNode:
         )  # fmt: skip
         self.attestation.drop_expired = att.abandoned == "drop"
         self.key_provider = Service(
-            ctx, f"key_provider_service.{index}", kps.workers, kps.service_time,
+            ctx, f"{KEY_PROVIDER_SERVICE}.{index}", kps.workers, kps.service_time,
             f"vta.{index}.kps",
         )  # fmt: skip
         self.status = Service(
