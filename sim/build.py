@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import cast
 
@@ -393,6 +393,21 @@ def wire(estate: Estate) -> None:
     w.check(p for c in estate.components() for p in ports_of(c))
 
 
+def prepare_host_streams(ctx: Context, hosts: Iterable[str]) -> None:
+    """Seed together the streams a host opens in its first minutes: its service times at
+    the Attestation Service and, with VMs to start, at the Key Provider Service, and the
+    delays of its status reports (~2 us a stream in a batch against ~12 us one by one)."""
+    names = list(hosts)
+    ctx.streams.prepare(
+        [
+            demand_stream(kind, h)
+            for kind in (ATTESTATION_SERVICE, KEY_PROVIDER_SERVICE)
+            for h in names
+        ]
+        + [propagation_stream(h) for h in names]
+    )
+
+
 def build(scenario: Scenario, seed: int | None = None) -> Estate:
     """Construct the estate of ``scenario`` under root ``seed`` (default: the scenario's)."""
     s = scenario
@@ -442,16 +457,6 @@ def build(scenario: Scenario, seed: int | None = None) -> Estate:
         wiring=Wiring(),
     )
     wire(estate)
-    # the streams a host opens in its first minutes (its service times at the Attestation
-    # Service and, with VMs to start, at the Key Provider Service; the delays of its status
-    # reports): seeded together now
-    ctx.streams.prepare(
-        [
-            demand_stream(kind, h)
-            for kind in (ATTESTATION_SERVICE, KEY_PROVIDER_SERVICE)
-            for h in hosts
-        ]
-        + [propagation_stream(h) for h in hosts]
-    )
+    prepare_host_streams(ctx, hosts)
     ctx.streams.settle()
     return estate
