@@ -29,6 +29,7 @@ A scenario whose run did make cyclic garbage would hold it until the run ends, n
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -36,17 +37,45 @@ from types import TracebackType
 ANALYSIS_GEN0_THRESHOLD = 10_000
 """First-generation threshold while a run is summarised (CPython's default is 700)."""
 
+_lock = threading.Lock()
+_holders = 0
+_saved: tuple[tuple[int, ...], bool] = ((700, 10, 10), True)
+
+
+def _take() -> None:
+    """One more run or write under these settings (the first one saves the caller's)."""
+    global _holders, _saved
+    with _lock:
+        if _holders == 0:
+            _saved = (gc.get_threshold(), gc.isenabled())
+        _holders += 1
+
+
+def _give_back() -> None:
+    """One fewer; the last one unfreezes and puts the caller's settings back. Runs in
+    several threads of one process overlap: the collector is the process's, so only the
+    last to finish may restore it."""
+    global _holders
+    with _lock:
+        _holders -= 1
+        if _holders == 0:
+            gc.unfreeze()
+            thresholds, enabled = _saved
+            gc.set_threshold(*thresholds)
+            if enabled:
+                gc.enable()
+            else:
+                gc.disable()
+
 
 class RunCollector:
     """The collector's settings for one run, used as a context manager around it: off
     from entry, the estate frozen by :meth:`estate_built`, on (lenient) again from
-    :meth:`run_over`, the caller's settings back on exit."""
-
-    def __init__(self) -> None:
-        self._thresholds = gc.get_threshold()
-        self._enabled = gc.isenabled()
+    :meth:`run_over`, the caller's settings back once the last run in the process is
+    over."""
 
     def __enter__(self) -> RunCollector:
+        _take()
         gc.disable()
         return self
 
@@ -69,12 +98,7 @@ class RunCollector:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        gc.unfreeze()
-        gc.set_threshold(*self._thresholds)
-        if self._enabled:
-            gc.enable()
-        else:
-            gc.disable()
+        _give_back()
 
 
 @contextmanager
@@ -83,11 +107,10 @@ def frozen_heap() -> Iterator[None]:
     leniently inside the block; unfreeze and restore the caller's settings afterwards.
     Writing a run folder allocates pyarrow and pandas objects, which are collected as
     usual, without walking the run's millions of objects at every full collection."""
-    thresholds = gc.get_threshold()
+    _take()
     gc.freeze()
     gc.set_threshold(ANALYSIS_GEN0_THRESHOLD, 10, 10)
     try:
         yield
     finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
+        _give_back()
