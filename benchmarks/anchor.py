@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from benchmarks.profile_shares import Profile, profile_call
@@ -42,11 +43,10 @@ GOALS = {
 """The targets (issue 28): ratios at least, costs at most; printed, never asserted."""
 
 
-def reference_rate(hosts: int, until: float) -> tuple[ReferenceRun, float]:
-    """One reference run and its attestations per CPU second."""
+def reference_run(hosts: int, until: float) -> ReferenceRun:
+    """One reference run (its rate is ``attestations_per_cpu_s``)."""
     gc.collect()
-    run = run_reference(hosts, until)
-    return run, run.attestations_per_cpu_s
+    return run_reference(hosts, until)
 
 
 def noncrypto_us(cpu_s: float, attestations: int, profile: Profile) -> float | None:
@@ -64,12 +64,6 @@ def simulator_rate(scenario: Scenario, until: float, seed: int | None) -> tuple[
     output = simulate(scenario, seed=seed, until=until)
     cpu = time.process_time() - started
     return cpu, len(output.tables["attestations"])
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def compare(
@@ -95,15 +89,15 @@ def compare(
     round's reference: the mean of its two runs). Runs are deterministic, so every round
     counts the same attestations."""
     hosts = reference_hosts or len(scenario.host_names())
-    before, _ = reference_rate(hosts, until)
-    after, _ = reference_rate(hosts, until)
+    before = reference_run(hosts, until)
+    after = reference_run(hosts, until)
     ref_cpus = [(before.cpu_s + after.cpu_s) / 2]  # one per round
     sim_cpus = [float(measured["cpu_s"])]
     attestations = int(measured["attestations"])
     for _ in range(rounds - 1):
-        ref, _ = reference_rate(hosts, until)
+        ref = reference_run(hosts, until)
         cpu, count = simulator_rate(scenario, until, seed)
-        if count != measured["attestations"] or ref.attestations != before.attestations:
+        if count != attestations or ref.attestations != before.attestations:
             raise RuntimeError("a repeated run counted other attestations: not deterministic")
         ref_cpus.append(ref.cpu_s)
         sim_cpus.append(cpu)
@@ -112,8 +106,8 @@ def compare(
         (attestations / sim) / (before.attestations / ref)
         for sim, ref in zip(sim_cpus, ref_cpus, strict=True)
     ]
-    ref_cpu = _median(ref_cpus)
-    sim_cpu = _median(sim_cpus)
+    ref_cpu = median(ref_cpus)
+    sim_cpu = median(sim_cpus)
     out: dict[str, Any] = {
         "reference": {
             "hosts": hosts,
@@ -128,7 +122,7 @@ def compare(
         "vtasim_events_per_attestation": measured["events"] / max(attestations, 1),
         "rounds": rounds,
         "round_ratios": ratios,
-        "ratio": _median(ratios),
+        "ratio": median(ratios),
     }
     if profiled:
         _, ref_profile = profile_call(lambda: run_reference(hosts, until))

@@ -68,6 +68,12 @@ def _give_back() -> None:
                 gc.disable()
 
 
+def _freeze_and_relax() -> None:
+    """Freeze every object alive now and collect what follows with the lenient threshold."""
+    gc.freeze()
+    gc.set_threshold(ANALYSIS_GEN0_THRESHOLD, 10, 10)
+
+
 class RunCollector:
     """The collector's settings for one run, used as a context manager around it: off
     from entry, the estate frozen by :meth:`estate_built`, on (lenient) again from
@@ -88,8 +94,7 @@ class RunCollector:
         What the run made is frozen first: with the collector off it all stayed in the
         youngest generation, which the next collection would walk, object by object
         (about 2 s at 10,000 hosts after one simulated hour), only to find it alive."""
-        gc.freeze()
-        gc.set_threshold(ANALYSIS_GEN0_THRESHOLD, 10, 10)
+        _freeze_and_relax()
         gc.enable()
 
     def __exit__(
@@ -108,8 +113,7 @@ def frozen_heap() -> Iterator[None]:
     Writing a run folder allocates pyarrow and pandas objects, which are collected as
     usual, without walking the run's millions of objects at every full collection."""
     _take()
-    gc.freeze()
-    gc.set_threshold(ANALYSIS_GEN0_THRESHOLD, 10, 10)
+    _freeze_and_relax()
     try:
         yield
     finally:

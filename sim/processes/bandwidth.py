@@ -79,8 +79,8 @@ class SharedLinks:
     Max-min fairness decomposes over the connected components of streams that share links
     (streams that share no link, directly or through others, cannot take bandwidth from
     each other), so a stream that starts or ends changes the rates of its own component
-    only, and only that component is filled again: a handful of streams, where the whole
-    estate may have hundreds in flight. The allocation is the one progressive filling over
+    only, and only that component is filled again: one or two streams, where 10,000 hosts
+    have some fifty in flight. The allocation is the one progressive filling over
     all streams gives; its floating-point sums are the component's own (on the shipped
     scenarios identical to the last bit, see ``tests/processes/test_bandwidth.py``)."""
 
