@@ -49,17 +49,10 @@ def call_later(env: simpy.Environment, delay: float, action: Callable[[], None])
 
 
 class CountingEnvironment(AlarmEnvironment):
-    """A SimPy environment that counts the events it processes, with the clock of the
-    simulation's deadlines (:class:`~sim.processes.alarms.Alarms`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events_processed = 0
-
-    def step(self) -> None:
-        """Process the next event."""
-        self.events_processed += 1
-        super().step()
+    """The estate's SimPy environment: it counts the events it processes
+    (:attr:`events_processed`), keeps far and near events apart
+    (:mod:`sim.processes.event_queue`) and has the clock of the simulation's deadlines
+    (:class:`~sim.processes.alarms.Alarms`)."""
 
 
 @dataclass(frozen=True)
