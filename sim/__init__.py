@@ -50,6 +50,7 @@ KMIP key store                                sim.domain.kmip
 KMIP 1.1 wire encoding (TTLV)                 sim.domain.ttlv, sim.interop.kmip_client
 encrypted vMotion stream (AES-256-GCM)        sim.domain.stream_cipher
 shared context of components                  sim.processes.context
+event queue split into near and far events    sim.processes.event_queue
 deadlines that cost no event if called off    sim.processes.alarms
 a process body run inline, detachable         sim.processes.inline
 network graph, delays, bandwidth              sim.processes.network
@@ -113,6 +114,12 @@ says more; ``tests/test_architecture.py`` fails on a cache not listed here):
   and its single round run in the agent's process (handed to a process of their own only
   when the agent is interrupted): 15 to 8.2 events per attestation on ``large.yaml``
   without VMs;
+- smaller heaps (``sim/processes/event_queue.py``, ``sim/processes/alarms.py``): events due
+  more than a minute ahead wait in a second heap, merged exactly when popped, and each
+  kind of alarm has a heap (lane) of its own, so the many short-lived events and attempt
+  deadlines never walk the heaps of 10,000 agents' periods and 100,000 VM lifetimes: the
+  event loop's and alarm clock's own lines fell from ~16 % to ~10 % of the profile samples
+  of a 10,000-host run in steady state (py-spy);
 - the cycle collector off while an estate is built and run (``sim/collector.py``): the
   model makes no reference cycles (``tests/test_behaviour_garbage.py``), so collecting
   found nothing and cost ~7 % of a run and a fifth of a build at 10,000 hosts; the estate

@@ -26,6 +26,7 @@ from sim.domain.reasons import Reason
 from sim.domain.report import SignedOnUse
 from sim.domain.tpm import VirtualTPM
 from sim.domain.verifier import collect_evidence
+from sim.processes.alarms import ATTEMPT_TIMEOUTS
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import Attempt, AttestationDraft
@@ -115,6 +116,7 @@ class AttestationClient:
             else lambda: 0.0
         )
         self._tpm_lock = Lock(ctx.env, capacity=1)
+        self._timeouts = ctx.env.alarms.lane(ATTEMPT_TIMEOUTS)
         self.report: SignedOnUse | None = None
         self.report_expires = float("-inf")
         self._agent: simpy.Process | None = None
@@ -243,7 +245,7 @@ class AttestationClient:
                     waiting = Attempt()
                     me = self.env.active_process
                     assert me is not None
-                    alarm = self.env.alarms.at(deadline, partial(me.interrupt, TIMED_OUT))
+                    alarm = self._timeouts.at(deadline, partial(me.interrupt, TIMED_OUT))
                     try:
                         outcomes = yield from self._rounds(
                             nodes, deadline, waiting, trigger == "poll"

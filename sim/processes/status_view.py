@@ -26,7 +26,7 @@ from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any, NamedTuple
 
-from sim.processes.alarms import Alarm
+from sim.processes.alarms import STATUS_LAPSES, Alarm
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN, client_status
 from sim.processes.context import Context, call_later
 from sim.processes.network import Unreachable
@@ -68,6 +68,7 @@ class StatusView:
         # when the view turns ``notAttested`` unless a newer report comes first (an alarm,
         # cancelled by the newer report: no event for the lapses that never happen)
         self._lapse: dict[str, Alarm] = {}
+        self._lapses = ctx.env.alarms.lane(STATUS_LAPSES)
         # each reporting host's network node and propagation-delay sampler (its stream's
         # draws are the same whether looked up once or at every report)
         self._senders: dict[str, tuple[str, Callable[[], float]]] = {}
@@ -130,7 +131,7 @@ class StatusView:
             self._until[report.host] = report.attested_until
             now = self.env.now
             at = now + max(0.0, report.attested_until - now)
-            self._lapse[report.host] = self.env.alarms.at(at, partial(self._expire, report.host))
+            self._lapse[report.host] = self._lapses.at(at, partial(self._expire, report.host))
 
     def _expire(self, host: str) -> None:
         """The latest report's ``attestedUntil`` came (a newer report would have cancelled

@@ -17,6 +17,7 @@ from typing import Any
 
 from sim.analysis.records import Placement
 from sim.domain.reasons import Reason
+from sim.processes.alarms import VM_LIFETIMES
 from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import HaRestartDraft, MigrationDraft, PlacementDraft
@@ -78,6 +79,7 @@ class WorkloadVCenter:
         self.vmotion = vmotion
         self.ctx = ctx
         self.placement_rng = ctx.stream(f"vcenter.{spec.name}.placement")
+        self._lifetimes = ctx.env.alarms.lane(VM_LIFETIMES)
         self.vmotion_keys = ByteSource(ctx.stream(f"vcenter.{spec.name}.vmotion-keys")).take
         self.rules = rules
         self.lifetime = rules.lifetime
@@ -178,7 +180,7 @@ class WorkloadVCenter:
         self._life_ends_in(lifetime, vm, vm.epoch)
 
     def _life_ends_in(self, delay: float, vm: Vm, epoch: int) -> None:
-        self.env.alarms.at(self.env.now + delay, partial(self._life_ends, vm, epoch))
+        self._lifetimes.at(self.env.now + delay, partial(self._life_ends, vm, epoch))
 
     def _life_ends(self, vm: Vm, epoch: int) -> None:
         if vm.epoch != epoch:
