@@ -270,6 +270,8 @@ def arrow_array(values: Sequence[Scalar], kinds: set[type], fits: bool) -> Any:
         return _from_buffers([None if v is None else str(v) for v in values], pa.string(), pa)
     if kinds in ({bool}, {int}):
         return _from_buffers(values, pa.bool_() if bool in kinds else pa.int64(), pa)
+    if kinds == {float}:
+        return _from_buffers(values, pa.float64(), pa)
     if kinds <= {int, float}:
         return _from_buffers([None if v is None else float(v) for v in values], pa.float64(), pa)
     # mixed kinds: the CSV text of each cell
@@ -281,20 +283,31 @@ def _from_buffers(values: Sequence[Scalar], kind: Any, pa: Any) -> Any:
     """The Arrow array of ``values`` (None: null) of type ``kind`` (bool, int64, float64 or
     string), from its validity bitmap and data buffers."""
     n = len(values)
-    valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
-    nulls = n - int(valid.sum())
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    nulls = values.count(None)
+    bitmap = None
+    if nulls:
+        valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     if kind == pa.string():
-        encoded = [b"" if v is None else str(v).encode("utf-8") for v in values]
+        if nulls:
+            encoded = [b"" if v is None else str(v).encode("utf-8") for v in values]
+        else:
+            encoded = [str(v).encode("utf-8") for v in values]
         offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+        np.cumsum(list(map(len, encoded)), out=offsets[1:])
         buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
     elif kind == pa.bool_():
-        bits = np.fromiter((v is True for v in values), dtype=bool, count=n)
+        if nulls:
+            bits = np.fromiter((v is True for v in values), dtype=bool, count=n)
+        else:
+            bits = np.array(values, dtype=bool)
         buffers = [bitmap, pa.py_buffer(np.packbits(bits, bitorder="little"))]
     else:
         dtype = np.int64 if kind == pa.int64() else np.float64
-        data = np.fromiter((0 if v is None else v for v in values), dtype=dtype, count=n)
+        if nulls:
+            data = np.fromiter((0 if v is None else v for v in values), dtype=dtype, count=n)
+        else:  # every value a Python int or float of the column's kind
+            data = np.array(values, dtype=dtype)
         buffers = [bitmap, pa.py_buffer(data)]
     array = pa.Array.from_buffers(kind, n, buffers, null_count=nulls)
     array.validate(full=True)
@@ -342,18 +355,42 @@ def plain_columns(
     return out
 
 
+_BARE_START = frozenset("-0123456789iftn")
+"""The first characters of every text that reads back as something else (an integer, a
+float, ``inf``, ``nan``, ``true`` or ``false``); a text starting otherwise, and holding no
+special character, is its own cell."""
+
+
+def _text_cells(texts: Iterable[str]) -> dict[Scalar, str]:
+    """Each distinct text's cell (:func:`quote_text`, its work skipped for the texts that
+    cannot need quoting: most ids and names)."""
+    special, start = _SPECIAL.search, _BARE_START
+    return {
+        t: quote_text(t) if not t or t[0] in start or special(t) else t
+        for t in texts
+        if t is not None
+    }
+
+
 def encode_column(values: Sequence[Scalar]) -> list[str]:
     """Each value's CSV cell, as :func:`encode_cell` writes it, a whole column at a time
     (a text's quoting is worked out once per distinct text: names and outcomes repeat)."""
     kinds = set(map(type, values))
     if kinds == {float}:
         return list(map(float.__repr__, values))
+    if kinds == {int}:
+        return list(map(int.__repr__, values))
     if kinds <= {str, type(None)}:  # a text never equals None: one cell per distinct value
-        cells: dict[Scalar, str] = {v: quote_text(str(v)) for v in set(values) if v is not None}
+        cells = _text_cells(set(values))  # type: ignore[arg-type]
         cells[None] = ""
         return list(map(cells.__getitem__, values))
     if kinds <= {float, type(None)}:
         return ["" if v is None else float.__repr__(v) for v in values]
+    if kinds <= {int, type(None)}:
+        return ["" if v is None else int.__repr__(v) for v in values]
+    if kinds <= {bool, type(None)}:  # True == 1 but never reaches here with an int
+        flags: dict[Scalar, str] = {None: "", True: "true", False: "false"}
+        return list(map(flags.__getitem__, values))
     texts: dict[str, str] = {}
     out = []
     for v in values:

@@ -23,6 +23,7 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, overload
 
@@ -134,7 +135,7 @@ class RecordedTable(Sequence[dict[str, Any]]):
                 position = (k + 1) * size
             elif position - sealed < len(self._pending):
                 rows = self._pending[position - sealed :]
-                yield {name: [r[where[name]] for r in rows] for name in wanted}
+                yield {name: list(map(itemgetter(where[name]), rows)) for name in wanted}
                 position += len(rows)
             else:
                 return

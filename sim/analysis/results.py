@@ -144,8 +144,9 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
             size = len(columns[0]) if columns else 0
             first += size
             cells = [encode_column(values) for values in columns]
-            text = "".join(map("%s\n".__mod__, map(",".join, zip(*cells, strict=True))))
-            csv.write(text.encode("utf-8"))
+            if size:
+                text = "\n".join(map(",".join, zip(*cells, strict=True)))
+                csv.write(text.encode("utf-8") + b"\n")
             for i, values in enumerate(columns):
                 pending[i].append(arrow_array(values, kinds[i], fits[i]))
             held += size

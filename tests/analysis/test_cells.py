@@ -35,6 +35,21 @@ scalars = st.one_of(
         st.lists(
             st.one_of(st.none(), st.sampled_from(["a", "1", "1.5", "", "x,y", 'q"'])), max_size=30
         ),
+        st.lists(st.integers(-(2**70), 2**70), max_size=30),
+        st.lists(st.one_of(st.none(), st.integers()), max_size=30),
+        st.lists(st.one_of(st.none(), st.booleans()), max_size=30),
+        st.lists(st.booleans(), max_size=30),
+        # texts that do and do not start like a number, a flag, inf or nan
+        st.lists(
+            st.one_of(
+                st.none(),
+                st.sampled_from(
+                    ["nan", "inf", "-inf", "true", "false", "", "1e+05", "-3", "2.5", "a1", "n"]
+                ),
+                st.text(alphabet='-0123456789.eiftnarsuxyz,"\n '),
+            ),
+            max_size=30,
+        ),
     )
 )
 @pytest.mark.slow
@@ -139,7 +154,15 @@ _SCALARS = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(values=st.lists(_SCALARS, max_size=30))
+@given(
+    values=st.one_of(
+        st.lists(_SCALARS, max_size=30),
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=30),
+        st.lists(st.integers(-(2**63), 2**63 - 1), max_size=30),
+        st.lists(st.booleans(), max_size=30),
+        st.lists(st.text(max_size=8), max_size=30),
+    )
+)
 def test_arrow_columns_are_what_pyarrow_array_builds(values: list[object]) -> None:
     """A column assembled from its buffers is the array pyarrow.array builds from the same
     list (type, nulls, values) and writes the same Parquet bytes."""
