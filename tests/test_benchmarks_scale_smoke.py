@@ -69,6 +69,30 @@ def test_day_projection_extends_the_second_half() -> None:
     assert analysed["peak_rss_bytes"] == pytest.approx(day["peak_rss_bytes"] + 2 * 2**20)
 
 
+@pytest.mark.parametrize(("gib", "verdict"), [(1.5, "met"), (11.0, "not shown by a bound")])
+def test_the_day_memory_bound_is_judged_only_when_it_is_under_the_goal(
+    gib: float, verdict: str
+) -> None:
+    """The projected RSS is an upper bound: under 2 GiB it shows the goal met; over it, the
+    report says to measure the day rather than calling the goal missed."""
+    row = {
+        "hosts": 10_000, "vms": 100_000, "wall_s": 20.0, "cpu_s": 20.0, "build_cpu_s": 9.0,
+        "peak_rss_bytes": 2**30, "events": 1, "attestations": 1, "attestations_per_cpu_s": 0.05,
+    }  # fmt: skip
+    report = {
+        "scenario": "xlarge.yaml",
+        "until_s": 600.0,
+        "sizes": [row],
+        "exponents": {"cpu_s": None},
+        "day": {"cpu_s": 1500.0, "peak_rss_bytes": gib * 2**30},
+    }
+    text = scale.render(report)
+    rss = next(line for line in text.splitlines() if line.strip().startswith("RSS"))
+    assert "at most" in rss and verdict in rss
+    assert "NOT met" not in rss
+    assert "--child 10000 --until 86400" in rss or verdict == "met"
+
+
 @pytest.mark.slow
 def test_main_measures_sizes_and_a_sweep(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
