@@ -289,10 +289,7 @@ def _from_buffers(values: Sequence[Scalar], kind: Any, pa: Any) -> Any:
         valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     if kind == pa.string():
-        if nulls:
-            encoded = [b"" if v is None else str(v).encode("utf-8") for v in values]
-        else:
-            encoded = [str(v).encode("utf-8") for v in values]
+        encoded = [b"" if v is None else str(v).encode("utf-8") for v in values]
         offsets = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(list(map(len, encoded)), out=offsets[1:])
         buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
@@ -361,9 +358,9 @@ float, ``inf``, ``nan``, ``true`` or ``false``); a text starting otherwise, and 
 special character, is its own cell."""
 
 
-def _text_cells(texts: Iterable[str]) -> dict[Scalar, str]:
+def _text_cells(texts: Iterable[str | None]) -> dict[Scalar, str]:
     """Each distinct text's cell (:func:`quote_text`, its work skipped for the texts that
-    cannot need quoting: most ids and names)."""
+    cannot need quoting: most ids and names); None is left out."""
     special, start = _SPECIAL.search, _BARE_START
     return {
         t: quote_text(t) if not t or t[0] in start or special(t) else t
@@ -381,7 +378,7 @@ def encode_column(values: Sequence[Scalar]) -> list[str]:
     if kinds == {int}:
         return list(map(int.__repr__, values))
     if kinds <= {str, type(None)}:  # a text never equals None: one cell per distinct value
-        cells = _text_cells(set(values))  # type: ignore[arg-type]
+        cells = _text_cells(set(values))  # type: ignore[arg-type]  # kinds: str or None
         cells[None] = ""
         return list(map(cells.__getitem__, values))
     if kinds <= {float, type(None)}:

@@ -118,11 +118,10 @@ class AlarmLane:
     lapses after a day and is renewed every five minutes): then the heap is rebuilt without
     them, so it never holds more than about twice the alarms still set."""
 
-    __slots__ = ("_cancelled", "clock", "heap", "name")
+    __slots__ = ("_cancelled", "clock", "heap")
 
-    def __init__(self, clock: Alarms, name: str) -> None:
+    def __init__(self, clock: Alarms) -> None:
         self.clock = clock
-        self.name = name
         self.heap: list[_Entry] = []
         self._cancelled = 0  # cancelled alarms still in the heap
 
@@ -202,7 +201,7 @@ class Alarms:
         """The lane ``name`` (made on first use): set deadlines of one kind there."""
         lane = self._lanes.get(name)
         if lane is None:
-            lane = self._lanes[name] = AlarmLane(self, name)
+            lane = self._lanes[name] = AlarmLane(self)
         return lane
 
     def at(self, when: float, action: Callable[[], object]) -> Alarm:
