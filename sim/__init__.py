@@ -65,6 +65,7 @@ a host's capacity state (up, maintenance)    sim.processes.host_capacity
 ports between components, checked wiring     sim.processes.wiring
 verifier polling, failure notifier            sim.processes.verifier_poll
 workload vCenter: status view, placement      sim.processes.vcenter
+each cluster's placement inputs as arrays     sim.processes.placement_index
 vMotion: pre-copy, encrypted stream           sim.processes.vmotion
 drift, remediation, reboots                   sim.processes.drift
 node outages                                  sim.processes.faults
@@ -120,6 +121,13 @@ says more; ``tests/test_architecture.py`` fails on a cache not listed here):
   deadlines never walk the heaps of 10,000 agents' periods and 100,000 VM lifetimes: the
   event loop's and alarm clock's own lines fell from ~16 % to ~10 % of the profile samples
   of a 10,000-host run in steady state (py-spy);
+- placement on arrays (``sim/processes/placement_index.py``): each cluster keeps its hosts'
+  free memory, memory in use and attested flags in numpy arrays that the hosts and the
+  vCenter's view update as they change, so a power-on or vMotion finds the eligible hosts
+  and the least loaded with a few array operations instead of reading the state of each
+  of the cluster's 50 hosts: ~34 us to ~6 us to place a VM, ~28 us to ~3.4 us to list a
+  vMotion's destinations (20,000 VMs of a 10,000-host estate, timed in a loop); ~3 % of
+  the run (py-spy); the same hosts in the same order, by a property test against the walk;
 - the cycle collector off while an estate is built and run (``sim/collector.py``): the
   model makes no reference cycles (``tests/test_behaviour_garbage.py``), so collecting
   found nothing and cost ~7 % of a run and a fifth of a build at 10,000 hosts; the estate

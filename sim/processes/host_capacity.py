@@ -10,9 +10,14 @@ input, the vCenter's view of the host, is told by the view itself
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import simpy
 
 from sim.analysis.capacity import CapacityTracker
+
+if TYPE_CHECKING:
+    from sim.processes.placement_index import ClusterIndex
 
 
 class CapacityState:
@@ -30,7 +35,20 @@ class CapacityState:
         self._up = False
         self._maintenance = False
         self._used_memory = 0
+        self._index: ClusterIndex[CapacityState] | None = None
+        self._position = 0
         tracker.add_host(self.name, self.memory)
+
+    def join_index(self, index: ClusterIndex[CapacityState]) -> None:
+        """Keep ``index`` (the placement arrays of the host's cluster) up to date from now on."""
+        self._index = index
+        self._position = index.position[self.name]
+        self._tell_index()
+
+    def _tell_index(self) -> None:
+        if self._index is not None:
+            takes_vms = self._up and not self._maintenance
+            self._index.host_changed(self._position, takes_vms, self._used_memory)
 
     @property
     def up(self) -> bool:
@@ -40,6 +58,7 @@ class CapacityState:
     def _set_up(self, value: bool) -> None:
         self._up = value
         self._capacity.host_up(self.env.now, self.name, value)
+        self._tell_index()
 
     @property
     def maintenance(self) -> bool:
@@ -49,6 +68,7 @@ class CapacityState:
     def _set_maintenance(self, value: bool) -> None:
         self._maintenance = value
         self._capacity.maintenance(self.env.now, self.name, value)
+        self._tell_index()
 
     def enter_maintenance(self) -> None:
         """The host's vCenter puts it in maintenance mode (no new VMs from now on)."""
@@ -69,8 +89,10 @@ class CapacityState:
         """Hold ``memory`` for a VM arriving or starting here (or running here)."""
         self._used_memory += memory
         self._capacity.memory_in_use(self.env.now, self.name, self._used_memory)
+        self._tell_index()
 
     def release(self, memory: int) -> None:
         """Give back ``memory`` held by :meth:`reserve`."""
         self._used_memory -= memory
         self._capacity.memory_in_use(self.env.now, self.name, self._used_memory)
+        self._tell_index()

@@ -72,6 +72,12 @@ class StatusView:
         # each reporting host's network node and propagation-delay sampler (its stream's
         # draws are the same whether looked up once or at every report)
         self._senders: dict[str, tuple[str, Callable[[], float]]] = {}
+        self._watchers: list[Callable[[str, bool], None]] = []
+
+    def watch(self, attested_changed: Callable[[str, bool], None]) -> None:
+        """Call ``attested_changed(host, attested)`` whenever the view of a host turns
+        ``attested`` or stops being it (the placement arrays follow the view so)."""
+        self._watchers.append(attested_changed)
 
     def start(self, initial: dict[str, StatusReport] | None) -> None:
         """Start learning status; ``initial`` gives each host's status at the start of a
@@ -160,8 +166,12 @@ class StatusView:
             self._set(h, statuses[h])
 
     def _set(self, host: str, status: str) -> None:
-        if status != self.view[host]:
+        was = self.view[host]
+        if status != was:
             self.view[host] = status
+            if (status == ATTESTED) != (was == ATTESTED):
+                for attested_changed in self._watchers:
+                    attested_changed(host, status == ATTESTED)
             self.ctx.recorder.capacity.view(self.env.now, host, status == ATTESTED)
             self.ctx.recorder.add(
                 "status_views", time=self.env.now, vcenter=self.name, host=host, status=status,

@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from sim.analysis.records import Placement
 from sim.domain.reasons import Reason
 from sim.processes.alarms import VM_LIFETIMES
-from sim.processes.attestation_status import ATTESTED, NOT_ATTESTED, UNKNOWN
+from sim.processes.attestation_status import NOT_ATTESTED, UNKNOWN
 from sim.processes.context import Context
 from sim.processes.drafts import HaRestartDraft, MigrationDraft, PlacementDraft
 from sim.processes.host import TrustedHost
 from sim.processes.inventory import Vm, VmPool
+from sim.processes.placement_index import ClusterIndex, Mask
 from sim.processes.status_view import StatusReport, StatusView
 from sim.processes.trust_authority import TrustAuthority
 from sim.processes.vmotion import COMPLETED, Migrator
@@ -84,6 +87,14 @@ class WorkloadVCenter:
         self.rules = rules
         self.lifetime = rules.lifetime
         self.status = StatusView(ctx, spec, [h.name for h in hosts], ta)
+        self._index = {c: ClusterIndex(members) for c, members in self.by_cluster.items()}
+        self._index_of = {h.name: self._index[h.cluster] for h in hosts}
+        for h in hosts:
+            h.join_index(self._index_of[h.name])
+        self.status.watch(self._view_changed)
+
+    def _view_changed(self, host: str, attested: bool) -> None:
+        self._index_of[host].view_changed(host, attested)
 
     @property
     def view(self) -> dict[str, str]:
@@ -108,40 +119,47 @@ class WorkloadVCenter:
 
     # --- placement -------------------------------------------------------------------------
 
-    def _candidates(self, vm: Vm, exclude: str | None = None) -> list[TrustedHost]:
-        """Hosts of the VM's cluster that are up, have room and (for a VM that needs a
-        key) are seen as attested. Hosts skipped only for their status are recorded as
-        refusals."""
-        out: list[TrustedHost] = []
-        memory, view = vm.memory, self.view
-        for h in self.by_cluster[vm.cluster]:
-            if not h.has_room(memory) or h.name == exclude:
-                continue
-            if vm.needs_key and view[h.name] != ATTESTED:
-                self.recorder.add(
-                    "refusals",
-                    time=self.env.now,
-                    host=h.name,
-                    vm=vm.name,
-                    kind="placement",
-                    reason=STATUS_REFUSALS[self.view[h.name]],
-                )
-                continue
-            out.append(h)
-        return out
+    def _eligible(
+        self, vm: Vm, exclude: str | None = None
+    ) -> tuple[ClusterIndex[TrustedHost], Mask]:
+        """The VM's cluster and which of its hosts could take the VM: up, out of maintenance
+        mode, with room and (for a VM that needs a key) seen as attested. Hosts skipped only
+        for their status are recorded as refusals, in cluster order."""
+        index = self._index[vm.cluster]
+        room = index.with_room(vm.memory, exclude)
+        if vm.needs_key:
+            refused = room & ~index.attested
+            if np.count_nonzero(refused):  # rare: a host seen as not attested has room
+                for h in index.hosts(refused):
+                    self.recorder.add(
+                        "refusals",
+                        time=self.env.now,
+                        host=h.name,
+                        vm=vm.name,
+                        kind="placement",
+                        reason=STATUS_REFUSALS[self.view[h.name]],
+                    )
+                room &= index.attested
+        return index, room
 
-    def _choose(self, hosts: list[TrustedHost]) -> TrustedHost | None:
-        if not hosts:
-            return None
+    def _candidates(self, vm: Vm, exclude: str | None = None) -> list[TrustedHost]:
+        """The hosts that could take ``vm`` (:meth:`_eligible`), in cluster order."""
+        index, room = self._eligible(vm, exclude)
+        return index.hosts(room)
+
+    def _choose(self, vm: Vm) -> TrustedHost | None:
+        """Where placement puts ``vm``: the first eligible host (``first_fit``) or the first
+        of the least loaded (``least_loaded``); None if no host is eligible."""
+        index, room = self._eligible(vm)
         if self.placement == "first_fit":
-            return hosts[0]
-        return min(hosts, key=lambda h: h.used_memory / h.memory)
+            return index.first(room)
+        return index.least_loaded(room)
 
     def power_on(self, vm: Vm, trigger: str = "power_on") -> Generator[Any, Any, Placement]:
         """Place and power on a stopped VM (the key is fetched by the chosen host); the
         ``placements`` record, written once its outcome is known."""
         now = self.env.now
-        host = self._choose(self._candidates(vm))
+        host = self._choose(vm)
         draft = PlacementDraft(now, self.name, vm.name, trigger, vm.needs_key)
         if host is None:
             record = draft.record("refused", Reason.PLACEMENT_NO_ELIGIBLE_HOST.text)
