@@ -26,6 +26,9 @@ from sim.processes.network import Paths
 
 Link = tuple[str, str]
 
+RATE_CHANGED = "stream rate changed"
+"""The cause of the interrupt that tells a sending process its stream's rate changed."""
+
 
 @dataclass(eq=False, slots=True)
 class Stream:
@@ -37,7 +40,8 @@ class Stream:
     rate: float = 0.0
     left: float = 0.0
     since: float = 0.0
-    changed: simpy.Event | None = field(default=None, repr=False)
+    sender: simpy.Process | None = field(default=None, repr=False)  # while it sends
+    woken: bool = field(default=False, repr=False)  # told of a new rate, not yet resumed
     seq: int = field(default=0, repr=False)  # the order it opened in
 
 
@@ -131,17 +135,35 @@ class SharedLinks:
         self._reallocate(components)
 
     def send(self, stream: Stream, nbytes: float) -> Generator[Any, Any, None]:
-        """Send ``nbytes`` on ``stream`` at its (changing) share; returns when all are sent."""
+        """Send ``nbytes`` on ``stream`` at its (changing) share; returns when all are sent.
+
+        The sending process waits for the time the bytes left take at the current rate,
+        one ``Timeout``. A new rate (rare: another stream on a shared link opened or closed)
+        interrupts the wait (:data:`RATE_CHANGED`); the process then works out the bytes
+        left and waits again. Racing the timeout with a rate-change event instead would
+        cost a ``Condition`` event per wait as well; the only difference is at an exact
+        tie, which both forms settle the same way: a change at the very instant the bytes
+        run out finds the transfer done."""
         self._advance()
         stream.left = float(nbytes)
-        while stream.left > 0:
-            stream.changed = self.env.event()
-            done = self.env.timeout(stream.left / stream.rate)
-            yield done | stream.changed
-            self._advance()
-            if done.processed:  # the transfer ran out at this rate (not a rate change)
-                stream.left = 0.0
-        stream.changed = None
+        stream.sender = self.env.active_process
+        try:
+            while stream.left > 0:
+                stream.woken = False
+                delay = stream.left / stream.rate
+                end = self.env.now + delay
+                try:
+                    yield self.env.timeout(delay)
+                    done = True
+                except simpy.Interrupt as wake:
+                    if wake.cause is not RATE_CHANGED:
+                        raise
+                    done = self.env.now >= end
+                self._advance()
+                if done:  # the transfer ran out at this rate
+                    stream.left = 0.0
+        finally:
+            stream.sender = None
 
     def _advance(self) -> None:
         now = self.env.now
@@ -175,5 +197,6 @@ class SharedLinks:
         changed.sort(key=lambda item: item[0])
         for _, s, rate in changed:
             s.rate = rate
-            if s.changed is not None and not s.changed.triggered:
-                s.changed.succeed()
+            if s.sender is not None and not s.woken:
+                s.woken = True
+                s.sender.interrupt(RATE_CHANGED)

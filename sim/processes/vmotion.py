@@ -37,8 +37,6 @@ from functools import lru_cache
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, overload
 
-import simpy
-
 from sim.domain.reasons import Reason
 from sim.domain.stream_cipher import (
     MigrationSecret,
@@ -51,6 +49,7 @@ from sim.errors import StreamRejected
 from sim.processes.bandwidth import SharedLinks, Stream
 from sim.processes.context import Context
 from sim.processes.network import Unreachable
+from sim.processes.services import Lock
 from sim.scenario.model import VMotion
 
 if TYPE_CHECKING:
@@ -235,14 +234,15 @@ class Migrator:
         self.ledger = ledger
         self.links = SharedLinks(ctx.env, ctx.paths)
         self._ids: dict[str, int] = {}
-        self._hosts: dict[str, simpy.Resource] = {}
+        self._hosts: dict[str, Lock] = {}
         self._received = bytearray()  # the sample streams' receive buffer, reused
 
-    def _slots(self, host: TrustedHost) -> simpy.Resource:
-        """The migration slots of ``host`` (``max_concurrent_per_host``)."""
+    def _slots(self, host: TrustedHost) -> Lock:
+        """The migration slots of ``host`` (``max_concurrent_per_host``; a free one is taken
+        without a SimPy event)."""
         slots = self._hosts.get(host.name)
         if slots is None:
-            slots = simpy.Resource(self.env, self.spec.max_concurrent_per_host)
+            slots = Lock(self.env, self.spec.max_concurrent_per_host)
             self._hosts[host.name] = slots
         return slots
 
@@ -295,9 +295,12 @@ class Migrator:
             if not ok:
                 return Moved("failed", Reason.VMOTION_KEY_NOT_RELEASED.text)
         queued = self.env.now
+        first, second = (src, dst) if src.name < dst.name else (dst, src)  # no deadlock
         with contextlib.ExitStack() as slots:
-            for h in sorted((src, dst), key=lambda h: h.name):  # a fixed order: no deadlock
-                yield slots.enter_context(self._slots(h).request())
+            for h in (first, second):  # the second is asked for once the first is held
+                turn = slots.enter_context(self._slots(h).slot())
+                if turn.pending is not None:
+                    yield turn.pending
             progress.slots_taken(self.env.now - queued)
             began = self.env.now
             setup = self.ctx.sampler(f"vm.{vm.name}.vmotion-setup", self.spec.setup_time, 4)()

@@ -76,14 +76,15 @@ _LABELS = {
 # model, left out). SimPy events: an attestation about 9.3 (the agent's timer, the round's
 # six network hops, TPM quote and verdict, the status report's arrival; the round runs in the
 # agent's process, a free TPM lock or service worker and a deadline called off cost no
-# event), a migration 12 (set-up, pre-copy rounds, key fetch, switch-over), a power-on 6
+# event), a migration 5 (its process, set-up, pre-copy rounds, key fetch, switch-over; free
+# migration slots cost no event and a transfer waits for its timeout alone), a power-on 6
 # (placement, key request; a VM's lifetime is an alarm, an event only if it ends within the
 # run), each host under 1 at start-up, a reboot about 295 (the outage, the boot's re-attestation
 # and retries, status changes) and each request of the power-on and migration streams 1 (its
 # timer, even when no VM qualifies).
 _EVENTS = {
     "attestation": 9.3,
-    "migration": 11.8,
+    "migration": 5.25,
     "power_on": 6.4,
     "host": 0.4,
     "reboot": 295,

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
+from typing import Any
 
 import networkx as nx
 import pytest
+import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.processes.bandwidth import SharedLinks, Stream, max_min_rates
+from sim.processes.bandwidth import RATE_CHANGED, SharedLinks, Stream, max_min_rates
 from sim.processes.context import CountingEnvironment
 from sim.processes.network import Paths
 from sim.rng import Streams
 from sim.scenario.distributions import parse_distribution
+from tests.vmotion_forms import RacingLinks
 
 
 def test_equal_streams_split_a_link() -> None:
@@ -180,3 +184,103 @@ def test_filling_each_component_gives_the_whole_estates_allocation(
         whole = max_min_rates(links.streams, links._capacity)
         for i, s in enumerate(links.streams):
             assert s.rate == pytest.approx(whole[i], rel=2.5e-9, abs=0.0)
+
+
+def _race(links_type: type[SharedLinks], moves: list[tuple[int, int, float, float]]) -> list:
+    """Run ``moves`` (source host, destination host, start time, bytes) on hosts h0..h5 of
+    assorted NIC speeds; each migration's end time and the events it took."""
+    g = nx.Graph()
+    fixed = parse_distribution("0s")
+    g.add_node("site:s", kind="site", site="s")
+    for k in range(6):
+        g.add_node(f"h{k}", kind="host", site="s")
+        g.add_edge(f"h{k}", "site:s", latency=fixed, bandwidth=[100.0, 37.0, 250.0][k % 3])
+    env = CountingEnvironment()
+    links = links_type(env, Paths(g, Streams(0)))
+    ends: list[tuple[int, float]] = []
+
+    def move(k: int, src: int, dst: int, at: float, size: float) -> Generator[Any, Any, None]:
+        yield env.timeout(at)
+        s = links.open(f"h{src}", f"h{dst}")
+        yield from links.send(s, size)
+        yield from links.send(s, size / 3)  # a second pass, as pre-copy makes
+        links.close(s)
+        ends.append((k, env.now))
+
+    for k, (src, dst, at, size) in enumerate(moves):
+        if src != dst:
+            env.process(move(k, src, dst, at, size))
+    env.run()
+    return sorted(ends)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),
+            st.integers(0, 5),
+            st.floats(0, 50, allow_nan=False),
+            st.floats(1, 5000, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_interrupting_a_sender_ends_every_transfer_when_racing_a_change_event_does(
+    moves: list[tuple[int, int, float, float]],
+) -> None:
+    """Migrations starting at random times share NICs of assorted speeds, so rates change
+    while transfers run. A sender woken by an interrupt ends each transfer at the very
+    float time a sender racing its timeout with a change event does (no tolerance), with
+    fewer events; only exact ties of unrelated events are ordered differently, and the
+    outcome at such a tie is the same (the next test)."""
+    assert _race(SharedLinks, moves) == _race(RacingLinks, moves)
+
+
+def test_a_rate_change_at_the_instant_a_transfer_runs_out_finds_it_done() -> None:
+    """a->b sends 113 B at 100 B/s, ending at 1.13 s; a->c opens at exactly that float
+    time, first. a->b is done then, whichever of the two events of that instant comes
+    first: not sent on for the 1.4e-14 B that ``113 - 100 * 1.13`` leaves in floats. a->c,
+    halved for no time, sends its 100 B at the full rate once a->b has closed."""
+    env, links = _links()
+    ends: dict[str, float] = {}
+    tie = 113 / 100.0
+
+    def move(dst: str, at: float, size: float) -> Generator[Any, Any, None]:
+        yield env.timeout(at)
+        s = links.open("a", dst)
+        yield from links.send(s, size)
+        links.close(s)
+        ends[dst] = env.now
+
+    assert 113.0 - 100.0 * tie > 0.0  # the bytes a sender woken at the tie would see left
+    env.process(move("c", tie, 100))  # its timeout comes first at the tie
+    env.process(move("b", 0.0, 113))
+    env.run()
+    assert ends == {"b": tie, "c": tie + 100 / 100.0}
+
+
+def test_a_sender_interrupted_for_another_reason_is_not_swallowed() -> None:
+    """An interrupt that is not a rate change reaches the sending process."""
+    env, links = _links()
+    seen: list[object] = []
+
+    def move() -> Generator[Any, Any, None]:
+        s = links.open("a", "b")
+        try:
+            yield from links.send(s, 1000)
+        except simpy.Interrupt as stop:
+            seen.append(stop.cause)
+        links.close(s)
+
+    proc = env.process(move())
+
+    def stop() -> Generator[Any, Any, None]:
+        yield env.timeout(1.0)
+        proc.interrupt("host down")
+
+    env.process(stop())
+    env.run()
+    assert seen == ["host down"]
+    assert RATE_CHANGED != "host down"
