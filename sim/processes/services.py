@@ -25,7 +25,6 @@ do); otherwise it serves it anyway and the answer reaches nobody.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
@@ -92,8 +91,9 @@ class Lock(simpy.Resource):
         if self.put_queue:
             self.release(held)  # type: ignore[arg-type]
             return
-        with contextlib.suppress(ValueError):
-            self.users.remove(held)  # type: ignore[arg-type]
+        users = self.users
+        if held in users:  # else a request withdrawn before it was granted
+            users.remove(held)
 
 
 def demand_stream(kind: str, requester: str) -> str:
