@@ -33,13 +33,13 @@ RATE_CHANGED = "stream rate changed"
 @dataclass(eq=False, slots=True)
 class Stream:
     """One stream: its links, its own rate cap, its current rate and the bytes it has left
-    to send in its current transfer."""
+    to send in its current transfer (as of the last time the streams were brought up to
+    date, :meth:`SharedLinks._advance`)."""
 
     links: tuple[Link, ...]
     cap: float
     rate: float = 0.0
     left: float = 0.0
-    since: float = 0.0
     sender: simpy.Process | None = field(default=None, repr=False)  # while it sends
     woken: bool = field(default=False, repr=False)  # told of a new rate, not yet resumed
     seq: int = field(default=0, repr=False)  # the order it opened in
@@ -95,17 +95,20 @@ class SharedLinks:
         self._capacity: dict[Link, float] = {}  # every link opened on; bandwidths never change
         self._on_link: dict[Link, list[Stream]] = {}  # the streams in flight on each link
         self._opened = 0
+        self._since = 0.0  # when every stream in flight was last brought up to date
+        self._finite = True  # every link opened on has a finite bandwidth (so every rate)
 
     def open(self, src: str, dst: str, cap: float = math.inf) -> Stream:
         """Start a stream from network node ``src`` to ``dst`` (its rate is set at once)."""
         path = self.paths.path(src, dst)
-        stream = Stream(tuple(path), min(cap, self.paths.bottleneck(src, dst)), since=self.env.now)
+        stream = Stream(tuple(path), min(cap, self.paths.bottleneck(src, dst)))
         self._opened += 1
         stream.seq = self._opened
         known, edges = self._capacity, self.paths.graph.edges
         for link in stream.links:
             if link not in known:
                 known[link] = float(edges[link]["bandwidth"])
+                self._finite = self._finite and math.isfinite(known[link])
         self._advance()
         self.streams.append(stream)
         on_link = self._on_link
@@ -166,11 +169,20 @@ class SharedLinks:
             stream.sender = None
 
     def _advance(self) -> None:
+        """Bring every stream in flight up to date: the bytes it has left fall by its rate
+        times the time since the last call. Every stream was last brought up to date at that
+        same time (one opens just after a call), so the elapsed time is one number. A second
+        call at the same instant changes nothing when every rate is finite (``left - rate *
+        0.0`` is ``left``), so it returns at once: a transfer starts where its stream opened,
+        or where the previous pass ended."""
         now = self.env.now
+        elapsed = now - self._since
+        if elapsed == 0.0 and self._finite:
+            return
+        self._since = now
         for s in self.streams:
-            left = s.left - s.rate * (now - s.since)
+            left = s.left - s.rate * elapsed
             s.left = left if left > 0.0 else 0.0  # max(0.0, left), NaN included
-            s.since = now
 
     def _component(self, stream: Stream) -> list[Stream]:
         """The streams connected to ``stream`` through shared links, in the order opened."""
