@@ -124,7 +124,7 @@ class Packet(NamedTuple):
     migration_id: str
     index: int  # type: ignore[assignment]  # the field shadows tuple.index, on purpose
     final: bool
-    ciphertext: bytes
+    ciphertext: bytes | bytearray  # a bytearray: the sealer's buffer, sealed ``into`` it
 
     def to_bytes(self) -> bytes:
         """The wire form (layout in the module docstring)."""
@@ -177,7 +177,8 @@ class StreamSealer:
         ledger.claim(secret)
         self.migration_id = migration_id
         self._nonce = secret.nonce
-        self._encrypt = AESGCM(secret.key).encrypt
+        aead = AESGCM(secret.key)
+        self._encrypt, self._encrypt_into = aead.encrypt, aead.encrypt_into
         self._max_index = max_index
         self._next = 0
         self._finished = False
@@ -191,15 +192,23 @@ class StreamSealer:
         """Seal the next packet; after a final packet nothing more may be sealed."""
         return next(self.seal_all((payload,), final=final))
 
-    def seal_all(self, payloads: Sequence[bytes], final: bool = True) -> Iterator[Packet]:
+    def seal_all(
+        self, payloads: Sequence[bytes], final: bool = True, into: bytearray | None = None
+    ) -> Iterator[Packet]:
         """Seal ``payloads`` as the next packets, one each time the caller asks for the
         next, so a receiver can open each before the next is sealed (a warm cache, one
         ciphertext alive at a time). With ``final`` the last of them ends the stream.
+
+        With ``into`` every packet's ciphertext is sealed into that one buffer (resized to
+        each), so a packet is valid only until the next is asked for: no ciphertext is
+        allocated, nor zeroed first as a fresh one is, per packet (about a tenth of
+        AES-GCM's time on a 64 KiB packet). The bytes are those of a fresh ciphertext.
 
         This is the stream's one sealing loop (:meth:`seal` is a one-packet call of it),
         with what it needs in local names: a migration seals thousands of packets, and
         an attribute lookup per packet costs a measurable share of AES-GCM's time."""
         encrypt, nonce, aad, migration_id = self._encrypt, self._nonce, self._aad, self.migration_id
+        encrypt_into = self._encrypt_into
         last = len(payloads) - 1 if final else -1
         new, tally, counter_of, flag, limit = (
             tuple.__new__,
@@ -218,15 +227,19 @@ class StreamSealer:
             tally[1] += len(payload)
             self._next = index + 1
             self._finished = is_final
-            yield new(
-                Packet,
-                (
-                    migration_id,
-                    index,
-                    is_final,
-                    encrypt(nonce + counter, payload, aad + counter + flag[is_final]),
-                ),
-            )
+            ciphertext: bytes | bytearray
+            if into is None:
+                ciphertext = encrypt(nonce + counter, payload, aad + counter + flag[is_final])
+            else:
+                size = len(payload) + TAG_BYTES
+                if len(into) != size:
+                    if len(into) > size:
+                        del into[size:]
+                    else:
+                        into.extend(bytes(size - len(into)))
+                encrypt_into(nonce + counter, payload, aad + counter + flag[is_final], into)
+                ciphertext = into
+            yield new(Packet, (migration_id, index, is_final, ciphertext))
 
     def _refuse(self) -> NoReturn:
         """Why the next packet may not be sealed (kept off :meth:`seal`'s common path)."""

@@ -189,6 +189,7 @@ def encrypted_transfer(
     ledger: NonceLedger,
     tamper: Callable[[bytes], bytes] | None = None,
     received: bytearray | None = None,
+    sealed: bytearray | None = None,
 ) -> StreamCheck:
     """Seal ``payload_size`` bytes of synthetic pages (:func:`synthetic_pages`) under a
     fresh migration secret drawn from ``random_bytes``, open them at the destination and
@@ -199,7 +200,8 @@ def encrypted_transfer(
     comparison per packet. The sealer seals each packet as the opener asks for it, so
     one ciphertext is alive at a time. ``tamper`` (tests only) may alter each packet's
     wire bytes in flight. ``received`` is the destination's receive buffer, which a
-    caller may keep from one migration to the next (its content is overwritten)."""
+    caller may keep from one migration to the next (its content is overwritten), and
+    ``sealed`` likewise the sender's buffer that each packet is sealed into."""
     secret = MigrationSecret.generate(random_bytes)
     sealer = StreamSealer(secret, migration_id, ledger)
     opener = StreamOpener(secret, migration_id)
@@ -207,9 +209,11 @@ def encrypted_transfer(
     chunks = _Chunks(pages, payload_size, packet_size)
     if received is None:
         received = bytearray(len(pages))  # one receive buffer for the whole stream
-    packets = sealer.seal_all(chunks)  # sealed one at a time, as the opener asks
+    packets: Iterator[Packet]
     if tamper is not None:
-        packets = (Packet.from_bytes(tamper(packet.to_bytes())) for packet in packets)
+        packets = (Packet.from_bytes(tamper(p.to_bytes())) for p in sealer.seal_all(chunks))
+    else:  # sealed one at a time, as the opener asks, into one buffer
+        packets = sealer.seal_all(chunks, into=bytearray() if sealed is None else sealed)
     try:
         opener.receive_into(packets, received)
         opener.close()
@@ -236,6 +240,7 @@ class Migrator:
         self._ids: dict[str, int] = {}
         self._hosts: dict[str, Lock] = {}
         self._received = bytearray()  # the sample streams' receive buffer, reused
+        self._sealed = bytearray()  # and the buffer their packets are sealed into
 
     def _slots(self, host: TrustedHost) -> Lock:
         """The migration slots of ``host`` (``max_concurrent_per_host``; a free one is taken
@@ -327,6 +332,7 @@ class Migrator:
                 random_bytes,
                 self.ledger,
                 received=self._received,
+                sealed=self._sealed,
             )
             if not check.intact:
                 return Moved("failed", check.reason or STREAM_CORRUPT)

@@ -319,3 +319,25 @@ def test_receive_into_resizes_one_buffer_to_each_payload(
         opener.receive_into([packet], buffer)
         assert bytes(buffer) == payload
     opener.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=8), st.binary(max_size=70))
+def test_sealing_into_one_buffer_gives_each_fresh_ciphertext(
+    payloads: list[bytes], stale: bytes
+) -> None:
+    """Sealed into one buffer (whatever it held, resized to each packet), each packet's
+    ciphertext, read before the next is sealed, is the very bytes sealing it afresh gives,
+    and the opener takes it."""
+    fresh = [
+        bytes(p.ciphertext)
+        for p in StreamSealer(_secret(), "mig", NonceLedger()).seal_all(payloads)
+    ]
+    secret = _secret()
+    opener = StreamOpener(secret, "mig")
+    into = bytearray(stale)
+    sealed = StreamSealer(secret, "mig", NonceLedger()).seal_all(payloads, into=into)
+    for packet, expected, payload in zip(sealed, fresh, payloads, strict=True):
+        assert packet.ciphertext is into and bytes(into) == expected
+        assert opener.open(packet) == payload
+    opener.close()
