@@ -59,6 +59,15 @@ _COUNTER = struct.Struct(">I").pack  # a packet index as its 4 big-endian IV/AAD
 _FINAL = (b"\x00", b"\x01")  # the AAD's final byte, indexed by the final flag
 
 
+def _fit(buffer: bytearray, size: int) -> None:
+    """Make ``buffer`` exactly ``size`` bytes long (a packet's ciphertext or plaintext),
+    keeping its storage when the size does not change (every whole packet)."""
+    if len(buffer) > size:
+        del buffer[size:]
+    elif len(buffer) < size:
+        buffer.extend(bytes(size - len(buffer)))
+
+
 def _migration_bytes(migration_id: str) -> bytes:
     encoded = migration_id.encode("utf-8")
     if not encoded or len(encoded) > 0xFFFF:
@@ -231,12 +240,7 @@ class StreamSealer:
             if into is None:
                 ciphertext = encrypt(nonce + counter, payload, aad + counter + flag[is_final])
             else:
-                size = len(payload) + TAG_BYTES
-                if len(into) != size:
-                    if len(into) > size:
-                        del into[size:]
-                    else:
-                        into.extend(bytes(size - len(into)))
+                _fit(into, len(payload) + TAG_BYTES)
                 encrypt_into(nonce + counter, payload, aad + counter + flag[is_final], into)
                 ciphertext = into
             yield new(Packet, (migration_id, index, is_final, ciphertext))
@@ -317,11 +321,7 @@ class StreamOpener:
                 if size < 0:
                     raise StreamRejected(STREAM_AUTH_FAILED, f"packet {index}")
                 opened_bytes += size
-                if len(buffer) != size:
-                    if len(buffer) > size:
-                        del buffer[size:]
-                    else:
-                        buffer.extend(bytes(size - len(buffer)))
+                _fit(buffer, size)
                 counter = counter_of(index)
                 try:
                     decrypt_into(nonce + counter, ciphertext, aad + counter + flag[final], buffer)

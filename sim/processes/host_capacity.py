@@ -74,12 +74,6 @@ class CapacityState:
         """The host's vCenter puts it in maintenance mode (no new VMs from now on)."""
         self._set_maintenance(True)
 
-    def has_room(self, memory: int) -> bool:
-        """Whether the host can take a VM of ``memory``: up, not in maintenance mode, and
-        with that much memory free (one call where a placement over a cluster of hosts
-        would read three properties per host)."""
-        return self._up and not self._maintenance and self._used_memory + memory <= self.memory
-
     @property
     def used_memory(self) -> int:
         """Memory of the VMs on the host plus reservations for VMs arriving or starting."""

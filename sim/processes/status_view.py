@@ -169,10 +169,11 @@ class StatusView:
         was = self.view[host]
         if status != was:
             self.view[host] = status
-            if (status == ATTESTED) != (was == ATTESTED):
+            attested = status == ATTESTED
+            if attested != (was == ATTESTED):
                 for attested_changed in self._watchers:
-                    attested_changed(host, status == ATTESTED)
-            self.ctx.recorder.capacity.view(self.env.now, host, status == ATTESTED)
+                    attested_changed(host, attested)
+            self.ctx.recorder.capacity.view(self.env.now, host, attested)
             self.ctx.recorder.add(
                 "status_views", time=self.env.now, vcenter=self.name, host=host, status=status,
                 client_status=client_status(status),

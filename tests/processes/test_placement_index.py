@@ -67,7 +67,14 @@ def test_the_arrays_answer_as_the_walk_over_the_hosts(
             index.view_changed(h.name, attested[h.name])
     for memory, excluded in asks:
         exclude = None if excluded < 0 else f"h{excluded}"
-        walk = [h for h in hosts if h.has_room(memory) and h.name != exclude]
+        walk = [
+            h
+            for h in hosts
+            if h.up
+            and not h.maintenance
+            and h.used_memory + memory <= h.memory
+            and h.name != exclude
+        ]
         room = index.with_room(memory, exclude)
         assert index.hosts(room) == walk
         eligible = room & index.attested
