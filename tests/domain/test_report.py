@@ -332,3 +332,50 @@ def test_a_good_signature_is_remembered_only_under_its_key() -> None:
     assert opcount.snapshot()["ecdsa_verify"] == 1
     impostor = {SIGNER.service_id: ReportSigner("attestd-1", GROUP, _key(2)).trusted_issuer()}
     assert _verify(token, issuers=impostor, verified=verified) == (REPORT_BAD_SIGNATURE,)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=12), min_size=4, max_size=4),
+    audience=st.text(max_size=6),
+    issued_at=_dates | st.integers(min_value=-(2**40), max_value=2**40) | st.just(-0.0),
+    lifetime=st.floats(min_value=1e-3, max_value=1e9) | st.integers(1, 10**9),
+)
+def test_a_signed_token_is_remembered_as_its_parse(
+    texts: list[str], audience: str, issued_at: float, lifetime: float
+) -> None:
+    """The decoding a signer keeps for a token it signed equals, field by field and type by
+    type, what decoding the token's text gives; the kept one is what a check then reads."""
+    from sim.domain import report
+
+    host, image, jti, service = texts
+    signer = ReportSigner(service or "s", GROUP, _key(3))
+    token = signer.prepare(host, image, audience, issued_at, lifetime, jti).token
+    kept = report._SIGNED[token]
+    parsed = report._parse_text.__wrapped__(token)
+    assert parsed is not None
+    assert kept == parsed
+    assert kept.header == parsed.header
+    for name in ("issued_at", "not_before", "expires_at", "attested_at", "attested_until"):
+        ours, theirs = getattr(kept.claims, name), getattr(parsed.claims, name)
+        assert type(ours) is type(theirs) is float
+        assert repr(ours) == repr(theirs)  # -0.0 is not 0.0 in a written table
+    assert report._parse(token) is kept
+
+
+def test_the_kept_decodings_are_bounded_and_a_tampered_token_is_decoded() -> None:
+    """The memory of signed tokens keeps the newest ones up to its bound; a token changed
+    by one character is not among them and is refused by its signature."""
+    from sim.domain import report
+
+    tokens = [_issue(jti=f"bounded-{i}") for i in range(report._SIGNED_KEPT + 3)]
+    assert len(report._SIGNED) == report._SIGNED_KEPT
+    assert tokens[0] not in report._SIGNED and tokens[-1] in report._SIGNED
+    last = tokens[-1]
+    head, body, sig = last.split(".")
+    claims = json.loads(b64url_decode(body) or b"")
+    claims["sub"] = "esx-02"
+    forged = f"{head}.{b64url_encode(canonical_json(claims))}.{sig}"
+    assert forged not in report._SIGNED
+    assert _verify(forged) == (REPORT_BAD_SIGNATURE,)
+    assert _verify(last) == ()
