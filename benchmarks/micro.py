@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,17 @@ class Measurement:
     def rate(self) -> float:
         """Operations per CPU second."""
         return self.ops / self.seconds
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        """The measurement :meth:`as_dict` wrote (its derived rates are recomputed)."""
+        return cls(
+            str(data["name"]),
+            str(data["unit"]),
+            int(data["ops"]),
+            float(data["seconds"]),
+            int(data.get("bytes_per_op", 0)),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form, with the derived rates."""

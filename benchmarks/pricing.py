@@ -75,3 +75,46 @@ def ratios(limits: Mapping[str, Measurement], sim: Mapping[str, Any]) -> dict[st
             None if sim.get("vmotion_stream") is None else sim["vmotion_stream"]["ratio_same_calls"]
         ),
     }
+
+
+REFERENCE_SIGNS_PER_ATTESTATION = 2
+"""The lean reference model signs a quote and a report for each attestation..."""
+REFERENCE_VERIFIES_PER_ATTESTATION = 1
+"""...and verifies the quote (``benchmarks/reference.py``)."""
+
+
+def reference_noncrypto_s(limits: Mapping[str, Measurement], reference: Mapping[str, Any]) -> float:
+    """CPU seconds per attestation of the lean reference model beyond its cryptography: its
+    CPU per attestation (build and summary included) less its two signatures and one
+    verification priced at this run's loop rates. What a bare SimPy model of the attestation
+    loop costs per attestation besides the cryptography."""
+    per_attestation = float(reference["cpu_s"]) / int(reference["attestations"])
+    crypto = (
+        REFERENCE_SIGNS_PER_ATTESTATION / limits["ecdsa_sign"].rate
+        + REFERENCE_VERIFIES_PER_ATTESTATION / limits["ecdsa_verify"].rate
+    )
+    return per_attestation - crypto
+
+
+def day_floor(
+    limits: Mapping[str, Measurement], day: Mapping[str, Any], noncrypto_s: float
+) -> dict[str, float]:
+    """A floor under one run's CPU (one simulated day of ``xlarge.yaml``, say): the
+    cryptography the run counted, priced at this machine's loop rates, plus the lean
+    reference model's non-cryptographic CPU (``noncrypto_s`` per attestation,
+    :func:`reference_noncrypto_s`) for each of its attestations. A model that did the same
+    cryptography and only the attestation loop, with no workload, records or analysis,
+    would need about this much; the rest of the run's CPU (``above_floor_s``) is the price
+    of everything else the simulator does. Loop rates are the fastest the library goes
+    (in a simulation a signature costs more: its data and key are not in cache), so the
+    floor is low rather than high."""
+    crypto = sum(crypto_seconds(limits, day["crypto_ops"]).values())
+    lean = int(day["attestations"]) * noncrypto_s
+    floor = crypto + lean
+    return {
+        "crypto_s": crypto,
+        "lean_noncrypto_s": lean,
+        "floor_s": floor,
+        "above_floor_s": float(day["cpu_s"]) - floor,
+        "ratio": float(day["cpu_s"]) / floor,
+    }

@@ -204,6 +204,15 @@ def render_goals(report: Mapping[str, Any]) -> list[str]:
             f"  {'peak RSS':<58} {day['peak_rss_bytes'] / 2**30:.2f} GiB   "
             f"{_verdict(day['peak_rss_bytes'] / 2**30, 2, False)}",
         ]
+        floor = day.get("floor")
+        if floor is not None:
+            lines += [
+                f"  {'floor: its cryptography at loop rates':<58} {floor['crypto_s'] / 60:.1f} min",
+                f"  {'  + the reference model beyond crypto, per attestation':<58} "
+                f"{floor['lean_noncrypto_s'] / 60:.1f} min",
+                f"  {'  = floor; the day ÷ floor':<58} "
+                f"{floor['floor_s'] / 60:.1f} min; {floor['ratio']:.2f}",
+            ]
     return lines
 
 

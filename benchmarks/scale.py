@@ -88,6 +88,7 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
     from sim.analysis.tables import TABLE_COLUMNS
     from sim.build import build
     from sim.collector import RunCollector, frozen_heap
+    from sim.domain import opcount
     from sim.scenario import load_scenario
 
     sc = load_scenario(scenario, scaled_overrides(hosts))
@@ -98,6 +99,7 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
         marks.append((time.perf_counter(), time.process_time(), _rss_kib_now() * 1024))
 
     mark()
+    opcount.reset()
     with RunCollector() as collector:
         estate = build(sc, sc.seed)
         estate.start()
@@ -138,6 +140,7 @@ def measure_size(hosts: int, until: float, scenario: Path = XLARGE) -> dict[str,
         "attestations": len(rec.tables["attestations"]),
         "rows": sum(len(rows) for rows in rec.tables.values()),
         "attestations_per_cpu_s": len(rec.tables["attestations"]) / (c4 - c0),
+        "crypto_ops": opcount.snapshot(),
         "exception": None,
     }
 

@@ -185,6 +185,24 @@ def test_render_labels_every_section_and_ratio(report: dict[str, Any]) -> None:
     assert re.search(ALONE_ROW, text)
 
 
+def test_render_gives_the_day_against_its_floor(report: dict[str, Any]) -> None:
+    """With a measured day and its floor, the table prints the day's CPU, the floor's two
+    parts in minutes and the day over the floor."""
+    floor = {
+        "crypto_s": 540.0,
+        "lean_noncrypto_s": 210.0,
+        "floor_s": 750.0,
+        "above_floor_s": 990.0,
+        "ratio": 2.32,
+    }
+    day = {"cpu_s": 1740.0, "peak_rss_bytes": 1.65 * 2**30, "floor": floor}
+    text = bench.render({**report, "xlarge_day": day})
+    assert re.search(r"CPU\s+29\.0 min", text)
+    assert re.search(r"cryptography at loop rates\s+9\.0 min", text)
+    assert re.search(r"beyond crypto, per attestation\s+3\.5 min", text)
+    assert re.search(r"the day ÷ floor\s+12\.5 min; 2\.32", text)
+
+
 def _limits(sign: float, verify: float, seal: float) -> dict[str, Any]:
     mk = bench.Measurement
     return {
@@ -234,6 +252,43 @@ def test_crypto_share_scales_with_counts_and_machine_speed(
     assert base["vmotion_stream_vs_raw"] is None
     assert base["pk_crypto_share_hosts_alone"] is None
     assert base["vmotion_stream_vs_same_calls"] is None
+
+
+@given(
+    sign=st.floats(1e2, 1e6),
+    verify=st.floats(1e2, 1e6),
+    seal=st.floats(1e2, 1e6),
+    attestations=st.integers(1, 10**7),
+    ref_us=st.floats(50.0, 5000.0),
+)
+def test_the_day_floor_is_its_crypto_at_loop_rates_plus_the_lean_model(
+    sign: float, verify: float, seal: float, attestations: int, ref_us: float
+) -> None:
+    """The floor under a day prices the day's counted operations at the loop rates and
+    adds the reference model's CPU per attestation less its own two signatures and one
+    verification, once per attestation of the day; the ratio is the day's CPU over it."""
+    limits = _limits(sign, verify, seal)
+    reference = {"cpu_s": ref_us * 1e-6 * 1000, "attestations": 1000}
+    noncrypto = bench.reference_noncrypto_s(limits, reference)
+    assert noncrypto == pytest.approx(ref_us * 1e-6 - 2 / sign - 1 / verify)
+    ops = dict.fromkeys(bench.opcount.KINDS, 0)
+    ops.update(ecdsa_sign=attestations, ecdsa_verify=2 * attestations)
+    ops.update(aesgcm_seal_bytes=65536 * attestations, aesgcm_open_bytes=65536 * attestations)
+    day = {"cpu_s": 1e4, "attestations": attestations, "crypto_ops": ops}
+    floor = bench.day_floor(limits, day, noncrypto)
+    crypto = attestations / sign + 2 * attestations / verify + 2 * attestations / seal
+    assert floor["crypto_s"] == pytest.approx(crypto)
+    assert floor["lean_noncrypto_s"] == pytest.approx(attestations * noncrypto)
+    assert floor["floor_s"] == pytest.approx(crypto + attestations * noncrypto)
+    assert floor["above_floor_s"] == pytest.approx(1e4 - floor["floor_s"])
+    assert floor["ratio"] == pytest.approx(1e4 / floor["floor_s"])
+
+
+def test_a_measurement_reads_back_from_its_json_form() -> None:
+    """A machine limit written into a report's JSON is read back with the same rate."""
+    m = bench.Measurement("seal", "packets", 120, 0.5, 65536)
+    back = bench.Measurement.from_dict(json.loads(json.dumps(m.as_dict())))
+    assert back == m and back.rate == m.rate
 
 
 def test_main_prints_the_table_and_writes_json(
