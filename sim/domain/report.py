@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 from collections.abc import Collection, Container, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -430,11 +431,16 @@ _SIGNED_KEPT = 4096
 """How many signed tokens :data:`_SIGNED` keeps (the oldest is forgotten first)."""
 
 
+_SIGNED_LOCK = threading.Lock()
+"""Runs in threads of one process share :data:`_SIGNED`; one forgets its oldest at a time."""
+
+
 def _remember_signed(token: str, parsed: _Parsed) -> None:
     """Keep ``parsed`` as the decoding of ``token``, forgetting the oldest beyond the bound."""
-    if len(_SIGNED) >= _SIGNED_KEPT:
-        del _SIGNED[next(iter(_SIGNED))]
-    _SIGNED[token] = parsed
+    with _SIGNED_LOCK:
+        if len(_SIGNED) >= _SIGNED_KEPT:
+            del _SIGNED[next(iter(_SIGNED))]
+        _SIGNED[token] = parsed
 
 
 def _parse(token: object) -> _Parsed | None:
