@@ -259,12 +259,12 @@ def vmotion_stream_vs_raw(
     cipher = bytearray(packet_size + 16)
 
     def same_calls() -> None:
+        nonlocal plain, cipher
         for i in range(packets):
             iv = nonce + i.to_bytes(4, "big")
             data = page if (i + 1) * packet_size <= size else page[: size - i * packet_size]
-            if len(plain) != len(data):
-                del plain[len(data) :]
-                del cipher[len(data) + 16 :]
+            if len(plain) != len(data):  # a short last packet, or a whole one after it
+                plain, cipher = bytearray(len(data)), bytearray(len(data) + 16)
             aead.encrypt_into(iv, data, aad, cipher)
             aead.decrypt_into(iv, cipher, aad, plain)
 
