@@ -114,6 +114,8 @@ def compare(
             "attestations": before.attestations,
             "events": before.events,
             "events_per_attestation": before.events_per_attestation,
+            "signs": before.signs,
+            "verifies": before.verifies,
             "cpu_s": ref_cpu,
             "attestations_per_cpu_s": before.attestations / ref_cpu,
         },
