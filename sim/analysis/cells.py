@@ -19,7 +19,7 @@ import importlib
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from typing import Any
 
 import numpy as np
@@ -332,13 +332,19 @@ _BASIC_TYPES = frozenset(_BASIC)
 
 
 def plain_columns(
-    where: str, cols: Sequence[str], chunk: Mapping[str, Any], first: int
+    where: str,
+    cols: Sequence[str],
+    chunk: Mapping[str, Any],
+    first: int,
+    types: Sequence[frozenset[type]] | None = None,
 ) -> list[list[Scalar]]:
-    """One chunk's columns as plain scalars, checked like :func:`table_rows` checks rows."""
+    """One chunk's columns as plain scalars, checked like :func:`table_rows` checks rows;
+    ``types``: the set of types of each column's values, when known."""
     out = []
-    for c in cols:
+    for k, c in enumerate(cols):
         given = chunk[c]
-        if set(map(type, given)) <= _BASIC_TYPES:  # the usual case: nothing to unwrap
+        kinds = set(map(type, given)) if types is None else types[k]
+        if kinds <= _BASIC_TYPES:  # the usual case: nothing to unwrap
             out.append(list(given))
             continue
         values = [v if type(v) in _BASIC else plain(v) for v in given]
@@ -369,10 +375,12 @@ def _text_cells(texts: Iterable[str | None]) -> dict[Scalar, str]:
     }
 
 
-def encode_column(values: Sequence[Scalar]) -> list[str]:
+def encode_column(values: Sequence[Scalar], kinds: Set[type] | None = None) -> list[str]:
     """Each value's CSV cell, as :func:`encode_cell` writes it, a whole column at a time
-    (a text's quoting is worked out once per distinct text: names and outcomes repeat)."""
-    kinds = set(map(type, values))
+    (a text's quoting is worked out once per distinct text: names and outcomes repeat);
+    ``kinds``: the set of the values' types, when known."""
+    if kinds is None:
+        kinds = set(map(type, values))
     if kinds == {float}:
         return list(map(float.__repr__, values))
     if kinds == {int}:

@@ -31,6 +31,32 @@ CHUNK_ROWS = 4096
 """Rows per sealed chunk: small enough to keep the pending rows a few megabytes, large
 enough that pickling and reading back cost little per row."""
 
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+"""The types a run-folder cell holds as they are (:data:`sim.analysis.cells.Scalar`)."""
+
+_INT64 = (-(2**63), 2**63)
+"""The integers a 64-bit Parquet column holds: from the first, below the second."""
+
+
+class ColumnKinds:
+    """What the values of one column are, over the rows sealed so far: the set of their
+    types and whether every ``int`` among them fits in 64 bits. Kept as chunks are sealed,
+    so that the run-folder writer types a table's Parquet columns without reading the
+    table twice (:meth:`RecordedTable.kinds`)."""
+
+    __slots__ = ("fits", "types")
+
+    def __init__(self) -> None:
+        self.types: set[type] = set()
+        self.fits = True
+
+    def add(self, values: Sequence[Any], types: frozenset[type]) -> None:
+        """Take in ``values``, whose types are ``types``."""
+        self.types |= types
+        if self.fits and int in types:
+            ints = values if len(types) == 1 else [v for v in values if type(v) is int]
+            self.fits = _INT64[0] <= min(ints) and max(ints) < _INT64[1]  # bools always fit
+
 
 _spill_dir: str | None = None
 
@@ -65,6 +91,9 @@ class RecordedTable(Sequence[dict[str, Any]]):
         self._pending: list[tuple[Any, ...]] = []
         self._chunks: list[tuple[int, int]] = []  # (offset, size) of each pickled chunk
         self._spill: IO[bytes] | None = None
+        self._kinds = [ColumnKinds() for _ in self.names]  # over the sealed rows
+        self._chunk_types: list[tuple[frozenset[type], ...]] = []  # each chunk's, per column
+        self._type_sets: dict[frozenset[type], frozenset[type]] = {}  # one object per set
 
     # --- writing ----------------------------------------------------------------------
 
@@ -98,6 +127,7 @@ class RecordedTable(Sequence[dict[str, Any]]):
         size = self._chunk_rows
         rows, self._pending = self._pending[:size], self._pending[size:]
         columns = [list(column) for column in zip(*rows, strict=True)]
+        self._chunk_types.append(tuple(self._take_kinds(columns)))
         blob = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
         if self._spill is None:
             # lives as long as the table; closed (and deleted) with it
@@ -107,7 +137,56 @@ class RecordedTable(Sequence[dict[str, Any]]):
         spill.write(blob)
         self._chunks.append((offset, len(blob)))
 
+    def _take_kinds(self, columns: Sequence[Sequence[Any]]) -> Iterator[frozenset[type]]:
+        """Each column's set of types (one shared object per distinct set), taken into the
+        table's :class:`ColumnKinds`."""
+        shared = self._type_sets
+        for kinds, values in zip(self._kinds, columns, strict=True):
+            types = frozenset(map(type, values))
+            types = shared.setdefault(types, types)
+            kinds.add(values, types)
+            yield types
+
     # --- reading ----------------------------------------------------------------------
+
+    def kinds(self, names: Iterable[str]) -> list[tuple[set[type], bool]] | None:
+        """For each of columns ``names``: the types of its values (None left out) and
+        whether its integers all fit in 64 bits, over the whole table; None when a value
+        is not a plain scalar (str, int, float, bool, None), which the writer must unwrap
+        and check row by row."""
+        out = []
+        for name in names:
+            i = self._where[name]
+            kept = self._kinds[i]
+            types, fits = set(kept.types), kept.fits
+            if self._pending:
+                pending = [row[i] for row in self._pending]
+                more = set(map(type, pending))
+                types |= more
+                if fits and int in more:
+                    ints = [v for v in pending if type(v) is int]
+                    fits = _INT64[0] <= min(ints) and max(ints) < _INT64[1]
+            if not types <= _PLAIN:
+                return None
+            types.discard(type(None))
+            out.append((types, fits))
+        return out
+
+    def typed_chunks(
+        self, names: Sequence[str]
+    ) -> Iterator[tuple[dict[str, list[Any]], list[frozenset[type]]]]:
+        """:meth:`chunks` of columns ``names``, each with the set of types of each of its
+        columns' values (known for sealed chunks, taken for the pending rows)."""
+        where, size, position = self._where, self._chunk_rows, 0
+        for chunk in self.chunks(names):
+            k = position // size
+            if k < len(self._chunk_types):
+                types = self._chunk_types[k]
+                kinds = [types[where[name]] for name in names]
+            else:
+                kinds = [frozenset(map(type, chunk[name])) for name in names]
+            position += len(chunk[names[0]]) if names else size
+            yield chunk, kinds
 
     def _sealed(self, k: int) -> list[list[Any]]:
         """Chunk ``k``'s columns."""

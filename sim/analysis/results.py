@@ -104,19 +104,18 @@ written byte for byte as :func:`parquet_bytes` would write it."""
 
 def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) -> None:
     """Write a chunked table's CSV and Parquet files into ``folder`` chunk by chunk, holding
-    at most one Parquet row group of it in memory (the column types come from a first pass
-    over its values)."""
+    at most one Parquet row group of it in memory. The column types are the table's own
+    (:meth:`~sim.analysis.recorded.RecordedTable.kinds`, kept as it was recorded), or come
+    from a first pass over its values when it holds values that are not plain scalars."""
     where = f"table {name!r}"
-    kinds: list[set[type]] = [set() for _ in cols]
-    fits = [True] * len(cols)
-    first = 0
-    for chunk in table.chunks(cols):
-        columns = plain_columns(where, cols, chunk, first)
-        for i, values in enumerate(columns):
-            seen = set(map(type, values))
-            kinds[i].update(seen - {type(None)})
-            fits[i] = fits[i] and (int not in seen or fits_int64(values))
-        first += len(columns[0]) if columns else 0
+    known = table.kinds(cols) if hasattr(table, "kinds") else None
+    if known is not None:
+        kinds = [types for types, _ in known]
+        fits = [fit for _, fit in known]
+        chunks: Any = table.typed_chunks(cols)
+    else:
+        kinds, fits = _first_pass(where, table, cols)
+        chunks = ((chunk, None) for chunk in table.chunks(cols))
     pa = importlib.import_module("pyarrow")
     pq = importlib.import_module("pyarrow.parquet")
     pending: list[list[Any]] = [[] for _ in cols]  # per column: Arrow arrays, one a chunk
@@ -139,11 +138,14 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
 
         csv.write(("".join([",".join(quote_text(c) for c in cols), "\n"])).encode("utf-8"))
         first = 0
-        for chunk in table.chunks(cols):
-            columns = plain_columns(where, cols, chunk, first)
+        for chunk, types in chunks:
+            columns = plain_columns(where, cols, chunk, first, types)
             size = len(columns[0]) if columns else 0
             first += size
-            cells = [encode_column(values) for values in columns]
+            if types is None:
+                cells = [encode_column(values) for values in columns]
+            else:
+                cells = [encode_column(v, t) for v, t in zip(columns, types, strict=True)]
             if size:
                 text = "\n".join(map(",".join, zip(*cells, strict=True)))
                 csv.write(text.encode("utf-8") + b"\n")
@@ -157,6 +159,22 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
         writer.close()
         for handle in (csv, out):
             sync_handle(handle)
+
+
+def _first_pass(where: str, table: Any, cols: Sequence[str]) -> tuple[list[set[type]], list[bool]]:
+    """The types of each column's values (None left out) and whether its integers all fit
+    in 64 bits, read from the values themselves."""
+    kinds: list[set[type]] = [set() for _ in cols]
+    fits = [True] * len(cols)
+    first = 0
+    for chunk in table.chunks(cols):
+        columns = plain_columns(where, cols, chunk, first)
+        for i, values in enumerate(columns):
+            seen = set(map(type, values))
+            kinds[i].update(seen - {type(None)})
+            fits[i] = fits[i] and (int not in seen or fits_int64(values))
+        first += len(columns[0]) if columns else 0
+    return kinds, fits
 
 
 def _sibling(target: Path, tag: str) -> Path:

@@ -110,6 +110,46 @@ def test_rows_added_while_reading_are_read_too() -> None:
     assert got == [0, 1, 2, 3, 4, 10, 11, 12, 20, 21, 22, 23]
 
 
+@settings(max_examples=150, deadline=None)
+@given(rows, st.integers(1, 6), st.permutations(NAMES))
+def test_the_kinds_kept_while_recording_are_those_a_pass_over_the_values_finds(
+    given_rows: list[dict[str, Any]], chunk: int, order: list[str]
+) -> None:
+    """The writer types a table's Parquet columns from :meth:`RecordedTable.kinds`, kept
+    as chunks are sealed, instead of reading the table once more: they are the types (None
+    left out) and the 64-bit fit a pass over the values finds, sealed rows and pending
+    alike; each chunk's types are those of its values."""
+    table = RecordedTable("t", NAMES, chunk_rows=chunk)
+    table.extend(given_rows)
+    kinds = table.kinds(order)
+    assert kinds is not None
+    expected_types, expected_fits = results._first_pass("t", table, order)
+    assert [types for types, _ in kinds] == expected_types
+    assert [fits for _, fits in kinds] == expected_fits
+    chunks = list(table.typed_chunks(order))
+    assert [c for c, _ in chunks] == list(table.chunks(order))
+    for chunk_values, types in chunks:
+        assert types == [frozenset(map(type, chunk_values[name])) for name in order]
+
+
+def test_a_table_holding_other_values_than_plain_scalars_has_no_kinds() -> None:
+    """A value the writer must unwrap (a numpy scalar, a ``str`` enum), sealed or pending,
+    leaves the typing to a pass over the values, which unwraps and checks each."""
+    import enum
+
+    import numpy as np
+
+    class Colour(str, enum.Enum):
+        RED = "red"
+
+    for extra in ({"n": np.int64(3)}, {"host": Colour.RED}):
+        for rows_before in (0, 3):
+            table = RecordedTable("t", NAMES, chunk_rows=2)
+            table.extend([{"n": 1}] * rows_before + [extra] + [{"n": 2}])
+            assert table.kinds(NAMES) is None
+            assert table.kinds(["time", "ok"]) == [(set(), True), (set(), True)]
+
+
 def _folder(tmp: Path, name: str, table: Any) -> dict[str, bytes]:
     folder = results.write_run(
         tmp / name, scenario_yaml="", manifest={}, summary={}, tables={"t": table},
