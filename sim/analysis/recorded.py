@@ -5,9 +5,12 @@ A run of 10,000 hosts for a day records millions of rows; as Python dicts (about
 each) they would take gigabytes. A :class:`RecordedTable` keeps only its newest rows, as
 tuples of values in the declared column order: once ``2 * chunk_rows`` are pending it seals
 the oldest ``chunk_rows`` into one chunk of columns (one list of values per declared column,
-in row order), pickles it to an unnamed temporary file and forgets the tuples. Pickling keeps
-every value exactly as recorded (an ``int`` stays an ``int`` in a ``float`` column), so a
-table read back is the table recorded.
+in row order), pickles each column of it on its own to an unnamed temporary file (a reader
+of a few columns unpickles only those) and forgets the tuples. Pickling keeps every value
+exactly as recorded (an ``int`` stays an ``int`` in a ``float`` column), so a table read
+back is the table recorded. As it seals a chunk the table also notes the types of each
+column's values (:class:`ColumnKinds`), which is what the run-folder writer needs to type
+the Parquet columns before it writes the first rows.
 
 A row, once appended, never changes: records are written once, when their outcome is known
 (see :mod:`sim.analysis.records`), so there is nothing to patch. Readers take rows
@@ -18,6 +21,7 @@ analysis and the run-folder writer use to stay within bounded memory.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import tempfile
@@ -89,7 +93,8 @@ class RecordedTable(Sequence[dict[str, Any]]):
         self._where = {name: i for i, name in enumerate(self.names)}
         self._chunk_rows = chunk_rows
         self._pending: list[tuple[Any, ...]] = []
-        self._chunks: list[tuple[int, int]] = []  # (offset, size) of each pickled chunk
+        # each sealed chunk: where it starts in the spill file, where each column's pickle ends
+        self._chunks: list[tuple[int, tuple[int, ...]]] = []
         self._spill: IO[bytes] | None = None
         self._kinds = [ColumnKinds() for _ in self.names]  # over the sealed rows
         self._chunk_types: list[tuple[frozenset[type], ...]] = []  # each chunk's, per column
@@ -128,14 +133,14 @@ class RecordedTable(Sequence[dict[str, Any]]):
         rows, self._pending = self._pending[:size], self._pending[size:]
         columns = [list(column) for column in zip(*rows, strict=True)]
         self._chunk_types.append(tuple(self._take_kinds(columns)))
-        blob = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+        blobs = [pickle.dumps(column, protocol=pickle.HIGHEST_PROTOCOL) for column in columns]
         if self._spill is None:
             # lives as long as the table; closed (and deleted) with it
             self._spill = tempfile.TemporaryFile(prefix=".vtasim-records-", dir=_spill_dir)  # noqa: SIM115
         spill = self._spill
         offset = spill.seek(0, 2)
-        spill.write(blob)
-        self._chunks.append((offset, len(blob)))
+        spill.write(b"".join(blobs))
+        self._chunks.append((offset, tuple(itertools.accumulate(map(len, blobs)))))
 
     def _take_kinds(self, columns: Sequence[Sequence[Any]]) -> Iterator[frozenset[type]]:
         """Each column's set of types (one shared object per distinct set), taken into the
@@ -188,13 +193,18 @@ class RecordedTable(Sequence[dict[str, Any]]):
             position += len(chunk[names[0]]) if names else size
             yield chunk, kinds
 
-    def _sealed(self, k: int) -> list[list[Any]]:
-        """Chunk ``k``'s columns."""
+    def _sealed(self, k: int, which: Sequence[int] | None = None) -> list[list[Any]]:
+        """Chunk ``k``'s columns, every one or those at positions ``which``: each column is
+        pickled on its own, so a reader of a few columns unpickles only those."""
         assert self._spill is not None
-        offset, size = self._chunks[k]
+        offset, ends = self._chunks[k]
         self._spill.seek(offset)
-        columns: list[list[Any]] = pickle.loads(self._spill.read(size))
-        return columns
+        data = memoryview(self._spill.read(ends[-1] if ends else 0))
+        starts = (0, *ends)
+        return [
+            pickle.loads(data[starts[i] : ends[i]])
+            for i in (range(len(ends)) if which is None else which)
+        ]
 
     def chunks(self, names: Iterable[str] | None = None) -> Iterator[dict[str, list[Any]]]:
         """The table as successive chunks of columns (name -> values, in row order), every
@@ -209,8 +219,8 @@ class RecordedTable(Sequence[dict[str, Any]]):
             sealed = len(self._chunks) * size
             if position < sealed:
                 k, at = divmod(position, size)
-                columns = self._sealed(k)
-                yield {name: columns[where[name]][at:] for name in wanted}
+                columns = self._sealed(k, [where[name] for name in wanted])
+                yield {name: column[at:] for name, column in zip(wanted, columns, strict=True)}
                 position = (k + 1) * size
             elif position - sealed < len(self._pending):
                 rows = self._pending[position - sealed :]
