@@ -161,7 +161,9 @@ class RecordedTable(Sequence[dict[str, Any]]):
         and check row by row."""
         out = []
         for name in names:
-            i = self._where[name]
+            i = self._where.get(name)
+            if i is None:
+                raise KeyError(f"table {self.name} has no column {name!r}")
             kept = self._kinds[i]
             types, fits = set(kept.types), kept.fits
             if self._pending:

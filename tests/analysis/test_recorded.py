@@ -90,6 +90,8 @@ def test_unknown_columns_and_short_rows_are_refused() -> None:
     assert list(table) == [_full({"time": 1.0}), _full({"time": 2.0})]
     with pytest.raises(KeyError, match="no column 'colour'"):
         list(table.select("colour"))
+    with pytest.raises(KeyError, match="no column 'colour'"):
+        table.kinds(["time", "colour"])
 
 
 def test_rows_added_while_reading_are_read_too() -> None:
