@@ -289,10 +289,19 @@ def _from_buffers(values: Sequence[Scalar], kind: Any, pa: Any) -> Any:
         valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     if kind == pa.string():
-        encoded = [b"" if v is None else str(v).encode("utf-8") for v in values]
+        texts: Sequence[Any] = (
+            [str(v) if v is not None else "" for v in values] if nulls else values
+        )
+        joined = "".join(texts)  # every value of a string column is a text (or None)
+        if joined.isascii():  # one byte a character: each text's length is its bytes'
+            lengths: Iterable[int] = map(len, texts)
+            raw = joined.encode("ascii")
+        else:
+            encoded = [str(v).encode("utf-8") for v in texts]
+            lengths, raw = map(len, encoded), b"".join(encoded)
         offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(list(map(len, encoded)), out=offsets[1:])
-        buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+        np.cumsum(list(lengths), out=offsets[1:])
+        buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(raw)]
     elif kind == pa.bool_():
         if nulls:
             bits = np.fromiter((v is True for v in values), dtype=bool, count=n)
