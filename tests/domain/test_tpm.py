@@ -383,6 +383,40 @@ def test_every_single_byte_change_breaks_the_quote() -> None:
             assert not verify_quote(tpm.ak_public, Quote(quote.attest, bytes(sig)))
 
 
+def test_a_quote_is_signed_when_its_signature_is_first_read() -> None:
+    """A virtual TPM's quote is signed on the first read of its signature, once: the
+    signature is the one signing at the quote gives (RFC 6979), by the key the TPM held at
+    the quote; the quote is immutable, equal to and hashing as the one signed at once, and
+    a copy (pickled) carries the signature, not the key."""
+    import pickle
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    from sim.domain import opcount
+
+    tpm = _booted()
+    before = opcount.snapshot()["ecdsa_sign"]
+    quote = tpm.quote(b"lazy nonce", [0, 7])
+    assert opcount.snapshot()["ecdsa_sign"] == before  # nothing signed yet
+    der = tpm._ak.sign(quote.attest, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    eager = Quote(quote.attest, marshal_signature(*decode_dss_signature(der)))
+    assert quote.signature == eager.signature
+    assert opcount.snapshot()["ecdsa_sign"] == before + 1
+    assert quote.signature is quote.signature  # kept: read again, signed no more
+    assert opcount.snapshot()["ecdsa_sign"] == before + 1
+    assert quote == eager and hash(quote) == hash(eager) and repr(quote) == repr(eager)
+    assert verify_quote(tpm.ak_public, quote)
+    copy = pickle.loads(pickle.dumps(tpm.quote(b"another", [0])))
+    assert copy._key is None and verify_quote(tpm.ak_public, copy)
+    with pytest.raises(AttributeError, match="immutable"):
+        quote.attest = b"x"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        quote._signature = b"x"  # type: ignore[misc]
+    never = tpm.quote(b"never read", [0])
+    assert never._signature is None and opcount.snapshot()["ecdsa_sign"] == before + 2
+
+
 def test_quote_from_another_tpm_does_not_verify() -> None:
     """A quote only verifies under the AK of the TPM that made it."""
     a, b = _booted(b"host-a"), _booted(b"host-b")
