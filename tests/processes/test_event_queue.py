@@ -178,3 +178,21 @@ def test_a_stop_between_callbacks_leaves_the_rest_for_the_next_run() -> None:
 
     tiered, plain = _both(check)
     assert tiered == plain
+
+
+def test_the_environments_event_makers_are_bound_once_like_simpys_own() -> None:
+    """``env.timeout``, ``env.process`` ... are the instance's own, made once (SimPy binds
+    them only for its own class, so a subclass made a bound method at every use), and make
+    the same events."""
+    import simpy.core
+
+    from sim.processes.context import CountingEnvironment
+
+    makers = [n for n, a in vars(simpy.Environment).items() if type(a) is simpy.core.BoundClass]
+    assert {"timeout", "process", "event", "all_of", "any_of"} <= set(makers)
+    for env in (TieredEnvironment(), CountingEnvironment()):
+        for name in makers:
+            assert name in vars(env) and getattr(env, name) is getattr(env, name)
+        timeout = env.timeout(2.5, value="v")
+        assert type(timeout) is simpy.Timeout and timeout.env is env
+        assert env.run(until=timeout) == "v" and env.now == 2.5
