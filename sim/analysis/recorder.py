@@ -94,7 +94,8 @@ class Level:
         self.integral += step
         self.since = now
         self.value = value
-        self.peak = max(self.peak, value)
+        if value > self.peak:  # as max(peak, value): the peak kept on a tie
+            self.peak = value
 
     def mean(self, now: float) -> float:
         """Time-weighted mean from ``start`` to ``now``."""

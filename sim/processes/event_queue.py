@@ -158,7 +158,7 @@ class TieredEnvironment(simpy.Environment):
                 else:
                     raise EmptySchedule
                 callbacks = event.callbacks
-                if len(callbacks) == 1 and event._ok:
+                if len(callbacks) == 1 and event.ok:
                     event.callbacks = None  # type: ignore[assignment]
                     try:
                         callbacks[0](event)

@@ -89,6 +89,11 @@ class _InFlight:
             self.done.succeed()
 
 
+def _expiry(outcome: AttestOutcome) -> float:
+    """When an outcome's report expires (0 for none): the newest report is the latest."""
+    return outcome.expires_at or 0.0
+
+
 class AttestationClient:
     """One host's agent: attestation schedule and attempts, the report it holds, the status
     it reports to its vCenter."""
@@ -272,21 +277,35 @@ class AttestationClient:
             )
             self.send_status(UNKNOWN)
             return
-        ok = all(o.verdict.ok for o in outcomes)
-        reasons = (o.verdict.reasons for o in outcomes if not o.verdict.ok)
+        if len(outcomes) == 1:  # one node answered (the usual case): its figures as they are
+            (only,) = outcomes
+            ok, answered, waited = only.verdict.ok, only.node, only.queue_wait
+            first_at = last_at = only.verdict_at
+        else:
+            ok = all(o.verdict.ok for o in outcomes)
+            answered = " ".join(o.node for o in outcomes)
+            waited = max(o.queue_wait for o in outcomes)
+            first_at = min(o.verdict_at for o in outcomes)
+            last_at = max(o.verdict_at for o in outcomes)
         row = draft.row(
             now,
             ok,
-            "" if ok else " ".join(dict.fromkeys(r for rs in reasons for r in rs)),
-            node=" ".join(o.node for o in outcomes),
-            verdict_at=min(o.verdict_at for o in outcomes),
-            queue_wait_s=max(o.queue_wait for o in outcomes),
-            verdict_latency_s=max(o.verdict_at for o in outcomes) - start,
+            ""
+            if ok
+            else " ".join(
+                dict.fromkeys(r for o in outcomes if not o.verdict.ok for r in o.verdict.reasons)
+            ),
+            node=answered,
+            verdict_at=first_at,
+            queue_wait_s=waited,
+            verdict_latency_s=last_at - start,
         )
         self.recorder.closed_row(draft, AttestationRecord, row)
-        reports = [o for o in outcomes if o.token is not None and o.expires_at is not None]
-        if reports and ok:
-            newest = max(reports, key=lambda o: o.expires_at or 0.0)
+        reports = (
+            [o for o in outcomes if o.token is not None and o.expires_at is not None] if ok else []
+        )
+        if reports:
+            newest = reports[0] if len(reports) == 1 else max(reports, key=_expiry)
             assert newest.token is not None and newest.expires_at is not None
             self.report, self.report_expires = newest.token, newest.expires_at
             self.send_status(ATTESTED, newest.expires_at, newest.jti)
