@@ -144,8 +144,8 @@ cache not listed here):
   ECDSA here is deterministic (RFC 6979), so a quote or report signed when its signature
   is first read is, byte for byte, the one signed at issue, by the key held then; a report
   nobody presents is never signed, and a quote is signed next to its verification, whose
-  curve tables are then still in the caches (7.5 us less for the pair, measured in place
-  at 10,000 hosts);
+  curve tables are then still in the caches (about 6 us less for the pair, in place at
+  10,000 hosts, the two forms alternated in one run);
 - recorded tables (``sim/analysis/recorded.py``): each column of a sealed chunk is pickled
   on its own, and its values' types are noted as it is sealed, so the analysis unpickles
   only the columns it reads (the summary of 10,000 hosts' hour ~20 % faster) and the
