@@ -337,7 +337,8 @@ def parquet_bytes(columns: Sequence[str], rows: Sequence[Sequence[Scalar]]) -> b
     return bytes(sink.getvalue().to_pybytes())
 
 
-_BASIC_TYPES = frozenset(_BASIC)
+PLAIN_TYPES = frozenset(_BASIC)
+"""The types a cell holds as they are (:data:`Scalar`): anything else is unwrapped first."""
 
 
 def plain_columns(
@@ -353,7 +354,7 @@ def plain_columns(
     for k, c in enumerate(cols):
         given = chunk[c]
         kinds = set(map(type, given)) if types is None else types[k]
-        if kinds <= _BASIC_TYPES:  # the usual case: nothing to unwrap
+        if kinds <= PLAIN_TYPES:  # the usual case: nothing to unwrap
             out.append(list(given))
             continue
         values = [v if type(v) in _BASIC else plain(v) for v in given]

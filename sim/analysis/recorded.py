@@ -31,15 +31,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, overload
 
+from sim.analysis.cells import PLAIN_TYPES, fits_int64
+
 CHUNK_ROWS = 4096
 """Rows per sealed chunk: small enough to keep the pending rows a few megabytes, large
 enough that pickling and reading back cost little per row."""
-
-_PLAIN = frozenset((str, int, float, bool, type(None)))
-"""The types a run-folder cell holds as they are (:data:`sim.analysis.cells.Scalar`)."""
-
-_INT64 = (-(2**63), 2**63)
-"""The integers a 64-bit Parquet column holds: from the first, below the second."""
 
 
 class ColumnKinds:
@@ -58,8 +54,7 @@ class ColumnKinds:
         """Take in ``values``, whose types are ``types``."""
         self.types |= types
         if self.fits and int in types:
-            ints = values if len(types) == 1 else [v for v in values if type(v) is int]
-            self.fits = _INT64[0] <= min(ints) and max(ints) < _INT64[1]  # bools always fit
+            self.fits = fits_int64(values)
 
 
 _spill_dir: str | None = None
@@ -170,10 +165,8 @@ class RecordedTable(Sequence[dict[str, Any]]):
                 pending = [row[i] for row in self._pending]
                 more = set(map(type, pending))
                 types |= more
-                if fits and int in more:
-                    ints = [v for v in pending if type(v) is int]
-                    fits = _INT64[0] <= min(ints) and max(ints) < _INT64[1]
-            if not types <= _PLAIN:
+                fits = fits and (int not in more or fits_int64(pending))
+            if not types <= PLAIN_TYPES:
                 return None
             types.discard(type(None))
             out.append((types, fits))
