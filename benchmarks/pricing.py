@@ -83,12 +83,9 @@ def reference_noncrypto_s(limits: Mapping[str, Measurement], reference: Mapping[
     it counted (a quote and a report signed, a quote verified, per attestation) priced at
     this run's loop rates. What a bare SimPy model of the attestation loop costs per
     attestation besides the cryptography."""
-    attestations = int(reference["attestations"])
-    crypto = (
-        int(reference["signs"]) / limits["ecdsa_sign"].rate
-        + int(reference["verifies"]) / limits["ecdsa_verify"].rate
-    )
-    return (float(reference["cpu_s"]) - crypto) / attestations
+    counted = {"ecdsa_sign": int(reference["signs"]), "ecdsa_verify": int(reference["verifies"])}
+    crypto = pk_seconds(limits, counted)
+    return (float(reference["cpu_s"]) - crypto) / int(reference["attestations"])
 
 
 def day_floor(

@@ -344,7 +344,6 @@ class Quote:
             except ValueError:  # not the strict DER cryptography writes: the long way
                 signature = marshal_signature(*decode_dss_signature(der))
             _set(self, "_signature", signature)
-            _set(self, "_key", None)
         return signature
 
     def __setattr__(self, name: str, value: object) -> None:
