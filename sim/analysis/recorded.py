@@ -56,6 +56,12 @@ class ColumnKinds:
         if self.fits and int in types:
             self.fits = fits_int64(values)
 
+    def copy(self) -> ColumnKinds:
+        """The same kinds, to take in more values without changing these."""
+        other = ColumnKinds()
+        other.types, other.fits = set(self.types), self.fits
+        return other
+
 
 _spill_dir: str | None = None
 
@@ -160,16 +166,13 @@ class RecordedTable(Sequence[dict[str, Any]]):
             if i is None:
                 raise KeyError(f"table {self.name} has no column {name!r}")
             kept = self._kinds[i]
-            types, fits = set(kept.types), kept.fits
             if self._pending:
                 pending = [row[i] for row in self._pending]
-                more = set(map(type, pending))
-                types |= more
-                fits = fits and (int not in more or fits_int64(pending))
-            if not types <= PLAIN_TYPES:
+                kept = kept.copy()
+                kept.add(pending, frozenset(map(type, pending)))
+            if not kept.types <= PLAIN_TYPES:
                 return None
-            types.discard(type(None))
-            out.append((types, fits))
+            out.append((kept.types - {type(None)}, kept.fits))
         return out
 
     def typed_chunks(

@@ -44,7 +44,6 @@ from typing import Any
 from sim.analysis.cells import (
     arrow_array,
     encode_column,
-    fits_int64,
     json_bytes,
     parquet_bytes,
     plain_columns,
@@ -63,6 +62,7 @@ from sim.analysis.folder_io import (
     write_file_atomic,
     write_new_file,
 )
+from sim.analysis.recorded import ColumnKinds
 from sim.analysis.tables import TABLES, Table
 from sim.errors import RunError, printable
 
@@ -164,17 +164,14 @@ def _write_streamed(folder: Path, name: str, table: Any, cols: Sequence[str]) ->
 def _first_pass(where: str, table: Any, cols: Sequence[str]) -> tuple[list[set[type]], list[bool]]:
     """The types of each column's values (None left out) and whether its integers all fit
     in 64 bits, read from the values themselves."""
-    kinds: list[set[type]] = [set() for _ in cols]
-    fits = [True] * len(cols)
+    kept = [ColumnKinds() for _ in cols]
     first = 0
     for chunk in table.chunks(cols):
         columns = plain_columns(where, cols, chunk, first)
-        for i, values in enumerate(columns):
-            seen = set(map(type, values))
-            kinds[i].update(seen - {type(None)})
-            fits[i] = fits[i] and (int not in seen or fits_int64(values))
+        for kinds, values in zip(kept, columns, strict=True):
+            kinds.add(values, frozenset(map(type, values)))
         first += len(columns[0]) if columns else 0
-    return kinds, fits
+    return [k.types - {type(None)} for k in kept], [k.fits for k in kept]
 
 
 def _sibling(target: Path, tag: str) -> Path:

@@ -305,7 +305,7 @@ class AttestationClient:
             [o for o in outcomes if o.token is not None and o.expires_at is not None] if ok else []
         )
         if reports:
-            newest = reports[0] if len(reports) == 1 else max(reports, key=_expiry)
+            newest = max(reports, key=_expiry)
             assert newest.token is not None and newest.expires_at is not None
             self.report, self.report_expires = newest.token, newest.expires_at
             self.send_status(ATTESTED, newest.expires_at, newest.jti)
